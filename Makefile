@@ -1,0 +1,34 @@
+# Everything runs inside .venv, created and filled from pyproject on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/letsbot console --demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check letsbot adapters storage tests bench
+	$(BIN)/ruff format --check letsbot adapters storage tests bench
+	$(BIN)/mypy letsbot adapters storage
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix letsbot adapters storage tests bench
+	$(BIN)/ruff format letsbot adapters storage tests bench
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.ledger
+
+clean:
+	rm -rf $(VENV) var/demo.db* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,195 @@
+"""The bot in a terminal: an interactive chat, or a script of lines (tests, demos).
+
+Script lines::
+
+    # a comment; blank lines are ignored
+    @2026-12-01 09:00           set the virtual clock (local time of group.timezone)
+    alice: /join Alice Peeters   alice writes to the bot in a direct chat
+    alice@group: /balance        alice writes in the group channel
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from letsbot.clock import VirtualClock
+from letsbot.dispatcher import Bot
+from letsbot.domain import Identity
+from letsbot.markup import to_plain
+from letsbot.messages import (
+    Chat,
+    ChatKind,
+    Incoming,
+    Mention,
+    Outgoing,
+    ToAllGroups,
+    ToChat,
+    ToPerson,
+)
+
+PLATFORM = "console"
+GROUP = Chat(PLATFORM, "group", ChatKind.GROUP)
+NAME = r"[A-Za-z0-9_.-]{1,32}"
+_SAY = re.compile(rf"(?P<name>{NAME})(?P<group>@group)?:\s?(?P<text>.*)", re.ASCII)
+_CLOCK = re.compile(r"@\s*(?P<date>\d{4}-\d{2}-\d{2})[ T](?P<time>\d{1,2}:\d{2})\s*", re.ASCII)
+_MENTION = re.compile(rf"@(?P<name>{NAME})", re.ASCII)
+
+
+class ScriptError(ValueError):
+    """A malformed script line; the message names the line."""
+
+
+@dataclass(frozen=True)
+class Say:
+    line: int
+    name: str
+    in_group: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class SetClock:
+    line: int
+    moment: datetime
+
+
+Step = Say | SetClock
+
+
+def parse_script(lines: Iterable[str], timezone: ZoneInfo) -> list[Step]:
+    """All steps of a script, or ScriptError for the first malformed line."""
+    steps: list[Step] = []
+    last: datetime | None = None
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("@"):
+            match = _CLOCK.fullmatch(stripped)
+            if match is None:
+                raise ScriptError(f"line {number}: expected '@YYYY-MM-DD HH:MM', got {stripped!r}")
+            try:
+                local = datetime.strptime(f"{match['date']} {match['time']}", "%Y-%m-%d %H:%M")
+            except ValueError:
+                raise ScriptError(f"line {number}: no such date or time: {stripped!r}") from None
+            moment = local.replace(tzinfo=timezone)
+            if last is not None and moment < last:
+                raise ScriptError(f"line {number}: the clock can't go back ({stripped!r})")
+            last = moment
+            steps.append(SetClock(number, moment))
+            continue
+        said = _SAY.fullmatch(stripped)
+        if said is None:
+            raise ScriptError(
+                f"line {number}: expected 'name: text', 'name@group: text' or '@date time',"
+                f" got {stripped!r}"
+            )
+        steps.append(Say(number, said["name"], bool(said["group"]), said["text"]))
+    return steps
+
+
+def render(outgoing: Outgoing) -> str:
+    """``[group] text`` or ``[dm name] text``; continuation lines indented two spaces."""
+    target = outgoing.target
+    if isinstance(target, ToAllGroups):
+        where = "group"
+    elif isinstance(target, ToChat):
+        where = "group" if target.chat.is_group else f"dm {target.chat.chat_id}"
+    elif isinstance(target, ToPerson):
+        who = target.identity
+        where = f"dm {who.user_id}" if who.platform == PLATFORM else f"dm {who}"
+    lines = to_plain(outgoing.text).split("\n")
+    block = [f"[{where}] {lines[0]}", *(f"  {line}" for line in lines[1:])]
+    if outgoing.choices:
+        block.append(
+            "  " + "  ".join(f"({n}) {c.label}" for n, c in enumerate(outgoing.choices, start=1))
+        )
+    return "\n".join(block)
+
+
+class Console:
+    """Feeds lines to the bot as console messages and prints every reply."""
+
+    def __init__(self, bot: Bot, out: TextIO, clock: VirtualClock | None = None) -> None:
+        self.bot = bot
+        self.out = out
+        self.clock = clock
+        # Event ids must never repeat across runs on the same database.
+        self._run = uuid.uuid4().hex[:12]
+        self._count = 0
+
+    def say(self, name: str, text: str, *, in_group: bool) -> None:
+        self._count += 1
+        identity = Identity(PLATFORM, name)
+        chat = GROUP if in_group else Chat(PLATFORM, name, ChatKind.DIRECT)
+        mentions = tuple(
+            Mention(m.group(0), Identity(PLATFORM, m["name"])) for m in _MENTION.finditer(text)
+        )
+        incoming = Incoming(
+            platform=PLATFORM,
+            event_id=f"{self._run}-{self._count}",
+            chat=chat,
+            sender=identity,
+            sender_name=name,
+            text=text,
+            mentions=mentions,
+        )
+        for outgoing in self.bot.handle(incoming).replies:
+            print(render(outgoing), file=self.out)
+        self.out.flush()
+
+    def run_script(self, steps: list[Step]) -> None:
+        for step in steps:
+            if isinstance(step, SetClock):
+                if self.clock is None:
+                    raise ScriptError(f"line {step.line}: this console has no virtual clock")
+                self.clock.set(step.moment)
+            else:
+                self.say(step.name, step.text, in_group=step.in_group)
+
+
+def interactive(
+    console: Console, ask: Callable[[str], str], prompt_name: str, first_name: str | None = None
+) -> None:
+    """A chat in the terminal.
+
+    ``:as NAME`` switches person, ``:group`` / ``:dm`` where you write, ``:quit`` ends.
+    """
+    name = first_name
+    in_group = False
+    while not name:
+        name = ask(prompt_name).strip()
+        if name and not re.fullmatch(NAME, name, re.ASCII):
+            print("  a-z, 0-9, _ . -", file=console.out)
+            name = None
+    while True:
+        where = "@group" if in_group else ""
+        try:
+            line = ask(f"{name}{where}> ")
+        except EOFError:
+            print(file=console.out)
+            return
+        stripped = line.strip()
+        if stripped in (":quit", ":q", ":exit"):
+            return
+        if stripped == ":group":
+            in_group = True
+        elif stripped == ":dm":
+            in_group = False
+        elif stripped.startswith(":as "):
+            candidate = stripped[4:].strip()
+            if re.fullmatch(NAME, candidate, re.ASCII):
+                name = candidate
+            else:
+                print("  :as NAME  (a-z, 0-9, _ . -)", file=console.out)
+        elif stripped.startswith(":"):
+            print("  :as NAME   :group   :dm   :quit", file=console.out)
+        elif stripped:
+            console.say(name, stripped, in_group=in_group)

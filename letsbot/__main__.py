@@ -1,0 +1,3 @@
+from letsbot.cli import main
+
+raise SystemExit(main())

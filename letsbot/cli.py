@@ -1,0 +1,270 @@
+"""``letsbot``: the command line, and the composition root that wires the parts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from adapters.console import NAME, Console, ScriptError, interactive, parse_script
+from letsbot import __version__
+from letsbot.clock import Clock, SystemClock, VirtualClock
+from letsbot.config import (
+    ConfigError,
+    Settings,
+    default_config_path,
+    load_settings,
+    resolve_sqlite_path,
+)
+from letsbot.dispatcher import Bot
+from letsbot.i18n import catalog
+from storage.check import ledger_problems, ledger_size
+from storage.database import make_engine, schema_state, upgrade
+from storage.uow import SqlUnitOfWork
+
+log = logging.getLogger("letsbot")
+
+
+class CliError(Exception):
+    """One line for the person at the terminal; exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="letsbot",
+        description="A chat bot that runs a LETS group: members, payments and balances.",
+    )
+    parser.add_argument("--version", action="version", version=f"letsbot {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="the TOML configuration (default: $LETSBOT_CONFIG, else ./bot.toml)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    init = commands.add_parser(
+        "init", help="write bot.toml from the example and create the database"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing bot.toml")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
+    db_commands.add_parser("upgrade", help="bring the database schema up to date")
+
+    console = commands.add_parser(
+        "console", help="chat with the bot in this terminal, or run a script of lines"
+    )
+    console.add_argument(
+        "--script",
+        metavar="FILE",
+        help="read lines from FILE ('-' = standard input) instead of asking; exit at the end",
+    )
+    console.add_argument(
+        "--demo",
+        action="store_true",
+        help="try the bot on var/demo.db, without a config file; you are a coordinator",
+    )
+
+    commands.add_parser("run", help="serve the enabled chat platforms (Telegram, Matrix)")
+    commands.add_parser(
+        "check",
+        help="verify the ledger: balances sum to zero, cached balances match, limits hold",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "init":
+            return cmd_init(args)
+        if args.command == "db":
+            return cmd_db_upgrade(args)
+        if args.command == "console":
+            return cmd_console(args)
+        if args.command == "run":
+            return cmd_run(args)
+        return cmd_check(args)
+    except (CliError, ConfigError) as error:
+        print(f"letsbot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+# composition ------------------------------------------------------------
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    return args.config if args.config is not None else default_config_path()
+
+
+def settings_from(args: argparse.Namespace) -> tuple[Settings, Path]:
+    path = config_path(args)
+    return load_settings(path), path
+
+
+def engine_for(settings: Settings, base: Path) -> Engine:
+    url = resolve_sqlite_path(settings.storage.url, base)
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise CliError(f"storage.url: not a database URL: {safe_url(url)}") from None
+    try:
+        return make_engine(url, sqlite_synchronous=settings.storage.sqlite_synchronous)
+    except (ImportError, SQLAlchemyError) as error:
+        raise CliError(f"storage.url: can't use {safe_url(url)}: {error}") from None
+
+
+def safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unreadable URL)"
+
+
+def ready_engine(settings: Settings, base: Path) -> Engine:
+    """An engine on a database whose schema is current, or a clear CliError."""
+    engine = engine_for(settings, base)
+    try:
+        current, head = schema_state(engine)
+    except SQLAlchemyError as error:
+        raise CliError(
+            f"can't open the database {safe_url(str(engine.url))}: {error.__class__.__name__}"
+        ) from None
+    if current != head:
+        state = "has no letsbot tables" if current is None else f"is at revision {current}"
+        raise CliError(
+            f"the database {safe_url(str(engine.url))} {state}; this version needs {head}:"
+            " run 'letsbot db upgrade'"
+        )
+    return engine
+
+
+def build_bot(settings: Settings, engine: Engine, clock: Clock) -> Bot:
+    return Bot(settings, SqlUnitOfWork(engine), clock)
+
+
+# subcommands ----------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = config_path(args)
+    if path.exists() and not args.force:
+        raise CliError(f"{path} exists already (use --force to overwrite it)")
+    example = resources.files("letsbot") / "bot.toml.example"
+    with example.open("rb") as source, path.open("wb") as target:
+        shutil.copyfileobj(source, target)
+    settings = load_settings(path)
+    engine = engine_for(settings, path.parent)
+    upgrade(engine)
+    print(f"wrote {path} and created the database {safe_url(str(engine.url))}")
+    print(f"next: edit {path} (group name, coordinators), then 'letsbot console' or 'letsbot run'")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings, path = settings_from(args)
+    engine = engine_for(settings, path.parent)
+    try:
+        upgrade(engine)
+        current, _ = schema_state(engine)
+    except SQLAlchemyError as error:
+        raise CliError(
+            f"can't upgrade {safe_url(str(engine.url))}: {error.__class__.__name__}"
+        ) from None
+    print(f"database {safe_url(str(engine.url))} is at revision {current}")
+    return 0
+
+
+def demo_settings(coordinator: str) -> Settings:
+    from letsbot.config import GroupSection, StorageSection
+
+    return Settings(
+        group=GroupSection(
+            name="LETS Demo", code_prefix="DEMO", coordinators=[f"console:{coordinator}"]
+        ),
+        storage=StorageSection(url="sqlite:///var/demo.db"),
+    )
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    if args.demo and args.script:
+        raise CliError("--demo is for trying the bot by hand; use --config with --script")
+    if args.demo:
+        logging.getLogger().setLevel(logging.WARNING)
+        print(catalog("nl")["console.demo_intro"])
+        print(catalog("en")["console.demo_intro"])
+        name = ""
+        while not re.fullmatch(NAME, name, re.ASCII):
+            name = input(catalog("nl")["console.who"] + " ").strip()
+        settings = demo_settings(name)
+        engine = engine_for(settings, Path.cwd())
+        upgrade(engine)
+        bot = build_bot(settings, engine, SystemClock())
+        interactive(Console(bot, sys.stdout), input, "", first_name=name)
+        return 0
+
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    logging.getLogger().setLevel(logging.WARNING)  # the chat is on stdout; keep stderr quiet
+    if args.script is None:
+        bot = build_bot(settings, engine, SystemClock())
+        who = catalog(settings.group.language)["console.who"] + " "
+        interactive(Console(bot, sys.stdout), input, who)
+        return 0
+
+    try:
+        if args.script == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            lines = Path(args.script).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise CliError(f"{args.script}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise CliError(f"{args.script}: not UTF-8 text") from None
+    try:
+        steps = parse_script(lines, settings.tz)
+    except ScriptError as error:
+        raise CliError(f"{args.script}: {error}") from None
+    clock = VirtualClock(SystemClock().now())
+    bot = build_bot(settings, engine, clock)
+    Console(bot, sys.stdout, clock).run_script(steps)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings, path = settings_from(args)
+    ready_engine(settings, path.parent)
+    raise CliError(f"{path}: no chat platform is enabled yet; try the bot with 'letsbot console'")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    problems = ledger_problems(engine, settings.group_limits)
+    members, transfers = ledger_size(engine)
+    if problems:
+        print(f"FAILED: {len(problems)} problem(s) in {members} members, {transfers} transfers")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print(f"OK: {members} members, {transfers} transfers; balances sum to zero and match")
+    return 0

@@ -1,0 +1,184 @@
+"""Configuration: a TOML file, overridden by ``LETSBOT_<SECTION>__<KEY>`` variables."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from letsbot.amounts import Currency
+from letsbot.domain import GroupLimits, Identity
+
+_DURATION_PART = re.compile(r"([0-9]+)\s*([dhms])", re.ASCII)
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """``"24h"``, ``"7d"``, ``"1h30m"`` -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    text = str(value).strip().lower().replace(" ", "")
+    parts = _DURATION_PART.findall(text)
+    if not text or "".join(n + u for n, u in parts) != text:
+        raise ValueError("expected a duration such as 30m, 24h or 7d")
+    return timedelta(**{_UNITS[u]: int(n) for n, u in parts}) if parts else timedelta()
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GroupSection(Section):
+    name: str = "LETS"
+    language: Literal["nl", "en"] = "nl"
+    timezone: str = "Europe/Brussels"
+    coordinators: list[str] = Field(default_factory=list)
+    open_bookkeeping: bool = True
+    code_prefix: str = Field(default="LETS", pattern=r"^[A-Za-z]{1,8}$")
+    confirmation_timeout: Duration = timedelta(hours=24)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected a time zone name such as Europe/Brussels") from None
+        return value
+
+    @field_validator("coordinators")
+    @classmethod
+    def _identities(cls, value: list[str]) -> list[str]:
+        for item in value:
+            Identity.parse(item)
+        return value
+
+
+class CurrencySection(Section):
+    name: str = "pluim"
+    plural: str = "pluimen"
+    decimals: int = Field(default=0, ge=0, le=4)
+    units_per_hour: int = Field(default=60, gt=0)
+
+
+class LimitsSection(Section):
+    """In whole units as members see them, not minor units."""
+
+    min_balance: int = Field(default=-1500, le=0)
+    max_balance: int = Field(default=1500, ge=0)
+    soft: bool = False
+    start_credit: int = Field(default=0, ge=0)
+    max_transfer: int = Field(default=100000, gt=0)
+
+
+class StorageSection(Section):
+    url: str = "sqlite:///var/letsbot.db"
+    # NORMAL is SQLite's advice for WAL: safe against crashes of the bot; FULL
+    # also survives a power cut at the cost of one disk flush per booking.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LETSBOT_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    group: GroupSection = Field(default_factory=GroupSection)
+    currency: CurrencySection = Field(default_factory=CurrencySection)
+    limits: LimitsSection = Field(default_factory=LimitsSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values arrive as init arguments; the environment wins over them.
+        return env_settings, init_settings
+
+    # Derived views the core works with.
+    @property
+    def currency_spec(self) -> Currency:
+        return Currency(self.currency.name, self.currency.plural, self.currency.decimals)
+
+    def minor(self, units: int) -> int:
+        return units * int(10**self.currency.decimals)
+
+    @property
+    def group_limits(self) -> GroupLimits:
+        return GroupLimits(
+            self.minor(self.limits.min_balance),
+            self.minor(self.limits.max_balance),
+            self.limits.soft,
+        )
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.group.timezone)
+
+    @property
+    def coordinator_identities(self) -> frozenset[Identity]:
+        return frozenset(Identity.parse(i) for i in self.group.coordinators)
+
+
+class ConfigError(Exception):
+    """One line for the person running the bot: which file, which key, what is expected."""
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("LETSBOT_CONFIG") or "bot.toml")
+
+
+def load_settings(path: Path | None, *, required: bool = True) -> Settings:
+    """Settings from ``path`` (TOML) and the environment; ``ConfigError`` names any problem."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError:
+            if required:
+                raise ConfigError(
+                    f"{path}: file not found (create one with 'letsbot init')"
+                ) from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown section [{unknown[0]}]")
+    try:
+        settings = Settings(**data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        what = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        got = "" if first["type"] == "extra_forbidden" else f" (got {first['input']!r})"
+        raise ConfigError(f"{path or 'environment'}: {key}: {what}{got}") from None
+    if settings.limits.start_credit > settings.limits.max_balance:
+        raise ConfigError(f"{path}: limits.start_credit: must not exceed limits.max_balance")
+    return settings
+
+
+def resolve_sqlite_path(url: str, base: Path) -> str:
+    """A relative SQLite file in the config is relative to the config file's folder."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == prefix + ":memory:":
+        return url
+    path = Path(url[len(prefix) :])
+    if path.is_absolute():
+        return url
+    return prefix + str((base / path).resolve())

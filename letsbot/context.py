@@ -1,0 +1,163 @@
+"""What a command handler works with while one incoming message is handled."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from letsbot.config import Settings
+from letsbot.domain import Member, Role, Status
+from letsbot.errors import Refusal
+from letsbot.i18n import Raw, Translator
+from letsbot.markup import escape
+from letsbot.messages import Choice, Incoming, Outgoing, ToChat, ToPerson
+from letsbot.ports import Store
+
+_CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,8})-?)?(?P<number>[0-9]{1,6})", re.ASCII)
+
+Compose = Callable[[Translator], str]
+
+
+@dataclass
+class Context:
+    store: Store
+    settings: Settings
+    translators: dict[str, Translator]
+    now: datetime
+    incoming: Incoming
+    sender: Member | None
+    language: str
+    private: bool = False  # the command's replies go to the sender's direct chat
+    replies: list[Outgoing] = field(default_factory=list)
+
+    @property
+    def t(self) -> Translator:
+        return self.translators[self.language]
+
+    def translator_for(self, member: Member) -> Translator:
+        return self.translators[member.language or self.settings.group.language]
+
+    @property
+    def member(self) -> Member:
+        """The sender, for commands that only members can run."""
+        assert self.sender is not None
+        return self.sender
+
+    # naming members
+    def code(self, member: Member) -> str:
+        return f"{self.settings.group.code_prefix.upper()}-{member.number:03d}"
+
+    def label(self, member: Member, t: Translator | None = None) -> Raw:
+        name = (t or self.t)("group_account.name") if member.is_group_account else member.name
+        return Raw(f"{escape(name)} ({self.code(member)})")
+
+    def parse_code(self, text: str) -> int | None:
+        """The member number in ``DU-007``, ``du7`` or ``7``; None if it isn't a code."""
+        match = _CODE.fullmatch(text.strip())
+        if match is None:
+            return None
+        prefix = match["prefix"]
+        if prefix and prefix.upper() != self.settings.group.code_prefix.upper():
+            return None
+        return int(match["number"])
+
+    def example_code(self) -> str:
+        return f"{self.settings.group.code_prefix.upper()}-007"
+
+    # replying
+    def yes_no(self, t: Translator) -> tuple[Choice, ...]:
+        return (Choice(t("choice.yes"), "yes"), Choice(t("choice.no"), "no"))
+
+    def reply(self, text: str, *, ask: bool = False) -> None:
+        """Answer the sender where they wrote (or privately, for private commands)."""
+        choices = self.yes_no(self.t) if ask else ()
+        asked = self.incoming.sender if ask else None
+        if self.private and self.incoming.chat.is_group:
+            target: ToChat | ToPerson = ToPerson(self.incoming.sender)
+            reply_to = None
+        else:
+            target = ToChat(self.incoming.chat)
+            reply_to = self.incoming.event_id
+        self.replies.append(Outgoing(target, text, choices, asked, reply_to))
+
+    def tell(self, member: Member, compose: Compose, *, ask: bool = False) -> bool:
+        """A direct message to a member, in their language; False if they can't be reached."""
+        if member.is_group_account:
+            return False
+        found = self.store.identities(member.id)
+        if not found:
+            return False
+        t = self.translator_for(member)
+        choices = self.yes_no(t) if ask else ()
+        self.replies.append(
+            Outgoing(ToPerson(found[0]), compose(t), choices, found[0] if ask else None)
+        )
+        return True
+
+    def tell_coordinators(self, compose: Compose, *, except_sender: bool = True) -> None:
+        for member in self.store.members([Status.ACTIVE]):
+            if member.role is not Role.COORDINATOR:
+                continue
+            if except_sender and self.sender is not None and member.id == self.sender.id:
+                continue
+            self.tell(member, compose)
+
+    # arguments
+    def text_argument(self, words: list[str], *, usage_of: str, limit: int = 200) -> str:
+        text = " ".join(words).strip()
+        if not text:
+            raise Refusal("error.missing_text", usage=self.usage(usage_of))
+        if len(text) > limit:
+            raise Refusal("error.text_too_long", limit=limit)
+        return text
+
+    def usage(self, command: str) -> Raw:
+        """A correct example of ``command`` (its English name) in the sender's language."""
+        return Raw(self.t(f"cmd.{command}.example", code=self.example_code()))
+
+    # naming members in arguments
+    def find_member(self, token: str) -> Member:
+        """The member a word names: a mention the adapter resolved, or a member code."""
+        for mention in self.incoming.mentions:
+            if mention.text == token:
+                found = self.store.member_by_identity(mention.identity)
+                if found is None:
+                    raise Refusal("ref.not_a_member", who=token)
+                return found
+        number = self.parse_code(token)
+        if number is None:
+            raise Refusal("ref.not_a_code", token=token[:40], example=self.example_code())
+        member = self.store.member_by_number(number)
+        if member is None:
+            prefix = self.settings.group.code_prefix.upper()
+            raise Refusal("ref.no_such_code", code=f"{prefix}-{number:03d}")
+        return member
+
+    def take_member(self, words: list[str], *, usage_of: str) -> tuple[Member, list[str]]:
+        """The member named first in ``words``, or the author of the message replied to."""
+        reply_to = self.incoming.reply_to
+        if reply_to is not None and not self._names_member_first(words):
+            member = self.store.member_by_identity(reply_to)
+            if member is None:
+                raise Refusal("ref.reply_not_member")
+            return member, words
+        if not words:
+            raise Refusal("error.missing_member", usage=self.usage(usage_of))
+        return self.find_member(words[0]), words[1:]
+
+    def _names_member_first(self, words: list[str]) -> bool:
+        if not words:
+            return False
+        first = words[0]
+        if any(m.text == first for m in self.incoming.mentions):
+            return True
+        match = _CODE.fullmatch(first)
+        if match is None:
+            return False
+        # "/pay 7 30 soup" names DU-007 even in a reply; "/pay 30 soup" does not.
+        return bool(match["prefix"]) or (len(words) > 1 and _NUMBER.fullmatch(words[1]) is not None)
+
+
+_NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)?", re.ASCII)

@@ -1,0 +1,193 @@
+"""From one incoming message to its replies: exactly once, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+# Each capability module registers its commands; the import order is the order of /help.
+from letsbot import ledger, members  # noqa: F401
+from letsbot.clock import Clock
+from letsbot.config import Settings
+from letsbot.context import Context
+from letsbot.domain import Member, PendingStatus, Role, Status, TransferKind
+from letsbot.errors import Busy, Refusal
+from letsbot.i18n import LANGUAGES, Translator
+from letsbot.messages import Incoming, Outgoing, Result, ToChat
+from letsbot.ports import Store, UnitOfWork
+from letsbot.registry import REGISTRY, Command, Where, Who, standing
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4000
+_COMMAND = re.compile(r"/(?P<word>[^\s@]+)(?:@\S*)?(?:\s+(?P<rest>.*))?", re.DOTALL)
+YES = {"ja", "j", "yes", "y", "1", "ok", "oké", "oke"}
+NO = {"nee", "n", "no", "2", "neen"}
+
+
+def parse_answer(text: str) -> bool | None:
+    word = text.strip().rstrip(".!").lower()
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    return None
+
+
+class Bot:
+    """The core: give it an Incoming, get back what to send."""
+
+    def __init__(self, settings: Settings, uow: UnitOfWork, clock: Clock) -> None:
+        self.settings = settings
+        self.uow = uow
+        self.clock = clock
+        self.coordinators = settings.coordinator_identities
+        self.translators = {
+            language: Translator(language, settings.currency_spec, settings.tz)
+            for language in LANGUAGES
+        }
+
+    def handle(self, incoming: Incoming) -> Result:
+        started = time.perf_counter()
+        result = self._handle(incoming)
+        log.info(
+            "event=%s command=%s outcome=%s ms=%.1f",
+            incoming.event_key,
+            result.command or "-",
+            result.outcome,
+            (time.perf_counter() - started) * 1000,
+        )
+        return result
+
+    def _handle(self, incoming: Incoming) -> Result:
+        text = incoming.text.strip()
+        match = _COMMAND.fullmatch(text) if text.startswith("/") else None
+        answer = None if match else parse_answer(text)
+        if match is None and answer is None and incoming.chat.is_group:
+            return Result("ignored")  # ordinary conversation in the group
+        command = REGISTRY.find(match["word"]) if match else None
+        words = (match["rest"] or "").split() if match else []
+        language: str = self.settings.group.language
+        if command is not None and command.nl != command.name:
+            # Until a person chooses a language, the command words they use tell it.
+            language = "en" if match and match["word"].lower() == command.name else "nl"
+        name = command.name if command else None
+        try:
+            with self.uow.transaction() as store:
+                now = self.clock.now()
+                if not store.claim_event(incoming.event_key, now):
+                    return Result("duplicate", command=name)
+                sender = self._sender(store, incoming, now)
+                if sender is not None and sender.language:
+                    language = sender.language
+                ctx = Context(
+                    store, self.settings, self.translators, now, incoming, sender, language
+                )
+                if len(text) > TEXT_LIMIT:
+                    raise Refusal("error.text_too_long", limit=TEXT_LIMIT)
+                if match is None and answer is None:
+                    raise Refusal("error.not_a_command")
+                if match is None:
+                    outcome = self._answer(ctx, answer is True)
+                elif command is None:
+                    raise Refusal("error.unknown_command", word=match["word"][:40])
+                else:
+                    self._run(ctx, command, words)
+                    outcome = "applied"
+                return Result(outcome, ctx.replies, name)
+        except Refusal as refusal:
+            return Result(
+                "refused", [self._say(incoming, language, refusal.key, refusal.params)], name
+            )
+        except Busy:
+            log.warning("event=%s database busy or unreachable", incoming.event_key)
+            return Result("busy", [self._say(incoming, language, "error.busy", {})], name)
+        except Exception:
+            log.exception("event=%s failed", incoming.event_key)
+            return Result("failed", [self._say(incoming, language, "error.internal", {})], name)
+
+    def _say(
+        self, incoming: Incoming, language: str, key: str, params: dict[str, object]
+    ) -> Outgoing:
+        text = self.translators[language](key, **params)
+        return Outgoing(ToChat(incoming.chat), text, reply_to_event=incoming.event_id)
+
+    def _sender(self, store: Store, incoming: Incoming, now: object) -> Member | None:
+        sender = store.member_by_identity(incoming.sender)
+        if incoming.sender not in self.coordinators:
+            return sender
+        # Coordinators named in the configuration start as active coordinators.
+        if sender is None:
+            sender = store.add_member(
+                name=incoming.sender_name[:100] or str(incoming.sender),
+                language=None,
+                status=Status.ACTIVE,
+                role=Role.COORDINATOR,
+                at=self.clock.now(),
+            )
+            store.add_identity(sender.id, incoming.sender, incoming.sender_name)
+            self._start_credit(store, sender, incoming)
+        elif sender.status is Status.CANDIDATE or sender.role is not Role.COORDINATOR:
+            if sender.status is Status.CANDIDATE:
+                self._start_credit(store, sender, incoming)
+            sender = store.update_member(sender.id, status=Status.ACTIVE, role=Role.COORDINATOR)
+        return sender
+
+    def _start_credit(self, store: Store, member: Member, incoming: Incoming) -> None:
+        credit = self.settings.minor(self.settings.limits.start_credit)
+        if not credit:
+            return
+        kas = store.group_account()
+        store.lock_members([kas.id, member.id])
+        language = member.language or self.settings.group.language
+        store.add_transfer(
+            payer_id=kas.id,
+            receiver_id=member.id,
+            amount=credit,
+            description=self.translators[language]("approve.start_credit_description"),
+            kind=TransferKind.START_CREDIT,
+            at=self.clock.now(),
+            booked_by_id=None,
+            event_key=incoming.event_key + ":start-credit",
+        )
+
+    def _run(self, ctx: Context, command: Command, words: list[str]) -> None:
+        level = standing(ctx.sender)
+        if command.who > level:
+            raise Refusal(
+                self._not_allowed_key(ctx.sender, command.who), group=self.settings.group.name
+            )
+        chat = ctx.incoming.chat
+        if command.where is Where.DIRECT and chat.is_group:
+            raise Refusal("error.direct_only", command=command.name_in(ctx.language))
+        if command.where is Where.GROUP and not chat.is_group:
+            raise Refusal("error.group_only", command=command.name_in(ctx.language))
+        ctx.private = command.private
+        command.handler(ctx, words)
+
+    @staticmethod
+    def _not_allowed_key(sender: Member | None, needed: Who) -> str:
+        if needed is Who.COORDINATOR and sender is not None and sender.can_trade:
+            return "error.coordinators_only"
+        if sender is None:
+            return "error.not_a_member"
+        if sender.status is Status.CANDIDATE:
+            return "error.candidate"
+        return "error.inactive"
+
+    def _answer(self, ctx: Context, yes: bool) -> str:
+        sender = ctx.sender
+        question = ctx.store.latest_open_pending(sender.id) if sender else None
+        if sender is None or question is None:
+            if ctx.incoming.chat.is_group:
+                return "ignored"  # someone said "ja" in a conversation
+            raise Refusal("confirm.nothing")
+        if question.expires_at <= ctx.now:
+            ctx.store.close_pending(question.id, PendingStatus.EXPIRED)
+            ctx.reply(ctx.t("confirm.expired"))
+            return "expired"
+        if standing(sender) < Who.MEMBER:
+            raise Refusal("error.inactive", group=self.settings.group.name)
+        REGISTRY.answer_handlers[question.action](ctx, question, yes)
+        return "applied"

@@ -1,0 +1,188 @@
+"""The LETS ledger's values and rules. Pure: no storage, no chat platform."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Status(enum.StrEnum):
+    CANDIDATE = "candidate"
+    ACTIVE = "active"
+    LEAVING = "leaving"
+    INACTIVE = "inactive"
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    COORDINATOR = "coordinator"
+
+
+class TransferKind(enum.StrEnum):
+    PAYMENT = "payment"  # booked by the payer (/pay)
+    REQUEST = "request"  # asked by the receiver, confirmed by the payer
+    BOOKING = "booking"  # booked by a coordinator on behalf of the payer
+    START_CREDIT = "start_credit"
+    REVERSAL = "reversal"
+
+
+class PendingAction(enum.StrEnum):
+    PAY = "pay"
+    REQUEST = "request"
+    BOOK = "book"
+    REVERSE = "reverse"
+    LEAVE = "leave"
+
+
+class PendingStatus(enum.StrEnum):
+    OPEN = "open"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A person on one platform: ``platform:user_id`` (``telegram:123``)."""
+
+    platform: str
+    user_id: str
+
+    @classmethod
+    def parse(cls, text: str) -> Identity:
+        platform, sep, user_id = text.partition(":")
+        if not sep or not platform or not user_id:
+            raise ValueError(f"expected platform:id, got {text!r}")
+        return cls(platform, user_id)
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    id: int
+    number: int
+    name: str
+    language: str | None
+    status: Status
+    role: Role
+    balance: int
+    min_balance: int | None  # per-member override, minor units
+    max_balance: int | None
+    is_group_account: bool = False
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.role is Role.COORDINATOR and self.status is Status.ACTIVE
+
+    @property
+    def can_trade(self) -> bool:
+        return self.is_group_account or self.status in (Status.ACTIVE, Status.LEAVING)
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    id: int
+    payer_id: int
+    receiver_id: int
+    amount: int
+    description: str
+    kind: TransferKind
+    created_at: datetime
+    booked_by_id: int | None
+    reverses_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A question that waits for Ja/Nee from one member."""
+
+    id: int
+    action: PendingAction
+    asked_id: int
+    requested_by_id: int
+    payer_id: int | None
+    receiver_id: int | None
+    amount: int | None
+    transfer_id: int | None  # the transfer a REVERSE question is about
+    description: str
+    created_at: datetime
+    expires_at: datetime
+    status: PendingStatus
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLimits:
+    """Group-wide limits in minor units."""
+
+    min_balance: int
+    max_balance: int
+    soft: bool
+
+    def min_for(self, member: Member) -> int:
+        return self.min_balance if member.min_balance is None else member.min_balance
+
+    def max_for(self, member: Member) -> int:
+        return self.max_balance if member.max_balance is None else member.max_balance
+
+
+class BreachKind(enum.StrEnum):
+    PAYER_MIN = "payer_min"
+    RECEIVER_MAX = "receiver_max"
+    PAYER_LEAVING = "payer_leaving"  # a leaving member may only move toward zero
+    RECEIVER_LEAVING = "receiver_leaving"
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    kind: BreachKind
+    member: Member
+    limit: int
+    room: int  # how much could still move without breaking the rule (>= 0)
+
+    @property
+    def always_hard(self) -> bool:
+        return self.kind in (BreachKind.PAYER_LEAVING, BreachKind.RECEIVER_LEAVING)
+
+
+def transfer_breaches(
+    payer: Member, receiver: Member, amount: int, limits: GroupLimits
+) -> list[Breach]:
+    """Every rule a transfer of ``amount`` from payer to receiver would break.
+
+    The group account is exempt from limits. A leaving member may only move
+    toward zero, never past it.
+    """
+    breaches: list[Breach] = []
+    if not payer.is_group_account:
+        after = payer.balance - amount
+        if payer.status is Status.LEAVING:
+            if after < 0:
+                breaches.append(Breach(BreachKind.PAYER_LEAVING, payer, 0, max(payer.balance, 0)))
+        else:
+            low = limits.min_for(payer)
+            if after < low:
+                breaches.append(
+                    Breach(BreachKind.PAYER_MIN, payer, low, max(payer.balance - low, 0))
+                )
+    if not receiver.is_group_account:
+        after = receiver.balance + amount
+        if receiver.status is Status.LEAVING:
+            if after > 0:
+                breaches.append(
+                    Breach(BreachKind.RECEIVER_LEAVING, receiver, 0, max(-receiver.balance, 0))
+                )
+        else:
+            high = limits.max_for(receiver)
+            if after > high:
+                breaches.append(
+                    Breach(BreachKind.RECEIVER_MAX, receiver, high, max(high - receiver.balance, 0))
+                )
+    return breaches
+
+
+def blocking(breaches: list[Breach], limits: GroupLimits) -> list[Breach]:
+    """The breaches that refuse a transfer: all of them, unless limits are soft."""
+    return [b for b in breaches if b.always_hard or not limits.soft]

@@ -1,0 +1,18 @@
+"""Refusals that reach the member as a catalog message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Refusal(Exception):
+    """A command that can't be done. Nothing it did is kept; the member gets ``key``."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+class Busy(Exception):
+    """The database could not be reached or stayed locked: try again in a moment."""

@@ -1,0 +1,74 @@
+"""Translations (gettext PO catalogs, one per language) and locale formatting (Babel)."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from babel.dates import format_datetime
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+from letsbot.amounts import Currency
+from letsbot.markup import escape
+
+LANGUAGES = ("nl", "en")
+DEFAULT_LANGUAGE = "nl"
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    """Message key -> text for one language, read from ``locales/<language>.po``."""
+    source = resources.files("letsbot") / "locales" / f"{language}.po"
+    with source.open("rb") as handle:
+        po = read_po(handle, locale=language)
+    return {str(m.id): str(m.string) for m in po if m.id and m.string}
+
+
+def placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+class Raw(str):
+    """A value that is already markup (a nested catalog text): not escaped again."""
+
+
+@dataclass(frozen=True)
+class Translator:
+    language: str
+    currency: Currency
+    timezone: tzinfo
+
+    def __call__(self, key: str, **params: Any) -> str:
+        text = catalog(self.language).get(key) or catalog(DEFAULT_LANGUAGE).get(key)
+        if text is None:
+            raise KeyError(f"message {key!r} is missing from the catalogs")
+        if not params:
+            return text
+        safe = {k: v if isinstance(v, Raw) else escape(str(v)) for k, v in params.items()}
+        return text.format_map(safe)
+
+    def number(self, minor: int) -> str:
+        value = Decimal(minor).scaleb(-self.currency.decimals)
+        pattern = "#,##0" + ("." + "0" * self.currency.decimals if self.currency.decimals else "")
+        return str(format_decimal(value, format=pattern, locale=self.language))
+
+    def amount(self, minor: int) -> Raw:
+        """``30 pluimen``, ``1 pluim``, ``-1.500 pluimen``."""
+        return Raw(escape(f"{self.number(minor)} {self.currency.unit_name(minor)}"))
+
+    def datetime(self, moment: datetime) -> Raw:
+        return Raw(
+            escape(
+                str(
+                    format_datetime(
+                        moment, "d MMM yyyy HH:mm", tzinfo=self.timezone, locale=self.language
+                    )
+                )
+            )
+        )

@@ -1,0 +1,441 @@
+"""Payments, requests, corrections, balances and limits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from letsbot.amounts import AmountError
+from letsbot.context import Compose, Context
+from letsbot.domain import (
+    Breach,
+    BreachKind,
+    Member,
+    Pending,
+    PendingAction,
+    PendingStatus,
+    Status,
+    TransferKind,
+    blocking,
+    transfer_breaches,
+)
+from letsbot.errors import Refusal
+from letsbot.i18n import Raw, Translator
+from letsbot.registry import REGISTRY, Who
+
+DESCRIPTION_LIMIT = 200
+HISTORY_PAGE = 10
+_PAGE = re.compile(r"[0-9]{1,6}", re.ASCII)
+
+
+def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, list[str]]:
+    if not words:
+        raise Refusal("error.missing_amount", usage=ctx.usage(usage_of))
+    maximum = ctx.settings.minor(ctx.settings.limits.max_transfer)
+    try:
+        return ctx.settings.currency_spec.parse(words[0], maximum), words[1:]
+    except AmountError as error:
+        raise Refusal(
+            f"amount.{error.reason}",
+            text=words[0][:40],
+            decimals=ctx.settings.currency.decimals,
+            maximum=ctx.t.amount(maximum),
+            usage=ctx.usage(usage_of),
+        ) from None
+
+
+def ensure_can_trade(ctx: Context, member: Member) -> None:
+    if not member.can_trade:
+        raise Refusal("pay.not_active", who=ctx.label(member))
+
+
+def refuse_breach(ctx: Context, breach: Breach) -> Refusal:
+    who = ctx.label(breach.member)
+    room = ctx.t.amount(breach.room)
+    limit = ctx.t.amount(breach.limit)
+    balance = ctx.t.amount(breach.member.balance)
+    return Refusal(f"limit.{breach.kind.value}", who=who, room=room, limit=limit, balance=balance)
+
+
+def check_limits(ctx: Context, payer: Member, receiver: Member, amount: int) -> list[Breach]:
+    """Raise for a breach that refuses; return the soft ones to warn about."""
+    limits = ctx.settings.group_limits
+    breaches = transfer_breaches(payer, receiver, amount, limits)
+    refusing = blocking(breaches, limits)
+    if refusing:
+        raise refuse_breach(ctx, refusing[0])
+    return breaches
+
+
+def ask(
+    ctx: Context,
+    action: PendingAction,
+    asked: Member,
+    payer: Member,
+    receiver: Member,
+    amount: int,
+    description: str,
+) -> Pending:
+    return ctx.store.add_pending(
+        action=action,
+        asked_id=asked.id,
+        requested_by_id=ctx.member.id,
+        payer_id=payer.id,
+        receiver_id=receiver.id,
+        amount=amount,
+        description=description,
+        at=ctx.now,
+        expires_at=ctx.now + ctx.settings.group.confirmation_timeout,
+    )
+
+
+def parse_transfer(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, int, str]:
+    other, rest = ctx.take_member(words, usage_of=usage_of)
+    amount, rest = parse_amount(ctx, rest, usage_of)
+    description = ctx.text_argument(rest, usage_of=usage_of, limit=DESCRIPTION_LIMIT)
+    return other, amount, description
+
+
+@REGISTRY.command("pay", nl="betaal", who=Who.MEMBER)
+def pay(ctx: Context, words: list[str]) -> None:
+    receiver, amount, description = parse_transfer(ctx, words, "pay")
+    payer = ctx.member
+    if receiver.id == payer.id:
+        raise Refusal("pay.self")
+    ensure_can_trade(ctx, receiver)
+    check_limits(ctx, payer, receiver, amount)
+    ask(ctx, PendingAction.PAY, payer, payer, receiver, amount, description)
+    ctx.reply(
+        ctx.t(
+            "pay.ask",
+            who=ctx.label(receiver),
+            amount=ctx.t.amount(amount),
+            description=description,
+        ),
+        ask=True,
+    )
+
+
+@REGISTRY.command("request", nl="vraagbetaling", who=Who.MEMBER)
+def request(ctx: Context, words: list[str]) -> None:
+    payer, amount, description = parse_transfer(ctx, words, "request")
+    receiver = ctx.member
+    if payer.id == receiver.id:
+        raise Refusal("pay.self")
+    if payer.is_group_account:
+        raise Refusal("request.group_account")
+    ensure_can_trade(ctx, payer)
+    check_limits(ctx, payer, receiver, amount)
+    ask(ctx, PendingAction.REQUEST, payer, payer, receiver, amount, description)
+    reached = ctx.tell(
+        payer,
+        lambda t: t(
+            "request.ask",
+            who=ctx.label(receiver, t),
+            amount=t.amount(amount),
+            description=description,
+        ),
+        ask=True,
+    )
+    key = "request.sent" if reached else "request.unreachable"
+    ctx.reply(ctx.t(key, who=ctx.label(payer), amount=ctx.t.amount(amount)))
+
+
+@REGISTRY.command("book", nl="boeken", who=Who.COORDINATOR)
+def book(ctx: Context, words: list[str]) -> None:
+    if not words:
+        raise Refusal("error.missing_member", usage=ctx.usage("book"))
+    payer = ctx.find_member(words[0])
+    receiver, amount, description = parse_transfer(ctx, words[1:], "book")
+    if payer.id == receiver.id:
+        raise Refusal("pay.self")
+    ensure_can_trade(ctx, payer)
+    ensure_can_trade(ctx, receiver)
+    check_limits(ctx, payer, receiver, amount)
+    ask(ctx, PendingAction.BOOK, ctx.member, payer, receiver, amount, description)
+    ctx.reply(
+        ctx.t(
+            "book.ask",
+            payer=ctx.label(payer),
+            receiver=ctx.label(receiver),
+            amount=ctx.t.amount(amount),
+            description=description,
+        ),
+        ask=True,
+    )
+
+
+@REGISTRY.command("reverse", nl="terugboeken", who=Who.COORDINATOR)
+def reverse(ctx: Context, words: list[str]) -> None:
+    if not words or _PAGE.fullmatch(words[0].lstrip("#")) is None:
+        raise Refusal("reverse.usage", usage=ctx.usage("reverse"))
+    transfer_id = int(words[0].lstrip("#"))
+    reason = ctx.text_argument(words[1:], usage_of="reverse", limit=DESCRIPTION_LIMIT)
+    original = ctx.store.transfer(transfer_id)
+    if original is None:
+        raise Refusal("reverse.unknown", id=transfer_id)
+    if original.kind is TransferKind.REVERSAL:
+        raise Refusal("reverse.is_reversal", id=transfer_id)
+    if ctx.store.reversal_of(transfer_id) is not None:
+        raise Refusal("reverse.already", id=transfer_id)
+    payer = ctx.store.member(original.receiver_id)
+    receiver = ctx.store.member(original.payer_id)
+    assert payer is not None and receiver is not None
+    check_limits(ctx, payer, receiver, original.amount)
+    ctx.store.add_pending(
+        action=PendingAction.REVERSE,
+        asked_id=ctx.member.id,
+        requested_by_id=ctx.member.id,
+        payer_id=payer.id,
+        receiver_id=receiver.id,
+        amount=original.amount,
+        transfer_id=original.id,
+        description=reason,
+        at=ctx.now,
+        expires_at=ctx.now + ctx.settings.group.confirmation_timeout,
+    )
+    ctx.reply(
+        ctx.t(
+            "reverse.ask",
+            id=original.id,
+            payer=ctx.label(receiver),
+            receiver=ctx.label(payer),
+            amount=ctx.t.amount(original.amount),
+            description=original.description,
+            reason=reason,
+        ),
+        ask=True,
+    )
+
+
+KIND_OF = {
+    PendingAction.PAY: TransferKind.PAYMENT,
+    PendingAction.REQUEST: TransferKind.REQUEST,
+    PendingAction.BOOK: TransferKind.BOOKING,
+    PendingAction.REVERSE: TransferKind.REVERSAL,
+}
+
+
+@REGISTRY.on_answer(
+    PendingAction.PAY, PendingAction.REQUEST, PendingAction.BOOK, PendingAction.REVERSE
+)
+def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    assert question.payer_id is not None and question.receiver_id is not None
+    assert question.amount is not None
+    if not yes:
+        ctx.store.close_pending(question.id, PendingStatus.DECLINED)
+        ctx.reply(ctx.t("confirm.declined"))
+        if question.requested_by_id != ctx.member.id:
+            asker = ctx.store.member(question.requested_by_id)
+            if asker is not None:
+                ctx.tell(asker, lambda t: t("request.declined", who=ctx.label(ctx.member, t)))
+        return
+    locked = ctx.store.lock_members([question.payer_id, question.receiver_id])
+    payer, receiver = locked[question.payer_id], locked[question.receiver_id]
+    ensure_can_trade(ctx, payer)
+    ensure_can_trade(ctx, receiver)
+    if question.action is PendingAction.REVERSE:
+        assert question.transfer_id is not None
+        if ctx.store.reversal_of(question.transfer_id) is not None:
+            raise Refusal("reverse.already", id=question.transfer_id)
+    soft = check_limits(ctx, payer, receiver, question.amount)
+    if not ctx.store.close_pending(question.id, PendingStatus.ACCEPTED):
+        raise Refusal("confirm.nothing")
+    description = question.description
+    if question.action is PendingAction.REVERSE:
+        original = ctx.store.transfer(question.transfer_id or 0)
+        assert original is not None
+        description = ctx.t("reverse.description", id=original.id, reason=question.description)
+    transfer = ctx.store.add_transfer(
+        payer_id=payer.id,
+        receiver_id=receiver.id,
+        amount=question.amount,
+        description=description,
+        kind=KIND_OF[question.action],
+        at=ctx.now,
+        booked_by_id=ctx.member.id,
+        event_key=ctx.incoming.event_key,
+        reverses_id=question.transfer_id,
+    )
+    payer_after = payer.balance - transfer.amount
+    receiver_after = receiver.balance + transfer.amount
+    amount = transfer.amount
+
+    def booked_line(t: Translator) -> Raw:
+        return Raw(
+            t(
+                "booked.line",
+                id=transfer.id,
+                payer=ctx.label(payer, t),
+                receiver=ctx.label(receiver, t),
+                amount=t.amount(amount),
+                description=transfer.description,
+            )
+        )
+
+    sender_id = ctx.member.id
+    if sender_id in (payer.id, receiver.id):
+        own = payer_after if sender_id == payer.id else receiver_after
+        ctx.reply(ctx.t("booked.you", line=booked_line(ctx.t), balance=ctx.t.amount(own)))
+    else:
+        ctx.reply(ctx.t("booked.done", line=booked_line(ctx.t)))
+    for party, after in ((payer, payer_after), (receiver, receiver_after)):
+        if party.id != sender_id:
+            ctx.tell(party, told_booked(booked_line, after))
+    for breach in soft:
+        warn_soft(
+            ctx, breach, payer_after if breach.kind is BreachKind.PAYER_MIN else receiver_after
+        )
+    close_if_settled(ctx, payer.id)
+    close_if_settled(ctx, receiver.id)
+
+
+def told_booked(booked_line: Callable[[Translator], Raw], after: int) -> Compose:
+    return lambda t: t("booked.you", line=booked_line(t), balance=t.amount(after))
+
+
+def warn_soft(ctx: Context, breach: Breach, after: int) -> None:
+    """Soft limits: the booking stands; the member and the coordinators are told."""
+    member = breach.member
+    key = f"soft.{breach.kind.value}"
+    ctx.tell(member, lambda t: t(key, limit=t.amount(breach.limit), balance=t.amount(after)))
+    ctx.tell_coordinators(
+        lambda t: t(
+            "soft.notify",
+            who=ctx.label(member, t),
+            limit=t.amount(breach.limit),
+            balance=t.amount(after),
+        ),
+        except_sender=False,
+    )
+
+
+@REGISTRY.command("balance", nl="saldo", who=Who.MEMBER, private=True)
+def balance(ctx: Context, words: list[str]) -> None:
+    member = ctx.member
+    if words:
+        member = ctx.find_member(words[0])
+        may_see = (
+            member.id == ctx.member.id
+            or ctx.settings.group.open_bookkeeping
+            or ctx.member.is_coordinator
+        )
+        if not may_see:
+            raise Refusal("balance.private")
+    limits = ctx.settings.group_limits
+    t = ctx.t
+    if member.is_group_account:
+        ctx.reply(
+            t("balance.group_account", who=ctx.label(member), balance=t.amount(member.balance))
+        )
+        return
+    low, high = limits.min_for(member), limits.max_for(member)
+    key = "balance.own" if member.id == ctx.member.id else "balance.other"
+    ctx.reply(
+        t(
+            key,
+            who=ctx.label(member),
+            balance=t.amount(member.balance),
+            min=t.amount(low),
+            max=t.amount(high),
+            can_pay=t.amount(max(member.balance - low, 0)),
+            can_receive=t.amount(max(high - member.balance, 0)),
+        )
+    )
+    if member.status is Status.LEAVING:
+        ctx.reply(t("balance.leaving"))
+
+
+@REGISTRY.command("history", nl="overzicht", who=Who.MEMBER, private=True)
+def history(ctx: Context, words: list[str]) -> None:
+    page = 1
+    if words:
+        if _PAGE.fullmatch(words[0]) is None or int(words[0]) < 1:
+            raise Refusal("history.bad_page", usage=ctx.usage("history"))
+        page = int(words[0])
+    member = ctx.member
+    total = ctx.store.count_transfers(member.id)
+    if total == 0:
+        ctx.reply(ctx.t("history.empty"))
+        return
+    pages = (total + HISTORY_PAGE - 1) // HISTORY_PAGE
+    if page > pages:
+        raise Refusal("history.no_such_page", page=page, pages=pages)
+    rows = ctx.store.history(member.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
+    others = {
+        m.id: m
+        for m in map(ctx.store.member, {r.payer_id for r in rows} | {r.receiver_id for r in rows})
+        if m
+    }
+    t = ctx.t
+    lines = [t("history.header", page=page, pages=pages, total=total)]
+    for row in rows:
+        incoming = row.receiver_id == member.id
+        other = others[row.payer_id if incoming else row.receiver_id]
+        lines.append(
+            t(
+                "history.in" if incoming else "history.out",
+                id=row.id,
+                when=t.datetime(row.created_at),
+                who=ctx.label(other),
+                amount=t.amount(row.amount),
+                description=row.description,
+            )
+        )
+    if page < pages:
+        lines.append(t("history.more", next=page + 1))
+    ctx.reply("\n".join(lines))
+
+
+def parse_limit(ctx: Context, text: str) -> int | None:
+    """A signed amount, or 'standaard'/'default' for the group's limit."""
+    if text.lower() in ("default", "standaard"):
+        return None
+    try:
+        return ctx.settings.currency_spec.parse_signed(text)
+    except AmountError:
+        raise Refusal("limit.bad_number", text=text[:40], usage=ctx.usage("limit")) from None
+
+
+@REGISTRY.command("limit", nl="limiet", who=Who.COORDINATOR)
+def limit(ctx: Context, words: list[str]) -> None:
+    if len(words) != 3:
+        raise Refusal("limit.usage", usage=ctx.usage("limit"))
+    target = ctx.find_member(words[0])
+    if target.is_group_account:
+        raise Refusal("limit.group_account")
+    low, high = parse_limit(ctx, words[1]), parse_limit(ctx, words[2])
+    member = ctx.store.lock_members([target.id])[target.id]
+    group = ctx.settings.group_limits
+    eff_low = group.min_balance if low is None else low
+    eff_high = group.max_balance if high is None else high
+    if eff_low > 0 or eff_high < 0 or eff_low > eff_high:
+        raise Refusal("limit.order")
+    if not (eff_low <= member.balance <= eff_high) and not group.soft:
+        raise Refusal(
+            "limit.breaks_balance", who=ctx.label(member), balance=ctx.t.amount(member.balance)
+        )
+    member = ctx.store.update_member(member.id, limits=(low, high))
+    ctx.reply(
+        ctx.t(
+            "limit.done",
+            who=ctx.label(member),
+            min=ctx.t.amount(eff_low),
+            max=ctx.t.amount(eff_high),
+        )
+    )
+    ctx.tell(
+        member,
+        lambda t: t("limit.told", min=t.amount(eff_low), max=t.amount(eff_high)),
+    )
+
+
+def close_if_settled(ctx: Context, member_id: int) -> None:
+    """A leaving member whose balance reached zero is closed; coordinators are told."""
+    member = ctx.store.member(member_id)
+    if member is None or member.status is not Status.LEAVING or member.balance != 0:
+        return
+    member = ctx.store.update_member(member_id, status=Status.INACTIVE)
+    group = ctx.settings.group.name
+    ctx.tell(member, lambda t: t("leave.closed", group=group))
+    ctx.tell_coordinators(lambda t: t("leave.closed_notify", who=ctx.label(member, t)))

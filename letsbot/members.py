@@ -1,0 +1,237 @@
+"""Becoming a member, the directory, languages, leaving, and help."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from letsbot.context import Context
+from letsbot.domain import Member, Pending, PendingAction, PendingStatus, Role, Status, TransferKind
+from letsbot.errors import Refusal
+from letsbot.i18n import LANGUAGES, Raw
+from letsbot.registry import REGISTRY, Where, Who, standing
+
+NAME_LIMIT = 100
+
+
+def clean_name(words: list[str]) -> str:
+    """A member's name as typed: single spaces, no control characters."""
+    name = " ".join(words).strip()
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise Refusal("join.bad_name")
+    return name
+
+
+@REGISTRY.command("start", nl="start", who=Who.ANYONE)
+def start(ctx: Context, words: list[str]) -> None:
+    sender = ctx.sender
+    group = ctx.settings.group.name
+    if sender is None:
+        ctx.reply(ctx.t("start.stranger", group=group, example=ctx.usage("join")))
+    elif sender.status is Status.CANDIDATE:
+        ctx.reply(ctx.t("start.candidate", group=group, code=ctx.code(sender)))
+    elif sender.status is Status.INACTIVE:
+        ctx.reply(ctx.t("start.inactive", group=group))
+    else:
+        ctx.reply(ctx.t("start.member", group=group, name=sender.name, howto=howto(ctx)))
+
+
+def howto(ctx: Context) -> Raw:
+    return Raw(ctx.t("howto", code=ctx.example_code()))
+
+
+@REGISTRY.command("help", nl="hulp", who=Who.ANYONE)
+def help_(ctx: Context, words: list[str]) -> None:
+    if words:
+        command = REGISTRY.find(words[0].lstrip("/"))
+        if command is None or command not in REGISTRY.visible_to(ctx.sender):
+            raise Refusal("help.unknown", word=words[0][:40])
+        ctx.reply(describe(ctx, command.name, command.name_in(ctx.language)))
+        return
+    level = standing(ctx.sender)
+    lines = [ctx.t("help.header", group=ctx.settings.group.name)]
+    visible = REGISTRY.visible_to(ctx.sender)
+    for section in (Who.ANYONE, Who.MEMBER), (Who.COORDINATOR,):
+        listed = [c for c in visible if c.who in section]
+        if not listed:
+            continue
+        if section == (Who.COORDINATOR,):
+            lines.append(ctx.t("help.coordinators"))
+        for command in listed:
+            if level > Who.ANYONE and command.name in ("start", "join"):
+                continue
+            lines.append(ctx.t(f"cmd.{command.name}.usage"))
+            lines.append("  " + ctx.t(f"cmd.{command.name}.help"))
+    lines.append(ctx.t("help.footer"))
+    ctx.reply("\n".join(lines))
+
+
+def describe(ctx: Context, name: str, word: str) -> str:
+    return "\n".join(
+        [
+            ctx.t(f"cmd.{name}.usage"),
+            ctx.t(f"cmd.{name}.help"),
+            ctx.t("help.example", example=ctx.usage(name)),
+        ]
+    )
+
+
+@REGISTRY.command("join", nl="aanmelden", who=Who.ANYONE, where=Where.DIRECT)
+def join(ctx: Context, words: list[str]) -> None:
+    sender = ctx.sender
+    if sender is not None:
+        key = {
+            Status.CANDIDATE: "join.already_candidate",
+            Status.INACTIVE: "join.inactive",
+        }.get(sender.status, "join.already_member")
+        raise Refusal(key, code=ctx.code(sender))
+    name = clean_name(words)
+    if not name:
+        raise Refusal("join.missing_name", example=ctx.usage("join"))
+    if len(name) > NAME_LIMIT:
+        raise Refusal("error.text_too_long", limit=NAME_LIMIT)
+    member = ctx.store.add_member(
+        name=name, language=ctx.language, status=Status.CANDIDATE, role=Role.MEMBER, at=ctx.now
+    )
+    ctx.store.add_identity(member.id, ctx.incoming.sender, ctx.incoming.sender_name)
+    code = ctx.code(member)
+    ctx.reply(ctx.t("join.done", name=name, code=code, group=ctx.settings.group.name))
+    ctx.tell_coordinators(lambda t: t("join.notify_coordinators", name=name, code=code))
+
+
+def candidate(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, list[str]]:
+    if not words:
+        raise Refusal("error.missing_member", usage=ctx.usage(usage_of))
+    member = ctx.find_member(words[0])
+    if member.status is not Status.CANDIDATE:
+        raise Refusal("approve.not_candidate", who=ctx.label(member))
+    return member, words[1:]
+
+
+@REGISTRY.command("approve", nl="goedkeuren", who=Who.COORDINATOR)
+def approve(ctx: Context, words: list[str]) -> None:
+    found, _ = candidate(ctx, words, "approve")
+    kas = ctx.store.group_account()
+    ctx.store.lock_members([found.id, kas.id])
+    member = ctx.store.update_member(found.id, status=Status.ACTIVE)
+    code = ctx.code(member)
+    credit = ctx.settings.minor(ctx.settings.limits.start_credit)
+    if credit:
+        ctx.store.add_transfer(
+            payer_id=kas.id,
+            receiver_id=member.id,
+            amount=credit,
+            description=ctx.translator_for(member)("approve.start_credit_description"),
+            kind=TransferKind.START_CREDIT,
+            at=ctx.now,
+            booked_by_id=ctx.member.id,
+            event_key=ctx.incoming.event_key,
+        )
+    ctx.reply(ctx.t("approve.done", who=ctx.label(member)))
+    group = ctx.settings.group.name
+    ctx.tell(
+        member,
+        lambda t: t(
+            "approve.welcome",
+            name=member.name,
+            group=group,
+            code=code,
+            balance=t.amount(credit),
+            howto=Raw(t("howto", code=ctx.example_code())),
+        ),
+    )
+    ctx.tell_coordinators(
+        lambda t: t("approve.notify", who=ctx.label(member, t), by=ctx.label(ctx.member, t))
+    )
+
+
+@REGISTRY.command("reject", nl="weigeren", who=Who.COORDINATOR)
+def reject(ctx: Context, words: list[str]) -> None:
+    found, rest = candidate(ctx, words, "reject")
+    member = ctx.store.update_member(found.id, status=Status.INACTIVE)
+    reason = " ".join(rest).strip()[:200]
+    ctx.reply(ctx.t("reject.done", who=ctx.label(member)))
+    group = ctx.settings.group.name
+    if reason:
+        ctx.tell(member, lambda t: t("reject.told_reason", group=group, reason=reason))
+    else:
+        ctx.tell(member, lambda t: t("reject.told", group=group))
+
+
+@REGISTRY.command("members", nl="leden", who=Who.MEMBER, private=True)
+def members(ctx: Context, words: list[str]) -> None:
+    show_balance = ctx.settings.group.open_bookkeeping or ctx.member.is_coordinator
+    statuses = [Status.ACTIVE, Status.LEAVING]
+    if ctx.member.is_coordinator:
+        statuses.append(Status.CANDIDATE)
+    listed = ctx.store.members(statuses)
+    lines = [ctx.t("members.header", group=ctx.settings.group.name, count=len(listed) - 1)]
+    for member in listed:
+        marks = ""
+        if member.status is not Status.ACTIVE:
+            marks = " " + ctx.t(f"status.{member.status.value}")
+        elif member.role is Role.COORDINATOR:
+            marks = " " + ctx.t("role.coordinator")
+        if show_balance:
+            lines.append(
+                ctx.t(
+                    "members.line_balance",
+                    who=ctx.label(member),
+                    marks=marks,
+                    balance=ctx.t.amount(member.balance),
+                )
+            )
+        else:
+            lines.append(ctx.t("members.line", who=ctx.label(member), marks=marks))
+    ctx.reply("\n".join(lines))
+
+
+@REGISTRY.command("lang", nl="taal", who=Who.ANYONE)
+def lang(ctx: Context, words: list[str]) -> None:
+    choice = words[0].lower() if words else ""
+    if choice not in LANGUAGES:
+        raise Refusal("lang.usage", example=ctx.usage("lang"))
+    ctx.language = choice
+    if ctx.sender is None:
+        ctx.reply(ctx.t("lang.stranger", example=ctx.usage("join")))
+        return
+    ctx.store.update_member(ctx.sender.id, language=choice)
+    ctx.reply(ctx.t("lang.done"))
+
+
+@REGISTRY.command("leave", nl="uitstappen", who=Who.MEMBER, where=Where.DIRECT)
+def leave(ctx: Context, words: list[str]) -> None:
+    member = ctx.member
+    if member.status is Status.LEAVING:
+        raise Refusal("leave.already", balance=ctx.t.amount(member.balance))
+    ctx.store.add_pending(
+        action=PendingAction.LEAVE,
+        asked_id=member.id,
+        requested_by_id=member.id,
+        payer_id=None,
+        receiver_id=None,
+        amount=None,
+        description="",
+        at=ctx.now,
+        expires_at=ctx.now + ctx.settings.group.confirmation_timeout,
+    )
+    ctx.reply(ctx.t("leave.ask", group=ctx.settings.group.name), ask=True)
+
+
+@REGISTRY.on_answer(PendingAction.LEAVE)
+def leave_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    ctx.store.close_pending(question.id, PendingStatus.ACCEPTED if yes else PendingStatus.DECLINED)
+    if not yes:
+        ctx.reply(ctx.t("leave.cancelled"))
+        return
+    member = ctx.store.lock_members([ctx.member.id])[ctx.member.id]
+    if member.balance == 0:
+        member = ctx.store.update_member(member.id, status=Status.INACTIVE)
+        ctx.reply(ctx.t("leave.closed", group=ctx.settings.group.name))
+    else:
+        member = ctx.store.update_member(member.id, status=Status.LEAVING)
+        key = "leave.started_positive" if member.balance > 0 else "leave.started_negative"
+        ctx.reply(ctx.t(key, balance=ctx.t.amount(member.balance)))
+    balance = member.balance
+    ctx.tell_coordinators(
+        lambda t: t("leave.notify", who=ctx.label(member, t), balance=t.amount(balance))
+    )

@@ -1,0 +1,95 @@
+"""What adapters hand the core and what the core hands back: platform-neutral."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from letsbot.domain import Identity
+
+
+class ChatKind(enum.StrEnum):
+    GROUP = "group"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A conversation on one platform: a group channel, or a direct chat."""
+
+    platform: str
+    chat_id: str
+    kind: ChatKind
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind is ChatKind.GROUP
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """A person the adapter recognised in the text, e.g. ``@bob``."""
+
+    text: str
+    identity: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    platform: str
+    event_id: str  # unique per platform; stored so a redelivery is a no-op
+    chat: Chat
+    sender: Identity
+    sender_name: str
+    text: str
+    mentions: tuple[Mention, ...] = ()
+    reply_to: Identity | None = None  # author of the message this one replies to
+
+    @property
+    def event_key(self) -> str:
+        return f"{self.platform}:{self.event_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    label: str  # shown to the member, e.g. "Ja"
+    answer: str  # what choosing it means: "yes" | "no"
+
+
+@dataclass(frozen=True, slots=True)
+class ToChat:
+    chat: Chat
+
+
+@dataclass(frozen=True, slots=True)
+class ToPerson:
+    """A direct message to a person on the platform of ``identity``."""
+
+    identity: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class ToAllGroups:
+    """Every group channel on every platform."""
+
+
+Target = ToChat | ToPerson | ToAllGroups
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    target: Target
+    text: str  # markup, see letsbot.markup
+    choices: tuple[Choice, ...] = ()
+    # Who may answer the choices (an adapter shows buttons only to them).
+    asked: Identity | None = None
+    reply_to_event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What handling one incoming message did."""
+
+    outcome: str  # applied | refused | duplicate | ignored | failed | busy
+    replies: list[Outgoing] = field(default_factory=list)
+    command: str | None = None

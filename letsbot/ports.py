@@ -1,0 +1,106 @@
+"""What the core needs from storage. ``storage/`` implements it with SQLAlchemy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from letsbot.domain import (
+    Identity,
+    Member,
+    Pending,
+    PendingAction,
+    PendingStatus,
+    Role,
+    Status,
+    Transfer,
+    TransferKind,
+)
+
+
+class Store(Protocol):
+    """The data of one group, inside one transaction that holds the write lock."""
+
+    def claim_event(self, key: str, at: datetime) -> bool:
+        """Record an incoming event; False when it was handled before."""
+        ...
+
+    # members
+    def member(self, member_id: int) -> Member | None: ...
+    def member_by_number(self, number: int) -> Member | None: ...
+    def member_by_identity(self, identity: Identity) -> Member | None: ...
+    def group_account(self) -> Member: ...
+    def members(self, statuses: Iterable[Status]) -> list[Member]: ...
+    def add_member(
+        self, *, name: str, language: str | None, status: Status, role: Role, at: datetime
+    ) -> Member:
+        """A new member with the next free number."""
+        ...
+
+    def update_member(
+        self,
+        member_id: int,
+        *,
+        status: Status | None = None,
+        role: Role | None = None,
+        language: str | None = None,
+        limits: tuple[int | None, int | None] | None = None,
+    ) -> Member: ...
+
+    def add_identity(self, member_id: int, identity: Identity, display_name: str) -> None: ...
+    def identities(self, member_id: int) -> list[Identity]: ...
+
+    # ledger
+    def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
+        """Fresh rows, locked in id order until the transaction ends."""
+        ...
+
+    def add_transfer(
+        self,
+        *,
+        payer_id: int,
+        receiver_id: int,
+        amount: int,
+        description: str,
+        kind: TransferKind,
+        at: datetime,
+        booked_by_id: int | None,
+        event_key: str,
+        reverses_id: int | None = None,
+    ) -> Transfer:
+        """Append a transfer and move both cached balances. Call lock_members first."""
+        ...
+
+    def transfer(self, transfer_id: int) -> Transfer | None: ...
+    def reversal_of(self, transfer_id: int) -> Transfer | None: ...
+    def history(self, member_id: int, offset: int, limit: int) -> list[Transfer]: ...
+    def count_transfers(self, member_id: int) -> int: ...
+
+    # confirmations
+    def add_pending(
+        self,
+        *,
+        action: PendingAction,
+        asked_id: int,
+        requested_by_id: int,
+        payer_id: int | None,
+        receiver_id: int | None,
+        amount: int | None,
+        transfer_id: int | None = None,
+        description: str,
+        at: datetime,
+        expires_at: datetime,
+    ) -> Pending: ...
+
+    def latest_open_pending(self, asked_id: int) -> Pending | None: ...
+    def close_pending(self, pending_id: int, status: PendingStatus) -> bool:
+        """Close an open question; False when it was no longer open."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractContextManager[Store]:
+        """One write transaction: committed when the block ends, rolled back on an exception."""
+        ...

@@ -1,0 +1,99 @@
+"""The one list of commands: names in both languages, who may run them, where.
+
+``/help`` is generated from it; each capability module declares its commands
+where it implements them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from letsbot.domain import Member, PendingAction, Status
+
+if TYPE_CHECKING:
+    from letsbot.context import Context
+    from letsbot.domain import Pending
+
+
+class Who(enum.IntEnum):
+    """Ordered: each level may run everything the levels below it may."""
+
+    ANYONE = 0  # also people who are not members yet
+    MEMBER = 1  # active or leaving members
+    COORDINATOR = 2
+
+
+class Where(enum.StrEnum):
+    ANY = "any"
+    GROUP = "group"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # English name, also the catalog key: cmd.<name>.usage/.help/.example
+    nl: str  # Dutch name
+    who: Who
+    where: Where
+    handler: Callable[[Context, list[str]], None]
+    private: bool = False  # replies go to the sender's direct chat
+
+    def name_in(self, language: str) -> str:
+        return self.nl if language == "nl" else self.name
+
+
+def standing(member: Member | None) -> Who:
+    """What a sender may run."""
+    if member is None or member.status not in (Status.ACTIVE, Status.LEAVING):
+        return Who.ANYONE
+    return Who.COORDINATOR if member.is_coordinator else Who.MEMBER
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.commands: list[Command] = []
+        self._by_word: dict[str, Command] = {}
+        self.answer_handlers: dict[PendingAction, Callable[[Context, Pending, bool], None]] = {}
+
+    def command(
+        self, name: str, *, nl: str, who: Who, where: Where = Where.ANY, private: bool = False
+    ) -> Callable[[Callable[[Context, list[str]], None]], Callable[[Context, list[str]], None]]:
+        def register(
+            handler: Callable[[Context, list[str]], None],
+        ) -> Callable[[Context, list[str]], None]:
+            cmd = Command(name, nl, who, where, handler, private)
+            for word in {name, nl}:
+                if word in self._by_word:
+                    raise ValueError(f"command word /{word} declared twice")
+                self._by_word[word] = cmd
+            self.commands.append(cmd)
+            return handler
+
+        return register
+
+    def on_answer(
+        self, *actions: PendingAction
+    ) -> Callable[
+        [Callable[[Context, Pending, bool], None]], Callable[[Context, Pending, bool], None]
+    ]:
+        def register(
+            handler: Callable[[Context, Pending, bool], None],
+        ) -> Callable[[Context, Pending, bool], None]:
+            for action in actions:
+                self.answer_handlers[action] = handler
+            return handler
+
+        return register
+
+    def find(self, word: str) -> Command | None:
+        return self._by_word.get(word.lower())
+
+    def visible_to(self, member: Member | None) -> list[Command]:
+        level = standing(member)
+        return [c for c in self.commands if c.who <= level]
+
+
+REGISTRY = Registry()

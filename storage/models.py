@@ -1,0 +1,132 @@
+"""The tables. Amounts are integers of the smallest unit; transfers are append-only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stored as UTC; always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class MemberRow(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, unique=True)  # shown as DU-007
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    is_group_account: Mapped[bool] = mapped_column(Boolean, default=False)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)  # cache of its transfers
+    min_balance: Mapped[int | None] = mapped_column(BigInteger)
+    max_balance: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdentityRow(Base):
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(200))
+
+
+class TransferRow(Base):
+    __tablename__ = "transfers"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="positive_amount"),
+        CheckConstraint("payer_id <> receiver_id", name="two_accounts"),
+        Index("ix_transfers_payer", "payer_id", "id"),
+        Index("ix_transfers_receiver", "receiver_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    booked_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    # A transfer is reversed at most once: the unique key makes a second reversal fail.
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"), unique=True)
+    # The platform event that caused it: the same event can never book twice.
+    event_key: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class PendingRow(Base):
+    __tablename__ = "pending"
+    __table_args__ = (Index("ix_pending_asked_status", "asked_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(16))
+    asked_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    payer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    receiver_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
+    description: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+
+
+class ProcessedEventRow(Base):
+    """Incoming events already handled, written in the transaction of their effect."""
+
+    __tablename__ = "processed_events"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,369 @@
+"""The unit of work: one transaction per incoming message, holding the write lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from letsbot.domain import (
+    Identity,
+    Member,
+    Pending,
+    PendingAction,
+    PendingStatus,
+    Role,
+    Status,
+    Transfer,
+    TransferKind,
+)
+from letsbot.errors import Busy
+from storage.models import IdentityRow, MemberRow, PendingRow, ProcessedEventRow, TransferRow
+
+members = cast(Table, MemberRow.__table__)
+identities = cast(Table, IdentityRow.__table__)
+transfers = cast(Table, TransferRow.__table__)
+pending = cast(Table, PendingRow.__table__)
+processed = cast(Table, ProcessedEventRow.__table__)
+
+
+def _member(row: Row[Any]) -> Member:
+    return Member(
+        id=row.id,
+        number=row.number,
+        name=row.name,
+        language=row.language,
+        status=Status(row.status),
+        role=Role(row.role),
+        balance=row.balance,
+        min_balance=row.min_balance,
+        max_balance=row.max_balance,
+        is_group_account=row.is_group_account,
+    )
+
+
+def _transfer(row: Row[Any]) -> Transfer:
+    return Transfer(
+        id=row.id,
+        payer_id=row.payer_id,
+        receiver_id=row.receiver_id,
+        amount=row.amount,
+        description=row.description,
+        kind=TransferKind(row.kind),
+        created_at=row.created_at,
+        booked_by_id=row.booked_by_id,
+        reverses_id=row.reverses_id,
+    )
+
+
+def _pending(row: Row[Any]) -> Pending:
+    return Pending(
+        id=row.id,
+        action=PendingAction(row.action),
+        asked_id=row.asked_id,
+        requested_by_id=row.requested_by_id,
+        payer_id=row.payer_id,
+        receiver_id=row.receiver_id,
+        amount=row.amount,
+        transfer_id=row.transfer_id,
+        description=row.description,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        status=PendingStatus(row.status),
+    )
+
+
+class SqlStore:
+    """letsbot.ports.Store on one SQLAlchemy connection inside a transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.db = connection
+        self._insert = (
+            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    def claim_event(self, key: str, at: datetime) -> bool:
+        statement = self._insert(processed).values(key=key, handled_at=at).on_conflict_do_nothing()
+        return self.db.execute(statement).rowcount == 1
+
+    # members
+    def member(self, member_id: int) -> Member | None:
+        row = self.db.execute(select(members).where(members.c.id == member_id)).first()
+        return _member(row) if row else None
+
+    def member_by_number(self, number: int) -> Member | None:
+        row = self.db.execute(select(members).where(members.c.number == number)).first()
+        return _member(row) if row else None
+
+    def member_by_identity(self, identity: Identity) -> Member | None:
+        row = self.db.execute(
+            select(members)
+            .join(identities, identities.c.member_id == members.c.id)
+            .where(
+                identities.c.platform == identity.platform,
+                identities.c.user_id == identity.user_id,
+            )
+        ).first()
+        return _member(row) if row else None
+
+    def group_account(self) -> Member:
+        row = self.db.execute(select(members).where(members.c.is_group_account)).one()
+        return _member(row)
+
+    def members(self, statuses: Iterable[Status]) -> list[Member]:
+        rows = self.db.execute(
+            select(members)
+            .where(members.c.status.in_([s.value for s in statuses]))
+            .order_by(members.c.number)
+        )
+        return [_member(row) for row in rows]
+
+    def add_member(
+        self, *, name: str, language: str | None, status: Status, role: Role, at: datetime
+    ) -> Member:
+        # The group account's row is the lock that serialises numbering on PostgreSQL.
+        self.lock_members([self.group_account().id])
+        number = self.db.execute(select(func.max(members.c.number))).scalar_one() + 1
+        member_id = self.db.execute(
+            insert(members)
+            .values(
+                number=number,
+                name=name,
+                language=language,
+                status=status.value,
+                role=role.value,
+                is_group_account=False,
+                balance=0,
+                created_at=at,
+            )
+            .returning(members.c.id)
+        ).scalar_one()
+        found = self.member(member_id)
+        assert found is not None
+        return found
+
+    def update_member(
+        self,
+        member_id: int,
+        *,
+        status: Status | None = None,
+        role: Role | None = None,
+        language: str | None = None,
+        limits: tuple[int | None, int | None] | None = None,
+    ) -> Member:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status.value
+        if role is not None:
+            values["role"] = role.value
+        if language is not None:
+            values["language"] = language
+        if limits is not None:
+            values["min_balance"], values["max_balance"] = limits
+        if values:
+            self.db.execute(update(members).where(members.c.id == member_id).values(**values))
+        found = self.member(member_id)
+        assert found is not None
+        return found
+
+    def add_identity(self, member_id: int, identity: Identity, display_name: str) -> None:
+        self.db.execute(
+            insert(identities).values(
+                member_id=member_id,
+                platform=identity.platform,
+                user_id=identity.user_id,
+                display_name=display_name[:200],
+            )
+        )
+
+    def identities(self, member_id: int) -> list[Identity]:
+        rows = self.db.execute(
+            select(identities.c.platform, identities.c.user_id)
+            .where(identities.c.member_id == member_id)
+            .order_by(identities.c.id.desc())
+        )
+        return [Identity(row.platform, row.user_id) for row in rows]
+
+    # ledger
+    def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
+        # A fixed order (by id) so that two transfers between the same accounts
+        # can't each hold one lock and wait for the other (PostgreSQL).
+        rows = self.db.execute(
+            select(members)
+            .where(members.c.id.in_(sorted(set(member_ids))))
+            .order_by(members.c.id)
+            .with_for_update()
+        )
+        return {row.id: _member(row) for row in rows}
+
+    def add_transfer(
+        self,
+        *,
+        payer_id: int,
+        receiver_id: int,
+        amount: int,
+        description: str,
+        kind: TransferKind,
+        at: datetime,
+        booked_by_id: int | None,
+        event_key: str,
+        reverses_id: int | None = None,
+    ) -> Transfer:
+        transfer_id = self.db.execute(
+            insert(transfers)
+            .values(
+                payer_id=payer_id,
+                receiver_id=receiver_id,
+                amount=amount,
+                description=description,
+                kind=kind.value,
+                created_at=at,
+                booked_by_id=booked_by_id,
+                reverses_id=reverses_id,
+                event_key=event_key,
+            )
+            .returning(transfers.c.id)
+        ).scalar_one()
+        self.db.execute(
+            update(members)
+            .where(members.c.id == payer_id)
+            .values(balance=members.c.balance - amount)
+        )
+        self.db.execute(
+            update(members)
+            .where(members.c.id == receiver_id)
+            .values(balance=members.c.balance + amount)
+        )
+        return Transfer(
+            transfer_id,
+            payer_id,
+            receiver_id,
+            amount,
+            description,
+            kind,
+            at,
+            booked_by_id,
+            reverses_id,
+        )
+
+    def transfer(self, transfer_id: int) -> Transfer | None:
+        row = self.db.execute(select(transfers).where(transfers.c.id == transfer_id)).first()
+        return _transfer(row) if row else None
+
+    def reversal_of(self, transfer_id: int) -> Transfer | None:
+        row = self.db.execute(
+            select(transfers).where(transfers.c.reverses_id == transfer_id)
+        ).first()
+        return _transfer(row) if row else None
+
+    def history(self, member_id: int, offset: int, limit: int) -> list[Transfer]:
+        # Two index range scans instead of one OR, so a page costs the same
+        # however long the history is.
+        wanted = offset + limit
+        paid = (
+            select(transfers)
+            .where(transfers.c.payer_id == member_id)
+            .order_by(transfers.c.id.desc())
+            .limit(wanted)
+        )
+        received = (
+            select(transfers)
+            .where(transfers.c.receiver_id == member_id)
+            .order_by(transfers.c.id.desc())
+            .limit(wanted)
+        )
+        both = union_all(paid.subquery().select(), received.subquery().select()).subquery()
+        rows = self.db.execute(select(both).order_by(both.c.id.desc()).offset(offset).limit(limit))
+        return [_transfer(row) for row in rows]
+
+    def count_transfers(self, member_id: int) -> int:
+        paid = select(func.count()).where(transfers.c.payer_id == member_id)
+        received = select(func.count()).where(transfers.c.receiver_id == member_id)
+        return int(self.db.execute(paid).scalar_one() + self.db.execute(received).scalar_one())
+
+    # confirmations
+    def add_pending(
+        self,
+        *,
+        action: PendingAction,
+        asked_id: int,
+        requested_by_id: int,
+        payer_id: int | None,
+        receiver_id: int | None,
+        amount: int | None,
+        transfer_id: int | None = None,
+        description: str,
+        at: datetime,
+        expires_at: datetime,
+    ) -> Pending:
+        values = {
+            "action": action.value,
+            "asked_id": asked_id,
+            "requested_by_id": requested_by_id,
+            "payer_id": payer_id,
+            "receiver_id": receiver_id,
+            "amount": amount,
+            "transfer_id": transfer_id,
+            "description": description,
+            "created_at": at,
+            "expires_at": expires_at,
+            "status": PendingStatus.OPEN.value,
+        }
+        pending_id = self.db.execute(
+            insert(pending).values(**values).returning(pending.c.id)
+        ).scalar_one()
+        return Pending(
+            pending_id,
+            action,
+            asked_id,
+            requested_by_id,
+            payer_id,
+            receiver_id,
+            amount,
+            transfer_id,
+            description,
+            at,
+            expires_at,
+            PendingStatus.OPEN,
+        )
+
+    def latest_open_pending(self, asked_id: int) -> Pending | None:
+        row = self.db.execute(
+            select(pending)
+            .where(pending.c.asked_id == asked_id, pending.c.status == PendingStatus.OPEN.value)
+            .order_by(pending.c.id.desc())
+            .limit(1)
+        ).first()
+        return _pending(row) if row else None
+
+    def close_pending(self, pending_id: int, status: PendingStatus) -> bool:
+        result = self.db.execute(
+            update(pending)
+            .where(pending.c.id == pending_id, pending.c.status == PendingStatus.OPEN.value)
+            .values(status=status.value)
+        )
+        return result.rowcount == 1
+
+
+class SqlUnitOfWork:
+    """letsbot.ports.UnitOfWork on an engine from storage.database.make_engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqlStore]:
+        try:
+            with self.engine.begin() as connection:
+                yield SqlStore(connection)
+        except OperationalError as error:
+            raise Busy(str(error.orig)) from error
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise Busy(str(error.orig)) from error
+            raise
