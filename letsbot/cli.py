@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # we say what it did ourselves
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs with tokens
     try:
         if args.command == "init":
             return cmd_init(args)

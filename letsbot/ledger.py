@@ -273,14 +273,15 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
             )
         )
 
+    # Balances are private: in the group only the booking is shown.
     sender_id = ctx.member.id
-    if sender_id in (payer.id, receiver.id):
-        own = payer_after if sender_id == payer.id else receiver_after
-        ctx.reply(ctx.t("booked.you", line=booked_line(ctx.t), balance=ctx.t.amount(own)))
-    else:
+    in_group = ctx.incoming.chat.is_group
+    if in_group or sender_id not in (payer.id, receiver.id):
         ctx.reply(ctx.t("booked.done", line=booked_line(ctx.t)))
     for party, after in ((payer, payer_after), (receiver, receiver_after)):
-        if party.id != sender_id:
+        if party.id == sender_id and not in_group:
+            ctx.reply(ctx.t("booked.you", line=booked_line(ctx.t), balance=ctx.t.amount(after)))
+        else:
             ctx.tell(party, told_booked(booked_line, after))
     for breach in soft:
         warn_soft(

@@ -36,7 +36,7 @@ def start(ctx: Context, words: list[str]) -> None:
 
 
 def howto(ctx: Context) -> Raw:
-    return Raw(ctx.t("howto", code=ctx.example_code()))
+    return Raw(ctx.t("start.howto", code=ctx.example_code()))
 
 
 @REGISTRY.command("help", nl="hulp", who=Who.ANYONE)
@@ -136,7 +136,7 @@ def approve(ctx: Context, words: list[str]) -> None:
             group=group,
             code=code,
             balance=t.amount(credit),
-            howto=Raw(t("howto", code=ctx.example_code())),
+            howto=Raw(t("start.howto", code=ctx.example_code())),
         ),
     )
     ctx.tell_coordinators(

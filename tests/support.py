@@ -55,6 +55,7 @@ class Driver:
     clock: VirtualClock = field(default_factory=lambda: VirtualClock(START))
     bot: Bot = field(init=False)
     last: Result | None = None
+    _admin_spoke: bool = False
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
@@ -101,6 +102,9 @@ class Driver:
 
     def member(self, name: str, full_name: str | None = None, *, language: str = "nl") -> None:
         """Make ``name`` an approved member (via /aanmelden or /join, then /approve)."""
+        if not self._admin_spoke:  # so that admin is DU-001 and members follow
+            self.say("admin", "/start")
+            self._admin_spoke = True
         word = "join" if language == "en" else "aanmelden"
         self.say(name, f"/{word} {full_name or name.title()}")
         number = self.number(name)

@@ -1,0 +1,278 @@
+"""The command line as a volunteer uses it: real processes, real files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DUTCH_SCRIPT = """\
+# join -> approve -> pay -> balance -> history, in Dutch
+@2026-12-01 09:00
+admin: /start
+an: /aanmelden An Peeters
+bo: /aanmelden Bo Janssens
+admin: /goedkeuren DU-002
+admin: /goedkeuren 3
+
+@2026-12-01 10:30
+an@group: /betaal DU-003 30 soep
+an@group: ja
+bo: /saldo
+an: /overzicht
+"""
+
+DUTCH_EXPECTED = """\
+[dm an] Dank je, An Peeters! Je bent nu kandidaat-lid van LETS Durme, met code DU-002. Een coördinator neemt contact met je op voor een onthaalgesprek. Daarna kun je ruilen.
+[dm admin] Nieuwe kandidaat: An Peeters (DU-002). Na het onthaalgesprek: /goedkeuren DU-002 of /weigeren DU-002
+[dm bo] Dank je, Bo Janssens! Je bent nu kandidaat-lid van LETS Durme, met code DU-003. Een coördinator neemt contact met je op voor een onthaalgesprek. Daarna kun je ruilen.
+[dm admin] Nieuwe kandidaat: Bo Janssens (DU-003). Na het onthaalgesprek: /goedkeuren DU-003 of /weigeren DU-003
+[dm admin] An Peeters (DU-002) is nu lid. Ik heb een welkomstbericht gestuurd.
+[dm an] Welkom bij LETS Durme, An Peeters! Je bent nu lid, met code DU-002. Je saldo: 0 pluimen.
+  Zo werkt het:
+  /saldo: je saldo
+  /betaal DU-007 30 soep: betaal een lid
+  /overzicht: je laatste transacties
+  /leden: wie is er lid
+  /hulp: alle opdrachten
+[dm admin] Bo Janssens (DU-003) is nu lid. Ik heb een welkomstbericht gestuurd.
+[dm bo] Welkom bij LETS Durme, Bo Janssens! Je bent nu lid, met code DU-003. Je saldo: 0 pluimen.
+  Zo werkt het:
+  /saldo: je saldo
+  /betaal DU-007 30 soep: betaal een lid
+  /overzicht: je laatste transacties
+  /leden: wie is er lid
+  /hulp: alle opdrachten
+[group] Betaal 30 pluimen aan Bo Janssens (DU-003) voor: soep?
+  (1) Ja  (2) Nee
+[group] Geboekt: #1: An Peeters (DU-002) → Bo Janssens (DU-003), 30 pluimen, soep
+[dm an] Geboekt: #1: An Peeters (DU-002) → Bo Janssens (DU-003), 30 pluimen, soep
+  Je saldo: -30 pluimen
+[dm bo] Geboekt: #1: An Peeters (DU-002) → Bo Janssens (DU-003), 30 pluimen, soep
+  Je saldo: 30 pluimen
+[dm bo] Je saldo: 30 pluimen
+  Grenzen: van -1.500 pluimen tot 1.500 pluimen.
+  Je kunt nog 1.530 pluimen betalen en 1.470 pluimen ontvangen.
+[dm an] Je transacties (pagina 1 van 1, 1 in totaal):
+  #1 1 dec 2026 10:30: -30 pluimen aan Bo Janssens (DU-003), soep
+"""
+
+ENGLISH_SCRIPT = """\
+@2026-12-01 09:00
+admin: /lang en
+ann: /join Ann Smith
+ben: /join Ben Jones
+admin: /approve 2
+admin: /approve 3
+@2026-12-02 18:00
+ann@group: /pay @ben 45 bike repair
+ann@group: 1
+ben: /balance
+ann: /history
+"""
+
+ENGLISH_EXPECTED_TAIL = """\
+[group] Pay 45 pluimen to Ben Jones (DU-003) for: bike repair?
+  (1) Yes  (2) No
+[group] Booked: #1: Ann Smith (DU-002) → Ben Jones (DU-003), 45 pluimen, bike repair
+[dm ann] Booked: #1: Ann Smith (DU-002) → Ben Jones (DU-003), 45 pluimen, bike repair
+  Your balance: -45 pluimen
+[dm ben] Booked: #1: Ann Smith (DU-002) → Ben Jones (DU-003), 45 pluimen, bike repair
+  Your balance: 45 pluimen
+[dm ben] Your balance: 45 pluimen
+  Limits: from -1,500 pluimen to 1,500 pluimen.
+  You can still pay 1,545 pluimen and receive 1,455 pluimen.
+[dm ann] Your transactions (page 1 of 1, 1 in all):
+  #1 2 Dec 2026 18:00: -45 pluimen to Ben Jones (DU-003), bike repair
+"""
+
+CONFIG = """\
+[group]
+name = "LETS Durme"
+coordinators = ["console:admin"]
+code_prefix = "DU"
+
+[storage]
+url = "sqlite:///var/letsbot.db"
+"""
+
+
+def letsbot(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LETSBOT_")}
+    environment.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "letsbot", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
+
+
+def one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("letsbot: ")
+    return lines[0]
+
+
+@pytest.fixture
+def ready(tmp_path: Path) -> Path:
+    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    result = letsbot("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path
+
+
+def test_help_for_every_command(tmp_path: Path) -> None:
+    result = letsbot("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("init", "db", "console", "run", "check"):
+        assert command in result.stdout
+        assert letsbot(command, "--help", cwd=tmp_path).returncode == 0
+    assert "upgrade" in letsbot("db", "--help", cwd=tmp_path).stdout
+
+
+def test_init_writes_the_example_and_creates_the_database(tmp_path: Path) -> None:
+    result = letsbot("init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "bot.toml").read_text(encoding="utf-8") == (
+        Path(__file__).resolve().parent.parent / "bot.toml.example"
+    ).read_text(encoding="utf-8")
+    assert (tmp_path / "var" / "letsbot.db").exists()
+    assert "exists already" in one_clear_line(letsbot("init", cwd=tmp_path))
+    check = letsbot("check", cwd=tmp_path)
+    assert check.returncode == 0 and check.stdout.startswith("OK: 0 members, 0 transfers")
+
+
+def test_dutch_script(ready: Path) -> None:
+    (ready / "scenario.txt").write_text(DUTCH_SCRIPT, encoding="utf-8")
+    result = letsbot("console", "--script", "scenario.txt", cwd=ready)
+    assert result.returncode == 0, result.stderr
+    welcome, rest = result.stdout.split("\n[dm an] Dank je", 1)
+    assert welcome.startswith("[dm admin] Dag admin! Welkom bij LETS Durme.\n  Zo werkt het:")
+    assert "[dm an] Dank je" + rest == DUTCH_EXPECTED
+    assert letsbot("check", cwd=ready).stdout.startswith("OK: 3 members, 1 transfers")
+
+
+def test_english_script_from_stdin(ready: Path) -> None:
+    result = letsbot("console", "--script", "-", cwd=ready, stdin=ENGLISH_SCRIPT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("[dm admin] I will speak English with you from now on.")
+    assert result.stdout.endswith(ENGLISH_EXPECTED_TAIL)
+
+
+def test_script_output_is_deterministic(
+    ready: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    other = tmp_path_factory.mktemp("again")
+    (other / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    assert letsbot("db", "upgrade", cwd=other).returncode == 0
+    first = letsbot("console", "--script", "-", cwd=ready, stdin=DUTCH_SCRIPT)
+    second = letsbot("console", "--script", "-", cwd=other, stdin=DUTCH_SCRIPT)
+    assert first.stdout == second.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "complaint"),
+    [
+        ("an: /saldo\nthis is not a line\n", "-: line 3: expected 'name: text'"),
+        ("@2026-13-01 09:00\n", "-: line 2: no such date or time"),
+        ("@tomorrow\n", "-: line 2: expected '@YYYY-MM-DD HH:MM'"),
+        ("@2026-12-02 09:00\n@2026-12-01 09:00\n", "-: line 3: the clock can't go back"),
+    ],
+)
+def test_malformed_script_names_the_line_and_runs_nothing(
+    ready: Path, script: str, complaint: str
+) -> None:
+    result = letsbot("console", "--script", "-", cwd=ready, stdin="an: /aanmelden An\n" + script)
+    assert complaint in one_clear_line(result)
+    assert result.stdout == ""  # the line before the bad one did not run either
+
+
+def test_missing_script_file(ready: Path) -> None:
+    assert "nope.txt" in one_clear_line(letsbot("console", "--script", "nope.txt", cwd=ready))
+
+
+@pytest.mark.parametrize(
+    ("config", "complaint"),
+    [
+        ('[group]\nnmae = "x"\n', "bot.toml: group.nmae: unknown key"),
+        ("[limits]\nmin_balance = 'veel'\n", "bot.toml: limits.min_balance:"),
+        ("[limits]\nmin_balance = 100\n", "bot.toml: limits.min_balance:"),
+        ('[group]\ntimezone = "Mars/Olympus"\n', "expected a time zone name"),
+        ('[group]\ncode_prefix = "D-U"\n', "bot.toml: group.code_prefix:"),
+        ('[group]\ncoordinators = ["admin"]\n', "expected platform:id"),
+        ('[group]\nconfirmation_timeout = "soon"\n', "expected a duration"),
+        ("[grop]\n", "bot.toml: unknown section [grop]"),
+        ("[group\n", "bot.toml: not valid TOML"),
+    ],
+)
+def test_config_errors_are_one_clear_line(tmp_path: Path, config: str, complaint: str) -> None:
+    (tmp_path / "bot.toml").write_text(config, encoding="utf-8")
+    assert complaint in one_clear_line(letsbot("check", cwd=tmp_path))
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    assert "letsbot init" in one_clear_line(letsbot("check", cwd=tmp_path))
+    line = one_clear_line(letsbot("--config", "elders.toml", "check", cwd=tmp_path))
+    assert "elders.toml: file not found" in line
+
+
+def test_environment_overrides_the_file(ready: Path) -> None:
+    env = {"LETSBOT_GROUP__NAME": "LETS Lokeren"}
+    result = letsbot("console", "--script", "-", cwd=ready, stdin="zoe: /start\n", env=env)
+    assert "Welkom bij LETS Lokeren!" in result.stdout
+    bad = letsbot("check", cwd=ready, env={"LETSBOT_LIMITS__SOFT": "misschien"})
+    assert "limits.soft" in one_clear_line(bad)
+
+
+def test_config_path_from_the_environment(ready: Path) -> None:
+    (ready / "bot.toml").rename(ready / "durme.toml")
+    result = letsbot("check", cwd=ready, env={"LETSBOT_CONFIG": "durme.toml"})
+    assert result.returncode == 0, result.stderr
+
+
+def test_out_of_date_database_is_refused_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "var").mkdir()
+    sqlite3.connect(tmp_path / "var" / "letsbot.db").close()
+    for command in (["check"], ["console", "--script", "-"], ["run"]):
+        line = one_clear_line(letsbot(*command, cwd=tmp_path, stdin=""))
+        assert "has no letsbot tables" in line and "run 'letsbot db upgrade'" in line
+
+
+def test_check_finds_a_broken_ledger(ready: Path) -> None:
+    letsbot("console", "--script", "-", cwd=ready, stdin=DUTCH_SCRIPT)
+    with sqlite3.connect(ready / "var" / "letsbot.db") as db:
+        db.execute("UPDATE members SET balance = balance + 5 WHERE number = 2")
+    result = letsbot("check", cwd=ready)
+    assert result.returncode == 1
+    assert result.stdout.startswith("FAILED: 2 problem(s)")
+    assert "balances sum to 5, not 0" in result.stdout
+    assert "member #2: cached balance -25, but its transfers sum to -30" in result.stdout
+
+
+def test_database_password_never_shown(tmp_path: Path) -> None:
+    config = CONFIG.replace(
+        "sqlite:///var/letsbot.db", "postgresql+psycopg://bot:geheim123@127.0.0.1:1/letsbot"
+    )
+    (tmp_path / "bot.toml").write_text(config, encoding="utf-8")
+    result = letsbot("check", cwd=tmp_path)
+    line = one_clear_line(result)
+    assert "geheim123" not in result.stderr + result.stdout
+    assert "can't open the database postgresql+psycopg://bot:***@127.0.0.1:1/letsbot" in line
+
+
+def test_run_without_platforms_says_what_to_do(ready: Path) -> None:
+    assert "no chat platform is enabled" in one_clear_line(letsbot("run", cwd=ready))

@@ -1,0 +1,104 @@
+"""Every user-visible text lives in both catalogs, with the same placeholders."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from letsbot.amounts import Currency
+from letsbot.i18n import LANGUAGES, Raw, Translator, catalog, placeholders
+from letsbot.registry import REGISTRY
+
+SOURCES = Path(__file__).resolve().parent.parent
+
+# Keys the code builds from parts (f"amount.{reason}") are listed by their parts here.
+DYNAMIC = {
+    "amount": ["format", "decimals", "zero", "too_large"],
+    "limit": ["payer_min", "receiver_max", "payer_leaving", "receiver_leaving"],
+    "soft": ["payer_min", "receiver_max"],
+    "status": ["active", "candidate", "leaving", "inactive"],
+}
+
+
+def keys_used_in_code() -> set[str]:
+    found: set[str] = set()
+    literal = re.compile(r"""["']([a-z_]+\.[a-z_.]+)["']""")
+    for folder in ("letsbot", "adapters"):
+        for path in (SOURCES / folder).rglob("*.py"):
+            for key in literal.findall(path.read_text(encoding="utf-8")):
+                if key.split(".")[0] in {"bot", "storage"}:  # file names, not messages
+                    continue
+                found.add(key)
+    for prefix, parts in DYNAMIC.items():
+        found.update(f"{prefix}.{part}" for part in parts)
+    for command in REGISTRY.commands:
+        found.update(f"cmd.{command.name}.{part}" for part in ("usage", "help", "example"))
+    return found
+
+
+def test_both_languages_have_the_same_keys() -> None:
+    nl, en = catalog("nl"), catalog("en")
+    assert sorted(set(nl) - set(en)) == []
+    assert sorted(set(en) - set(nl)) == []
+
+
+@pytest.mark.parametrize("key", sorted(catalog("nl")))
+def test_placeholders_match(key: str) -> None:
+    assert placeholders(catalog("nl")[key]) == placeholders(catalog("en")[key])
+
+
+def test_every_key_the_code_uses_is_in_the_catalogs() -> None:
+    used = keys_used_in_code()
+    for language in LANGUAGES:
+        missing = sorted(used - set(catalog(language)))
+        assert missing == [], f"{language}.po lacks {missing}"
+
+
+def test_no_unused_keys() -> None:
+    unused = sorted(set(catalog("nl")) - keys_used_in_code())
+    assert unused == []
+
+
+def test_examples_use_the_command_word_of_their_language() -> None:
+    for command in REGISTRY.commands:
+        for language in LANGUAGES:
+            example = catalog(language)[f"cmd.{command.name}.example"]
+            usage = catalog(language)[f"cmd.{command.name}.usage"]
+            word = "/" + command.name_in(language)
+            assert example.split()[0] == word, (language, example)
+            assert usage.split()[0] == word, (language, usage)
+
+
+def translator(language: str, decimals: int = 0) -> Translator:
+    return Translator(language, Currency("pluim", "pluimen", decimals), ZoneInfo("Europe/Brussels"))
+
+
+def test_amounts_follow_the_locale() -> None:
+    assert translator("nl").amount(-1500) == "-1.500 pluimen"
+    assert translator("en").amount(-1500) == "-1,500 pluimen"
+    assert translator("nl").amount(1) == "1 pluim"
+    assert translator("nl", decimals=2).amount(150) == "1,50 pluimen"
+    assert translator("en", decimals=2).amount(100) == "1.00 pluim"
+
+
+def test_dates_follow_the_locale_and_timezone() -> None:
+    moment = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # 09:00 in Brussels
+    assert translator("nl").datetime(moment) == "1 dec 2026 09:00"
+    assert translator("en").datetime(moment) == "1 Dec 2026 09:00"
+
+
+def test_values_are_escaped_but_nested_texts_are_not() -> None:
+    t = translator("en")
+    assert t("pay.self") == "You can't pay yourself."
+    text = t("pay.ask", amount=t.amount(30), who="**Bob**", description="a*b")
+    assert "\\*\\*Bob\\*\\*" in text and "a\\*b" in text
+    assert t("help.example", example=Raw("**x**")) == "For example: **x**"
+
+
+def test_missing_key_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        translator("nl")("no.such.key")

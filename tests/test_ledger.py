@@ -1,0 +1,292 @@
+"""Payments, requests, corrections, limits, balances and history, in both languages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from storage.check import ledger_problems
+from tests.support import Driver, make_settings
+
+
+@pytest.fixture
+def two(driver: Driver) -> Driver:
+    """admin DU-001, an DU-002 (Dutch), bo DU-003 (English)."""
+    driver.member("an")
+    driver.member("bo", language="en")
+    return driver
+
+
+def sound(driver: Driver) -> None:
+    assert ledger_problems(driver.engine, driver.settings.group_limits) == []
+
+
+def test_pay_asks_then_books_and_tells_both(two: Driver) -> None:
+    out = two.say("an", "/betaal DU-003 30 soep", group=True)
+    assert out == "[group] Betaal 30 pluimen aan Bo (DU-003) voor: soep?\n  (1) Ja  (2) Nee"
+    assert two.count("transfers") == 0
+    out = two.say("an", "1")
+    assert (
+        "[dm an] Geboekt: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep\n  Je saldo: -30 pluimen"
+        in out
+    )
+    assert (
+        "[dm bo] Booked: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep\n  Your balance: 30 pluimen"
+        in out
+    )
+    assert (two.balance("an"), two.balance("bo")) == (-30, 30)
+    sound(two)
+
+
+def test_pay_in_english(two: Driver) -> None:
+    out = two.say("bo", "/pay 2 45 bike repair")
+    assert out == "[dm bo] Pay 45 pluimen to An (DU-002) for: bike repair?\n  (1) Yes  (2) No"
+    out = two.say("bo", "yes")
+    assert (
+        "Booked: #1: Bo (DU-003) → An (DU-002), 45 pluimen, bike repair\n  Your balance: -45 pluimen"
+        in out
+    )
+    assert "[dm an] Geboekt: #1" in out
+
+
+def test_declining_books_nothing(two: Driver) -> None:
+    two.say("an", "/betaal 3 30 soep")
+    assert "Geannuleerd. Er is niets geboekt." in two.say("an", "nee")
+    assert two.count("transfers") == 0
+    assert "Er staat geen vraag voor je open" in two.say("an", "ja")
+
+
+def test_only_the_person_asked_can_answer(two: Driver) -> None:
+    two.say("an", "/betaal 3 30 soep", group=True)
+    assert two.say("bo", "ja", group=True) == ""  # bo has nothing to answer
+    assert "There is no open question for you" in two.say("bo", "yes")
+    assert two.count("transfers") == 0
+    two.say("an", "ja", group=True)
+    assert two.count("transfers") == 1
+
+
+def test_questions_expire(two: Driver) -> None:
+    two.say("an", "/betaal 3 30 soep")
+    two.clock.set(two.clock.now() + timedelta(hours=24, seconds=1))
+    assert "Die vraag is verlopen. Er is niets gebeurd" in two.say("an", "ja")
+    assert two.count("transfers") == 0
+
+
+def test_member_named_by_mention_and_by_reply(two: Driver) -> None:
+    two.say("an", "/betaal @bo 5 koffie")
+    assert "Geboekt: #1: An (DU-002) → Bo (DU-003)" in two.say("an", "ja")
+    two.say("an", "/betaal 6 appels", group=True, reply_to="bo")
+    assert "Geboekt: #2: An (DU-002) → Bo (DU-003), 6 pluimen, appels" in two.say("an", "ja")
+    # A code still wins in a reply when an amount follows it.
+    two.say("an", "/betaal 1 7 thee", group=True, reply_to="bo")
+    assert "Geboekt: #3: An (DU-002) → admin (DU-001), 7 pluimen, thee" in two.say("an", "ja")
+    assert "@zoe is geen lid van de groep" in two.say("an", "/betaal @zoe 5 x")
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("/betaal", "Zeg welk lid je bedoelt, bijvoorbeeld:\n  /betaal DU-007 30 soep"),
+        ("/betaal 3", "Zet er een bedrag bij, bijvoorbeeld:\n  /betaal DU-007 30 soep"),
+        ("/betaal 3 30", "Zet er een omschrijving bij"),
+        ("/betaal 3 -5 x", "Dit is geen geldig bedrag: -5. Gebruik alleen cijfers"),
+        ("/betaal 3 ３０ x", "Dit is geen geldig bedrag"),
+        ("/betaal 3 1,5 x", "Te veel cijfers na de komma in 1,5 (hoogstens 0)"),
+        ("/betaal 3 0 x", "Het bedrag moet groter zijn dan nul"),
+        ("/betaal 3 100001 x", "Dat bedrag is te groot: hoogstens 100.000 pluimen per transactie"),
+        ("/betaal 2 5 x", "Je kunt jezelf niet betalen."),
+        ("/betaal 9 5 x", "Er is geen lid met code DU-009"),
+        ("/betaal bob 5 x", "Ik weet niet welk lid je bedoelt met bob"),
+        ("/betaal 3 1501 x", "An (DU-002) zou onder de ondergrens van -1.500 pluimen komen"),
+        ("/betaal 3 5 " + "x" * 201, "Dat is te lang: hoogstens 200 tekens."),
+    ],
+)
+def test_bad_payments_are_explained_and_change_nothing(
+    two: Driver, command: str, expected: str
+) -> None:
+    before = two.snapshot()
+    out = two.say("an", command)
+    assert expected in out
+    assert two.last is not None and two.last.outcome == "refused"
+    assert two.snapshot() == before
+
+
+def test_refusals_speak_the_members_language(two: Driver) -> None:
+    assert "Say which member you mean, for example:\n  /pay DU-007 30 soup" in two.say("bo", "/pay")
+    assert "Zeg welk lid je bedoelt" in two.say("an", "/pay")  # an chose Dutch
+
+
+def test_receiver_maximum(engine: Engine) -> None:
+    driver = Driver(engine, make_settings(limits={"max_balance": 100}))
+    driver.member("an")
+    driver.member("bo")
+    out = driver.say("an", "/betaal 3 101 x")
+    assert "Bo (DU-003) zou boven de bovengrens van 100 pluimen komen" in out
+    assert "Er kan nog 100 pluimen ontvangen worden" in out
+
+
+def test_limit_is_checked_again_at_confirmation(two: Driver) -> None:
+    two.say("an", "/betaal 3 1000 a")
+    two.say("an", "/betaal 1 1000 b")
+    two.say("an", "ja")  # answers the newest question: 1000 to admin
+    out = two.say("an", "ja")  # the older one would now break the limit
+    assert "zou onder de ondergrens van -1.500 pluimen komen (saldo nu -1.000 pluimen)" in out
+    assert two.balance("an") == -1000
+    sound(two)
+
+
+def test_soft_limits_book_and_warn(engine: Engine) -> None:
+    driver = Driver(engine, make_settings(limits={"soft": True, "min_balance": -100}))
+    driver.member("an")
+    driver.member("bo")
+    driver.say("an", "/betaal 3 150 fiets")
+    out = driver.say("an", "ja")
+    assert "Geboekt" in out
+    assert "[dm an] Let op: je saldo (-150 pluimen) staat nu onder de grens van -100 pluimen" in out
+    assert "[dm admin] Saldo buiten de grens: An (DU-002) staat op -150 pluimen" in out
+    assert driver.balance("an") == -150
+    sound(driver)
+
+
+def test_request_is_confirmed_by_the_payer(two: Driver) -> None:
+    out = two.say("an", "/vraagbetaling 3 60 tuinwerk")
+    assert (
+        "[dm bo] An (DU-002) asks you for 60 pluimen for: tuinwerk. Pay?\n  (1) Yes  (2) No" in out
+    )
+    assert "[dm an] Ik heb Bo (DU-003) gevraagd om 60 pluimen te betalen." in out
+    assert "Er staat geen vraag voor je open" in two.say("an", "ja")  # an can't confirm it
+    out = two.say("bo", "yes")
+    assert "Booked: #1: Bo (DU-003) → An (DU-002), 60 pluimen, tuinwerk" in out
+    assert (two.balance("an"), two.balance("bo")) == (60, -60)
+
+
+def test_declined_request_is_told_to_the_asker(two: Driver) -> None:
+    two.say("an", "/vraagbetaling 3 60 tuinwerk")
+    out = two.say("bo", "no")
+    assert "[dm an] Bo (DU-003) heeft je betaalverzoek geweigerd." in out
+    assert two.count("transfers") == 0
+
+
+def test_coordinator_books_for_others(two: Driver) -> None:
+    assert "Dat kan alleen een coördinator." in two.say("an", "/boeken 3 2 5 x")
+    out = two.say("admin", "/boeken 3 2 45 fiets hersteld")
+    assert "Boek 45 pluimen van Bo (DU-003) aan An (DU-002) voor: fiets hersteld?" in out
+    out = two.say("admin", "ja")
+    assert "[dm admin] Geboekt: #1: Bo (DU-003) → An (DU-002), 45 pluimen, fiets hersteld" in out
+    assert "[dm bo] Booked: #1" in out and "[dm an] Geboekt: #1" in out
+
+
+def test_reverse_once(two: Driver) -> None:
+    two.say("an", "/betaal 3 30 soep")
+    two.say("an", "ja")
+    assert "Zet het nummer van de transactie en de reden" in two.say("admin", "/terugboeken")
+    assert "Zet er een omschrijving bij" in two.say("admin", "/terugboeken 1")
+    assert "Transactie #7 bestaat niet." in two.say("admin", "/terugboeken 7 fout")
+    out = two.say("admin", "/terugboeken 1 dubbel betaald")
+    assert "Transactie #1 terugboeken? An (DU-002) betaalde 30 pluimen aan Bo (DU-003)" in out
+    out = two.say("admin", "ja")
+    assert (
+        "Geboekt: #2: Bo (DU-003) → An (DU-002), 30 pluimen, Terugboeking van #1: dubbel betaald"
+        in out
+    )
+    assert (two.balance("an"), two.balance("bo")) == (0, 0)
+    assert "Transactie #1 is al teruggeboekt." in two.say("admin", "/terugboeken 1 nog eens")
+    assert "#2 is zelf een terugboeking" in two.say("admin", "/terugboeken 2 terug")
+    sound(two)
+
+
+def test_two_open_reversals_of_one_transfer_book_once(two: Driver) -> None:
+    two.say("an", "/betaal 3 30 soep")
+    two.say("an", "ja")
+    two.say("admin", "/terugboeken 1 eerste")
+    two.say("admin", "/terugboeken 1 tweede")
+    two.say("admin", "ja")
+    assert "Transactie #1 is al teruggeboekt." in two.say("admin", "ja")
+    assert two.count("transfers") == 2
+
+
+def test_limit_override(two: Driver) -> None:
+    out = two.say("admin", "/limiet 2 -2000 500")
+    assert "Grenzen van An (DU-002): van -2.000 pluimen tot 500 pluimen." in out
+    assert "[dm an] Een coördinator heeft je grenzen aangepast" in out
+    two.say("admin", "/limiet 3 standaard 2000")
+    two.say("an", "/betaal 3 1800 dak")
+    assert "Geboekt" in two.say("an", "ja")
+    assert "De ondergrens moet nul of lager zijn" in two.say("admin", "/limiet 2 10 500")
+    assert "ligt buiten die grenzen" in two.say("admin", "/limiet 2 standaard standaard")
+    assert "Geef lid, ondergrens en bovengrens" in two.say("admin", "/limiet 2 -5")
+    assert "Dit is geen geldige grens: veel" in two.say("admin", "/limiet 2 veel 5")
+    assert "De groepsrekening heeft geen grenzen." in two.say("admin", "/limiet 0 -5 5")
+    assert "Dat kan alleen een coördinator." in two.say("an", "/limiet 2 -5000 5000")
+    sound(two)
+
+
+def test_balance_of_others_follows_open_bookkeeping(engine: Engine) -> None:
+    driver = Driver(engine, make_settings(group={"open_bookkeeping": False}))
+    driver.member("an")
+    driver.member("bo")
+    assert "In deze groep zijn saldo's privé." in driver.say("an", "/saldo 3")
+    assert "Saldo van Bo (DU-003): 0 pluimen" in driver.say("admin", "/saldo 3")
+    assert "Je saldo: 0 pluimen" in driver.say("an", "/saldo 2")
+
+
+def test_balance_is_private_even_when_asked_in_the_group(two: Driver) -> None:
+    out = two.say("an", "/saldo", group=True)
+    assert out.startswith(
+        "[dm an] Je saldo: 0 pluimen\n  Grenzen: van -1.500 pluimen tot 1.500 pluimen."
+    )
+    assert "Saldo van Bo (DU-003)" in two.say("an", "/saldo DU-003")
+    assert "Balance of the Group account (DU-000)" in two.say("bo", "/balance 0")
+
+
+def test_history_pages(two: Driver) -> None:
+    assert "Je hebt nog geen transacties." in two.say("an", "/overzicht")
+    for n in range(12):
+        two.say("an", f"/betaal 3 {n + 1} ruil {n + 1}")
+        two.say("an", "ja")
+    out = two.say("an", "/overzicht")
+    assert out.startswith("[dm an] Je transacties (pagina 1 van 2, 12 in totaal):")
+    assert "#12 1 dec 2026 09:00: -12 pluimen aan Bo (DU-003), ruil 12" in out
+    assert "Meer: /overzicht 2" in out
+    page2 = two.say("an", "/overzicht 2")
+    assert "#1 1 dec 2026 09:00: -1 pluim aan Bo (DU-003), ruil 1" in page2
+    assert "Meer:" not in page2
+    assert "+12 pluimen from An (DU-002), ruil 12" in two.say("bo", "/history")
+    assert "Pagina 3 bestaat niet; er zijn 2 pagina's." in two.say("an", "/overzicht 3")
+    assert "Geef een paginanummer" in two.say("an", "/overzicht x")
+
+
+def test_long_messages_are_refused(two: Driver) -> None:
+    assert "Dat is te lang: hoogstens 4000 tekens." in two.say("an", "/betaal 3 5 " + "x" * 5000)
+
+
+def test_same_event_twice_books_once(two: Driver) -> None:
+    two.send(two.incoming("an", "/betaal 3 30 soep", event_id="e1"))
+    two.send(two.incoming("an", "ja", event_id="e2"))
+    assert two.send(two.incoming("an", "ja", event_id="e2")).outcome == "duplicate"
+    assert two.send(two.incoming("an", "/betaal 3 30 soep", event_id="e1")).replies == []
+    assert two.count("transfers") == 1
+
+
+def test_decimals(engine: Engine) -> None:
+    settings = make_settings(currency={"name": "dukaat", "plural": "dukaten", "decimals": 2})
+    driver = Driver(engine, settings)
+    driver.member("an")
+    driver.member("bo")
+    driver.say("an", "/betaal 3 2,50 brood")
+    assert "Je saldo: -2,50 dukaten" in driver.say("an", "ja")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT amount FROM transfers").scalar_one() == 250
+
+
+def test_answer_in_the_group_shows_no_balance_there(two: Driver) -> None:
+    two.say("an", "/betaal 3 30 soep", group=True)
+    out = two.say("an", "ja", group=True)
+    group_lines = [line for line in out.splitlines() if line.startswith("[group]")]
+    assert group_lines == ["[group] Geboekt: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep"]
+    assert (
+        "[dm an] Geboekt: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep\n  Je saldo: -30 pluimen"
+        in out
+    )

@@ -1,0 +1,168 @@
+"""Joining, approval, the directory, languages, leaving and help."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from tests.support import Driver, make_settings
+
+
+def test_join_makes_a_candidate_and_tells_coordinators(driver: Driver) -> None:
+    driver.say("admin", "/start")
+    out = driver.say("an", "/aanmelden An Peeters")
+    assert (
+        "[dm an] Dank je, An Peeters! Je bent nu kandidaat-lid van LETS Durme, met code DU-002"
+        in out
+    )
+    assert (
+        "[dm admin] Nieuwe kandidaat: An Peeters (DU-002). Na het onthaalgesprek: /goedkeuren DU-002"
+        in out
+    )
+
+
+def test_join_in_english_speaks_english(driver: Driver) -> None:
+    driver.say("admin", "/start")
+    out = driver.say("ann", "/join Ann Smith")
+    assert "[dm ann] Thank you, Ann Smith! You are now a candidate member" in out
+    # The coordinator keeps their own language.
+    assert "[dm admin] Nieuwe kandidaat: Ann Smith (DU-002)" in out
+
+
+def test_join_only_in_a_direct_chat(driver: Driver) -> None:
+    out = driver.say("an", "/aanmelden An", group=True)
+    assert "in een privégesprek" in out
+    assert driver.count("members") == 1  # the group account only
+    assert driver.last is not None and driver.last.outcome == "refused"
+
+
+def test_join_needs_a_name_and_refuses_a_second_time(driver: Driver) -> None:
+    assert "Zet je naam achter de opdracht" in driver.say("an", "/aanmelden")
+    assert "Put your name after the command" in driver.say("an", "/join")
+    driver.say("an", "/aanmelden An")
+    assert "Je aanvraag loopt al (code DU-001)" in driver.say("an", "/aanmelden An")
+
+
+def test_candidates_cannot_trade(driver: Driver) -> None:
+    driver.say("an", "/aanmelden An")
+    assert "nog niet goedgekeurd" in driver.say("an", "/saldo")
+    assert "nog niet goedgekeurd" in driver.say("an", "/balance")  # an chose Dutch
+    driver.say("ann", "/join Ann")
+    assert "not been approved yet" in driver.say("ann", "/saldo")
+
+
+def test_approve_books_start_credit_and_welcomes(engine: Engine) -> None:
+    driver = Driver(engine, make_settings(limits={"start_credit": 100}))
+    driver.say("admin", "/start")  # admin gets start credit too
+    driver.say("an", "/aanmelden An")
+    out = driver.say("admin", "/goedkeuren du-2")
+    assert "[dm admin] An (DU-002) is nu lid." in out
+    assert (
+        "[dm an] Welkom bij LETS Durme, An! Je bent nu lid, met code DU-002. Je saldo: 100 pluimen."
+        in out
+    )
+    assert driver.balance("an") == 100
+    assert driver.balance("admin") == 100
+    assert "Groepsrekening (DU-000): -200 pluimen" in driver.say("an", "/leden")
+
+
+def test_only_coordinators_approve(driver: Driver) -> None:
+    driver.member("an")
+    driver.say("bo", "/aanmelden Bo")
+    before = driver.snapshot()
+    assert "Dat kan alleen een coördinator." in driver.say("an", "/goedkeuren 3")
+    assert driver.snapshot() == before
+
+
+def test_approve_refuses_non_candidates(driver: Driver) -> None:
+    driver.member("an")
+    assert "An (DU-002) is geen kandidaat" in driver.say("admin", "/goedkeuren 2")
+    assert "Er is geen lid met code DU-009" in driver.say("admin", "/goedkeuren 9")
+    assert "Ik weet niet welk lid je bedoelt met XX-2" in driver.say("admin", "/goedkeuren XX-2")
+
+
+def test_reject(driver: Driver) -> None:
+    driver.say("admin", "/start")
+    driver.say("an", "/aanmelden An")
+    out = driver.say("admin", "/weigeren 2 nog geen gesprek")
+    assert "De aanvraag van An (DU-002) is geweigerd." in out
+    assert "[dm an] Je aanvraag bij LETS Durme is niet aanvaard: nog geen gesprek" in out
+    assert "Je lidmaatschap (DU-002) is gestopt" in driver.say("an", "/aanmelden An")
+
+
+def test_directory_with_and_without_open_bookkeeping(engine: Engine) -> None:
+    driver = Driver(engine, make_settings(group={"open_bookkeeping": False}))
+    driver.member("an")
+    driver.member("bo")
+    out = driver.say("an", "/leden", group=True)
+    assert out.startswith("[dm an] Leden van LETS Durme (3):")
+    assert "Bo (DU-003)" in out and "pluimen" not in out
+    assert "admin (DU-001) (coördinator): 0 pluimen" in driver.say("admin", "/leden")
+
+
+def test_language_choice_is_remembered(driver: Driver) -> None:
+    driver.member("an")
+    assert "I will speak English with you from now on." in driver.say("an", "/taal en")
+    assert "Your balance: 0 pluimen" in driver.say("an", "/saldo")
+    assert "Ik spreek voortaan Nederlands met je." in driver.say("an", "/lang nl")
+    assert "Kies nl of en" in driver.say("an", "/taal fr")
+
+
+def test_help_depends_on_role(driver: Driver) -> None:
+    stranger = driver.say("zoe", "/hulp")
+    assert "/aanmelden <naam>" in stranger and "/betaal" not in stranger
+    driver.member("an")
+    member = driver.say("an", "/hulp")
+    assert "/betaal <lid> <bedrag> <omschrijving>" in member
+    assert "/goedkeuren" not in member and "/aanmelden" not in member
+    coordinator = driver.say("admin", "/help")
+    assert "For coordinators:" in coordinator and "/approve <code>" in coordinator
+    one = driver.say("an", "/hulp betaal")
+    assert "Bijvoorbeeld: /betaal DU-007 30 soep" in one
+    assert "Die opdracht ken ik niet: vlieg" in driver.say("an", "/hulp vlieg")
+
+
+def test_unknown_commands_and_chatter(driver: Driver) -> None:
+    driver.member("an")
+    assert "Die opdracht ken ik niet: /vlieg" in driver.say("an", "/vlieg")
+    assert driver.say("an", "hallo allemaal", group=True) == ""
+    assert "Ik begrijp alleen opdrachten" in driver.say("an", "hallo")
+    assert driver.say("an", "/saldo@letsbot").startswith("[dm an] Je saldo")
+
+
+def test_configured_coordinator_is_active_from_the_first_message(driver: Driver) -> None:
+    out = driver.say("admin", "/saldo")
+    assert "Je saldo: 0 pluimen" in out
+    assert "Voor coördinatoren:" in driver.say("admin", "/hulp")
+
+
+def test_leave_at_zero_closes_at_once(driver: Driver) -> None:
+    driver.member("an")
+    assert "(1) Ja  (2) Nee" in driver.say("an", "/uitstappen")
+    out = driver.say("an", "ja")
+    assert "Je rekening bij LETS Durme is gesloten." in out
+    assert "[dm admin] An (DU-002) stapt uit, met saldo 0 pluimen." in out
+    assert "geen actief lid meer" in driver.say("an", "/saldo")
+
+
+def test_leave_can_be_cancelled(driver: Driver) -> None:
+    driver.member("an")
+    driver.say("an", "/uitstappen")
+    assert "Goed, je blijft lid." in driver.say("an", "nee")
+    assert "Je saldo: 0 pluimen" in driver.say("an", "/saldo")
+
+
+def test_leaving_member_moves_only_toward_zero_then_closes(driver: Driver) -> None:
+    driver.member("an")
+    driver.member("bo")
+    driver.say("bo", "/betaal 2 50 les")
+    driver.say("bo", "ja")
+    driver.say("an", "/uitstappen")
+    out = driver.say("an", "ja")
+    assert "Je stapt uit. Je saldo is 50 pluimen" in out
+    assert "stapt uit en mag alleen naar nul toe" in driver.say("bo", "/betaal 2 10 x")
+    assert "Er kan nog 50 pluimen betaald worden" in driver.say("an", "/betaal 3 60 x")
+    driver.say("an", "/betaal 3 50 terug")
+    out = driver.say("an", "ja")
+    assert "Je saldo: 0 pluimen" in out
+    assert "[dm admin] De rekening van An (DU-002) staat op nul en is gesloten." in out
+    assert "geen actief lid meer" in driver.say("an", "/saldo")
