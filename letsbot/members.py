@@ -61,6 +61,7 @@ def help_(ctx: Context, words: list[str]) -> None:
                 continue
             lines.append(ctx.t(f"cmd.{command.name}.usage"))
             lines.append("  " + ctx.t(f"cmd.{command.name}.help"))
+            lines.append("  " + ctx.t("help.example", example=ctx.usage(command.name)))
     lines.append(ctx.t("help.footer"))
     ctx.reply("\n".join(lines))
 

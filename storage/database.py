@@ -15,7 +15,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+def make_engine(
+    url: str, *, sqlite_synchronous: str = "NORMAL", busy_timeout_ms: int = 30000
+) -> Engine:
     """An engine whose every transaction may write safely.
 
     SQLite: the driver's own transaction handling is switched off so that we
@@ -38,7 +40,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute(f"PRAGMA synchronous={sqlite_synchronous}")
         cursor.close()
 
