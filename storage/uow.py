@@ -7,7 +7,18 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Row, Table, func, insert, select, union_all, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -30,6 +41,67 @@ identities = cast(Table, IdentityRow.__table__)
 transfers = cast(Table, TransferRow.__table__)
 pending = cast(Table, PendingRow.__table__)
 processed = cast(Table, ProcessedEventRow.__table__)
+
+# The statements of every message, built once. SQLAlchemy caches their compiled
+# SQL either way, but building a statement and computing its cache key costs
+# more than SQLite takes to run it; a statement object remembers its key.
+# SQLAlchemy 2.1 keeps an INSERT's rowcount only when asked to (psycopg gave -1,
+# so every message on PostgreSQL looked like a duplicate).
+_CLAIM_SQLITE = (
+    sqlite.insert(processed).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+)
+_CLAIM_POSTGRESQL = (
+    postgresql.insert(processed).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+)
+_MEMBER = select(members).where(members.c.id == bindparam("member_id"))
+_MEMBER_BY_NUMBER = select(members).where(members.c.number == bindparam("number"))
+_MEMBER_BY_IDENTITY = (
+    select(members)
+    .join(identities, identities.c.member_id == members.c.id)
+    .where(
+        identities.c.platform == bindparam("platform"),
+        identities.c.user_id == bindparam("user_id"),
+    )
+)
+_IDENTITIES = (
+    select(identities.c.platform, identities.c.user_id)
+    .where(identities.c.member_id == bindparam("member_id"))
+    .order_by(identities.c.id.desc())
+)
+_LOCK_MEMBERS = (
+    select(members)
+    .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(members.c.id)
+    .with_for_update()
+)
+_ADD_TRANSFER = insert(transfers).returning(transfers.c.id)
+_DEBIT = (
+    update(members)
+    .where(members.c.id == bindparam("member_id"))
+    .values(balance=members.c.balance - bindparam("amount"))
+)
+_CREDIT = (
+    update(members)
+    .where(members.c.id == bindparam("member_id"))
+    .values(balance=members.c.balance + bindparam("amount"))
+)
+_TRANSFER = select(transfers).where(transfers.c.id == bindparam("transfer_id"))
+_REVERSAL_OF = select(transfers).where(transfers.c.reverses_id == bindparam("transfer_id"))
+_ADD_PENDING = insert(pending).returning(pending.c.id)
+_LATEST_OPEN_PENDING = (
+    select(pending)
+    .where(
+        pending.c.asked_id == bindparam("asked_id"),
+        pending.c.status == PendingStatus.OPEN.value,
+    )
+    .order_by(pending.c.id.desc())
+    .limit(1)
+)
+_CLOSE_PENDING = (
+    update(pending)
+    .where(pending.c.id == bindparam("pending_id"), pending.c.status == PendingStatus.OPEN.value)
+    .values(status=bindparam("new_status"))
+)
 
 
 def _member(row: Row[Any]) -> Member:
@@ -83,31 +155,25 @@ class SqlStore:
 
     def __init__(self, connection: Connection) -> None:
         self.db = connection
-        self._insert = (
-            postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        self._claim = (
+            _CLAIM_POSTGRESQL if connection.dialect.name == "postgresql" else _CLAIM_SQLITE
         )
 
     def claim_event(self, key: str, at: datetime) -> bool:
-        statement = self._insert(processed).values(key=key, handled_at=at).on_conflict_do_nothing()
-        return self.db.execute(statement).rowcount == 1
+        return self.db.execute(self._claim, {"key": key, "handled_at": at}).rowcount == 1
 
     # members
     def member(self, member_id: int) -> Member | None:
-        row = self.db.execute(select(members).where(members.c.id == member_id)).first()
+        row = self.db.execute(_MEMBER, {"member_id": member_id}).first()
         return _member(row) if row else None
 
     def member_by_number(self, number: int) -> Member | None:
-        row = self.db.execute(select(members).where(members.c.number == number)).first()
+        row = self.db.execute(_MEMBER_BY_NUMBER, {"number": number}).first()
         return _member(row) if row else None
 
     def member_by_identity(self, identity: Identity) -> Member | None:
         row = self.db.execute(
-            select(members)
-            .join(identities, identities.c.member_id == members.c.id)
-            .where(
-                identities.c.platform == identity.platform,
-                identities.c.user_id == identity.user_id,
-            )
+            _MEMBER_BY_IDENTITY, {"platform": identity.platform, "user_id": identity.user_id}
         ).first()
         return _member(row) if row else None
 
@@ -182,23 +248,14 @@ class SqlStore:
         )
 
     def identities(self, member_id: int) -> list[Identity]:
-        rows = self.db.execute(
-            select(identities.c.platform, identities.c.user_id)
-            .where(identities.c.member_id == member_id)
-            .order_by(identities.c.id.desc())
-        )
+        rows = self.db.execute(_IDENTITIES, {"member_id": member_id})
         return [Identity(row.platform, row.user_id) for row in rows]
 
     # ledger
     def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
         # A fixed order (by id) so that two transfers between the same accounts
         # can't each hold one lock and wait for the other (PostgreSQL).
-        rows = self.db.execute(
-            select(members)
-            .where(members.c.id.in_(sorted(set(member_ids))))
-            .order_by(members.c.id)
-            .with_for_update()
-        )
+        rows = self.db.execute(_LOCK_MEMBERS, {"member_ids": sorted(set(member_ids))})
         return {row.id: _member(row) for row in rows}
 
     def add_transfer(
@@ -215,30 +272,21 @@ class SqlStore:
         reverses_id: int | None = None,
     ) -> Transfer:
         transfer_id = self.db.execute(
-            insert(transfers)
-            .values(
-                payer_id=payer_id,
-                receiver_id=receiver_id,
-                amount=amount,
-                description=description,
-                kind=kind.value,
-                created_at=at,
-                booked_by_id=booked_by_id,
-                reverses_id=reverses_id,
-                event_key=event_key,
-            )
-            .returning(transfers.c.id)
+            _ADD_TRANSFER,
+            {
+                "payer_id": payer_id,
+                "receiver_id": receiver_id,
+                "amount": amount,
+                "description": description,
+                "kind": kind.value,
+                "created_at": at,
+                "booked_by_id": booked_by_id,
+                "reverses_id": reverses_id,
+                "event_key": event_key,
+            },
         ).scalar_one()
-        self.db.execute(
-            update(members)
-            .where(members.c.id == payer_id)
-            .values(balance=members.c.balance - amount)
-        )
-        self.db.execute(
-            update(members)
-            .where(members.c.id == receiver_id)
-            .values(balance=members.c.balance + amount)
-        )
+        self.db.execute(_DEBIT, {"member_id": payer_id, "amount": amount})
+        self.db.execute(_CREDIT, {"member_id": receiver_id, "amount": amount})
         return Transfer(
             transfer_id,
             payer_id,
@@ -252,13 +300,11 @@ class SqlStore:
         )
 
     def transfer(self, transfer_id: int) -> Transfer | None:
-        row = self.db.execute(select(transfers).where(transfers.c.id == transfer_id)).first()
+        row = self.db.execute(_TRANSFER, {"transfer_id": transfer_id}).first()
         return _transfer(row) if row else None
 
     def reversal_of(self, transfer_id: int) -> Transfer | None:
-        row = self.db.execute(
-            select(transfers).where(transfers.c.reverses_id == transfer_id)
-        ).first()
+        row = self.db.execute(_REVERSAL_OF, {"transfer_id": transfer_id}).first()
         return _transfer(row) if row else None
 
     def history(self, member_id: int, offset: int, limit: int) -> list[Transfer]:
@@ -314,9 +360,7 @@ class SqlStore:
             "expires_at": expires_at,
             "status": PendingStatus.OPEN.value,
         }
-        pending_id = self.db.execute(
-            insert(pending).values(**values).returning(pending.c.id)
-        ).scalar_one()
+        pending_id = self.db.execute(_ADD_PENDING, values).scalar_one()
         return Pending(
             pending_id,
             action,
@@ -333,19 +377,12 @@ class SqlStore:
         )
 
     def latest_open_pending(self, asked_id: int) -> Pending | None:
-        row = self.db.execute(
-            select(pending)
-            .where(pending.c.asked_id == asked_id, pending.c.status == PendingStatus.OPEN.value)
-            .order_by(pending.c.id.desc())
-            .limit(1)
-        ).first()
+        row = self.db.execute(_LATEST_OPEN_PENDING, {"asked_id": asked_id}).first()
         return _pending(row) if row else None
 
     def close_pending(self, pending_id: int, status: PendingStatus) -> bool:
         result = self.db.execute(
-            update(pending)
-            .where(pending.c.id == pending_id, pending.c.status == PendingStatus.OPEN.value)
-            .values(status=status.value)
+            _CLOSE_PENDING, {"pending_id": pending_id, "new_status": status.value}
         )
         return result.rowcount == 1
 
