@@ -156,7 +156,11 @@ class Console:
 
 
 def interactive(
-    console: Console, ask: Callable[[str], str], prompt_name: str, first_name: str | None = None
+    console: Console,
+    ask: Callable[[str], str],
+    prompt_name: str,
+    hint: str,
+    first_name: str | None = None,
 ) -> None:
     """A chat in the terminal.
 
@@ -167,7 +171,7 @@ def interactive(
     while not name:
         name = ask(prompt_name).strip()
         if name and not re.fullmatch(NAME, name, re.ASCII):
-            print("  a-z, 0-9, _ . -", file=console.out)
+            print(hint, file=console.out)
             name = None
     while True:
         where = "@group" if in_group else ""
@@ -188,8 +192,8 @@ def interactive(
             if re.fullmatch(NAME, candidate, re.ASCII):
                 name = candidate
             else:
-                print("  :as NAME  (a-z, 0-9, _ . -)", file=console.out)
+                print(hint, file=console.out)
         elif stripped.startswith(":"):
-            print("  :as NAME   :group   :dm   :quit", file=console.out)
+            print(hint, file=console.out)
         elif stripped:
             console.say(name, stripped, in_group=in_group)

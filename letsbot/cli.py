@@ -221,7 +221,8 @@ def cmd_console(args: argparse.Namespace) -> int:
         engine = engine_for(settings, Path.cwd())
         upgrade(engine)
         bot = build_bot(settings, engine, SystemClock())
-        interactive(Console(bot, sys.stdout), input, "", first_name=name)
+        hint = catalog("nl")["console.hint"]
+        interactive(Console(bot, sys.stdout), input, "", hint, first_name=name)
         return 0
 
     settings, path = settings_from(args)
@@ -229,8 +230,10 @@ def cmd_console(args: argparse.Namespace) -> int:
     logging.getLogger().setLevel(logging.WARNING)  # the chat is on stdout; keep stderr quiet
     if args.script is None:
         bot = build_bot(settings, engine, SystemClock())
-        who = catalog(settings.group.language)["console.who"] + " "
-        interactive(Console(bot, sys.stdout), input, who)
+        texts = catalog(settings.group.language)
+        interactive(
+            Console(bot, sys.stdout), input, texts["console.who"] + " ", texts["console.hint"]
+        )
         return 0
 
     try:

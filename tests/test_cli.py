@@ -276,3 +276,20 @@ def test_database_password_never_shown(tmp_path: Path) -> None:
 
 def test_run_without_platforms_says_what_to_do(ready: Path) -> None:
     assert "no chat platform is enabled" in one_clear_line(letsbot("run", cwd=ready))
+
+
+def test_interactive_console(ready: Path) -> None:
+    typed = "an\n:bla\n/aanmelden An\n:as admin\n:group\n/goedkeuren 1\n:quit\n"
+    result = letsbot("console", cwd=ready, stdin=typed)
+    assert result.returncode == 0, result.stderr
+    assert "Wie ben je?" in result.stdout
+    assert ":as naam (letters, cijfers, _ . -)" in result.stdout  # the hint after ':bla'
+    assert "[dm an] Dank je, An!" in result.stdout
+    assert "admin@group> [group] An (DU-001) is nu lid." in result.stdout
+
+
+def test_demo_needs_no_config_and_makes_you_coordinator(tmp_path: Path) -> None:
+    result = letsbot("console", "--demo", cwd=tmp_path, stdin="lien\n/leden\n")
+    assert result.returncode == 0, result.stderr
+    assert "lien (DEMO-001) (coördinator): 0 pluimen" in result.stdout
+    assert (tmp_path / "var" / "demo.db").exists()
