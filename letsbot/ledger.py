@@ -230,7 +230,9 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
             if asker is not None:
                 ctx.tell(asker, lambda t: t("request.declined", who=ctx.label(ctx.member, t)))
         return
-    locked = ctx.store.lock_members([question.payer_id, question.receiver_id])
+    # The booker is locked too: the transfer refers to them (booked_by), and all
+    # locks must be taken at once, in one order, or two bookings can deadlock.
+    locked = ctx.store.lock_members([question.payer_id, question.receiver_id, ctx.member.id])
     payer, receiver = locked[question.payer_id], locked[question.receiver_id]
     ensure_can_trade(ctx, payer)
     ensure_can_trade(ctx, receiver)
@@ -240,7 +242,7 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
             raise Refusal("reverse.already", id=question.transfer_id)
     soft = check_limits(ctx, payer, receiver, question.amount)
     if not ctx.store.close_pending(question.id, PendingStatus.ACCEPTED):
-        raise Refusal("confirm.nothing")
+        raise Refusal("confirm.already_answered")  # by a message handled at the same time
     description = question.description
     if question.action is PendingAction.REVERSE:
         original = ctx.store.transfer(question.transfer_id or 0)

@@ -112,7 +112,7 @@ def candidate(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, li
 def approve(ctx: Context, words: list[str]) -> None:
     found, _ = candidate(ctx, words, "approve")
     kas = ctx.store.group_account()
-    ctx.store.lock_members([found.id, kas.id])
+    ctx.store.lock_members([found.id, kas.id, ctx.member.id])  # booked_by refers to the sender
     member = ctx.store.update_member(found.id, status=Status.ACTIVE)
     code = ctx.code(member)
     credit = ctx.settings.minor(ctx.settings.limits.start_credit)

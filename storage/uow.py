@@ -88,6 +88,15 @@ _CREDIT = (
 _TRANSFER = select(transfers).where(transfers.c.id == bindparam("transfer_id"))
 _REVERSAL_OF = select(transfers).where(transfers.c.reverses_id == bindparam("transfer_id"))
 _ADD_PENDING = insert(pending).returning(pending.c.id)
+# PostgreSQL's foreign-key checks lock the referenced members (FOR KEY SHARE)
+# in column order; taking those locks first, in id order, keeps to the one
+# lock order every transaction uses.
+_KEY_SHARE_MEMBERS = (
+    select(members.c.id)
+    .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(members.c.id)
+    .with_for_update(read=True, key_share=True)
+)
 _LATEST_OPEN_PENDING = (
     select(pending)
     .where(
@@ -360,6 +369,10 @@ class SqlStore:
             "expires_at": expires_at,
             "status": PendingStatus.OPEN.value,
         }
+        referenced = sorted(
+            {i for i in (asked_id, requested_by_id, payer_id, receiver_id) if i is not None}
+        )
+        self.db.execute(_KEY_SHARE_MEMBERS, {"member_ids": referenced}).all()
         pending_id = self.db.execute(_ADD_PENDING, values).scalar_one()
         return Pending(
             pending_id,
