@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any, NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -38,8 +39,19 @@ class CliError(Exception):
     """One line for the person at the terminal; exit status 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """Command-line mistakes are one line, like every other error; no guessing of options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="letsbot",
         description="A chat bot that runs a LETS group: members, payments and balances.",
     )

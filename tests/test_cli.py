@@ -122,7 +122,7 @@ def one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("letsbot: ")
+    assert lines[0].startswith("letsbot")
     return lines[0]
 
 
@@ -293,3 +293,19 @@ def test_demo_needs_no_config_and_makes_you_coordinator(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "lien (DEMO-001) (coördinator): 0 pluimen" in result.stdout
     assert (tmp_path / "var" / "demo.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["fly"], "letsbot: argument COMMAND: invalid choice: 'fly'"),
+        ([], "the following arguments are required: COMMAND"),
+        (["db"], "letsbot db: the following arguments are required: DB_COMMAND"),
+        (["console", "--scrip", "x"], "unrecognized arguments"),
+    ],
+)
+def test_command_line_mistakes_are_one_line(
+    tmp_path: Path, args: list[str], complaint: str
+) -> None:
+    line = one_clear_line(letsbot(*args, cwd=tmp_path))
+    assert complaint in line and "--help" in line

@@ -166,3 +166,26 @@ def test_a_locked_database_gets_a_try_again_reply_and_changes_nothing(
     assert driver.snapshot() == before
     assert "Geboekt" in driver.say("an", "ja")  # and it works once the lock is gone
     engine.dispose()
+
+
+def test_an_unexpected_failure_is_logged_not_shown_and_changes_nothing(
+    driver: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    driver.member("an")
+    driver.member("bo")
+    driver.say("an", "/betaal 3 30 soep")
+    # A real fault inside the database: it refuses every new transfer.
+    with driver.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TRIGGER broken BEFORE INSERT ON transfers"
+            " BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+    before = driver.snapshot()
+    out = driver.say("an", "ja")
+    assert driver.last is not None and driver.last.outcome == "failed"
+    assert out == (
+        "[dm an] Er ging iets mis aan mijn kant. Er is niets veranderd;"
+        " probeer het later opnieuw of meld het aan een coördinator."
+    )
+    assert driver.snapshot() == before
+    assert "disk says no" in caplog.text and "Traceback" in caplog.text
