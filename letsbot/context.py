@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from letsbot.config import Settings
-from letsbot.domain import Member, Role, Status
+from letsbot.domain import Member, Pending, PendingAction, Role, Status
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
@@ -103,6 +103,39 @@ class Context:
             if except_sender and self.sender is not None and member.id == self.sender.id:
                 continue
             self.tell(member, compose)
+
+    # questions
+    def open_question(
+        self,
+        action: PendingAction,
+        asked: Member,
+        *,
+        payer: Member | None = None,
+        receiver: Member | None = None,
+        amount: int | None = None,
+        transfer_id: int | None = None,
+        description: str = "",
+    ) -> Pending:
+        """A Ja/Nee question to ``asked``, replacing what the sender asked them before.
+
+        Only the newest question is answered by a typed "ja", so an older one
+        left open would be booked by the next "ja": a member who sends the
+        same payment twice must not pay twice.
+        """
+        if self.store.supersede_open(asked.id, self.member.id) and asked.id == self.member.id:
+            self.reply(self.t("confirm.superseded"))
+        return self.store.add_pending(
+            action=action,
+            asked_id=asked.id,
+            requested_by_id=self.member.id,
+            payer_id=payer.id if payer else None,
+            receiver_id=receiver.id if receiver else None,
+            amount=amount,
+            transfer_id=transfer_id,
+            description=description,
+            at=self.now,
+            expires_at=self.now + self.settings.group.confirmation_timeout,
+        )
 
     # arguments
     def text_argument(self, words: list[str], *, usage_of: str, limit: int = 200) -> str:

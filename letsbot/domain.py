@@ -40,6 +40,7 @@ class PendingStatus(enum.StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     EXPIRED = "expired"
+    SUPERSEDED = "superseded"  # the same person asked the same thing anew
 
 
 @dataclass(frozen=True, slots=True)

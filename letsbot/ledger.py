@@ -67,28 +67,6 @@ def check_limits(ctx: Context, payer: Member, receiver: Member, amount: int) -> 
     return breaches
 
 
-def ask(
-    ctx: Context,
-    action: PendingAction,
-    asked: Member,
-    payer: Member,
-    receiver: Member,
-    amount: int,
-    description: str,
-) -> Pending:
-    return ctx.store.add_pending(
-        action=action,
-        asked_id=asked.id,
-        requested_by_id=ctx.member.id,
-        payer_id=payer.id,
-        receiver_id=receiver.id,
-        amount=amount,
-        description=description,
-        at=ctx.now,
-        expires_at=ctx.now + ctx.settings.group.confirmation_timeout,
-    )
-
-
 def parse_transfer(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, int, str]:
     other, rest = ctx.take_member(words, usage_of=usage_of)
     amount, rest = parse_amount(ctx, rest, usage_of)
@@ -104,7 +82,14 @@ def pay(ctx: Context, words: list[str]) -> None:
         raise Refusal("pay.self")
     ensure_can_trade(ctx, receiver)
     check_limits(ctx, payer, receiver, amount)
-    ask(ctx, PendingAction.PAY, payer, payer, receiver, amount, description)
+    ctx.open_question(
+        PendingAction.PAY,
+        payer,
+        payer=payer,
+        receiver=receiver,
+        amount=amount,
+        description=description,
+    )
     ctx.reply(
         ctx.t(
             "pay.ask",
@@ -126,7 +111,14 @@ def request(ctx: Context, words: list[str]) -> None:
         raise Refusal("request.group_account")
     ensure_can_trade(ctx, payer)
     check_limits(ctx, payer, receiver, amount)
-    ask(ctx, PendingAction.REQUEST, payer, payer, receiver, amount, description)
+    ctx.open_question(
+        PendingAction.REQUEST,
+        payer,
+        payer=payer,
+        receiver=receiver,
+        amount=amount,
+        description=description,
+    )
     reached = ctx.tell(
         payer,
         lambda t: t(
@@ -152,7 +144,14 @@ def book(ctx: Context, words: list[str]) -> None:
     ensure_can_trade(ctx, payer)
     ensure_can_trade(ctx, receiver)
     check_limits(ctx, payer, receiver, amount)
-    ask(ctx, PendingAction.BOOK, ctx.member, payer, receiver, amount, description)
+    ctx.open_question(
+        PendingAction.BOOK,
+        ctx.member,
+        payer=payer,
+        receiver=receiver,
+        amount=amount,
+        description=description,
+    )
     ctx.reply(
         ctx.t(
             "book.ask",
@@ -182,17 +181,14 @@ def reverse(ctx: Context, words: list[str]) -> None:
     receiver = ctx.store.member(original.payer_id)
     assert payer is not None and receiver is not None
     check_limits(ctx, payer, receiver, original.amount)
-    ctx.store.add_pending(
-        action=PendingAction.REVERSE,
-        asked_id=ctx.member.id,
-        requested_by_id=ctx.member.id,
-        payer_id=payer.id,
-        receiver_id=receiver.id,
+    ctx.open_question(
+        PendingAction.REVERSE,
+        ctx.member,
+        payer=payer,
+        receiver=receiver,
         amount=original.amount,
         transfer_id=original.id,
         description=reason,
-        at=ctx.now,
-        expires_at=ctx.now + ctx.settings.group.confirmation_timeout,
     )
     ctx.reply(
         ctx.t(

@@ -204,17 +204,7 @@ def leave(ctx: Context, words: list[str]) -> None:
     member = ctx.member
     if member.status is Status.LEAVING:
         raise Refusal("leave.already", balance=ctx.t.amount(member.balance))
-    ctx.store.add_pending(
-        action=PendingAction.LEAVE,
-        asked_id=member.id,
-        requested_by_id=member.id,
-        payer_id=None,
-        receiver_id=None,
-        amount=None,
-        description="",
-        at=ctx.now,
-        expires_at=ctx.now + ctx.settings.group.confirmation_timeout,
-    )
+    ctx.open_question(PendingAction.LEAVE, member)
     ctx.reply(ctx.t("leave.ask", group=ctx.settings.group.name), ask=True)
 
 

@@ -94,6 +94,10 @@ class Store(Protocol):
         expires_at: datetime,
     ) -> Pending: ...
 
+    def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
+        """Close the open questions ``requested_by`` put to ``asked``; how many there were."""
+        ...
+
     def latest_open_pending(self, asked_id: int) -> Pending | None: ...
     def close_pending(self, pending_id: int, status: PendingStatus) -> bool:
         """Close an open question; False when it was no longer open."""

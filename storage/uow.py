@@ -106,6 +106,15 @@ _LATEST_OPEN_PENDING = (
     .order_by(pending.c.id.desc())
     .limit(1)
 )
+_SUPERSEDE_OPEN = (
+    update(pending)
+    .where(
+        pending.c.asked_id == bindparam("asked"),
+        pending.c.requested_by_id == bindparam("requested_by"),
+        pending.c.status == PendingStatus.OPEN.value,
+    )
+    .values(status=PendingStatus.SUPERSEDED.value)
+)
 _CLOSE_PENDING = (
     update(pending)
     .where(pending.c.id == bindparam("pending_id"), pending.c.status == PendingStatus.OPEN.value)
@@ -388,6 +397,12 @@ class SqlStore:
             expires_at,
             PendingStatus.OPEN,
         )
+
+    def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
+        result = self.db.execute(
+            _SUPERSEDE_OPEN, {"asked": asked_id, "requested_by": requested_by_id}
+        )
+        return int(result.rowcount)
 
     def latest_open_pending(self, asked_id: int) -> Pending | None:
         row = self.db.execute(_LATEST_OPEN_PENDING, {"asked_id": asked_id}).first()

@@ -54,8 +54,10 @@ def refusal(result: Result) -> str:
     said = to_plain(result.replies[0].text) if result.replies else ""
     if "ondergrens" in said or "bovengrens" in said:
         return "limit"
-    if said.startswith("Die vraag is net al beantwoord"):
-        return "no-question"  # another process's "ja" answered it first
+    if said.startswith(("Die vraag is net al beantwoord", "Er staat geen vraag voor je open")):
+        # The same payer in another process answered it first, or asked anew
+        # (a new question replaces the payer's open one).
+        return "no-question"
     return "other"
 
 

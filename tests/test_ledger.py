@@ -129,12 +129,30 @@ def test_receiver_maximum(engine: Engine) -> None:
 
 def test_limit_is_checked_again_at_confirmation(two: Driver) -> None:
     two.say("an", "/betaal 3 1000 a")
-    two.say("an", "/betaal 1 1000 b")
-    two.say("an", "ja")  # answers the newest question: 1000 to admin
+    two.say("admin", "/vraagbetaling 2 1000 b")  # a newer question for an
+    two.say("an", "ja")  # answers the newest: 1000 to admin
     out = two.say("an", "ja")  # the older one would now break the limit
     assert "zou onder de ondergrens van -1.500 pluimen komen (saldo nu -1.000 pluimen)" in out
     assert two.balance("an") == -1000
     sound(two)
+
+
+def test_sending_the_same_payment_twice_pays_once(two: Driver) -> None:
+    two.say("an", "/betaal 3 30 soep")
+    out = two.say("an", "/betaal 3 30 soep")
+    assert out.startswith("[dm an] Je vorige vraag, die nog open stond, is vervallen.")
+    assert "Geboekt" in two.say("an", "ja")
+    assert "Er staat geen vraag voor je open" in two.say("an", "ja")
+    assert two.count("transfers") == 1
+
+
+def test_a_new_request_replaces_the_same_members_earlier_one(two: Driver) -> None:
+    two.say("an", "/vraagbetaling 3 60 tuinwerk")
+    out = two.say("an", "/vraagbetaling 3 50 tuinwerk")
+    assert "vervallen" not in out  # the asker is told nothing new; bo sees one question
+    two.say("bo", "yes")
+    assert "There is no open question for you" in two.say("bo", "yes")
+    assert (two.balance("an"), two.balance("bo")) == (50, -50)
 
 
 def test_soft_limits_book_and_warn(engine: Engine) -> None:
@@ -197,13 +215,15 @@ def test_reverse_once(two: Driver) -> None:
     sound(two)
 
 
-def test_two_open_reversals_of_one_transfer_book_once(two: Driver) -> None:
+def test_a_reversal_asked_twice_books_once(two: Driver) -> None:
     two.say("an", "/betaal 3 30 soep")
     two.say("an", "ja")
     two.say("admin", "/terugboeken 1 eerste")
-    two.say("admin", "/terugboeken 1 tweede")
-    two.say("admin", "ja")
-    assert "Transactie #1 is al teruggeboekt." in two.say("admin", "ja")
+    assert "Je vorige vraag, die nog open stond, is vervallen." in two.say(
+        "admin", "/terugboeken 1 tweede"
+    )
+    assert "Terugboeking van #1: tweede" in two.say("admin", "ja")
+    assert "Er staat geen vraag voor je open" in two.say("admin", "ja")
     assert two.count("transfers") == 2
 
 

@@ -150,6 +150,10 @@ class Question:
     amount: int = 0
     transfer: int | None = None
 
+    @property
+    def requester(self) -> str:
+        return self.receiver if self.action == "request" else self.asked
+
 
 @dataclass
 class Booked:
@@ -251,8 +255,13 @@ class LedgerMachine(RuleBasedStateMachine):
         return False
 
     def ask(self, asked: str, action: str, **details: Any) -> None:
+        """A new question replaces the open ones the same person put to ``asked``."""
         self.asked += 1
-        self.questions.append(Question(self.asked, asked, action, **details))
+        question = Question(self.asked, asked, action, **details)
+        self.questions = [
+            q for q in self.questions if (q.asked, q.requester) != (asked, question.requester)
+        ]
+        self.questions.append(question)
 
     def latest(self, key: str) -> Question | None:
         mine = [q for q in self.questions if q.asked == key]
