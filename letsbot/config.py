@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from letsbot.amounts import Currency
@@ -88,6 +96,33 @@ class StorageSection(Section):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
 
+class TelegramSection(Section):
+    enabled: bool = False
+    # Secrets: prefer LETSBOT_TELEGRAM__TOKEN or token_file over the file itself.
+    token: SecretStr = SecretStr("")
+    token_file: Path | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    group_chat_ids: list[int] = Field(default_factory=list)
+
+    def bot_token(self) -> str:
+        """The token from ``token``, else from ``token_file``; '' when neither is set."""
+        if self.token.get_secret_value():
+            return self.token.get_secret_value().strip()
+        if self.token_file is not None:
+            return self.token_file.read_text(encoding="utf-8").strip()
+        return ""
+
+
+class RemindersSection(Section):
+    offsets: list[Duration] = Field(
+        default_factory=lambda: [timedelta(days=7), timedelta(days=1), timedelta(hours=2)]
+    )
+    grace: Duration = timedelta(hours=6)
+    digest_weekday: Literal[
+        "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
+    ] = "monday"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LETSBOT_", env_nested_delimiter="__", extra="ignore"
@@ -97,6 +132,8 @@ class Settings(BaseSettings):
     currency: CurrencySection = Field(default_factory=CurrencySection)
     limits: LimitsSection = Field(default_factory=LimitsSection)
     storage: StorageSection = Field(default_factory=StorageSection)
+    telegram: TelegramSection = Field(default_factory=TelegramSection)
+    reminders: RemindersSection = Field(default_factory=RemindersSection)
 
     @classmethod
     def settings_customise_sources(
@@ -135,6 +172,9 @@ class Settings(BaseSettings):
         return frozenset(Identity.parse(i) for i in self.group.coordinators)
 
 
+SECRET_KEYS = {"token", "password", "access_token"}  # never echoed in an error
+
+
 class ConfigError(Exception):
     """One line for the person running the bot: which file, which key, what is expected."""
 
@@ -166,10 +206,24 @@ def load_settings(path: Path | None, *, required: bool = True) -> Settings:
         first = error.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         what = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        got = "" if first["type"] == "extra_forbidden" else f" (got {first['input']!r})"
+        secret = bool(SECRET_KEYS & {str(part) for part in first["loc"]})
+        quiet = secret or first["type"] == "extra_forbidden"
+        got = "" if quiet else f" (got {first['input']!r})"
         raise ConfigError(f"{path or 'environment'}: {key}: {what}{got}") from None
     if settings.limits.start_credit > settings.limits.max_balance:
         raise ConfigError(f"{path}: limits.start_credit: must not exceed limits.max_balance")
+    telegram = settings.telegram
+    if telegram.token_file is not None and not telegram.token.get_secret_value():
+        try:
+            telegram.bot_token()
+        except OSError as error:
+            raise ConfigError(
+                f"{path}: telegram.token_file: can't read {telegram.token_file}: {error.strerror}"
+            ) from None
+    if telegram.enabled and not telegram.bot_token():
+        raise ConfigError(
+            f"{path}: telegram.token: empty; set LETSBOT_TELEGRAM__TOKEN or telegram.token_file"
+        )
     return settings
 
 
