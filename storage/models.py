@@ -130,3 +130,44 @@ class ProcessedEventRow(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PlatformStateRow(Base):
+    """Small facts an adapter keeps across restarts (a sync token, a migrated chat id)."""
+
+    __tablename__ = "platform_state"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HandleRow(Base):
+    """A public name seen on a platform (a Telegram @username) and whose it is."""
+
+    __tablename__ = "handles"
+    __table_args__ = (UniqueConstraint("platform", "handle"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    handle: Mapped[str] = mapped_column(String(255))  # lower case, without '@'
+    user_id: Mapped[str] = mapped_column(String(255))
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HeldMessageRow(Base):
+    """A direct message the platform refused (the person never started the bot).
+
+    Kept until the person opens the direct chat, then delivered.
+    """
+
+    __tablename__ = "held_messages"
+    __table_args__ = (Index("ix_held_messages_person", "platform", "user_id", "delivered_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)  # the Outgoing, as JSON
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
