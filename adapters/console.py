@@ -141,16 +141,28 @@ class Console:
             text=text,
             mentions=mentions,
         )
-        for outgoing in self.bot.handle(incoming).replies:
+        self.show(self.bot.handle(incoming).replies)
+
+    def show(self, replies: list[Outgoing]) -> None:
+        for outgoing in replies:
             print(render(outgoing), file=self.out)
         self.out.flush()
+
+    def advance(self, moment: datetime) -> None:
+        """Move the virtual clock, running each piece of scheduled work at its own time."""
+        assert self.clock is not None
+        while (due := self.bot.next_due(moment)) is not None:
+            self.clock.set(due)
+            self.show(self.bot.scheduled_work())
+        self.clock.set(moment)
+        self.show(self.bot.scheduled_work())
 
     def run_script(self, steps: list[Step]) -> None:
         for step in steps:
             if isinstance(step, SetClock):
                 if self.clock is None:
                     raise ScriptError(f"line {step.line}: this console has no virtual clock")
-                self.clock.set(step.moment)
+                self.advance(step.moment)
             else:
                 self.say(step.name, step.text, in_group=step.in_group)
 
@@ -196,4 +208,5 @@ def interactive(
         elif stripped.startswith(":"):
             print(hint, file=console.out)
         elif stripped:
+            console.show(console.bot.scheduled_work())  # what fell due while you typed
             console.say(name, stripped, in_group=in_group)

@@ -115,6 +115,7 @@ class Context:
         amount: int | None = None,
         transfer_id: int | None = None,
         description: str = "",
+        data: str | None = None,
     ) -> Pending:
         """A Ja/Nee question to ``asked``, replacing what the sender asked them before.
 
@@ -135,6 +136,7 @@ class Context:
             description=description,
             at=self.now,
             expires_at=self.now + self.settings.group.confirmation_timeout,
+            data=data,
         )
 
     # arguments

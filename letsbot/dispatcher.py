@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import datetime
 
 # Each capability module registers its commands; the import order is the order of /help.
-from letsbot import ledger, members  # noqa: F401
+from letsbot import events, ledger, members  # noqa: F401
 from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
@@ -17,6 +18,7 @@ from letsbot.i18n import LANGUAGES, Translator
 from letsbot.messages import Incoming, Outgoing, Result, ToChat
 from letsbot.ports import Store, UnitOfWork
 from letsbot.registry import REGISTRY, Command, Where, Who, standing
+from letsbot.reminders import Reminders
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,21 @@ class Bot:
             language: Translator(language, settings.currency_spec, settings.tz)
             for language in LANGUAGES
         }
+        self.reminders = Reminders(settings, uow, clock, self.translators[settings.group.language])
+
+    def scheduled_work(self) -> list[Outgoing]:
+        """What falls due now (reminders): claimed, and to be posted by the caller."""
+        try:
+            return self.reminders.post_due()
+        except Busy:
+            log.warning("database busy or unreachable; reminders wait for the next round")
+        except Exception:
+            log.exception("reminders failed")
+        return []
+
+    def next_due(self, until: datetime) -> datetime | None:
+        """When scheduled work next falls due, if before ``until``."""
+        return self.reminders.next_due(until)
 
     def handle(self, incoming: Incoming) -> Result:
         started = time.perf_counter()

@@ -33,6 +33,7 @@ class PendingAction(enum.StrEnum):
     BOOK = "book"
     REVERSE = "reverse"
     LEAVE = "leave"
+    EVENT = "event"  # a coordinator confirms a parsed event before it is saved
 
 
 class PendingStatus(enum.StrEnum):
@@ -112,6 +113,7 @@ class Pending:
     created_at: datetime
     expires_at: datetime
     status: PendingStatus
+    data: str | None = None  # JSON details of questions that aren't transfers
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,3 +189,29 @@ def transfer_breaches(
 def blocking(breaches: list[Breach], limits: GroupLimits) -> list[Breach]:
     """The breaches that refuse a transfer: all of them, unless limits are soft."""
     return [b for b in breaches if b.always_hard or not limits.soft]
+
+
+class EventKind(enum.StrEnum):
+    MARKET = "market"
+    REPAIRCAFE = "repaircafe"
+    MEETING = "meeting"
+    OTHER = "other"
+
+
+class EventStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    series_id: int | None
+    kind: EventKind
+    title: str
+    place: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    status: EventStatus
+    cancel_reason: str | None
+    created_by_id: int

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_timedelta
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
@@ -62,13 +62,36 @@ class Translator:
         """``30 pluimen``, ``1 pluim``, ``-1.500 pluimen``."""
         return Raw(escape(f"{self.number(minor)} {self.currency.unit_name(minor)}"))
 
-    def datetime(self, moment: datetime) -> Raw:
+    def moment(self, moment: datetime) -> Raw:
         return Raw(
             escape(
                 str(
                     format_datetime(
                         moment, "d MMM yyyy HH:mm", tzinfo=self.timezone, locale=self.language
                     )
+                )
+            )
+        )
+
+    def event_time(self, start: datetime, end: datetime | None) -> Raw:
+        """``za 12 dec 2026 10:00-16:00`` in the group's time zone."""
+        text = str(
+            format_datetime(
+                start, "EEE d MMM yyyy HH:mm", tzinfo=self.timezone, locale=self.language
+            )
+        )
+        if end is not None:
+            text += "-" + str(
+                format_datetime(end, "HH:mm", tzinfo=self.timezone, locale=self.language)
+            )
+        return Raw(escape(text))
+
+    def ahead(self, delta: timedelta) -> Raw:
+        """``over 2 uur`` / ``in 2 hours``."""
+        return Raw(
+            escape(
+                str(
+                    format_timedelta(delta, add_direction=True, threshold=1.0, locale=self.language)
                 )
             )
         )

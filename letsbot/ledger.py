@@ -375,7 +375,7 @@ def history(ctx: Context, words: list[str]) -> None:
             t(
                 "history.in" if incoming else "history.out",
                 id=row.id,
-                when=t.datetime(row.created_at),
+                when=t.moment(row.created_at),
                 who=ctx.label(other),
                 amount=t.amount(row.amount),
                 description=row.description,

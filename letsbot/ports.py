@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Protocol
 
 from letsbot.domain import (
+    Event,
+    EventKind,
     Identity,
     Member,
     Pending,
@@ -92,6 +94,7 @@ class Store(Protocol):
         description: str,
         at: datetime,
         expires_at: datetime,
+        data: str | None = None,
     ) -> Pending: ...
 
     def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
@@ -101,6 +104,48 @@ class Store(Protocol):
     def latest_open_pending(self, asked_id: int) -> Pending | None: ...
     def close_pending(self, pending_id: int, status: PendingStatus) -> bool:
         """Close an open question; False when it was no longer open."""
+        ...
+
+    # events
+    def add_event(
+        self,
+        *,
+        series_id: int | None,
+        kind: EventKind,
+        title: str,
+        place: str | None,
+        starts_at: datetime,
+        ends_at: datetime | None,
+        created_by_id: int,
+        at: datetime,
+    ) -> Event: ...
+
+    def event(self, event_id: int) -> Event | None: ...
+    def events_between(self, start: datetime, end: datetime | None, limit: int) -> list[Event]:
+        """Scheduled events starting in [start, end), soonest first."""
+        ...
+
+    def update_event(
+        self,
+        event_id: int,
+        *,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+        cancel_reason: str | None = None,
+        cancelled: bool = False,
+    ) -> Event: ...
+
+    def set_rsvp(self, event_id: int, member_id: int, going: bool, at: datetime) -> None: ...
+    def rsvps(self, event_id: int) -> list[tuple[Member, bool]]: ...
+    def going_counts(self, event_ids: Sequence[int]) -> dict[int, int]: ...
+    def claim_reminder(
+        self, event_id: int, offset_seconds: int, due_at: datetime, at: datetime, outcome: str
+    ) -> bool:
+        """Record a reminder as handled; False when it was handled before (by anyone)."""
+        ...
+
+    def handled_reminders(self, event_ids: Sequence[int]) -> set[tuple[int, int, datetime]]:
+        """(event id, offset seconds, due time) of every reminder already handled."""
         ...
 
 

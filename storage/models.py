@@ -118,6 +118,7 @@ class PendingRow(Base):
     amount: Mapped[int | None] = mapped_column(BigInteger)
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
     description: Mapped[str] = mapped_column(Text)
+    data: Mapped[str | None] = mapped_column(Text)  # JSON details of other questions
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
@@ -171,3 +172,49 @@ class HeldMessageRow(Base):
     body: Mapped[str] = mapped_column(Text)  # the Outgoing, as JSON
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class EventRow(Base):
+    """One occurrence of a market, repair café, meeting...; a series shares series_id."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_status_starts", "status", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(200))
+    place: Mapped[str | None] = mapped_column(String(200))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # scheduled | cancelled
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RsvpRow(Base):
+    __tablename__ = "rsvps"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    going: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReminderRow(Base):
+    """A reminder posted (or skipped as too late): the unique key is the claim.
+
+    Keyed on the due time, so a moved event gets fresh reminders and the old
+    time's are never posted.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("event_id", "offset_seconds", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    offset_seconds: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # posted | late | skipped

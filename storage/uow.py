@@ -23,6 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from letsbot.domain import (
+    Event,
+    EventKind,
+    EventStatus,
     Identity,
     Member,
     Pending,
@@ -34,13 +37,25 @@ from letsbot.domain import (
     TransferKind,
 )
 from letsbot.errors import Busy
-from storage.models import IdentityRow, MemberRow, PendingRow, ProcessedEventRow, TransferRow
+from storage.models import (
+    EventRow,
+    IdentityRow,
+    MemberRow,
+    PendingRow,
+    ProcessedEventRow,
+    ReminderRow,
+    RsvpRow,
+    TransferRow,
+)
 
 members = cast(Table, MemberRow.__table__)
 identities = cast(Table, IdentityRow.__table__)
 transfers = cast(Table, TransferRow.__table__)
 pending = cast(Table, PendingRow.__table__)
 processed = cast(Table, ProcessedEventRow.__table__)
+events = cast(Table, EventRow.__table__)
+rsvps = cast(Table, RsvpRow.__table__)
+reminders = cast(Table, ReminderRow.__table__)
 
 # The statements of every message, built once. SQLAlchemy caches their compiled
 # SQL either way, but building a statement and computing its cache key costs
@@ -151,6 +166,21 @@ def _transfer(row: Row[Any]) -> Transfer:
     )
 
 
+def _event(row: Row[Any]) -> Event:
+    return Event(
+        id=row.id,
+        series_id=row.series_id,
+        kind=EventKind(row.kind),
+        title=row.title,
+        place=row.place,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        status=EventStatus(row.status),
+        cancel_reason=row.cancel_reason,
+        created_by_id=row.created_by_id,
+    )
+
+
 def _pending(row: Row[Any]) -> Pending:
     return Pending(
         id=row.id,
@@ -165,6 +195,7 @@ def _pending(row: Row[Any]) -> Pending:
         created_at=row.created_at,
         expires_at=row.expires_at,
         status=PendingStatus(row.status),
+        data=row.data,
     )
 
 
@@ -364,6 +395,7 @@ class SqlStore:
         description: str,
         at: datetime,
         expires_at: datetime,
+        data: str | None = None,
     ) -> Pending:
         values = {
             "action": action.value,
@@ -377,6 +409,7 @@ class SqlStore:
             "created_at": at,
             "expires_at": expires_at,
             "status": PendingStatus.OPEN.value,
+            "data": data,
         }
         referenced = sorted(
             {i for i in (asked_id, requested_by_id, payer_id, receiver_id) if i is not None}
@@ -396,6 +429,7 @@ class SqlStore:
             at,
             expires_at,
             PendingStatus.OPEN,
+            data,
         )
 
     def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
@@ -413,6 +447,136 @@ class SqlStore:
             _CLOSE_PENDING, {"pending_id": pending_id, "new_status": status.value}
         )
         return result.rowcount == 1
+
+    # events
+    def add_event(
+        self,
+        *,
+        series_id: int | None,
+        kind: EventKind,
+        title: str,
+        place: str | None,
+        starts_at: datetime,
+        ends_at: datetime | None,
+        created_by_id: int,
+        at: datetime,
+    ) -> Event:
+        event_id = self.db.execute(
+            insert(events)
+            .values(
+                series_id=series_id,
+                kind=kind.value,
+                title=title,
+                place=place,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                status=EventStatus.SCHEDULED.value,
+                created_by_id=created_by_id,
+                created_at=at,
+            )
+            .returning(events.c.id)
+        ).scalar_one()
+        found = self.event(event_id)
+        assert found is not None
+        return found
+
+    def event(self, event_id: int) -> Event | None:
+        row = self.db.execute(select(events).where(events.c.id == event_id)).first()
+        return _event(row) if row else None
+
+    def events_between(self, start: datetime, end: datetime | None, limit: int) -> list[Event]:
+        query = select(events).where(
+            events.c.status == EventStatus.SCHEDULED.value, events.c.starts_at >= start
+        )
+        if end is not None:
+            query = query.where(events.c.starts_at < end)
+        rows = self.db.execute(query.order_by(events.c.starts_at, events.c.id).limit(limit))
+        return [_event(row) for row in rows]
+
+    def update_event(
+        self,
+        event_id: int,
+        *,
+        starts_at: datetime | None = None,
+        ends_at: datetime | None = None,
+        cancel_reason: str | None = None,
+        cancelled: bool = False,
+    ) -> Event:
+        values: dict[str, Any] = {}
+        if starts_at is not None:
+            values["starts_at"] = starts_at
+            values["ends_at"] = ends_at
+        if cancelled:
+            values["status"] = EventStatus.CANCELLED.value
+            values["cancel_reason"] = cancel_reason
+        if values:
+            self.db.execute(update(events).where(events.c.id == event_id).values(**values))
+        found = self.event(event_id)
+        assert found is not None
+        return found
+
+    def set_rsvp(self, event_id: int, member_id: int, going: bool, at: datetime) -> None:
+        dialect_insert = (
+            postgresql.insert if self.db.dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = dialect_insert(rsvps).values(
+            event_id=event_id, member_id=member_id, going=going, at=at
+        )
+        self.db.execute(
+            statement.on_conflict_do_update(
+                index_elements=[rsvps.c.event_id, rsvps.c.member_id],
+                set_={"going": going, "at": at},
+            )
+        )
+
+    def rsvps(self, event_id: int) -> list[tuple[Member, bool]]:
+        rows = self.db.execute(
+            select(members, rsvps.c.going)
+            .join(rsvps, rsvps.c.member_id == members.c.id)
+            .where(rsvps.c.event_id == event_id)
+            .order_by(members.c.number)
+        )
+        return [(_member(row), bool(row.going)) for row in rows]
+
+    def going_counts(self, event_ids: Sequence[int]) -> dict[int, int]:
+        if not event_ids:
+            return {}
+        rows = self.db.execute(
+            select(rsvps.c.event_id, func.count())
+            .where(rsvps.c.event_id.in_(list(event_ids)), rsvps.c.going)
+            .group_by(rsvps.c.event_id)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def claim_reminder(
+        self, event_id: int, offset_seconds: int, due_at: datetime, at: datetime, outcome: str
+    ) -> bool:
+        dialect_insert = (
+            postgresql.insert if self.db.dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = (
+            dialect_insert(reminders)
+            .values(
+                event_id=event_id,
+                offset_seconds=offset_seconds,
+                due_at=due_at,
+                handled_at=at,
+                outcome=outcome,
+            )
+            .on_conflict_do_nothing()
+            .execution_options(preserve_rowcount=True)
+        )
+        return self.db.execute(statement).rowcount == 1
+
+    def handled_reminders(self, event_ids: Sequence[int]) -> set[tuple[int, int, datetime]]:
+        if not event_ids:
+            return set()
+        rows = self.db.execute(
+            select(reminders.c.event_id, reminders.c.offset_seconds, reminders.c.due_at).where(
+                reminders.c.event_id.in_(list(event_ids))
+            )
+        )
+        return {(row[0], row[1], row[2]) for row in rows}
 
 
 class SqlUnitOfWork:

@@ -10,14 +10,18 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from letsbot.amounts import Currency
+from letsbot.domain import EventKind
 from letsbot.i18n import LANGUAGES, Raw, Translator, catalog, placeholders
 from letsbot.registry import REGISTRY
+from letsbot.when import REASONS
 
 SOURCES = Path(__file__).resolve().parent.parent
 
 # Keys the code builds from parts (f"amount.{reason}") are listed by their parts here.
 DYNAMIC = {
     "amount": ["format", "decimals", "zero", "too_large"],
+    "when": list(REASONS),
+    "event.kind": [kind.value for kind in EventKind],
     "limit": ["payer_min", "receiver_max", "payer_leaving", "receiver_leaving"],
     "soft": ["payer_min", "receiver_max"],
     "status": ["active", "candidate", "leaving", "inactive"],
@@ -26,7 +30,7 @@ DYNAMIC = {
 
 def keys_used_in_code() -> set[str]:
     found: set[str] = set()
-    literal = re.compile(r"""["']([a-z_]+\.[a-z_.]+)["']""")
+    literal = re.compile(r"""["']([a-z_]{2,}\.[a-z_.]{2,})["']""")
     for folder in ("letsbot", "adapters"):
         for path in (SOURCES / folder).rglob("*.py"):
             for key in literal.findall(path.read_text(encoding="utf-8")):
@@ -87,8 +91,8 @@ def test_amounts_follow_the_locale() -> None:
 
 def test_dates_follow_the_locale_and_timezone() -> None:
     moment = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # 09:00 in Brussels
-    assert translator("nl").datetime(moment) == "1 dec 2026 09:00"
-    assert translator("en").datetime(moment) == "1 Dec 2026 09:00"
+    assert translator("nl").moment(moment) == "1 dec 2026 09:00"
+    assert translator("en").moment(moment) == "1 Dec 2026 09:00"
 
 
 def test_values_are_escaped_but_nested_texts_are_not() -> None:

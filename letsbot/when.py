@@ -1,0 +1,553 @@
+"""Event dates typed by coordinators: ``za 12 dec 10u-16u ... elke eerste zaterdag tot 31/12``.
+
+Pure functions, no I/O. Dates are day-first as written in Flanders (12/3 is 12 March), never
+month-first. Names of months and weekdays are Dutch or English, full or abbreviated.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+# Every key the caller needs a catalog text ``when.<reason>`` for.
+REASONS = (
+    "no_date",
+    "bad_date",
+    "weekday_mismatch",
+    "no_time",
+    "bad_time",
+    "end_before_start",
+    "no_such_time",
+    "past",
+    "too_far",
+    "bad_repeat",
+    "repeat_weekday",
+    "bad_until",
+    "until_before_start",
+    "nth_mismatch",
+)
+
+# A date further ahead than this is almost surely a typo (2062 for 2026).
+HORIZON_YEARS = 10
+
+
+class WhenError(ValueError):
+    """Why a typed date or repeat was refused; ``reason`` is a catalog key suffix.
+
+    ``text`` holds the offending words as typed ('' when they are missing).
+    """
+
+    def __init__(self, reason: str, text: str = "") -> None:
+        super().__init__(reason, text)
+        self.reason = reason
+        self.text = text
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """``start`` carries the group's ZoneInfo (local wall time); ``end`` is later the same day."""
+
+    start: datetime
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise ValueError("When.start must be timezone-aware")
+        if self.end is not None and not self.end > self.start:
+            raise ValueError("When.end must be after When.start")
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    unit: Literal["week", "month"]
+    interval: int
+    # (n, weekday): n in 1..4 or -1 for the last one; weekday 0 is Monday.
+    nth_weekday: tuple[int, int] | None = None
+    until: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.interval < 1:
+            raise ValueError("Repeat.interval must be at least 1")
+        if self.nth_weekday is not None:
+            n, weekday = self.nth_weekday
+            if self.unit != "month" or n not in (1, 2, 3, 4, -1) or not 0 <= weekday <= 6:
+                raise ValueError(f"Repeat.nth_weekday {self.nth_weekday} makes no sense")
+
+
+def _names(*groups: str) -> dict[str, int]:
+    return {name: number for number, group in enumerate(groups) for name in group.split()}
+
+
+_MONTHS = _names(
+    "",  # months count from 1
+    "januari january jan",
+    "februari february feb",
+    "maart march mrt maa mar",
+    "april apr",
+    "mei may",
+    "juni june jun",
+    "juli july jul",
+    "augustus august aug",
+    "september sept sep",
+    "oktober october okt oct",
+    "november nov",
+    "december dec",
+)
+_WEEKDAYS = _names(
+    "maandag monday ma mon",
+    "dinsdag tuesday di tue tues",
+    "woensdag wednesday wo wed",
+    "donderdag thursday do thu thur thurs",
+    "vrijdag friday vr fri",
+    "zaterdag saturday za sat",
+    "zondag sunday zo sun",
+)
+_ORDINALS = _names(
+    "",
+    "eerste first 1e 1ste 1st",
+    "tweede second 2e 2de 2nd",
+    "derde third 3e 3de 3rd",
+    "vierde fourth 4e 4de 4th",
+) | dict.fromkeys(("laatste", "last"), -1)
+_NUMBERS = _names(
+    "",
+    "een één one",
+    "twee two",
+    "drie three",
+    "vier four",
+    "vijf five",
+    "zes six",
+    "zeven seven",
+    "acht eight",
+    "negen nine",
+    "tien ten",
+    "elf eleven",
+    "twaalf twelve",
+) | dict.fromkeys(("other", "andere"), 2)  # "every other week"
+_UNITS: dict[str, Literal["week", "month"]] = {
+    "week": "week",
+    "weken": "week",
+    "weeks": "week",
+    "maand": "month",
+    "maanden": "month",
+    "month": "month",
+    "months": "month",
+}
+_MAX_INTERVAL = {"week": 52, "month": 12}
+# Not "each" or the neuter "elk"/"ieder": "2 euro each" ends many a title, and neither fits
+# week or maand.
+_EVERY = frozenset({"elke", "iedere", "every"})
+# Not supported, but after "every" they mean a repeat: reported, not kept as ordinary text.
+_UNSUPPORTED = frozenset(
+    {"dag", "dagen", "day", "days", "daily", "jaar", "year", "years"}
+    | {"vijfde", "fifth", "5e", "5de", "5th"}  # not every month has a fifth Saturday
+)
+_UNTIL = ("tot en met", "t.e.m", "t/m", "tem", "tot", "until", "till", "through", "to")
+_OF_MONTH = ("van de maand", "van elke maand", "of the month", "of every month", "of each month")
+_ON = ("op de", "op", "on the", "on")
+_DATE_PREFIX = frozenset({"op", "on"})
+
+# ASCII digits only: `\d` and int() would accept Arabic-Indic, full-width and other digits.
+_ISO = re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})", re.ASCII)
+_DMY = re.compile(
+    r"(?P<d>[0-9]{1,2})(?P<sep>[/.-])(?P<m>[0-9]{1,2})(?:(?P=sep)(?P<y>[0-9]{4}|[0-9]{2}))?",
+    re.ASCII,
+)
+_DATE_LIKE = re.compile(r"[0-9]+(?:[/-][0-9]*)+|[0-9]+\.[0-9]+\.[0-9]*", re.ASCII)
+_DAY = re.compile(r"(?P<d>[0-9]{1,2})(?:st|nd|rd|th|e|ste|de)?", re.ASCII)
+_YEAR = re.compile(r"[0-9]{4}", re.ASCII)
+_COUNT = re.compile(r"[0-9]{1,3}", re.ASCII)
+
+
+def _clock(p: str) -> str:
+    """One time of day: 10:00, 10.30, 10u, 10u30, 10h30, 10:00u, 10am, 10:30 p.m., or a bare 10."""
+    return (
+        rf"(?P<{p}h>[0-9]{{1,2}})"
+        rf"(?:[:.](?P<{p}m>[0-9]{{2}})[uh]?|(?P<{p}u>[uh])(?P<{p}um>[0-9]{{2}})?)?"
+        rf"(?: ?(?P<{p}ap>[ap])\.?m)?"
+    )
+
+
+# Matched against the normalised words joined by single spaces, so 10:00-16:00,
+# 10:00 - 16:00 and 10u tot 16u all read the same.
+_SPAN = re.compile(
+    rf"(?:(?:om|at|van|from) )?{_clock('s')}"
+    rf"(?:(?: ?[-–] ?| (?:tot|to|till|until) ){_clock('e')})?",
+    re.ASCII,
+)
+# Digits followed by something a time has: reported as a bad time rather than a missing one.
+_TIME_LIKE = re.compile(r"[0-9]+(?=[^0-9])[:.hu0-9]*(?:[ap]\.?m)?", re.ASCII)
+_MAX_SPAN_WORDS = 6  # "van 10 a.m tot 4 p.m"
+
+
+def _norm(word: str) -> str:
+    # A trailing dot or comma is punctuation: "za, 12 dec. 10u" reads as "za 12 dec 10u".
+    return word.lower().rstrip(".,")
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """A typed calendar day, before a missing year is filled in."""
+
+    day: int
+    month: int
+    year: int | None
+    weekday: int | None
+    text: str
+    weekday_text: str
+
+
+def _starts_with(norm: list[str], i: int, phrases: tuple[str, ...]) -> int:
+    """How many words of the first phrase that ``norm[i:]`` starts with; 0 if none."""
+    for phrase in phrases:
+        parts = phrase.split()
+        if norm[i : i + len(parts)] == parts:
+            return len(parts)
+    return 0
+
+
+def _read_day(words: list[str], i: int) -> tuple[_Day, int]:
+    """The date at ``words[i:]`` (after an optional 'op' and weekday) and the index after it."""
+    norm = [_norm(w) for w in words]
+    if i < len(norm) and norm[i] in _DATE_PREFIX:
+        i += 1
+    weekday = _WEEKDAYS.get(norm[i]) if i < len(norm) else None
+    weekday_text = words[i] if weekday is not None else ""
+    if weekday is not None:
+        i += 1
+    if i >= len(norm):
+        raise WhenError("no_date")
+    found = _numeric_day(norm[i])
+    used = 1
+    if found is None:
+        found, used = _named_day(norm, i)
+    text = " ".join(words[i : i + used])
+    if found is None:
+        if _DATE_LIKE.fullmatch(norm[i]):
+            raise WhenError("bad_date", text)
+        named_like = _DAY.fullmatch(norm[i]) and i + 1 < len(norm)
+        raise WhenError("no_date", " ".join(words[i : i + 2]) if named_like else text)
+    day, month, year = found
+    try:
+        # Without a year, try 2000, a leap year: 29/2 is a day, just not every year.
+        date(2000 if year is None else year, month, day)
+    except ValueError:
+        raise WhenError("bad_date", text) from None
+    return _Day(day, month, year, weekday, text, weekday_text), i + used
+
+
+def _numeric_day(word: str) -> tuple[int, int, int | None] | None:
+    if match := _ISO.fullmatch(word):
+        return int(match["d"]), int(match["m"]), int(match["y"])
+    match = _DMY.fullmatch(word)
+    # Without a year, 10.30 is a time rather than the tenth of the thirtieth month.
+    if match is None or (match["sep"] == "." and match["y"] is None):
+        return None
+    year = match["y"]
+    if year is None:
+        return int(match["d"]), int(match["m"]), None
+    return int(match["d"]), int(match["m"]), int(year) + (2000 if len(year) == 2 else 0)
+
+
+def _named_day(norm: list[str], i: int) -> tuple[tuple[int, int, int | None] | None, int]:
+    """``12 december [2026]`` or ``december 12 [2026]``; (None, 1) when it is neither."""
+    pair = norm[i : i + 2]
+    if len(pair) < 2:
+        return None, 1
+    if (match := _DAY.fullmatch(pair[0])) and pair[1] in _MONTHS:
+        day, month = int(match["d"]), _MONTHS[pair[1]]
+    elif pair[0] in _MONTHS and (match := _DAY.fullmatch(pair[1])):
+        day, month = int(match["d"]), _MONTHS[pair[0]]
+    else:
+        return None, 1
+    if i + 2 < len(norm) and _YEAR.fullmatch(norm[i + 2]):
+        return (day, month, int(norm[i + 2])), 3
+    return (day, month, None), 2
+
+
+def _read_span(words: list[str], i: int) -> tuple[time, time | None, int] | None:
+    """Start and optional end time at ``words[i:]`` and the index after them; None if no time."""
+    norm = [_norm(w) for w in words]
+    for used in range(min(_MAX_SPAN_WORDS, len(norm) - i), 0, -1):
+        match = _SPAN.fullmatch(" ".join(norm[i : i + used]))
+        if match is None:
+            continue
+        text = " ".join(words[i : i + used])
+        if match["eh"] is not None and not _marked(match, "e"):
+            continue  # the end needs a u/h/:/am: "tot 16" may start the title
+        if match["eh"] is None and not _marked(match, "s"):
+            continue  # a bare number is no time: "10" might be a day or a count
+        start = _time_of(match, "s", text)
+        if match["eh"] is None:
+            return start, None, i + used
+        end = _time_of(match, "e", text)
+        if match["sap"] is None and match["eap"] is not None and 1 <= int(match["sh"]) <= 12:
+            # "1-4pm" means 13:00-16:00, but "10-4pm" still means 10:00-16:00.
+            later = start.replace(hour=start.hour % 12 + (12 if match["eap"] == "p" else 0))
+            start = later if later < end else start
+        if end <= start:
+            raise WhenError("end_before_start", text)
+        return start, end, i + used
+    if i < len(norm) and _TIME_LIKE.fullmatch(re.split("[-–]", norm[i])[0]):
+        raise WhenError("bad_time", words[i])
+    return None
+
+
+def _marked(match: re.Match[str], p: str) -> bool:
+    return any(match[p + group] for group in ("m", "u", "ap"))
+
+
+def _time_of(match: re.Match[str], p: str, text: str) -> time:
+    hour, minute = int(match[p + "h"]), int(match[p + "m"] or match[p + "um"] or 0)
+    if match[p + "ap"] is not None:
+        if not 1 <= hour <= 12:
+            raise WhenError("bad_time", text)
+        hour = hour % 12 + (12 if match[p + "ap"] == "p" else 0)
+    if hour > 23 or minute > 59:
+        raise WhenError("bad_time", text)
+    return time(hour, minute)
+
+
+def _local(on: date, at: time, tz: ZoneInfo) -> datetime:
+    """Wall time ``at`` on ``on``; a time the clock skips (spring forward) moves on by the gap.
+
+    Ambiguous times (fall back) take the first of the two, fold=0.
+    """
+    return datetime.combine(on, at, tzinfo=tz).astimezone(UTC).astimezone(tz)
+
+
+def _exists(on: date, at: time, tz: ZoneInfo) -> bool:
+    return _local(on, at, tz).replace(tzinfo=None) == datetime.combine(on, at)
+
+
+def _aware(now: datetime, tz: ZoneInfo) -> datetime:
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now.astimezone(tz)
+
+
+def _check_range(on: date, today: date, day: _Day, past: str) -> None:
+    if on < today:
+        raise WhenError(past, day.text)
+    if on.year > today.year + HORIZON_YEARS:
+        raise WhenError("too_far", day.text)
+    if day.weekday is not None and on.weekday() != day.weekday:
+        raise WhenError("weekday_mismatch", f"{day.weekday_text} {day.text}")
+
+
+def _upcoming(day: _Day, today: date, *, skip_today: bool) -> date:
+    """The next ``day`` (no year given) from today on, or from tomorrow on."""
+    # 29 February may be 8 years away (2096 -> 2104); _read_day made sure it exists at all.
+    for year in range(today.year, today.year + 9):
+        if _valid(year, day):
+            on = date(year, day.month, day.day)
+            if on > today or (on == today and not skip_today):
+                return on
+    raise WhenError("bad_date", day.text)  # unreachable for a day that exists in 2000
+
+
+def _valid(year: int, day: _Day) -> bool:
+    try:
+        date(year, day.month, day.day)
+    except ValueError:
+        return False
+    return True
+
+
+def _later(a: datetime, b: datetime) -> bool:
+    # Aware datetimes sharing a tzinfo compare by wall time, ignoring fold; instants don't.
+    return a.timestamp() > b.timestamp()
+
+
+def parse_when(words: list[str], *, now: datetime, tz: ZoneInfo) -> tuple[When, list[str]]:
+    """Read a date and a time (optionally an end time) from the START of words.
+
+    Returns them and the remaining words. A date without a year is the next such date
+    (today if the time is still to come); with a year it must not be in the past.
+    """
+    now = _aware(now, tz)
+    day, i = _read_day(words, 0)
+    span = _read_span(words, i)
+    if span is None:
+        raise WhenError("no_time", words[i] if i < len(words) else "")
+    start_at, end_at, rest = span
+    if day.year is None:
+        gone = not _later(datetime.combine(now.date(), start_at, tzinfo=tz), now)
+        on = _upcoming(day, now.date(), skip_today=gone)
+    else:
+        on = date(day.year, day.month, day.day)
+    _check_range(on, now.date(), day, "past")
+    time_text = " ".join(words[i:rest])
+    if not _exists(on, start_at, tz) or (end_at is not None and not _exists(on, end_at, tz)):
+        raise WhenError("no_such_time", time_text)
+    start = datetime.combine(on, start_at, tzinfo=tz)
+    if not _later(start, now):
+        raise WhenError("past", f"{day.text} {time_text}")
+    end = None if end_at is None else datetime.combine(on, end_at, tzinfo=tz)
+    return When(start, end), words[rest:]
+
+
+def split_repeat(
+    words: list[str], *, now: datetime, tz: ZoneInfo
+) -> tuple[list[str], Repeat | None]:
+    """Cut a repeat phrase (``elke 2 weken tot 31/12``) off the END of words.
+
+    The phrase starts at the last 'elke', 'iedere' or 'every'.
+    When the word after it belongs to the repeat vocabulary (a number, week/maand, an
+    ordinal, a weekday, dag/jaar, vijfde) the rest must parse as a repeat, else WhenError: a typo is
+    reported rather than silently kept in the title. After any other word ("voor elke
+    bezoeker") it is ordinary text and (words, None) comes back. The until date is the next
+    such date from today on when it has no year, and may not be before today.
+    """
+    now = _aware(now, tz)
+    norm = [_norm(w) for w in words]
+    starts = [i for i, word in enumerate(norm) if word in _EVERY]
+    if not starts:
+        return words, None
+    at = starts[-1]
+    if at + 1 < len(norm) and not _repeat_word(norm[at + 1]):
+        return words, None
+    return words[:at], _read_repeat(words[at + 1 :], norm[at + 1 :], now, words[at])
+
+
+def _repeat_word(word: str) -> bool:
+    vocabulary = (_NUMBERS, _UNITS, _ORDINALS, _WEEKDAYS, _UNSUPPORTED)
+    return bool(_COUNT.fullmatch(word)) or any(word in names for names in vocabulary)
+
+
+def _read_repeat(words: list[str], norm: list[str], now: datetime, every: str) -> Repeat:
+    if not norm:
+        raise WhenError("bad_repeat", every)
+    interval, i = _read_count(norm, 0)
+    unit = _UNITS.get(norm[i]) if i < len(norm) else None
+    nth: tuple[int, int] | None = None
+    if unit is not None:
+        i += 1
+        if unit == "month" and (on := _starts_with(norm, i, _ON)):
+            nth, i = _read_nth(words, norm, i + on)
+    elif i == 0 and norm[0] in _ORDINALS:
+        unit = "month"
+        nth, i = _read_nth(words, norm, 0)
+    elif i == 0 and norm[0] in _WEEKDAYS:
+        raise WhenError("repeat_weekday", f"{every} {words[0]}")
+    else:
+        raise WhenError("bad_repeat", " ".join([every, *words[: i + 1]]))
+    if not 1 <= interval <= _MAX_INTERVAL[unit]:
+        raise WhenError("bad_repeat", " ".join([every, *words[:i]]))
+    until = None
+    if until_words := _starts_with(norm, i, _UNTIL):
+        until, i = _read_until(words, i + until_words, now)
+    if i < len(norm):
+        raise WhenError("bad_until" if until else "bad_repeat", " ".join(words[i:]))
+    return Repeat(unit, interval, nth, until)
+
+
+def _read_count(norm: list[str], i: int) -> tuple[int, int]:
+    """The N of "every N weeks" (1 when absent) and the index after it."""
+    if _COUNT.fullmatch(norm[i]):
+        return int(norm[i]), i + 1
+    if norm[i] in _NUMBERS and i + 1 < len(norm) and norm[i + 1] in _UNITS:
+        return _NUMBERS[norm[i]], i + 1
+    return 1, i
+
+
+def _read_nth(words: list[str], norm: list[str], i: int) -> tuple[tuple[int, int], int]:
+    """``eerste zaterdag [van de maand]`` -> ((1, 5), index after it)."""
+    pair = norm[i : i + 2]
+    if len(pair) == 2 and pair[0] in _ORDINALS and pair[1] in _WEEKDAYS:
+        return (_ORDINALS[pair[0]], _WEEKDAYS[pair[1]]), i + 2 + _starts_with(
+            norm, i + 2, _OF_MONTH
+        )
+    raise WhenError("bad_repeat", " ".join(words[i : i + 2]))
+
+
+def _read_until(words: list[str], i: int, now: datetime) -> tuple[date, int]:
+    """The (inclusive) last day after 'tot'/'until', and the index after it."""
+    try:
+        day, end = _read_day(words, i)
+    except WhenError as error:
+        raise WhenError("bad_until", error.text or " ".join(words[i - 1 :])) from None
+    today = now.date()
+    if day.year is None:
+        on = _upcoming(day, today, skip_today=False)
+    else:
+        on = date(day.year, day.month, day.day)
+    _check_range(on, today, day, "until_before_start")
+    return on, end
+
+
+def occurrences(first: When, repeat: Repeat | None, *, limit: int = 60) -> list[When]:
+    """``first`` and its repeats up to ``repeat.until`` (inclusive), at most ``limit`` in all.
+
+    Local wall-clock time is kept across DST changes; a time the clock skips that day moves
+    on by the gap. Monthly repeats on day 29-31 fall on the last day of shorter months;
+    nth-weekday repeats take that weekday of every ``interval``-th month.
+
+    Raises WhenError for what only shows once both halves are known: "until_before_start"
+    and "nth_mismatch" (the first date is not, say, the first Saturday of its month).
+    ``first.start`` must carry a ZoneInfo, as parse_when gives it: with a fixed UTC offset
+    the wall time could not follow DST.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    tz = first.start.tzinfo
+    if not isinstance(tz, ZoneInfo):
+        raise ValueError("first.start must carry a ZoneInfo")
+    if repeat is None:
+        return [first]
+    start_day = first.start.date()
+    if repeat.until is not None and repeat.until < start_day:
+        raise WhenError("until_before_start", repeat.until.isoformat())
+    if repeat.nth_weekday is not None:
+        n, weekday = repeat.nth_weekday
+        if _nth_weekday(start_day.year, start_day.month, n, weekday) != start_day:
+            raise WhenError("nth_mismatch", start_day.isoformat())
+    result = [first]
+    while len(result) < limit:
+        on = _step(start_day, repeat, len(result))
+        if on is None or (repeat.until is not None and on > repeat.until):
+            break
+        try:
+            result.append(_moved(first, on, tz))
+        except OverflowError:  # near year 9999 only
+            break
+    return result
+
+
+def _step(start: date, repeat: Repeat, k: int) -> date | None:
+    """The day of the k-th repeat, counted from ``start`` (not chained: 31 Jan, 28 Feb, 31 Mar)."""
+    if repeat.unit == "week":
+        try:
+            return start + timedelta(weeks=repeat.interval * k)
+        except OverflowError:
+            return None
+    months = start.month - 1 + repeat.interval * k
+    year, month = start.year + months // 12, months % 12 + 1
+    if year > date.max.year:
+        return None
+    if repeat.nth_weekday is not None:
+        return _nth_weekday(year, month, *repeat.nth_weekday)
+    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
+
+
+def _nth_weekday(year: int, month: int, n: int, weekday: int) -> date:
+    """The n-th (or with n=-1 the last) given weekday of a month."""
+    days = range(1, calendar.monthrange(year, month)[1] + 1)
+    matching = [d for d in days if calendar.weekday(year, month, d) == weekday]
+    return date(year, month, matching[n - 1 if n > 0 else -1])
+
+
+def _moved(first: When, on: date, tz: ZoneInfo) -> When:
+    """``first`` at the same wall-clock time(s) on another day."""
+    start = _local(on, first.start.time().replace(fold=0), tz)
+    if first.end is None:
+        return When(start)
+    end = _local(on, first.end.time().replace(fold=0), tz)
+    if end <= start:  # only when the start fell into a DST gap and moved past the end
+        wall = datetime.combine(on, first.end.time()) - datetime.combine(on, first.start.time())
+        end = (start + wall).astimezone(UTC).astimezone(tz)
+    return When(start, end)
