@@ -170,6 +170,8 @@ def cancel(ctx: Context, words: list[str]) -> None:
     event, rest = find_event(ctx, words)
     if event.status is EventStatus.CANCELLED:
         raise Refusal("event.already_cancelled", id=event.id)
+    if event.starts_at <= ctx.now:
+        raise Refusal("event.past", id=event.id)
     reason = " ".join(rest).strip()[:200]
     event = ctx.store.update_event(event.id, cancelled=True, cancel_reason=reason or None)
     ctx.reply(ctx.t("event.cancelled_done", event=describe(ctx.t, event)))

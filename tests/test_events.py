@@ -247,3 +247,37 @@ def test_two_processes_post_each_reminder_once(pg_url: str) -> None:
     with first.engine.connect() as connection:
         rows = connection.execute(text("SELECT count(*) FROM reminders")).scalar_one()
     assert rows == 3  # one posted, two skipped, each claimed once
+
+
+SCRIPT = """\
+@2026-12-01 09:00
+admin: /start
+admin: /activiteit nieuw repaircafé za 12 dec 13u-17u Repaircafé @ Buurthuis
+admin: ja
+an: /aanmelden An
+admin: /goedkeuren 2
+an@group: /ikkom 1
+@2026-12-12 18:00
+admin: /activiteit annuleer 1
+"""
+
+
+def test_console_script_reminds_in_order(engine: Engine) -> None:
+    from io import StringIO
+
+    from adapters.console import Console, parse_script
+
+    settings = make_settings()
+    clock = VirtualClock(local(2026, 12, 1, 9, 0))
+    out = StringIO()
+    driver = Driver(engine, settings, clock=clock)
+    Console(driver.bot, out, clock).run_script(parse_script(SCRIPT.splitlines(), settings.tz))
+    group_lines = [line for line in out.getvalue().splitlines() if line.startswith("[group]")]
+    assert group_lines == [
+        "[group] Nieuwe activiteit: Repaircafé #1: Repaircafé, za 12 dec 2026 13:00-17:00 @ Buurthuis",
+        "[group] Genoteerd: je komt naar Repaircafé #1: Repaircafé, za 12 dec 2026 13:00-17:00 @ Buurthuis",
+        "[group] Herinnering: Repaircafé #1: Repaircafé, za 12 dec 2026 13:00-17:00 @ Buurthuis begint over 1 week.",
+        "[group] Herinnering: Repaircafé #1: Repaircafé, za 12 dec 2026 13:00-17:00 @ Buurthuis begint over 1 dag.",
+        "[group] Herinnering: Repaircafé #1: Repaircafé, za 12 dec 2026 13:00-17:00 @ Buurthuis begint over 2 uur.",
+    ]
+    assert "[dm admin] Activiteit #1 is al voorbij." in out.getvalue()  # nothing to cancel
