@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import re
 import shutil
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from adapters.console import NAME, Console, ScriptError, interactive, parse_script
+from adapters.telegram import PLATFORM as TELEGRAM
+from adapters.telegram import TelegramTransport, Tuning
 from letsbot import __version__
 from letsbot.clock import Clock, SystemClock, VirtualClock
 from letsbot.config import (
@@ -27,9 +32,12 @@ from letsbot.config import (
     resolve_sqlite_path,
 )
 from letsbot.dispatcher import Bot
+from letsbot.hub import Hub, TransportError
 from letsbot.i18n import catalog
+from letsbot.timer import Timer
 from storage.check import ledger_problems, ledger_size
 from storage.database import make_engine, schema_state, upgrade
+from storage.platform import SqlPlatformStore
 from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger("letsbot")
@@ -269,8 +277,130 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings, path = settings_from(args)
-    ready_engine(settings, path.parent)
-    raise CliError(f"{path}: no chat platform is enabled yet; try the bot with 'letsbot console'")
+    engine = ready_engine(settings, path.parent)
+    if not settings.telegram.enabled:
+        raise CliError(
+            f"{path}: no chat platform is enabled; set enabled = true under [telegram],"
+            " or try the bot with 'letsbot console'"
+        )
+    try:
+        asyncio.run(run_until_signal(settings, engine))
+    except TransportError as error:
+        raise CliError(str(error)) from None
+    return 0
+
+
+async def run_until_signal(settings: Settings, engine: Engine) -> None:
+    """Serve until SIGINT or SIGTERM; a second signal ends the process at once."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def on_signal(number: int) -> None:
+        log.info("%s: stopping after the messages in hand", signal.Signals(number).name)
+        for each in signals:
+            loop.remove_signal_handler(each)
+        stop.set()
+
+    for number in signals:
+        loop.add_signal_handler(number, on_signal, number)
+    await serve(settings, engine, SystemClock(), stop)
+
+
+def build_hub(
+    settings: Settings, engine: Engine, clock: Clock, *, telegram_tuning: Tuning | None = None
+) -> Hub:
+    """The bot behind every enabled chat platform (not started yet)."""
+    bot = build_bot(settings, engine, clock)
+    hub = Hub(bot)
+    if settings.telegram.enabled:
+        hub.add(
+            TelegramTransport(
+                settings.telegram,
+                SqlPlatformStore(engine, TELEGRAM, clock),
+                bot.translators,
+                language=settings.group.language,
+                group_name=settings.group.name,
+                tuning=telegram_tuning,
+            )
+        )
+    return hub
+
+
+async def serve(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    stop: asyncio.Event,
+    *,
+    telegram_tuning: Tuning | None = None,
+) -> None:
+    """Every enabled chat platform in one process, until ``stop`` is set; then a clean stop.
+
+    Stopping finishes the messages already received and sends their replies.
+    """
+    hub = build_hub(settings, engine, clock, telegram_tuning=telegram_tuning)
+    secrets = [settings.telegram.bot_token()] if settings.telegram.enabled else []
+
+    async def post_scheduled() -> None:
+        for outgoing in await asyncio.to_thread(hub.bot.scheduled_work):
+            hub.post(outgoing)
+
+    timer = Timer(post_scheduled)
+    with redacted(secrets):
+        starting = asyncio.create_task(hub.start())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # a transport that can't start ends the run
+                timer.start()  # reminders and notices, from now on and those missed
+                await stopping
+        finally:
+            timer.stop()
+            for task in (starting, stopping):
+                task.cancel()
+            await asyncio.gather(starting, stopping, return_exceptions=True)
+            await hub.stop()
+            log.info("stopped")
+
+
+class Redact(logging.Filter):
+    """Secrets never reach a log line, whoever logs them (PTB, httpx, us)."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "<secret>")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.clean(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.clean(record.exc_text)
+        return True
+
+
+@contextmanager
+def redacted(secrets: Sequence[str]) -> Iterator[None]:
+    """Redact ``secrets`` in everything the root logger's handlers write, for a while."""
+    redact = Redact(secrets)
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(redact)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(redact)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

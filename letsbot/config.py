@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -121,6 +121,28 @@ class RemindersSection(Section):
     digest_weekday: Literal[
         "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"
     ] = "monday"
+    digest_time: str = "09:00"  # local time of the weekly digest
+
+    @field_validator("digest_time")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value, re.ASCII):
+            raise ValueError("expected a time of day such as 09:00")
+        return value
+
+    @property
+    def digest_clock(self) -> time:
+        hour, minute = self.digest_time.split(":")
+        return time(int(hour), int(minute))
+
+
+class MarketSection(Section):
+    listing_days: int = Field(default=90, ge=1, le=3650)  # how long a listing stays online
+    max_days: int = Field(default=365, ge=1, le=3650)  # the latest "tot <date>" allowed
+    announce: bool = True  # a new listing is posted in the group channels
+    max_active: int = Field(default=50, ge=1)  # listings online per member
+    msgs_per_hour: int = Field(default=20, ge=1)  # /msg and /contact per sender
+    expiry_notice: Duration = timedelta(days=7)  # the owner is told this long before; 0d: never
 
 
 class Settings(BaseSettings):
@@ -134,6 +156,7 @@ class Settings(BaseSettings):
     storage: StorageSection = Field(default_factory=StorageSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
+    market: MarketSection = Field(default_factory=MarketSection)
 
     @classmethod
     def settings_customise_sources(
@@ -210,6 +233,8 @@ def load_settings(path: Path | None, *, required: bool = True) -> Settings:
         quiet = secret or first["type"] == "extra_forbidden"
         got = "" if quiet else f" (got {first['input']!r})"
         raise ConfigError(f"{path or 'environment'}: {key}: {what}{got}") from None
+    if settings.market.listing_days > settings.market.max_days:
+        raise ConfigError(f"{path}: market.listing_days: must not exceed market.max_days")
     if settings.limits.start_credit > settings.limits.max_balance:
         raise ConfigError(f"{path}: limits.start_credit: must not exceed limits.max_balance")
     telegram = settings.telegram

@@ -8,13 +8,14 @@ import time
 from datetime import datetime
 
 # Each capability module registers its commands; the import order is the order of /help.
-from letsbot import events, ledger, members  # noqa: F401
+from letsbot import events, ledger, market, members  # noqa: F401
 from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
 from letsbot.domain import Member, PendingStatus, Role, Status, TransferKind
 from letsbot.errors import Busy, Refusal
 from letsbot.i18n import LANGUAGES, Translator
+from letsbot.market_schedule import MarketSchedule
 from letsbot.messages import Incoming, Outgoing, Result, ToChat
 from letsbot.ports import Store, UnitOfWork
 from letsbot.registry import REGISTRY, Command, Where, Who, standing
@@ -50,20 +51,24 @@ class Bot:
             for language in LANGUAGES
         }
         self.reminders = Reminders(settings, uow, clock, self.translators[settings.group.language])
+        self.market = MarketSchedule(settings, uow, clock, self.translators)
 
     def scheduled_work(self) -> list[Outgoing]:
-        """What falls due now (reminders): claimed, and to be posted by the caller."""
-        try:
-            return self.reminders.post_due()
-        except Busy:
-            log.warning("database busy or unreachable; reminders wait for the next round")
-        except Exception:
-            log.exception("reminders failed")
-        return []
+        """What falls due now (reminders, expiry notices, the digest): claimed, to be posted."""
+        posts: list[Outgoing] = []
+        for name, work in (("reminders", self.reminders), ("market", self.market)):
+            try:
+                posts += work.post_due()
+            except Busy:
+                log.warning("database busy or unreachable; %s wait for the next round", name)
+            except Exception:
+                log.exception("%s failed", name)
+        return posts
 
     def next_due(self, until: datetime) -> datetime | None:
         """When scheduled work next falls due, if before ``until``."""
-        return self.reminders.next_due(until)
+        found = [self.reminders.next_due(until), self.market.next_due(until)]
+        return min((due for due in found if due is not None), default=None)
 
     def handle(self, incoming: Incoming) -> Result:
         started = time.perf_counter()

@@ -215,3 +215,26 @@ class Event:
     status: EventStatus
     cancel_reason: str | None
     created_by_id: int
+
+
+class ListingKind(enum.StrEnum):
+    OFFER = "offer"
+    WANT = "want"
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """An offer or a want. Never deleted: withdrawn, or past ``expires_at``, it is not shown."""
+
+    id: int
+    kind: ListingKind
+    owner_id: int
+    text: str  # as typed, with its #tags
+    price: str | None  # a free hint: "60 pluimen per uur"
+    created_at: datetime
+    expires_at: datetime
+    notice_at: datetime | None  # when the owner is told it is about to expire
+    withdrawn_at: datetime | None
+
+    def is_live(self, now: datetime) -> bool:
+        return self.withdrawn_at is None and now < self.expires_at

@@ -95,3 +95,15 @@ class Translator:
                 )
             )
         )
+
+    def day(self, moment: datetime) -> Raw:
+        """``1 mrt 2027`` / ``1 Mar 2027``: the day of ``moment`` in the group's time zone."""
+        return Raw(
+            escape(
+                str(
+                    format_datetime(
+                        moment, "d MMM yyyy", tzinfo=self.timezone, locale=self.language
+                    )
+                )
+            )
+        )

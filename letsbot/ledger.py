@@ -435,6 +435,7 @@ def close_if_settled(ctx: Context, member_id: int) -> None:
     if member is None or member.status is not Status.LEAVING or member.balance != 0:
         return
     member = ctx.store.update_member(member_id, status=Status.INACTIVE)
+    ctx.store.withdraw_listings_of(member_id, ctx.now)  # their offers and wants go with them
     group = ctx.settings.group.name
     ctx.tell(member, lambda t: t("leave.closed", group=group))
     ctx.tell_coordinators(lambda t: t("leave.closed_notify", who=ctx.label(member, t)))

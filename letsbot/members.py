@@ -217,6 +217,7 @@ def leave_answered(ctx: Context, question: Pending, yes: bool) -> None:
     member = ctx.store.lock_members([ctx.member.id])[ctx.member.id]
     if member.balance == 0:
         member = ctx.store.update_member(member.id, status=Status.INACTIVE)
+        ctx.store.withdraw_listings_of(member.id, ctx.now)  # their offers and wants go with them
         ctx.reply(ctx.t("leave.closed", group=ctx.settings.group.name))
     else:
         member = ctx.store.update_member(member.id, status=Status.LEAVING)

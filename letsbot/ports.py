@@ -11,6 +11,8 @@ from letsbot.domain import (
     Event,
     EventKind,
     Identity,
+    Listing,
+    ListingKind,
     Member,
     Pending,
     PendingAction,
@@ -147,6 +149,105 @@ class Store(Protocol):
     def handled_reminders(self, event_ids: Sequence[int]) -> set[tuple[int, int, datetime]]:
         """(event id, offset seconds, due time) of every reminder already handled."""
         ...
+
+    # market
+    def add_listing(
+        self,
+        *,
+        kind: ListingKind,
+        owner_id: int,
+        text: str,
+        price: str | None,
+        search_text: str,
+        tags: Sequence[tuple[str, str]],
+        at: datetime,
+        expires_at: datetime,
+        notice_at: datetime | None,
+    ) -> Listing:
+        """A new listing; ``tags`` are (folded tag, label as typed) pairs."""
+        ...
+
+    def listing(self, listing_id: int) -> Listing | None: ...
+    def set_listing_expiry(
+        self, listing_id: int, expires_at: datetime, notice_at: datetime | None
+    ) -> Listing: ...
+
+    def withdraw_listing(self, listing_id: int, at: datetime) -> bool:
+        """False when it was withdrawn before."""
+        ...
+
+    def withdraw_listings_of(self, owner_id: int, at: datetime) -> int:
+        """Withdraw every listing of a member; how many there were."""
+        ...
+
+    def search_listings(
+        self,
+        kind: ListingKind,
+        *,
+        words: Sequence[str],
+        tags: Sequence[str],
+        now: datetime,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[tuple[Listing, Member]], int]:
+        """Live listings of active or leaving members, newest first: one page, and the total.
+
+        Each holds every (folded) word in its search text and carries every (folded) tag.
+        """
+        ...
+
+    def listings_of(self, owner_id: int, since: datetime) -> list[Listing]:
+        """A member's listings that are not withdrawn and expire after ``since``, newest first."""
+        ...
+
+    def count_live_listings(self, owner_id: int, now: datetime) -> int: ...
+    def tag_counts(self, now: datetime, limit: int) -> list[tuple[str, int, int]]:
+        """(label, offers, wants) of each tag on live listings, most used first."""
+        ...
+
+    def new_listings(
+        self, start: datetime, end: datetime, now: datetime
+    ) -> list[tuple[Listing, Member]]:
+        """Listings created in [start, end), live at ``now``, of active or leaving members."""
+        ...
+
+    def notices_due(self, now: datetime) -> list[tuple[Listing, Member]]:
+        """Live listings of active or leaving members whose expiry notice is due and unclaimed."""
+        ...
+
+    def next_notice(self, after: datetime, until: datetime) -> datetime | None:
+        """The first unclaimed expiry notice time in (after, until]."""
+        ...
+
+    def claim_notice(
+        self, listing_id: int, expires_at: datetime, at: datetime, outcome: str
+    ) -> bool:
+        """Record an expiry notice as handled; False when it was handled before (by anyone)."""
+        ...
+
+    def digest_handled(self, due_at: datetime) -> bool: ...
+    def claim_digest(self, due_at: datetime, at: datetime, outcome: str, listings: int) -> bool:
+        """Record a weekly digest as handled; False when it was handled before (by anyone)."""
+        ...
+
+    # private messages between members
+    def add_message(
+        self, *, sender_id: int, receiver_id: int, listing_id: int | None, at: datetime
+    ) -> None: ...
+
+    def messages_since(self, sender_id: int, since: datetime) -> list[datetime]:
+        """When the member's messages after ``since`` were sent, oldest first."""
+        ...
+
+    def is_blocked(self, member_id: int, blocked_id: int) -> bool:
+        """Whether ``member_id`` blocks messages from ``blocked_id``."""
+        ...
+
+    def set_block(self, member_id: int, blocked_id: int, blocked: bool, at: datetime) -> bool:
+        """Block or unblock; False when it already was so."""
+        ...
+
+    def blocked_by(self, member_id: int) -> list[Member]: ...
 
 
 class UnitOfWork(Protocol):

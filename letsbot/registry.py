@@ -7,6 +7,7 @@ where it implements them.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,6 +46,12 @@ class Command:
         return self.nl if language == "nl" else self.name
 
 
+def command_key(word: str) -> str:
+    """Command words match without case or accents: /categorieen finds /categorieën."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def standing(member: Member | None) -> Who:
     """What a sender may run."""
     if member is None or member.status not in (Status.ACTIVE, Status.LEAVING):
@@ -65,7 +72,7 @@ class Registry:
             handler: Callable[[Context, list[str]], None],
         ) -> Callable[[Context, list[str]], None]:
             cmd = Command(name, nl, who, where, handler, private)
-            for word in {name, nl}:
+            for word in {command_key(name), command_key(nl)}:
                 if word in self._by_word:
                     raise ValueError(f"command word /{word} declared twice")
                 self._by_word[word] = cmd
@@ -89,7 +96,7 @@ class Registry:
         return register
 
     def find(self, word: str) -> Command | None:
-        return self._by_word.get(word.lower())
+        return self._by_word.get(command_key(word))
 
     def visible_to(self, member: Member | None) -> list[Command]:
         level = standing(member)

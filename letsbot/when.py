@@ -551,3 +551,22 @@ def _moved(first: When, on: date, tz: ZoneInfo) -> When:
         wall = datetime.combine(on, first.end.time()) - datetime.combine(on, first.start.time())
         end = (start + wall).astimezone(UTC).astimezone(tz)
     return When(start, end)
+
+
+def parse_day(words: list[str], *, now: datetime, tz: ZoneInfo) -> date:
+    """All of ``words`` as one day: ``1/3/2027``, ``2027-03-01``, ``1 maart``, ``za 1 maart``.
+
+    Without a year it is the next such day from today on. Never before today nor past the
+    horizon; WhenError "no_date", "bad_date", "weekday_mismatch", "past" or "too_far".
+    """
+    now = _aware(now, tz)
+    day, end = _read_day(words, 0)
+    if end < len(words):
+        raise WhenError("bad_date", " ".join(words))
+    today = now.date()
+    if day.year is None:
+        on = _upcoming(day, today, skip_today=False)
+    else:
+        on = date(day.year, day.month, day.day)
+    _check_range(on, today, day, "past")
+    return on

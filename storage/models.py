@@ -218,3 +218,90 @@ class ReminderRow(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     outcome: Mapped[str] = mapped_column(String(16))  # posted | late | skipped
+
+
+class ListingRow(Base):
+    """An offer or a want; never deleted. Withdrawn or past ``expires_at``, it is not shown."""
+
+    __tablename__ = "listings"
+    __table_args__ = (
+        Index("ix_listings_kind_expires", "kind", "expires_at"),
+        Index("ix_listings_owner_expires", "owner_id", "expires_at"),
+        Index("ix_listings_notice", "notice_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # offer | want
+    owner_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    text: Mapped[str] = mapped_column(Text)  # as typed, with its #tags
+    price: Mapped[str | None] = mapped_column(String(200))
+    # Lower case without accents (NFKD), matched with LIKE: the same on SQLite and PostgreSQL.
+    search_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ListingTagRow(Base):
+    """A category of a listing (``#fiets``), for /categories and tag searches."""
+
+    __tablename__ = "listing_tags"
+
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)  # folded
+    label: Mapped[str] = mapped_column(String(40))  # lower case, as typed
+
+
+class ListingNoticeRow(Base):
+    """An expiry notice sent (or not deliverable): the unique key is the claim.
+
+    Keyed on the expiry time, so an extended listing gets a fresh notice.
+    """
+
+    __tablename__ = "listing_notices"
+    __table_args__ = (UniqueConstraint("listing_id", "expires_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    listing_id: Mapped[int] = mapped_column(ForeignKey("listings.id"))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | unreachable
+
+
+class DigestRow(Base):
+    """A weekly digest handled, keyed on its due time: posted, empty or skipped, once."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # posted | empty | skipped
+    listings: Mapped[int] = mapped_column(Integer)
+
+
+class DirectMessageRow(Base):
+    """A private message the bot delivered between members (/msg, /contact).
+
+    Only who, to whom and when, to limit messages per sender; never the text.
+    """
+
+    __tablename__ = "direct_messages"
+    __table_args__ = (Index("ix_direct_messages_sender_sent", "sender_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    receiver_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    listing_id: Mapped[int | None] = mapped_column(ForeignKey("listings.id"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BlockRow(Base):
+    """``member_id`` receives no private messages from ``blocked_id``."""
+
+    __tablename__ = "blocks"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    blocked_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

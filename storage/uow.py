@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -12,7 +12,11 @@ from sqlalchemy import (
     Engine,
     Row,
     Table,
+    and_,
     bindparam,
+    case,
+    delete,
+    exists,
     func,
     insert,
     select,
@@ -27,6 +31,8 @@ from letsbot.domain import (
     EventKind,
     EventStatus,
     Identity,
+    Listing,
+    ListingKind,
     Member,
     Pending,
     PendingAction,
@@ -38,8 +44,14 @@ from letsbot.domain import (
 )
 from letsbot.errors import Busy
 from storage.models import (
+    BlockRow,
+    DigestRow,
+    DirectMessageRow,
     EventRow,
     IdentityRow,
+    ListingNoticeRow,
+    ListingRow,
+    ListingTagRow,
     MemberRow,
     PendingRow,
     ProcessedEventRow,
@@ -56,6 +68,12 @@ processed = cast(Table, ProcessedEventRow.__table__)
 events = cast(Table, EventRow.__table__)
 rsvps = cast(Table, RsvpRow.__table__)
 reminders = cast(Table, ReminderRow.__table__)
+listings = cast(Table, ListingRow.__table__)
+listing_tags = cast(Table, ListingTagRow.__table__)
+listing_notices = cast(Table, ListingNoticeRow.__table__)
+digests = cast(Table, DigestRow.__table__)
+direct_messages = cast(Table, DirectMessageRow.__table__)
+blocks = cast(Table, BlockRow.__table__)
 
 # The statements of every message, built once. SQLAlchemy caches their compiled
 # SQL either way, but building a statement and computing its cache key costs
@@ -197,6 +215,54 @@ def _pending(row: Row[Any]) -> Pending:
         status=PendingStatus(row.status),
         data=row.data,
     )
+
+
+def _listing(row: Row[Any]) -> Listing:
+    return Listing(
+        id=row.id,
+        kind=ListingKind(row.kind),
+        owner_id=row.owner_id,
+        text=row.text,
+        price=row.price,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        notice_at=row.notice_at,
+        withdrawn_at=row.withdrawn_at,
+    )
+
+
+# A listing with its owner in one row: the owner's columns carry a prefix.
+_OWNER_COLUMNS = [column.label(f"owner__{column.name}") for column in members.c]
+_TRADING = (Status.ACTIVE.value, Status.LEAVING.value)
+
+
+def _owner(row: Row[Any]) -> Member:
+    values = row._mapping
+    return Member(
+        id=values["owner__id"],
+        number=values["owner__number"],
+        name=values["owner__name"],
+        language=values["owner__language"],
+        status=Status(values["owner__status"]),
+        role=Role(values["owner__role"]),
+        balance=values["owner__balance"],
+        min_balance=values["owner__min_balance"],
+        max_balance=values["owner__max_balance"],
+        is_group_account=values["owner__is_group_account"],
+    )
+
+
+def _live(now: datetime) -> Any:
+    """Shown: not withdrawn, not expired, and the owner still trades."""
+    return and_(
+        listings.c.withdrawn_at.is_(None),
+        listings.c.expires_at > now,
+        members.c.status.in_(_TRADING),
+    )
+
+
+def _with_owner() -> Any:
+    return select(listings, *_OWNER_COLUMNS).join(members, members.c.id == listings.c.owner_id)
 
 
 class SqlStore:
@@ -577,6 +643,272 @@ class SqlStore:
             )
         )
         return {(row[0], row[1], row[2]) for row in rows}
+
+    # market
+    def _insert(self, table: Table) -> Any:
+        dialect_insert = (
+            postgresql.insert if self.db.dialect.name == "postgresql" else sqlite.insert
+        )
+        return dialect_insert(table)
+
+    def _key_share(self, *member_ids: int) -> None:
+        # Foreign keys lock the members they name; take those locks in id order first.
+        self.db.execute(_KEY_SHARE_MEMBERS, {"member_ids": sorted(set(member_ids))}).all()
+
+    def add_listing(
+        self,
+        *,
+        kind: ListingKind,
+        owner_id: int,
+        text: str,
+        price: str | None,
+        search_text: str,
+        tags: Sequence[tuple[str, str]],
+        at: datetime,
+        expires_at: datetime,
+        notice_at: datetime | None,
+    ) -> Listing:
+        self._key_share(owner_id)
+        listing_id = self.db.execute(
+            insert(listings)
+            .values(
+                kind=kind.value,
+                owner_id=owner_id,
+                text=text,
+                price=price,
+                search_text=search_text,
+                created_at=at,
+                expires_at=expires_at,
+                notice_at=notice_at,
+                withdrawn_at=None,
+            )
+            .returning(listings.c.id)
+        ).scalar_one()
+        if tags:
+            self.db.execute(
+                insert(listing_tags),
+                [{"listing_id": listing_id, "tag": tag, "label": label} for tag, label in tags],
+            )
+        found = self.listing(listing_id)
+        assert found is not None
+        return found
+
+    def listing(self, listing_id: int) -> Listing | None:
+        row = self.db.execute(select(listings).where(listings.c.id == listing_id)).first()
+        return _listing(row) if row else None
+
+    def set_listing_expiry(
+        self, listing_id: int, expires_at: datetime, notice_at: datetime | None
+    ) -> Listing:
+        self.db.execute(
+            update(listings)
+            .where(listings.c.id == listing_id)
+            .values(expires_at=expires_at, notice_at=notice_at)
+        )
+        found = self.listing(listing_id)
+        assert found is not None
+        return found
+
+    def withdraw_listing(self, listing_id: int, at: datetime) -> bool:
+        result = self.db.execute(
+            update(listings)
+            .where(listings.c.id == listing_id, listings.c.withdrawn_at.is_(None))
+            .values(withdrawn_at=at)
+        )
+        return result.rowcount == 1
+
+    def withdraw_listings_of(self, owner_id: int, at: datetime) -> int:
+        result = self.db.execute(
+            update(listings)
+            .where(listings.c.owner_id == owner_id, listings.c.withdrawn_at.is_(None))
+            .values(withdrawn_at=at)
+        )
+        return int(result.rowcount)
+
+    def search_listings(
+        self,
+        kind: ListingKind,
+        *,
+        words: Sequence[str],
+        tags: Sequence[str],
+        now: datetime,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[tuple[Listing, Member]], int]:
+        conditions = [listings.c.kind == kind.value, _live(now)]
+        conditions += [listings.c.search_text.contains(word, autoescape=True) for word in words]
+        conditions += [
+            exists().where(listing_tags.c.listing_id == listings.c.id, listing_tags.c.tag == tag)
+            for tag in tags
+        ]
+        total = self.db.execute(
+            select(func.count())
+            .select_from(listings)
+            .join(members, members.c.id == listings.c.owner_id)
+            .where(*conditions)
+        ).scalar_one()
+        rows = self.db.execute(
+            _with_owner()
+            .where(*conditions)
+            .order_by(listings.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return [(_listing(row), _owner(row)) for row in rows], int(total)
+
+    def listings_of(self, owner_id: int, since: datetime) -> list[Listing]:
+        rows = self.db.execute(
+            select(listings)
+            .where(
+                listings.c.owner_id == owner_id,
+                listings.c.withdrawn_at.is_(None),
+                listings.c.expires_at > since,
+            )
+            .order_by(listings.c.id.desc())
+        )
+        return [_listing(row) for row in rows]
+
+    def count_live_listings(self, owner_id: int, now: datetime) -> int:
+        return int(
+            self.db.execute(
+                select(func.count()).where(
+                    listings.c.owner_id == owner_id,
+                    listings.c.withdrawn_at.is_(None),
+                    listings.c.expires_at > now,
+                )
+            ).scalar_one()
+        )
+
+    def tag_counts(self, now: datetime, limit: int) -> list[tuple[str, int, int]]:
+        offers = func.sum(case((listings.c.kind == ListingKind.OFFER.value, 1), else_=0))
+        wants = func.sum(case((listings.c.kind == ListingKind.WANT.value, 1), else_=0))
+        rows = self.db.execute(
+            select(func.min(listing_tags.c.label), offers, wants)
+            .select_from(listing_tags)
+            .join(listings, listings.c.id == listing_tags.c.listing_id)
+            .join(members, members.c.id == listings.c.owner_id)
+            .where(_live(now))
+            .group_by(listing_tags.c.tag)
+            .order_by(func.count().desc(), listing_tags.c.tag)
+            .limit(limit)
+        )
+        return [(row[0], int(row[1]), int(row[2])) for row in rows]
+
+    def new_listings(
+        self, start: datetime, end: datetime, now: datetime
+    ) -> list[tuple[Listing, Member]]:
+        rows = self.db.execute(
+            _with_owner()
+            .where(listings.c.created_at >= start, listings.c.created_at < end, _live(now))
+            .order_by(listings.c.id)
+        )
+        return [(_listing(row), _owner(row)) for row in rows]
+
+    def _unclaimed_notice(self) -> Any:
+        return ~exists().where(
+            listing_notices.c.listing_id == listings.c.id,
+            listing_notices.c.expires_at == listings.c.expires_at,
+        )
+
+    def notices_due(self, now: datetime) -> list[tuple[Listing, Member]]:
+        rows = self.db.execute(
+            _with_owner()
+            .where(listings.c.notice_at <= now, _live(now), self._unclaimed_notice())
+            .order_by(listings.c.notice_at, listings.c.id)
+        )
+        return [(_listing(row), _owner(row)) for row in rows]
+
+    def next_notice(self, after: datetime, until: datetime) -> datetime | None:
+        found: datetime | None = self.db.execute(
+            select(func.min(listings.c.notice_at))
+            .join(members, members.c.id == listings.c.owner_id)
+            .where(
+                listings.c.notice_at > after,
+                listings.c.notice_at <= until,
+                _live(after),
+                self._unclaimed_notice(),
+            )
+        ).scalar_one()
+        if found is None:
+            return None
+        return found.replace(tzinfo=UTC) if found.tzinfo is None else found.astimezone(UTC)
+
+    def claim_notice(
+        self, listing_id: int, expires_at: datetime, at: datetime, outcome: str
+    ) -> bool:
+        statement = (
+            self._insert(listing_notices)
+            .values(listing_id=listing_id, expires_at=expires_at, handled_at=at, outcome=outcome)
+            .on_conflict_do_nothing()
+            .execution_options(preserve_rowcount=True)
+        )
+        return self.db.execute(statement).rowcount == 1
+
+    def digest_handled(self, due_at: datetime) -> bool:
+        found = self.db.execute(select(digests.c.id).where(digests.c.due_at == due_at)).first()
+        return found is not None
+
+    def claim_digest(self, due_at: datetime, at: datetime, outcome: str, listings: int) -> bool:
+        statement = (
+            self._insert(digests)
+            .values(due_at=due_at, handled_at=at, outcome=outcome, listings=listings)
+            .on_conflict_do_nothing()
+            .execution_options(preserve_rowcount=True)
+        )
+        return self.db.execute(statement).rowcount == 1
+
+    # private messages between members
+    def add_message(
+        self, *, sender_id: int, receiver_id: int, listing_id: int | None, at: datetime
+    ) -> None:
+        self._key_share(sender_id, receiver_id)
+        self.db.execute(
+            insert(direct_messages).values(
+                sender_id=sender_id, receiver_id=receiver_id, listing_id=listing_id, sent_at=at
+            )
+        )
+
+    def messages_since(self, sender_id: int, since: datetime) -> list[datetime]:
+        rows = self.db.execute(
+            select(direct_messages.c.sent_at)
+            .where(direct_messages.c.sender_id == sender_id, direct_messages.c.sent_at > since)
+            .order_by(direct_messages.c.sent_at)
+        )
+        return list(rows.scalars())
+
+    def is_blocked(self, member_id: int, blocked_id: int) -> bool:
+        found = self.db.execute(
+            select(blocks.c.at).where(
+                blocks.c.member_id == member_id, blocks.c.blocked_id == blocked_id
+            )
+        ).first()
+        return found is not None
+
+    def set_block(self, member_id: int, blocked_id: int, blocked: bool, at: datetime) -> bool:
+        if not blocked:
+            result = self.db.execute(
+                delete(blocks).where(
+                    blocks.c.member_id == member_id, blocks.c.blocked_id == blocked_id
+                )
+            )
+            return result.rowcount == 1
+        self._key_share(member_id, blocked_id)
+        statement = (
+            self._insert(blocks)
+            .values(member_id=member_id, blocked_id=blocked_id, at=at)
+            .on_conflict_do_nothing()
+            .execution_options(preserve_rowcount=True)
+        )
+        return self.db.execute(statement).rowcount == 1
+
+    def blocked_by(self, member_id: int) -> list[Member]:
+        rows = self.db.execute(
+            select(members)
+            .join(blocks, blocks.c.blocked_id == members.c.id)
+            .where(blocks.c.member_id == member_id)
+            .order_by(members.c.number)
+        )
+        return [_member(row) for row in rows]
 
 
 class SqlUnitOfWork:

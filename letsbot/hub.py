@@ -1,0 +1,219 @@
+"""One core, many chat platforms: the hub between the Bot and the transports.
+
+A transport (the Telegram adapter, later Matrix) turns its platform's updates
+into ``Incoming`` and hands them to :meth:`Hub.submit`; the hub runs the core
+off the event loop and routes every reply to the transport of its target's
+platform. Replies to one conversation are sent in order, one at a time; a
+slow conversation (a rate-limited group) does not hold up the others. The
+scheduler posts through :meth:`Hub.post` the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from letsbot.messages import Incoming, Outgoing, Result, Target, ToAllGroups, ToChat
+
+log = logging.getLogger(__name__)
+
+
+class TransportError(Exception):
+    """A transport can't start (e.g. its token is refused): one line for the operator."""
+
+
+class Handler(Protocol):
+    """The core (letsbot.dispatcher.Bot): synchronous, one transaction per message."""
+
+    def handle(self, incoming: Incoming) -> Result: ...
+
+    def scheduled_work(self) -> list[Outgoing]:
+        """Reminders and notices that fall due now, already claimed."""
+        ...
+
+
+class Transport(Protocol):
+    """A chat platform, as the hub sees it."""
+
+    @property
+    def platform(self) -> str:
+        """The platform of the identities and chats it serves, e.g. ``telegram``."""
+        ...
+
+    async def start(self, hub: Hub) -> str:
+        """Connect and start receiving; return, once ready, a short description for the log."""
+        ...
+
+    def lane(self, target: Target) -> str:
+        """The conversation a target lands in: messages to one lane are sent in order."""
+        ...
+
+    async def send(self, outgoing: Outgoing, origin: Incoming | None) -> None:
+        """Deliver one reply; ``origin`` is the message it answers, if any."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop receiving, after finishing the messages already received."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection; called once every reply has been sent."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the platform store knows of a person from the core's tables."""
+
+    display_name: str
+    language: str | None
+
+
+class PlatformStore(Protocol):
+    """Small facts a transport keeps across restarts, for one platform.
+
+    Each call is its own short transaction; call it off the event loop.
+    """
+
+    def state(self, key: str) -> str | None: ...
+    def states(self, prefix: str) -> dict[str, str]:
+        """Every key starting with ``prefix`` (the prefix stripped) and its value."""
+        ...
+
+    def set_state(self, key: str, value: str | None) -> None:
+        """Store ``value`` under ``key``; None removes the key."""
+        ...
+
+    def remember_handle(self, handle: str, user_id: str) -> None:
+        """A public name (lower case, without '@') now belongs to ``user_id``."""
+        ...
+
+    def user_for_handle(self, handle: str) -> str | None: ...
+    def hold(self, user_id: str, body: str) -> int:
+        """Keep a direct message the platform refused; its id."""
+        ...
+
+    def held(self, user_id: str) -> list[tuple[int, str]]:
+        """Undelivered held messages for a person, oldest first: (id, body)."""
+        ...
+
+    def holding(self) -> set[str]:
+        """The people with undelivered held messages."""
+        ...
+
+    def delivered(self, held_id: int) -> None: ...
+    def profile(self, user_id: str) -> Profile | None:
+        """The person's display name and chosen language, if they are known to the core."""
+        ...
+
+
+Job = Callable[[], Awaitable[None]]
+
+
+class Hub:
+    """The Bot behind every transport. Use it from the event loop's thread."""
+
+    def __init__(self, bot: Handler) -> None:
+        self.bot = bot
+        self.transports: dict[str, Transport] = {}
+        self._lanes: dict[tuple[str, str], deque[Job]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._started: list[Transport] = []
+
+    def add(self, transport: Transport) -> None:
+        if transport.platform in self.transports:
+            raise ValueError(f"two transports for {transport.platform}")
+        self.transports[transport.platform] = transport
+
+    async def start(self) -> None:
+        """Start every transport; each logs one line when it is ready."""
+        await asyncio.gather(*(self._start(t) for t in self.transports.values()))
+
+    async def _start(self, transport: Transport) -> None:
+        description = await transport.start(self)
+        self._started.append(transport)
+        log.info("%s ready: %s", transport.platform, description)
+
+    async def submit(self, incoming: Incoming) -> Result:
+        """Handle one message in the core (off the event loop) and queue its replies."""
+        result = await asyncio.to_thread(self.bot.handle, incoming)
+        for outgoing in result.replies:
+            self.post(outgoing, incoming)
+        return result
+
+    def post(self, outgoing: Outgoing, origin: Incoming | None = None) -> None:
+        """Queue one message for the transport(s) of its target."""
+        target = outgoing.target
+        if isinstance(target, ToAllGroups):
+            chosen = list(self.transports.values())
+        else:
+            if isinstance(target, ToChat):
+                platform = target.chat.platform
+            else:
+                platform = target.identity.platform
+            found = self.transports.get(platform)
+            if found is None:
+                log.warning("no transport for %s: a reply was dropped", platform)
+                return
+            chosen = [found]
+        for transport in chosen:
+            self._queue(transport, outgoing, origin)
+
+    def _queue(self, transport: Transport, outgoing: Outgoing, origin: Incoming | None) -> None:
+        key = (transport.platform, transport.lane(outgoing.target))
+
+        async def job() -> None:
+            await transport.send(outgoing, origin)
+
+        lane = self._lanes.get(key)
+        if lane is not None:
+            lane.append(job)
+            return
+        self._lanes[key] = deque([job])
+        worker = asyncio.create_task(self._work(key), name=f"lane {key[0]}:{key[1]}")
+        self._workers.add(worker)
+        worker.add_done_callback(self._workers.discard)
+
+    async def _work(self, key: tuple[str, str]) -> None:
+        lane = self._lanes[key]
+        while lane:
+            job = lane[0]
+            try:
+                await job()
+            except Exception:
+                log.exception("sending to %s:%s failed", *key)
+            lane.popleft()
+        del self._lanes[key]  # no await since the last check: nothing was added meanwhile
+
+    async def drain(self, timeout: float) -> int:
+        """Wait until every queued message is sent; the number still unsent at the timeout."""
+        if self._workers:
+            await asyncio.wait(set(self._workers), timeout=timeout)
+        unsent = sum(len(lane) for lane in self._lanes.values())
+        for worker in list(self._workers):
+            worker.cancel()
+        if self._workers:
+            await asyncio.wait(set(self._workers))
+        self._lanes.clear()
+        return unsent
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop receiving everywhere, send what is queued (up to ``timeout``), disconnect."""
+        for transport in self._started:
+            try:
+                await transport.stop()
+            except Exception:
+                log.exception("%s: stopping failed", transport.platform)
+        unsent = await self.drain(timeout)
+        if unsent:
+            log.warning("stopped with %d message(s) unsent", unsent)
+        for transport in self.transports.values():
+            try:
+                await transport.close()
+            except Exception:
+                log.exception("%s: closing failed", transport.platform)
+        self._started.clear()

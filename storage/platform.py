@@ -1,0 +1,156 @@
+"""What a chat adapter keeps across restarts: state, @handles and held direct messages.
+
+letsbot.hub.PlatformStore on SQLAlchemy Core. Every call is one short
+transaction of its own, apart from the core's (adapters call these from a
+worker thread, never inside Bot.handle).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from letsbot.clock import Clock
+from letsbot.hub import Profile
+from storage.models import HandleRow, HeldMessageRow, IdentityRow, MemberRow, PlatformStateRow
+
+state = cast(Table, PlatformStateRow.__table__)
+handles = cast(Table, HandleRow.__table__)
+held_messages = cast(Table, HeldMessageRow.__table__)
+identities = cast(Table, IdentityRow.__table__)
+members = cast(Table, MemberRow.__table__)
+
+
+class SqlPlatformStore:
+    """letsbot.hub.PlatformStore for one platform (``telegram``)."""
+
+    def __init__(self, engine: Engine, platform: str, clock: Clock) -> None:
+        self.engine = engine
+        self.platform = platform
+        self.clock = clock
+        self._insert: Any = (
+            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    # state
+    def state(self, key: str) -> str | None:
+        with self.engine.begin() as db:
+            value = db.execute(
+                select(state.c.value).where(state.c.platform == self.platform, state.c.key == key)
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def states(self, prefix: str) -> dict[str, str]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self.engine.begin() as db:
+            rows = db.execute(
+                select(state.c.key, state.c.value).where(
+                    state.c.platform == self.platform,
+                    state.c.key.like(escaped + "%", escape="\\"),
+                )
+            ).all()
+        return {row.key[len(prefix) :]: row.value for row in rows}
+
+    def set_state(self, key: str, value: str | None) -> None:
+        with self.engine.begin() as db:
+            if value is None:
+                db.execute(
+                    delete(state).where(state.c.platform == self.platform, state.c.key == key)
+                )
+                return
+            now = self.clock.now()
+            statement = self._insert(state).values(
+                platform=self.platform, key=key, value=value, updated_at=now
+            )
+            db.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[state.c.platform, state.c.key],
+                    set_={"value": value, "updated_at": now},
+                )
+            )
+
+    # @handles
+    def remember_handle(self, handle: str, user_id: str) -> None:
+        now = self.clock.now()
+        statement = self._insert(handles).values(
+            platform=self.platform, handle=handle.lower(), user_id=user_id, seen_at=now
+        )
+        with self.engine.begin() as db:
+            db.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[handles.c.platform, handles.c.handle],
+                    set_={"user_id": user_id, "seen_at": now},
+                )
+            )
+
+    def user_for_handle(self, handle: str) -> str | None:
+        with self.engine.begin() as db:
+            value = db.execute(
+                select(handles.c.user_id).where(
+                    handles.c.platform == self.platform, handles.c.handle == handle.lower()
+                )
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    # held direct messages
+    def hold(self, user_id: str, body: str) -> int:
+        with self.engine.begin() as db:
+            held_id = db.execute(
+                held_messages.insert()
+                .values(
+                    platform=self.platform,
+                    user_id=user_id,
+                    body=body,
+                    created_at=self.clock.now(),
+                    delivered_at=None,
+                )
+                .returning(held_messages.c.id)
+            ).scalar_one()
+        return int(held_id)
+
+    def held(self, user_id: str) -> list[tuple[int, str]]:
+        with self.engine.begin() as db:
+            rows = db.execute(
+                select(held_messages.c.id, held_messages.c.body)
+                .where(
+                    held_messages.c.platform == self.platform,
+                    held_messages.c.user_id == user_id,
+                    held_messages.c.delivered_at.is_(None),
+                )
+                .order_by(held_messages.c.id)
+            ).all()
+        return [(row.id, row.body) for row in rows]
+
+    def holding(self) -> set[str]:
+        with self.engine.begin() as db:
+            rows = db.execute(
+                select(held_messages.c.user_id)
+                .where(
+                    held_messages.c.platform == self.platform,
+                    held_messages.c.delivered_at.is_(None),
+                )
+                .distinct()
+            ).scalars()
+            return {str(user_id) for user_id in rows}
+
+    def delivered(self, held_id: int) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                update(held_messages)
+                .where(held_messages.c.id == held_id)
+                .values(delivered_at=self.clock.now())
+            )
+
+    # the core's view of a person
+    def profile(self, user_id: str) -> Profile | None:
+        with self.engine.begin() as db:
+            row = db.execute(
+                select(identities.c.display_name, members.c.name, members.c.language)
+                .join(members, members.c.id == identities.c.member_id)
+                .where(identities.c.platform == self.platform, identities.c.user_id == user_id)
+            ).first()
+        if row is None:
+            return None
+        return Profile(row.name or row.display_name, row.language)
