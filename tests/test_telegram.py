@@ -706,3 +706,16 @@ def test_the_platform_store_on_each_database(db_url: str) -> None:
         assert store.profile("200") is None
     finally:
         engine.dispose()
+
+
+async def test_a_private_message_through_the_bot_reaches_the_members_direct_chat(
+    tg: Harness,
+) -> None:
+    await tg.group_with_bob()
+    server = tg.server
+    await tg.ask(
+        BOB, None, "/bericht DU-001 Heb je <morgen> tijd?", "Verstuurd aan Ann Coord (DU-001)."
+    )
+    message = await server.reply_containing(ANN.id, "Bericht van Bob Peeters (DU-002):")
+    assert "Heb je <morgen> tijd?" in message.text  # shown as typed, escaped in HTML
+    assert "/bericht DU-002" in message.text
