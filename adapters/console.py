@@ -151,11 +151,7 @@ class Console:
     def advance(self, moment: datetime) -> None:
         """Move the virtual clock, running each piece of scheduled work at its own time."""
         assert self.clock is not None
-        while (due := self.bot.next_due(moment)) is not None:
-            self.clock.set(due)
-            self.show(self.bot.scheduled_work())
-        self.clock.set(moment)
-        self.show(self.bot.scheduled_work())
+        self.show(self.bot.catch_up(moment, self.clock.set))
 
     def run_script(self, steps: list[Step]) -> None:
         for step in steps:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 # Each capability module registers its commands; the import order is the order of /help.
@@ -64,6 +65,15 @@ class Bot:
             except Exception:
                 log.exception("%s failed", name)
         return posts
+
+    def catch_up(self, moment: datetime, set_clock: Callable[[datetime], None]) -> list[Outgoing]:
+        """Move a virtual clock to ``moment``, doing each piece of scheduled work at its time."""
+        posts: list[Outgoing] = []
+        while (due := self.next_due(moment)) is not None:
+            set_clock(due)
+            posts += self.scheduled_work()
+        set_clock(moment)
+        return posts + self.scheduled_work()
 
     def next_due(self, until: datetime) -> datetime | None:
         """When scheduled work next falls due, if before ``until``."""

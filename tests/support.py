@@ -95,6 +95,10 @@ class Driver:
         self.last = self.bot.handle(incoming)
         return self.last
 
+    def advance(self, moment: datetime) -> str:
+        """Move the clock as the console does; everything posted on the way, rendered."""
+        return "\n".join(render(o) for o in self.bot.catch_up(moment, self.clock.set))
+
     def say(self, name: str, text: str, **kwargs: Any) -> str:
         """Every reply, rendered as the console prints it."""
         result = self.send(self.incoming(name, text, **kwargs))

@@ -29,17 +29,6 @@ def group(driver: Driver) -> Driver:
     return driver
 
 
-def advance(driver: Driver, moment: datetime) -> str:
-    """Move the clock as the console does; everything posted on the way, rendered."""
-    posted: list[str] = []
-    while (due := driver.bot.next_due(moment)) is not None:
-        driver.clock.set(due)
-        posted += [render(o) for o in driver.bot.scheduled_work()]
-    driver.clock.set(moment)
-    posted += [render(o) for o in driver.bot.scheduled_work()]
-    return "\n".join(posted)
-
-
 def market(driver: Driver, when: str = "12/12 10:00-16:00") -> str:
     driver.say("admin", f"/activiteit nieuw markt {when} Ruilmarkt @ Parochiezaal")
     return driver.say("admin", "ja")
@@ -117,7 +106,7 @@ def test_list_rsvp_and_details(group: Driver) -> None:
 def test_reminders_at_each_offset_then_cancel(group: Driver) -> None:
     market(group, "12/12 10:00-16:00")
     market(group, "19/12 10:00-16:00")
-    posted = advance(group, local(2026, 12, 12, 12, 0))
+    posted = group.advance(local(2026, 12, 12, 12, 0))
     assert posted.splitlines() == [
         "[group] Herinnering: Markt #1: Ruilmarkt, za 12 dec 2026 10:00-16:00 @ Parochiezaal begint over 1 week.",
         "[group] Herinnering: Markt #1: Ruilmarkt, za 12 dec 2026 10:00-16:00 @ Parochiezaal begint over 1 dag.",
@@ -142,7 +131,7 @@ def test_reminders_at_each_offset_then_cancel(group: Driver) -> None:
         "[group] Afgelast: Markt #2: Ruilmarkt, za 19 dec 2026 10:00-16:00 @ Parochiezaal\n  Reden: te weinig kramen"
         in out
     )
-    assert advance(group, local(2026, 12, 20, 0, 0)) == ""
+    assert group.advance(local(2026, 12, 20, 0, 0)) == ""
 
 
 def test_a_moved_event_is_reminded_at_its_new_time_only(group: Driver) -> None:
@@ -152,7 +141,7 @@ def test_a_moved_event_is_reminded_at_its_new_time_only(group: Driver) -> None:
         "[group] Verplaatst: Markt #1: Ruilmarkt, za 19 dec 2026 14:00-20:00 @ Parochiezaal (was za 12 dec 2026 10:00-16:00)"
         in out
     )
-    posted = advance(group, local(2026, 12, 19, 13, 0))
+    posted = group.advance(local(2026, 12, 19, 13, 0))
     assert [line.split(" begint ")[1] for line in posted.splitlines()] == [
         "over 1 week.",
         "over 1 dag.",
@@ -163,7 +152,7 @@ def test_a_moved_event_is_reminded_at_its_new_time_only(group: Driver) -> None:
 
 def test_restart_inside_grace_posts_the_missed_reminder_once(group: Driver) -> None:
     market(group, "12/12 10:00-16:00")  # the 2h reminder is due at 08:00
-    advance(group, local(2026, 12, 12, 7, 0))
+    group.advance(local(2026, 12, 12, 7, 0))
     group.clock.set(local(2026, 12, 12, 9, 0))  # the bot was down from 07:00 to 09:00
     restarted = Driver(group.engine, group.settings, clock=group.clock)
     posted = [render(o) for o in restarted.bot.scheduled_work()]
@@ -201,7 +190,7 @@ def test_weekly_series_across_dst_keeps_local_time(engine: Engine) -> None:
         for s in starts
     ]
     assert local_starts == ["17/10 10:00", "24/10 10:00", "31/10 10:00", "07/11 10:00"]
-    posted = advance(driver, local(2026, 11, 8, 0, 0))
+    posted = driver.advance(local(2026, 11, 8, 0, 0))
     lines = posted.splitlines()
     assert len(lines) == 8  # two reminders for each of four, none skipped or doubled
     # The 1-day reminder of 31/10 falls on 30/10 at 10:00 local, after the change.

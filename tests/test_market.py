@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from adapters.console import Console, parse_script, render
+from adapters.console import Console, parse_script
 from letsbot.clock import VirtualClock
 from storage.database import make_engine
 from tests.support import Driver, make_settings
@@ -50,17 +50,6 @@ def rows(driver: Driver, sql: str) -> list[tuple[Any, ...]]:
         found = [tuple(row) for row in connection.execute(text(sql))]
         connection.rollback()
     return found
-
-
-def advance(driver: Driver, moment: datetime) -> str:
-    """Move the clock as the console does; everything sent on the way, rendered."""
-    posted: list[str] = []
-    while (due := driver.bot.next_due(moment)) is not None:
-        driver.clock.set(due)
-        posted += [render(o) for o in driver.bot.scheduled_work()]
-    driver.clock.set(moment)
-    posted += [render(o) for o in driver.bot.scheduled_work()]
-    return "\n".join(posted)
 
 
 BIKES = "/aanbod Ik herstel fietsen #fiets prijs: 60 pluimen per uur"
@@ -540,9 +529,9 @@ def test_listings_go_when_a_leaving_members_account_closes(group: Driver) -> Non
 def test_expiry_notice_once_then_hidden_at_expiry(group: Driver) -> None:
     group.say("bo", "/want Someone to trim my hedge #tuin until 31/12")
     group.say("an", "/vraag Ladder tot 4/12")  # too soon for a notice
-    out = advance(group, local(2026, 12, 24, 9, 59))
+    out = group.advance(local(2026, 12, 24, 9, 59))
     assert "[dm" not in out
-    assert advance(group, local(2026, 12, 24, 10, 0)) == (
+    assert group.advance(local(2026, 12, 24, 10, 0)) == (
         "[dm bo] Your want #1 is online until 31 Dec 2026 inclusive:\n"
         "  Someone to trim my hedge #tuin\n"
         "  Still needed? Extend it with /extend 1. Not needed any more? /withdraw 1"
@@ -558,11 +547,11 @@ def test_expiry_notice_once_then_hidden_at_expiry(group: Driver) -> None:
 
 def test_an_extended_listing_gets_a_fresh_notice(group: Driver) -> None:
     group.say("an", "/aanbod Soep tot 20/12")
-    assert "[dm an] Je aanbod #1 staat nog online tot en met 20 dec 2026:" in advance(
-        group, local(2026, 12, 14, 12, 0)
+    assert "[dm an] Je aanbod #1 staat nog online tot en met 20 dec 2026:" in group.advance(
+        local(2026, 12, 14, 12, 0)
     )
     group.say("an", "/verlengen 1 tot 27/12")
-    out = advance(group, local(2026, 12, 28, 12, 0))
+    out = group.advance(local(2026, 12, 28, 12, 0))
     assert out.count("Je aanbod #1 staat nog online tot en met 27 dec 2026:") == 1
     assert rows(group, "SELECT count(*) FROM listing_notices") == [(2,)]
 
@@ -572,17 +561,17 @@ def test_no_notice_for_withdrawn_listings_or_when_notices_are_off(engine: Engine
     driver.member("an")
     driver.say("an", "/aanbod Soep tot 20/12")
     driver.say("an", "/aanbod Brood tot 20/12")
-    assert "[dm" not in advance(driver, local(2026, 12, 21, 12, 0))
+    assert "[dm" not in driver.advance(local(2026, 12, 21, 12, 0))
     on = Driver(engine, make_settings(), clock=driver.clock)
     on.say("an", "/aanbod Cake tot 31/12")
     on.say("an", "/intrekken 3")
-    assert "[dm" not in advance(on, local(2027, 1, 2, 12, 0))
+    assert "[dm" not in on.advance(local(2027, 1, 2, 12, 0))
 
 
 def test_weekly_digest_of_new_listings(group: Driver) -> None:
     market_day(group)
     group.say("an", "/intrekken 2")  # withdrawn before the digest: left out
-    posted = advance(group, local(2026, 12, 7, 9, 0))
+    posted = group.advance(local(2026, 12, 7, 9, 0))
     assert posted == (
         "[group] Nieuw deze week bij LETS Durme:\n"
         "  Aanbod:\n"
@@ -598,7 +587,7 @@ def test_weekly_digest_of_new_listings(group: Driver) -> None:
     group.say("bo", "/want A ladder")  # at the digest's time: in the next one
     group.clock.set(local(2026, 12, 7, 9, 1))
     group.say("bo", "/offer Cake")
-    assert advance(group, local(2026, 12, 14, 9, 0)).splitlines() == [
+    assert group.advance(local(2026, 12, 14, 9, 0)).splitlines() == [
         "[group] Nieuw deze week bij LETS Durme:",
         "  Aanbod:",
         "  #7 Cake — Bo (DU-003)",
@@ -607,7 +596,7 @@ def test_weekly_digest_of_new_listings(group: Driver) -> None:
         "  Interesse? Stuur me privé: /reageer <nummer> <je bericht>."
         " Alles zien: /aanbiedingen en /vragen",
     ]
-    assert advance(group, local(2026, 12, 28, 12, 0)) == ""  # nothing new: nothing posted
+    assert group.advance(local(2026, 12, 28, 12, 0)) == ""  # nothing new: nothing posted
     assert rows(group, "SELECT outcome, listings FROM digests ORDER BY due_at") == [
         ("posted", 4),
         ("posted", 2),
@@ -623,7 +612,7 @@ def test_digest_on_the_configured_day_in_english_shortened(engine: Engine) -> No
     driver = Driver(engine, settings)
     driver.member("an", language="en")
     driver.say("an", "/offer " + "Soup " * 30)
-    posted = advance(driver, local(2026, 12, 4, 18, 30))
+    posted = driver.advance(local(2026, 12, 4, 18, 30))
     assert posted.splitlines()[:2] == ["[group] New this week at LETS Durme:", "  Offers:"]
     assert posted.splitlines()[2].endswith("Soup Soup Soup Soup… — An (DU-002)")
     assert len(posted.splitlines()[2]) < 130
@@ -720,7 +709,7 @@ def test_market_storage_on_every_database(db_url: str) -> None:
         assert "Sent to" in driver.say("bo", "/contact 1 hi")
         assert "the most allowed" in driver.say("bo", "/msg 2 again")
         assert "Je krijgt geen berichten meer" in driver.say("an", "/blokkeer 3")
-        posted = advance(driver, local(2027, 2, 24, 12, 0))
+        posted = driver.advance(local(2027, 2, 24, 12, 0))
         assert posted.count("[group] Nieuw deze week") == 1
         assert posted.count("staat nog online tot en met 1 mrt 2027") == 4  # an's 1, 2, 5, 6
         assert posted.count("is online until 1 Mar 2027 inclusive") == 2  # bo's 3 and 4
