@@ -1,0 +1,44 @@
+"""``letsbot backup``: a consistent copy of a SQLite database, safe while the bot runs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+class BackupError(Exception):
+    """One line for the person running the backup."""
+
+
+def backup_sqlite(url: str, target: Path) -> int:
+    """Copy the database at ``url`` to ``target``; the number of pages copied.
+
+    SQLite's online backup API copies a consistent snapshot even while the bot
+    writes (WAL); the copy is a plain file that ``storage.url`` can point at.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        raise BackupError("backup copies SQLite files; for PostgreSQL use pg_dump (see the README)")
+    source_path = Path(parsed.database)
+    if not source_path.exists():
+        raise BackupError(f"{source_path}: no such database file")
+    if target.exists():
+        raise BackupError(f"{target} exists already; choose a new file name")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
+    copy = sqlite3.connect(target)
+    try:
+        pages = 0
+
+        def progress(status: int, remaining: int, total: int) -> None:
+            nonlocal pages
+            pages = total
+
+        source.backup(copy, pages=1024, progress=progress)
+        copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+    finally:
+        copy.close()
+        source.close()
+    return pages
