@@ -1,0 +1,414 @@
+"""Moving in and out: CSV exports of eLAS/eLAND in, our own CSV or JSON out.
+
+A real import is one transaction (all or nothing) and idempotent: members are
+keyed on their code, transfers on a fingerprint of their row, so importing
+the same file twice adds nothing. A dry run reports what would happen and
+every problem with its line number, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from storage.uow import identities, members, transfers
+
+Field = Literal[
+    "code",
+    "name",
+    "status",
+    "role",
+    "min",
+    "max",
+    "date",
+    "from",
+    "to",
+    "amount",
+    "description",
+    "kind",
+]
+
+# Header spellings seen in eLAS/eLAND exports and their Dutch or English variants.
+HEADERS: dict[str, Field] = {
+    "code": "code",
+    "letscode": "code",
+    "ledencode": "code",
+    "fullname": "name",
+    "full_name": "name",
+    "volledige naam": "name",
+    "naam": "name",
+    "name": "name",
+    "status": "status",
+    "accountrole": "role",
+    "role": "role",
+    "rol": "role",
+    "min": "min",
+    "max": "max",
+    "kind": "kind",
+    "minlimit": "min",
+    "min_limit": "min",
+    "minimum": "min",
+    "ondergrens": "min",
+    "maxlimit": "max",
+    "max_limit": "max",
+    "maximum": "max",
+    "bovengrens": "max",
+    "date": "date",
+    "datum": "date",
+    "cdate": "date",
+    "transaction date": "date",
+    "from": "from",
+    "from code": "from",
+    "van": "from",
+    "van code": "from",
+    "letscode_from": "from",
+    "to": "to",
+    "to code": "to",
+    "naar": "to",
+    "aan": "to",
+    "naar code": "to",
+    "letscode_to": "to",
+    "amount": "amount",
+    "bedrag": "amount",
+    "aantal": "amount",
+    "description": "description",
+    "omschrijving": "description",
+    "beschrijving": "description",
+}
+FULL_NAMES = {"fullname", "full_name", "volledige naam"}
+MEMBER_FIELDS: tuple[Field, ...] = ("code", "name")
+TRANSFER_FIELDS: tuple[Field, ...] = ("date", "from", "to", "amount")
+
+# eLAS status numbers: 0 inactive, 1 active, 2 leaving, 3 newcomer, 4 secretariat,
+# 5 info pack, 6 info evening, 7 external (an account of another group).
+STATUSES = {
+    "0": "inactive",
+    "1": "active",
+    "2": "leaving",
+    "3": "active",
+    "4": "active",
+    "5": "candidate",
+    "6": "candidate",
+    "actief": "active",
+    "active": "active",
+    "inactief": "inactive",
+    "inactive": "inactive",
+    "uitstapper": "leaving",
+    "leaving": "leaving",
+    "instapper": "active",
+    "kandidaat": "candidate",
+    "candidate": "candidate",
+}
+KINDS = {"payment", "request", "booking", "start_credit", "reversal"}
+_CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,8})\s*-?\s*)?0*(?P<number>[0-9]{1,6})", re.ASCII)
+_AMOUNT = re.compile(r"-?[0-9]{1,12}(?:[.,][0-9]{1,6})?", re.ASCII)
+
+
+class ImportError_(Exception):
+    """A file that can't be read at all: one line for the volunteer."""
+
+
+@dataclass
+class Report:
+    """What an import did (or would do), and what was wrong, by line."""
+
+    added: int = 0
+    unchanged: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def problem(self, line: int, text: str) -> None:
+        self.problems.append(f"line {line}: {text}")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    rows: list[tuple[int, dict[Field, str]]]  # (line number, values by field)
+
+
+def read_sheet(
+    path: Path, required: Sequence[Field], mapping: dict[str, Field] | None = None
+) -> Sheet:
+    """A CSV file, comma or semicolon separated, UTF-8 or Latin-1, columns found by header."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise ImportError_(f"{path}: the file is empty") from None
+    names = {**HEADERS, **{k.lower(): v for k, v in (mapping or {}).items()}}
+    columns: dict[int, Field] = {}
+    for index, title in enumerate(header):
+        found = names.get(_plain(title))
+        if found is None:
+            continue
+        taken = [i for i, f in columns.items() if f == found]
+        if not taken:
+            columns[index] = found
+        elif _plain(title) in FULL_NAMES:  # eLAS "name" is a nickname; the full name wins
+            del columns[taken[0]]
+            columns[index] = found
+    missing = [f for f in required if f not in columns.values()]
+    if missing:
+        raise ImportError_(
+            f"{path}: no column for {', '.join(missing)} (headers: {', '.join(header)});"
+            " name it with --map COLUMN=FIELD"
+        )
+    rows = []
+    for number, values in enumerate(reader, start=2):
+        if not any(v.strip() for v in values):
+            continue
+        rows.append((number, {f: values[i].strip() for i, f in columns.items() if i < len(values)}))
+    return Sheet(rows)
+
+
+def _plain(title: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", title.strip().lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def parse_code(text: str, prefix: str) -> int | None:
+    match = _CODE.fullmatch(text.strip())
+    if match is None:
+        return None
+    if match["prefix"] and match["prefix"].upper() != prefix.upper():
+        return None
+    return int(match["number"])
+
+
+def parse_amount(text: str, decimals: int) -> int | None:
+    """``1.234,5`` or ``12,50`` or ``12.5`` -> minor units; None if it isn't a number."""
+    cleaned = text.replace(" ", "")
+    if "," in cleaned and "." in cleaned:  # 1.234,50: dots group thousands
+        cleaned = cleaned.replace(".", "")
+    if _AMOUNT.fullmatch(cleaned) is None:
+        return None
+    try:
+        value = Decimal(cleaned.replace(",", ".")).scaleb(decimals)
+    except InvalidOperation:
+        return None
+    if value != value.to_integral_value():
+        return None
+    return int(value)
+
+
+def parse_date(text: str, tz: ZoneInfo) -> datetime | None:
+    """ISO (with or without a zone), or day-first dates; local time of the group."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        pass
+    else:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
+    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
+        try:
+            return datetime.strptime(text.strip(), pattern).replace(tzinfo=tz).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def import_members(
+    engine: Engine,
+    sheet: Sheet,
+    *,
+    prefix: str,
+    decimals: int,
+    dry_run: bool,
+    now: datetime,
+) -> Report:
+    report = Report()
+    with engine.begin() as connection:
+        known = set(connection.execute(select(members.c.number)).scalars())
+        seen: set[int] = set()
+        for line, values in sheet.rows:
+            number = parse_code(values.get("code", ""), prefix)
+            name = values.get("name", "")
+            status = STATUSES.get(values.get("status", "1").strip().lower() or "1")
+            low = parse_amount(values["min"], decimals) if values.get("min") else None
+            high = parse_amount(values["max"], decimals) if values.get("max") else None
+            if number == 0 or number in known:
+                report.unchanged += 1  # the group account, or imported before
+            elif number is None:
+                report.problem(line, f"member code {values.get('code', '')!r} is not {prefix}-NNN")
+            elif not name:
+                report.problem(line, "no name")
+            elif status is None:
+                report.problem(line, f"status {values.get('status')!r} unknown")
+            elif (values.get("min") and low is None) or (values.get("max") and high is None):
+                report.problem(line, "limits are not numbers")
+            elif number in seen:
+                report.problem(line, f"code {prefix}-{number:03d} twice in the file")
+            else:
+                seen.add(number)
+                report.added += 1
+                role = values.get("role", "").lower()
+                role = "coordinator" if role in ("admin", "coordinator") else "member"
+                connection.execute(
+                    insert(members).values(
+                        number=number,
+                        name=name[:200],
+                        language=None,
+                        status=status,
+                        role=role,
+                        is_group_account=False,
+                        balance=0,
+                        min_balance=low,
+                        max_balance=high,
+                        created_at=now,
+                    )
+                )
+        if dry_run or report.problems:
+            connection.rollback()
+            if report.problems and not dry_run:
+                report.added = 0
+    return report
+
+
+def import_transfers(
+    engine: Engine,
+    sheet: Sheet,
+    *,
+    prefix: str,
+    decimals: int,
+    tz: ZoneInfo,
+    dry_run: bool,
+) -> Report:
+    report = Report()
+    with engine.begin() as connection:
+        ids = dict(connection.execute(select(members.c.number, members.c.id)).all())
+        keys = set(connection.execute(select(transfers.c.event_key)).scalars())
+        for line, values in sheet.rows:
+            payer = parse_code(values.get("from", ""), prefix)
+            receiver = parse_code(values.get("to", ""), prefix)
+            amount = parse_amount(values.get("amount", ""), decimals)
+            when = parse_date(values.get("date", ""), tz)
+            description = values.get("description", "") or "import"
+            kind = values.get("kind") if values.get("kind") in KINDS else "payment"
+            if payer not in ids or receiver not in ids:
+                report.problem(line, "a member code is unknown: import the members first")
+            elif payer == receiver:
+                report.problem(line, "payer and receiver are the same member")
+            elif amount is None or amount <= 0:
+                report.problem(
+                    line, f"amount {values.get('amount', '')!r} is not a positive number"
+                )
+            elif when is None:
+                report.problem(line, f"date {values.get('date', '')!r} is not a date")
+            else:
+                fingerprint = "|".join(
+                    [when.isoformat(), str(payer), str(receiver), str(amount), description]
+                )
+                key = "import:" + hashlib.sha256(fingerprint.encode()).hexdigest()[:40]
+                if key in keys:
+                    report.unchanged += 1
+                    continue
+                keys.add(key)
+                report.added += 1
+                payer_id, receiver_id = ids[payer], ids[receiver]
+                connection.execute(
+                    insert(transfers).values(
+                        payer_id=payer_id,
+                        receiver_id=receiver_id,
+                        amount=amount,
+                        description=description[:500],
+                        kind=kind,
+                        created_at=when,
+                        booked_by_id=None,
+                        reverses_id=None,
+                        event_key=key,
+                    )
+                )
+                for member_id, change in ((payer_id, -amount), (receiver_id, amount)):
+                    connection.execute(
+                        update(members)
+                        .where(members.c.id == member_id)
+                        .values(balance=members.c.balance + change)
+                    )
+        if dry_run or report.problems:
+            connection.rollback()
+            if report.problems and not dry_run:
+                report.added = 0
+    return report
+
+
+def units(minor: int | None, decimals: int) -> str | None:
+    """Minor units as the amount people read: ``1250`` with 2 decimals -> ``12.50``."""
+    if minor is None:
+        return None
+    return str(Decimal(minor).scaleb(-decimals))
+
+
+def export_rows(
+    engine: Engine, what: Literal["members", "transfers"], prefix: str, decimals: int
+) -> list[dict[str, Any]]:
+    """Everything needed to move to another system, amounts in units."""
+    with engine.connect() as connection:
+        numbers = dict(connection.execute(select(members.c.id, members.c.number)).all())
+        if what == "members":
+            linked: dict[int, int] = dict(
+                connection.execute(
+                    select(identities.c.member_id, func.count()).group_by(identities.c.member_id)
+                ).all()
+            )
+            rows = [
+                {
+                    "code": f"{prefix}-{row.number:03d}",
+                    "name": row.name,
+                    "status": row.status,
+                    "role": row.role,
+                    "min": units(row.min_balance, decimals),
+                    "max": units(row.max_balance, decimals),
+                    "balance": units(row.balance, decimals),
+                    "group_account": row.is_group_account,
+                    "chat_accounts": linked.get(row.id, 0),
+                }
+                for row in connection.execute(select(members).order_by(members.c.number))
+            ]
+        else:
+            rows = [
+                {
+                    "id": row.id,
+                    "date": row.created_at.isoformat(),
+                    "from": f"{prefix}-{numbers[row.payer_id]:03d}",
+                    "to": f"{prefix}-{numbers[row.receiver_id]:03d}",
+                    "amount": units(row.amount, decimals),
+                    "description": row.description,
+                    "kind": row.kind,
+                    "reverses": row.reverses_id,
+                }
+                for row in connection.execute(select(transfers).order_by(transfers.c.id))
+            ]
+        connection.rollback()
+    return rows
+
+
+def write_rows(rows: Iterable[dict[str, Any]], out: io.TextIOBase | Any, fmt: str) -> None:
+    listed = list(rows)
+    if fmt == "json":
+        json.dump(listed, out, ensure_ascii=False, indent=2, default=str)
+        out.write("\n")
+        return
+    if not listed:
+        return
+    writer = csv.DictWriter(out, fieldnames=list(listed[0]))
+    writer.writeheader()
+    writer.writerows(listed)
