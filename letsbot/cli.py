@@ -20,6 +20,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from adapters.console import NAME, Console, ScriptError, interactive, parse_script
+from adapters.matrix import PLATFORM as MATRIX
+from adapters.matrix import MatrixTransport
+from adapters.matrix import Tuning as MatrixTuning
 from adapters.telegram import PLATFORM as TELEGRAM
 from adapters.telegram import TelegramTransport, Tuning
 from letsbot import __version__
@@ -114,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)  # we say what it did ourselves
     logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs with tokens
+    logging.getLogger("nio").setLevel(logging.WARNING)  # a line per room state event
     try:
         if args.command == "init":
             return cmd_init(args)
@@ -278,10 +282,10 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     settings, path = settings_from(args)
     engine = ready_engine(settings, path.parent)
-    if not settings.telegram.enabled:
+    if not settings.telegram.enabled and not settings.matrix.enabled:
         raise CliError(
-            f"{path}: no chat platform is enabled; set enabled = true under [telegram],"
-            " or try the bot with 'letsbot console'"
+            f"{path}: no chat platform is enabled; set enabled = true under [telegram]"
+            " or [matrix], or try the bot with 'letsbot console'"
         )
     try:
         asyncio.run(run_until_signal(settings, engine))
@@ -308,7 +312,12 @@ async def run_until_signal(settings: Settings, engine: Engine) -> None:
 
 
 def build_hub(
-    settings: Settings, engine: Engine, clock: Clock, *, telegram_tuning: Tuning | None = None
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    *,
+    telegram_tuning: Tuning | None = None,
+    matrix_tuning: MatrixTuning | None = None,
 ) -> Hub:
     """The bot behind every enabled chat platform (not started yet)."""
     bot = build_bot(settings, engine, clock)
@@ -324,6 +333,17 @@ def build_hub(
                 tuning=telegram_tuning,
             )
         )
+    if settings.matrix.enabled:
+        hub.add(
+            MatrixTransport(
+                settings.matrix,
+                SqlPlatformStore(engine, MATRIX, clock),
+                bot.translators,
+                language=settings.group.language,
+                group_name=settings.group.name,
+                tuning=matrix_tuning,
+            )
+        )
     return hub
 
 
@@ -334,13 +354,18 @@ async def serve(
     stop: asyncio.Event,
     *,
     telegram_tuning: Tuning | None = None,
+    matrix_tuning: MatrixTuning | None = None,
 ) -> None:
     """Every enabled chat platform in one process, until ``stop`` is set; then a clean stop.
 
     Stopping finishes the messages already received and sends their replies.
     """
-    hub = build_hub(settings, engine, clock, telegram_tuning=telegram_tuning)
+    hub = build_hub(
+        settings, engine, clock, telegram_tuning=telegram_tuning, matrix_tuning=matrix_tuning
+    )
     secrets = [settings.telegram.bot_token()] if settings.telegram.enabled else []
+    if settings.matrix.enabled:
+        secrets += [settings.matrix.login_password(), settings.matrix.token()]
 
     async def post_scheduled() -> None:
         for outgoing in await asyncio.to_thread(hub.bot.scheduled_work):

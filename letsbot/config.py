@@ -113,6 +113,52 @@ class TelegramSection(Section):
         return ""
 
 
+def _secret(value: SecretStr, path: Path | None) -> str:
+    """A secret from the config value, else from its ``*_file``; '' when neither is set."""
+    if value.get_secret_value():
+        return value.get_secret_value().strip()
+    if path is not None:
+        return path.read_text(encoding="utf-8").strip()
+    return ""
+
+
+class MatrixSection(Section):
+    enabled: bool = False
+    homeserver: str = ""  # e.g. https://matrix.example.org
+    user_id: str = ""  # the bot's account, e.g. @letsbot:example.org
+    # Secrets: prefer LETSBOT_MATRIX__PASSWORD / __ACCESS_TOKEN or the *_file keys.
+    password: SecretStr = SecretStr("")
+    password_file: Path | None = None
+    access_token: SecretStr = SecretStr("")
+    access_token_file: Path | None = None
+    device_name: str = "letsbot"
+    group_rooms: list[str] = Field(default_factory=list)  # room ids or aliases
+
+    @field_validator("user_id")
+    @classmethod
+    def _mxid(cls, value: str) -> str:
+        if value and not re.fullmatch(r"@[^:\s]+:\S+", value):
+            raise ValueError("expected a Matrix user id such as @letsbot:example.org")
+        return value
+
+    @field_validator("group_rooms")
+    @classmethod
+    def _rooms(cls, value: list[str]) -> list[str]:
+        for room in value:
+            # Room version 12 ids have no server part: "!abc" as well as "!abc:example.org".
+            if not re.fullmatch(r"![^\s:]+(:\S+)?|#[^\s:]+:\S+", room):
+                raise ValueError(
+                    "expected room ids (!abc:example.org) or aliases (#name:example.org)"
+                )
+        return value
+
+    def login_password(self) -> str:
+        return _secret(self.password, self.password_file)
+
+    def token(self) -> str:
+        return _secret(self.access_token, self.access_token_file)
+
+
 class RemindersSection(Section):
     offsets: list[Duration] = Field(
         default_factory=lambda: [timedelta(days=7), timedelta(days=1), timedelta(hours=2)]
@@ -145,6 +191,15 @@ class MarketSection(Section):
     expiry_notice: Duration = timedelta(days=7)  # the owner is told this long before; 0d: never
 
 
+class GovernanceSection(Section):
+    default_duration: Duration = timedelta(days=7)  # a proposal's deadline unless 'until'
+    rule: Literal["majority", "supermajority", "consent"] = "majority"
+    quorum: float = Field(default=0.25, ge=0, le=1)  # share of eligible members that votes
+    supermajority: float = Field(default=0.667, gt=0.5, le=1)
+    ballot: Literal["open", "secret"] = "open"
+    early_close: bool = True  # close as soon as the outcome can no longer change
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LETSBOT_", env_nested_delimiter="__", extra="ignore"
@@ -155,8 +210,10 @@ class Settings(BaseSettings):
     limits: LimitsSection = Field(default_factory=LimitsSection)
     storage: StorageSection = Field(default_factory=StorageSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
+    matrix: MatrixSection = Field(default_factory=MatrixSection)
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     market: MarketSection = Field(default_factory=MarketSection)
+    governance: GovernanceSection = Field(default_factory=GovernanceSection)
 
     @classmethod
     def settings_customise_sources(
@@ -249,7 +306,35 @@ def load_settings(path: Path | None, *, required: bool = True) -> Settings:
         raise ConfigError(
             f"{path}: telegram.token: empty; set LETSBOT_TELEGRAM__TOKEN or telegram.token_file"
         )
+    _check_matrix(settings.matrix, path)
     return settings
+
+
+def _check_matrix(matrix: MatrixSection, path: Path | None) -> None:
+    for key, value, file in (
+        ("password", matrix.password, matrix.password_file),
+        ("access_token", matrix.access_token, matrix.access_token_file),
+    ):
+        if file is not None and not value.get_secret_value():
+            try:
+                _secret(value, file)
+            except OSError as error:
+                raise ConfigError(
+                    f"{path}: matrix.{key}_file: can't read {file}: {error.strerror}"
+                ) from None
+    if not matrix.enabled:
+        return
+    if not matrix.homeserver.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{path}: matrix.homeserver: expected a URL such as https://matrix.example.org"
+        )
+    if not matrix.user_id:
+        raise ConfigError(f"{path}: matrix.user_id: empty; e.g. @letsbot:example.org")
+    if not matrix.login_password() and not matrix.token():
+        raise ConfigError(
+            f"{path}: matrix.password: empty, and so is matrix.access_token; set"
+            " LETSBOT_MATRIX__PASSWORD (or password_file) or LETSBOT_MATRIX__ACCESS_TOKEN"
+        )
 
 
 def resolve_sqlite_path(url: str, base: Path) -> str:

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 # Each capability module registers its commands; the import order is the order of /help.
-from letsbot import events, ledger, market, members  # noqa: F401
+from letsbot import events, governance, ledger, market, members  # noqa: F401
 from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
 from letsbot.domain import Member, PendingStatus, Role, Status, TransferKind
 from letsbot.errors import Busy, Refusal
+from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.market_schedule import MarketSchedule
 from letsbot.messages import Incoming, Outgoing, Result, ToChat
@@ -53,11 +54,16 @@ class Bot:
         }
         self.reminders = Reminders(settings, uow, clock, self.translators[settings.group.language])
         self.market = MarketSchedule(settings, uow, clock, self.translators)
+        self.governance = GovernanceSchedule(settings, uow, clock, self.translators)
 
     def scheduled_work(self) -> list[Outgoing]:
         """What falls due now (reminders, expiry notices, the digest): claimed, to be posted."""
         posts: list[Outgoing] = []
-        for name, work in (("reminders", self.reminders), ("market", self.market)):
+        for name, work in (
+            ("reminders", self.reminders),
+            ("market", self.market),
+            ("governance", self.governance),
+        ):
             try:
                 posts += work.post_due()
             except Busy:
@@ -77,7 +83,11 @@ class Bot:
 
     def next_due(self, until: datetime) -> datetime | None:
         """When scheduled work next falls due, if before ``until``."""
-        found = [self.reminders.next_due(until), self.market.next_due(until)]
+        found = [
+            self.reminders.next_due(until),
+            self.market.next_due(until),
+            self.governance.next_due(until),
+        ]
         return min((due for due in found if due is not None), default=None)
 
     def handle(self, incoming: Incoming) -> Result:

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
+from letsbot.decisions import Ballot, Policy, Proposal, ProposalStatus, Verdict, Vote
 from letsbot.domain import (
     Event,
     EventKind,
@@ -248,6 +249,83 @@ class Store(Protocol):
         ...
 
     def blocked_by(self, member_id: int) -> list[Member]: ...
+
+    # governance
+    def add_proposal(
+        self,
+        *,
+        title: str,
+        options: Sequence[str],
+        policy: Policy,
+        ballot: Ballot,
+        early_close: bool,
+        proposer_id: int,
+        at: datetime,
+        closes_at: datetime,
+        remind_at: datetime | None,
+        voter_ids: Sequence[int],
+    ) -> Proposal:
+        """A new open proposal; ``voter_ids`` are the members who may vote on it."""
+        ...
+
+    def proposal(self, proposal_id: int, *, lock: bool = False) -> Proposal | None:
+        """``lock``: hold the row until the transaction ends, so votes on it take turns."""
+        ...
+
+    def open_proposals(self, limit: int) -> list[Proposal]:
+        """Open proposals, the first to close first."""
+        ...
+
+    def eligible_count(self, proposal_id: int) -> int: ...
+    def is_eligible(self, proposal_id: int, member_id: int) -> bool: ...
+    def set_vote(
+        self, proposal_id: int, member_id: int, choice: int, objection: str | None, at: datetime
+    ) -> bool:
+        """Record or replace a member's vote; True when it is their first."""
+        ...
+
+    def vote_of(self, proposal_id: int, member_id: int) -> Vote | None: ...
+    def votes(self, proposal_id: int) -> list[tuple[Member, Vote]]: ...
+    def turnouts(self, proposal_ids: Sequence[int]) -> dict[int, int]:
+        """How many members voted on each proposal."""
+        ...
+
+    def close_proposal(
+        self,
+        proposal_id: int,
+        status: ProposalStatus,
+        at: datetime,
+        verdict: Verdict | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        """Close or withdraw an open proposal; False when it was no longer open (the claim)."""
+        ...
+
+    def proposals_due(self, now: datetime) -> list[Proposal]:
+        """Open proposals whose deadline has come."""
+        ...
+
+    def proposal_reminders_due(self, now: datetime) -> list[Proposal]:
+        """Open proposals whose reminder time has come and whose reminder is unclaimed."""
+        ...
+
+    def claim_proposal_reminder(self, proposal_id: int, at: datetime) -> bool:
+        """Record the reminder as sent; False when it was sent before (by anyone)."""
+        ...
+
+    def next_proposal_due(self, after: datetime, until: datetime) -> datetime | None:
+        """The first deadline or unclaimed reminder time of an open proposal in (after, until]."""
+        ...
+
+    def silent_voters(self, proposal_id: int) -> list[Member]:
+        """Eligible, still active members who opted in to reminders and haven't voted."""
+        ...
+
+    def set_notify(self, member_id: int, on: bool, at: datetime) -> bool:
+        """Opt in or out of direct reminders; False when it already was so."""
+        ...
+
+    def notify_on(self, member_id: int) -> bool: ...
 
 
 class UnitOfWork(Protocol):

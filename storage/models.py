@@ -305,3 +305,61 @@ class BlockRow(Base):
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
     blocked_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProposalRow(Base):
+    """A proposal put to the group's vote; its rule and ballot are fixed when it is made."""
+
+    __tablename__ = "proposals"
+    __table_args__ = (
+        Index("ix_proposals_status_closes", "status", "closes_at"),
+        Index("ix_proposals_status_remind", "status", "remind_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    options: Mapped[str | None] = mapped_column(Text)  # JSON list; None: For/Against/Abstain
+    rule: Mapped[str] = mapped_column(String(16))  # majority | supermajority | consent
+    quorum: Mapped[str] = mapped_column(String(16))  # decimal text: exact arithmetic
+    supermajority: Mapped[str] = mapped_column(String(16))
+    ballot: Mapped[str] = mapped_column(String(8))  # open | secret
+    early_close: Mapped[bool] = mapped_column(Boolean)
+    proposer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: too short to remind
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the reminder's claim
+    status: Mapped[str] = mapped_column(String(16))  # open | closed | withdrawn
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    withdraw_reason: Mapped[str | None] = mapped_column(String(300))
+
+
+class ProposalVoterRow(Base):
+    """Who may vote on a proposal: the active members when it was made."""
+
+    __tablename__ = "proposal_voters"
+
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+
+
+class VoteRow(Base):
+    """One vote per member and proposal; voting again replaces it until the close."""
+
+    __tablename__ = "votes"
+
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("proposals.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    choice: Mapped[int] = mapped_column(Integer)  # index into the choices
+    objection: Mapped[str | None] = mapped_column(String(300))  # consent: why Against
+    voted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NotifyRow(Base):
+    """A member who asked for direct messages such as vote reminders (/notify on)."""
+
+    __tablename__ = "notify_optins"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

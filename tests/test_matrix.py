@@ -1,0 +1,464 @@
+"""The Matrix adapter end to end: a real Synapse on loopback (tests/synapse.py), our
+composition root (``letsbot.cli.serve``), a real SQLite database, and members who
+are matrix-nio clients. Nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import itertools
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import Engine, text
+
+from letsbot.cli import serve
+from letsbot.clock import SystemClock
+from letsbot.config import Settings
+from tests.support import Driver, make_settings
+
+try:
+    from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomCreateResponse, RoomPreset
+
+    from adapters.matrix import Tuning
+    from tests.synapse import Synapse
+except ImportError as error:  # pragma: no cover - the test extra installs them
+    pytest.skip(f"matrix-nio or matrix-synapse is not installed: {error}", allow_module_level=True)
+
+PASSWORD = "correct horse battery"
+FAST = Tuning(poll_timeout=2, backoff_start=0.05, backoff_max=0.5)
+_names = itertools.count(1)
+T = TypeVar("T")
+
+
+async def until(check: Callable[[], T], timeout: float = 10.0, what: str = "a condition") -> T:
+    """Wait until ``check()`` is truthy; its value. Polls with short awaits, bounded."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
+    if importlib.util.find_spec("synapse") is None:
+        pytest.skip("matrix-synapse is not installed (pip install -e '.[test]')")
+    server = Synapse(tmp_path_factory.mktemp("synapse"))
+    server.configure()
+    server.start()
+    server.register("letsbot", PASSWORD)
+    yield server
+    server.stop()
+
+
+class Person:
+    """A member at a Matrix client: sends, reacts, and sees everything in their rooms."""
+
+    def __init__(self, server: Synapse, name: str) -> None:
+        self.localpart = f"{name.lower()}{next(_names)}"
+        self.user_id = server.register(self.localpart, PASSWORD)
+        self.client = AsyncClient(
+            server.url,
+            self.user_id,
+            config=AsyncClientConfig(
+                encryption_enabled=False, backoff_factor=0.02, max_timeout_retry_wait_time=0.3
+            ),
+        )
+        self.events: dict[str, list[dict[str, Any]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        answer = await self.client.login(PASSWORD)
+        assert isinstance(answer, LoginResponse), answer
+        await self.client.sync(timeout=0)
+        self._task = asyncio.create_task(self._sync())
+
+    async def _sync(self) -> None:
+        while True:
+            try:
+                response = await self.client.sync(timeout=500)
+            except Exception:  # the homeserver restarts in one test
+                await asyncio.sleep(0.05)
+                continue
+            for room_id, info in getattr(getattr(response, "rooms", None), "join", {}).items():
+                for event in info.timeline.events:
+                    self.events.setdefault(room_id, []).append(event.source)
+            for room_id in getattr(getattr(response, "rooms", None), "invite", {}):
+                await self.client.join(room_id)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.client.close()
+
+    async def say(self, room_id: str, line: str, **extra: Any) -> str:
+        content = {"msgtype": "m.text", "body": line, **extra}
+        answer = await self.client.room_send(room_id, "m.room.message", content)
+        return str(answer.event_id)
+
+    async def react(self, room_id: str, event_id: str, key: str) -> None:
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}}
+        await self.client.room_send(room_id, "m.reaction", content)
+
+    def notices(self, room_id: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.events.get(room_id, [])
+            if e.get("type") == "m.room.message" and e["content"].get("msgtype") == "m.notice"
+        ]
+
+    async def reply(self, room_id: str, contains: str, after: int = 0) -> dict[str, Any]:
+        found = await until(
+            lambda: [n for n in self.notices(room_id)[after:] if contains in n["content"]["body"]],
+            what=f"{contains!r} in {room_id}",
+        )
+        return found[0]
+
+    async def ask(self, room_id: str, line: str, expect: str, **extra: Any) -> dict[str, Any]:
+        before = len(self.notices(room_id))
+        await self.say(room_id, line, **extra)
+        return await self.reply(room_id, expect, before)
+
+    def joined(self, room_id: str, user_id: str) -> bool:
+        room = self.client.rooms.get(room_id)
+        return room is not None and user_id in room.users
+
+    async def room(self, *invite: str, direct: bool = False, encrypted: bool = False) -> str:
+        """A new room with ``invite`` in it (waited for until they joined)."""
+        state = []
+        if encrypted:
+            state.append(
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            )
+        created = await self.client.room_create(
+            is_direct=direct,
+            invite=list(invite),
+            preset=RoomPreset.trusted_private_chat if direct else RoomPreset.private_chat,
+            initial_state=state,
+        )
+        assert isinstance(created, RoomCreateResponse), created
+        return str(created.room_id)
+
+    async def dm(self, bot_id: str) -> str:
+        room_id = await self.room(bot_id, direct=True)
+        await until(lambda: self.joined(room_id, bot_id), what="the bot in the direct chat")
+        return room_id
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@dataclass
+class Harness:
+    """The bot as ``letsbot run`` composes it, and the people around it."""
+
+    server: Synapse
+    engine: Engine
+    people: list[Person] = field(default_factory=list)
+    rooms: list[str] = field(default_factory=list)
+    coordinators: list[str] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
+    log: Lines = field(default_factory=Lines)
+
+    @property
+    def bot_id(self) -> str:
+        return "@letsbot:localhost"
+
+    def settings(self) -> Settings:
+        return make_settings(
+            group={"coordinators": ["console:admin", *self.coordinators]},
+            matrix={
+                "enabled": True,
+                "homeserver": self.server.url,
+                "user_id": self.bot_id,
+                "password": PASSWORD,
+                "group_rooms": self.rooms,
+            },
+        )
+
+    async def person(self, name: str) -> Person:
+        person = Person(self.server, name)
+        await person.start()
+        self.people.append(person)
+        return person
+
+    async def start(self) -> None:
+        self.stop_event = asyncio.Event()
+        ready = len([line for line in self.log.lines if line.startswith("matrix ready")])
+        task = asyncio.create_task(
+            serve(self.settings(), self.engine, SystemClock(), self.stop_event, matrix_tuning=FAST)
+        )
+        self.task = task
+        await until(
+            lambda: (
+                task.done()
+                or len([line for line in self.log.lines if line.startswith("matrix ready")]) > ready
+            ),
+            timeout=30,
+            what="the bot to start",
+        )
+        if task.done():
+            task.result()
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        self.stop_event.set()
+        await asyncio.wait_for(self.task, 15)
+
+    def scalar(self, sql: str, **params: object) -> int:
+        with self.engine.connect() as connection:
+            value = connection.execute(text(sql), params).scalar_one()
+            connection.rollback()
+        return int(value)
+
+    def balance(self, person: Person) -> int:
+        return self.scalar(
+            "SELECT m.balance FROM members m JOIN identities i ON i.member_id = m.id"
+            " WHERE i.platform = 'matrix' AND i.user_id = :user_id",
+            user_id=person.user_id,
+        )
+
+    def payments(self) -> int:
+        return self.scalar("SELECT count(*) FROM transfers WHERE kind = 'payment'")
+
+    async def member(self, person: Person, full_name: str, coordinator: Person) -> str:
+        """``person`` joins in a direct chat, the coordinator approves; their direct room."""
+        room = await person.dm(self.bot_id)
+        await person.ask(room, f"/aanmelden {full_name}", "kandidaat-lid")
+        coordinator_room = await self.direct_room_of(coordinator)
+        notice = await coordinator.reply(coordinator_room, f"Nieuwe kandidaat: {full_name}")
+        match = re.search(r"\((DU-\d+)\)", notice["content"]["body"])
+        assert match is not None
+        await coordinator.ask(coordinator_room, f"/goedkeuren {match[1]}", "is nu lid")
+        await person.reply(room, f"Welkom bij LETS Durme, {full_name}!")
+        return room
+
+    async def direct_room_of(self, person: Person) -> str:
+        rooms = await until(
+            lambda: [
+                r
+                for r, room in person.client.rooms.items()
+                if r not in self.rooms and self.bot_id in room.users and len(room.users) == 2
+            ],
+            what="a direct chat with the bot",
+        )
+        return str(rooms[0])
+
+
+@pytest.fixture
+async def mx(synapse: Synapse, engine: Engine) -> AsyncIterator[Harness]:
+    harness = Harness(synapse, engine)
+    logging.getLogger().addHandler(harness.log)
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("nio").setLevel(logging.WARNING)
+    yield harness
+    logging.getLogger().removeHandler(harness.log)
+    if harness.task is not None and not harness.task.done():
+        await harness.stop()
+    for person in harness.people:
+        await person.close()
+
+
+async def group_with_ann_and_bob(mx: Harness) -> tuple[Person, Person, str, str, str]:
+    """Ann (coordinator) and Bob (member), a group room with both; the bot running."""
+    ann = await mx.person("Ann")
+    bob = await mx.person("Bob")
+    mx.coordinators.append(f"matrix:{ann.user_id}")
+    group = await ann.room(mx.bot_id, bob.user_id)
+    await until(lambda: bob.joined(group, bob.user_id), what="Bob in the group")
+    mx.rooms.append(group)
+    await mx.start()
+    ann_dm = await ann.dm(mx.bot_id)
+    await ann.ask(ann_dm, "/start", "Welkom bij LETS Durme")
+    bob_dm = await mx.member(bob, "Bob Peeters", ann)
+    return ann, bob, group, ann_dm, bob_dm
+
+
+# the issue's scenarios ------------------------------------------------------------
+
+
+async def test_join_in_a_direct_chat_approve_and_pay_in_the_group(mx: Harness) -> None:
+    ann, bob, group, _, _ = await group_with_ann_and_bob(mx)
+    assert any(line.startswith(f"matrix ready: {mx.bot_id}") for line in mx.log.lines)
+
+    # Bob pays Ann in the group, naming her with a pill; the question replies to his command.
+    payment = await bob.say(
+        group,
+        "/betaal Ann 30 soep",
+        format="org.matrix.custom.html",
+        formatted_body=f'/betaal <a href="https://matrix.to/#/{ann.user_id}">Ann</a> 30 soep',
+        **{"m.mentions": {"user_ids": [ann.user_id]}},
+    )
+    question = await bob.reply(group, "Betaal 30 pluimen aan")
+    content = question["content"]
+    assert content["msgtype"] == "m.notice"
+    assert content["m.relates_to"]["m.in_reply_to"]["event_id"] == payment
+    assert "(DU-001) voor: soep?" in content["body"]
+    assert "\n\n1. Ja\n2. Nee\n" in content["body"]
+    assert content["format"] == "org.matrix.custom.html"
+    assert "1. Ja<br>2. Nee" in content["formatted_body"]
+
+    # Ann's 👍 is not an answer to Bob's question; Bob's is.
+    await ann.react(group, question["event_id"], "👍")
+    await bob.react(group, question["event_id"], "👍")
+    booked = await bob.reply(group, "Geboekt:")
+    assert "Bob Peeters (DU-002) → " in booked["content"]["body"]
+    assert mx.payments() == 1
+    assert mx.balance(bob) == -30 and mx.balance(ann) == 30
+
+    # Typing the option's number answers too; user text is escaped in the HTML.
+    await bob.ask(group, f"/betaal {ann.user_id} 5 <b>thee</b>", "Betaal 5 pluimen")
+    question = bob.notices(group)[-1]["content"]
+    assert "&lt;b&gt;thee&lt;/b&gt;" in question["formatted_body"]
+    await bob.ask(group, "1", "Geboekt:")
+    assert mx.balance(bob) == -35 and mx.payments() == 2
+
+
+async def test_a_payment_sent_while_the_bot_is_down_is_booked_once(mx: Harness) -> None:
+    _, bob, _, _, bob_dm = await group_with_ann_and_bob(mx)
+    await bob.ask(bob_dm, "/betaal DU-001 5 appels", "Betaal 5 pluimen")
+    await bob.ask(bob_dm, "ja", "Geboekt:")
+    await mx.stop()
+
+    await bob.say(bob_dm, "/betaal DU-001 7 peren")  # while the bot is down
+    before = len(bob.notices(bob_dm))
+    await mx.start()
+    await bob.reply(bob_dm, "Betaal 7 pluimen", before)
+    await bob.ask(bob_dm, "ja", "Geboekt:")
+    assert mx.payments() == 2 and mx.balance(bob) == -12
+
+    # Restarted again: nothing is run a second time.
+    await mx.stop()
+    await mx.start()
+    await bob.ask(bob_dm, "/saldo", "Je saldo: -12 pluimen")
+    bodies = [n["content"]["body"] for n in bob.notices(bob_dm)]
+    assert len([b for b in bodies if b.startswith("Betaal 5 pluimen")]) == 1
+    assert len([b for b in bodies if b.startswith("Betaal 7 pluimen")]) == 1
+    assert mx.payments() == 2
+    # Logged in with the password once; the restarts reused the stored session (one device).
+    devices = {m[1] for line in mx.log.lines if (m := re.search(r"\(device (\w+)\)", line))}
+    assert len(devices) == 1
+
+
+async def test_the_first_start_acts_on_none_of_the_history(mx: Harness) -> None:
+    from nio import AsyncClient as Client
+
+    ann = await mx.person("Ann")
+    group = await ann.room(mx.bot_id)
+    # The bot's account was in the room before this database existed.
+    old = Client(mx.server.url, mx.bot_id)
+    await old.login(PASSWORD)
+    await old.join(group)
+    await ann.say(group, "/start")
+    await ann.say(group, "/aanmelden Ann Oud")
+    await old.close()
+
+    mx.rooms.append(group)
+    await mx.start()
+    await ann.ask(group, "/hulp", "/aanmelden")
+    assert len(ann.notices(group)) == 1
+    assert mx.scalar("SELECT count(*) FROM members WHERE number > 0") == 0
+
+
+async def test_a_synapse_restart_while_the_bot_runs_is_survived(mx: Harness) -> None:
+    ann = await mx.person("Ann")
+    await mx.start()
+    room = await ann.dm(mx.bot_id)
+    await ann.ask(room, "/start", "Welkom bij LETS Durme")
+
+    await asyncio.to_thread(mx.server.restart)
+    await until(lambda: any("can't reach the homeserver" in x for x in mx.log.lines))
+    await until(
+        lambda: any("homeserver answers again" in x for x in mx.log.lines),
+        timeout=20,
+        what="the bot back online",
+    )
+    await ann.ask(room, "/hulp", "/aanmelden")
+    assert len([x for x in mx.log.lines if "can't reach the homeserver" in x]) == 1
+
+
+async def test_an_encrypted_room_gets_a_clear_notice(mx: Harness) -> None:
+    ann = await mx.person("Ann")
+    await mx.start()
+    room = await ann.room(mx.bot_id, direct=True, encrypted=True)
+    await until(lambda: ann.joined(room, mx.bot_id), what="the bot in the encrypted chat")
+    await ann.client.room_send(
+        room,
+        "m.room.encrypted",
+        {
+            "algorithm": "m.megolm.v1.aes-sha2",
+            "ciphertext": "AwgAEnAC",
+            "sender_key": "c2VuZGVy",
+            "session_id": "c2Vzc2lvbg",
+            "device_id": "ANNPHONE",
+        },
+    )
+    notice = await ann.reply(room, "versleutelde kamers")
+    assert mx.bot_id in notice["content"]["body"]
+
+
+async def test_a_matrix_member_pays_a_console_member_in_one_database(mx: Harness) -> None:
+    ann = await mx.person("Ann")
+    mx.coordinators.append(f"matrix:{ann.user_id}")  # a member from her first message
+    await mx.start()
+    console = Driver(mx.engine, mx.settings())
+    console.member("carl", "Carl Console")  # admin is DU-001, Carl DU-002
+    room = await ann.dm(mx.bot_id)
+    await ann.ask(room, "/start", "Welkom bij LETS Durme")
+    await ann.ask(room, "/betaal DU-002 12 fietsherstelling", "Betaal 12 pluimen aan Carl Console")
+    await ann.ask(room, "ja", "Geboekt:")
+    assert console.balance("carl") == 12 and mx.balance(ann) == -12
+
+
+# configuration (no homeserver needed) --------------------------------------------
+
+
+def test_matrix_config_needs_a_password_or_token_and_never_echoes_it(tmp_path: Path) -> None:
+    from letsbot.config import ConfigError, load_settings
+
+    path = tmp_path / "bot.toml"
+    base = (
+        '[matrix]\nenabled = true\nhomeserver = "https://hs.example"\nuser_id = "@bot:hs.example"\n'
+    )
+    path.write_text(base, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"matrix\.password: empty"):
+        load_settings(path)
+    path.write_text(base + "password = 12345\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path)
+    assert "matrix.password" in str(error.value) and "12345" not in str(error.value)
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n", encoding="utf-8")
+    path.write_text(
+        base + f'password_file = "{secret}"\ngroup_rooms = ["!abc", "#lets:hs.example"]\n'
+    )
+    settings = load_settings(path)
+    assert settings.matrix.login_password() == "s3cret"
+    assert settings.matrix.group_rooms == ["!abc", "#lets:hs.example"]
+    path.write_text(base + 'access_token = "t"\ngroup_rooms = ["lets"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"matrix\.group_rooms"):
+        load_settings(path)
