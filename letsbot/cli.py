@@ -13,18 +13,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from adapters.console import NAME, Console, ScriptError, interactive, parse_script
-from adapters.matrix import PLATFORM as MATRIX
-from adapters.matrix import MatrixTransport
-from adapters.matrix import Tuning as MatrixTuning
-from adapters.telegram import PLATFORM as TELEGRAM
-from adapters.telegram import TelegramTransport, Tuning
 from letsbot import __version__
 from letsbot.clock import Clock, SystemClock, VirtualClock
 from letsbot.config import (
@@ -42,6 +37,10 @@ from storage.check import ledger_problems, ledger_size
 from storage.database import make_engine, schema_state, upgrade
 from storage.platform import SqlPlatformStore
 from storage.uow import SqlUnitOfWork
+
+if TYPE_CHECKING:
+    from adapters.matrix import Tuning as MatrixTuning
+    from adapters.telegram import Tuning
 
 log = logging.getLogger("letsbot")
 
@@ -320,6 +319,12 @@ def build_hub(
     matrix_tuning: MatrixTuning | None = None,
 ) -> Hub:
     """The bot behind every enabled chat platform (not started yet)."""
+    # The chat SDKs load only when a platform is served: console and check start fast.
+    from adapters.matrix import PLATFORM as MATRIX
+    from adapters.matrix import MatrixTransport
+    from adapters.telegram import PLATFORM as TELEGRAM
+    from adapters.telegram import TelegramTransport
+
     bot = build_bot(settings, engine, clock)
     hub = Hub(bot)
     if settings.telegram.enabled:

@@ -38,6 +38,8 @@ DUTCH_EXPECTED = """\
   /betaal DU-007 30 soep: betaal een lid
   /overzicht: je laatste transacties
   /leden: wie is er lid
+  /aanbiedingen: wat leden aanbieden
+  /activiteiten: markten en repaircafés
   /hulp: alle opdrachten
 [dm admin] Bo Janssens (DU-003) is nu lid. Ik heb een welkomstbericht gestuurd.
 [dm bo] Welkom bij LETS Durme, Bo Janssens! Je bent nu lid, met code DU-003. Je saldo: 0 pluimen.
@@ -46,6 +48,8 @@ DUTCH_EXPECTED = """\
   /betaal DU-007 30 soep: betaal een lid
   /overzicht: je laatste transacties
   /leden: wie is er lid
+  /aanbiedingen: wat leden aanbieden
+  /activiteiten: markten en repaircafés
   /hulp: alle opdrachten
 [group] Betaal 30 pluimen aan Bo Janssens (DU-003) voor: soep?
   (1) Ja  (2) Nee
