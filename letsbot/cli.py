@@ -104,6 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="verify the ledger: balances sum to zero, cached balances match, limits hold",
     )
+
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database to FILE, safely while the bot runs"
+    )
+    backup.add_argument("file", metavar="FILE", type=Path)
+
+    export = commands.add_parser("export", help="write members or transfers as CSV or JSON")
+    export.add_argument("what", choices=["members", "transfers"])
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
+
+    imports = commands.add_parser(
+        "import",
+        help="read members or transfers from a CSV export of eLAS/eLAND (members first)",
+    )
+    imports.add_argument("what", choices=["members", "transfers"])
+    imports.add_argument("file", metavar="FILE", type=Path)
+    imports.add_argument(
+        "--dry-run", action="store_true", help="report what would happen; change nothing"
+    )
+    imports.add_argument(
+        "--map",
+        metavar="COLUMN=FIELD",
+        action="append",
+        default=[],
+        help="read COLUMN as FIELD (code, name, status, role, min, max, date, from, to,"
+        " amount, description)",
+    )
     return parser
 
 
@@ -126,6 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_console(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "backup":
+            return cmd_backup(args)
+        if args.command == "export":
+            return cmd_export(args)
+        if args.command == "import":
+            return cmd_import(args)
         return cmd_check(args)
     except (CliError, ConfigError) as error:
         print(f"letsbot: {error}", file=sys.stderr)
@@ -445,3 +479,88 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(f"OK: {members} members, {transfers} transfers; balances sum to zero and match")
     return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from storage.backup import BackupError, backup_sqlite
+
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    try:
+        pages = backup_sqlite(str(engine.url), args.file)
+    except (BackupError, OSError) as error:
+        raise CliError(str(error)) from None
+    print(f"wrote {args.file} ({pages} pages); to restore, point storage.url at a copy of it")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from storage.exchange import export_rows, write_rows
+
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    rows = export_rows(
+        engine, args.what, settings.group.code_prefix.upper(), settings.currency.decimals
+    )
+    if args.output is None:
+        write_rows(rows, sys.stdout, args.format)
+        return 0
+    try:
+        with args.output.open("w", encoding="utf-8", newline="") as out:
+            write_rows(rows, out, args.format)
+    except OSError as error:
+        raise CliError(f"{args.output}: {error.strerror}") from None
+    print(f"wrote {len(rows)} {args.what} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from storage.exchange import (
+        HEADERS,
+        MEMBER_FIELDS,
+        TRANSFER_FIELDS,
+        ImportError_,
+        import_members,
+        import_transfers,
+        read_sheet,
+    )
+
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    fields = set(HEADERS.values())
+    mapping: dict[str, Any] = {}
+    for item in args.map:
+        column, sep, field = item.partition("=")
+        if not sep or field not in fields:
+            raise CliError(f"--map {item}: expected COLUMN=FIELD, FIELD one of {sorted(fields)}")
+        mapping[column.strip().lower()] = field
+    required = MEMBER_FIELDS if args.what == "members" else TRANSFER_FIELDS
+    try:
+        sheet = read_sheet(args.file, required, mapping)
+    except ImportError_ as error:
+        raise CliError(str(error)) from None
+    except OSError as error:
+        raise CliError(f"{args.file}: {error.strerror}") from None
+    prefix = settings.group.code_prefix.upper()
+    decimals = settings.currency.decimals
+    if args.what == "members":
+        report = import_members(
+            engine,
+            sheet,
+            prefix=prefix,
+            decimals=decimals,
+            dry_run=args.dry_run,
+            now=SystemClock().now(),
+        )
+    else:
+        report = import_transfers(
+            engine, sheet, prefix=prefix, decimals=decimals, tz=settings.tz, dry_run=args.dry_run
+        )
+    for problem in report.problems:
+        print(f"{args.file}: {problem}")
+    verb = "would add" if args.dry_run else "added"
+    if report.problems and not args.dry_run:
+        print(f"nothing imported: {len(report.problems)} problem(s); fix them or see --dry-run")
+        return 1
+    print(f"{verb} {report.added} {args.what}; {report.unchanged} already there")
+    return 1 if report.problems else 0

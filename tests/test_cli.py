@@ -313,3 +313,45 @@ def test_command_line_mistakes_are_one_line(
 ) -> None:
     line = one_clear_line(letsbot(*args, cwd=tmp_path))
     assert complaint in line and "--help" in line
+
+
+def test_import_export_and_backup_from_the_command_line(ready: Path) -> None:
+    members = ready / "leden.csv"
+    members.write_bytes(
+        "letscode;name;fullname;status;minlimit;maxlimit\n"
+        "DU-002;an;An Peeters;1;-1000;1000\n"
+        "DU-003;bo;Bö Janssens;1;;\n"
+        "DU-0x4;x;Broken;1;;\n".encode("latin-1")
+    )
+    dry = letsbot("import", "members", "leden.csv", "--dry-run", cwd=ready)
+    assert dry.returncode == 1
+    assert "leden.csv: line 4: member code 'DU-0x4' is not DU-NNN" in dry.stdout
+    assert "would add 2 members; 0 already there" in dry.stdout
+    real = letsbot("import", "members", "leden.csv", cwd=ready)
+    assert real.returncode == 1 and "nothing imported" in real.stdout
+    members.write_bytes(members.read_bytes().rsplit(b"\n", 2)[0] + b"\n")
+    assert "added 2 members" in letsbot("import", "members", "leden.csv", cwd=ready).stdout
+    assert (
+        "added 0 members; 2 already there"
+        in letsbot("import", "members", "leden.csv", cwd=ready).stdout
+    )
+    (ready / "t.csv").write_text("wanneer,van,naar,bedrag,wat\n2026-01-05,DU-002,DU-003,60,soep\n")
+    mapped = letsbot(
+        "import",
+        "transfers",
+        "t.csv",
+        "--map",
+        "wanneer=date",
+        "--map",
+        "wat=description",
+        cwd=ready,
+    )
+    assert "added 1 transfers" in mapped.stdout, mapped.stdout + mapped.stderr
+    exported = letsbot("export", "transfers", "--format", "json", cwd=ready)
+    assert '"from": "DU-002"' in exported.stdout and '"description": "soep"' in exported.stdout
+    assert letsbot("export", "members", "--output", "out.csv", cwd=ready).returncode == 0
+    assert "Bö Janssens" in (ready / "out.csv").read_text(encoding="utf-8")
+    assert letsbot("backup", "copy.db", cwd=ready).returncode == 0
+    assert "exists already" in one_clear_line(letsbot("backup", "copy.db", cwd=ready))
+    (ready / "bot.toml").write_text(CONFIG.replace("var/letsbot.db", "copy.db"), encoding="utf-8")
+    assert letsbot("check", cwd=ready).stdout.startswith("OK: 2 members, 1 transfers")
