@@ -355,3 +355,22 @@ def test_import_export_and_backup_from_the_command_line(ready: Path) -> None:
     assert "exists already" in one_clear_line(letsbot("backup", "copy.db", cwd=ready))
     (ready / "bot.toml").write_text(CONFIG.replace("var/letsbot.db", "copy.db"), encoding="utf-8")
     assert letsbot("check", cwd=ready).stdout.startswith("OK: 2 members, 1 transfers")
+
+
+def test_json_log_lines() -> None:
+    import json
+    import logging
+
+    from letsbot.cli import JsonFormatter
+
+    try:
+        raise ValueError("kapot")
+    except ValueError:
+        record = logging.LogRecord(
+            "letsbot", logging.ERROR, __file__, 1, "event=%s failed", ("x:1",), sys.exc_info()
+        )
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR" and entry["message"] == "event=x:1 failed"
+    assert "ValueError: kapot" in entry["traceback"]
+    assert "\n" not in line
