@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 import time
 from collections.abc import Callable
 from datetime import datetime
 
-# Each capability module registers its commands; the import order is the order of /help.
-from letsbot import events, governance, ledger, market, members  # noqa: F401
 from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
@@ -20,10 +19,14 @@ from letsbot.i18n import LANGUAGES, Translator
 from letsbot.market_schedule import MarketSchedule
 from letsbot.messages import Incoming, Outgoing, Result, ToChat
 from letsbot.ports import Store, UnitOfWork
-from letsbot.registry import REGISTRY, Command, Where, Who, standing
+from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
 from letsbot.reminders import Reminders
 
 log = logging.getLogger(__name__)
+
+# Each capability module registers its commands when imported.
+for _capability in CAPABILITIES:
+    importlib.import_module(f"letsbot.{_capability}")
 
 TEXT_LIMIT = 4000
 _COMMAND = re.compile(r"/(?P<word>[^\s@]+)(?:@\S*)?(?:\s+(?P<rest>.*))?", re.DOTALL)

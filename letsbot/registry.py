@@ -99,8 +99,20 @@ class Registry:
         return self._by_word.get(command_key(word))
 
     def visible_to(self, member: Member | None) -> list[Command]:
+        """The commands a sender may run, in the order of /help."""
         level = standing(member)
-        return [c for c in self.commands if c.who <= level]
+        listed = [c for c in self.commands if c.who <= level]
+        return sorted(listed, key=lambda c: _rank(c.handler.__module__))
+
+
+# The capability modules, in the order /help lists their commands: money first,
+# then offers, events, decisions, and the account itself.
+CAPABILITIES = ("ledger", "market", "events", "governance", "members")
+
+
+def _rank(module: str) -> int:
+    name = module.rpartition(".")[2]
+    return CAPABILITIES.index(name) if name in CAPABILITIES else len(CAPABILITIES)
 
 
 REGISTRY = Registry()
