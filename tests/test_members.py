@@ -114,6 +114,11 @@ def test_help_depends_on_role(driver: Driver) -> None:
     member = driver.say("an", "/hulp")
     assert "/betaal <lid> <bedrag> <omschrijving>" in member
     assert "/goedkeuren" not in member and "/aanmelden" not in member
+    order = [
+        member.index(word)
+        for word in ("/betaal ", "/aanbod ", "/activiteiten", "/voorstel ", "/hulp ")
+    ]
+    assert order == sorted(order)  # money first, the account last
     coordinator = driver.say("admin", "/help")
     assert "For coordinators:" in coordinator and "/approve <code>" in coordinator
     one = driver.say("an", "/hulp betaal")
