@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
+import multiprocessing
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
@@ -157,3 +161,38 @@ class Driver:
             }
             connection.rollback()
         return state
+
+
+def run_processes(
+    target: Callable[..., None],
+    args: Callable[[int, Any, str], tuple[Any, ...]],
+    count: int,
+    folder: Path,
+) -> list[dict[str, Any]]:
+    """Run ``count`` spawned processes sharing a barrier; the JSON report each writes.
+
+    ``args(index, barrier, result_file)`` gives each process its arguments; a
+    process reports a failure as ``{"error": traceback}``.
+    """
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(count)
+    files = [folder / f"result-{i}.json" for i in range(count)]
+    processes = [
+        context.Process(target=target, args=args(i, barrier, str(files[i])), name=f"letsbot-{i}")
+        for i in range(count)
+    ]
+    for process in processes:
+        process.start()
+    try:
+        for process in processes:
+            process.join(timeout=240)
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+                process.join()
+    assert [p.exitcode for p in processes] == [0] * count
+    reports = [json.loads(f.read_text(encoding="utf-8")) for f in files]
+    errors = [r["error"] for r in reports if "error" in r]
+    assert not errors, "\n".join(errors)
+    return reports

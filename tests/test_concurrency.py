@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import multiprocessing
 import os
 import random
 import subprocess
@@ -32,7 +31,7 @@ from sqlalchemy import Engine, text
 from letsbot.markup import to_plain
 from letsbot.messages import Result
 from storage.database import make_engine
-from tests.support import Driver, make_settings
+from tests.support import Driver, make_settings, run_processes
 
 PROCESSES = 4
 PAYMENTS = 200  # per process
@@ -140,33 +139,10 @@ def members_with_limits(url: str) -> tuple[Driver, dict[str, int]]:
     return driver, numbers
 
 
-def run_processes(url: str, numbers: dict[str, int], folder: Path) -> list[dict[str, Any]]:
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(PROCESSES)
-    files = [folder / f"result-{i}.json" for i in range(PROCESSES)]
-    processes = [
-        context.Process(
-            target=pay_at_random,
-            args=(url, i, numbers, barrier, str(files[i])),
-            name=f"letsbot-payer-{i}",
-        )
-        for i in range(PROCESSES)
-    ]
-    for process in processes:
-        process.start()
-    try:
-        for process in processes:
-            process.join(timeout=240)
-    finally:
-        for process in processes:
-            if process.is_alive():
-                process.kill()
-                process.join()
-    assert [p.exitcode for p in processes] == [0] * PROCESSES
-    reports = [json.loads(f.read_text(encoding="utf-8")) for f in files]
-    errors = [r["error"] for r in reports if "error" in r]
-    assert not errors, "\n".join(errors)
-    return reports
+def pay_in_processes(url: str, numbers: dict[str, int], folder: Path) -> list[dict[str, Any]]:
+    return run_processes(
+        pay_at_random, lambda i, barrier, file: (url, i, numbers, barrier, file), PROCESSES, folder
+    )
 
 
 def scalar(engine: Engine, sql: str) -> int:
@@ -207,7 +183,7 @@ def contended_payments(url: str, folder: Path) -> None:
     try:
         before = driver.count("transfers")
         assert before == 0  # start_credit = 0: no start-credit transfers
-        reports = run_processes(url, numbers, folder)
+        reports = pay_in_processes(url, numbers, folder)
 
         outcomes: Counter[str] = Counter()
         for report in reports:

@@ -10,7 +10,6 @@ said "your vote" (the others "changed"), and the result counts each member once.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import random
 import traceback
 from collections import Counter
@@ -20,7 +19,7 @@ from typing import Any
 
 from letsbot.markup import to_plain
 from storage.database import make_engine
-from tests.support import Driver, make_settings
+from tests.support import Driver, make_settings, run_processes
 
 PROCESSES = 4
 ROUNDS = 15
@@ -70,27 +69,9 @@ def test_concurrent_votes_count_each_member_once(db_url: str, tmp_path: Path) ->
         for name in NAMES:
             driver.member(name)
         driver.say("admin", "/voorstel Meer markten per jaar")
-        context = multiprocessing.get_context("spawn")
-        barrier = context.Barrier(PROCESSES)
-        files = [tmp_path / f"result-{i}.json" for i in range(PROCESSES)]
-        processes = [
-            context.Process(target=vote_at_random, args=(db_url, i, barrier, str(files[i])))
-            for i in range(PROCESSES)
-        ]
-        for process in processes:
-            process.start()
-        try:
-            for process in processes:
-                process.join(timeout=240)
-        finally:
-            for process in processes:
-                if process.is_alive():
-                    process.kill()
-                    process.join()
-        assert [p.exitcode for p in processes] == [0] * PROCESSES
-        reports = [json.loads(f.read_text(encoding="utf-8")) for f in files]
-        errors = [r["error"] for r in reports if "error" in r]
-        assert not errors, "\n".join(errors)
+        reports = run_processes(
+            vote_at_random, lambda i, barrier, file: (db_url, i, barrier, file), PROCESSES, tmp_path
+        )
         seen: Counter[str] = Counter()
         for report in reports:
             seen.update(report["seen"])
