@@ -107,7 +107,9 @@ def render(outgoing: Outgoing) -> str:
         where = f"dm {who.user_id}" if who.platform == PLATFORM else f"dm {who}"
     lines = to_plain(outgoing.text).split("\n")
     block = [f"[{where}] {lines[0]}", *(f"  {line}" for line in lines[1:])]
-    if outgoing.choices:
+    # Commands offered as buttons (votes) can't be pressed in a terminal; the
+    # text says what to type. A Ja/Nee question shows its typed answers.
+    if outgoing.choices and outgoing.asked is not None:
         block.append(
             "  " + "  ".join(f"({n}) {c.label}" for n, c in enumerate(outgoing.choices, start=1))
         )

@@ -64,6 +64,7 @@ from letsbot.messages import (
     ToChat,
     ToPerson,
 )
+from letsbot.registry import REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,9 @@ _TRAILING = ",:;.!?)"
 # The Matrix HTML format name, spelled so the catalog check doesn't take it for a text key
 HTML = ".".join(("org", "matrix", "custom", "html"))
 REACTIONS = {"👍": "ja", "👎": "nee"}  # a reaction to an open question is typed as this word
+# Offered choices anyone may pick (votes) are reactions 1️⃣ … 🔟; the bot adds them
+# itself, so a member only taps one. Compared without the variation selector.
+KEYCAPS = (*(f"{n}\ufe0f\u20e3" for n in range(1, 10)), "🔟")
 _ANSWERED = {"applied", "refused"}
 
 T = TypeVar("T")
@@ -466,6 +470,13 @@ class MatrixTransport:
     async def _on_reaction(self, chat: Chat, event: dict[str, Any]) -> None:
         relates = event.get("content", {}).get("m.relates_to", {})
         key = str(relates.get("key", "")).replace("\ufe0f", "")
+        offered = await self._db(self.store.state, f"choices:{relates.get('event_id')}")
+        if offered is not None:
+            answers: list[str] = json.loads(offered)
+            keys = [k.replace("\ufe0f", "") for k in KEYCAPS[: len(answers)]]
+            if key in keys:
+                await self._submit(chat, event, answers[keys.index(key)], (), None, pressed=True)
+            return
         word = next((w for emoji, w in REACTIONS.items() if key.startswith(emoji)), None)
         sender = event["sender"]
         open_question = self._questions.get(sender, "")
@@ -497,6 +508,8 @@ class MatrixTransport:
         text: str,
         mentions: tuple[Mention, ...],
         reply_to: Identity | None,
+        *,
+        pressed: bool = False,
     ) -> None:
         sender = event["sender"]
         incoming = Incoming(
@@ -508,6 +521,7 @@ class MatrixTransport:
             text=text,
             mentions=mentions,
             reply_to=reply_to,
+            pressed=pressed,
         )
         assert self._hub is not None
         result = await self._hub.submit(incoming)
@@ -610,7 +624,12 @@ class MatrixTransport:
 
     def _content(self, outgoing: Outgoing, reply_to: str | None) -> dict[str, Any]:
         text = outgoing.text
-        if outgoing.choices:
+        if outgoing.choices and outgoing.asked is None:  # offered to anyone: reactions
+            shown = zip(KEYCAPS, outgoing.choices, strict=False)  # at most ten
+            options = "\n".join(f"{key} {c.label}" for key, c in shown)
+            hint = self.translators[self._language_of(outgoing)]("matrix.choose_reaction")
+            text = f"{text}\n\n{options}\n{hint}"
+        elif outgoing.choices:
             language = self._language_of(outgoing)
             options = "\n".join(f"{n}. {c.label}" for n, c in enumerate(outgoing.choices, 1))
             hint = self.translators[language]("matrix.choose")
@@ -627,9 +646,12 @@ class MatrixTransport:
         return content
 
     def _language_of(self, outgoing: Outgoing) -> str:
-        yes = outgoing.choices[0].label if outgoing.choices else ""
+        """The language of the choices: of Ja/Nee, or of the offered command's word."""
+        first = outgoing.choices[0] if outgoing.choices else None
+        if first is not None and first.is_command:
+            return REGISTRY.language_of(first.answer[1:].split()[0]) or self.language
         for language, t in self.translators.items():
-            if t("choice.yes") == yes:
+            if first is not None and first.label == t("choice.yes"):
                 return language
         return self.language
 
@@ -639,6 +661,16 @@ class MatrixTransport:
         asked = outgoing.asked
         if event_id is not None and outgoing.choices and asked and asked.platform == PLATFORM:
             await self._set_question(asked.user_id, f"{room_id} {event_id}")
+        elif event_id is not None and outgoing.choices and asked is None:
+            await self._offer(room_id, event_id, outgoing)
+
+    async def _offer(self, room_id: str, event_id: str, outgoing: Outgoing) -> None:
+        """Remember what each reaction under ``event_id`` runs, and put the reactions there."""
+        answers = [c.answer for c in outgoing.choices if c.is_command][: len(KEYCAPS)]
+        await self._db(self.store.set_state, f"choices:{event_id}", json.dumps(answers))
+        for key in KEYCAPS[: len(answers)]:
+            relation = {"rel_type": "m.annotation", "event_id": event_id, "key": key}
+            await self._room_send(room_id, {"m.relates_to": relation}, "m.reaction")
 
     async def _set_question(self, user_id: str, where: str | None) -> None:
         if self._questions.get(user_id) == where:
@@ -649,8 +681,10 @@ class MatrixTransport:
             self._questions[user_id] = where
         await self._db(self.store.set_state, f"question:{user_id}", where)
 
-    async def _room_send(self, room_id: str, content: dict[str, Any]) -> str | None:
-        """One message, retried with one transaction id so the server keeps it once."""
+    async def _room_send(
+        self, room_id: str, content: dict[str, Any], kind: str = "m.room.message"
+    ) -> str | None:
+        """One event, retried with one transaction id so the server keeps it once."""
         tx_id = uuid.uuid4().hex
         delay = self.tuning.backoff_start
         limited = 0
@@ -658,7 +692,7 @@ class MatrixTransport:
         while True:
             try:
                 answer = await self.client.room_send(
-                    room_id, "m.room.message", content, tx_id=tx_id, ignore_unverified_devices=True
+                    room_id, kind, content, tx_id=tx_id, ignore_unverified_devices=True
                 )
             except _NETWORK as error:
                 answer = error

@@ -83,6 +83,8 @@ TEXT_LIMIT = 4096  # characters (UTF-16 code units) after entities are parsed
 HELD = "held"  # the deep-link payload: /start held delivers what was kept
 UPDATES = ["message", "callback_query"]  # no edited_message: an edit never re-runs a command
 ANSWER_WORDS = {"yes": "ja", "no": "nee"}  # a button press is typed as this word
+CALLBACK_LIMIT = 64  # bytes of callback_data Telegram keeps
+TOAST_LIMIT = 200  # characters answerCallbackQuery shows
 _GROUP_TYPES = {TgChat.GROUP, TgChat.SUPERGROUP}
 _ADDRESSED = re.compile(r"(/[^\s@]+)@(\S+)")
 _MENU_WORD = re.compile(r"[a-z0-9_]{1,32}")
@@ -584,6 +586,9 @@ class TelegramTransport:
     async def _on_press(self, query: CallbackQuery) -> None:
         presser = query.from_user
         message = query.message
+        if (query.data or "").startswith("/") and isinstance(message, Message):
+            await self._run_choice(query, message, query.data or "")
+            return
         answer, _, asked = (query.data or "").partition(":")
         if not isinstance(message, Message) or not asked.isdigit():
             await self._answer_query(query)  # too old to act on, or not one of our buttons
@@ -618,9 +623,38 @@ class TelegramTransport:
         if self._buttons.get(asked) == here:
             await self._set_buttons(asked, None, retire=False)
 
-    async def _answer_query(self, query: CallbackQuery, alert: str | None = None) -> None:
+    async def _run_choice(self, query: CallbackQuery, message: Message, command: str) -> None:
+        """A button anyone may press (a vote): run its command as the presser.
+
+        The core answers a press privately; the first line of that answer also
+        shows on the presser's screen, for those who never opened a direct chat.
+        """
+        presser = query.from_user
+        await self._remember(presser)
+        is_group = message.chat.type in _GROUP_TYPES
+        incoming = Incoming(
+            platform=PLATFORM,
+            event_id=f"cb:{query.id}",
+            chat=Chat(
+                PLATFORM, str(message.chat.id), ChatKind.GROUP if is_group else ChatKind.DIRECT
+            ),
+            sender=Identity(PLATFORM, str(presser.id)),
+            sender_name=presser.full_name,
+            text=command,
+            pressed=True,
+        )
+        assert self._hub is not None
+        result = await self._hub.submit(incoming)
+        shown = next((to_plain(reply.text) for reply in result.replies), "")
+        if len(shown) > TOAST_LIMIT:
+            shown = shown[: TOAST_LIMIT - 1] + "…"
+        await self._answer_query(query, shown or None, alert=result.outcome != "applied")
+
+    async def _answer_query(
+        self, query: CallbackQuery, text: str | None = None, *, alert: bool = True
+    ) -> None:
         try:
-            await query.answer(alert, show_alert=alert is not None)
+            await query.answer(text, show_alert=alert and text is not None)
         except TelegramError as error:  # e.g. too old after a restart: the press still counts
             log.debug("telegram: answering a button press failed: %s", error)
 
@@ -899,7 +933,17 @@ class TelegramTransport:
 
 def _keyboard(outgoing: Outgoing) -> InlineKeyboardMarkup | None:
     asked = outgoing.asked
-    if not outgoing.choices or asked is None or asked.platform != PLATFORM:
+    if not outgoing.choices:
+        return None
+    if asked is None:  # commands anyone may press; long labels each on a row of their own
+        buttons = [
+            InlineKeyboardButton(c.label, callback_data=c.answer)
+            for c in outgoing.choices
+            if c.is_command and len(c.answer.encode()) <= CALLBACK_LIMIT
+        ]
+        short = len(buttons) <= 3 and all(len(b.text) <= 12 for b in buttons)
+        return InlineKeyboardMarkup([buttons] if short else [[b] for b in buttons])
+    if asked.platform != PLATFORM:
         return None
     return InlineKeyboardMarkup(
         [

@@ -70,11 +70,14 @@ class Context:
     def yes_no(self, t: Translator) -> tuple[Choice, ...]:
         return (Choice(t("choice.yes"), "yes"), Choice(t("choice.no"), "no"))
 
-    def reply(self, text: str, *, ask: bool = False) -> None:
-        """Answer the sender where they wrote (or privately, for private commands)."""
-        choices = self.yes_no(self.t) if ask else ()
+    def reply(self, text: str, *, ask: bool = False, choices: tuple[Choice, ...] = ()) -> None:
+        """Answer the sender where they wrote (or privately, for private commands).
+
+        ``ask`` puts a Ja/Nee question to the sender; ``choices`` offers commands.
+        """
+        choices = self.yes_no(self.t) if ask else choices
         asked = self.incoming.sender if ask else None
-        if self.private and self.incoming.chat.is_group:
+        if (self.private or self.incoming.pressed) and self.incoming.chat.is_group:
             target: ToChat | ToPerson = ToPerson(self.incoming.sender)
             reply_to = None
         else:

@@ -17,7 +17,7 @@ from letsbot.errors import Busy, Refusal
 from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.market_schedule import MarketSchedule
-from letsbot.messages import Incoming, Outgoing, Result, ToChat
+from letsbot.messages import Incoming, Outgoing, Result, ToChat, ToPerson
 from letsbot.ports import Store, UnitOfWork
 from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
 from letsbot.reminders import Reminders
@@ -114,9 +114,9 @@ class Bot:
         command = REGISTRY.find(match["word"]) if match else None
         words = (match["rest"] or "").split() if match else []
         language: str = self.settings.group.language
-        if command is not None and command.nl != command.name:
+        if match is not None:
             # Until a person chooses a language, the command words they use tell it.
-            language = "en" if match and match["word"].lower() == command.name else "nl"
+            language = REGISTRY.language_of(match["word"]) or language
         name = command.name if command else None
         try:
             with self.uow.transaction() as store:
@@ -156,6 +156,8 @@ class Bot:
         self, incoming: Incoming, language: str, key: str, params: dict[str, object]
     ) -> Outgoing:
         text = self.translators[language](key, **params)
+        if incoming.pressed and incoming.chat.is_group:
+            return Outgoing(ToPerson(incoming.sender), text)
         return Outgoing(ToChat(incoming.chat), text, reply_to_event=incoming.event_id)
 
     def _sender(self, store: Store, incoming: Incoming, now: object) -> Member | None:

@@ -35,7 +35,7 @@ from letsbot.domain import Member, Status
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
-from letsbot.messages import Outgoing, ToAllGroups
+from letsbot.messages import Choice, Outgoing, ToAllGroups
 from letsbot.ports import Store
 from letsbot.registry import REGISTRY, Who
 from letsbot.when import WhenError, parse_when
@@ -141,6 +141,17 @@ def tally_text(t: Translator, proposal: Proposal, counts: list[int]) -> Raw:
     labels = choice_labels(t, proposal)
     return Raw(
         ", ".join(f"{escape(text)}: {count}" for text, count in zip(labels, counts, strict=True))
+    )
+
+
+def vote_choices(t: Translator, proposal: Proposal) -> tuple[Choice, ...]:
+    """Buttons that vote: whoever presses one runs ``/stem <id> <n>`` as themselves."""
+    command = REGISTRY.find("vote")
+    assert command is not None
+    word = command.name_in(t.language)
+    return tuple(
+        Choice(text, f"/{word} {proposal.id} {n}")
+        for n, text in enumerate(choice_labels(t, proposal), 1)
     )
 
 
@@ -380,7 +391,7 @@ def propose(ctx: Context, words: list[str]) -> None:
         terms=terms_text(t, proposal, len(voters)),
         example=vote_example(t, proposal),
     )
-    ctx.replies.append(Outgoing(ToAllGroups(), text))
+    ctx.replies.append(Outgoing(ToAllGroups(), text, vote_choices(t, proposal)))
 
 
 def read_choice(ctx: Context, proposal: Proposal, words: list[str]) -> tuple[int, str | None]:
@@ -508,13 +519,14 @@ def details(ctx: Context, words: list[str]) -> None:
         t, ctx.settings, proposal, cast, after_close=proposal.status is ProposalStatus.CLOSED
     )
     mine = next((v for m, v in cast if m.id == ctx.member.id), None)
+    may_vote = is_open and ctx.store.is_eligible(proposal.id, ctx.member.id)
     if mine is not None and proposal.secret:
         lines.append(t("proposal.you_voted_secret"))
     elif mine is not None:
         lines.append(t("proposal.you_voted", choice=choice_labels(t, proposal)[mine.choice]))
-    elif is_open and ctx.store.is_eligible(proposal.id, ctx.member.id):
+    elif may_vote:
         lines.append(t("proposal.you_not_yet", example=vote_example(t, proposal)))
-    ctx.reply("\n".join(lines))
+    ctx.reply("\n".join(lines), choices=vote_choices(t, proposal) if may_vote else ())
 
 
 @REGISTRY.command("withdraw_proposal", nl="voorstel_intrekken", who=Who.MEMBER)

@@ -16,7 +16,7 @@ from datetime import datetime
 from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.decisions import Proposal
-from letsbot.governance import close, vote_example
+from letsbot.governance import close, vote_choices, vote_example
 from letsbot.i18n import Translator
 from letsbot.messages import Outgoing, ToPerson
 from letsbot.ports import Store, UnitOfWork
@@ -65,7 +65,8 @@ class GovernanceSchedule:
                 if not found:
                     continue
                 t = self.translators[member.language or self.settings.group.language]
-                sent.append(Outgoing(ToPerson(found[0]), self._text(t, proposal, now)))
+                text = self._text(t, proposal, now)
+                sent.append(Outgoing(ToPerson(found[0]), text, vote_choices(t, proposal)))
                 reached += 1
             log.info("proposal reminder sent: id=%s members=%s", proposal.id, reached)
         return sent

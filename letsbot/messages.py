@@ -44,6 +44,9 @@ class Incoming:
     text: str
     mentions: tuple[Mention, ...] = ()
     reply_to: Identity | None = None  # author of the message this one replies to
+    # Sent by pressing a choice (a button, a reaction) in a group: answered
+    # privately, so a vote confirmation doesn't fill the group.
+    pressed: bool = False
 
     @property
     def event_key(self) -> str:
@@ -52,8 +55,19 @@ class Incoming:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
+    """One answer an adapter offers as a button or reaction.
+
+    Either "yes"/"no" to the question of ``Outgoing.asked`` (only that person
+    may choose), or a command such as ``/stem 12 1`` that whoever chooses runs
+    as themselves (``Outgoing.asked`` is None).
+    """
+
     label: str  # shown to the member, e.g. "Ja"
-    answer: str  # what choosing it means: "yes" | "no"
+    answer: str  # "yes" | "no" | a command
+
+    @property
+    def is_command(self) -> bool:
+        return self.answer.startswith("/")
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,13 @@ class Registry:
     def find(self, word: str) -> Command | None:
         return self._by_word.get(command_key(word))
 
+    def language_of(self, word: str) -> str | None:
+        """The language a command word is in; None when both languages spell it alike."""
+        command = self.find(word)
+        if command is None or command_key(command.nl) == command_key(command.name):
+            return None
+        return "en" if command_key(word) == command_key(command.name) else "nl"
+
     def visible_to(self, member: Member | None) -> list[Command]:
         """The commands a sender may run, in the order of /help."""
         level = standing(member)

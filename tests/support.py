@@ -73,6 +73,7 @@ class Driver:
         group: bool = False,
         event_id: str | None = None,
         reply_to: str | None = None,
+        pressed: bool = False,
     ) -> Incoming:
         chat = (
             Chat(PLATFORM, "group", ChatKind.GROUP)
@@ -93,6 +94,7 @@ class Driver:
             text=text,
             mentions=mentions,
             reply_to=Identity(PLATFORM, reply_to) if reply_to else None,
+            pressed=pressed,
         )
 
     def send(self, incoming: Incoming) -> Result:

@@ -301,3 +301,59 @@ def test_secret_ballot_tallies_at_the_close(engine: Engine) -> None:
     out = driver.say("an", "/stem 1 tegen te veel werk")  # an objection: closed at once
     assert "Verworpen." in out and "Stemmen: Voor: 1, Tegen: 1, Onthouding: 0" in out
     assert "Bezwaren:\n  - te veel werk" in out and "An" not in out  # the reason, not who
+
+
+def test_choices_are_offered_as_votes_anyone_may_press(group: Driver) -> None:
+    group.say("an", "/voorstel Markt voortaan op zaterdag", group=True)
+    announce = group.last.replies[-1] if group.last else None
+    assert announce is not None and announce.asked is None  # anyone may press
+    assert [(c.label, c.answer) for c in announce.choices] == [
+        ("Voor", "/stem 1 1"),
+        ("Tegen", "/stem 1 2"),
+        ("Onthouding", "/stem 1 3"),
+    ]
+    # A press in the group runs the vote as the presser and answers privately.
+    assert group.say("cas", "/stem 1 2", group=True, pressed=True) == (
+        "[dm cas] Je stem op voorstel #1: Tegen. Wijzigen kan tot 8 dec 2026 09:00."
+    )
+    assert group.say("bo", "/stem 1 1", group=True, pressed=True) == (
+        "[dm bo] Your vote on proposal #1: For. You can change it until 8 Dec 2026 09:00."
+    )
+    # A refused press is answered privately too, and changes nothing.
+    assert group.say("stranger", "/stem 1 1", group=True, pressed=True).startswith("[dm stranger]")
+    assert rows(group, "SELECT member_id, choice FROM votes ORDER BY member_id") == [(4, 0), (5, 1)]
+    # The details of an open proposal offer the same buttons, in the reader's language.
+    group.say("bo", "/proposal 1")
+    details = group.last.replies[-1] if group.last else None
+    assert details is not None
+    assert [c.answer for c in details.choices] == ["/vote 1 1", "/vote 1 2", "/vote 1 3"]
+    assert [c.label for c in details.choices] == ["For", "Against", "Abstain"]
+
+
+def test_options_are_pressed_by_number_and_gone_after_the_close(group: Driver) -> None:
+    group.say("an", "/voorstel Marktdag | zaterdag | zondag | maandag tot 3/12 20:00")
+    announce = group.last.replies[-1] if group.last else None
+    assert announce is not None
+    assert [(c.label, c.answer) for c in announce.choices] == [
+        ("zaterdag", "/stem 1 1"),
+        ("zondag", "/stem 1 2"),
+        ("maandag", "/stem 1 3"),
+    ]
+    assert "zondag" in group.say("dirk", "/stem 1 2", group=True, pressed=True)
+    later(group, days=3)
+    group.say("dirk", "/stemming 1")
+    closed = group.last.replies[-1] if group.last else None
+    assert closed is not None and closed.choices == ()
+    assert "voorbij" in group.say("dirk", "/stem 1 1", group=True, pressed=True)
+
+
+def test_the_reminder_offers_the_choices(group: Driver) -> None:
+    group.say("cas", "/meldingen aan")
+    group.say("admin", "/voorstel Picknick in juni")
+    group.clock.set(group.clock.now() + timedelta(days=6, hours=1))
+    posts = group.bot.scheduled_work()
+    assert [(c.label, c.answer) for c in posts[0].choices] == [
+        ("Voor", "/stem 1 1"),
+        ("Tegen", "/stem 1 2"),
+        ("Onthouding", "/stem 1 3"),
+    ]

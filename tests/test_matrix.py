@@ -462,3 +462,41 @@ def test_matrix_config_needs_a_password_or_token_and_never_echoes_it(tmp_path: P
     path.write_text(base + 'access_token = "t"\ngroup_rooms = ["lets"]\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"matrix\.group_rooms"):
         load_settings(path)
+
+
+async def test_votes_are_reactions_anyone_may_pick(mx: Harness) -> None:
+    ann, bob, group, ann_dm, bob_dm = await group_with_ann_and_bob(mx)
+    await bob.ask(bob_dm, "/voorstel Koffie op de markt", "Ik heb het in de groep gemeld")
+    announce = await bob.reply(group, "Nieuw voorstel #1")
+    body = announce["content"]["body"]
+    assert "\n\n1️⃣ Voor\n2️⃣ Tegen\n3️⃣ Onthouding\nKies met een reactie" in body
+    # The bot put the three reactions there, so a member only taps one.
+    keys = await until(
+        lambda: (
+            [
+                e["content"]["m.relates_to"]["key"]
+                for e in bob.events.get(group, [])
+                if e.get("type") == "m.reaction" and e["sender"] == mx.bot_id
+            ]
+            if len([e for e in bob.events.get(group, []) if e.get("type") == "m.reaction"]) == 3
+            else None
+        ),
+        what="the bot's reactions",
+    )
+    assert keys == ["1️⃣", "2️⃣", "3️⃣"]
+
+    # Bob taps 1️⃣: his vote, confirmed in his direct chat, nothing said in the group.
+    in_group = len(bob.notices(group))
+    await bob.react(group, announce["event_id"], "1️⃣")
+    await bob.reply(bob_dm, "Je stem op voorstel #1: Voor.")
+    await ann.react(group, announce["event_id"], "👍")  # not a choice here: ignored
+    # Ann taps 3️⃣ (with the variation selector dropped, as some clients send it):
+    # everyone voted, so the result is certain and announced at once.
+    await ann.react(group, announce["event_id"], "3\u20e3")
+    await ann.reply(ann_dm, "Je stem op voorstel #1: Onthouding.")
+    result = await bob.reply(group, "Uitslag voorstel #1", in_group)
+    assert "Aangenomen." in result["content"]["body"]
+    assert [n["content"]["body"] for n in bob.notices(group)[in_group:]] == [
+        result["content"]["body"]
+    ]
+    assert mx.scalar("SELECT count(*) FROM votes") == 2

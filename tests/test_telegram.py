@@ -719,3 +719,40 @@ async def test_a_private_message_through_the_bot_reaches_the_members_direct_chat
     message = await server.reply_containing(ANN.id, "Bericht van Bob Peeters (DU-002):")
     assert "Heb je <morgen> tijd?" in message.text  # shown as typed, escaped in HTML
     assert "/bericht DU-002" in message.text
+
+
+async def test_votes_are_buttons_anyone_may_press(tg: Harness) -> None:
+    server = tg.server
+    # Two voters: with early close Ann's Tegen alone would decide it.
+    tg.settings = tg.settings.model_copy(
+        update={"governance": tg.settings.governance.model_copy(update={"early_close": False})}
+    )
+    await tg.group_with_bob()
+    server.person(CATO)  # a stranger in the group
+    server.say(BOB, GROUP, "/voorstel Koffie op de markt")
+    announce = await server.reply_containing(GROUP, "Nieuw voorstel #1")
+    assert announce.buttons == [
+        ("Voor", "/stem 1 1"),
+        ("Tegen", "/stem 1 2"),
+        ("Onthouding", "/stem 1 3"),
+    ]
+
+    # Ann presses Tegen: the vote is hers, the confirmation private (and on her screen).
+    server.press(ANN, announce, "Tegen")
+    told = await server.reply_containing(ANN.id, "Je stem op voorstel #1: Tegen.")
+    assert server.answers[-1]["text"] == told.text and server.answers[-1]["show_alert"] is False
+    # Bob presses too, and then changes his mind with the same buttons.
+    server.press(BOB, announce, "Voor")
+    await server.reply_containing(BOB.id, "Je stem op voorstel #1: Voor.")
+    server.press(BOB, announce, "Onthouding")
+    await server.reply_containing(BOB.id, "is gewijzigd: Onthouding")
+    # A stranger's press is refused on their screen and counts nothing.
+    server.press(CATO, announce, "Voor")
+    await server.wait_for(lambda: len(server.answers) == 4)
+    assert server.answers[-1]["show_alert"] is True and server.answers[-1]["text"]
+    await tg.settle(BOB)
+    assert tg.scalar("SELECT count(*) FROM votes") == 2
+    assert tg.scalar("SELECT count(*) FROM votes WHERE choice = 2") == 1  # Bob: Onthouding
+    # Nothing about the votes was said in the group; the buttons stay for the others.
+    assert [s.text for s in server.sent_to(GROUP) if "stem" in s.text.lower()] == [announce.text]
+    assert "reply_markup" in server.current(announce)
