@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import html
 import json
 import logging
@@ -656,6 +657,8 @@ class MatrixTransport:
         return self.language
 
     async def _deliver(self, room_id: str, outgoing: Outgoing, reply_to: str | None) -> None:
+        if outgoing.secret and room_id in self.groups:  # everyone sees who reacted what
+            outgoing = dataclasses.replace(outgoing, choices=())
         content = self._content(outgoing, reply_to)
         event_id = await self._room_send(room_id, content)
         asked = outgoing.asked

@@ -391,7 +391,8 @@ def propose(ctx: Context, words: list[str]) -> None:
         terms=terms_text(t, proposal, len(voters)),
         example=vote_example(t, proposal),
     )
-    ctx.replies.append(Outgoing(ToAllGroups(), text, vote_choices(t, proposal)))
+    choices = vote_choices(t, proposal)
+    ctx.replies.append(Outgoing(ToAllGroups(), text, choices, secret=proposal.secret))
 
 
 def read_choice(ctx: Context, proposal: Proposal, words: list[str]) -> tuple[int, str | None]:

@@ -98,6 +98,9 @@ class Outgoing:
     # Who may answer the choices (an adapter shows buttons only to them).
     asked: Identity | None = None
     reply_to_event: str | None = None
+    # The choices must be made out of others' sight (a secret ballot): an
+    # adapter whose choosing is public in a group (reactions) offers none there.
+    secret: bool = False
 
 
 @dataclass(frozen=True, slots=True)

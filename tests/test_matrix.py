@@ -500,3 +500,17 @@ async def test_votes_are_reactions_anyone_may_pick(mx: Harness) -> None:
         result["content"]["body"]
     ]
     assert mx.scalar("SELECT count(*) FROM votes") == 2
+
+    # A secret ballot offers no reactions in the group: everyone would see who tapped what.
+    await ann.ask(ann_dm, "/voorstel Kas nakijken stemming:geheim", "Ik heb het in de groep gemeld")
+    secret = await bob.reply(group, "Nieuw voorstel #2")
+    assert "1️⃣" not in secret["content"]["body"]
+    await ann.ask(ann_dm, "/stemming 2", "Keuzes:")  # (in a direct chat they are offered)
+    await bob.ask(bob_dm, "/saldo", "saldo")  # the bot is past the announcement
+    reacted = [
+        e
+        for e in bob.events.get(group, [])
+        if e.get("type") == "m.reaction"
+        and e["content"]["m.relates_to"]["event_id"] == secret["event_id"]
+    ]
+    assert reacted == []
