@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -357,3 +357,102 @@ def test_the_reminder_offers_the_choices(group: Driver) -> None:
         ("Tegen", "/stem 1 2"),
         ("Onthouding", "/stem 1 3"),
     ]
+
+
+DUTCH_SCRIPT = """\
+@2026-12-01 09:00
+admin: /start
+an: /aanmelden An
+admin: /goedkeuren 2
+bo: /aanmelden Bo
+admin: /goedkeuren 3
+an@group: /voorstel Repaircafé ook in de zomer tot 4/12 20:00
+bo@group: /stem 1 voor
+@2026-12-03 20:00
+admin: /stem 1 tegen
+@2026-12-04 20:01
+an: /stemming 1
+"""
+
+ENGLISH_SCRIPT = """\
+@2026-12-01 09:00
+admin: /start
+an: /join An
+admin: /approve 2
+bo: /join Bo
+admin: /approve 3
+admin: /lang en
+an@group: /propose Market day | Saturday | Sunday until 3/12 12:00
+bo: /vote 1 sunday
+an: /vote 1 2
+"""
+
+
+def run_console(engine: Engine, script: str, language: str = "nl") -> str:
+    """What ``letsbot console --script`` prints for ``script``."""
+    from io import StringIO
+
+    from adapters.console import Console, parse_script
+
+    settings = make_settings(group={"language": language})
+    clock = VirtualClock(datetime(2026, 12, 1, 9, 0, tzinfo=settings.tz))
+    out = StringIO()
+    driver = Driver(engine, settings, clock=clock)
+    Console(driver.bot, out, clock).run_script(parse_script(script.splitlines(), settings.tz))
+    return out.getvalue()
+
+
+def after(output: str, start: str) -> str:
+    return output[output.index(start) :]
+
+
+def test_console_script_in_dutch_closes_at_the_deadline(engine: Engine) -> None:
+    output = run_console(engine, DUTCH_SCRIPT)
+    assert after(output, "[dm an] Je voorstel") == (
+        "[dm an] Je voorstel #1 staat open tot 4 dec 2026 20:00. Ik heb het in de groep gemeld.\n"
+        "[group] Nieuw voorstel #1 van An (DU-002):\n"
+        "  Repaircafé ook in de zomer\n"
+        "  Keuzes: 1 Voor, 2 Tegen, 3 Onthouding\n"
+        "  Stemmen kan tot 4 dec 2026 20:00. Regel: meer Voor dan Tegen; quorum 25%: 1 van de 3"
+        " leden stemmen; open stemming.\n"
+        "  Stem in de groep of privé, bijvoorbeeld: /stem 1 voor\n"
+        "[group] Je stem op voorstel #1: Voor. Wijzigen kan tot 4 dec 2026 20:00.\n"
+        "[dm admin] Je stem op voorstel #1: Tegen. Wijzigen kan tot 4 dec 2026 20:00.\n"
+        "[group] Uitslag voorstel #1: Repaircafé ook in de zomer\n"
+        "  Verworpen.\n"
+        "  Stemmen: Voor: 1, Tegen: 1, Onthouding: 0\n"
+        "  Gestemd: 2 van 3 leden; quorum 1: gehaald.\n"
+        "  Regel: meer Voor dan Tegen; quorum 25%: 1 van de 3 leden stemmen; open stemming.\n"
+        "[dm an] Voorstel #1 van An (DU-002):\n"
+        "  Repaircafé ook in de zomer\n"
+        "  Keuzes: 1 Voor, 2 Tegen, 3 Onthouding\n"
+        "  Regel: meer Voor dan Tegen; quorum 25%: 1 van de 3 leden stemmen; open stemming.\n"
+        "  Gesloten op 4 dec 2026 20:00.\n"
+        "  Verworpen.\n"
+        "  Stemmen: Voor: 1, Tegen: 1, Onthouding: 0\n"
+        "  Gestemd: 2 van 3 leden.\n"
+    )
+
+
+def test_console_script_in_english_closes_early_on_certainty(engine: Engine) -> None:
+    output = run_console(engine, ENGLISH_SCRIPT, "en")
+    assert after(output, "[dm an] Your proposal") == (
+        "[dm an] Your proposal #1 is open until 3 Dec 2026 12:00. I have announced it in the"
+        " group.\n"
+        "[group] New proposal #1 by An (DU-002):\n"
+        "  Market day\n"
+        "  Choices: 1 Saturday, 2 Sunday\n"
+        "  Voting is open until 3 Dec 2026 12:00. Rule: the option with the most votes; quorum"
+        " 25%: 1 of the 3 members vote; open ballot.\n"
+        "  Vote in the group or privately, for example: /vote 1 1\n"
+        "[dm bo] Your vote on proposal #1: Sunday. You can change it until 3 Dec 2026 12:00.\n"
+        "[dm an] Your vote on proposal #1: Sunday. You can change it until 3 Dec 2026 12:00.\n"
+        "[group] Result of proposal #1: Market day\n"
+        "  The outcome can no longer change, even if everyone else still voted: voting closed"
+        " early.\n"
+        "  Chosen: Sunday.\n"
+        "  Votes: Saturday: 0, Sunday: 2\n"
+        "  Voted: 2 of 3 members; quorum 1: met.\n"
+        "  Rule: the option with the most votes; quorum 25%: 1 of the 3 members vote; open"
+        " ballot.\n"
+    )
