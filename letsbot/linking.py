@@ -92,7 +92,7 @@ def issue_code(
 
 
 def claim_problem(store: Store, member: Member) -> str | None:
-    """Why ``member`` can't get a claim code (group_account, inactive, has_chat); None if they can."""
+    """Why ``member`` gets no claim code (group_account, inactive, has_chat); None: they can."""
     if member.is_group_account:
         return "group_account"
     if member.status is Status.INACTIVE:
@@ -284,7 +284,8 @@ def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode 
     ctx.store.lock_members([ctx.store.group_account().id])
     since = ctx.now - timedelta(hours=1)
     tried = ctx.store.code_attempts_since(sender, since)
-    if tried >= TRIES_PER_HOUR or ctx.store.code_attempts_since(None, since) >= GROUP_TRIES_PER_HOUR:
+    everyone = ctx.store.code_attempts_since(None, since)
+    if tried >= TRIES_PER_HOUR or everyone >= GROUP_TRIES_PER_HOUR:
         raise Refusal("code.too_many")
     found = ctx.store.access_code(code_hash(purpose, digits, ctx.settings.group.code_prefix))
     if found is None or found.purpose is not purpose:
