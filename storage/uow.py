@@ -485,6 +485,7 @@ class SqlStore:
         at: datetime,
         expires_at: datetime,
     ) -> None:
+        self._key_share(member_id, *([created_by_id] if created_by_id is not None else []))
         self.db.execute(
             delete(access_codes).where(
                 (

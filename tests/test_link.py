@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -430,3 +431,49 @@ def test_claim_codes_from_the_command_line(tmp_path: Path) -> None:
     again = letsbot("claim-code", "DU-002", cwd=tmp_path)
     assert again.returncode == 1
     assert again.stderr.startswith("DU-002: uses the bot already")
+
+
+# at the same moment -------------------------------------------------------------
+
+
+def at_once(drivers: list[Driver], messages: list[tuple[str, str]]) -> list[str]:
+    """Each driver (its own Bot, as in its own process) sends its message at the same moment."""
+    barrier = threading.Barrier(len(drivers))
+    replies: list[str] = [""] * len(drivers)
+
+    def send(index: int) -> None:
+        name, message = messages[index]
+        barrier.wait()
+        replies[index] = drivers[index].say(name, message, platform=TG)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(drivers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return replies
+
+
+def bots(two: Driver, count: int) -> list[Driver]:
+    return [
+        Driver(two.engine, two.settings, clock=two.clock, _ids=itertools.count(1000 * (i + 1)))
+        for i in range(count)
+    ]
+
+
+def test_one_code_sent_from_many_chats_at_once_links_one(two: Driver) -> None:
+    code = link_code(two.say("an", "/koppel"))
+    replies = at_once(bots(two, 6), [(f"tg-{i}", f"/koppel {code}") for i in range(6)])
+    assert sum("Gelukt!" in reply for reply in replies) == 1, replies
+    assert sum("al gebruikt" in reply for reply in replies) == 5, replies
+    assert len(identities_of(two.engine, 2)) == 2
+
+
+def test_wrong_codes_sent_at_once_stop_at_the_limit(two: Driver) -> None:
+    code = link_code(two.say("an", "/koppel"))
+    wrong = "000 000" if code != "000 000" else "000 001"
+    replies = at_once(bots(two, 8), [("tg-x", f"/koppel {wrong}")] * 8)
+    assert sum("klopt niet" in reply for reply in replies) == 5, replies
+    assert sum("te veel verkeerde codes" in reply for reply in replies) == 3, replies
+    assert two.count("code_attempts") == 5
