@@ -11,6 +11,7 @@ holds across restarts and processes) so that nobody can guess them.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from datetime import datetime, timedelta
@@ -24,10 +25,12 @@ from letsbot.messages import Outgoing, ToPerson
 from letsbot.ports import Store
 from letsbot.registry import REGISTRY, Where, Who
 
+log = logging.getLogger(__name__)
+
 DIGITS = {CodePurpose.LINK: 6, CodePurpose.CLAIM: 8}
 VALIDITY = {CodePurpose.LINK: timedelta(minutes=15), CodePurpose.CLAIM: timedelta(days=7)}
 TRIES_PER_HOUR = 5  # wrong, used or expired codes one sender may send in an hour
-GROUP_TRIES_PER_HOUR = 50  # and everyone together: many fake accounts can't guess either
+GROUP_TRIES_PER_HOUR = 20  # and everyone together: many fake accounts can't guess either
 _TYPED = re.compile(r"[0-9][0-9 .\-]*", re.ASCII)
 _COMMAND = {CodePurpose.LINK: "link", CodePurpose.CLAIM: "claim"}
 _PROBLEMS = {
@@ -285,7 +288,14 @@ def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode 
     since = ctx.now - timedelta(hours=1)
     tried = ctx.store.code_attempts_since(sender, since)
     everyone = ctx.store.code_attempts_since(None, since)
-    if tried >= TRIES_PER_HOUR or everyone >= GROUP_TRIES_PER_HOUR:
+    if everyone >= GROUP_TRIES_PER_HOUR:
+        log.warning(
+            "event=%s code refused: %d wrong codes in the last hour",
+            ctx.incoming.event_key,
+            everyone,
+        )
+        raise Refusal("code.too_many")
+    if tried >= TRIES_PER_HOUR:
         raise Refusal("code.too_many")
     found = ctx.store.access_code(code_hash(purpose, digits, ctx.settings.group.code_prefix))
     if found is None or found.purpose is not purpose:
