@@ -387,7 +387,7 @@ class AccessCodeRow(Base):
 class CodeAttemptRow(Base):
     """A wrong, used or expired code someone sent: counted to stop guessing.
 
-    ``sender`` is the platform identity (``telegram:123``), never a name or the code.
+    ``sender`` is a hash of the platform identity; neither a name nor the code is kept.
     """
 
     __tablename__ = "code_attempts"
@@ -397,5 +397,5 @@ class CodeAttemptRow(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    sender: Mapped[str] = mapped_column(String(300))
+    sender: Mapped[str] = mapped_column(String(300))  # sha256 hex of e.g. telegram:123
     at: Mapped[datetime] = mapped_column(UTCDateTime)
