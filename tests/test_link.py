@@ -25,6 +25,7 @@ ELAS_MEMBERS = (
     "DU-002;an;An Peeters;1;-1000;1000\n"
     "DU-003;bo;Bö Janssens;1;;\n"
     "DU-004;cé;Céline De Smet;0;;\n"
+    "DU-005;dé;Dé Nieuwe;5;;\n"
 )
 
 
@@ -323,14 +324,14 @@ def test_unlink_from_the_other_platform(two: Driver) -> None:
 
 @pytest.fixture
 def imported(db: Engine, tmp_path: Path) -> Driver:
-    """An, Bo (active) and Céline (inactive) imported from eLAS; admin speaks after."""
+    """An, Bo (active), Céline (inactive), Dé (candidate) imported from eLAS; admin after."""
     path = tmp_path / "leden.csv"
     path.write_bytes(ELAS_MEMBERS.encode("latin-1"))
     sheet = read_sheet(path, ("code", "name"))
     report = import_members(db, sheet, prefix="DU", decimals=0, dry_run=False, now=START)
-    assert (report.added, report.problems) == (3, [])
+    assert (report.added, report.problems) == (4, [])
     driver = Driver(db, make_settings())
-    driver.say("admin", "/start")  # DU-005
+    driver.say("admin", "/start")  # DU-006
     return driver
 
 
@@ -363,11 +364,23 @@ def test_claim_in_english(imported: Driver) -> None:
     assert "/claim" not in listed  # no longer needed
 
 
+def test_an_imported_candidate_claims_the_request(imported: Driver) -> None:
+    code = claim_code(imported.say("admin", "/activeercode DU-005"))
+    out = imported.say("tg-de", f"/activeer {code}", platform=TG)
+    assert out.startswith(
+        "[dm tg-de] Welkom, Dé Nieuwe! Deze chat is nu gekoppeld aan je aanvraag DU-005."
+        " Een coördinator neemt contact met je op."
+    )
+    assert "nog niet goedgekeurd" in imported.say("tg-de", "/saldo", platform=TG)
+    imported.say("admin", "/goedkeuren DU-005")
+    assert "Je saldo: 0 pluimen" in imported.say("tg-de", "/saldo", platform=TG)
+
+
 def test_claim_refusals_change_nothing(imported: Driver) -> None:
     code = claim_code(imported.say("admin", "/activeercode DU-002"))
     before = state(imported)
     # A coordinator who tries the code can't take the account into their own chat.
-    assert "Deze chat hoort al bij admin (DU-005)" in imported.say("admin", f"/activeer {code}")
+    assert "Deze chat hoort al bij admin (DU-006)" in imported.say("admin", f"/activeer {code}")
     assert "Stuur de activeercode die je van een coördinator kreeg" in imported.say(
         "tg-an", "/activeer", platform=TG
     )
@@ -418,8 +431,12 @@ def test_claim_codes_from_the_command_line(tmp_path: Path) -> None:
     made = letsbot("claim-code", "--all", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     lines = made.stdout.splitlines()
-    assert [line.split(":")[0] for line in lines[:2]] == ["DU-002 An Peeters", "DU-003 Bö Janssens"]
-    assert lines[2].startswith("2 code(s); hand each to its member")
+    assert [line.split(":")[0] for line in lines[:3]] == [
+        "DU-002 An Peeters",
+        "DU-003 Bö Janssens",
+        "DU-005 Dé Nieuwe",
+    ]
+    assert lines[3].startswith("3 code(s); hand each to its member")
     code = re.search(r": ([0-9]{4} [0-9]{4}) \(valid until ", lines[0])
     assert code is not None
     script = f"an: /activeer {code[1]}\nan: /betaal DU-003 25 soep\nan: ja\n"
