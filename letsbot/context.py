@@ -31,6 +31,9 @@ class Context:
     language: str
     private: bool = False  # the command's replies go to the sender's direct chat
     replies: list[Outgoing] = field(default_factory=list)
+    # How the log names what happened; a handler that keeps a record of a failed
+    # attempt (a wrong code) answers without a Refusal and says so here.
+    outcome: str = "applied"
 
     @property
     def t(self) -> Translator:

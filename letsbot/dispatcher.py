@@ -139,7 +139,7 @@ class Bot:
                     raise Refusal("error.unknown_command", word=match["word"][:40])
                 else:
                     self._run(ctx, command, words)
-                    outcome = "applied"
+                    outcome = ctx.outcome
                 return Result(outcome, ctx.replies, name)
         except Refusal as refusal:
             return Result(

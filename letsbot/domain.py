@@ -238,3 +238,20 @@ class Listing:
 
     def is_live(self, now: datetime) -> bool:
         return self.withdrawn_at is None and now < self.expires_at
+
+
+class CodePurpose(enum.StrEnum):
+    LINK = "link"  # a member joins another chat identity to their account (/link)
+    CLAIM = "claim"  # an imported member takes their account into a chat (/claim)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessCode:
+    """A one-time code, known to us only by its hash."""
+
+    id: int
+    purpose: CodePurpose
+    member_id: int
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None

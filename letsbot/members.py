@@ -57,7 +57,7 @@ def help_(ctx: Context, words: list[str]) -> None:
         if section == (Who.COORDINATOR,):
             lines.append(ctx.t("help.coordinators"))
         for command in listed:
-            if level > Who.ANYONE and command.name in ("start", "join"):
+            if level > Who.ANYONE and command.name in ("start", "join", "claim"):
                 continue
             lines.append(ctx.t(f"cmd.{command.name}.usage"))
             lines.append("  " + ctx.t(f"cmd.{command.name}.help"))

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from letsbot.decisions import Ballot, Policy, Proposal, ProposalStatus, Verdict, Vote
 from letsbot.domain import (
+    AccessCode,
+    CodePurpose,
     Event,
     EventKind,
     Identity,
@@ -56,6 +58,42 @@ class Store(Protocol):
 
     def add_identity(self, member_id: int, identity: Identity, display_name: str) -> None: ...
     def identities(self, member_id: int) -> list[Identity]: ...
+    def move_identity(self, identity: Identity, member_id: int) -> None: ...
+    def remove_identity(self, identity: Identity) -> bool:
+        """False when no member had it."""
+        ...
+
+    def has_footprint(self, member_id: int) -> bool:
+        """Whether a member left any trace besides their profile: transfers, listings,
+        votes, proposals, questions, messages, RSVPs, blocks."""
+        ...
+
+    # one-time codes (/link, /claim)
+    def add_access_code(
+        self,
+        *,
+        purpose: CodePurpose,
+        member_id: int,
+        code_hash: str,
+        created_by_id: int | None,
+        at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """A new code; the member's earlier codes of that purpose stop working."""
+        ...
+
+    def access_code(self, code_hash: str) -> AccessCode | None: ...
+    def use_access_code(self, code_id: int, at: datetime) -> bool:
+        """Mark a code used; False when it was used before (by anyone)."""
+        ...
+
+    def add_code_attempt(self, sender: str, at: datetime) -> None:
+        """Record a failed code; attempts older than a day are forgotten."""
+        ...
+
+    def code_attempts_since(self, sender: str | None, since: datetime) -> int:
+        """Failed codes of one sender (None: of everyone) since ``since``."""
+        ...
 
     # ledger
     def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:

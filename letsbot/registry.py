@@ -114,7 +114,7 @@ class Registry:
 
 # The capability modules, in the order /help lists their commands: money first,
 # then offers, events, decisions, and the account itself.
-CAPABILITIES = ("ledger", "market", "events", "governance", "members")
+CAPABILITIES = ("ledger", "market", "events", "governance", "members", "linking")
 
 
 def _rank(module: str) -> int:

@@ -363,3 +363,39 @@ class NotifyRow(Base):
 
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccessCodeRow(Base):
+    """A one-time code that joins a chat identity to a member (/link, /claim).
+
+    Only a slow hash of the code is kept; the code itself is shown once.
+    """
+
+    __tablename__ = "access_codes"
+    __table_args__ = (Index("ix_access_codes_member_purpose", "member_id", "purpose"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(8))  # link | claim
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))  # a coordinator
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CodeAttemptRow(Base):
+    """A wrong, used or expired code someone sent: counted to stop guessing.
+
+    ``sender`` is a hash of the platform identity; neither a name nor the code is kept.
+    """
+
+    __tablename__ = "code_attempts"
+    __table_args__ = (
+        Index("ix_code_attempts_sender_at", "sender", "at"),
+        Index("ix_code_attempts_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender: Mapped[str] = mapped_column(String(300))  # sha256 hex of e.g. telegram:123
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, cast
@@ -40,6 +40,8 @@ from letsbot.decisions import (
     share,
 )
 from letsbot.domain import (
+    AccessCode,
+    CodePurpose,
     Event,
     EventKind,
     EventStatus,
@@ -57,7 +59,9 @@ from letsbot.domain import (
 )
 from letsbot.errors import Busy
 from storage.models import (
+    AccessCodeRow,
     BlockRow,
+    CodeAttemptRow,
     DigestRow,
     DirectMessageRow,
     EventRow,
@@ -95,6 +99,8 @@ proposals = cast(Table, ProposalRow.__table__)
 proposal_voters = cast(Table, ProposalVoterRow.__table__)
 votes = cast(Table, VoteRow.__table__)
 notify_optins = cast(Table, NotifyRow.__table__)
+access_codes = cast(Table, AccessCodeRow.__table__)
+code_attempts = cast(Table, CodeAttemptRow.__table__)
 
 # The statements of every message, built once. SQLAlchemy caches their compiled
 # SQL either way, but building a statement and computing its cache key costs
@@ -288,6 +294,10 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+# Expired codes and old attempts are of no use after a while.
+_KEEP_CODES = timedelta(days=30)
+_KEEP_ATTEMPTS = timedelta(days=1)
+
 # A listing with its owner in one row: the owner's columns carry a prefix.
 _OWNER_COLUMNS = [column.label(f"owner__{column.name}") for column in members.c]
 _TRADING = (Status.ACTIVE.value, Status.LEAVING.value)
@@ -422,6 +432,113 @@ class SqlStore:
     def identities(self, member_id: int) -> list[Identity]:
         rows = self.db.execute(_IDENTITIES, {"member_id": member_id})
         return [Identity(row.platform, row.user_id) for row in rows]
+
+    def move_identity(self, identity: Identity, member_id: int) -> None:
+        self.db.execute(
+            update(identities)
+            .where(
+                identities.c.platform == identity.platform,
+                identities.c.user_id == identity.user_id,
+            )
+            .values(member_id=member_id)
+        )
+
+    def remove_identity(self, identity: Identity) -> bool:
+        result = self.db.execute(
+            delete(identities).where(
+                identities.c.platform == identity.platform,
+                identities.c.user_id == identity.user_id,
+            )
+        )
+        return result.rowcount == 1
+
+    def has_footprint(self, member_id: int) -> bool:
+        traces = [
+            select(transfers.c.id).where(
+                (transfers.c.payer_id == member_id) | (transfers.c.receiver_id == member_id)
+            ),
+            select(listings.c.id).where(listings.c.owner_id == member_id),
+            select(votes.c.member_id).where(votes.c.member_id == member_id),
+            select(proposals.c.id).where(proposals.c.proposer_id == member_id),
+            select(pending.c.id).where(
+                (pending.c.asked_id == member_id) | (pending.c.requested_by_id == member_id)
+            ),
+            select(direct_messages.c.id).where(
+                (direct_messages.c.sender_id == member_id)
+                | (direct_messages.c.receiver_id == member_id)
+            ),
+            select(rsvps.c.member_id).where(rsvps.c.member_id == member_id),
+            select(blocks.c.member_id).where(
+                (blocks.c.member_id == member_id) | (blocks.c.blocked_id == member_id)
+            ),
+        ]
+        return any(self.db.execute(trace.limit(1)).first() is not None for trace in traces)
+
+    # one-time codes
+    def add_access_code(
+        self,
+        *,
+        purpose: CodePurpose,
+        member_id: int,
+        code_hash: str,
+        created_by_id: int | None,
+        at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        self._key_share(member_id, *([created_by_id] if created_by_id is not None else []))
+        self.db.execute(
+            delete(access_codes).where(
+                (
+                    (access_codes.c.member_id == member_id)
+                    & (access_codes.c.purpose == purpose.value)
+                )
+                | (access_codes.c.expires_at < at - _KEEP_CODES)
+            )
+        )
+        self.db.execute(
+            insert(access_codes).values(
+                purpose=purpose.value,
+                member_id=member_id,
+                code_hash=code_hash,
+                created_by_id=created_by_id,
+                created_at=at,
+                expires_at=expires_at,
+                used_at=None,
+            )
+        )
+
+    def access_code(self, code_hash: str) -> AccessCode | None:
+        row = self.db.execute(
+            select(access_codes).where(access_codes.c.code_hash == code_hash)
+        ).first()
+        if row is None:
+            return None
+        return AccessCode(
+            id=row.id,
+            purpose=CodePurpose(row.purpose),
+            member_id=row.member_id,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            used_at=row.used_at,
+        )
+
+    def use_access_code(self, code_id: int, at: datetime) -> bool:
+        result = self.db.execute(
+            update(access_codes)
+            .where(access_codes.c.id == code_id, access_codes.c.used_at.is_(None))
+            .values(used_at=at)
+        )
+        return result.rowcount == 1
+
+    def add_code_attempt(self, sender: str, at: datetime) -> None:
+        self.db.execute(delete(code_attempts).where(code_attempts.c.at < at - _KEEP_ATTEMPTS))
+        self.db.execute(insert(code_attempts).values(sender=sender[:300], at=at))
+
+    def code_attempts_since(self, sender: str | None, since: datetime) -> int:
+        query = select(func.count()).select_from(code_attempts).where(code_attempts.c.at > since)
+        if sender is not None:
+            query = query.where(code_attempts.c.sender == sender[:300])
+        return int(self.db.execute(query).scalar_one())
 
     # ledger
     def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:

@@ -74,26 +74,28 @@ class Driver:
         event_id: str | None = None,
         reply_to: str | None = None,
         pressed: bool = False,
+        platform: str = PLATFORM,
     ) -> Incoming:
+        """``platform``: another chat platform's person of that name (``telegram:an``)."""
         chat = (
-            Chat(PLATFORM, "group", ChatKind.GROUP)
+            Chat(platform, "group", ChatKind.GROUP)
             if group
-            else Chat(PLATFORM, name, ChatKind.DIRECT)
+            else Chat(platform, name, ChatKind.DIRECT)
         )
         mentions = tuple(
-            Mention(word, Identity(PLATFORM, word[1:]))
+            Mention(word, Identity(platform, word[1:]))
             for word in text.split()
             if word.startswith("@") and len(word) > 1
         )
         return Incoming(
-            platform=PLATFORM,
+            platform=platform,
             event_id=event_id or f"t{next(self._ids)}",
             chat=chat,
-            sender=Identity(PLATFORM, name),
+            sender=Identity(platform, name),
             sender_name=name,
             text=text,
             mentions=mentions,
-            reply_to=Identity(PLATFORM, reply_to) if reply_to else None,
+            reply_to=Identity(platform, reply_to) if reply_to else None,
             pressed=pressed,
         )
 
