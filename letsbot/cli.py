@@ -139,9 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     imports = commands.add_parser(
         "import",
-        help="read members or transfers from a CSV export of eLAS/eLAND (members first)",
+        help="read members, transfers or balances from a CSV export of eLAS/eLAND (members first)",
     )
-    imports.add_argument("what", choices=["members", "transfers"])
+    imports.add_argument("what", choices=["members", "transfers", "balances"])
     imports.add_argument("file", metavar="FILE", type=Path)
     imports.add_argument(
         "--dry-run", action="store_true", help="report what would happen; change nothing"
@@ -152,7 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="read COLUMN as FIELD (code, name, status, role, min, max, date, from, to,"
-        " amount, description)",
+        " amount, description, balance)",
+    )
+    imports.add_argument(
+        "--via-group-account",
+        action="store_true",
+        help="balances: accept a file that doesn't sum to zero; the group account carries"
+        " the difference",
     )
     return parser
 
@@ -540,6 +546,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from storage.exchange import (
+        BALANCE_FIELDS,
         HEADERS,
         MEMBER_FIELDS,
         TRANSFER_FIELDS,
@@ -558,7 +565,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not sep or field not in fields:
             raise CliError(f"--map {item}: expected COLUMN=FIELD, FIELD one of {sorted(fields)}")
         mapping[column.strip().lower()] = field
-    required = MEMBER_FIELDS if args.what == "members" else TRANSFER_FIELDS
+    required = {
+        "members": MEMBER_FIELDS,
+        "transfers": TRANSFER_FIELDS,
+        "balances": BALANCE_FIELDS,
+    }[args.what]
     try:
         sheet = read_sheet(args.file, required, mapping)
     except ImportError_ as error:
@@ -567,6 +578,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: {error.strerror}") from None
     prefix = settings.group.code_prefix.upper()
     decimals = settings.currency.decimals
+    if args.what == "balances":
+        return import_balances_report(args, settings, engine, sheet)
     if args.what == "members":
         report = import_members(
             engine,
@@ -587,4 +600,39 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"nothing imported: {len(report.problems)} problem(s); fix them or see --dry-run")
         return 1
     print(f"{verb} {report.added} {args.what}; {report.unchanged} already there")
+    return 1 if report.problems else 0
+
+
+def import_balances_report(
+    args: argparse.Namespace, settings: Settings, engine: Engine, sheet: Any
+) -> int:
+    from storage.exchange import import_balances, units
+
+    prefix = settings.group.code_prefix.upper()
+    decimals = settings.currency.decimals
+    report = import_balances(
+        engine,
+        sheet,
+        prefix=prefix,
+        decimals=decimals,
+        limits=settings.group_limits,
+        via_group_account=args.via_group_account,
+        dry_run=args.dry_run,
+        now=SystemClock().now(),
+        description=catalog(settings.group.language)["opening.description"],
+    )
+    for problem in report.problems:
+        print(f"{args.file}: {problem}")
+    if report.problems and not args.dry_run:
+        print(f"nothing imported: {len(report.problems)} problem(s); fix them or see --dry-run")
+        return 1
+    for line in report.booked:
+        print(f"{args.file}: {line}")
+    verb = "would book" if args.dry_run else "booked"
+    print(
+        f"{verb} {report.added} opening balances; {report.unchanged} already booked,"
+        f" {report.zero} at zero; the file sums to {units(report.total, decimals)};"
+        f" the group account {prefix}-000 {'would change' if args.dry_run else 'changed'}"
+        f" by {units(report.group_change, decimals)}"
+    )
     return 1 if report.problems else 0
