@@ -26,7 +26,7 @@ from storage.exchange import (
     read_sheet,
     write_rows,
 )
-from tests.support import make_settings
+from tests.support import Driver, make_settings
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 TZ = ZoneInfo("Europe/Brussels")
@@ -385,3 +385,89 @@ def test_import_balances_from_the_command_line(tmp_path: Path) -> None:
     again = letsbot("import", "balances", "saldi.csv", "--via-group-account", cwd=tmp_path)
     assert "booked 0 opening balances; 2 already booked" in again.stdout
     assert letsbot("check", cwd=tmp_path).stdout.startswith("OK: 3 members, 2 transfers")
+
+
+def test_export_listings_and_events_with_everything_needed_to_move(
+    driver: Driver, engine: Engine
+) -> None:
+    driver.member("an")
+    driver.member("bo", language="en")
+    driver.say("an", "/aanbod Soep in het Café De Zwaan #eten #Café prijs: 30 pluimen per pot")
+    driver.say("bo", "/want Someone to trim my hedge #tuin")
+    driver.say("an", "/vraag Ladder tot 5/12")
+    driver.say("bo", "/withdraw 2")
+    driver.say(
+        "admin",
+        "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal elke week tot 19/12",
+    )
+    driver.say("admin", "ja")
+    driver.say("an", "/ikkom 1")
+    driver.say("bo", "/notgoing 1")
+    driver.say("admin", "/activiteit annuleer 2 te weinig kramen")
+    now = datetime(2026, 12, 10, tzinfo=UTC)
+    listings = export_rows(engine, "listings", "DU", 0, now=now)
+    assert [(r["id"], r["kind"], r["owner"], r["status"]) for r in listings] == [
+        (1, "offer", "DU-002", "live"),
+        (2, "want", "DU-003", "withdrawn"),
+        (3, "want", "DU-002", "expired"),
+    ]
+    assert listings[0] == {
+        "id": 1,
+        "kind": "offer",
+        "owner": "DU-002",
+        "text": "Soep in het Café De Zwaan #eten #Café",
+        "tags": ["café", "eten"],
+        "price": "30 pluimen per pot",
+        "created": "2026-12-01T08:00:00+00:00",
+        "expires": "2027-03-01T23:00:00+00:00",
+        "withdrawn": None,
+        "status": "live",
+    }
+    assert listings[1]["withdrawn"] == "2026-12-01T08:00:00+00:00"
+    assert listings[2]["expires"] == "2026-12-05T23:00:00+00:00"
+    events = export_rows(engine, "events", "DU", 0)
+    assert events == [
+        {
+            "id": 1,
+            "series": 1,
+            "kind": "market",
+            "title": "Ruilmarkt",
+            "place": "Parochiezaal",
+            "starts": "2026-12-12T09:00:00+00:00",
+            "ends": "2026-12-12T15:00:00+00:00",
+            "status": "scheduled",
+            "cancel_reason": None,
+            "created_by": "DU-001",
+            "created": "2026-12-01T08:00:00+00:00",
+            "going": ["DU-002"],
+            "not_going": ["DU-003"],
+        },
+        {
+            "id": 2,
+            "series": 1,
+            "kind": "market",
+            "title": "Ruilmarkt",
+            "place": "Parochiezaal",
+            "starts": "2026-12-19T09:00:00+00:00",
+            "ends": "2026-12-19T15:00:00+00:00",
+            "status": "cancelled",
+            "cancel_reason": "te weinig kramen",
+            "created_by": "DU-001",
+            "created": "2026-12-01T08:00:00+00:00",
+            "going": [],
+            "not_going": [],
+        },
+    ]
+    out = io.StringIO()
+    write_rows(listings, out, "csv")
+    assert out.getvalue().splitlines()[:2] == [
+        "id,kind,owner,text,tags,price,created,expires,withdrawn,status",
+        "1,offer,DU-002,Soep in het Café De Zwaan #eten #Café,café eten,30 pluimen per pot,"
+        "2026-12-01T08:00:00+00:00,2027-03-01T23:00:00+00:00,,live",
+    ]
+    out = io.StringIO()
+    write_rows(events, out, "json")
+    assert json.loads(out.getvalue())[0]["going"] == ["DU-002"]
+    out = io.StringIO()
+    write_rows(events, out, "csv")
+    assert out.getvalue().splitlines()[1].endswith(",DU-002,DU-003")
