@@ -106,6 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
     db_commands.add_parser("upgrade", help="bring the database schema up to date")
+    copy = db_commands.add_parser(
+        "copy",
+        help="copy every table to another, empty database (e.g. from SQLite to PostgreSQL);"
+        " stop the bot first",
+    )
+    copy.add_argument(
+        "--to",
+        metavar="URL",
+        required=True,
+        help="the target, e.g. postgresql+psycopg://letsbot@localhost/letsbot",
+    )
 
     console = commands.add_parser(
         "console", help="chat with the bot in this terminal, or run a script of lines"
@@ -181,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             return cmd_init(args)
         if args.command == "db":
-            return cmd_db_upgrade(args)
+            return cmd_db_copy(args) if args.db_command == "copy" else cmd_db_upgrade(args)
         if args.command == "console":
             return cmd_console(args)
         if args.command == "run":
@@ -282,6 +293,39 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             f"can't upgrade {safe_url(str(engine.url))}: {error.__class__.__name__}"
         ) from None
     print(f"database {safe_url(str(engine.url))} is at revision {current}")
+    return 0
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    from storage.copy import CopyError, copy_database
+
+    settings, path = settings_from(args)
+    source = ready_engine(settings, path.parent)
+    target_url = resolve_sqlite_path(args.to, Path.cwd())
+    shown = safe_url(target_url)
+    try:
+        make_url(target_url)
+        target = make_engine(target_url)
+    except (ArgumentError, ImportError, SQLAlchemyError) as error:
+        raise CliError(f"--to: can't use {shown}: {error.__class__.__name__}") from None
+    try:
+        counts = copy_database(source, target)
+    except CopyError as error:
+        raise CliError(f"{shown}: {error}") from None
+    rows = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
+    print(f"copied {sum(counts.values())} rows to {shown} ({rows or 'no rows'})")
+    problems = ledger_problems(target, settings.group_limits)
+    members, transfers = ledger_size(target)
+    if problems:
+        print(f"check on the copy FAILED: {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print(f"check on the copy: OK, {members} members, {transfers} transfers")
+    print(
+        "next: point storage.url at the copy (a password belongs in LETSBOT_STORAGE__URL,"
+        " not in bot.toml), then start the bot"
+    )
     return 0
 
 
