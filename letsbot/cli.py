@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import shutil
 import signal
 import sys
+import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
@@ -31,6 +33,7 @@ from letsbot.config import (
     resolve_sqlite_path,
 )
 from letsbot.dispatcher import Bot
+from letsbot.doctor import Check
 from letsbot.hub import Hub, TransportError
 from letsbot.i18n import catalog
 from letsbot.timer import Timer
@@ -134,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("run", help="serve the enabled chat platforms (Telegram, Matrix)")
     commands.add_parser(
+        "doctor",
+        help="check the configuration, the database and each enabled chat platform;"
+        " a line per check, with what to do when one fails",
+    )
+    commands.add_parser(
         "check",
         help="verify the ledger: balances sum to zero, cached balances match, limits hold",
     )
@@ -197,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_console(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
         if args.command == "backup":
             return cmd_backup(args)
         if args.command == "export":
@@ -682,3 +692,106 @@ def import_balances_report(
         f" by {units(report.group_change, decimals)}"
     )
     return 1 if report.problems else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from storage.doctor import database_checks
+
+    path = config_path(args)
+    checks: list[Check] = []
+    try:
+        settings = load_settings(path)
+    except ConfigError as error:
+        checks.append(
+            Check.failed(
+                "configuration", str(error), "correct it (bot.toml.example shows every key)"
+            )
+        )
+        return report_checks(checks)
+    sections = (("telegram", settings.telegram), ("matrix", settings.matrix))
+    enabled = [name for name, section in sections if section.enabled]
+    checks.append(
+        Check.passed(
+            "configuration",
+            f"{path} loads; chat platforms: {', '.join(enabled) or 'none (console only)'}",
+        )
+    )
+    checks.extend(secret_checks(settings, path))
+    try:
+        engine = engine_for(settings, path.parent)
+    except CliError as error:
+        checks.append(Check.failed("database", str(error), "correct storage.url"))
+    else:
+        checks.extend(database_checks(engine, settings.group_limits, safe_url(str(engine.url))))
+    secrets = [settings.telegram.bot_token()] if settings.telegram.enabled else []
+    if settings.matrix.enabled:
+        secrets += [settings.matrix.login_password(), settings.matrix.token()]
+    with redacted(secrets):
+        checks.extend(asyncio.run(platform_checks(settings)))
+    return report_checks(checks)
+
+
+def secret_checks(settings: Settings, path: Path) -> list[Check]:
+    """Where each secret of an enabled platform comes from; one in a readable bot.toml fails."""
+    found = []
+    if settings.telegram.enabled:
+        found.append(("telegram token", "TELEGRAM__TOKEN", settings.telegram.token_file))
+    if settings.matrix.enabled:
+        if settings.matrix.token():
+            found.append(
+                ("matrix access token", "MATRIX__ACCESS_TOKEN", settings.matrix.access_token_file)
+            )
+        else:
+            found.append(("matrix password", "MATRIX__PASSWORD", settings.matrix.password_file))
+    checks = []
+    for name, variable, file in found:
+        if os.environ.get(f"LETSBOT_{variable}"):
+            checks.append(Check.passed(name, f"set, from LETSBOT_{variable}"))
+        elif not _in_file(path, variable):
+            checks.append(Check.passed(name, f"set, from {file}"))
+        elif path.stat().st_mode & 0o004:
+            checks.append(
+                Check.failed(
+                    name,
+                    f"written in {path}, which everyone on this server may read",
+                    f"'chmod o-r {path}', or move it to LETSBOT_{variable} or a *_file",
+                )
+            )
+        else:
+            checks.append(Check.passed(name, f"set, in {path}"))
+    return checks
+
+
+def _in_file(path: Path, variable: str) -> bool:
+    """Whether the secret itself (not its *_file) is set in the config file."""
+    section, _, key = variable.lower().partition("__")
+    try:
+        with path.open("rb") as handle:
+            return bool(tomllib.load(handle).get(section, {}).get(key))
+    except (OSError, ValueError):
+        return False
+
+
+async def platform_checks(settings: Settings) -> list[Check]:
+    """Each enabled chat platform asked by its own adapter (the SDKs load only now)."""
+    checks: list[Check] = []
+    if settings.telegram.enabled:
+        from adapters.telegram import diagnose as telegram
+
+        checks.extend(await telegram(settings.telegram))
+    if settings.matrix.enabled:
+        from adapters.matrix import diagnose as matrix
+
+        checks.extend(await matrix(settings.matrix))
+    return checks
+
+
+def report_checks(checks: Sequence[Check]) -> int:
+    for check in checks:
+        print(check.line())
+    failed = sum(1 for check in checks if not check.ok)
+    if failed:
+        print(f"{failed} of {len(checks)} checks failed")
+        return 1
+    print(f"all {len(checks)} checks passed")
+    return 0
