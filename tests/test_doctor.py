@@ -299,3 +299,18 @@ async def test_matrix_login_rooms_and_power_levels(synapse: Synapse) -> None:
     )
     await an.close()
     await bot.close()
+
+
+def test_help_names_the_new_commands(tmp_path: Path) -> None:
+    overview = letsbot("--help", cwd=tmp_path).stdout
+    assert "doctor" in overview and "check the configuration, the database" in overview
+    assert (
+        "copy every table to another, empty database"
+        in letsbot("db", "--help", cwd=tmp_path).stdout
+    )
+    copy = letsbot("db", "copy", "--help", cwd=tmp_path)
+    assert copy.returncode == 0 and "--to URL" in copy.stdout
+    imports = letsbot("import", "--help", cwd=tmp_path).stdout
+    assert "{members,transfers,balances}" in imports and "--via-group-account" in imports
+    exports = letsbot("export", "--help", cwd=tmp_path).stdout
+    assert "{members,transfers,listings,events}" in exports
