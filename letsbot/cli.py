@@ -12,7 +12,7 @@ import shutil
 import signal
 import sys
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -778,12 +778,27 @@ async def platform_checks(settings: Settings) -> list[Check]:
     if settings.telegram.enabled:
         from adapters.telegram import diagnose as telegram
 
-        checks.extend(await telegram(settings.telegram))
+        checks.extend(await unexpected("telegram", telegram(settings.telegram)))
     if settings.matrix.enabled:
         from adapters.matrix import diagnose as matrix
 
-        checks.extend(await matrix(settings.matrix))
+        checks.extend(await unexpected("matrix", matrix(settings.matrix)))
     return checks
+
+
+async def unexpected(platform: str, probe: Awaitable[list[Check]]) -> list[Check]:
+    """A probe that breaks in a way nobody foresaw is a failed check, not a traceback."""
+    try:
+        return await probe
+    except Exception as error:
+        log.exception("doctor: the %s check broke", platform)
+        return [
+            Check.failed(
+                platform,
+                f"the check itself broke ({type(error).__name__})",
+                "read the log lines above, and the README section of this platform",
+            )
+        ]
 
 
 def report_checks(checks: Sequence[Check]) -> int:

@@ -314,3 +314,18 @@ def test_help_names_the_new_commands(tmp_path: Path) -> None:
     assert "{members,transfers,balances}" in imports and "--via-group-account" in imports
     exports = letsbot("export", "--help", cwd=tmp_path).stdout
     assert "{members,transfers,listings,events}" in exports
+
+
+async def test_an_unreachable_homeserver_is_one_clear_failure() -> None:
+    from adapters.matrix import diagnose
+    from tests.synapse import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    section = MatrixSection(
+        enabled=True, homeserver=url, user_id="@letsbot:localhost", group_rooms=["!a:localhost"]
+    )
+    checks = await diagnose(section)
+    assert [c.line() for c in checks] == [
+        f"FAIL  matrix homeserver: can't reach {url} (ClientConnectorError); fix: check"
+        " matrix.homeserver and the server's internet connection"
+    ]
