@@ -414,11 +414,11 @@ def import_balances(
                 select(transfers).where(transfers.c.event_key.startswith(OPENING))
             )
         }
-        others = select(transfers).where(~transfers.c.event_key.startswith(OPENING))
-        traded = set(connection.execute(others.with_only_columns(transfers.c.payer_id)).scalars())
-        traded |= set(
-            connection.execute(others.with_only_columns(transfers.c.receiver_id)).scalars()
-        )
+        # Accounts with other bookings: an opening balance must come first.
+        others = ~transfers.c.event_key.startswith(OPENING)
+        traded: set[int] = set()
+        for side in (transfers.c.payer_id, transfers.c.receiver_id):
+            traded |= set(connection.execute(select(side).where(others).distinct()).scalars())
         seen: set[int] = set()
         plan: list[tuple[int, Any, int]] = []
         for line, values in sheet.rows:

@@ -471,3 +471,14 @@ def test_export_listings_and_events_with_everything_needed_to_move(
     out = io.StringIO()
     write_rows(events, out, "csv")
     assert out.getvalue().splitlines()[1].endswith(",DU-002,DU-003")
+
+
+def test_balances_on_both_databases(db_url: str, tmp_path: Path) -> None:
+    engine = make_engine(db_url)
+    members_of(balances_file(tmp_path, GOOD_MEMBERS, "leden.csv"), engine, dry_run=False)
+    path = balances_file(tmp_path, "code;saldo\nDU-001;-100\nDU-002;250\n")
+    assert balances_of(path, engine, via=True).added == 2
+    assert balances_of(path, engine, via=True).unchanged == 2
+    assert balances(engine) == {0: -150, 1: -100, 2: 250, 3: 0}
+    assert ledger_problems(engine, make_settings().group_limits) == []
+    engine.dispose()
