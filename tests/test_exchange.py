@@ -385,6 +385,11 @@ def test_import_balances_from_the_command_line(tmp_path: Path) -> None:
     again = letsbot("import", "balances", "saldi.csv", "--via-group-account", cwd=tmp_path)
     assert "booked 0 opening balances; 2 already booked" in again.stdout
     assert letsbot("check", cwd=tmp_path).stdout.startswith("OK: 3 members, 2 transfers")
+    exported = letsbot("export", "transfers", "--format", "json", cwd=tmp_path)
+    assert exported.stdout.count('"kind": "opening"') == 2
+    assert letsbot("export", "events", "--format", "json", cwd=tmp_path).stdout == "[]\n"
+    listings = letsbot("export", "listings", "--output", "aanbod.csv", cwd=tmp_path)
+    assert listings.returncode == 0 and "wrote 0 listings to aanbod.csv" in listings.stderr
 
 
 def test_export_listings_and_events_with_everything_needed_to_move(
