@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from storage.check import ledger_problems
 from storage.copy import CopyError, copy_database, tables
-from storage.database import is_current, make_engine
+from storage.database import is_current, make_engine, upgrade
 from storage.exchange import export_rows
 from tests.support import POSTGRES_ENV, Driver, make_settings, postgres_url
 from tests.test_cli import CONFIG, letsbot, one_clear_line
@@ -64,6 +64,10 @@ def test_copy_moves_every_row_and_refuses_a_target_with_data(
     with pytest.raises(CopyError, match="the database the bot uses now"):
         copy_database(engine, engine)
     target.dispose()
+    migrated = make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    upgrade(migrated)  # 'letsbot db upgrade' on the target first: still empty, so fine
+    assert copy_database(engine, migrated) == counts
+    migrated.dispose()
 
 
 @pytest.fixture
@@ -123,5 +127,9 @@ def test_copy_from_sqlite_to_postgresql_then_the_bot_runs_on_it(
     assert ledger_problems(copy, make_settings().group_limits) == []
     again = letsbot("db", "copy", "--to", pg_target, cwd=tmp_path)
     assert "holds data already (members: 4 rows)" in one_clear_line(again)
+    back = make_engine(f"sqlite:///{tmp_path / 'back.db'}")  # and back again, to SQLite
+    copy_database(copy, back)
+    assert every_row(back) == every_row(copy)
+    back.dispose()
     copy.dispose()
     source.dispose()
