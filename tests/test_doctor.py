@@ -111,7 +111,9 @@ async def test_telegram_token_groups_and_rights(bot_api: FakeTelegram) -> None:
     bot_api.bot_in(-400, "kicked")
     bot_api.group(-500, "Verlaten")
     bot_api.bot_in(-500, "left")
-    checks = await telegram_diagnose(telegram(bot_api, -100, -200, -300, -400, -500, -600))
+    bot_api.group(-700, "Aankondigingen")
+    bot_api.chats[-700]["permissions"] = {"can_send_messages": False}  # only admins write
+    checks = await telegram_diagnose(telegram(bot_api, -100, -200, -300, -400, -500, -600, -700))
     assert [c.line() for c in checks] == [
         "OK    telegram bot: the bot is @letsbot_test_bot (privacy mode: in groups it sees"
         " commands and replies to it)",
@@ -131,6 +133,10 @@ async def test_telegram_token_groups_and_rights(bot_api: FakeTelegram) -> None:
         " the bot to the group (if it was banned, remove the ban first)",
         "FAIL  telegram group -600: Telegram answers: Chat not found; fix: add the bot to the"
         " group, and check the id in telegram.group_chat_ids (README, Telegram step 4)",
+        "OK    telegram group -700: 'Aankondigingen' (group) is reachable",
+        "FAIL  telegram rights in -700: the bot may not send messages in 'Aankondigingen'; fix:"
+        " in the group's settings (Permissions), let the bot send messages, or make it an"
+        " administrator",
     ]
     called = {method for method, _ in bot_api.calls}
     assert {"getMe", "getChat", "getChatMember"} <= called
