@@ -37,10 +37,12 @@ from aiohttp import ClientError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    JoinedRoomsResponse,
     JoinResponse,
     LoginResponse,
     MessageDirection,
     RoomCreateResponse,
+    RoomGetStateEventResponse,
     RoomMessagesResponse,
     RoomPreset,
     RoomResolveAliasResponse,
@@ -50,6 +52,7 @@ from nio import (
 )
 
 from letsbot.config import MatrixSection
+from letsbot.doctor import Check
 from letsbot.domain import Identity
 from letsbot.hub import Hub, PlatformStore, TransportError
 from letsbot.i18n import Translator
@@ -739,3 +742,154 @@ def _server_trouble(answer: Any) -> bool:
     status = getattr(answer, "transport_response", None)
     code = getattr(status, "status", None)
     return isinstance(code, int) and code >= 500
+
+
+# doctor ------------------------------------------------------------------------
+
+MESSAGE_EVENT = ".".join(("m", "room", "message"))
+
+
+async def diagnose(section: MatrixSection) -> list[Check]:
+    """``letsbot doctor`` for Matrix: the login, and in each group room: joined, may send.
+
+    A password login is tried with its own device, logged out again at the
+    end, so no device is left behind; an access token is checked with whoami.
+    """
+    client = AsyncClient(
+        section.homeserver,
+        section.user_id,
+        config=AsyncClientConfig(
+            max_limit_exceeded=0,
+            max_timeouts=0,
+            encryption_enabled=False,
+            store_sync_tokens=False,
+            request_timeout=20,
+        ),
+    )
+    logged_in = False
+    checks: list[Check] = []
+    try:
+        login = await _diagnose_login(client, section)
+        checks.append(login)
+        if not login.ok:
+            return checks
+        logged_in = not section.token()
+        joined = await client.joined_rooms()
+        rooms = set(joined.rooms) if isinstance(joined, JoinedRoomsResponse) else set()
+        if not section.group_rooms:
+            checks.append(
+                Check.failed(
+                    "matrix rooms",
+                    "matrix.group_rooms is empty: the bot serves no group room",
+                    "put the group room's id or alias in matrix.group_rooms",
+                )
+            )
+        for room in section.group_rooms:
+            checks.extend(await _diagnose_room(client, section.user_id, room, rooms))
+        return checks
+    except _NETWORK as error:
+        checks.append(
+            Check.failed(
+                "matrix homeserver",
+                f"can't reach {section.homeserver} ({type(error).__name__})",
+                "check matrix.homeserver and the server's internet connection",
+            )
+        )
+        return checks
+    finally:
+        if logged_in:
+            with contextlib.suppress(*_NETWORK):
+                await client.logout()
+        await client.close()
+
+
+async def _diagnose_login(client: AsyncClient, section: MatrixSection) -> Check:
+    user = section.user_id
+    token = section.token()
+    if token:
+        client.access_token = token
+        whoami = await client.whoami()
+        if not isinstance(whoami, WhoamiResponse):
+            return Check.failed(
+                "matrix login",
+                f"the homeserver refused matrix.access_token ({_code(whoami)})",
+                "make a new access token for the bot's account and put it in"
+                " LETSBOT_MATRIX__ACCESS_TOKEN (or use a password instead)",
+            )
+        if whoami.user_id != user:
+            return Check.failed(
+                "matrix login",
+                f"matrix.access_token belongs to {whoami.user_id}, not to {user}",
+                "set matrix.user_id to the bot's account, or use that account's token",
+            )
+        return Check.passed("matrix login", f"the access token of {user} is valid")
+    answer = await client.login(
+        section.login_password(), device_name=f"{section.device_name} doctor"
+    )
+    if not isinstance(answer, LoginResponse):
+        return Check.failed(
+            "matrix login",
+            f"the homeserver refused the login of {user} ({_code(answer)})",
+            "check matrix.user_id and the password (LETSBOT_MATRIX__PASSWORD or password_file)",
+        )
+    return Check.passed("matrix login", f"{user} logs in with its password")
+
+
+async def _diagnose_room(
+    client: AsyncClient, user: str, room: str, joined: set[str]
+) -> list[Check]:
+    name = f"matrix room {room}"
+    room_id = room
+    if room.startswith("#"):
+        resolved = await client.room_resolve_alias(room)
+        if not isinstance(resolved, RoomResolveAliasResponse):
+            return [
+                Check.failed(
+                    name,
+                    "the homeserver knows no room with this alias",
+                    "check the alias in matrix.group_rooms, or use the room id"
+                    " (Element: Room settings, Advanced)",
+                )
+            ]
+        room_id = resolved.room_id
+    if room_id not in joined:
+        return [
+            Check.failed(
+                name,
+                "the bot is not in this room",
+                f"invite {user} to the room; 'letsbot run' then joins it",
+            )
+        ]
+    checks = [Check.passed(name, "the bot is in the room")]
+    rights = f"matrix rights in {room}"
+    levels = await client.room_get_state_event(room_id, "m.room.power_levels")
+    content = levels.content if isinstance(levels, RoomGetStateEventResponse) else {}
+    level = content.get("users", {}).get(user, content.get("users_default", 0))
+    needed = content.get("events", {}).get(MESSAGE_EVENT, content.get("events_default", 0))
+    if level < needed:
+        checks.append(
+            Check.failed(
+                rights,
+                f"the bot's power level {level} is below the {needed} needed to send messages",
+                "let the bot send messages (Element: Room settings, Roles & Permissions)",
+            )
+        )
+        return checks
+    encrypted = await client.room_get_state_event(room_id, "m.room.encryption")
+    if isinstance(encrypted, RoomGetStateEventResponse):
+        checks.append(
+            Check.failed(
+                rights,
+                "the room is encrypted: the bot can't read it",
+                "use a room without encryption (it can't be switched off: make a new room)",
+            )
+        )
+        return checks
+    checks.append(Check.passed(rights, f"the bot may send messages (power level {level})"))
+    return checks
+
+
+def _code(answer: Any) -> str:
+    """The Matrix error code of an error answer (M_FORBIDDEN), or its type."""
+    code = getattr(answer, "status_code", None)
+    return str(code) if code else type(answer).__name__

@@ -57,6 +57,7 @@ from telegram.request import HTTPXRequest
 
 from letsbot.config import TelegramSection
 from letsbot.dispatcher import parse_answer
+from letsbot.doctor import Check
 from letsbot.domain import Identity
 from letsbot.hub import Hub, PlatformStore, TransportError
 from letsbot.i18n import LANGUAGES, Translator, catalog
@@ -969,3 +970,144 @@ def _language_of_label(label: str) -> str | None:
         if label in (texts.get("choice.yes"), texts.get("choice.no")):
             return language
     return None
+
+
+# doctor ------------------------------------------------------------------------
+
+
+async def diagnose(section: TelegramSection) -> list[Check]:
+    """``letsbot doctor`` for Telegram: the token (getMe), each group (getChat), the bot there.
+
+    The rights the bot needs in a group: be a member and be allowed to send
+    messages. No administrator rights: in privacy mode commands, replies to
+    the bot and button presses still reach it, and it never deletes or pins.
+    """
+    from telegram import Bot
+
+    token = section.bot_token()
+    bot = Bot(
+        token,
+        base_url=section.base_url,
+        request=HTTPXRequest(connect_timeout=10, read_timeout=10),
+    )
+
+    def hide(text: str) -> str:
+        return text.replace(token, "<token>") if token else text
+
+    try:
+        try:
+            await bot.initialize()  # getMe
+        except InvalidToken:
+            return [
+                Check.failed(
+                    "telegram bot",
+                    "Telegram refused the token (Unauthorized)",
+                    "copy the bot's token from @BotFather (/mybots, API Token) into"
+                    " LETSBOT_TELEGRAM__TOKEN or telegram.token_file",
+                )
+            ]
+        except TelegramError as error:
+            return [
+                Check.failed(
+                    "telegram bot",
+                    f"can't reach the Bot API: {hide(str(error)) or type(error).__name__}",
+                    "check the server's internet connection and telegram.base_url",
+                )
+            ]
+        me = bot.bot
+        privacy = (
+            "sees every group message"
+            if me.can_read_all_group_messages
+            else "privacy mode: in groups it sees commands and replies to it"
+        )
+        checks = [Check.passed("telegram bot", f"the bot is @{me.username} ({privacy})")]
+        if not section.group_chat_ids:
+            checks.append(
+                Check.failed(
+                    "telegram groups",
+                    "telegram.group_chat_ids is empty: the bot serves no group",
+                    "put the group's id in telegram.group_chat_ids (README, Telegram step 4)",
+                )
+            )
+        for chat_id in section.group_chat_ids:
+            checks.extend(await _diagnose_group(bot, chat_id, me.id, hide))
+        return checks
+    finally:
+        with contextlib.suppress(TelegramError):
+            await bot.shutdown()
+
+
+async def _diagnose_group(
+    bot: Any, chat_id: int, bot_id: int, hide: Callable[[str], str]
+) -> list[Check]:
+    name = f"telegram group {chat_id}"
+    try:
+        chat = await bot.get_chat(chat_id)
+        member = await bot.get_chat_member(chat_id, bot_id)
+    except ChatMigrated as error:
+        new = error.new_chat_id
+        return [
+            Check.failed(
+                name,
+                f"the group became a supergroup with the id {new}",
+                f"replace {chat_id} by {new} in telegram.group_chat_ids",
+            )
+        ]
+    except Forbidden:
+        return [
+            Check.failed(
+                name,
+                "the bot is not in this group (removed, or never added)",
+                "add the bot to the group again",
+            )
+        ]
+    except TelegramError as error:
+        return [
+            Check.failed(
+                name,
+                f"Telegram answers: {hide(str(error))}",
+                "add the bot to the group, and check the id in telegram.group_chat_ids"
+                " (README, Telegram step 4)",
+            )
+        ]
+    title = chat.title or str(chat_id)
+    if chat.type not in _GROUP_TYPES:
+        return [
+            Check.failed(
+                name,
+                f"'{title}' is a {chat.type}, not a group",
+                "put only group ids in telegram.group_chat_ids",
+            )
+        ]
+    found = Check.passed(name, f"'{title}' ({chat.type}) is reachable")
+    status = member.status
+    rights = f"telegram rights in {chat_id}"
+    if status in (member.LEFT, member.BANNED):
+        return [
+            found,
+            Check.failed(
+                rights,
+                f"the bot is not a member of '{title}' ({status})",
+                "add the bot to the group (if it was banned, remove the ban first)",
+            ),
+        ]
+    restricted = status == member.RESTRICTED and not member.can_send_messages
+    closed = (
+        status == member.MEMBER
+        and chat.permissions is not None
+        and chat.permissions.can_send_messages is False
+    )
+    if restricted or closed:
+        return [
+            found,
+            Check.failed(
+                rights,
+                f"the bot may not send messages in '{title}'",
+                "in the group's settings (Permissions), let the bot send messages,"
+                " or make it an administrator",
+            ),
+        ]
+    return [
+        found,
+        Check.passed(rights, f"the bot is {status} and may send messages (no admin rights needed)"),
+    ]

@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import shutil
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+import tomllib
+from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -31,6 +33,7 @@ from letsbot.config import (
     resolve_sqlite_path,
 )
 from letsbot.dispatcher import Bot
+from letsbot.doctor import Check
 from letsbot.hub import Hub, TransportError
 from letsbot.i18n import catalog
 from letsbot.timer import Timer
@@ -106,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
     db_commands.add_parser("upgrade", help="bring the database schema up to date")
+    copy = db_commands.add_parser(
+        "copy",
+        help="copy every table to another, empty database (e.g. from SQLite to PostgreSQL);"
+        " stop the bot first",
+    )
+    copy.add_argument(
+        "--to",
+        metavar="URL",
+        required=True,
+        help="the target, e.g. postgresql+psycopg://letsbot@localhost/letsbot",
+    )
 
     console = commands.add_parser(
         "console", help="chat with the bot in this terminal, or run a script of lines"
@@ -123,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("run", help="serve the enabled chat platforms (Telegram, Matrix)")
     commands.add_parser(
+        "doctor",
+        help="check the configuration, the database and each enabled chat platform;"
+        " a line per check, with what to do when one fails",
+    )
+    commands.add_parser(
         "check",
         help="verify the ledger: balances sum to zero, cached balances match, limits hold",
     )
@@ -132,16 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("file", metavar="FILE", type=Path)
 
-    export = commands.add_parser("export", help="write members or transfers as CSV or JSON")
-    export.add_argument("what", choices=["members", "transfers"])
+    export = commands.add_parser(
+        "export", help="write members, transfers, listings or events as CSV or JSON"
+    )
+    export.add_argument("what", choices=["members", "transfers", "listings", "events"])
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
 
     imports = commands.add_parser(
         "import",
-        help="read members or transfers from a CSV export of eLAS/eLAND (members first)",
+        help="read members, transfers or balances from a CSV export of eLAS/eLAND (members first)",
     )
-    imports.add_argument("what", choices=["members", "transfers"])
+    imports.add_argument("what", choices=["members", "transfers", "balances"])
     imports.add_argument("file", metavar="FILE", type=Path)
     imports.add_argument(
         "--dry-run", action="store_true", help="report what would happen; change nothing"
@@ -152,7 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="read COLUMN as FIELD (code, name, status, role, min, max, date, from, to,"
-        " amount, description)",
+        " amount, description, balance)",
+    )
+    imports.add_argument(
+        "--via-group-account",
+        action="store_true",
+        help="balances: accept a file that doesn't sum to zero; the group account carries"
+        " the difference",
     )
 
     claim = commands.add_parser(
@@ -185,11 +212,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "init":
             return cmd_init(args)
         if args.command == "db":
-            return cmd_db_upgrade(args)
+            return cmd_db_copy(args) if args.db_command == "copy" else cmd_db_upgrade(args)
         if args.command == "console":
             return cmd_console(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "doctor":
+            return cmd_doctor(args)
         if args.command == "backup":
             return cmd_backup(args)
         if args.command == "export":
@@ -288,6 +317,39 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
             f"can't upgrade {safe_url(str(engine.url))}: {error.__class__.__name__}"
         ) from None
     print(f"database {safe_url(str(engine.url))} is at revision {current}")
+    return 0
+
+
+def cmd_db_copy(args: argparse.Namespace) -> int:
+    from storage.copy import CopyError, copy_database
+
+    settings, path = settings_from(args)
+    source = ready_engine(settings, path.parent)
+    target_url = resolve_sqlite_path(args.to, Path.cwd())
+    shown = safe_url(target_url)
+    try:
+        make_url(target_url)
+        target = make_engine(target_url)
+    except (ArgumentError, ImportError, SQLAlchemyError) as error:
+        raise CliError(f"--to: can't use {shown}: {error.__class__.__name__}") from None
+    try:
+        counts = copy_database(source, target)
+    except CopyError as error:
+        raise CliError(f"{shown}: {error}") from None
+    rows = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
+    print(f"copied {sum(counts.values())} rows to {shown} ({rows or 'no rows'})")
+    problems = ledger_problems(target, settings.group_limits)
+    members, transfers = ledger_size(target)
+    if problems:
+        print(f"check on the copy FAILED: {len(problems)} problem(s)")
+        for problem in problems:
+            print(f"  {problem}")
+        return 1
+    print(f"check on the copy: OK, {members} members, {transfers} transfers")
+    print(
+        "next: point storage.url at the copy (a password belongs in LETSBOT_STORAGE__URL,"
+        " not in bot.toml), then start the bot"
+    )
     return 0
 
 
@@ -554,6 +616,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from storage.exchange import (
+        BALANCE_FIELDS,
         HEADERS,
         MEMBER_FIELDS,
         TRANSFER_FIELDS,
@@ -572,7 +635,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not sep or field not in fields:
             raise CliError(f"--map {item}: expected COLUMN=FIELD, FIELD one of {sorted(fields)}")
         mapping[column.strip().lower()] = field
-    required = MEMBER_FIELDS if args.what == "members" else TRANSFER_FIELDS
+    required = {
+        "members": MEMBER_FIELDS,
+        "transfers": TRANSFER_FIELDS,
+        "balances": BALANCE_FIELDS,
+    }[args.what]
     try:
         sheet = read_sheet(args.file, required, mapping)
     except ImportError_ as error:
@@ -581,6 +648,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise CliError(f"{args.file}: {error.strerror}") from None
     prefix = settings.group.code_prefix.upper()
     decimals = settings.currency.decimals
+    if args.what == "balances":
+        return import_balances_report(args, settings, engine, sheet)
     if args.what == "members":
         report = import_members(
             engine,
@@ -663,4 +732,157 @@ def cmd_claim_code(args: argparse.Namespace) -> int:
         " /activeer CODE (English: /claim CODE) in a direct chat with the bot."
         " An earlier code of theirs no longer works."
     )
+    return 0
+
+
+def import_balances_report(
+    args: argparse.Namespace, settings: Settings, engine: Engine, sheet: Any
+) -> int:
+    from storage.exchange import import_balances, units
+
+    prefix = settings.group.code_prefix.upper()
+    decimals = settings.currency.decimals
+    report = import_balances(
+        engine,
+        sheet,
+        prefix=prefix,
+        decimals=decimals,
+        limits=settings.group_limits,
+        via_group_account=args.via_group_account,
+        dry_run=args.dry_run,
+        now=SystemClock().now(),
+        description=catalog(settings.group.language)["opening.description"],
+    )
+    for problem in report.problems:
+        print(f"{args.file}: {problem}")
+    if report.problems and not args.dry_run:
+        print(f"nothing imported: {len(report.problems)} problem(s); fix them or see --dry-run")
+        return 1
+    for line in report.booked:
+        print(f"{args.file}: {line}")
+    verb = "would book" if args.dry_run else "booked"
+    print(
+        f"{verb} {report.added} opening balances; {report.unchanged} already booked,"
+        f" {report.zero} at zero; the file sums to {units(report.total, decimals)};"
+        f" the group account {prefix}-000 {'would change' if args.dry_run else 'changed'}"
+        f" by {units(report.group_change, decimals)}"
+    )
+    return 1 if report.problems else 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from storage.doctor import database_checks
+
+    path = config_path(args)
+    checks: list[Check] = []
+    try:
+        settings = load_settings(path)
+    except ConfigError as error:
+        checks.append(
+            Check.failed(
+                "configuration", str(error), "correct it (bot.toml.example shows every key)"
+            )
+        )
+        return report_checks(checks)
+    sections = (("telegram", settings.telegram), ("matrix", settings.matrix))
+    enabled = [name for name, section in sections if section.enabled]
+    checks.append(
+        Check.passed(
+            "configuration",
+            f"{path} loads; chat platforms: {', '.join(enabled) or 'none (console only)'}",
+        )
+    )
+    checks.extend(secret_checks(settings, path))
+    try:
+        engine = engine_for(settings, path.parent)
+    except CliError as error:
+        checks.append(Check.failed("database", str(error), "correct storage.url"))
+    else:
+        checks.extend(database_checks(engine, settings.group_limits, safe_url(str(engine.url))))
+    secrets = [settings.telegram.bot_token()] if settings.telegram.enabled else []
+    if settings.matrix.enabled:
+        secrets += [settings.matrix.login_password(), settings.matrix.token()]
+    with redacted(secrets):
+        checks.extend(asyncio.run(platform_checks(settings)))
+    return report_checks(checks)
+
+
+def secret_checks(settings: Settings, path: Path) -> list[Check]:
+    """Where each secret of an enabled platform comes from; one in a readable bot.toml fails."""
+    found = []
+    if settings.telegram.enabled:
+        found.append(("telegram token", "TELEGRAM__TOKEN", settings.telegram.token_file))
+    if settings.matrix.enabled:
+        if settings.matrix.token():
+            found.append(
+                ("matrix access token", "MATRIX__ACCESS_TOKEN", settings.matrix.access_token_file)
+            )
+        else:
+            found.append(("matrix password", "MATRIX__PASSWORD", settings.matrix.password_file))
+    checks = []
+    for name, variable, file in found:
+        if os.environ.get(f"LETSBOT_{variable}"):
+            checks.append(Check.passed(name, f"set, from LETSBOT_{variable}"))
+        elif not _in_file(path, variable):
+            checks.append(Check.passed(name, f"set, from {file}"))
+        elif path.stat().st_mode & 0o004:
+            checks.append(
+                Check.failed(
+                    name,
+                    f"written in {path}, which everyone on this server may read",
+                    f"'chmod o-r {path}', or move it to LETSBOT_{variable} or a *_file",
+                )
+            )
+        else:
+            checks.append(Check.passed(name, f"set, in {path}"))
+    return checks
+
+
+def _in_file(path: Path, variable: str) -> bool:
+    """Whether the secret itself (not its *_file) is set in the config file."""
+    section, _, key = variable.lower().partition("__")
+    try:
+        with path.open("rb") as handle:
+            return bool(tomllib.load(handle).get(section, {}).get(key))
+    except (OSError, ValueError):
+        return False
+
+
+async def platform_checks(settings: Settings) -> list[Check]:
+    """Each enabled chat platform asked by its own adapter (the SDKs load only now)."""
+    checks: list[Check] = []
+    if settings.telegram.enabled:
+        from adapters.telegram import diagnose as telegram
+
+        checks.extend(await unexpected("telegram", telegram(settings.telegram)))
+    if settings.matrix.enabled:
+        from adapters.matrix import diagnose as matrix
+
+        checks.extend(await unexpected("matrix", matrix(settings.matrix)))
+    return checks
+
+
+async def unexpected(platform: str, probe: Awaitable[list[Check]]) -> list[Check]:
+    """A probe that breaks in a way nobody foresaw is a failed check, not a traceback."""
+    try:
+        return await probe
+    except Exception as error:
+        log.exception("doctor: the %s check broke", platform)
+        return [
+            Check.failed(
+                platform,
+                f"the check itself broke ({type(error).__name__})",
+                "read the log lines above, and the README section of this platform",
+            )
+        ]
+
+
+def report_checks(checks: Sequence[Check]) -> int:
+    for check in checks:
+        print(check.line())
+    failed = sum(1 for check in checks if not check.ok)
+    if failed:
+        print(f"{failed} of {len(checks)} checks failed")
+        return 1
+    print(f"all {len(checks)} checks passed")
     return 0

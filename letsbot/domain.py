@@ -25,6 +25,7 @@ class TransferKind(enum.StrEnum):
     BOOKING = "booking"  # booked by a coordinator on behalf of the payer
     START_CREDIT = "start_credit"
     REVERSAL = "reversal"
+    OPENING = "opening"  # a balance brought in from another system, against the group account
 
 
 class PendingAction(enum.StrEnum):

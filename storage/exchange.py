@@ -22,9 +22,18 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from storage.uow import identities, members, transfers
+from letsbot.domain import GroupLimits, Status
+from storage.uow import (
+    events,
+    identities,
+    listing_tags,
+    listings,
+    members,
+    rsvps,
+    transfers,
+)
 
 Field = Literal[
     "code",
@@ -39,6 +48,7 @@ Field = Literal[
     "amount",
     "description",
     "kind",
+    "balance",
 ]
 
 # Header spellings seen in eLAS/eLAND exports and their Dutch or English variants.
@@ -87,10 +97,17 @@ HEADERS: dict[str, Field] = {
     "description": "description",
     "omschrijving": "description",
     "beschrijving": "description",
+    "balance": "balance",
+    "saldo": "balance",
+    "stand": "balance",
+    "balans": "balance",
+    "beginsaldo": "balance",
+    "opening balance": "balance",
 }
 FULL_NAMES = {"fullname", "full_name", "volledige naam"}
 MEMBER_FIELDS: tuple[Field, ...] = ("code", "name")
 TRANSFER_FIELDS: tuple[Field, ...] = ("date", "from", "to", "amount")
+BALANCE_FIELDS: tuple[Field, ...] = ("code", "balance")
 
 # eLAS status numbers: 0 inactive, 1 active, 2 leaving, 3 newcomer, 4 secretariat,
 # 5 info pack, 6 info evening, 7 external (an account of another group).
@@ -112,7 +129,7 @@ STATUSES = {
     "kandidaat": "candidate",
     "candidate": "candidate",
 }
-KINDS = {"payment", "request", "booking", "start_credit", "reversal"}
+KINDS = {"payment", "request", "booking", "start_credit", "reversal", "opening"}
 _CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,8})\s*-?\s*)?0*(?P<number>[0-9]{1,6})", re.ASCII)
 _AMOUNT = re.compile(r"-?[0-9]{1,12}(?:[.,][0-9]{1,6})?", re.ASCII)
 
@@ -350,6 +367,188 @@ def import_transfers(
     return report
 
 
+OPENING = "opening:"  # event_key prefix: one opening balance per member, ever
+
+
+@dataclass
+class BalancesReport(Report):
+    """An import of balances: the opening transfers, and what the file sums to."""
+
+    booked: list[str] = field(default_factory=list)  # one line per opening transfer
+    zero: int = 0  # members at zero: nothing to book
+    total: int = 0  # the file's balances summed, minor units
+    group_change: int = 0  # what the group account's balance moves by
+
+
+def import_balances(
+    engine: Engine,
+    sheet: Sheet,
+    *,
+    prefix: str,
+    decimals: int,
+    limits: GroupLimits,
+    via_group_account: bool,
+    dry_run: bool,
+    now: datetime,
+    description: str,
+) -> BalancesReport:
+    """One opening transfer per member against the group account (``PREFIX-000``).
+
+    An opening balance is recognised by its event key ``opening:<number>``: a
+    member has at most one, so importing the same file again books nothing,
+    and a different balance for a member already opened is a problem, never a
+    second booking. A line for the group account itself is summed but not
+    booked: the group account is the other side of every opening transfer.
+    """
+    report = BalancesReport()
+    with engine.begin() as connection:
+        # Every account locked in one order (PostgreSQL; SQLite holds the write lock already).
+        rows = {
+            row.number: row
+            for row in connection.execute(select(members).order_by(members.c.id).with_for_update())
+        }
+        kas = next(row for row in rows.values() if row.is_group_account)
+        opened = {
+            row.event_key: row
+            for row in connection.execute(
+                select(transfers).where(transfers.c.event_key.startswith(OPENING))
+            )
+        }
+        # Accounts with other bookings: an opening balance must come first.
+        others = ~transfers.c.event_key.startswith(OPENING)
+        traded: set[int] = set()
+        for side in (transfers.c.payer_id, transfers.c.receiver_id):
+            traded |= set(connection.execute(select(side).where(others).distinct()).scalars())
+        seen: set[int] = set()
+        plan: list[tuple[int, Any, int]] = []
+        for line, values in sheet.rows:
+            number = parse_code(values.get("code", ""), prefix)
+            amount = parse_amount(values.get("balance", ""), decimals)
+            if number is None:
+                report.problem(line, f"member code {values.get('code', '')!r} is not {prefix}-NNN")
+                continue
+            code = f"{prefix}-{number:03d}"
+            if number not in rows:
+                report.problem(line, f"{code} is unknown: import the members first")
+            elif number in seen:
+                report.problem(line, f"{code} twice in the file")
+            elif amount is None:
+                report.problem(line, f"balance {values.get('balance', '')!r} is not a number")
+            else:
+                seen.add(number)
+                report.total += amount
+                problem = _opening_problem(
+                    rows[number], amount, opened, traded, limits, code, decimals
+                )
+                if problem:
+                    report.problem(line, problem)
+                elif rows[number].is_group_account:
+                    continue  # its balance follows from the others
+                elif f"{OPENING}{number}" in opened:
+                    report.unchanged += 1
+                elif amount == 0:
+                    report.zero += 1
+                else:
+                    plan.append((line, rows[number], amount))
+        if report.total and not via_group_account:
+            total, rest = units(report.total, decimals), units(-report.total, decimals)
+            report.problems.append(
+                f"the balances sum to {total}, not 0 (a difference of {total});"
+                f" add a line for the group account {prefix}-000 with {rest},"
+                " or use --via-group-account to let the group account carry the difference"
+            )
+        report.group_change = -sum(amount for _, _, amount in plan)
+        for line, member, amount in plan:
+            code = f"{prefix}-{member.number:03d}"
+            way = "gets {} from" if amount > 0 else "pays {} to"
+            report.booked.append(
+                f"line {line}: {code} {member.name} {way.format(units(abs(amount), decimals))}"
+                f" the group account {prefix}-000"
+            )
+        report.added = len(plan)
+        if dry_run or report.problems:
+            connection.rollback()
+            if report.problems and not dry_run:
+                report.added, report.booked, report.group_change = 0, [], 0
+            return report
+        for _, member, amount in plan:
+            payer, receiver = (kas, member) if amount > 0 else (member, kas)
+            connection.execute(
+                insert(transfers).values(
+                    payer_id=payer.id,
+                    receiver_id=receiver.id,
+                    amount=abs(amount),
+                    description=description[:500],
+                    kind="opening",
+                    created_at=now,
+                    booked_by_id=None,
+                    reverses_id=None,
+                    event_key=f"{OPENING}{member.number}",
+                )
+            )
+            connection.execute(
+                update(members)
+                .where(members.c.id == member.id)
+                .values(balance=members.c.balance + amount)
+            )
+        if plan:
+            connection.execute(
+                update(members)
+                .where(members.c.id == kas.id)
+                .values(balance=members.c.balance + report.group_change)
+            )
+    return report
+
+
+def _opening_problem(
+    member: Any,
+    amount: int,
+    opened: dict[str, Any],
+    traded: set[int],
+    limits: GroupLimits,
+    code: str,
+    decimals: int,
+) -> str | None:
+    """Why this member's opening balance can't be booked; None when it can (or is there)."""
+    if member.is_group_account:
+        return None
+    earlier = opened.get(f"{OPENING}{member.number}")
+    if earlier is not None:
+        booked = earlier.amount if earlier.receiver_id == member.id else -earlier.amount
+        if booked == amount:
+            return None
+        return (
+            f"{code} has an opening balance of {units(booked, decimals)} already"
+            f" (transfer #{earlier.id}), not {units(amount, decimals)};"
+            " correct the difference with a booking (/book), not a second import"
+        )
+    if amount == 0:
+        return None
+    if member.id in traded:
+        return (
+            f"{code} has transfers already; an opening balance must be the first booking"
+            " of an account"
+        )
+    after = member.balance + amount
+    if limits.soft or member.status == Status.INACTIVE.value:
+        return None
+    low = limits.min_balance if member.min_balance is None else member.min_balance
+    high = limits.max_balance if member.max_balance is None else member.max_balance
+    if after < low:
+        return (
+            f"{code}: balance {units(after, decimals)} is below its minimum"
+            f" {units(low, decimals)}; give the member a lower limit first"
+            " (minlimit in the members file, or /limit)"
+        )
+    if after > high:
+        return (
+            f"{code}: balance {units(after, decimals)} is above its maximum"
+            f" {units(high, decimals)}; give the member a higher limit first"
+            " (maxlimit in the members file, or /limit)"
+        )
+    return None
+
+
 def units(minor: int | None, decimals: int) -> str | None:
     """Minor units as the amount people read: ``1250`` with 2 decimals -> ``12.50``."""
     if minor is None:
@@ -358,12 +557,24 @@ def units(minor: int | None, decimals: int) -> str | None:
 
 
 def export_rows(
-    engine: Engine, what: Literal["members", "transfers"], prefix: str, decimals: int
+    engine: Engine,
+    what: Literal["members", "transfers", "listings", "events"],
+    prefix: str,
+    decimals: int,
+    now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Everything needed to move to another system, amounts in units."""
+    """Everything needed to move to another system, amounts in units, times in UTC.
+
+    ``now`` decides which listings count as expired (default: the current time).
+    """
     with engine.connect() as connection:
         numbers = dict(connection.execute(select(members.c.id, members.c.number)).all())
-        if what == "members":
+        codes = {id_: f"{prefix}-{number:03d}" for id_, number in numbers.items()}
+        if what == "listings":
+            rows = _listing_rows(connection, codes, now or datetime.now(UTC))
+        elif what == "events":
+            rows = _event_rows(connection, codes)
+        elif what == "members":
             linked: dict[int, int] = dict(
                 connection.execute(
                     select(identities.c.member_id, func.count()).group_by(identities.c.member_id)
@@ -401,6 +612,78 @@ def export_rows(
     return rows
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _listing_rows(
+    connection: Connection, codes: dict[int, str], now: datetime
+) -> list[dict[str, Any]]:
+    """Offers and wants, withdrawn and expired ones too, each with its tags."""
+    tags: dict[int, list[str]] = {}
+    for listing_id, label in connection.execute(
+        select(listing_tags.c.listing_id, listing_tags.c.label).order_by(
+            listing_tags.c.listing_id, listing_tags.c.tag
+        )
+    ):
+        tags.setdefault(listing_id, []).append(label)
+    rows = []
+    for row in connection.execute(select(listings).order_by(listings.c.id)):
+        if row.withdrawn_at is not None:
+            status = "withdrawn"
+        elif row.expires_at <= now:
+            status = "expired"
+        else:
+            status = "live"
+        rows.append(
+            {
+                "id": row.id,
+                "kind": row.kind,
+                "owner": codes[row.owner_id],
+                "text": row.text,
+                "tags": tags.get(row.id, []),
+                "price": row.price,
+                "created": _iso(row.created_at),
+                "expires": _iso(row.expires_at),
+                "withdrawn": _iso(row.withdrawn_at),
+                "status": status,
+            }
+        )
+    return rows
+
+
+def _event_rows(connection: Connection, codes: dict[int, str]) -> list[dict[str, Any]]:
+    """Every occurrence (a repeated event: one row each, sharing ``series``), with RSVPs."""
+    answers: dict[tuple[int, bool], list[str]] = {}
+    for event_id, member_id, going in connection.execute(
+        select(rsvps.c.event_id, rsvps.c.member_id, rsvps.c.going).order_by(
+            rsvps.c.event_id, rsvps.c.at, rsvps.c.member_id
+        )
+    ):
+        answers.setdefault((event_id, going), []).append(codes[member_id])
+    rows = connection.execute(select(events).order_by(events.c.starts_at, events.c.id)).all()
+    # The first occurrence of a series is its id: the others point at it, it points nowhere.
+    series = {row.series_id for row in rows if row.series_id is not None}
+    return [
+        {
+            "id": row.id,
+            "series": row.series_id or (row.id if row.id in series else None),
+            "kind": row.kind,
+            "title": row.title,
+            "place": row.place,
+            "starts": _iso(row.starts_at),
+            "ends": _iso(row.ends_at),
+            "status": row.status,
+            "cancel_reason": row.cancel_reason,
+            "created_by": codes[row.created_by_id],
+            "created": _iso(row.created_at),
+            "going": answers.get((row.id, True), []),
+            "not_going": answers.get((row.id, False), []),
+        }
+        for row in rows
+    ]
+
+
 def write_rows(rows: Iterable[dict[str, Any]], out: io.TextIOBase | Any, fmt: str) -> None:
     listed = list(rows)
     if fmt == "json":
@@ -411,4 +694,5 @@ def write_rows(rows: Iterable[dict[str, Any]], out: io.TextIOBase | Any, fmt: st
         return
     writer = csv.DictWriter(out, fieldnames=list(listed[0]))
     writer.writeheader()
-    writer.writerows(listed)
+    for row in listed:  # lists (tags, member codes) as words separated by spaces
+        writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()})

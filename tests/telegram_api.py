@@ -321,6 +321,55 @@ class FakeTelegram:
             "supports_inline_queries": False,
         }
 
+    async def api_getChat(self, params: Json) -> Json:
+        chat = self._chat_of_bot(int(params["chat_id"]))
+        return {
+            **{k: v for k, v in chat.items() if k != "bot_status"},
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
+
+    async def api_getChatMember(self, params: Json) -> Json:
+        chat = self._chat_of_bot(int(params["chat_id"]))
+        user_id = int(params["user_id"])
+        if user_id != BOT_ID:
+            return {"status": "member", "user": {"id": user_id, "is_bot": False, "first_name": "?"}}
+        status = chat.get("bot_status", "member")
+        member: Json = {"status": status, "user": BOT.user()}
+        if status == "kicked":
+            member["until_date"] = 0
+        if status == "restricted":  # every right taken away
+            rights = ("change_info", "invite_users", "pin_messages", "send_messages")
+            rights += ("send_polls", "send_other_messages", "add_web_page_previews")
+            rights += ("manage_topics", "send_audios", "send_documents", "send_photos")
+            rights += ("send_videos", "send_video_notes", "send_voice_notes", "edit_tag")
+            rights += ("react_to_messages",)
+            member.update({f"can_{right}": False for right in rights})
+            member.update(is_member=True, until_date=0)
+        return member
+
+    def _chat_of_bot(self, chat_id: int) -> Json:
+        """A chat as the bot may ask about it; Telegram's errors for the others."""
+        if chat_id in self.migrated:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.migrated[chat_id]},
+            )
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        if chat.get("bot_status") == "kicked":
+            raise ApiError(403, "Forbidden: bot was kicked from the group chat")
+        return chat
+
     async def api_deleteWebhook(self, params: Json) -> bool:
         return True
 
@@ -445,6 +494,10 @@ class FakeTelegram:
     def group(self, chat_id: int, title: str = "LETS Durme", kind: str = "group") -> int:
         self.chats[chat_id] = {"id": chat_id, "type": kind, "title": title}
         return chat_id
+
+    def bot_in(self, chat_id: int, status: str) -> None:
+        """The bot's standing in a group: member, administrator, restricted, left, kicked."""
+        self.chats[chat_id]["bot_status"] = status
 
     def person(self, person: Person, *, started: bool = True) -> Person:
         """Someone Telegram knows; ``started=False``: never pressed Start in the bot's chat."""

@@ -1,0 +1,33 @@
+"""``letsbot doctor``: one line per check, OK or FAIL with what to do about it.
+
+The checks themselves live where the knowledge is: the configuration and the
+database in the composition root (letsbot/cli.py, storage/), each chat
+platform in its adapter (``diagnose``). This module is only their common shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check. ``remedy`` tells a volunteer what to do when it failed."""
+
+    name: str
+    ok: bool
+    detail: str
+    remedy: str = ""
+
+    @classmethod
+    def passed(cls, name: str, detail: str) -> Check:
+        return cls(name, True, detail)
+
+    @classmethod
+    def failed(cls, name: str, detail: str, remedy: str) -> Check:
+        return cls(name, False, detail, remedy)
+
+    def line(self) -> str:
+        if self.ok:
+            return f"OK    {self.name}: {self.detail}"
+        return f"FAIL  {self.name}: {self.detail}; fix: {self.remedy}"
