@@ -154,7 +154,9 @@ class LetsbotRun:
     reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def start(cls, server: FakeTelegram, url: str, folder: Path) -> LetsbotRun:
+    async def start(
+        cls, server: FakeTelegram, url: str, folder: Path, env: dict[str, str] | None = None
+    ) -> LetsbotRun:
         config = folder / "bot.toml"
         config.write_text(
             "[group]\n"
@@ -172,7 +174,7 @@ class LetsbotRun:
         process = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "letsbot", "--config", str(config), "run"),
             stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "LETSBOT_TELEGRAM__TOKEN": TOKEN},
+            env={**os.environ, "LETSBOT_TELEGRAM__TOKEN": TOKEN, **(env or {})},
         )
         run = cls(process)
         run.reader = asyncio.create_task(run._read())
