@@ -38,6 +38,9 @@ from storage.database import make_engine, upgrade
 from storage.uow import SqlUnitOfWork
 from tests.support import make_settings
 from tests.telegram_api import TOKEN, FakeTelegram, Person, Sent
+from tests.test_matrix import Harness, Synapse, synapse, until
+
+__all__ = ["synapse"]  # the fixture
 
 PG_BIN = Path(os.environ.get("LETSBOT_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 GROUP = -4001
@@ -365,3 +368,38 @@ def scalar(engine: Engine, sql: str) -> int:
         value = connection.execute(text(sql)).scalar_one()
         connection.rollback()
     return int(value)
+
+
+async def test_the_matrix_sync_loop_lives_through_an_outage(
+    cluster: Cluster, synapse: Synapse
+) -> None:
+    """Matrix stores its sync checkpoint after each batch: with the database down that
+    write fails, and the loop must go on (from the token it holds) rather than stop."""
+    engine = make_engine(cluster.url)
+    mx = Harness(synapse, engine)
+    logging.getLogger().addHandler(mx.log)
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("nio").setLevel(logging.WARNING)
+    ann = await mx.person("Ann")
+    mx.coordinators.append(f"matrix:{ann.user_id}")
+    try:
+        await mx.start()
+        room = await ann.dm(mx.bot_id)
+        await ann.ask(room, "/start", "Welkom bij LETS Durme")
+
+        await asyncio.to_thread(cluster.stop, "fast")
+        await ann.ask(room, "/saldo", BUSY)
+        await until(lambda: any("checkpoint" in line for line in mx.log.lines), what="the log")
+        await ann.ask(room, "/overzicht", BUSY)  # the loop still reads
+
+        await asyncio.to_thread(cluster.start)
+        await ann.ask(room, "/saldo", "Je saldo: 0 pluimen")
+        assert mx.task is not None and not mx.task.done()
+        busy = [e for e in ann.notices(room) if e["content"]["body"] == BUSY]
+        assert len(busy) == 2  # each command told once: no batch handled twice
+    finally:
+        logging.getLogger().removeHandler(mx.log)
+        if mx.task is not None and not mx.task.done():
+            await mx.stop()
+        await ann.close()
+        engine.dispose()
