@@ -54,6 +54,7 @@ from nio import (
 from letsbot.config import MatrixSection
 from letsbot.doctor import Check
 from letsbot.domain import Identity
+from letsbot.errors import Busy
 from letsbot.hub import Hub, PlatformStore, TransportError
 from letsbot.i18n import Translator
 from letsbot.markup import to_html, to_plain
@@ -312,6 +313,14 @@ class MatrixTransport:
                 continue
             except _SyncFailed as error:
                 self.health.failed(error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.tuning.backoff_max)
+                continue
+            except Busy:
+                # The database is down. Commands were told "try again" by the core;
+                # what failed is storing the checkpoint (or a room's kind). Sync on
+                # from the token in memory: the loop must outlive the outage.
+                log.warning("matrix: database busy or unreachable; sync checkpoint not stored")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.tuning.backoff_max)
                 continue

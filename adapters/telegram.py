@@ -59,6 +59,7 @@ from letsbot.config import TelegramSection
 from letsbot.dispatcher import parse_answer
 from letsbot.doctor import Check
 from letsbot.domain import Identity
+from letsbot.errors import Busy
 from letsbot.hub import Hub, PlatformStore, TransportError
 from letsbot.i18n import LANGUAGES, Translator, catalog
 from letsbot.markup import to_html, to_plain
@@ -472,6 +473,8 @@ class TelegramTransport:
             elif update.message is not None:
                 await self._on_message(update.message)
             # edited messages, channel posts and the rest never reach the core
+        except Busy:
+            log.warning("telegram: update %s: database busy or unreachable", update.update_id)
         except Exception:
             log.exception("telegram: update %s failed", update.update_id)
 
@@ -509,7 +512,8 @@ class TelegramTransport:
         if user.is_bot:
             return
         if not is_group and str(user.id) in self._holding:
-            await self._deliver_held(user.id)
+            with contextlib.suppress(Busy):  # the database is down: held until the next message
+                await self._deliver_held(user.id)
         incoming = Incoming(
             platform=PLATFORM,
             event_id=event_id,
@@ -573,12 +577,18 @@ class TelegramTransport:
             return
         handle, user_id = user.username.lower(), str(user.id)
         if self._handles.get(handle) != user_id:
-            await self._db(self.store.remember_handle, handle, user_id)
-            self._handles[handle] = user_id
+            # Noting a handle is no reason to drop the message: with the database
+            # down the core still answers "try again"; the handle is noted next time.
+            with contextlib.suppress(Busy):
+                await self._db(self.store.remember_handle, handle, user_id)
+                self._handles[handle] = user_id
 
     async def _user_for(self, handle: str) -> str | None:
         if handle not in self._handles:
-            found = await self._db(self.store.user_for_handle, handle)
+            try:
+                found = await self._db(self.store.user_for_handle, handle)
+            except Busy:  # the database is down: the core will say "try again" as well
+                return None
             if found is None:
                 return None
             self._handles[handle] = found

@@ -14,6 +14,7 @@ import sys
 import tomllib
 from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -36,7 +37,7 @@ from letsbot.dispatcher import Bot
 from letsbot.doctor import Check
 from letsbot.hub import Hub, TransportError
 from letsbot.i18n import catalog
-from letsbot.timer import Timer
+from letsbot.timer import CHECK_EVERY, Timer
 from storage.check import ledger_problems, ledger_size
 from storage.database import make_engine, schema_state, upgrade
 from storage.platform import SqlPlatformStore
@@ -494,6 +495,7 @@ async def serve(
     *,
     telegram_tuning: Tuning | None = None,
     matrix_tuning: MatrixTuning | None = None,
+    check_every: timedelta = CHECK_EVERY,
 ) -> None:
     """Every enabled chat platform in one process, until ``stop`` is set; then a clean stop.
 
@@ -510,7 +512,7 @@ async def serve(
         for outgoing in await asyncio.to_thread(hub.bot.scheduled_work):
             hub.post(outgoing)
 
-    timer = Timer(post_scheduled)
+    timer = Timer(post_scheduled, check_every)
     with redacted(secrets):
         starting = asyncio.create_task(hub.start())
         stopping = asyncio.create_task(stop.wait())

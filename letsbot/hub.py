@@ -76,7 +76,8 @@ class Profile:
 class PlatformStore(Protocol):
     """Small facts a transport keeps across restarts, for one platform.
 
-    Each call is its own short transaction; call it off the event loop.
+    Each call is its own short transaction; call it off the event loop. A
+    database that can't be reached raises letsbot.errors.Busy, as in the core.
     """
 
     def state(self, key: str) -> str | None: ...

@@ -2,19 +2,23 @@
 
 letsbot.hub.PlatformStore on SQLAlchemy Core. Every call is one short
 transaction of its own, apart from the core's (adapters call these from a
-worker thread, never inside Bot.handle).
+worker thread, never inside Bot.handle). A database that can't be reached
+raises letsbot.errors.Busy, as in the core.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, delete, select, update
+from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from letsbot.clock import Clock
 from letsbot.hub import Profile
 from storage.models import HandleRow, HeldMessageRow, IdentityRow, MemberRow, PlatformStateRow
+from storage.uow import busy_when_unreachable
 
 state = cast(Table, PlatformStateRow.__table__)
 handles = cast(Table, HandleRow.__table__)
@@ -34,9 +38,14 @@ class SqlPlatformStore:
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
 
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with busy_when_unreachable(), self.engine.begin() as db:
+            yield db
+
     # state
     def state(self, key: str) -> str | None:
-        with self.engine.begin() as db:
+        with self._begin() as db:
             value = db.execute(
                 select(state.c.value).where(state.c.platform == self.platform, state.c.key == key)
             ).scalar_one_or_none()
@@ -44,7 +53,7 @@ class SqlPlatformStore:
 
     def states(self, prefix: str) -> dict[str, str]:
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        with self.engine.begin() as db:
+        with self._begin() as db:
             rows = db.execute(
                 select(state.c.key, state.c.value).where(
                     state.c.platform == self.platform,
@@ -54,7 +63,7 @@ class SqlPlatformStore:
         return {row.key[len(prefix) :]: row.value for row in rows}
 
     def set_state(self, key: str, value: str | None) -> None:
-        with self.engine.begin() as db:
+        with self._begin() as db:
             if value is None:
                 db.execute(
                     delete(state).where(state.c.platform == self.platform, state.c.key == key)
@@ -77,7 +86,7 @@ class SqlPlatformStore:
         statement = self._insert(handles).values(
             platform=self.platform, handle=handle.lower(), user_id=user_id, seen_at=now
         )
-        with self.engine.begin() as db:
+        with self._begin() as db:
             db.execute(
                 statement.on_conflict_do_update(
                     index_elements=[handles.c.platform, handles.c.handle],
@@ -86,7 +95,7 @@ class SqlPlatformStore:
             )
 
     def user_for_handle(self, handle: str) -> str | None:
-        with self.engine.begin() as db:
+        with self._begin() as db:
             value = db.execute(
                 select(handles.c.user_id).where(
                     handles.c.platform == self.platform, handles.c.handle == handle.lower()
@@ -96,7 +105,7 @@ class SqlPlatformStore:
 
     # held direct messages
     def hold(self, user_id: str, body: str) -> int:
-        with self.engine.begin() as db:
+        with self._begin() as db:
             held_id = db.execute(
                 held_messages.insert()
                 .values(
@@ -111,7 +120,7 @@ class SqlPlatformStore:
         return int(held_id)
 
     def held(self, user_id: str) -> list[tuple[int, str]]:
-        with self.engine.begin() as db:
+        with self._begin() as db:
             rows = db.execute(
                 select(held_messages.c.id, held_messages.c.body)
                 .where(
@@ -124,7 +133,7 @@ class SqlPlatformStore:
         return [(row.id, row.body) for row in rows]
 
     def holding(self) -> set[str]:
-        with self.engine.begin() as db:
+        with self._begin() as db:
             rows = db.execute(
                 select(held_messages.c.user_id)
                 .where(
@@ -136,7 +145,7 @@ class SqlPlatformStore:
             return {str(user_id) for user_id in rows}
 
     def delivered(self, held_id: int) -> None:
-        with self.engine.begin() as db:
+        with self._begin() as db:
             db.execute(
                 update(held_messages)
                 .where(held_messages.c.id == held_id)
@@ -145,7 +154,7 @@ class SqlPlatformStore:
 
     # the core's view of a person
     def profile(self, user_id: str) -> Profile | None:
-        with self.engine.begin() as db:
+        with self._begin() as db:
             row = db.execute(
                 select(identities.c.display_name, members.c.name, members.c.language)
                 .join(members, members.c.id == identities.c.member_id)

@@ -1322,12 +1322,23 @@ class SqlUnitOfWork:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlStore]:
-        try:
-            with self.engine.begin() as connection:
-                yield SqlStore(connection)
-        except OperationalError as error:
+        with busy_when_unreachable(), self.engine.begin() as connection:
+            yield SqlStore(connection)
+
+
+@contextmanager
+def busy_when_unreachable() -> Iterator[None]:
+    """A database that is locked, down or restarting raises Busy: "try again in a moment".
+
+    OperationalError covers SQLite's "database is locked" and PostgreSQL
+    refusing connections, shutting down (57P01, 57P03) or dropping one mid-query;
+    a connection SQLAlchemy found dead is the same outage in other clothes.
+    """
+    try:
+        yield
+    except OperationalError as error:
+        raise Busy(str(error.orig)) from error
+    except DBAPIError as error:
+        if error.connection_invalidated:
             raise Busy(str(error.orig)) from error
-        except DBAPIError as error:
-            if error.connection_invalidated:
-                raise Busy(str(error.orig)) from error
-            raise
+        raise
