@@ -29,7 +29,7 @@ def any_engine(db_url: str) -> Iterator[Engine]:
 
 def test_schema_is_current_and_has_a_group_account(any_engine: Engine) -> None:
     current, head = schema_state(any_engine)
-    assert current == head == "0005"
+    assert current == head == "0006"
     with SqlUnitOfWork(any_engine).transaction() as store:
         kas = store.group_account()
     assert (kas.number, kas.is_group_account, kas.balance) == (0, True, 0)
