@@ -12,13 +12,16 @@ import pytest
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from letsbot.cli import LIBRARY_LEVELS, quiet_libraries
 from letsbot.domain import Status
 from storage.check import ledger_problems
 from storage.database import make_engine
 from storage.platform import SqlPlatformStore
 from storage.uow import SqlUnitOfWork
 from tests.support import Driver, make_settings
+from tests.telegram_api import FakeTelegram, Person
 from tests.test_cli import CONFIG, letsbot
+from tests.test_telegram import ANN, GROUP, Harness, settings_for
 
 # Griet's chat account has an id of its own, so that a search for it finds only her.
 GRIET = "grietv77"
@@ -421,10 +424,27 @@ def test_forget_refusals_change_nothing(
 # logs
 
 
-def test_logs_hold_codes_and_ids_never_names_or_texts(
-    engine: Engine, caplog: pytest.LogCaptureFixture
-) -> None:
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every record, as ``letsbot run --log-level DEBUG`` sets up logging."""
+    saved = {name: logging.getLogger(name).level for name in LIBRARY_LEVELS}
     caplog.set_level(logging.DEBUG)
+    quiet_libraries()
+    yield caplog
+    for name, level in saved.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def leaks(caplog: pytest.LogCaptureFixture, needles: list[str]) -> list[str]:
+    """Log lines (with their tracebacks) that hold any of ``needles``, without regard to case."""
+    assert caplog.records  # something was logged at all
+    lines = [record.getMessage() for record in caplog.records] + caplog.text.splitlines()
+    return [line for line in lines if any(n.casefold() in line.casefold() for n in needles)]
+
+
+def test_logs_hold_codes_and_ids_never_names_or_texts(
+    engine: Engine, debug_logs: pytest.LogCaptureFixture
+) -> None:
     driver = Driver(engine, make_settings(limits={"start_credit": 20}))
     driver.member("an", "Annelies Vermeulen")
     driver.say("bo", "/aanmelden Bartholomeus Dewaele")
@@ -459,11 +479,58 @@ def test_logs_hold_codes_and_ids_never_names_or_texts(
         "Parochiezaal",
         "kaasplank",
     ]
-    logged = [record.getMessage() for record in caplog.records]
-    logged += [caplog.text]
-    assert len(caplog.records) > 20  # one line per handled command, at least
-    assert any("event=console:" in line for line in logged)
-    assert [line for line in logged if any(t.casefold() in line.casefold() for t in texts)] == []
+    handled = [r for r in debug_logs.records if r.getMessage().startswith("event=console:")]
+    assert len(handled) == 19  # one line per handled message
+    assert leaks(debug_logs, texts) == []
+
+
+BOB = Person(200, "Bartholomeus", "Dewaele", username="bartdewaele")
+
+
+async def test_telegram_logs_and_database_keep_nothing_of_a_forgotten_member(
+    engine: Engine, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    server = FakeTelegram()
+    await server.start()
+    server.group(GROUP)
+    tg = Harness(server, engine, settings_for(server))
+    try:
+        server.person(ANN)
+        server.person(BOB)
+        await tg.start()
+        await tg.ask(ANN, None, "/start", "Welkom bij LETS Durme")
+        await tg.member(BOB, "Bartholomeus Dewaele")
+        await tg.ask(ANN, None, "/betaal @bartdewaele 25 pompoensoep", "Betaal 25 pluimen")
+        await tg.ask(ANN, None, "ja", "Geboekt")
+        await tg.ask(BOB, None, "/aanbod Ik herstel oude fietsen", "staat online")
+        await tg.ask(BOB, None, "/privacy", "Wat de bot van LETS Durme over jou bewaart")
+        await tg.ask(BOB, None, "/vergeetmij", "Wil je echt dat de bot je vergeet?")
+        await tg.ask(BOB, None, "ja", "Klaar: de bot heeft je vergeten")
+        await tg.ask(BOB, None, "/saldo", "Dat kan alleen een lid")
+        await tg.stop()
+    finally:
+        if tg.task is not None and not tg.task.done():
+            await tg.stop()
+        await server.close()
+    texts = ["Bartholomeus", "Dewaele", "pompoensoep", "fietsen", "Ann Coord", "ann_coord"]
+    assert leaks(debug_logs, texts) == []
+    assert traces(engine, "Bartholomeus", "Dewaele", "fietsen") == []
+    person = str(BOB.id)
+    with engine.connect() as connection:
+        kept = connection.execute(
+            text(
+                "SELECT (SELECT count(*) FROM identities WHERE user_id = :id)"
+                " + (SELECT count(*) FROM handles WHERE user_id = :id)"
+                " + (SELECT count(*) FROM held_messages WHERE user_id = :id)"
+                " + (SELECT count(*) FROM processed_events WHERE key LIKE :key)"
+                " + (SELECT count(*) FROM transfers WHERE event_key LIKE :key)"
+                " + (SELECT count(*) FROM platform_state WHERE key LIKE :state)"
+            ),
+            {"id": person, "key": f"telegram:{person}:%", "state": f"%:{person}"},
+        ).scalar_one()
+        connection.rollback()
+    assert kept == 0
+    assert ledger_problems(engine, tg.settings.group_limits) == []
 
 
 def test_database_errors_do_not_carry_the_values_into_the_log(any_engine: Engine) -> None:
