@@ -9,13 +9,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from letsbot.cli import LIBRARY_LEVELS, quiet_libraries
 from letsbot.domain import Status
 from storage.check import ledger_problems
-from storage.database import make_engine
+from storage.database import _alembic_config, make_engine, schema_state, upgrade
 from storage.platform import SqlPlatformStore
 from storage.uow import SqlUnitOfWork
 from tests.support import Driver, make_settings
@@ -419,6 +420,25 @@ def test_forget_refusals_change_nothing(
     name, _, where = who.partition("@")
     assert expected in group.say(name, command, group=bool(where))
     assert group.snapshot() == before
+
+
+def test_migration_0006_goes_down_and_up_with_members_in_place(any_engine: Engine) -> None:
+    driver = Driver(any_engine, make_settings())
+    driver.member("an", "An Peeters")
+    driver.say("an", "/aanbod Soep")
+    driver.say("an", "/uitstappen")
+    driver.say("an", "ja")
+    driver.say("admin", "/vergeet 2")
+    driver.say("admin", "ja")
+    command.downgrade(_alembic_config(any_engine), "0005")
+    assert schema_state(any_engine)[0] == "0005"
+    upgrade(any_engine)
+    assert schema_state(any_engine) == ("0006", "0006")
+    assert rows(driver, "SELECT number, name, forgotten_at FROM members ORDER BY number") == [
+        (0, "", None),
+        (1, "admin", None),
+        (2, "DU-002", None),  # the data stays erased; only the mark is gone
+    ]
 
 
 # logs

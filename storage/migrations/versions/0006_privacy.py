@@ -18,13 +18,16 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE on both databases (SQLite 3.35+ drops a column in place): a batch
+# copy of ``members`` would fail on the foreign keys that point at it.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("forgotten_at", storage.models.UTCDateTime(timezone=True), nullable=True)
-        )
+    op.add_column(
+        "members",
+        sa.Column("forgotten_at", storage.models.UTCDateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.drop_column("forgotten_at")
+    op.drop_column("members", "forgotten_at")
