@@ -87,8 +87,9 @@ def test_privacy_in_dutch_tells_what_is_kept_and_who_sees_it(group: Driver) -> N
         "[dm an] Wat de bot van LETS Durme over jou bewaart:\n"
         "  - je code DU-002, je naam (An Peeters), je taal (Nederlands) en je plaats in de groep"
         " (lid);\n"
-        "  - je chat-accounts (console): het nummer of adres waarmee dat platform je kent, en de"
-        " naam die je daar toont;\n"
+        "  - je chat-accounts (console): het nummer of adres waarmee dat platform je kent, de naam"
+        " die je daar toont, je @gebruikersnaam, je privéchat met de bot en berichten die wachten"
+        " tot je die chat opent;\n"
         "  - je saldo (-30 pluimen), je grenzen en je transacties (1): met wie, hoeveel, wanneer"
         " en de omschrijving;\n"
         "  - je aanbiedingen en vragen (1, ook ingetrokken of verlopen), wanneer je wie een"
@@ -97,8 +98,9 @@ def test_privacy_in_dutch_tells_what_is_kept_and_who_sees_it(group: Driver) -> N
         " herinneringen voor stemmingen krijgt (uit), en je open Ja/Nee-vragen (0).\n"
         "  Wie ziet wat:\n"
         "  - Leden zien je naam en code (/leden), je saldo (de groep houdt open boekhouding), je"
-        " aanbiedingen en vragen, en hun eigen transacties met jou. Hoe je stemde, zien ze nooit,"
-        " alleen de telling; bij een open stemming wel je bezwaar met je naam.\n"
+        " aanbiedingen, vragen en voorstellen, en hun eigen transacties met jou (en wat je in de"
+        " groep boekt). Hoe je stemde, zien ze nooit, alleen de telling; bij een open stemming wel"
+        " je bezwaar met je naam.\n"
         "  - Coördinatoren zien daarbij ieders saldo en grenzen, de kandidaat-leden, en wie naar"
         " een activiteit komt (net als wie ze organiseert).\n"
         "  - Wie de bot beheert (de server en de databank) kan alles hierboven zien. De logboeken"
@@ -131,8 +133,9 @@ def test_privacy_in_english_counts_what_the_member_left(engine: Engine) -> None:
         " vote reminders (on), and your open Yes/No questions (0).\n"
     ) in out
     assert (
-        "  - Members see your name and code (/members), your offers and wants, and their own"
-        " transactions with you, but not your balance."
+        "  - Members see your name and code (/members), your offers, wants and proposals, and"
+        " their own transactions with you (and what you book in the group), but not your"
+        " balance."
     ) in out
     assert out.endswith(
         "  Want the bot to forget you? /forget_me (when your balance is zero, or if you give the"
@@ -148,8 +151,8 @@ def test_privacy_for_a_candidate_and_a_stranger(driver: Driver) -> None:
     assert driver.say("zoe", "/privacy") == (
         "[dm zoe] Over jou bewaart de bot van LETS Durme niets: je bent geen lid of kandidaat-lid."
         " Alleen de nummers van je berichten aan de bot blijven bewaard, zodat niets twee keer"
-        " gebeurt, en op Telegram je @gebruikersnaam als je er een hebt, om je te herkennen als"
-        " iemand je vermeldt.\n"
+        " gebeurt, je @gebruikersnaam op Telegram als je er een hebt (om je te herkennen als"
+        " iemand je vermeldt) en je privéchat met de bot op Matrix.\n"
         "  Lid worden? /aanmelden An Peeters"
     )
     assert "[dm admin] Wat de bot" in driver.say("admin", "/privacy")
