@@ -197,6 +197,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The least a library logs, whatever --log-level says: below it they would write
+# tokens, message texts or names (python-telegram-bot logs every Bot API call with
+# its parameters at DEBUG; nio logs whole responses).
+LIBRARY_LEVELS = {
+    "alembic": logging.WARNING,  # we say what it did ourselves
+    "httpx": logging.WARNING,  # it would log URLs with tokens
+    "httpcore": logging.WARNING,
+    "nio": logging.WARNING,  # a line per room state event, and response bodies
+    "telegram": logging.INFO,  # DEBUG: every request and answer, texts and names included
+}
+
+
+def quiet_libraries() -> None:
+    """Raise the chatty libraries' loggers to their floor (never below the root's level)."""
+    root = logging.getLogger().getEffectiveLevel()
+    for name, floor in LIBRARY_LEVELS.items():
+        logging.getLogger(name).setLevel(max(root, floor))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -206,9 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     logging.basicConfig(level=args.log_level, handlers=[handler])
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # we say what it did ourselves
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # it would log URLs with tokens
-    logging.getLogger("nio").setLevel(logging.WARNING)  # a line per room state event
+    quiet_libraries()
     try:
         if args.command == "init":
             return cmd_init(args)
@@ -370,6 +387,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise CliError("--demo is for trying the bot by hand; use --config with --script")
     if args.demo:
         logging.getLogger().setLevel(logging.WARNING)
+        quiet_libraries()
         print(catalog("nl")["console.demo_intro"])
         print(catalog("en")["console.demo_intro"])
         name = ""
@@ -386,6 +404,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     settings, path = settings_from(args)
     engine = ready_engine(settings, path.parent)
     logging.getLogger().setLevel(logging.WARNING)  # the chat is on stdout; keep stderr quiet
+    quiet_libraries()
     if args.script is None:
         bot = build_bot(settings, engine, SystemClock())
         texts = catalog(settings.group.language)

@@ -53,7 +53,11 @@ class Context:
         return f"{self.settings.group.code_prefix.upper()}-{member.number:03d}"
 
     def label(self, member: Member, t: Translator | None = None) -> Raw:
-        name = (t or self.t)("group_account.name") if member.is_group_account else member.name
+        name = member.name
+        if member.is_group_account:
+            name = (t or self.t)("group_account.name")
+        elif member.forgotten:
+            name = (t or self.t)("privacy.forgotten_name")
         return Raw(f"{escape(name)} ({self.code(member)})")
 
     def parse_code(self, text: str) -> int | None:

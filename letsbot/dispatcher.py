@@ -234,7 +234,7 @@ class Bot:
             ctx.store.close_pending(question.id, PendingStatus.EXPIRED)
             ctx.reply(ctx.t("confirm.expired"))
             return "expired"
-        if standing(sender) < Who.MEMBER:
+        if standing(sender) < Who.MEMBER and question.action not in REGISTRY.open_answers:
             raise Refusal("error.inactive", group=self.settings.group.name)
         REGISTRY.answer_handlers[question.action](ctx, question, yes)
         return "applied"

@@ -34,6 +34,7 @@ class PendingAction(enum.StrEnum):
     BOOK = "book"
     REVERSE = "reverse"
     LEAVE = "leave"
+    FORGET = "forget"  # erase a member's personal data (letsbot.privacy)
     EVENT = "event"  # a coordinator confirms a parsed event before it is saved
 
 
@@ -75,6 +76,7 @@ class Member:
     min_balance: int | None  # per-member override, minor units
     max_balance: int | None
     is_group_account: bool = False
+    forgotten: bool = False  # erased on request: only the code and the transfers remain
 
     @property
     def is_coordinator(self) -> bool:
@@ -83,6 +85,21 @@ class Member:
     @property
     def can_trade(self) -> bool:
         return self.is_group_account or self.status in (Status.ACTIVE, Status.LEAVING)
+
+
+@dataclass(frozen=True, slots=True)
+class Footprint:
+    """How much the bot keeps about one member, for /privacy: counts, never contents."""
+
+    transfers: int
+    listings: int  # offers and wants, also withdrawn or expired ones
+    rsvps: int
+    votes: int
+    proposals: int  # proposals they made
+    blocks: int  # members they block
+    messages: int  # private messages they sent through the bot (who and when only)
+    questions: int  # Ja/Nee questions still open for them
+    notify: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,9 +94,10 @@ def group_t(settings: Settings, translators: dict[str, Translator]) -> Translato
     return translators[settings.group.language]
 
 
-def label(settings: Settings, member: Member) -> Raw:
+def label(settings: Settings, member: Member, t: Translator) -> Raw:
     code = f"{settings.group.code_prefix.upper()}-{member.number:03d}"
-    return Raw(f"{escape(member.name)} ({code})")
+    name = t("privacy.forgotten_name") if member.forgotten else member.name
+    return Raw(f"{escape(name)} ({code})")
 
 
 # describing a proposal
@@ -237,7 +238,7 @@ def objection_lines(
         if proposal.secret:
             lines.append(t("proposal.objection_secret", reason=reason))
         else:
-            lines.append(t("proposal.objection", who=label(settings, member), reason=reason))
+            lines.append(t("proposal.objection", who=label(settings, member, t), reason=reason))
     return lines
 
 
@@ -384,7 +385,7 @@ def propose(ctx: Context, words: list[str]) -> None:
     text = t(
         "proposal.announce",
         id=proposal.id,
-        who=label(ctx.settings, ctx.member),
+        who=label(ctx.settings, ctx.member, t),
         title=title,
         choices=choices_text(t, proposal),
         deadline=t.moment(closes_at),
@@ -496,7 +497,7 @@ def details(ctx: Context, words: list[str]) -> None:
         t(
             "proposal.details",
             id=proposal.id,
-            who=label(ctx.settings, proposer),
+            who=label(ctx.settings, proposer, t),
             title=proposal.title,
         ),
         t("proposal.details_choices", choices=choices_text(t, proposal)),

@@ -13,6 +13,7 @@ from letsbot.domain import (
     CodePurpose,
     Event,
     EventKind,
+    Footprint,
     Identity,
     Listing,
     ListingKind,
@@ -364,6 +365,21 @@ class Store(Protocol):
         ...
 
     def notify_on(self, member_id: int) -> bool: ...
+
+    # privacy
+    def footprint(self, member_id: int) -> Footprint: ...
+    def forget_member(self, member_id: int, placeholder: str, at: datetime) -> None:
+        """Erase what identifies a member; keep the row (code, balance) and the transfers.
+
+        Names, language, limits and chat identities go, and with the identities
+        what the adapters keep about those people (@handles, held messages,
+        direct rooms, event keys that carry their id). Listings are withdrawn
+        and emptied; RSVPs, questions, blocks, private-message records, the
+        reminder choice and votes on open proposals are removed; votes on
+        closed proposals stay as counts, without their reasons. The name is
+        replaced by ``placeholder`` in the descriptions of their transfers.
+        """
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -64,6 +64,8 @@ class Registry:
         self.commands: list[Command] = []
         self._by_word: dict[str, Command] = {}
         self.answer_handlers: dict[PendingAction, Callable[[Context, Pending, bool], None]] = {}
+        # Questions that people who are not (or no longer) members may answer too.
+        self.open_answers: set[PendingAction] = set()
 
     def command(
         self, name: str, *, nl: str, who: Who, where: Where = Where.ANY, private: bool = False
@@ -82,7 +84,7 @@ class Registry:
         return register
 
     def on_answer(
-        self, *actions: PendingAction
+        self, *actions: PendingAction, anyone: bool = False
     ) -> Callable[
         [Callable[[Context, Pending, bool], None]], Callable[[Context, Pending, bool], None]
     ]:
@@ -91,6 +93,8 @@ class Registry:
         ) -> Callable[[Context, Pending, bool], None]:
             for action in actions:
                 self.answer_handlers[action] = handler
+                if anyone:
+                    self.open_answers.add(action)
             return handler
 
         return register
@@ -113,8 +117,9 @@ class Registry:
 
 
 # The capability modules, in the order /help lists their commands: money first,
-# then offers, events, decisions, and the account itself.
-CAPABILITIES = ("ledger", "market", "events", "governance", "members", "linking")
+# then offers, events, decisions, the account itself, linking chats to it, and
+# what the bot keeps about you.
+CAPABILITIES = ("ledger", "market", "events", "governance", "members", "linking", "privacy")
 
 
 def _rank(module: str) -> int:

@@ -24,15 +24,18 @@ def make_engine(
     send ``BEGIN IMMEDIATE`` ourselves: the write lock is taken before the
     first read, so a limit check and the booking it guards see the same
     balances. WAL, foreign keys and a busy timeout on every connection.
+    Statement parameters never appear in errors or logs.
     """
     parsed = make_url(url)
+    # A database error's text would otherwise carry the statement's values (names,
+    # descriptions) into the log with its traceback.
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
     database = parsed.database or ""
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    engine = create_engine(url, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

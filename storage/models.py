@@ -69,6 +69,8 @@ class MemberRow(Base):
     min_balance: Mapped[int | None] = mapped_column(BigInteger)
     max_balance: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the member asked to be forgotten: the name is a placeholder, the rest erased.
+    forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class IdentityRow(Base):

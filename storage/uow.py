@@ -45,6 +45,7 @@ from letsbot.domain import (
     Event,
     EventKind,
     EventStatus,
+    Footprint,
     Identity,
     Listing,
     ListingKind,
@@ -58,6 +59,7 @@ from letsbot.domain import (
     TransferKind,
 )
 from letsbot.errors import Busy
+from storage import privacy
 from storage.models import (
     AccessCodeRow,
     BlockRow,
@@ -194,6 +196,7 @@ def _member(row: Row[Any]) -> Member:
         min_balance=row.min_balance,
         max_balance=row.max_balance,
         is_group_account=row.is_group_account,
+        forgotten=row.forgotten_at is not None,
     )
 
 
@@ -316,6 +319,7 @@ def _owner(row: Row[Any]) -> Member:
         min_balance=values["owner__min_balance"],
         max_balance=values["owner__max_balance"],
         is_group_account=values["owner__is_group_account"],
+        forgotten=values["owner__forgotten_at"] is not None,
     )
 
 
@@ -1312,6 +1316,13 @@ class SqlStore:
             select(notify_optins.c.member_id).where(notify_optins.c.member_id == member_id)
         ).first()
         return found is not None
+
+    # privacy
+    def footprint(self, member_id: int) -> Footprint:
+        return privacy.footprint(self.db, member_id)
+
+    def forget_member(self, member_id: int, placeholder: str, at: datetime) -> None:
+        privacy.forget_member(self.db, member_id, placeholder, at)
 
 
 class SqlUnitOfWork:
