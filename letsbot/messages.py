@@ -77,13 +77,25 @@ Target = ToChat | ToPerson | ToAllGroups
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A picture to send (a PNG chart), with a text for those who can't see it."""
+
+    data: bytes  # PNG
+    name: str  # a file name, e.g. ``volume.png``
+    alt: str  # plain text: what the picture shows, in the reader's language
+    width: int  # pixels
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     target: Target
-    text: str  # markup, see letsbot.markup
+    text: str  # markup, see letsbot.markup; with an image: its caption
     choices: tuple[Choice, ...] = ()
     # Who may answer the choices (an adapter shows buttons only to them).
     asked: Identity | None = None
     reply_to_event: str | None = None
+    image: Image | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from letsbot.domain import (
     Transfer,
     TransferKind,
 )
+from letsbot.figures import MonthFigures
 
 
 class Store(Protocol):
@@ -326,6 +327,26 @@ class Store(Protocol):
         ...
 
     def notify_on(self, member_id: int) -> bool: ...
+
+    # statistics: aggregated by the database, never a loop over every transfer
+    def month_figures(self, bounds: Sequence[datetime]) -> list[MonthFigures]:
+        """The figures of each period [bounds[i], bounds[i + 1]).
+
+        Trades are payments, requests and bookings that were not reversed.
+        """
+        ...
+
+    def active_traders(self, start: datetime, end: datetime) -> int:
+        """Members (not the group account) who paid or received a trade in [start, end)."""
+        ...
+
+    def open_listings(self, at: datetime) -> tuple[int, int]:
+        """(offers, wants) online at ``at``: placed before it, not expired or withdrawn yet."""
+        ...
+
+    def balances(self, at: datetime | None = None) -> list[int]:
+        """Balances of the active and leaving members, lowest first; at ``at`` if given."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -106,8 +106,8 @@ class Registry:
 
 
 # The capability modules, in the order /help lists their commands: money first,
-# then offers, events, decisions, and the account itself.
-CAPABILITIES = ("ledger", "market", "events", "governance", "members")
+# then offers, events, decisions, how the group is doing, and the account itself.
+CAPABILITIES = ("ledger", "market", "events", "governance", "stats", "members")
 
 
 def _rank(module: str) -> int:

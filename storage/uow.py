@@ -20,8 +20,10 @@ from sqlalchemy import (
     case,
     delete,
     exists,
+    distinct,
     func,
     insert,
+    or_,
     select,
     union_all,
     update,
@@ -56,6 +58,7 @@ from letsbot.domain import (
     TransferKind,
 )
 from letsbot.errors import Busy
+from letsbot.figures import TRADE_KINDS, MonthFigures
 from storage.models import (
     BlockRow,
     DigestRow,
@@ -320,6 +323,48 @@ def _live(now: datetime) -> Any:
 
 def _with_owner() -> Any:
     return select(listings, *_OWNER_COLUMNS).join(members, members.c.id == listings.c.owner_id)
+
+
+_REVERSAL = transfers.alias("reversal")
+_STANDING_TRADE = and_(
+    transfers.c.kind.in_([kind.value for kind in TRADE_KINDS]),
+    ~exists().where(_REVERSAL.c.reverses_id == transfers.c.id),
+)
+
+
+def _period(column: Any, bounds: Sequence[datetime]) -> tuple[Any, Any]:
+    """Which period of ``bounds`` a moment falls in (0, 1, ...), and the range condition.
+
+    Portable SQL (a CASE over the bounds): SQLite and PostgreSQL share no date functions.
+    """
+    index = case(
+        *[(column < bound, number) for number, bound in enumerate(bounds[1:])], else_=None
+    )
+    return index, and_(column >= bounds[0], column < bounds[-1])
+
+
+def _counted(rows: Iterable[Row[Any]], size: int) -> list[int]:
+    counts = [0] * size
+    for row in rows:
+        if row[0] is not None:
+            counts[int(row[0])] = int(row[1])
+    return counts
+
+
+def _trade_sides(start: datetime, end: datetime, bounds: Sequence[datetime] | None) -> Any:
+    """Each standing trade in [start, end) twice: (period, payer) and (period, receiver)."""
+    index = _period(transfers.c.created_at, bounds)[0] if bounds else None
+    sides = []
+    for column in (transfers.c.payer_id, transfers.c.receiver_id):
+        columns = [column.label("member_id")]
+        if index is not None:
+            columns.insert(0, index.label("period"))
+        sides.append(
+            select(*columns).where(
+                transfers.c.created_at >= start, transfers.c.created_at < end, _STANDING_TRADE
+            )
+        )
+    return union_all(*sides).subquery()
 
 
 class SqlStore:
@@ -1195,6 +1240,110 @@ class SqlStore:
             select(notify_optins.c.member_id).where(notify_optins.c.member_id == member_id)
         ).first()
         return found is not None
+
+    # statistics
+    def month_figures(self, bounds: Sequence[datetime]) -> list[MonthFigures]:
+        size = len(bounds) - 1
+        if size < 1:
+            return []
+        kas = self.group_account().id
+        # Grouped in an outer query: PostgreSQL won't match a CASE with bound
+        # parameters in GROUP BY to the same CASE in the select list.
+        index, within = _period(transfers.c.created_at, bounds)
+        trades = select(index.label("period"), transfers.c.amount).where(within, _STANDING_TRADE)
+        inner = trades.subquery()
+        rows = self.db.execute(
+            select(inner.c.period, func.count(), func.sum(inner.c.amount)).group_by(inner.c.period)
+        ).all()
+        counts = _counted(((r[0], r[1]) for r in rows), size)
+        volumes = _counted(((r[0], r[2]) for r in rows), size)
+
+        sides = _trade_sides(bounds[0], bounds[-1], bounds)
+        traders = _counted(
+            self.db.execute(
+                select(sides.c.period, func.count(distinct(sides.c.member_id)))
+                .where(sides.c.member_id != kas)
+                .group_by(sides.c.period)
+            ),
+            size,
+        )
+
+        index, within = _period(members.c.created_at, bounds)
+        has_transfers = or_(
+            exists().where(transfers.c.payer_id == members.c.id),
+            exists().where(transfers.c.receiver_id == members.c.id),
+        )
+        joined = (
+            select(index.label("period"))
+            .where(
+                within,
+                ~members.c.is_group_account,
+                members.c.status != Status.CANDIDATE.value,
+                # a rejected candidate (inactive, never a transfer) never was a member
+                or_(members.c.status != Status.INACTIVE.value, has_transfers),
+            )
+            .subquery()
+        )
+        new_members = _counted(
+            self.db.execute(select(joined.c.period, func.count()).group_by(joined.c.period)), size
+        )
+
+        index, within = _period(listings.c.created_at, bounds)
+        placed = select(index.label("period")).where(within).subquery()
+        new_listings = _counted(
+            self.db.execute(select(placed.c.period, func.count()).group_by(placed.c.period)), size
+        )
+        return [
+            MonthFigures(
+                bounds[i], counts[i], volumes[i], traders[i], new_members[i], new_listings[i]
+            )
+            for i in range(size)
+        ]
+
+    def active_traders(self, start: datetime, end: datetime) -> int:
+        sides = _trade_sides(start, end, None)
+        kas = self.group_account().id
+        found = self.db.execute(
+            select(func.count(distinct(sides.c.member_id))).where(sides.c.member_id != kas)
+        ).scalar_one()
+        return int(found)
+
+    def open_listings(self, at: datetime) -> tuple[int, int]:
+        rows = self.db.execute(
+            select(listings.c.kind, func.count())
+            .where(
+                listings.c.created_at <= at,
+                listings.c.expires_at > at,
+                or_(listings.c.withdrawn_at.is_(None), listings.c.withdrawn_at > at),
+            )
+            .group_by(listings.c.kind)
+        )
+        found = {row[0]: int(row[1]) for row in rows}
+        return found.get(ListingKind.OFFER.value, 0), found.get(ListingKind.WANT.value, 0)
+
+    def balances(self, at: datetime | None = None) -> list[int]:
+        members_now = and_(members.c.status.in_(_TRADING), ~members.c.is_group_account)
+        if at is None:
+            rows = self.db.execute(
+                select(members.c.balance).where(members_now).order_by(members.c.balance)
+            )
+            return [int(row[0]) for row in rows]
+        before = transfers.c.created_at < at
+        moves = union_all(
+            select(transfers.c.receiver_id.label("member_id"), transfers.c.amount).where(before),
+            select(transfers.c.payer_id, (-transfers.c.amount).label("amount")).where(before),
+        ).subquery()
+        totals = (
+            select(moves.c.member_id, func.sum(moves.c.amount).label("total"))
+            .group_by(moves.c.member_id)
+            .subquery()
+        )
+        rows = self.db.execute(
+            select(func.coalesce(totals.c.total, 0))
+            .select_from(members.outerjoin(totals, totals.c.member_id == members.c.id))
+            .where(members_now, members.c.created_at < at)
+        )
+        return sorted(int(row[0]) for row in rows)
 
 
 class SqlUnitOfWork:
