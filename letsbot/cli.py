@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -137,6 +138,33 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
 
+    report = commands.add_parser(
+        "report",
+        help="write one HTML page with the figures, charts and events of a period,"
+        " for the general meeting",
+    )
+    report.add_argument(
+        "--from",
+        dest="first",
+        metavar="DATE",
+        type=day_argument,
+        help="the first day, YYYY-MM-DD (default: the first day of the month, 11 months back)",
+    )
+    report.add_argument(
+        "--to",
+        dest="last",
+        metavar="DATE",
+        type=day_argument,
+        help="the last day, included, YYYY-MM-DD (default: today)",
+    )
+    report.add_argument(
+        "--output",
+        metavar="FILE",
+        type=Path,
+        required=True,
+        help="the HTML file to write; it holds everything, images included",
+    )
+
     imports = commands.add_parser(
         "import",
         help="read members or transfers from a CSV export of eLAS/eLAND (members first)",
@@ -155,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
         " amount, description)",
     )
     return parser
+
+
+def day_argument(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date such as 2026-01-31, got {text!r}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -184,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_export(args)
         if args.command == "import":
             return cmd_import(args)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_check(args)
     except (CliError, ConfigError) as error:
         print(f"letsbot: {error}", file=sys.stderr)
@@ -245,6 +282,14 @@ def build_bot(settings: Settings, engine: Engine, clock: Clock) -> Bot:
     return Bot(settings, SqlUnitOfWork(engine), clock)
 
 
+def pictures_dir(engine: Engine) -> Path | None:
+    """Where the console writes charts: beside a SQLite file, else a temporary folder (None)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).parent / "pictures"
+    return None
+
+
 # subcommands ----------------------------------------------------------------
 
 
@@ -303,7 +348,8 @@ def cmd_console(args: argparse.Namespace) -> int:
         upgrade(engine)
         bot = build_bot(settings, engine, SystemClock())
         hint = catalog("nl")["console.hint"]
-        interactive(Console(bot, sys.stdout), input, "", hint, first_name=name)
+        console = Console(bot, sys.stdout, pictures=pictures_dir(engine))
+        interactive(console, input, "", hint, first_name=name)
         return 0
 
     settings, path = settings_from(args)
@@ -313,7 +359,10 @@ def cmd_console(args: argparse.Namespace) -> int:
         bot = build_bot(settings, engine, SystemClock())
         texts = catalog(settings.group.language)
         interactive(
-            Console(bot, sys.stdout), input, texts["console.who"] + " ", texts["console.hint"]
+            Console(bot, sys.stdout, pictures=pictures_dir(engine)),
+            input,
+            texts["console.who"] + " ",
+            texts["console.hint"],
         )
         return 0
 
@@ -332,7 +381,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise CliError(f"{args.script}: {error}") from None
     clock = VirtualClock(SystemClock().now())
     bot = build_bot(settings, engine, clock)
-    Console(bot, sys.stdout, clock).run_script(steps)
+    Console(bot, sys.stdout, clock, pictures_dir(engine)).run_script(steps)
     return 0
 
 
@@ -588,3 +637,25 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 1
     print(f"{verb} {report.added} {args.what}; {report.unchanged} already there")
     return 1 if report.problems else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from letsbot.figures import months_back
+    from letsbot.i18n import Translator
+    from letsbot.report import build_report
+
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    now = SystemClock().now()
+    last: date = args.last or now.astimezone(settings.tz).date()
+    first: date = args.first or months_back(last, 12)
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}")
+    t = Translator(settings.group.language, settings.currency_spec, settings.tz)
+    page = build_report(SqlUnitOfWork(engine), settings, t, first, last, now)
+    try:
+        args.output.write_text(page, encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"{args.output}: {error.strerror}") from None
+    print(f"wrote {args.output}: {first} to {last}")
+    return 0
