@@ -74,8 +74,8 @@ def _label_bars(axes: Axes, bars: Any, values: Sequence[str]) -> None:
             )
 
 
-def _image(data: bytes, name: str, alt: str) -> Image:
-    return Image(data, name, alt, round(WIDTH * DPI), round(HEIGHT * DPI))
+def _image(data: bytes, stem: str, alt: str) -> Image:
+    return Image(data, stem + ".png", alt, round(WIDTH * DPI), round(HEIGHT * DPI))
 
 
 def month_labels(t: Translator, months: Sequence[MonthFigures]) -> list[str]:
@@ -124,7 +124,7 @@ def volume_chart(t: Translator, months: Sequence[MonthFigures]) -> Image:
     axes.set_ylim(0, max(values, default=0) * 1.15 or 1)
     if len(months) <= MAX_VALUE_LABELS:
         _label_bars(axes, bars, [t.number(m.volume) if m.volume else "" for m in months])
-    return _image(_png(figure), "volume.png", volume_alt(t, months))
+    return _image(_png(figure), "volume", volume_alt(t, months))
 
 
 def bin_label(t: Translator, found: Bin) -> str:
@@ -167,4 +167,4 @@ def spread_chart(t: Translator, balances: Sequence[int]) -> Image:
     axes.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     axes.set_ylim(0, max(counts, default=0) * 1.15 or 1)
     _label_bars(axes, bars, [str(c) if c else "" for c in counts])
-    return _image(_png(figure), "balances.png", spread_alt(t, balances))
+    return _image(_png(figure), "balances", spread_alt(t, balances))
