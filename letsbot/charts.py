@@ -157,9 +157,7 @@ def spread_chart(t: Translator, balances: Sequence[int]) -> Image:
     bars = axes.bar(range(len(found)), counts, width=0.8, color=colours)
     axes.set_title(t("chart.spread.title"), fontsize=TITLE_SIZE, loc="left", color=INK)
     axes.set_ylabel(t("chart.spread.members"), fontsize=LABEL_SIZE, color=INK)
-    axes.set_xlabel(
-        t("chart.spread.axis", unit=t.currency.plural), fontsize=LABEL_SIZE, color=INK
-    )
+    axes.set_xlabel(t("chart.spread.axis", unit=t.currency.plural), fontsize=LABEL_SIZE, color=INK)
     size = TICK_SIZE if len(found) <= 7 else TICK_SIZE - 3
     axes.set_xticks(range(len(found)), [bin_label(t, b) for b in found], fontsize=size)
     from matplotlib.ticker import MaxNLocator

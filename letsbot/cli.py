@@ -189,7 +189,9 @@ def day_argument(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date such as 2026-01-31, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a date such as 2026-01-31, got {text!r}"
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -112,7 +112,9 @@ class Translator:
         """``maart 2027`` / ``March 2027``: the month of ``moment`` in the group's time zone."""
         return Raw(
             escape(
-                str(format_datetime(moment, "MMMM yyyy", tzinfo=self.timezone, locale=self.language))
+                str(
+                    format_datetime(moment, "MMMM yyyy", tzinfo=self.timezone, locale=self.language)
+                )
             )
         )
 

@@ -62,7 +62,9 @@ def period(first: date, last: date, settings: Settings) -> tuple[datetime, datet
     return start, datetime(after.year, after.month, after.day, tzinfo=tz)
 
 
-def read_figures(uow: UnitOfWork, settings: Settings, first: date, last: date, now: datetime) -> Figures:
+def read_figures(
+    uow: UnitOfWork, settings: Settings, first: date, last: date, now: datetime
+) -> Figures:
     start, end = period(first, last, settings)
     bounds = clip(month_bounds(first, last, settings.tz), start, end)
     held_until = min(end, now)  # "held": events that took place, not those still to come
@@ -88,8 +90,9 @@ def _attr(markup: str) -> str:
 
 def _image(image: Image, caption: str) -> str:
     data = base64.b64encode(image.data).decode("ascii")
+    alt = html.escape(image.alt, quote=True)
     return (
-        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(image.alt, quote=True)}"'
+        f'<figure><img src="data:image/png;base64,{data}" alt="{alt}"'
         f' width="{image.width}" height="{image.height}">'
         f"<figcaption>{_h(caption)}</figcaption></figure>"
     )

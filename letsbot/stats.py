@@ -31,7 +31,12 @@ def summary(
 ) -> str:
     """The figures as text: always sent, for every member and every client."""
     lines = [
-        t("stats.header", group=group, first=t.month(months[0].start), last=t.month(months[-1].start)),
+        t(
+            "stats.header",
+            group=group,
+            first=t.month(months[0].start),
+            last=t.month(months[-1].start),
+        ),
         t("stats.volume_header"),
     ]
     lines += ["  " + month_line(t, month) for month in months]

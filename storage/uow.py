@@ -19,8 +19,8 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    exists,
     distinct,
+    exists,
     func,
     insert,
     or_,
@@ -337,17 +337,16 @@ def _period(column: Any, bounds: Sequence[datetime]) -> tuple[Any, Any]:
 
     Portable SQL (a CASE over the bounds): SQLite and PostgreSQL share no date functions.
     """
-    index = case(
-        *[(column < bound, number) for number, bound in enumerate(bounds[1:])], else_=None
-    )
+    index = case(*[(column < bound, number) for number, bound in enumerate(bounds[1:])], else_=None)
     return index, and_(column >= bounds[0], column < bounds[-1])
 
 
-def _counted(rows: Iterable[Row[Any]], size: int) -> list[int]:
+def _counted(rows: Iterable[Sequence[Any]], size: int) -> list[int]:
+    """(period, value) pairs as one value per period; a period without rows is 0."""
     counts = [0] * size
-    for row in rows:
-        if row[0] is not None:
-            counts[int(row[0])] = int(row[1])
+    for period, value in rows:
+        if period is not None:
+            counts[int(period)] = int(value)
     return counts
 
 

@@ -12,22 +12,22 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image as PilImage
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from adapters.console import Console, render
+from adapters.console import Console
 from letsbot.amounts import Currency
 from letsbot.charts import spread_chart, volume_chart
 from letsbot.clock import VirtualClock
 from letsbot.domain import EventKind
 from letsbot.figures import MonthFigures, bins, month_bounds, months_back
 from letsbot.i18n import Translator
-from letsbot.messages import ChatKind, Outgoing, ToChat, ToPerson
+from letsbot.messages import ChatKind, ToChat, ToPerson
 from storage.database import make_engine
 from storage.uow import SqlUnitOfWork
 from tests.support import Driver, make_settings
@@ -314,7 +314,14 @@ def test_balance_bins_count_every_member_once() -> None:
         (1001, 1500, 1),
     ]
     assert sum(b.count for b in bins([-3, 4, 4, 0], 100)) == 4
-    assert [(b.low, b.high) for b in bins([-150, 250], 100)] == [(-200, -101), (-100, -1), (0, 0), (1, 100), (101, 200), (201, 300)]
+    assert [(b.low, b.high) for b in bins([-150, 250], 100)] == [
+        (-200, -101),
+        (-100, -1),
+        (0, 0),
+        (1, 100),
+        (101, 200),
+        (201, 300),
+    ]
 
 
 def translator(language: str) -> Translator:
@@ -324,7 +331,9 @@ def translator(language: str) -> Translator:
 def year_of_months() -> list[MonthFigures]:
     bounds = month_bounds(date(2026, 4, 1), date(2027, 3, 1), BRUSSELS)
     volumes = [0, 0, 0, 0, 0, 0, 0, 0, 50, 45, 0, 100]
-    return [MonthFigures(b, 1 if v else 0, v, 2, 0, 0) for b, v in zip(bounds, volumes, strict=False)]
+    return [
+        MonthFigures(b, 1 if v else 0, v, 2, 0, 0) for b, v in zip(bounds, volumes, strict=False)
+    ]
 
 
 def test_charts_are_valid_deterministic_pngs() -> None:
@@ -477,5 +486,8 @@ def test_report_in_english_over_the_store(traded: Driver) -> None:
     assert "From 15 December 2026 to 14 March 2027" in page
     # December is counted from the 15th: the two payments of the 1st fall outside
     assert '<tr><td>December 2026</td><td class="n">0</td>' in page
-    assert "<tr><th>Members on 14 Mar 2027</th><td>5: 2 below zero, 1 at zero, 2 above zero</td></tr>" in page
+    assert (
+        "<tr><th>Members on 14 Mar 2027</th><td>5: 2 below zero, 1 at zero, 2 above zero</td></tr>"
+        in page
+    )
     assert "There were no events in this period." in page
