@@ -491,3 +491,48 @@ def test_report_in_english_over_the_store(traded: Driver) -> None:
         in page
     )
     assert "There were no events in this period." in page
+
+
+# the chat platforms: Telegram's sendPhoto (Matrix's m.image: tests/test_matrix.py)
+
+
+async def test_telegram_sends_the_charts_as_photos(engine: Engine) -> None:
+    from tests.telegram_api import FakeTelegram
+    from tests.test_telegram import ANN, BOB, GROUP, Harness, settings_for
+
+    server = FakeTelegram()
+    await server.start()
+    server.group(GROUP)
+    tg = Harness(server, engine, settings_for(server))
+    try:
+        await tg.group_with_bob()
+        # Bob, a member, asks in the group: the text comes to his direct chat, no photo
+        server.say(BOB, GROUP, "/statistiek")
+        text = await server.reply_containing(BOB.id, "Statistiek van LETS Durme")
+        assert "Leden die ruilden: 0 van de 2." in text.text
+        # Ann, a coordinator, asks in the group: the text and both charts, there
+        server.say(ANN, GROUP, "/statistiek")
+        text = await server.reply_containing(GROUP, "Statistiek van LETS Durme")
+        volume, spread = await server.wait_for(
+            lambda: server.photos_to(GROUP) if len(server.photos_to(GROUP)) == 2 else None
+        )
+        assert text.at <= volume.at <= spread.at  # the text first, for those who see no image
+        assert (volume.filename, spread.filename) == ("volume.png", "balances.png")
+        assert volume.caption.startswith("Ruil per maand\nStaafdiagram van de ruil per maand, ")
+        assert volume.caption.endswith(": er werd nog niets geruild.")
+        assert volume.message["caption_entities"] == [{"type": "bold", "offset": 0, "length": 14}]
+        assert spread.caption == (
+            "Hoe ver staan de leden van nul?\nStaafdiagram van de saldo's: 0 onder nul,"
+            " 2 op nul, 0 boven nul; het laagste saldo is 0 pluimen, het hoogste 0 pluimen."
+        )
+        for photo in (volume, spread):
+            assert_png(photo.data)
+            assert photo.message["photo"][0]["width"] == 1000
+        # and in her direct chat, the same
+        server.say(ANN, None, "/stats")
+        await server.wait_for(lambda: len(server.photos_to(ANN.id)) == 2)
+        assert server.photos_to(BOB.id) == [] and len(server.photos_to(GROUP)) == 2
+    finally:
+        if tg.task is not None and not tg.task.done():
+            await tg.stop()
+        await server.close()
