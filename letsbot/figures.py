@@ -26,6 +26,14 @@ class MonthFigures:
 
 
 @dataclass(frozen=True, slots=True)
+class PeriodFigures:
+    """The months of a period, and who traded in it at all."""
+
+    months: list[MonthFigures]
+    traders: int  # distinct members over the whole period: not the sum of the months'
+
+
+@dataclass(frozen=True, slots=True)
 class Spread:
     """How many members stand how far from zero."""
 

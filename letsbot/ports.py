@@ -23,7 +23,7 @@ from letsbot.domain import (
     Transfer,
     TransferKind,
 )
-from letsbot.figures import MonthFigures
+from letsbot.figures import PeriodFigures
 
 
 class Store(Protocol):
@@ -329,15 +329,12 @@ class Store(Protocol):
     def notify_on(self, member_id: int) -> bool: ...
 
     # statistics: aggregated by the database, never a loop over every transfer
-    def month_figures(self, bounds: Sequence[datetime]) -> list[MonthFigures]:
-        """The figures of each period [bounds[i], bounds[i + 1]).
+    def month_figures(self, bounds: Sequence[datetime]) -> PeriodFigures:
+        """The figures of each period [bounds[i], bounds[i + 1]), and of all of them.
 
-        Trades are payments, requests and bookings that were not reversed.
+        Trades are payments, requests and bookings that were not reversed; a
+        trader is a member (not the group account) who paid or received one.
         """
-        ...
-
-    def active_traders(self, start: datetime, end: datetime) -> int:
-        """Members (not the group account) who paid or received a trade in [start, end)."""
         ...
 
     def open_listings(self, at: datetime) -> tuple[int, int]:

@@ -69,14 +69,13 @@ def read_figures(
     bounds = clip(month_bounds(first, last, settings.tz), start, end)
     held_until = min(end, now)  # "held": events that took place, not those still to come
     with uow.transaction() as store:
-        months = store.month_figures(bounds)
-        traders = store.active_traders(start, end)
+        figures = store.month_figures(bounds)
         at = min(end, now)
         listings = store.open_listings(at)
         balances = store.balances(at)
         events = store.events_between(start, held_until, EVENT_LIMIT) if start < held_until else []
         going = store.going_counts([e.id for e in events])
-    return Figures(months, traders, listings, balances, events, going)
+    return Figures(figures.months, figures.traders, listings, balances, events, going)
 
 
 def _h(markup: str) -> str:

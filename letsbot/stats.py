@@ -84,8 +84,8 @@ def stats(ctx: Context, words: list[str]) -> None:
     tz = ctx.settings.tz
     today = ctx.now.astimezone(tz).date()
     bounds = month_bounds(months_back(today, MONTHS), today, tz)
-    months = ctx.store.month_figures(bounds)
-    traders = ctx.store.active_traders(bounds[0], bounds[-1])
+    figures = ctx.store.month_figures(bounds)
+    months, traders = figures.months, figures.traders
     balances = ctx.store.balances()
     listings = ctx.store.open_listings(ctx.now)
     t = ctx.t

@@ -19,7 +19,6 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
-    distinct,
     exists,
     func,
     insert,
@@ -58,7 +57,7 @@ from letsbot.domain import (
     TransferKind,
 )
 from letsbot.errors import Busy
-from letsbot.figures import TRADE_KINDS, MonthFigures
+from letsbot.figures import TRADE_KINDS, MonthFigures, PeriodFigures
 from storage.models import (
     BlockRow,
     DigestRow,
@@ -348,22 +347,6 @@ def _counted(rows: Iterable[Sequence[Any]], size: int) -> list[int]:
         if period is not None:
             counts[int(period)] = int(value)
     return counts
-
-
-def _trade_sides(start: datetime, end: datetime, bounds: Sequence[datetime] | None) -> Any:
-    """Each standing trade in [start, end) twice: (period, payer) and (period, receiver)."""
-    index = _period(transfers.c.created_at, bounds)[0] if bounds else None
-    sides = []
-    for column in (transfers.c.payer_id, transfers.c.receiver_id):
-        columns = [column.label("member_id")]
-        if index is not None:
-            columns.insert(0, index.label("period"))
-        sides.append(
-            select(*columns).where(
-                transfers.c.created_at >= start, transfers.c.created_at < end, _STANDING_TRADE
-            )
-        )
-    return union_all(*sides).subquery()
 
 
 class SqlStore:
@@ -1241,31 +1224,37 @@ class SqlStore:
         return found is not None
 
     # statistics
-    def month_figures(self, bounds: Sequence[datetime]) -> list[MonthFigures]:
+    def month_figures(self, bounds: Sequence[datetime]) -> PeriodFigures:
         size = len(bounds) - 1
         if size < 1:
-            return []
+            return PeriodFigures([], 0)
         kas = self.group_account().id
-        # Grouped in an outer query: PostgreSQL won't match a CASE with bound
-        # parameters in GROUP BY to the same CASE in the select list.
+        # Two grouped scans, by payer and by receiver: at most members x months
+        # rows come back, and they give each month's count, volume and traders.
+        counts, volumes = [0] * size, [0] * size
+        seen: list[set[int]] = [set() for _ in range(size)]
         index, within = _period(transfers.c.created_at, bounds)
-        trades = select(index.label("period"), transfers.c.amount).where(within, _STANDING_TRADE)
-        inner = trades.subquery()
-        rows = self.db.execute(
-            select(inner.c.period, func.count(), func.sum(inner.c.amount)).group_by(inner.c.period)
-        ).all()
-        counts = _counted(((r[0], r[1]) for r in rows), size)
-        volumes = _counted(((r[0], r[2]) for r in rows), size)
-
-        sides = _trade_sides(bounds[0], bounds[-1], bounds)
-        traders = _counted(
-            self.db.execute(
-                select(sides.c.period, func.count(distinct(sides.c.member_id)))
-                .where(sides.c.member_id != kas)
-                .group_by(sides.c.period)
-            ),
-            size,
-        )
+        for side in (transfers.c.payer_id, transfers.c.receiver_id):
+            # Grouped in an outer query: PostgreSQL won't match a CASE with bound
+            # parameters in GROUP BY to the same CASE in the select list.
+            trades = (
+                select(index.label("period"), side.label("member_id"), transfers.c.amount)
+                .where(within, _STANDING_TRADE)
+                .subquery()
+            )
+            rows = self.db.execute(
+                select(trades.c.period, trades.c.member_id, func.count(), func.sum(trades.c.amount))
+                .where(trades.c.period.is_not(None))
+                .group_by(trades.c.period, trades.c.member_id)
+            )
+            for period, member_id, count, volume in rows:
+                if side is transfers.c.payer_id:  # each trade has one payer: count it once
+                    counts[int(period)] += int(count)
+                    volumes[int(period)] += int(volume)
+                if member_id != kas:
+                    seen[int(period)].add(member_id)
+        traders = [len(members_of) for members_of in seen]
+        everyone = len(set().union(*seen))
 
         index, within = _period(members.c.created_at, bounds)
         has_transfers = or_(
@@ -1292,20 +1281,13 @@ class SqlStore:
         new_listings = _counted(
             self.db.execute(select(placed.c.period, func.count()).group_by(placed.c.period)), size
         )
-        return [
+        months = [
             MonthFigures(
                 bounds[i], counts[i], volumes[i], traders[i], new_members[i], new_listings[i]
             )
             for i in range(size)
         ]
-
-    def active_traders(self, start: datetime, end: datetime) -> int:
-        sides = _trade_sides(start, end, None)
-        kas = self.group_account().id
-        found = self.db.execute(
-            select(func.count(distinct(sides.c.member_id))).where(sides.c.member_id != kas)
-        ).scalar_one()
-        return int(found)
+        return PeriodFigures(months, everyone)
 
     def open_listings(self, at: datetime) -> tuple[int, int]:
         rows = self.db.execute(
@@ -1327,10 +1309,13 @@ class SqlStore:
                 select(members.c.balance).where(members_now).order_by(members.c.balance)
             )
             return [int(row[0]) for row in rows]
-        before = transfers.c.created_at < at
+        # The balance then is the balance now minus what moved since: that reads
+        # only the transfers after ``at`` (cached balances equal their transfers,
+        # which ``letsbot check`` verifies).
+        since = transfers.c.created_at >= at
         moves = union_all(
-            select(transfers.c.receiver_id.label("member_id"), transfers.c.amount).where(before),
-            select(transfers.c.payer_id, (-transfers.c.amount).label("amount")).where(before),
+            select(transfers.c.receiver_id.label("member_id"), transfers.c.amount).where(since),
+            select(transfers.c.payer_id, (-transfers.c.amount).label("amount")).where(since),
         ).subquery()
         totals = (
             select(moves.c.member_id, func.sum(moves.c.amount).label("total"))
@@ -1338,7 +1323,7 @@ class SqlStore:
             .subquery()
         )
         rows = self.db.execute(
-            select(func.coalesce(totals.c.total, 0))
+            select(members.c.balance - func.coalesce(totals.c.total, 0))
             .select_from(members.outerjoin(totals, totals.c.member_id == members.c.id))
             .where(members_now, members.c.created_at < at)
         )
