@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -331,13 +332,58 @@ _STANDING_TRADE = and_(
 )
 
 
-def _period(column: Any, bounds: Sequence[datetime]) -> tuple[Any, Any]:
-    """Which period of ``bounds`` a moment falls in (0, 1, ...), and the range condition.
+def _period(column: Any, size: int) -> tuple[Any, Any]:
+    """Which of ``size`` periods a moment falls in (0, 1, ...), and the range condition.
 
-    Portable SQL (a CASE over the bounds): SQLite and PostgreSQL share no date functions.
+    The bounds are parameters ``b0`` .. ``b<size>``. Portable SQL (a CASE over
+    the bounds): SQLite and PostgreSQL share no date functions.
     """
-    index = case(*[(column < bound, number) for number, bound in enumerate(bounds[1:])], else_=None)
-    return index, and_(column >= bounds[0], column < bounds[-1])
+    bound = [bindparam(f"b{number}", type_=column.type) for number in range(size + 1)]
+    index = case(*[(column < bound[n + 1], n) for n in range(size)], else_=None)
+    return index, and_(column >= bound[0], column < bound[size])
+
+
+@cache
+def _month_statements(size: int) -> tuple[Any, Any, Any, Any]:
+    """The statements of ``month_figures`` for ``size`` periods, built once per size.
+
+    Grouped in an outer query: PostgreSQL won't match a CASE with bound
+    parameters in GROUP BY to the same CASE in the select list.
+    """
+    index, within = _period(transfers.c.created_at, size)
+    by_side = []
+    for side in (transfers.c.payer_id, transfers.c.receiver_id):
+        trades = (
+            select(index.label("period"), side.label("member_id"), transfers.c.amount)
+            .where(within, _STANDING_TRADE)
+            .subquery()
+        )
+        by_side.append(
+            select(trades.c.period, trades.c.member_id, func.count(), func.sum(trades.c.amount))
+            .where(trades.c.period.is_not(None))
+            .group_by(trades.c.period, trades.c.member_id)
+        )
+    index, within = _period(members.c.created_at, size)
+    has_transfers = or_(
+        exists().where(transfers.c.payer_id == members.c.id),
+        exists().where(transfers.c.receiver_id == members.c.id),
+    )
+    joined = (
+        select(index.label("period"))
+        .where(
+            within,
+            ~members.c.is_group_account,
+            members.c.status != Status.CANDIDATE.value,
+            # a rejected candidate (inactive, never a transfer) never was a member
+            or_(members.c.status != Status.INACTIVE.value, has_transfers),
+        )
+        .subquery()
+    )
+    new_members = select(joined.c.period, func.count()).group_by(joined.c.period)
+    index, within = _period(listings.c.created_at, size)
+    placed = select(index.label("period")).where(within).subquery()
+    new_listings = select(placed.c.period, func.count()).group_by(placed.c.period)
+    return by_side[0], by_side[1], new_members, new_listings
 
 
 def _counted(rows: Iterable[Sequence[Any]], size: int) -> list[int]:
@@ -1229,58 +1275,24 @@ class SqlStore:
         if size < 1:
             return PeriodFigures([], 0)
         kas = self.group_account().id
+        by_payer, by_receiver, joined, placed = _month_statements(size)
+        params = {f"b{number}": bound for number, bound in enumerate(bounds)}
         # Two grouped scans, by payer and by receiver: at most members x months
         # rows come back, and they give each month's count, volume and traders.
         counts, volumes = [0] * size, [0] * size
         seen: list[set[int]] = [set() for _ in range(size)]
-        index, within = _period(transfers.c.created_at, bounds)
-        for side in (transfers.c.payer_id, transfers.c.receiver_id):
-            # Grouped in an outer query: PostgreSQL won't match a CASE with bound
-            # parameters in GROUP BY to the same CASE in the select list.
-            trades = (
-                select(index.label("period"), side.label("member_id"), transfers.c.amount)
-                .where(within, _STANDING_TRADE)
-                .subquery()
-            )
-            rows = self.db.execute(
-                select(trades.c.period, trades.c.member_id, func.count(), func.sum(trades.c.amount))
-                .where(trades.c.period.is_not(None))
-                .group_by(trades.c.period, trades.c.member_id)
-            )
-            for period, member_id, count, volume in rows:
-                if side is transfers.c.payer_id:  # each trade has one payer: count it once
-                    counts[int(period)] += int(count)
-                    volumes[int(period)] += int(volume)
-                if member_id != kas:
-                    seen[int(period)].add(member_id)
+        for period, member_id, count, volume in self.db.execute(by_payer, params):
+            counts[int(period)] += int(count)  # each trade has one payer: counted once
+            volumes[int(period)] += int(volume)
+            seen[int(period)].add(member_id)
+        for period, member_id, _, _ in self.db.execute(by_receiver, params):
+            seen[int(period)].add(member_id)
+        for members_of in seen:
+            members_of.discard(kas)
         traders = [len(members_of) for members_of in seen]
         everyone = len(set().union(*seen))
-
-        index, within = _period(members.c.created_at, bounds)
-        has_transfers = or_(
-            exists().where(transfers.c.payer_id == members.c.id),
-            exists().where(transfers.c.receiver_id == members.c.id),
-        )
-        joined = (
-            select(index.label("period"))
-            .where(
-                within,
-                ~members.c.is_group_account,
-                members.c.status != Status.CANDIDATE.value,
-                # a rejected candidate (inactive, never a transfer) never was a member
-                or_(members.c.status != Status.INACTIVE.value, has_transfers),
-            )
-            .subquery()
-        )
-        new_members = _counted(
-            self.db.execute(select(joined.c.period, func.count()).group_by(joined.c.period)), size
-        )
-
-        index, within = _period(listings.c.created_at, bounds)
-        placed = select(index.label("period")).where(within).subquery()
-        new_listings = _counted(
-            self.db.execute(select(placed.c.period, func.count()).group_by(placed.c.period)), size
-        )
+        new_members = _counted(self.db.execute(joined, params), size)
+        new_listings = _counted(self.db.execute(placed, params), size)
         months = [
             MonthFigures(
                 bounds[i], counts[i], volumes[i], traders[i], new_members[i], new_listings[i]
