@@ -55,7 +55,7 @@ def _amount_axis(axes: Axes, t: Translator, scale: int) -> None:
     """Amounts on the y axis as members write them: ``1.500`` in Dutch, ``1,500`` in English."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=scale == 1))
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10], integer=scale == 1))
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: t.number(round(value * scale))))
 
 
@@ -162,7 +162,7 @@ def spread_chart(t: Translator, balances: Sequence[int]) -> Image:
     axes.set_xticks(range(len(found)), [bin_label(t, b) for b in found], fontsize=size)
     from matplotlib.ticker import MaxNLocator
 
-    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10], integer=True))
     axes.set_ylim(0, max(counts, default=0) * 1.15 or 1)
     _label_bars(axes, bars, [str(c) if c else "" for c in counts])
     return _image(_png(figure), "balances", spread_alt(t, balances))

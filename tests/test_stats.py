@@ -468,6 +468,10 @@ def test_report_refuses_a_period_that_ends_before_it_starts(tmp_path: Path) -> N
     bad = letsbot("report", "--from", "1 maart", "--output", "r.html", cwd=tmp_path)
     assert bad.returncode == 2 and "expected a date such as 2026-01-31" in bad.stderr
     assert not (tmp_path / "r.html").exists()
+    listed = " ".join(letsbot("--help", cwd=tmp_path).stdout.split())
+    assert "report write one HTML page with the figures, charts and events of a period" in listed
+    usage = " ".join(letsbot("report", "--help", cwd=tmp_path).stdout.split())
+    assert "usage: letsbot report [-h] [--from DATE] [--to DATE] --output FILE" in usage
 
 
 def test_report_in_english_over_the_store(traded: Driver) -> None:
