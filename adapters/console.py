@@ -10,11 +10,14 @@ Script lines::
 
 from __future__ import annotations
 
+import itertools
 import re
+import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
@@ -95,8 +98,12 @@ def parse_script(lines: Iterable[str], timezone: ZoneInfo) -> list[Step]:
     return steps
 
 
-def render(outgoing: Outgoing) -> str:
-    """``[group] text`` or ``[dm name] text``; continuation lines indented two spaces."""
+def render(outgoing: Outgoing, picture: str | None = None) -> str:
+    """``[group] text`` or ``[dm name] text``; continuation lines indented two spaces.
+
+    A picture is one line: its caption, the file it was written to (``picture``,
+    else its name) and the text that says what it shows.
+    """
     target = outgoing.target
     if isinstance(target, ToAllGroups):
         where = "group"
@@ -105,6 +112,10 @@ def render(outgoing: Outgoing) -> str:
     elif isinstance(target, ToPerson):
         who = target.identity
         where = f"dm {who.user_id}" if who.platform == PLATFORM else f"dm {who}"
+    if outgoing.image is not None:
+        image = outgoing.image
+        caption = to_plain(outgoing.text).replace("\n", " ")
+        return f"[{where}] {caption} (picture {picture or image.name}): {image.alt}"
     lines = to_plain(outgoing.text).split("\n")
     block = [f"[{where}] {lines[0]}", *(f"  {line}" for line in lines[1:])]
     # Commands offered as buttons (votes) can't be pressed in a terminal; the
@@ -119,13 +130,22 @@ def render(outgoing: Outgoing) -> str:
 class Console:
     """Feeds lines to the bot as console messages and prints every reply."""
 
-    def __init__(self, bot: Bot, out: TextIO, clock: VirtualClock | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        out: TextIO,
+        clock: VirtualClock | None = None,
+        pictures: Path | None = None,
+    ) -> None:
         self.bot = bot
         self.out = out
         self.clock = clock
+        # Where pictures (charts) are written; a new temporary folder if None.
+        self.pictures = pictures
         # Event ids must never repeat across runs on the same database.
         self._run = uuid.uuid4().hex[:12]
         self._count = 0
+        self._picture_numbers = itertools.count(1)
 
     def say(self, name: str, text: str, *, in_group: bool) -> None:
         self._count += 1
@@ -147,8 +167,20 @@ class Console:
 
     def show(self, replies: list[Outgoing]) -> None:
         for outgoing in replies:
-            print(render(outgoing), file=self.out)
+            picture = self._write_picture(outgoing) if outgoing.image else None
+            print(render(outgoing, picture), file=self.out)
         self.out.flush()
+
+    def _write_picture(self, outgoing: Outgoing) -> str:
+        """A terminal shows no pictures: write it to a file that can be opened."""
+        assert outgoing.image is not None
+        if self.pictures is None:
+            self.pictures = Path(tempfile.mkdtemp(prefix="letsbot-pictures-"))
+        self.pictures.mkdir(parents=True, exist_ok=True)
+        number = next(self._picture_numbers)
+        path = self.pictures / f"{self._run}-{number}-{outgoing.image.name}"
+        path.write_bytes(outgoing.image.data)
+        return str(path)
 
     def advance(self, moment: datetime) -> None:
         """Move the virtual clock, running each piece of scheduled work at its own time."""

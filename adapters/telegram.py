@@ -82,6 +82,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "telegram"
 ANONYMOUS_ADMIN = 1087968824  # GroupAnonymousBot: an admin writing as the group
 TEXT_LIMIT = 4096  # characters (UTF-16 code units) after entities are parsed
+CAPTION_LIMIT = 1024  # the same, for the caption of a photo
 HELD = "held"  # the deep-link payload: /start held delivers what was kept
 UPDATES = ["message", "callback_query"]  # no edited_message: an edit never re-runs a command
 ANSWER_WORDS = {"yes": "ja", "no": "nee"}  # a button press is typed as this word
@@ -816,6 +817,9 @@ class TelegramTransport:
             log.warning("telegram: a direct message was refused: %s", error)
 
     async def _deliver(self, chat_id: int, outgoing: Outgoing, reply_to: int | None) -> None:
+        if outgoing.image is not None:
+            await self._send_picture(chat_id, outgoing, reply_to)
+            return
         chunks = split_markup(outgoing.text)
         keyboard = _keyboard(outgoing)
         sent: Message | None = None
@@ -855,6 +859,37 @@ class TelegramTransport:
             ),
         )
         return message
+
+    async def _send_picture(self, chat_id: int, outgoing: Outgoing, reply_to: int | None) -> None:
+        """A chart as a photo. Telegram has no alt text: the caption says what it shows.
+
+        A refused picture is not held for later, as a text is: the text sent
+        before it carries the same figures.
+        """
+        image = outgoing.image
+        assert image is not None
+        caption = to_html(outgoing.text)
+        if units(to_plain(outgoing.text) + "\n" + image.alt) <= CAPTION_LIMIT:
+            caption += "\n" + html.escape(image.alt, quote=False)
+        reply = (
+            ReplyParameters(reply_to, allow_sending_without_reply=True)
+            if reply_to is not None
+            else None
+        )
+        try:
+            await self._api(
+                chat_id,
+                lambda cid: self._bot.send_photo(
+                    cid,
+                    image.data,
+                    caption=caption,
+                    parse_mode=ParseMode.HTML,
+                    reply_parameters=reply,
+                    filename=image.name,
+                ),
+            )
+        except TelegramError as error:
+            log.warning("telegram: a picture to %s was refused: %s", chat_id, error)
 
     async def _api(self, chat_id: int, call: Callable[[int], Awaitable[T]]) -> T:
         """One Bot API call about a chat, to its current id, retried until Telegram answers.

@@ -14,7 +14,7 @@ import sys
 import tomllib
 from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -159,6 +159,33 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
 
+    report = commands.add_parser(
+        "report",
+        help="write one HTML page with the figures, charts and events of a period,"
+        " for the general meeting",
+    )
+    report.add_argument(
+        "--from",
+        dest="first",
+        metavar="DATE",
+        type=day_argument,
+        help="the first day, YYYY-MM-DD (default: the first day of the month, 11 months back)",
+    )
+    report.add_argument(
+        "--to",
+        dest="last",
+        metavar="DATE",
+        type=day_argument,
+        help="the last day, included, YYYY-MM-DD (default: today)",
+    )
+    report.add_argument(
+        "--output",
+        metavar="FILE",
+        type=Path,
+        required=True,
+        help="the HTML file to write; it holds everything, images included",
+    )
+
     imports = commands.add_parser(
         "import",
         help="read members, transfers or balances from a CSV export of eLAS/eLAND (members first)",
@@ -216,6 +243,15 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(max(root, floor))
 
 
+def day_argument(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date such as 2026-01-31, got {text!r}"
+        ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
@@ -245,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_import(args)
         if args.command == "claim-code":
             return cmd_claim_code(args)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_check(args)
     except (CliError, ConfigError) as error:
         print(f"letsbot: {error}", file=sys.stderr)
@@ -304,6 +342,14 @@ def ready_engine(settings: Settings, base: Path) -> Engine:
 
 def build_bot(settings: Settings, engine: Engine, clock: Clock) -> Bot:
     return Bot(settings, SqlUnitOfWork(engine), clock)
+
+
+def pictures_dir(engine: Engine) -> Path | None:
+    """Where the console writes charts: beside a SQLite file, else a temporary folder (None)."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).parent / "pictures"
+    return None
 
 
 # subcommands ----------------------------------------------------------------
@@ -398,7 +444,8 @@ def cmd_console(args: argparse.Namespace) -> int:
         upgrade(engine)
         bot = build_bot(settings, engine, SystemClock())
         hint = catalog("nl")["console.hint"]
-        interactive(Console(bot, sys.stdout), input, "", hint, first_name=name)
+        console = Console(bot, sys.stdout, pictures=pictures_dir(engine))
+        interactive(console, input, "", hint, first_name=name)
         return 0
 
     settings, path = settings_from(args)
@@ -409,7 +456,10 @@ def cmd_console(args: argparse.Namespace) -> int:
         bot = build_bot(settings, engine, SystemClock())
         texts = catalog(settings.group.language)
         interactive(
-            Console(bot, sys.stdout), input, texts["console.who"] + " ", texts["console.hint"]
+            Console(bot, sys.stdout, pictures=pictures_dir(engine)),
+            input,
+            texts["console.who"] + " ",
+            texts["console.hint"],
         )
         return 0
 
@@ -428,7 +478,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         raise CliError(f"{args.script}: {error}") from None
     clock = VirtualClock(SystemClock().now())
     bot = build_bot(settings, engine, clock)
-    Console(bot, sys.stdout, clock).run_script(steps)
+    Console(bot, sys.stdout, clock, pictures_dir(engine)).run_script(steps)
     return 0
 
 
@@ -906,4 +956,26 @@ def report_checks(checks: Sequence[Check]) -> int:
         print(f"{failed} of {len(checks)} checks failed")
         return 1
     print(f"all {len(checks)} checks passed")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from letsbot.figures import months_back
+    from letsbot.i18n import Translator
+    from letsbot.report import build_report
+
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    now = SystemClock().now()
+    last: date = args.last or now.astimezone(settings.tz).date()
+    first: date = args.first or months_back(last, 12)
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}")
+    t = Translator(settings.group.language, settings.currency_spec, settings.tz)
+    page = build_report(SqlUnitOfWork(engine), settings, t, first, last, now)
+    try:
+        args.output.write_text(page, encoding="utf-8")
+    except OSError as error:
+        raise CliError(f"{args.output}: {error.strerror}") from None
+    print(f"wrote {args.output}: {first} to {last}")
     return 0

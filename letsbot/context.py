@@ -18,6 +18,7 @@ from letsbot.ports import Store
 _CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,8})-?)?(?P<number>[0-9]{1,6})", re.ASCII)
 
 Compose = Callable[[Translator], str]
+Later = Callable[[], list[Outgoing]]
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Context:
     # How the log names what happened; a handler that keeps a record of a failed
     # attempt (a wrong code) answers without a Refusal and says so here.
     outcome: str = "applied"
+    # Slow work on what the transaction read (drawing charts), done after it committed.
+    later: list[Later] = field(default_factory=list)
 
     @property
     def t(self) -> Translator:
@@ -91,6 +94,13 @@ class Context:
             target = ToChat(self.incoming.chat)
             reply_to = self.incoming.event_id
         self.replies.append(Outgoing(target, text, choices, asked, reply_to))
+
+    def after_commit(self, work: Later) -> None:
+        """Replies made once the transaction has committed, so it holds no lock meanwhile.
+
+        They come after every other reply; if ``work`` fails, they are left out.
+        """
+        self.later.append(work)
 
     def tell(self, member: Member, compose: Compose, *, ask: bool = False) -> bool:
         """A direct message to a member, in their language; False if they can't be reached."""

@@ -140,7 +140,7 @@ class Bot:
                 else:
                     self._run(ctx, command, words)
                     outcome = ctx.outcome
-                return Result(outcome, ctx.replies, name)
+                result = Result(outcome, ctx.replies, name)
         except Refusal as refusal:
             return Result(
                 "refused", [self._say(incoming, language, refusal.key, refusal.params)], name
@@ -151,6 +151,12 @@ class Bot:
         except Exception:
             log.exception("event=%s failed", incoming.event_key)
             return Result("failed", [self._say(incoming, language, "error.internal", {})], name)
+        for work in ctx.later:
+            try:
+                result.replies.extend(work())
+            except Exception:  # what was booked stands and was told; only the extra is missing
+                log.exception("event=%s work after the commit failed", incoming.event_key)
+        return result
 
     def _say(
         self, incoming: Incoming, language: str, key: str, params: dict[str, object]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from babel.dates import format_datetime, format_timedelta
+from babel.dates import format_date, format_datetime, format_timedelta
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
@@ -107,3 +107,22 @@ class Translator:
                 )
             )
         )
+
+    def month(self, moment: datetime) -> Raw:
+        """``maart 2027`` / ``March 2027``: the month of ``moment`` in the group's time zone."""
+        return Raw(
+            escape(
+                str(
+                    format_datetime(moment, "MMMM yyyy", tzinfo=self.timezone, locale=self.language)
+                )
+            )
+        )
+
+    def month_short(self, moment: datetime) -> str:
+        """``mrt`` / ``Mar``: a month's short name as it stands alone (under a chart's bar)."""
+        local = moment.astimezone(self.timezone).date()
+        return str(format_date(local, "LLL", locale=self.language))
+
+    def date(self, day: date) -> Raw:
+        """``1 maart 2027`` / ``1 March 2027``: a calendar day, written out."""
+        return Raw(escape(str(format_date(day, "d MMMM yyyy", locale=self.language))))

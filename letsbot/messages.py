@@ -91,9 +91,20 @@ Target = ToChat | ToPerson | ToAllGroups
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """A picture to send (a PNG chart), with a text for those who can't see it."""
+
+    data: bytes  # PNG
+    name: str  # a file name, e.g. ``volume.png``
+    alt: str  # plain text: what the picture shows, in the reader's language
+    width: int  # pixels
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     target: Target
-    text: str  # markup, see letsbot.markup
+    text: str  # markup, see letsbot.markup; with an image: its caption
     choices: tuple[Choice, ...] = ()
     # Who may answer the choices (an adapter shows buttons only to them).
     asked: Identity | None = None
@@ -101,6 +112,7 @@ class Outgoing:
     # The choices must be made out of others' sight (a secret ballot): an
     # adapter whose choosing is public in a group (reactions) offers none there.
     secret: bool = False
+    image: Image | None = None
 
 
 @dataclass(frozen=True, slots=True)

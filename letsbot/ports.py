@@ -26,6 +26,7 @@ from letsbot.domain import (
     Transfer,
     TransferKind,
 )
+from letsbot.figures import PeriodFigures
 
 
 class Store(Protocol):
@@ -379,6 +380,23 @@ class Store(Protocol):
         closed proposals stay as counts, without their reasons. The name is
         replaced by ``placeholder`` in the descriptions of their transfers.
         """
+        ...
+
+    # statistics: aggregated by the database, never a loop over every transfer
+    def month_figures(self, bounds: Sequence[datetime]) -> PeriodFigures:
+        """The figures of each period [bounds[i], bounds[i + 1]), and of all of them.
+
+        Trades are payments, requests and bookings that were not reversed; a
+        trader is a member (not the group account) who paid or received one.
+        """
+        ...
+
+    def open_listings(self, at: datetime) -> tuple[int, int]:
+        """(offers, wants) online at ``at``: placed before it, not expired or withdrawn yet."""
+        ...
+
+    def balances(self, at: datetime | None = None) -> list[int]:
+        """Balances of the active and leaving members, lowest first; at ``at`` if given."""
         ...
 
 

@@ -117,9 +117,18 @@ class Registry:
 
 
 # The capability modules, in the order /help lists their commands: money first,
-# then offers, events, decisions, the account itself, linking chats to it, and
-# what the bot keeps about you.
-CAPABILITIES = ("ledger", "market", "events", "governance", "members", "linking", "privacy")
+# then offers, events, decisions, how the group is doing, the account itself,
+# linking chats to it, and what the bot keeps about you.
+CAPABILITIES = (
+    "ledger",
+    "market",
+    "events",
+    "governance",
+    "stats",
+    "members",
+    "linking",
+    "privacy",
+)
 
 
 def _rank(module: str) -> int:

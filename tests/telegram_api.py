@@ -21,6 +21,7 @@ import html
 import itertools
 import json
 import re
+import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ TOKEN = "4242:AAH-secret-test-token-do-not-log"
 BOT_ID = 4242
 BOT_USERNAME = "letsbot_test_bot"
 ANONYMOUS_ADMIN = 1087968824
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -113,6 +115,30 @@ class Sent:
             for row in markup.get("inline_keyboard", [])
             for b in row
         ]
+
+    @property
+    def reply_to(self) -> int | None:
+        replied = self.message.get("reply_to_message")
+        return int(replied["message_id"]) if replied else None
+
+
+@dataclass
+class Photo:
+    """A photo the bot sent: the bytes as uploaded, and the message Telegram made of it."""
+
+    message: Json
+    data: bytes
+    filename: str
+    caption_html: str
+    at: float
+
+    @property
+    def chat_id(self) -> int:
+        return int(self.message["chat"]["id"])
+
+    @property
+    def caption(self) -> str:
+        return str(self.message.get("caption", ""))
 
     @property
     def reply_to(self) -> int | None:
@@ -203,6 +229,7 @@ class FakeTelegram:
         self.pending: list[Json] = []  # updates not yet confirmed by an offset
         self.confirmed: dict[int, Json] = {}
         self.sent: list[Sent] = []
+        self.photos: list[Photo] = []  # kept apart from ``sent``: a photo has no text
         self.edits: list[Json] = []
         self.answers: list[Json] = []
         self.commands: list[Json] = []
@@ -442,6 +469,46 @@ class FakeTelegram:
         self.sent.append(Sent(json.loads(json.dumps(message)), raw, time.monotonic()))
         return message
 
+    async def api_sendPhoto(self, params: Json) -> Json:
+        """A photo uploaded as multipart form data (field ``photo``), recorded in ``photos``."""
+        chat_id = int(params["chat_id"])
+        if chat_id in self.migrated:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.migrated[chat_id]},
+            )
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            raise ApiError(400, "Bad Request: chat not found")
+        if chat["type"] == "private" and chat_id in self.not_started:
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        upload = params.get("photo")
+        if not isinstance(upload, web.FileField):
+            raise ApiError(400, "Bad Request: there is no photo in the request")
+        data = upload.file.read()
+        if not data.startswith(PNG_SIGNATURE) or len(data) < 24:
+            raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED")
+        width, height = struct.unpack(">II", data[16:24])  # the PNG's IHDR chunk
+        raw = str(params.get("caption", ""))
+        caption, entities = parse_html(raw) if params.get("parse_mode") == "HTML" else (raw, [])
+        if units(caption) > 1024:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        reply_to = None
+        if "reply_parameters" in params:
+            reply_to = json.loads(params["reply_parameters"])["message_id"]
+        size = {"width": width, "height": height, "file_size": len(data)}
+        extra: Json = {"photo": [{"file_id": f"photo{len(self.photos) + 1}", **size}]}
+        if caption:
+            extra["caption"] = caption
+        if entities:
+            extra["caption_entities"] = entities
+        message = self._store(chat, BOT, None, [], reply_to=reply_to, **extra)
+        self.photos.append(
+            Photo(json.loads(json.dumps(message)), data, upload.filename, raw, time.monotonic())
+        )
+        return message
+
     def _own_message(self, params: Json) -> Json:
         key = (int(params["chat_id"]), int(params["message_id"]))
         message = self.messages.get(key)
@@ -670,6 +737,9 @@ class FakeTelegram:
         return message
 
     # what the bot did ---------------------------------------------------------------
+    def photos_to(self, chat_id: int) -> list[Photo]:
+        return [p for p in self.photos if p.chat_id == chat_id]
+
     def sent_to(self, chat_id: int) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
 

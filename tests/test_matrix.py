@@ -514,3 +514,54 @@ async def test_votes_are_reactions_anyone_may_pick(mx: Harness) -> None:
         and e["content"]["m.relates_to"]["event_id"] == secret["event_id"]
     ]
     assert reacted == []
+
+
+async def test_stats_charts_are_sent_as_m_image(mx: Harness) -> None:
+    """/stats of a coordinator: the text, then each chart uploaded and sent as ``m.image``."""
+    from nio import MemoryDownloadResponse
+
+    from tests.test_stats import assert_png
+
+    ann, bob, group, ann_dm, bob_dm = await group_with_ann_and_bob(mx)
+
+    def images(person: Person, room: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in person.events.get(room, [])
+            if e.get("type") == "m.room.message" and e["content"].get("msgtype") == "m.image"
+        ]
+
+    # Ann, a coordinator, in the group: the text and two images there
+    await ann.ask(group, "/statistiek", "Statistiek van LETS Durme")
+    volume, spread = await until(
+        lambda: images(ann, group) if len(images(ann, group)) == 2 else None,
+        what="two images in the group",
+    )
+    content = volume["content"]
+    assert content["body"].startswith("Staafdiagram van de ruil per maand, ")
+    assert content["filename"] == "volume.png"
+    assert content["info"] == {
+        "mimetype": "image/png",
+        "size": content["info"]["size"],
+        "w": 1000,
+        "h": 560,
+    }
+    assert spread["content"]["body"] == (
+        "Staafdiagram van de saldo's: 0 onder nul, 2 op nul, 0 boven nul;"
+        " het laagste saldo is 0 pluimen, het hoogste 0 pluimen."
+    )
+    for event in (volume, spread):
+        url = event["content"]["url"]
+        assert url.startswith("mxc://localhost/")
+        answer = await ann.client.download(mxc=url)
+        assert isinstance(answer, MemoryDownloadResponse), answer
+        assert answer.content_type == "image/png"
+        assert len(answer.body) == event["content"]["info"]["size"]
+        assert_png(answer.body)
+
+    # Bob, a member, in the group: the text in his direct chat, no image anywhere
+    await bob.say(group, "/statistiek")
+    await bob.reply(bob_dm, "Statistiek van LETS Durme")
+    await ann.ask(ann_dm, "/stats", "Figures of LETS Durme")
+    await until(lambda: len(images(ann, ann_dm)) == 2, what="two images in Ann's direct chat")
+    assert images(bob, bob_dm) == [] and len(images(ann, group)) == 2
