@@ -91,6 +91,7 @@ class TransferRow(Base):
         CheckConstraint("payer_id <> receiver_id", name="two_accounts"),
         Index("ix_transfers_payer", "payer_id", "id"),
         Index("ix_transfers_receiver", "receiver_id", "id"),
+        Index("ix_transfers_created_at", "created_at"),  # months for /stats and the report
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
