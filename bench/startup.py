@@ -131,7 +131,9 @@ def generate(path: Path, member_count: int, transfer_count: int, seed: int = 5) 
 def cached_database(member_count: int, transfer_count: int) -> tuple[Path, float | None]:
     """The big database from the cache, made first if needed; (path, seconds to make it)."""
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"startup-{member_count}-{transfer_count}-{stamp(member_count, transfer_count)}.db"
+    path = (
+        CACHE / f"startup-{member_count}-{transfer_count}-{stamp(member_count, transfer_count)}.db"
+    )
     if path.exists():
         return path, None
     for old in CACHE.glob(f"startup-{member_count}-{transfer_count}-*.db"):
