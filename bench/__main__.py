@@ -76,6 +76,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     group.add_argument("--startup-transfers", type=int, default=1_000_000)
     group.add_argument("--startup-runs", type=int, default=3)
     group.add_argument("--channels", type=int, default=20, help="fan-out: group channels")
+    group.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="start-up: where the generated database is kept (default: bench/.cache)",
+    )
     args = parser.parse_args(argv)
     chosen = NAMES if not args.only else tuple(n.strip() for n in args.only.split(","))
     unknown = [n for n in chosen if n not in NAMES]
@@ -148,13 +154,21 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
                 transfer_count=args.startup_transfers,
                 runs=args.startup_runs,
                 settle=0.5 if args.smoke else 2.0,
+                cache=args.cache,
             )
             rows += more
             details["startup"] = info
         if "fanout" in chosen:
             from bench import fanout
 
-            more, info = fanout.measure(folder, server, channels=args.channels)
+            more, info = fanout.measure(
+                folder,
+                server,
+                channels=args.channels,
+                telegram_rate=2 if args.smoke else 30,
+                matrix_burst=1 if args.smoke else 10,
+                settle=0.5 if args.smoke else 1.0,
+            )
             rows += more
             details["fanout"] = info
     order = {name: n for n, name in enumerate(("1", "2", "3", "4", "5", "6"))}
@@ -175,7 +189,7 @@ def ledger_rows(figures: list[Any]) -> list[Row]:
         rows.append(
             Row(
                 "4 ledger",
-                f"{prefix}payments_per_s",
+                f"ledger_{prefix}payments_per_s",
                 f"{where}: confirmed payments/s (vs bare Core)",
                 pay.value,
                 "/s",
@@ -195,7 +209,7 @@ def ledger_rows(figures: list[Any]) -> list[Row]:
         rows.append(
             Row(
                 "4 ledger",
-                f"{command}_median_ms",
+                f"ledger_{command}_median_ms",
                 f"SQLite: /{command} median at {sizes.split(' / ')[0]} transfers"
                 f" (vs at {sizes.split(' / ')[1]})",
                 large.value,

@@ -32,8 +32,8 @@ async def serve(homeserver: str, user_id: str, password: str) -> None:
 
     await client.login(password, device_name="echo")
     await client.sync(timeout=0, full_state=True)  # the past is not answered
-    client.add_event_callback(on_message, RoomMessageText)  # type: ignore[arg-type]
-    client.add_event_callback(on_invite, InviteMemberEvent)  # type: ignore[arg-type]
+    client.add_event_callback(on_message, RoomMessageText)
+    client.add_event_callback(on_invite, InviteMemberEvent)
     print("echo ready", flush=True)
     try:
         await client.sync_forever(timeout=30_000)

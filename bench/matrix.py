@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,24 +29,22 @@ from tests.synapse import Synapse
 PASSWORD = "correct horse battery"
 BOT = "@letsbot:localhost"
 ECHO = "@echo:localhost"
-ADMIN = "@benchadmin:localhost"
+HOST = "@benchhost:localhost"  # makes the group rooms of the fan-out
 
 
 class Homeserver:
-    """A Synapse for the benchmarks: the bots' and an admin's accounts registered."""
+    """A Synapse for the benchmarks, the bots' accounts and a room host's registered."""
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.synapse = Synapse(folder)
         self.url = self.synapse.url
-        self._admin_token: str | None = None
 
     def __enter__(self) -> Homeserver:
         print("matrix: starting Synapse ...", flush=True)
         self.synapse.configure()
         self.synapse.start()
-        self.register_many(["letsbot", "echo"])
-        self.synapse.register("benchadmin", PASSWORD, admin=True)
+        self.register_many(["letsbot", "echo", HOST.split(":")[0][1:]])
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -58,43 +54,12 @@ class Homeserver:
         with ThreadPoolExecutor(max_workers=4) as pool:
             return list(pool.map(lambda name: self.synapse.register(name, PASSWORD), localparts))
 
-    def _admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        if self._admin_token is None:
-            login = {
-                "type": "m.login.password",
-                "identifier": {"type": "m.id.user", "user": ADMIN},
-                "password": PASSWORD,
-            }
-            self._admin_token = str(
-                self._request("POST", "/_matrix/client/v3/login", login)["access_token"]
-            )
-        return self._request(method, path, body, self._admin_token)
-
-    def _request(
-        self, method: str, path: str, body: dict[str, Any] | None, token: str | None = None
-    ) -> Any:
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(
-            self.url + path,
-            data=None if body is None else json.dumps(body).encode(),
-            headers=headers,
-            method=method,
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.load(answer)
-
     def limit_messages(self, user_id: str, per_second: int, burst: int) -> None:
         """Synapse's per-user override of rc_message (admin API)."""
-        self._admin(
-            "POST",
-            f"/_synapse/admin/v1/users/{user_id}/override_ratelimit",
-            {"messages_per_second": per_second, "burst_count": burst},
-        )
+        self.synapse.limit_messages(user_id, per_second, burst)
 
     def unlimit_messages(self, user_id: str) -> None:
-        self._admin("DELETE", f"/_synapse/admin/v1/users/{user_id}/override_ratelimit")
+        self.synapse.unlimit_messages(user_id)
 
 
 @dataclass

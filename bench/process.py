@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import insert
 
+from letsbot.config import Settings
 from storage.database import make_engine, upgrade
 from storage.uow import identities, members
 
@@ -55,6 +56,12 @@ def base_sections(database: Path, language: str = "en") -> dict[str, dict[str, A
         "market": {"max_active": 10_000, "msgs_per_hour": 10_000},
         "governance": {"early_close": False},
     }
+
+
+def settings_of(sections: dict[str, Any]) -> Settings:
+    """The Settings a config of these sections gives (platform sections left out)."""
+    kept: dict[str, Any] = {k: v for k, v in sections.items() if k not in ("matrix", "telegram")}
+    return Settings(**kept)
 
 
 def letsbot_command() -> list[str]:
@@ -214,3 +221,7 @@ class BotProcess:
         """Logged errors and tracebacks."""
         self.drain()
         return [line for _, line in self.lines if " ERROR " in line or "Traceback" in line]
+
+    def warnings(self) -> list[str]:
+        self.drain()
+        return [line for _, line in self.lines if " WARNING " in line]

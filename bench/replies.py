@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import statistics
 import subprocess
@@ -26,11 +27,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.matrix import BOT, ECHO, EchoProcess, Homeserver, Member, bot_config, start_bot
-from bench.process import add_members, letsbot_command, migrated_database
+from bench.matrix import BOT, ECHO, PASSWORD, EchoProcess, Homeserver, Member, bot_config, start_bot
+from bench.process import add_members, letsbot_command, migrated_database, settings_of
 from bench.report import Row, quantile
 from letsbot.clock import SystemClock
-from letsbot.config import Settings
 from letsbot.dispatcher import Bot
 from letsbot.domain import Identity
 from letsbot.messages import Chat, ChatKind, Incoming
@@ -47,10 +47,9 @@ def propose(config: Path, database: Path, proposer: str) -> int:
     import tomllib
 
     sections = tomllib.loads(config.read_text(encoding="utf-8"))
-    sections.pop("matrix", None)
     engine = make_engine(f"sqlite:///{database}")
     try:
-        bot = Bot(Settings(**sections), SqlUnitOfWork(engine), SystemClock())
+        bot = Bot(settings_of(sections), SqlUnitOfWork(engine), SystemClock())
         result = bot.handle(
             Incoming(
                 platform="matrix",
@@ -259,6 +258,7 @@ async def session(
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, "LETSBOT_MATRIX__PASSWORD": PASSWORD},
     )
     details["check"] = done.stdout.strip() or done.stderr.strip()
     if run_load:

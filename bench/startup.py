@@ -128,15 +128,16 @@ def generate(path: Path, member_count: int, transfer_count: int, seed: int = 5) 
         engine.dispose()  # folds the WAL into the file
 
 
-def cached_database(member_count: int, transfer_count: int) -> tuple[Path, float | None]:
+def cached_database(
+    member_count: int, transfer_count: int, cache: Path = CACHE
+) -> tuple[Path, float | None]:
     """The big database from the cache, made first if needed; (path, seconds to make it)."""
-    CACHE.mkdir(exist_ok=True)
-    path = (
-        CACHE / f"startup-{member_count}-{transfer_count}-{stamp(member_count, transfer_count)}.db"
-    )
+    cache.mkdir(parents=True, exist_ok=True)
+    key = stamp(member_count, transfer_count)
+    path = cache / f"startup-{member_count}-{transfer_count}-{key}.db"
     if path.exists():
         return path, None
-    for old in CACHE.glob(f"startup-{member_count}-{transfer_count}-*.db"):
+    for old in cache.glob(f"startup-{member_count}-{transfer_count}-*.db"):
         old.unlink()  # an older schema
     print(
         f"start-up: generating {member_count:,} members and {transfer_count:,} transfers"
@@ -145,7 +146,7 @@ def cached_database(member_count: int, transfer_count: int) -> tuple[Path, float
     )
     started = time.perf_counter()
     partial = path.with_suffix(".partial")
-    for leftover in CACHE.glob(partial.name + "*"):
+    for leftover in cache.glob(partial.name + "*"):
         leftover.unlink()
     generate(partial, member_count, transfer_count)
     partial.rename(path)
@@ -195,8 +196,9 @@ def measure(
     transfer_count: int = 1_000_000,
     runs: int = 3,
     settle: float = 2.0,
+    cache: Path | None = None,
 ) -> tuple[list[Row], dict[str, Any]]:
-    cached, made_in = cached_database(member_count, transfer_count)
+    cached, made_in = cached_database(member_count, transfer_count, cache or CACHE)
     big = folder / "startup-big.db"
     shutil.copy(cached, big)
     empty = migrated_database(folder / "startup-empty.db")
