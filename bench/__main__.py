@@ -59,6 +59,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--duration", type=float, default=60, help="load: seconds of load (default 60)"
     )
     group.add_argument(
+        "--echo-duration",
+        type=float,
+        default=30,
+        help="load: seconds of the same load on the echo bot, for comparison (0: skip)",
+    )
+    group.add_argument(
         "--think",
         default="1,3",
         metavar="MIN,MAX",
@@ -96,6 +102,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.smoke:
         args.samples, args.pay_samples = 4, 2
         args.members, args.duration, args.think_range = 4, 3.0, (0.2, 0.5)
+        args.echo_duration = 2.0
         args.ledger_rounds, args.ledger_seconds = 1, 0.3
         args.startup_members, args.startup_transfers, args.startup_runs = 50, 2_000, 1
         args.channels = 3
@@ -127,6 +134,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
                 think=args.think_range,
                 run_latency="latency" in chosen,
                 run_load="load" in chosen,
+                echo_seconds=args.echo_duration,
             )
             rows += more
             details["matrix"] = info

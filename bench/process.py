@@ -123,6 +123,32 @@ def add_members(
     return made
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) a process used so far; None: this process."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU time of some processes over a stretch of wall time, as % of one core."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.pids = pids
+        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.started = time.perf_counter()
+
+    def shares(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.started
+        return {
+            name: 100 * (cpu_seconds(pid) - self.start[name]) / wall
+            for name, pid in self.pids.items()
+        }
+
+
 class BotProcess:
     """``letsbot --config CONFIG run``, its stderr read line by line as it comes."""
 

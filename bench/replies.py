@@ -28,7 +28,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bench.matrix import BOT, ECHO, PASSWORD, EchoProcess, Homeserver, Member, bot_config, start_bot
-from bench.process import add_members, letsbot_command, migrated_database, settings_of
+from bench.process import (
+    CpuMeter,
+    add_members,
+    letsbot_command,
+    migrated_database,
+    settings_of,
+)
 from bench.report import Row, quantile
 from letsbot.clock import SystemClock
 from letsbot.dispatcher import Bot
@@ -87,6 +93,7 @@ class Recorder:
         self.handled = 0
         self.booked = 0
         self.kinds: dict[str, int] = {}
+        self.handled_per_s = 0.0
 
     def note(self, who: str, what: str, result: tuple[float | None, str]) -> bool:
         seconds, text = result
@@ -100,28 +107,38 @@ class Recorder:
 
 
 async def act(
-    member: Member, room: str, codes: list[int], own: int, rng: random.Random, rec: Recorder
+    member: Member,
+    room: str,
+    codes: list[int],
+    own: int,
+    rng: random.Random,
+    rec: Recorder,
+    *,
+    echo: bool = False,
 ) -> None:
-    """One step of the mix, as a member would type it."""
+    """One step of the mix, as a member would type it (to the echo bot: the same lines)."""
     who = member.user_id
+
+    async def ask(what: str, line: str, expect: str) -> bool:
+        return rec.note(who, what, await member.ask(room, line, line if echo else expect))
+
     kind = rng.choices(["balance", "pay", "offer", "search", "vote"], [4, 3, 1, 1, 1])[0]
     if kind == "balance":
-        rec.note(who, kind, await member.ask(room, "/balance", "Your balance"))
+        await ask(kind, "/balance", "Your balance")
     elif kind == "pay":
         other = rng.choice([c for c in codes if c != own])
         amount = rng.randint(1, 20)
         line = f"/pay DU-{other:03d} {amount} {rng.choice(OFFER_WORDS)}"
-        if rec.note(who, "pay", await member.ask(room, line, f"Pay {amount}")):
-            booked = rec.note(who, "confirm", await member.ask(room, "yes", "Booked:"))
-            rec.booked += booked
+        if await ask("pay", line, f"Pay {amount}"):
+            booked = await ask("confirm", "yes", "Booked:")
+            rec.booked += booked  # added after the await: other members count too
     elif kind == "offer":
         line = f"/offer {rng.choice(OFFER_WORDS)} help #{rng.choice(OFFER_WORDS)}"
-        rec.note(who, kind, await member.ask(room, line, "Your offer #"))
+        await ask(kind, line, "Your offer #")
     elif kind == "search":
-        rec.note(who, kind, await member.ask(room, f"/offers {rng.choice(OFFER_WORDS)}", "ffers"))
+        await ask(kind, f"/offers {rng.choice(OFFER_WORDS)}", "ffers")
     else:
-        choice = rng.choice(["for", "against", "abstain"])
-        rec.note(who, kind, await member.ask(room, f"/vote 1 {choice}", "proposal #1"))
+        await ask(kind, f"/vote 1 {rng.choice(['for', 'against', 'abstain'])}", "proposal #1")
 
 
 async def latency(
@@ -161,7 +178,12 @@ async def latency(
 
 
 async def load(
-    members: list[tuple[Member, str, int]], seconds: float, think: tuple[float, float], seed: int
+    members: list[tuple[Member, str, int]],
+    seconds: float,
+    think: tuple[float, float],
+    seed: int,
+    *,
+    echo: bool = False,
 ) -> tuple[Recorder, float]:
     rec = Recorder()
     codes = [code for _, _, code in members]
@@ -171,7 +193,7 @@ async def load(
         rng = random.Random(seed * 1000 + index)
         await asyncio.sleep(rng.uniform(0, think[1]))  # members start at different moments
         while time.monotonic() < deadline:
-            await act(member, room, codes, own, rng, rec)
+            await act(member, room, codes, own, rng, rec, echo=echo)
             await asyncio.sleep(rng.uniform(*think))
 
     started = time.perf_counter()
@@ -190,6 +212,7 @@ async def session(
     think: tuple[float, float],
     run_latency: bool,
     run_load: bool,
+    echo_seconds: float,
 ) -> tuple[list[Row], dict[str, Any]]:
     database = migrated_database(folder / "matrix.db")
     tag = datetime.now(UTC).strftime("%H%M%S")
@@ -225,27 +248,36 @@ async def session(
             people += crowd
             await asyncio.gather(*(m.start() for m in crowd))
             rooms = [await m.dm(BOT) for m in crowd]  # the bot joins them one by one
-            members = list(zip(crowd, rooms, numbers[2:], strict=True))
             before = payments(database)
-            rec, elapsed = await load(members, load_seconds, think, seed=20261201)
-            await asyncio.sleep(1.0)  # replies still under way are counted as handled
-            booked_in_db = payments(database) - before
-            rows += load_rows(rec, elapsed, echo_median, load_members, load_seconds)
-            details["load"] = {
-                "members": load_members,
-                "seconds": elapsed,
-                "think_s": think,
-                "handled": rec.handled,
-                "by_kind": rec.kinds,
-                "errors": rec.errors[:50],
-                "error_count": len(rec.errors),
-                "payments_seen_booked": rec.booked,
-                "payments_booked_in_db": booked_in_db,
-                "latency_p50_s": quantile(rec.latencies, 0.5),
-                "latency_p95_s": quantile(rec.latencies, 0.95),
-                "latency_p99_s": quantile(rec.latencies, 0.99),
-                "sync_errors": sum(m.sync_errors for m in crowd),
+            assert bot.process is not None and server.synapse.process is not None
+            pids: dict[str, int | None] = {
+                "letsbot run": bot.process.pid,
+                "Synapse": server.synapse.process.pid,
+                "echo bot": echo.process.pid,
+                "clients (bench)": None,
             }
+            meter = CpuMeter(pids)
+            crowd_rooms = list(zip(crowd, rooms, numbers[2:], strict=True))
+            rec, elapsed = await load(crowd_rooms, load_seconds, think, seed=20261201)
+            await asyncio.sleep(1.0)  # replies still under way are counted as handled
+            cpu = meter.shares()
+            booked_in_db = payments(database) - before
+            details["load"] = load_details(rec, elapsed, think, cpu)
+            details["load"]["payments_booked_in_db"] = booked_in_db
+            details["load"]["sync_errors"] = sum(m.sync_errors for m in crowd)
+            echo_rec = None
+            if echo_seconds > 0:
+                print(f"matrix: the same load on the echo bot, {echo_seconds:g} s ...", flush=True)
+                echo_rooms = [await m.dm(ECHO) for m in crowd]
+                meter = CpuMeter(pids)
+                echo_crowd = list(zip(crowd, echo_rooms, numbers[2:], strict=True))
+                echo_rec, echo_elapsed = await load(
+                    echo_crowd, echo_seconds, think, seed=20261202, echo=True
+                )
+                await asyncio.sleep(1.0)
+                details["echo_load"] = load_details(echo_rec, echo_elapsed, think, meter.shares())
+                echo_rec.handled_per_s = echo_rec.handled / echo_elapsed
+            rows += load_rows(rec, elapsed, echo_median, load_members, load_seconds, echo_rec, cpu)
     finally:
         for person in people:
             await person.close()
@@ -280,6 +312,25 @@ async def session(
             )
         )
     return rows, details
+
+
+def load_details(
+    rec: Recorder, elapsed: float, think: tuple[float, float], cpu: dict[str, float]
+) -> dict[str, Any]:
+    return {
+        "seconds": elapsed,
+        "think_s": think,
+        "handled": rec.handled,
+        "handled_per_s": rec.handled / elapsed,
+        "by_kind": rec.kinds,
+        "errors": rec.errors[:50],
+        "error_count": len(rec.errors),
+        "payments_seen_booked": rec.booked,
+        "latency_p50_s": quantile(rec.latencies, 0.5),
+        "latency_p95_s": quantile(rec.latencies, 0.95),
+        "latency_p99_s": quantile(rec.latencies, 0.99),
+        "cpu_percent_of_one_core": cpu,
+    }
 
 
 def ms(seconds: float) -> float:
@@ -323,32 +374,41 @@ def latency_rows(found: dict[str, list[float]]) -> list[Row]:
 
 
 def load_rows(
-    rec: Recorder, elapsed: float, echo_median: float, members: int, seconds: float
+    rec: Recorder,
+    elapsed: float,
+    echo_median: float,
+    members: int,
+    seconds: float,
+    echo_rec: Recorder | None,
+    cpu: dict[str, float],
 ) -> list[Row]:
     bench = "3 load"
-    p95 = quantile(rec.latencies, 0.95)
-    size = f"{members} members, {seconds:g} s"
-    return [
+    p50, p95, p99 = (quantile(rec.latencies, q) for q in (0.5, 0.95, 0.99))
+    rate = rec.handled / elapsed
+    echo_rate = echo_rec.handled_per_s if echo_rec else None
+    rows = [
         Row(
             bench,
             "load_per_s",
-            f"commands handled per second ({size})",
-            rec.handled / elapsed,
+            f"commands handled/s, {members} members, {seconds:g} s (vs echo bot, same load)",
+            rate,
             "/s",
+            echo_rate,
+            rate / echo_rate if echo_rate else None,
         ),
         Row(
             bench,
             "load_p50_ms",
-            "reply latency p50 (vs echo median)",
-            ms(quantile(rec.latencies, 0.5)),
+            "reply p50 (vs echo median)",
+            ms(p50),
             "ms",
             ms(echo_median),
-            quantile(rec.latencies, 0.5) / echo_median,
+            p50 / echo_median,
         ),
         Row(
             bench,
             "load_p95_ms",
-            "reply latency p95 (vs echo median)",
+            "reply p95 (vs echo median)",
             ms(p95),
             "ms",
             ms(echo_median),
@@ -359,22 +419,48 @@ def load_rows(
         Row(
             bench,
             "load_p99_ms",
-            "reply latency p99 (vs echo median)",
-            ms(quantile(rec.latencies, 0.99)),
+            "reply p99 (vs echo median)",
+            ms(p99),
             "ms",
             ms(echo_median),
-            quantile(rec.latencies, 0.99) / echo_median,
+            p99 / echo_median,
         ),
+    ]
+    if echo_rec is not None:
+        echo_p95 = quantile(echo_rec.latencies, 0.95)
+        rows.append(
+            Row(
+                bench,
+                "load_echo_p95_ms",
+                "echo bot under the same load: p95 (vs echo median)",
+                ms(echo_p95),
+                "ms",
+                ms(echo_median),
+                echo_p95 / echo_median,
+            )
+        )
+    rows.append(
         Row(
             bench,
             "load_errors",
-            "errors (no or wrong reply)",
+            "errors (no or wrong reply within 15 s)",
             float(len(rec.errors)),
             "count",
             target="0",
             met=not rec.errors,
-        ),
-    ]
+        )
+    )
+    for name, share in cpu.items():
+        rows.append(
+            Row(
+                bench,
+                f"load_cpu_{name.split()[0].lower()}",
+                f"CPU during the load: {name}",
+                share,
+                "%",
+            )
+        )
+    return rows
 
 
 def measure(
@@ -388,6 +474,7 @@ def measure(
     think: tuple[float, float] = (1.0, 3.0),
     run_latency: bool = True,
     run_load: bool = True,
+    echo_seconds: float = 30,
 ) -> tuple[list[Row], dict[str, Any]]:
     return asyncio.run(
         session(
@@ -400,5 +487,6 @@ def measure(
             think=think,
             run_latency=run_latency,
             run_load=run_load,
+            echo_seconds=echo_seconds,
         )
     )

@@ -36,6 +36,8 @@ def show(value: float | None, unit: str) -> str:
         return f"{value:.2f} s"
     if unit == "MB":
         return f"{value:.0f} MB"
+    if unit == "%":
+        return f"{value:.0f} %"
     if unit == "count":
         return f"{value:,.0f}"
     return f"{value:.2f}"
