@@ -9,8 +9,8 @@ Benchmarks (``--only`` takes their names, comma-separated):
 - ``fanout``   6: one reminder to 20 group channels (Telegram and Matrix)
 
 ``--readme`` prints the Markdown table of the last results file, for the
-README's Performance section. The exit status is 0 even when a target is
-missed: this is a report, not a test.
+README's Performance section; ``--update-readme`` puts it there. The exit
+status is 0 even when a target is missed: this is a report, not a test.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from bench.report import Row, machine, machine_line, markdown, table
 
 NAMES = ("latency", "load", "ledger", "startup", "fanout")
 RESULTS = Path(__file__).resolve().parent / "results.json"
+README = Path(__file__).resolve().parent.parent / "README.md"
+MARKS = ("<!-- bench:table -->", "<!-- /bench:table -->")
 POSTGRES_ENV = "LETSBOT_TEST_POSTGRES_URL"
 
 
@@ -47,6 +49,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--readme",
         action="store_true",
         help="print the Markdown table of the results file (--json) and exit; runs nothing",
+    )
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="put that table into README.md (between its bench:table marks) and exit",
     )
     parser.add_argument(
         "--smoke", action="store_true", help="tiny sizes and short runs: proves it all works"
@@ -236,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme:
         print(readme(args.json))
         return 0
+    if args.update_readme:
+        update_readme(README, readme(args.json))
+        print(f"updated the table in {README}")
+        return 0
     started = time.perf_counter()
     rows, details = run(args)
     total = time.perf_counter() - started
@@ -276,6 +287,13 @@ def readme(path: Path) -> str:
         f"Measured on {when}: {machine_line(report['machine'])}"
         f" (`make bench`, {report['total_seconds']:.0f} s).\n\n{markdown(rows)}"
     )
+
+
+def update_readme(path: Path, text: str) -> None:
+    content = path.read_text(encoding="utf-8")
+    start, end = content.index(MARKS[0]), content.index(MARKS[1])
+    content = content[: start + len(MARKS[0])] + "\n" + text + "\n" + content[end:]
+    path.write_text(content, encoding="utf-8")
 
 
 if __name__ == "__main__":
