@@ -28,7 +28,7 @@ format: $(STAMP)
 	$(BIN)/ruff format letsbot adapters storage tests bench
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.ledger
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var/demo.db* .pytest_cache .mypy_cache .ruff_cache

@@ -290,11 +290,28 @@ class MatrixTransport:
                 log.warning("matrix: the room alias %s is unknown: %s", room, resolved)
                 return None
             room = resolved.room_id
-        joined = await self._until_up(lambda: client.join(room))
+        joined = await self._join(room)
         if not isinstance(joined, JoinResponse):
             log.warning("matrix: can't join group room %s (invite the bot): %s", room, joined)
             return room  # an invitation later lets it join
         return room
+
+    async def _join(self, room_id: str) -> Any:
+        """Join a room; M_LIMIT_EXCEEDED is waited out a bounded number of times.
+
+        A join is an event like a message: a homeserver that limits the bot's
+        messages refuses the joins of a start-up with many group rooms.
+        """
+        limited = 0
+        while True:
+            joined = await self._until_up(lambda: self.client.join(room_id))
+            if getattr(joined, "status_code", None) != "M_LIMIT_EXCEEDED":
+                return joined
+            limited += 1
+            if limited > self.tuning.limit_retries:
+                return joined
+            wait = (getattr(joined, "retry_after_ms", None) or 1000) / 1000
+            await asyncio.sleep(min(wait, self.tuning.limit_wait_max))
 
     # receiving -----------------------------------------------------------------------
     def _filter(self) -> dict[str, Any]:
@@ -416,13 +433,13 @@ class MatrixTransport:
                 direct = bool(content.get("is_direct"))
                 inviter = getattr(event, "sender", None)
         if room_id in self.groups:
-            await self._until_up(lambda: self.client.join(room_id))
+            await self._join(room_id)
             return
         if not direct or inviter is None:
             log.info("matrix: declined an invitation to %s (not a direct chat)", room_id)
             await self._until_up(lambda: self.client.room_leave(room_id))
             return
-        joined = await self._until_up(lambda: self.client.join(room_id))
+        joined = await self._join(room_id)
         if isinstance(joined, JoinResponse):
             await self._direct_room(inviter, room_id)
 

@@ -14,6 +14,8 @@ way the application makes its own (same PRAGMAs, ``BEGIN IMMEDIATE``).
    App and baselines run in alternating rounds; each figure is the median round.
 3. ``/balance`` latency (and ``/history``, for information) at 1,000 and at
    100,000 stored transfers, filled with bulk inserts.
+4. With ``--postgres URL`` (default: ``$LETSBOT_TEST_POSTGRES_URL``) the payments
+   and their baseline are measured on PostgreSQL too, in a schema of their own.
 
 The figures are printed as a table and written to ``bench/results.json``. The
 exit status is 0 even when a target is missed: this is a report, not a test.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import random
 import statistics
@@ -51,6 +54,8 @@ START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 MEMBERS = 12
 WIDE = 10**9  # limits wide enough that no benchmark payment is refused
 RESULTS = Path(__file__).resolve().parent / "results.json"
+POSTGRES_ENV = "LETSBOT_TEST_POSTGRES_URL"
+PG_SCHEMA = "letsbot_bench"
 
 TARGET_PAYMENTS = 500.0  # confirmed payments per second
 TARGET_RATIO = 0.25  # payments per second / baseline payments per second
@@ -85,11 +90,11 @@ def fresh_engine(folder: Path, name: str) -> Engine:
     return engine
 
 
-def seed_members(engine: Engine, count: int) -> list[tuple[int, int, str]]:
+def seed_members(engine: Engine, count: int, first: int = 1) -> list[tuple[int, int, str]]:
     """Active members with an identity each: [(id, number, user_id)]."""
     made = []
     with engine.begin() as connection:
-        for number in range(1, count + 1):
+        for number in range(first, first + count):
             user_id = f"m{number}"
             member_id = connection.execute(
                 insert(members)
@@ -245,14 +250,43 @@ def ledger_consistent(engine: Engine) -> bool:
     )
 
 
+def postgres_engine(url: str) -> Engine:
+    """An engine on a schema of its own (``letsbot_bench``), emptied and migrated.
+
+    The schema keeps the benchmark away from any tables already in that database.
+    """
+    plain = make_engine(url)
+    with plain.begin() as connection:
+        connection.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    plain.dispose()
+    engine = sqlalchemy.create_engine(
+        url, pool_pre_ping=True, connect_args={"options": f"-csearch_path={PG_SCHEMA}"}
+    )
+    upgrade(engine)
+    return engine
+
+
+def drop_postgres_schema(engine: Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+
+
 def bench_payments(
-    folder: Path, rounds: int, seconds: float
+    folder: Path, rounds: int, seconds: float, postgres: str | None = None
 ) -> tuple[list[Figure], dict[str, Any]]:
-    app_engine = fresh_engine(folder, "payments.db")
-    base_engine = fresh_engine(folder, "baseline.db")
+    """On SQLite: two fresh files. On PostgreSQL (``postgres`` is a URL): one schema,
+    the baseline's members numbered from 1001."""
+    if postgres is None:
+        app_engine = fresh_engine(folder, "payments.db")
+        base_engine = fresh_engine(folder, "baseline.db")
+        base_first = 1
+    else:
+        app_engine = base_engine = postgres_engine(postgres)
+        base_first = 1001
     try:
         people = seed_members(app_engine, MEMBERS)
-        base_ids = [member_id for member_id, _, _ in seed_members(base_engine, MEMBERS)]
+        base_ids = [member_id for member_id, _, _ in seed_members(base_engine, MEMBERS, base_first)]
         bot = Bot(
             bench_settings(str(app_engine.url)), SqlUnitOfWork(app_engine), VirtualClock(START)
         )
@@ -284,6 +318,8 @@ def bench_payments(
             connection.rollback()
         consistent = ledger_consistent(app_engine) and ledger_consistent(base_engine)
     finally:
+        if postgres is not None:
+            drop_postgres_schema(app_engine)
         app_engine.dispose()
         base_engine.dispose()
     rate = statistics.median(app_rates)
@@ -354,7 +390,7 @@ def fill_transfers(
                         "amount": amount,
                         "description": f"bulk {n}",
                         "kind": "payment",
-                        "created_at": START - timedelta(minutes=10 * (LARGE - n)),
+                        "created_at": START - timedelta(minutes=1_000_000 - n),
                         "booked_by_id": payer,
                         "reverses_id": None,
                         "event_key": f"bulk:{n}",
@@ -384,8 +420,12 @@ def latencies_ms(talker: Talker, user_ids: list[str], text: str, times: int) -> 
 
 
 def bench_reads(
-    folder: Path, balance_calls: int, history_calls: int
+    folder: Path,
+    balance_calls: int,
+    history_calls: int,
+    sizes: tuple[int, int] = (SMALL, LARGE),
 ) -> tuple[list[Figure], dict[str, Any]]:
+    small, large = sizes
     engine = fresh_engine(folder, "history.db")
     figures: list[Figure] = []
     details: dict[str, Any] = {}
@@ -398,7 +438,7 @@ def bench_reads(
         rng = random.Random(7)
         medians: dict[tuple[str, int], float] = {}
         stored = 0
-        for size in (SMALL, LARGE):
+        for size in (small, large):
             started = time.perf_counter()
             fill_transfers(engine, ids, size - stored, rng, stored)
             details[f"fill_{size}_s"] = time.perf_counter() - started
@@ -410,9 +450,9 @@ def bench_reads(
         details["ledger_consistent"] = ledger_consistent(engine)
     finally:
         engine.dispose()
-    growth = medians["/balance", LARGE] / medians["/balance", SMALL]
+    growth = medians["/balance", large] / medians["/balance", small]
     for command, passed in (("/balance", None), ("/history", None)):
-        for size in (SMALL, LARGE):
+        for size in (small, large):
             figures.append(
                 Figure(
                     f"{command[1:]}_{size}_median_ms",
@@ -426,7 +466,7 @@ def bench_reads(
             figures.append(
                 Figure(
                     "balance_growth",
-                    f"/balance ratio {LARGE // 1000}k / {SMALL // 1000}k",
+                    f"/balance ratio {large:,} / {small:,}",
                     growth,
                     "",
                     f"<= {TARGET_BALANCE_GROWTH:g}",
@@ -436,8 +476,8 @@ def bench_reads(
     figures.append(
         Figure(
             "history_growth",
-            f"/history ratio {LARGE // 1000}k / {SMALL // 1000}k",
-            medians["/history", LARGE] / medians["/history", SMALL],
+            f"/history ratio {large:,} / {small:,}",
+            medians["/history", large] / medians["/history", small],
             "",
         )
     )
@@ -474,6 +514,37 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
+def measure(
+    folder: Path,
+    *,
+    rounds: int = 5,
+    seconds: float = 3.0,
+    balance_calls: int = 400,
+    history_calls: int = 200,
+    sizes: tuple[int, int] = (SMALL, LARGE),
+    postgres: str | None = None,
+) -> tuple[list[Figure], dict[str, Any]]:
+    """Payments and reads on SQLite; payments on PostgreSQL too when ``postgres`` is a URL."""
+    print(f"ledger: payments, {rounds} rounds of {seconds:g} s (+ baseline) ...", flush=True)
+    pay_figures, pay_details = bench_payments(folder, rounds, seconds)
+    print(f"ledger: reads, filling {sizes[0]:,} then {sizes[1]:,} transfers ...", flush=True)
+    read_figures, read_details = bench_reads(folder, balance_calls, history_calls, sizes)
+    figures = pay_figures + read_figures
+    details: dict[str, Any] = {"payments": pay_details, "reads": read_details}
+    consistent = pay_details["ledgers_consistent"] and read_details["ledger_consistent"]
+    if postgres:
+        print("ledger: payments on PostgreSQL ...", flush=True)
+        pg_figures, pg_details = bench_payments(folder, rounds, seconds, postgres)
+        for figure in pg_figures:
+            figure.key = f"pg_{figure.key}"
+            figure.label = f"{figure.label} [PostgreSQL]"
+        figures += pg_figures
+        details["postgres_payments"] = pg_details
+        consistent = consistent and pg_details["ledgers_consistent"]
+    details["ledgers_consistent"] = consistent
+    return figures, details
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.ledger", description=__doc__.split("\n")[0]
@@ -482,28 +553,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="length of a payment round")
     parser.add_argument("--balance-calls", type=int, default=400)
     parser.add_argument("--history-calls", type=int, default=200)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        default=os.environ.get(POSTGRES_ENV) or None,
+        help=f"also measure payments on PostgreSQL, in a schema {PG_SCHEMA} of its own"
+        f" (default: ${POSTGRES_ENV})",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="letsbot-bench-") as name:
-        folder = Path(name)
-        print(f"payments: {args.rounds} rounds of {args.seconds:g} s (+ baseline) ...", flush=True)
-        pay_figures, pay_details = bench_payments(folder, args.rounds, args.seconds)
-        print(f"reads: filling {SMALL:,} then {LARGE:,} transfers ...", flush=True)
-        read_figures, read_details = bench_reads(folder, args.balance_calls, args.history_calls)
-    figures = pay_figures + read_figures
+        figures, details = measure(
+            Path(name),
+            rounds=args.rounds,
+            seconds=args.seconds,
+            balance_calls=args.balance_calls,
+            history_calls=args.history_calls,
+            postgres=args.postgres,
+        )
     total = time.perf_counter() - started
 
     print()
     print(table(figures))
     checked = [f for f in figures if f.passed is not None]
     missed = [f.label for f in checked if not f.passed]
-    consistent = pay_details["ledgers_consistent"] and read_details["ledger_consistent"]
+    pay_details = details["payments"]
     print()
     print(
         f"booked {pay_details['booked']} payments in measured rounds "
-        f"({pay_details['not_booked']} not booked); ledgers consistent: {consistent}"
+        f"({pay_details['not_booked']} not booked); ledgers consistent: "
+        f"{details['ledgers_consistent']}"
     )
     if missed:
         print(f"MISSED {len(missed)} of {len(checked)} targets: " + "; ".join(missed))
@@ -519,8 +600,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "total_seconds": total,
         "figures": [asdict(f) for f in figures],
-        "payments": pay_details,
-        "reads": read_details,
+        **details,
         "all_targets_pass": not missed,
     }
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -42,6 +42,7 @@ class Synapse:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self._log = folder / "synapse.out"
+        self._admin_token: str | None = None
 
     def configure(self) -> None:
         config = self.folder / "homeserver.yaml"
@@ -160,3 +161,45 @@ class Synapse:
         )
         with urllib.request.urlopen(request, timeout=10) as answer:
             return str(json.load(answer)["user_id"])
+
+    def _admin(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """A call of the admin API, as an admin account registered on first use."""
+        if self._admin_token is None:
+            admin = "synapseadmin"
+            self.register(admin, SECRET, admin=True)
+            login = {
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": admin},
+                "password": SECRET,
+            }
+            self._admin_token = str(
+                self._call("POST", "/_matrix/client/v3/login", login)["access_token"]
+            )
+        return self._call(method, path, body, self._admin_token)
+
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None, token: str | None = None
+    ) -> Any:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(
+            self.url + path,
+            data=None if body is None else json.dumps(body).encode(),
+            headers=headers,
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.load(answer)
+
+    def limit_messages(self, user_id: str, per_second: int, burst: int) -> None:
+        """Limit the events ``user_id`` sends (messages, joins): ``burst``, then ``per_second``."""
+        self._admin(
+            "POST",
+            f"/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+            {"messages_per_second": per_second, "burst_count": burst},
+        )
+
+    def unlimit_messages(self, user_id: str) -> None:
+        """Back to the homeserver's configured limits."""
+        self._admin("DELETE", f"/_synapse/admin/v1/users/{user_id}/override_ratelimit")

@@ -374,3 +374,38 @@ def test_json_log_lines() -> None:
     assert entry["level"] == "ERROR" and entry["message"] == "event=x:1 failed"
     assert "ValueError: kapot" in entry["traceback"]
     assert "\n" not in line
+
+
+@pytest.mark.parametrize(
+    ("platform", "section", "loaded"),
+    [
+        ("telegram", {"enabled": True, "token": "1:abc"}, "['telegram']"),
+        (
+            "matrix",
+            {"enabled": True, "homeserver": "http://127.0.0.1:9", "password": "x"},
+            "['nio']",
+        ),
+    ],
+)
+def test_a_one_platform_run_loads_only_that_platforms_sdk(
+    tmp_path: Path, platform: str, section: dict[str, object], loaded: str
+) -> None:
+    # Start-up time and memory (bench/startup.py): the other platform's SDK stays unloaded.
+    code = (
+        "import sys\n"
+        "from letsbot.cli import build_hub\n"
+        "from letsbot.clock import SystemClock\n"
+        "from storage.database import make_engine\n"
+        "from tests.support import make_settings\n"
+        f"settings = make_settings({platform}={section!r})\n"
+        f"engine = make_engine('sqlite:///{tmp_path / 'letsbot.db'}')\n"
+        "hub = build_hub(settings, engine, SystemClock())\n"
+        "assert list(hub.transports) == [" + repr(platform) + "]\n"
+        "print(sorted(m for m in ('nio', 'telegram') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == loaded

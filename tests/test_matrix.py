@@ -434,6 +434,25 @@ async def test_a_matrix_member_pays_a_console_member_in_one_database(mx: Harness
     assert console.balance("carl") == 12 and mx.balance(ann) == -12
 
 
+async def test_a_homeserver_limiting_the_bots_events_does_not_keep_it_out_of_group_rooms(
+    mx: Harness,
+) -> None:
+    # A join is an event like a message: a start-up that joins many group rooms on a
+    # homeserver limiting the bot's events gets M_LIMIT_EXCEEDED, and must wait it out.
+    ann = await mx.person("Ann")
+    rooms = [await ann.room(mx.bot_id) for _ in range(3)]
+    mx.rooms.extend(rooms)
+    mx.server.limit_messages(mx.bot_id, 2, 1)  # one event, then two a second
+    try:
+        await mx.start()
+        for room in rooms:
+            await until(lambda r=room: ann.joined(r, mx.bot_id), what="the bot in each group")
+        await ann.ask(rooms[-1], "/hulp", "/aanmelden")
+    finally:
+        mx.server.unlimit_messages(mx.bot_id)
+    assert not [line for line in mx.log.lines if "can't join group room" in line]
+
+
 # configuration (no homeserver needed) --------------------------------------------
 
 
