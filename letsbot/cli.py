@@ -594,7 +594,7 @@ async def serve(
                 timer.start()  # reminders and notices, from now on and those missed
                 await stopping
         finally:
-            timer.stop()
+            await timer.stop()
             for task in (starting, stopping):
                 task.cancel()
             await asyncio.gather(starting, stopping, return_exceptions=True)

@@ -39,6 +39,8 @@ class Timer:
             timezone=UTC,
         )
         self._watchdog: asyncio.TimerHandle | None = None
+        self._round: asyncio.Task[None] | None = None
+        self._stopped = False
 
     def start(self) -> None:
         self.scheduler.add_job(
@@ -52,12 +54,17 @@ class Timer:
     async def _run(self) -> None:
         if self._watchdog is not None:
             self._watchdog.cancel()
+        # The round is a task of its own, shielded: APScheduler cancels its jobs at
+        # shutdown, and a round cancelled after it claimed reminders in the database
+        # would never post them. stop() lets it finish instead.
+        self._round = asyncio.ensure_future(self.work())
         try:
-            await self.work()
+            await asyncio.shield(self._round)
         except Exception:
             log.exception("scheduled work failed; trying again in %s", self.every)
         finally:
-            self._arm()
+            if not self._stopped:
+                self._arm()
 
     def _arm(self) -> None:
         # The next run normally comes first and disarms this; a quarter period
@@ -78,9 +85,19 @@ class Timer:
         log.warning("the wall clock went back; scheduled work runs now, then every %s", self.every)
         job.modify(next_run_time=now)
 
-    def stop(self) -> None:
+    async def stop(self, timeout: float = 30.0) -> None:
+        """No new rounds; the round under way finishes (up to ``timeout``) so what it
+        claimed is also handed over to be sent."""
+        self._stopped = True
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._round is not None and not self._round.done():
+            done, _ = await asyncio.wait({self._round}, timeout=timeout)
+            if not done:
+                log.warning("scheduled work still busy after %.0f s; stopping without it", timeout)
+            for finished in done:  # its _run was cancelled, so it can't report a failure
+                if finished.exception() is not None:
+                    log.error("scheduled work failed", exc_info=finished.exception())

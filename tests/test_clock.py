@@ -203,3 +203,27 @@ async def test_the_timer_keeps_its_pace_when_the_wall_clock_jumps_back(
     assert waited < 40
     assert run.output.count("the wall clock went back") == 1
     assert posted(server, "Vooruit") == 1  # the round after the jump did not post it again
+
+
+async def test_stopping_lets_the_round_under_way_finish() -> None:
+    """A round that claimed reminders must hand them over even when the bot stops mid-round."""
+    import asyncio
+
+    from letsbot.timer import Timer
+
+    started, release = asyncio.Event(), asyncio.Event()
+    posted: list[str] = []
+
+    async def round_of_work() -> None:
+        started.set()
+        await release.wait()  # as the database work in a thread: claimed, not yet posted
+        posted.append("reminder")
+
+    timer = Timer(round_of_work, timedelta(seconds=30))
+    timer.start()
+    await asyncio.wait_for(started.wait(), 5)
+    # The round's database work takes a moment more; meanwhile stop() shuts the
+    # scheduler down, which cancels its jobs.
+    asyncio.get_running_loop().call_later(0.2, release.set)
+    await timer.stop()
+    assert posted == ["reminder"]
