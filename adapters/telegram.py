@@ -93,7 +93,7 @@ _ADDRESSED = re.compile(r"(/[^\s@]+)@(\S+)")
 _MENU_WORD = re.compile(r"[a-z0-9_]{1,32}")
 _MARK = re.compile(r"\\(.)|\*\*", re.DOTALL)
 _NAME = "\ue000"  # stands for the person's name until it becomes a mention link
-_UNCHANGED = {"busy", "failed"}  # nothing changed: keep the buttons for another try
+_UNCHANGED = {"busy", "failed", "unsure"}  # (perhaps) nothing changed: keep the buttons
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
 from letsbot.domain import Member, PendingStatus, Role, Status, TransferKind
-from letsbot.errors import Busy, Refusal
+from letsbot.errors import Busy, Refusal, Unsure
 from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.market_schedule import MarketSchedule
@@ -145,6 +145,9 @@ class Bot:
             return Result(
                 "refused", [self._say(incoming, language, refusal.key, refusal.params)], name
             )
+        except Unsure:
+            log.error("event=%s the database connection broke while committing", incoming.event_key)
+            return Result("unsure", [self._say(incoming, language, "error.unsure", {})], name)
         except Busy:
             log.warning("event=%s database busy or unreachable", incoming.event_key)
             return Result("busy", [self._say(incoming, language, "error.busy", {})], name)

@@ -16,3 +16,7 @@ class Refusal(Exception):
 
 class Busy(Exception):
     """The database could not be reached or stayed locked: try again in a moment."""
+
+
+class Unsure(Busy):
+    """The connection broke while committing: the change may or may not be stored."""

@@ -119,6 +119,6 @@ class Outgoing:
 class Result:
     """What handling one incoming message did."""
 
-    outcome: str  # applied | refused | duplicate | ignored | failed | busy
+    outcome: str  # applied | refused | duplicate | ignored | failed | busy | unsure
     replies: list[Outgoing] = field(default_factory=list)
     command: str | None = None

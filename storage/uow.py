@@ -60,7 +60,7 @@ from letsbot.domain import (
     Transfer,
     TransferKind,
 )
-from letsbot.errors import Busy
+from letsbot.errors import Busy, Unsure
 from letsbot.figures import TRADE_KINDS, MonthFigures, PeriodFigures
 from storage import privacy
 from storage.models import (
@@ -1478,8 +1478,20 @@ class SqlUnitOfWork:
 
     @contextmanager
     def transaction(self) -> Iterator[SqlStore]:
-        with busy_when_unreachable(), self.engine.begin() as connection:
+        with (
+            busy_when_unreachable(),
+            self.engine.connect() as connection,
+            connection.begin() as transaction,
+        ):
             yield SqlStore(connection)
+            try:
+                transaction.commit()
+            except DBAPIError as error:
+                # Lost at the COMMIT itself (PostgreSQL gone mid-commit): the server
+                # may have stored it. Say so rather than "nothing was changed".
+                if isinstance(error, OperationalError) or error.connection_invalidated:
+                    raise Unsure(str(error.orig)) from error
+                raise
 
 
 @contextmanager

@@ -403,3 +403,36 @@ async def test_the_matrix_sync_loop_lives_through_an_outage(
             await mx.stop()
         await ann.close()
         engine.dispose()
+
+
+def test_a_connection_lost_at_commit_is_told_honestly(pg_url: str) -> None:
+    """PostgreSQL drops the connection at the COMMIT of a payment: the member hears that
+    it may or may not have gone through (not "nothing changed"), and a retry books once."""
+    from sqlalchemy import event
+
+    from tests.support import Driver
+
+    engine = make_engine(pg_url)
+    driver = Driver(engine, make_settings())
+    driver.member("an")
+    driver.member("bo")
+    driver.say("an", "/betaal 3 10 soep")
+    killer = make_engine(pg_url)
+    armed = [True]
+
+    @event.listens_for(engine, "commit")
+    def kill_at_commit(connection: object) -> None:
+        if armed[0]:
+            armed[0] = False
+            pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[attr-defined]
+            with killer.begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    out = driver.say("an", "ja")
+    assert out == f"[dm an] {catalog('nl')['error.unsure']}"
+    assert driver.last is not None and driver.last.outcome == "unsure"
+    assert driver.count("transfers") == 0  # killed before the commit: not stored
+    assert "Geboekt" in driver.say("an", "ja")  # the question is still open: once
+    assert driver.count("transfers") == 1 and driver.balance("an") == -10
+    killer.dispose()
+    engine.dispose()
