@@ -47,7 +47,8 @@ from letsbot.dispatcher import Bot
 from letsbot.domain import Identity
 from letsbot.messages import Chat, ChatKind, Incoming
 from storage.database import make_engine, upgrade
-from storage.uow import SqlUnitOfWork, identities, members, transfers
+from storage.tables import identities, members, transfers
+from storage.uow import SqlUnitOfWork
 
 PLATFORM = "bench"
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

@@ -20,7 +20,7 @@ from sqlalchemy import insert
 
 from letsbot.config import Settings
 from storage.database import make_engine, upgrade
-from storage.uow import identities, members
+from storage.tables import identities, members
 
 WIDE = 10**9  # limits no benchmark payment reaches
 

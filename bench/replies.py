@@ -41,7 +41,8 @@ from letsbot.dispatcher import Bot
 from letsbot.domain import Identity
 from letsbot.messages import Chat, ChatKind, Incoming
 from storage.database import make_engine
-from storage.uow import SqlUnitOfWork, transfers
+from storage.tables import transfers
+from storage.uow import SqlUnitOfWork
 
 TARGET_RATIO = 1.3  # bot median / echo median
 TARGET_LOAD_P95 = 3.0  # load p95 / echo median

@@ -31,7 +31,7 @@ from bench.process import BotProcess, base_sections, letsbot_command, migrated_d
 from bench.report import Row
 from bench.telegram import TelegramThread
 from storage.database import make_engine
-from storage.uow import identities, members, transfers
+from storage.tables import identities, members, transfers
 from tests.telegram_api import TOKEN, FakeTelegram
 
 BENCH = "5 start-up"

@@ -35,7 +35,8 @@ from letsbot.figures import month_bounds, months_back
 from letsbot.messages import Chat, ChatKind, Incoming
 from letsbot.report import build_report
 from storage.database import make_engine, upgrade
-from storage.uow import SqlUnitOfWork, identities, listings, members, transfers
+from storage.tables import identities, listings, members, transfers
+from storage.uow import SqlUnitOfWork
 from tests.support import reset_postgres
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storage.database import upgrade
 from storage.models import Base, MemberRow
-from storage.uow import members
+from storage.tables import members
 
 BATCH = 1000  # rows per INSERT round trip
 

@@ -25,15 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from letsbot.domain import GroupLimits, Status
-from storage.uow import (
-    events,
-    identities,
-    listing_tags,
-    listings,
-    members,
-    rsvps,
-    transfers,
-)
+from storage.tables import events, identities, listing_tags, listings, members, rsvps, transfers
 
 Field = Literal[
     "code",

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from letsbot.clock import Clock
 from letsbot.hub import Profile
-from storage.models import HandleRow, HeldMessageRow, IdentityRow, MemberRow, PlatformStateRow
+from storage.tables import (
+    handles,
+    held_messages,
+    identities,
+    members,
+)
+from storage.tables import (
+    platform_state as state,
+)
 from storage.uow import busy_when_unreachable
-
-state = cast(Table, PlatformStateRow.__table__)
-handles = cast(Table, HandleRow.__table__)
-held_messages = cast(Table, HeldMessageRow.__table__)
-identities = cast(Table, IdentityRow.__table__)
-members = cast(Table, MemberRow.__table__)
 
 
 class SqlPlatformStore:

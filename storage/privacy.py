@@ -10,52 +10,33 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, String, Table, delete, func, literal, or_, select, update
 from sqlalchemy import cast as sql_cast
 
 from letsbot.decisions import ProposalStatus
 from letsbot.domain import Footprint, PendingStatus, Role, Status
-from storage.models import (
-    AccessCodeRow,
-    BlockRow,
-    DirectMessageRow,
-    HandleRow,
-    HeldMessageRow,
-    IdentityRow,
-    ListingRow,
-    ListingTagRow,
-    MemberRow,
-    NotifyRow,
-    PendingRow,
-    PlatformStateRow,
-    ProcessedEventRow,
-    ProposalRow,
-    ProposalVoterRow,
-    RsvpRow,
-    TransferRow,
-    VoteRow,
+from storage.tables import (
+    access_codes,
+    blocks,
+    direct_messages,
+    handles,
+    held_messages,
+    identities,
+    listing_tags,
+    listings,
+    members,
+    notify_optins,
+    pending,
+    platform_state,
+    processed,
+    proposal_voters,
+    proposals,
+    rsvps,
+    transfers,
+    votes,
 )
-
-members = cast(Table, MemberRow.__table__)
-access_codes = cast(Table, AccessCodeRow.__table__)
-identities = cast(Table, IdentityRow.__table__)
-transfers = cast(Table, TransferRow.__table__)
-pending = cast(Table, PendingRow.__table__)
-processed = cast(Table, ProcessedEventRow.__table__)
-rsvps = cast(Table, RsvpRow.__table__)
-listings = cast(Table, ListingRow.__table__)
-listing_tags = cast(Table, ListingTagRow.__table__)
-direct_messages = cast(Table, DirectMessageRow.__table__)
-blocks = cast(Table, BlockRow.__table__)
-proposals = cast(Table, ProposalRow.__table__)
-proposal_voters = cast(Table, ProposalVoterRow.__table__)
-votes = cast(Table, VoteRow.__table__)
-notify_optins = cast(Table, NotifyRow.__table__)
-handles = cast(Table, HandleRow.__table__)
-held_messages = cast(Table, HeldMessageRow.__table__)
-platform_state = cast(Table, PlatformStateRow.__table__)
 
 # Name words that are also ordinary words; never replaced in descriptions on their own.
 _PARTICLES = {"van", "der", "den", "ter", "ten", "het", "des", "von", "del", "dos", "das", "die"}

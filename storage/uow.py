@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -63,49 +63,28 @@ from letsbot.domain import (
 from letsbot.errors import Busy, Unsure
 from letsbot.figures import TRADE_KINDS, MonthFigures, PeriodFigures
 from storage import privacy
-from storage.models import (
-    AccessCodeRow,
-    BlockRow,
-    CodeAttemptRow,
-    DigestRow,
-    DirectMessageRow,
-    EventRow,
-    IdentityRow,
-    ListingNoticeRow,
-    ListingRow,
-    ListingTagRow,
-    MemberRow,
-    NotifyRow,
-    PendingRow,
-    ProcessedEventRow,
-    ProposalRow,
-    ProposalVoterRow,
-    ReminderRow,
-    RsvpRow,
-    TransferRow,
-    VoteRow,
+from storage.tables import (
+    access_codes,
+    blocks,
+    code_attempts,
+    digests,
+    direct_messages,
+    events,
+    identities,
+    listing_notices,
+    listing_tags,
+    listings,
+    members,
+    notify_optins,
+    pending,
+    processed,
+    proposal_voters,
+    proposals,
+    reminders,
+    rsvps,
+    transfers,
+    votes,
 )
-
-members = cast(Table, MemberRow.__table__)
-identities = cast(Table, IdentityRow.__table__)
-transfers = cast(Table, TransferRow.__table__)
-pending = cast(Table, PendingRow.__table__)
-processed = cast(Table, ProcessedEventRow.__table__)
-events = cast(Table, EventRow.__table__)
-rsvps = cast(Table, RsvpRow.__table__)
-reminders = cast(Table, ReminderRow.__table__)
-listings = cast(Table, ListingRow.__table__)
-listing_tags = cast(Table, ListingTagRow.__table__)
-listing_notices = cast(Table, ListingNoticeRow.__table__)
-digests = cast(Table, DigestRow.__table__)
-direct_messages = cast(Table, DirectMessageRow.__table__)
-blocks = cast(Table, BlockRow.__table__)
-proposals = cast(Table, ProposalRow.__table__)
-proposal_voters = cast(Table, ProposalVoterRow.__table__)
-votes = cast(Table, VoteRow.__table__)
-notify_optins = cast(Table, NotifyRow.__table__)
-access_codes = cast(Table, AccessCodeRow.__table__)
-code_attempts = cast(Table, CodeAttemptRow.__table__)
 
 # The statements of every message, built once. SQLAlchemy caches their compiled
 # SQL either way, but building a statement and computing its cache key costs
