@@ -616,17 +616,7 @@ class TelegramTransport:
             await self._edit_markup(message.chat.id, message.message_id)
             return
         await self._answer_query(query)
-        is_group = message.chat.type in _GROUP_TYPES
-        incoming = Incoming(
-            platform=PLATFORM,
-            event_id=f"cb:{query.id}",
-            chat=Chat(
-                PLATFORM, str(message.chat.id), ChatKind.GROUP if is_group else ChatKind.DIRECT
-            ),
-            sender=Identity(PLATFORM, asked),
-            sender_name=presser.full_name,
-            text=ANSWER_WORDS.get(answer, answer),
-        )
+        incoming = _press(query, message, ANSWER_WORDS.get(answer, answer))
         assert self._hub is not None
         result = await self._hub.submit(incoming)
         if result.outcome in _UNCHANGED:
@@ -641,20 +631,8 @@ class TelegramTransport:
         The core answers a press privately; the first line of that answer also
         shows on the presser's screen, for those who never opened a direct chat.
         """
-        presser = query.from_user
-        await self._remember(presser)
-        is_group = message.chat.type in _GROUP_TYPES
-        incoming = Incoming(
-            platform=PLATFORM,
-            event_id=f"cb:{query.id}",
-            chat=Chat(
-                PLATFORM, str(message.chat.id), ChatKind.GROUP if is_group else ChatKind.DIRECT
-            ),
-            sender=Identity(PLATFORM, str(presser.id)),
-            sender_name=presser.full_name,
-            text=command,
-            pressed=True,
-        )
+        await self._remember(query.from_user)
+        incoming = _press(query, message, command, pressed=True)
         assert self._hub is not None
         result = await self._hub.submit(incoming)
         shown = next((to_plain(reply.text) for reply in result.replies), "")
@@ -975,6 +953,24 @@ class TelegramTransport:
     async def _db(function: Callable[..., T], *args: Any) -> T:
         """The platform store's calls are short transactions; they run off the event loop."""
         return await asyncio.to_thread(function, *args)
+
+
+def _press(query: CallbackQuery, message: Message, text: str, *, pressed: bool = False) -> Incoming:
+    """A button press as the core sees it: ``text`` typed by the presser where the button is.
+
+    An answer to a question (``pressed`` False) is given in the question's chat,
+    as a typed "ja" would be; a command anyone may press is answered privately.
+    """
+    is_group = message.chat.type in _GROUP_TYPES
+    return Incoming(
+        platform=PLATFORM,
+        event_id=f"cb:{query.id}",
+        chat=Chat(PLATFORM, str(message.chat.id), ChatKind.GROUP if is_group else ChatKind.DIRECT),
+        sender=Identity(PLATFORM, str(query.from_user.id)),
+        sender_name=query.from_user.full_name,
+        text=text,
+        pressed=pressed,
+    )
 
 
 def _keyboard(outgoing: Outgoing) -> InlineKeyboardMarkup | None:
