@@ -62,8 +62,9 @@ def schedule_event(config: Path, database: Path, platform: str, coordinator: str
         starts = event_start(settings)
         lines = [
             "/start",
-            f"/event add market {starts:%d/%m %H:%M}-{starts + timedelta(hours=1):%H:%M}"
-            f" {TITLE} @ Hall",
+            # No end time: near midnight an hour later is the next day, which an
+            # event's end may not be.
+            f"/event add market {starts:%d/%m %H:%M} {TITLE} @ Hall",
             "yes",
         ]
         for line in lines:
