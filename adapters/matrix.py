@@ -166,6 +166,7 @@ class MatrixTransport:
         self._rooms: dict[str, str] = {}  # room id -> "direct:<user>" | "group" | "other"
         self._dms: dict[str, str] = {}  # user id -> their direct room with us
         self._questions: dict[str, str] = {}  # user id -> "<room> <event>" of their open question
+        self._questions_written = asyncio.Lock()  # stored in the order they changed
         self._authors: dict[str, str] = {}  # event id -> sender, for replies
         self._told_encrypted: dict[str, float] = {}
         self._since: str | None = None
@@ -758,7 +759,8 @@ class MatrixTransport:
             self._questions.pop(user_id, None)
         else:
             self._questions[user_id] = where
-        await self._db(self.store.set_state, f"question:{user_id}", where)
+        async with self._questions_written:
+            await self._db(self.store.set_state, f"question:{user_id}", where)
 
     async def _room_send(
         self, room_id: str, content: dict[str, Any], kind: str = "m.room.message"

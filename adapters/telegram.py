@@ -278,6 +278,9 @@ class TelegramTransport:
         self._moved: dict[int, int] = {}  # old group id -> supergroup id
         self._handles: dict[str, str] = {}  # @handle (lower case) -> user id
         self._buttons: dict[str, str] = {}  # user id -> "chat:message" of their live question
+        # Writes of _buttons in the order they were made: a slow one must not land
+        # after a later one (a forgotten member's state would come back).
+        self._buttons_written = asyncio.Lock()
         self._told: set[int] = set()  # unserved groups told which group we serve
         self._holding: set[str] = set()  # people with held direct messages
         self._linked: dict[str, float] = {}  # person -> when the last start link was posted
@@ -702,7 +705,8 @@ class TelegramTransport:
             self._buttons.pop(user_id, None)
         else:
             self._buttons[user_id] = where
-        await self._db(self.store.set_state, f"buttons:{user_id}", where)
+        async with self._buttons_written:
+            await self._db(self.store.set_state, f"buttons:{user_id}", where)
         if retire and old is not None:
             chat_id, _, message_id = old.partition(":")
             await self._edit_markup(int(chat_id), int(message_id))
