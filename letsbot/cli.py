@@ -438,7 +438,11 @@ def cmd_console(args: argparse.Namespace) -> int:
         print(catalog("en")["console.demo_intro"])
         name = ""
         while not re.fullmatch(NAME, name, re.ASCII):
-            name = input(catalog("nl")["console.who"] + " ").strip()
+            try:
+                name = input(catalog("nl")["console.who"] + " ").strip()
+            except EOFError:  # Ctrl-D (or the end of piped input) before a name: done
+                print()
+                return 0
         settings = demo_settings(name)
         engine = engine_for(settings, Path.cwd())
         upgrade(engine)

@@ -299,6 +299,13 @@ def test_demo_needs_no_config_and_makes_you_coordinator(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "demo.db").exists()
 
 
+def test_demo_ends_quietly_when_input_ends_before_a_name(tmp_path: Path) -> None:
+    result = letsbot("console", "--demo", cwd=tmp_path, stdin="/saldo\nan de bakker\n")
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout.count("Wie ben je?") == 3  # asked again after each bad name
+    assert not (tmp_path / "var" / "demo.db").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "complaint"),
     [
