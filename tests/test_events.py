@@ -98,7 +98,7 @@ def test_list_rsvp_and_details(group: Driver) -> None:
     )
     group.say("bo", "/notgoing 1")
     out = group.say("an", "/activiteit 1")
-    assert "1 leden komen." in out and "Jij komt." in out and "Wie komt" not in out
+    assert "Aantal leden dat komt: 1." in out and "Jij komt." in out and "Wie komt" not in out
     assert "Wie komt: An (DU-002)" in group.say("admin", "/activiteit 1")
     assert "(1 coming)" in group.say("bo", "/events")
 

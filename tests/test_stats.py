@@ -104,7 +104,7 @@ DUTCH = "\n".join(
         "    januari 2027: 45 pluimen in 1 transactie",
         "    februari 2027: geen ruil",
         "    maart 2027: 100 pluimen in 1 transactie",
-        "  Samen: 195 pluimen in 4 transacties.",
+        "  Samen: 195 pluimen; aantal transacties: 4.",
         "  Leden die ruilden: 4 van de 5.",
         "  Nieuwe leden: 5.",
         "  Nu online: aanbod 1, vraag 1.",
@@ -127,7 +127,7 @@ ENGLISH = "\n".join(
         "    January 2027: 45 pluimen in 1 transfer",
         "    February 2027: no trade",
         "    March 2027: 100 pluimen in 1 transfer",
-        "  Together: 195 pluimen in 4 transfers.",
+        "  Together: 195 pluimen; number of transfers: 4.",
         "  Members who traded: 4 of 5.",
         "  New members: 5.",
         "  Online now: offers 1, wants 1.",
@@ -171,7 +171,7 @@ def test_a_coordinator_gets_text_and_both_charts_where_they_asked(
     for reply in result.replies:
         assert isinstance(reply.target, ToChat)
         assert reply.target.chat.kind is (ChatKind.GROUP if group else ChatKind.DIRECT)
-    assert summary.image is None and "Samen: 195 pluimen in 4 transacties." in summary.text
+    assert summary.image is None and "Samen: 195 pluimen; aantal transacties: 4." in summary.text
     assert volume.image is not None and spread.image is not None
     assert volume.text == "**Ruil per maand**"
     assert volume.image.alt == (
@@ -208,7 +208,7 @@ def test_stats_on_an_empty_group(driver: Driver) -> None:
     out = driver.say("admin", "/stats").splitlines()
     assert out[0] == "[dm admin] Figures of LETS Durme, January 2026 to December 2026"
     assert out[-7:] == [
-        "  Together: 0 pluimen in 0 transfers.",
+        "  Together: 0 pluimen; number of transfers: 0.",
         "  Members who traded: 0 of 1.",
         "  New members: 1.",
         "  Online now: offers 0, wants 0.",
