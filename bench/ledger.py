@@ -41,13 +41,14 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 
+from bench.seed import add_member
 from letsbot.clock import VirtualClock
 from letsbot.config import Settings
 from letsbot.dispatcher import Bot
 from letsbot.domain import Identity
 from letsbot.messages import Chat, ChatKind, Incoming
 from storage.database import make_engine, upgrade
-from storage.tables import identities, members, transfers
+from storage.tables import members, transfers
 from storage.uow import SqlUnitOfWork
 
 PLATFORM = "bench"
@@ -97,27 +98,13 @@ def seed_members(engine: Engine, count: int, first: int = 1) -> list[tuple[int, 
     with engine.begin() as connection:
         for number in range(first, first + count):
             user_id = f"m{number}"
-            member_id = connection.execute(
-                insert(members)
-                .values(
-                    number=number,
-                    name=f"Member {number}",
-                    language="en",
-                    status="active",
-                    role="member",
-                    is_group_account=False,
-                    balance=0,
-                    created_at=START,
-                )
-                .returning(members.c.id)
-            ).scalar_one()
-            connection.execute(
-                insert(identities).values(
-                    member_id=member_id,
-                    platform=PLATFORM,
-                    user_id=user_id,
-                    display_name=f"Member {number}",
-                )
+            member_id = add_member(
+                connection,
+                number,
+                platform=PLATFORM,
+                user_id=user_id,
+                language="en",
+                created_at=START,
             )
             made.append((member_id, number, user_id))
     return made

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy
-from sqlalchemy import insert
 
+from bench.seed import add_member
 from letsbot.config import Settings
 from storage.database import make_engine, upgrade
-from storage.tables import identities, members
+from storage.tables import members
 
 WIDE = 10**9  # limits no benchmark payment reaches
 
@@ -95,27 +95,13 @@ def add_members(
             number = int(last.scalar_one() or 0)
             for user_id in user_ids:
                 number += 1
-                member_id = connection.execute(
-                    insert(members)
-                    .values(
-                        number=number,
-                        name=f"Member {number}",
-                        language=language,
-                        status="active",
-                        role="member",
-                        is_group_account=False,
-                        balance=0,
-                        created_at=datetime.now(UTC),
-                    )
-                    .returning(members.c.id)
-                ).scalar_one()
-                connection.execute(
-                    insert(identities).values(
-                        member_id=member_id,
-                        platform=platform,
-                        user_id=user_id,
-                        display_name=f"Member {number}",
-                    )
+                add_member(
+                    connection,
+                    number,
+                    platform=platform,
+                    user_id=user_id,
+                    language=language,
+                    created_at=datetime.now(UTC),
                 )
                 made.append(number)
     finally:

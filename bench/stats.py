@@ -24,9 +24,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, insert, update
 
+from bench.seed import add_member
 from letsbot.clock import VirtualClock
 from letsbot.config import Settings
 from letsbot.dispatcher import Bot
@@ -35,7 +37,7 @@ from letsbot.figures import month_bounds, months_back
 from letsbot.messages import Chat, ChatKind, Incoming
 from letsbot.report import build_report
 from storage.database import make_engine, upgrade
-from storage.tables import identities, listings, members, transfers
+from storage.tables import listings, members, transfers
 from storage.uow import SqlUnitOfWork
 from tests.support import reset_postgres
 
@@ -57,31 +59,18 @@ def fill(engine: Engine, count: int, rng: random.Random) -> None:
     with engine.begin() as connection:
         ids = []
         for number in range(1, MEMBERS + 1):
-            member_id = connection.execute(
-                insert(members)
-                .values(
-                    number=number,
-                    name=f"Member {number}",
-                    language="nl",
-                    status="active",
-                    role="coordinator" if number == 1 else "member",
-                    is_group_account=False,
-                    balance=0,
-                    created_at=NOW - SPAN * rng.random(),
-                )
-                .returning(members.c.id)
-            ).scalar_one()
-            connection.execute(
-                insert(identities).values(
-                    member_id=member_id,
-                    platform=PLATFORM,
-                    user_id=f"m{number}",
-                    display_name=f"Member {number}",
-                )
+            member_id = add_member(
+                connection,
+                number,
+                platform=PLATFORM,
+                user_id=f"m{number}",
+                language="nl",
+                created_at=NOW - SPAN * rng.random(),
+                role="coordinator" if number == 1 else "member",
             )
             ids.append(member_id)
         delta = dict.fromkeys(ids, 0)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for n in range(1, count + 1):
             payer, receiver = rng.sample(ids, 2)
             amount = rng.randint(1, 200)

@@ -436,7 +436,8 @@ class FakeTelegram:
         self.fetched.update(u["update_id"] for u in batch)
         return batch
 
-    async def api_sendMessage(self, params: Json) -> Json:
+    def _writable_chat(self, params: Json) -> Json:
+        """The chat a send goes to, refused as Telegram refuses it."""
         chat_id = int(params["chat_id"])
         if chat_id in self.migrated:
             raise ApiError(
@@ -449,6 +450,10 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: chat not found")
         if chat["type"] == "private" and chat_id in self.not_started:
             raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        return chat
+
+    async def api_sendMessage(self, params: Json) -> Json:
+        chat = self._writable_chat(params)
         raw = params["text"]
         text, entities = parse_html(raw) if params.get("parse_mode") == "HTML" else (raw, [])
         if not text.strip():
@@ -471,18 +476,7 @@ class FakeTelegram:
 
     async def api_sendPhoto(self, params: Json) -> Json:
         """A photo uploaded as multipart form data (field ``photo``), recorded in ``photos``."""
-        chat_id = int(params["chat_id"])
-        if chat_id in self.migrated:
-            raise ApiError(
-                400,
-                "Bad Request: group chat was upgraded to a supergroup chat",
-                {"migrate_to_chat_id": self.migrated[chat_id]},
-            )
-        chat = self.chats.get(chat_id)
-        if chat is None:
-            raise ApiError(400, "Bad Request: chat not found")
-        if chat["type"] == "private" and chat_id in self.not_started:
-            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        chat = self._writable_chat(params)
         upload = params.get("photo")
         if not isinstance(upload, web.FileField):
             raise ApiError(400, "Bad Request: there is no photo in the request")
