@@ -12,7 +12,7 @@ from letsbot.domain import Member, Pending, PendingAction, Role, Status
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
-from letsbot.messages import Choice, Incoming, Outgoing, ToChat, ToPerson
+from letsbot.messages import Choice, Incoming, Outcome, Outgoing, ToChat, ToPerson
 from letsbot.ports import Store
 
 _CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,8})-?)?(?P<number>[0-9]{1,6})", re.ASCII)
@@ -34,7 +34,7 @@ class Context:
     replies: list[Outgoing] = field(default_factory=list)
     # How the log names what happened; a handler that keeps a record of a failed
     # attempt (a wrong code) answers without a Refusal and says so here.
-    outcome: str = "applied"
+    outcome: Outcome = Outcome.APPLIED
     # Slow work on what the transaction read (drawing charts), done after it committed.
     later: list[Later] = field(default_factory=list)
 

@@ -17,7 +17,7 @@ from letsbot.errors import Busy, Refusal, Unsure
 from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.market_schedule import MarketSchedule
-from letsbot.messages import Incoming, Outgoing, Result, ToChat, ToPerson
+from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.ports import Store, UnitOfWork
 from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
 from letsbot.reminders import Reminders
@@ -110,7 +110,7 @@ class Bot:
         match = _COMMAND.fullmatch(text) if text.startswith("/") else None
         answer = None if match else parse_answer(text)
         if match is None and answer is None and incoming.chat.is_group:
-            return Result("ignored")  # ordinary conversation in the group
+            return Result(Outcome.IGNORED)  # ordinary conversation in the group
         command = REGISTRY.find(match["word"]) if match else None
         words = (match["rest"] or "").split() if match else []
         language: str = self.settings.group.language
@@ -122,7 +122,7 @@ class Bot:
             with self.uow.transaction() as store:
                 now = self.clock.now()
                 if not store.claim_event(incoming.event_key, now):
-                    return Result("duplicate", command=name)
+                    return Result(Outcome.DUPLICATE, command=name)
                 sender = self._sender(store, incoming, now)
                 if sender is not None and sender.language:
                     language = sender.language
@@ -143,17 +143,19 @@ class Bot:
                 result = Result(outcome, ctx.replies, name)
         except Refusal as refusal:
             return Result(
-                "refused", [self._say(incoming, language, refusal.key, refusal.params)], name
+                Outcome.REFUSED, [self._say(incoming, language, refusal.key, refusal.params)], name
             )
         except Unsure:
             log.error("event=%s the database connection broke while committing", incoming.event_key)
-            return Result("unsure", [self._say(incoming, language, "error.unsure", {})], name)
+            return Result(Outcome.UNSURE, [self._say(incoming, language, "error.unsure", {})], name)
         except Busy:
             log.warning("event=%s database busy or unreachable", incoming.event_key)
-            return Result("busy", [self._say(incoming, language, "error.busy", {})], name)
+            return Result(Outcome.BUSY, [self._say(incoming, language, "error.busy", {})], name)
         except Exception:
             log.exception("event=%s failed", incoming.event_key)
-            return Result("failed", [self._say(incoming, language, "error.internal", {})], name)
+            return Result(
+                Outcome.FAILED, [self._say(incoming, language, "error.internal", {})], name
+            )
         for work in ctx.later:
             try:
                 result.replies.extend(work())
@@ -232,18 +234,18 @@ class Bot:
             return "error.candidate"
         return "error.inactive"
 
-    def _answer(self, ctx: Context, yes: bool) -> str:
+    def _answer(self, ctx: Context, yes: bool) -> Outcome:
         sender = ctx.sender
         question = ctx.store.latest_open_pending(sender.id) if sender else None
         if sender is None or question is None:
             if ctx.incoming.chat.is_group:
-                return "ignored"  # someone said "ja" in a conversation
+                return Outcome.IGNORED  # someone said "ja" in a conversation
             raise Refusal("confirm.nothing")
         if question.expires_at <= ctx.now:
             ctx.store.close_pending(question.id, PendingStatus.EXPIRED)
             ctx.reply(ctx.t("confirm.expired"))
-            return "expired"
+            return Outcome.EXPIRED
         if standing(sender) < Who.MEMBER and question.action not in REGISTRY.open_answers:
             raise Refusal("error.inactive", group=self.settings.group.name)
         REGISTRY.answer_handlers[question.action](ctx, question, yes)
-        return "applied"
+        return Outcome.APPLIED

@@ -21,7 +21,7 @@ from letsbot.context import Compose, Context
 from letsbot.domain import AccessCode, CodePurpose, Member, Role, Status
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw
-from letsbot.messages import Outgoing, ToPerson
+from letsbot.messages import Outcome, Outgoing, ToPerson
 from letsbot.ports import Store
 from letsbot.registry import REGISTRY, Where, Who
 
@@ -241,7 +241,7 @@ def _cancel_in_group(ctx: Context, words: list[str], purpose: CodePurpose) -> No
         ):
             key = "link.cancelled" if purpose is CodePurpose.LINK else "claim.cancelled"
             ctx.reply(ctx.t(key))
-            ctx.outcome = "cancelled"
+            ctx.outcome = Outcome.CANCELLED
             return
     command = REGISTRY.find(_COMMAND[purpose])
     assert command is not None
@@ -312,7 +312,7 @@ def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode 
     left = TRIES_PER_HOUR - tried - 1
     after = ctx.t("code.tries_left", left=left) if left else ctx.t("code.no_tries_left")
     ctx.reply(ctx.t(_PROBLEMS[purpose][problem]) + "\n" + after)
-    ctx.outcome = "wrong_code"
+    ctx.outcome = Outcome.WRONG_CODE
     return None
 
 

@@ -47,6 +47,9 @@ class Incoming:
     # Sent by pressing a choice (a button, a reaction) in a group: answered
     # privately, so a vote confirmation doesn't fill the group.
     pressed: bool = False
+    # The question a reply, button or reaction is attached to (``Outgoing.question``
+    # of the message it answers): it answers exactly that question, nothing newer.
+    answers: int | None = None
 
     @property
     def event_key(self) -> str:
@@ -113,12 +116,35 @@ class Outgoing:
     # adapter whose choosing is public in a group (reactions) offers none there.
     secret: bool = False
     image: Image | None = None
+    # The question this message asks (``asked`` answers it): a reply to the
+    # message, or its buttons or reactions, answer exactly this question.
+    question: int | None = None
+    language: str | None = None  # of ``text`` and the choices' labels
+
+
+class Outcome(enum.StrEnum):
+    """What handling one incoming message came to, as the log and the adapters see it."""
+
+    APPLIED = "applied"
+    REFUSED = "refused"
+    DUPLICATE = "duplicate"  # a redelivery: handled before
+    IGNORED = "ignored"  # ordinary conversation in a group
+    EXPIRED = "expired"  # an answer to a question whose time was up
+    WHICH = "which"  # an answer that could belong to several questions: asked which
+    CANCELLED = "cancelled"  # a secret typed in a group, cancelled
+    WRONG_CODE = "wrong_code"
+    FAILED = "failed"
+    BUSY = "busy"
+    UNSURE = "unsure"  # the connection broke at the commit itself
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
     """What handling one incoming message did."""
 
-    outcome: str  # applied | refused | duplicate | ignored | failed | busy | unsure
+    outcome: Outcome
     replies: list[Outgoing] = field(default_factory=list)
     command: str | None = None
+    # The question this message closed (accepted, declined or found expired):
+    # adapters retire its buttons and forget it.
+    answered: int | None = None
