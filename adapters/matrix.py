@@ -71,7 +71,6 @@ from letsbot.messages import (
     ToChat,
     ToPerson,
 )
-from letsbot.registry import REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,6 @@ REACTIONS = {"👍": "ja", "👎": "nee"}  # a reaction to an open question is t
 # Offered choices anyone may pick (votes) are reactions 1️⃣ … 🔟; the bot adds them
 # itself, so a member only taps one. Compared without the variation selector.
 KEYCAPS = (*(f"{n}\ufe0f\u20e3" for n in range(1, 10)), "🔟")
-_ANSWERED = {"applied", "refused"}
 
 T = TypeVar("T")
 
@@ -165,8 +163,9 @@ class MatrixTransport:
         self.groups: list[str] = []  # the group rooms' ids, resolved from ids and aliases
         self._rooms: dict[str, str] = {}  # room id -> "direct:<user>" | "group" | "other"
         self._dms: dict[str, str] = {}  # user id -> their direct room with us
-        self._questions: dict[str, str] = {}  # user id -> "<room> <event>" of their open question
-        self._questions_written = asyncio.Lock()  # stored in the order they changed
+        # event id of a message that asks a question -> "<question id> <asked user>"
+        self._asking: dict[str, str] = {}
+        self._asking_written = asyncio.Lock()  # stored in the order they changed
         self._authors: dict[str, str] = {}  # event id -> sender, for replies
         self._told_encrypted: dict[str, float] = {}
         self._since: str | None = None
@@ -223,7 +222,7 @@ class MatrixTransport:
         self._since = await self._db(self.store.state, "since")
         self._dms = await self._db(self.store.states, "dm:")
         self._rooms = await self._db(self.store.states, "room:")
-        self._questions = await self._db(self.store.states, "question:")
+        self._asking = await self._db(self.store.states, "asking:")
 
     async def _login(self) -> None:
         """Reuse a stored session (no new device per restart), else the token or password."""
@@ -511,11 +510,10 @@ class MatrixTransport:
                 await self._submit(chat, event, answers[keys.index(key)], (), None, pressed=True)
             return
         word = next((w for emoji, w in REACTIONS.items() if key.startswith(emoji)), None)
-        sender = event["sender"]
-        open_question = self._questions.get(sender, "")
-        if word is None or open_question != f"{chat.chat_id} {relates.get('event_id')}":
-            return
-        await self._submit(chat, event, word, (), None)
+        question, _, asked = self._asking.get(str(relates.get("event_id")), "").partition(" ")
+        if word is None or asked != event["sender"]:
+            return  # a reaction to something else, or by someone who wasn't asked
+        await self._submit(chat, event, word, (), None, answers=int(question))
 
     async def _on_message(self, chat: Chat, event: dict[str, Any]) -> None:
         content = event.get("content", {})
@@ -532,7 +530,9 @@ class MatrixTransport:
             reply_to = await self._author(chat.chat_id, replied)
         if chat.kind is ChatKind.DIRECT and self._dms.get(event["sender"]) != chat.chat_id:
             await self._direct_room(event["sender"], chat.chat_id)
-        await self._submit(chat, event, text, mentions, reply_to)
+        question = self._asking.get(replied or "", "").partition(" ")[0]
+        answers = int(question) if question else None  # a reply answers exactly that question
+        await self._submit(chat, event, text, mentions, reply_to, answers=answers)
 
     async def _submit(
         self,
@@ -543,6 +543,7 @@ class MatrixTransport:
         reply_to: Identity | None,
         *,
         pressed: bool = False,
+        answers: int | None = None,
     ) -> None:
         sender = event["sender"]
         incoming = Incoming(
@@ -555,11 +556,12 @@ class MatrixTransport:
             mentions=mentions,
             reply_to=reply_to,
             pressed=pressed,
+            answers=answers,
         )
         assert self._hub is not None
         result = await self._hub.submit(incoming)
-        if text.strip().lower() in {"ja", "nee"} and result.outcome in _ANSWERED:
-            await self._set_question(sender, None)
+        if result.answered is not None:
+            await self._forget_question(result.answered)
 
     def _name(self, room_id: str, user_id: str) -> str:
         room = self.client.rooms.get(room_id) if self.client else None
@@ -679,14 +681,8 @@ class MatrixTransport:
         return content
 
     def _language_of(self, outgoing: Outgoing) -> str:
-        """The language of the choices: of Ja/Nee, or of the offered command's word."""
-        first = outgoing.choices[0] if outgoing.choices else None
-        if first is not None and first.is_command:
-            return REGISTRY.language_of(first.answer[1:].split()[0]) or self.language
-        for language, t in self.translators.items():
-            if first is not None and first.label == t("choice.yes"):
-                return language
-        return self.language
+        language = outgoing.language
+        return language if language is not None and language in self.translators else self.language
 
     async def _deliver(self, room_id: str, outgoing: Outgoing, reply_to: str | None) -> None:
         if outgoing.image is not None:
@@ -697,8 +693,8 @@ class MatrixTransport:
         content = self._content(outgoing, reply_to)
         event_id = await self._room_send(room_id, content)
         asked = outgoing.asked
-        if event_id is not None and outgoing.choices and asked and asked.platform == PLATFORM:
-            await self._set_question(asked.user_id, f"{room_id} {event_id}")
+        if event_id is not None and outgoing.question is not None and asked is not None:
+            await self._ask(event_id, outgoing.question, asked.user_id)
         elif event_id is not None and outgoing.choices and asked is None:
             await self._offer(room_id, event_id, outgoing)
 
@@ -752,15 +748,19 @@ class MatrixTransport:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         await self._room_send(room_id, content)
 
-    async def _set_question(self, user_id: str, where: str | None) -> None:
-        if self._questions.get(user_id) == where:
-            return
-        if where is None:
-            self._questions.pop(user_id, None)
-        else:
-            self._questions[user_id] = where
-        async with self._questions_written:
-            await self._db(self.store.set_state, f"question:{user_id}", where)
+    async def _ask(self, event_id: str, question: int, user_id: str) -> None:
+        """A reply or 👍/👎 to ``event_id`` by ``user_id`` answers ``question``."""
+        self._asking[event_id] = f"{question} {user_id}"
+        async with self._asking_written:
+            await self._db(self.store.set_state, f"asking:{event_id}", self._asking[event_id])
+
+    async def _forget_question(self, question: int) -> None:
+        """An answered question: the messages that asked it answer nothing any more."""
+        prefix = f"{question} "
+        for event_id in [e for e, q in self._asking.items() if q.startswith(prefix)]:
+            del self._asking[event_id]
+            async with self._asking_written:
+                await self._db(self.store.set_state, f"asking:{event_id}", None)
 
     async def _room_send(
         self, room_id: str, content: dict[str, Any], kind: str = "m.room.message"

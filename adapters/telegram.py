@@ -56,7 +56,6 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, TypeHa
 from telegram.request import HTTPXRequest
 
 from letsbot.config import TelegramSection
-from letsbot.dispatcher import parse_answer
 from letsbot.doctor import Check
 from letsbot.domain import Identity
 from letsbot.errors import Busy
@@ -277,10 +276,11 @@ class TelegramTransport:
         self.groups: set[int] = set()  # served group ids, migrations followed
         self._moved: dict[int, int] = {}  # old group id -> supergroup id
         self._handles: dict[str, str] = {}  # @handle (lower case) -> user id
-        self._buttons: dict[str, str] = {}  # user id -> "chat:message" of their live question
-        # Writes of _buttons in the order they were made: a slow one must not land
+        # question id -> "chat:message:language" of the message whose buttons answer it
+        self._asking: dict[str, str] = {}
+        # Writes of _asking in the order they were made: a slow one must not land
         # after a later one (a forgotten member's state would come back).
-        self._buttons_written = asyncio.Lock()
+        self._asking_written = asyncio.Lock()
         self._told: set[int] = set()  # unserved groups told which group we serve
         self._holding: set[str] = set()  # people with held direct messages
         self._linked: dict[str, float] = {}  # person -> when the last start link was posted
@@ -389,7 +389,7 @@ class TelegramTransport:
             int(old): int(new) for old, new in (await self._db(self.store.states, "moved:")).items()
         }
         self.groups = {self._current(g) for g in self._configured}
-        self._buttons = await self._db(self.store.states, "buttons:")
+        self._asking = await self._db(self.store.states, "asking:")
         self._told = {int(c) for c in await self._db(self.store.states, "told:")}
         self._holding = await self._db(self.store.holding)
 
@@ -527,12 +527,20 @@ class TelegramTransport:
             text=text,
             mentions=mentions,
             reply_to=self._reply_to(message),
+            answers=self._question_of(message.reply_to_message),
         )
         assert self._hub is not None
         result = await self._hub.submit(incoming)
-        answered = parse_answer(text) is not None
-        if answered and result.outcome not in {"ignored", "duplicate", *_UNCHANGED}:
-            await self._retire_buttons(str(user.id))
+        if result.answered is not None:
+            await self._forget_question(str(result.answered), retire=True)
+
+    def _question_of(self, replied: Message | None) -> int | None:
+        """The question asked by the message ``replied`` (a reply answers exactly it)."""
+        if replied is None:
+            return None
+        here = f"{replied.chat.id}:{replied.message_id}:"
+        found = next((q for q, where in self._asking.items() if where.startswith(here)), None)
+        return int(found) if found is not None else None
 
     async def _read(self, message: Message) -> tuple[str, tuple[Mention, ...]]:
         """The text for the core and the members it names.
@@ -604,7 +612,7 @@ class TelegramTransport:
         if (query.data or "").startswith("/") and isinstance(message, Message):
             await self._run_choice(query, message, query.data or "")
             return
-        answer, _, asked = (query.data or "").partition(":")
+        answer, asked, question = [*(query.data or "").split(":"), "", ""][:3]
         if not isinstance(message, Message) or not asked.isdigit():
             await self._answer_query(query)  # too old to act on, or not one of our buttons
             return
@@ -612,21 +620,22 @@ class TelegramTransport:
             text = (await self._translator(presser.id))("telegram.not_for_you")
             await self._answer_query(query, text)
             return
-        here = f"{message.chat.id}:{message.message_id}"
-        if self._buttons.get(asked) != here:  # answered, or replaced by a newer question
+        where = self._asking.get(question, "")
+        if not where.startswith(f"{message.chat.id}:{message.message_id}:"):
+            # answered, expired or asked again below: these buttons answer nothing now
             text = (await self._translator(presser.id))("telegram.not_open")
             await self._answer_query(query, text)
             await self._edit_markup(message.chat.id, message.message_id)
             return
         await self._answer_query(query)
-        incoming = _press(query, message, ANSWER_WORDS.get(answer, answer))
+        incoming = _press(query, message, ANSWER_WORDS.get(answer, answer), answers=int(question))
         assert self._hub is not None
         result = await self._hub.submit(incoming)
         if result.outcome in _UNCHANGED:
             return
-        await self._show_answer(message, query.data or "")
-        if self._buttons.get(asked) == here:
-            await self._set_buttons(asked, None, retire=False)
+        language = where.rpartition(":")[2]
+        await self._show_answer(message, query.data or "", language)
+        await self._forget_question(question, retire=False)
 
     async def _run_choice(self, query: CallbackQuery, message: Message, command: str) -> None:
         """A button anyone may press (a vote): run its command as the presser.
@@ -651,7 +660,7 @@ class TelegramTransport:
         except TelegramError as error:  # e.g. too old after a restart: the press still counts
             log.debug("telegram: answering a button press failed: %s", error)
 
-    async def _show_answer(self, message: Message, data: str) -> None:
+    async def _show_answer(self, message: Message, data: str, language: str) -> None:
         """The question's buttons give way to the answer given."""
         label = next(
             (
@@ -662,7 +671,7 @@ class TelegramTransport:
             ),
             data.partition(":")[0],
         )
-        t = self.translators[_language_of_label(label) or self.language]
+        t = self.translators.get(language) or self.translators[self.language]
         note = t("choice.answered", answer=label)
         chat_id, message_id = message.chat.id, message.message_id
         if units((message.text or "") + "\n\n" + to_plain(note)) > TEXT_LIMIT:
@@ -696,23 +705,27 @@ class TelegramTransport:
         except TelegramError as error:  # already gone, or not modified
             log.debug("telegram: removing buttons failed: %s", error)
 
-    async def _set_buttons(self, user_id: str, where: str | None, *, retire: bool) -> None:
-        """Only a person's newest question keeps its buttons, as a typed ja answers it."""
-        old = self._buttons.get(user_id)
+    async def _set_question(self, question: str, where: str | None, *, retire: bool) -> None:
+        """The message whose buttons answer ``question`` (None: none any more).
+
+        A question shown again ("which one?") keeps its buttons on the newest
+        message only, so no old button answers it twice.
+        """
+        old = self._asking.get(question)
         if old == where:
             return
         if where is None:
-            self._buttons.pop(user_id, None)
+            self._asking.pop(question, None)
         else:
-            self._buttons[user_id] = where
-        async with self._buttons_written:
-            await self._db(self.store.set_state, f"buttons:{user_id}", where)
+            self._asking[question] = where
+        async with self._asking_written:
+            await self._db(self.store.set_state, f"asking:{question}", where)
         if retire and old is not None:
-            chat_id, _, message_id = old.partition(":")
+            chat_id, message_id, _ = old.split(":")
             await self._edit_markup(int(chat_id), int(message_id))
 
-    async def _retire_buttons(self, user_id: str) -> None:
-        await self._set_buttons(user_id, None, retire=True)
+    async def _forget_question(self, question: str, *, retire: bool) -> None:
+        await self._set_question(question, None, retire=retire)
 
     async def _translator(self, user_id: int) -> Translator:
         profile = await self._db(self.store.profile, str(user_id))
@@ -813,9 +826,9 @@ class TelegramTransport:
                 reply_to if index == 0 else None,
                 keyboard if last else None,
             )
-        if keyboard is not None and sent is not None and outgoing.asked is not None:
-            where = f"{sent.chat.id}:{sent.message_id}"
-            await self._set_buttons(outgoing.asked.user_id, where, retire=True)
+        if keyboard is not None and sent is not None and outgoing.question is not None:
+            where = f"{sent.chat.id}:{sent.message_id}:{outgoing.language or self.language}"
+            await self._set_question(str(outgoing.question), where, retire=True)
 
     async def _send_html(
         self,
@@ -903,6 +916,8 @@ class TelegramTransport:
             "text": outgoing.text,
             "choices": [[c.label, c.answer] for c in outgoing.choices],
             "asked": outgoing.asked is not None,
+            "question": outgoing.question,
+            "language": outgoing.language,
         }
         await self._db(self.store.hold, person, json.dumps(body))
         self._holding.add(person)
@@ -941,7 +956,12 @@ class TelegramTransport:
             choices = tuple(Choice(label, answer) for label, answer in data["choices"])
             identity = Identity(PLATFORM, person)
             outgoing = Outgoing(
-                ToPerson(identity), data["text"], choices, identity if data["asked"] else None
+                ToPerson(identity),
+                data["text"],
+                choices,
+                identity if data["asked"] else None,
+                question=data.get("question"),
+                language=data.get("language"),
             )
             try:
                 await self._deliver(user_id, outgoing, None)
@@ -959,7 +979,14 @@ class TelegramTransport:
         return await asyncio.to_thread(function, *args)
 
 
-def _press(query: CallbackQuery, message: Message, text: str, *, pressed: bool = False) -> Incoming:
+def _press(
+    query: CallbackQuery,
+    message: Message,
+    text: str,
+    *,
+    pressed: bool = False,
+    answers: int | None = None,
+) -> Incoming:
     """A button press as the core sees it: ``text`` typed by the presser where the button is.
 
     An answer to a question (``pressed`` False) is given in the question's chat,
@@ -974,6 +1001,7 @@ def _press(query: CallbackQuery, message: Message, text: str, *, pressed: bool =
         sender_name=query.from_user.full_name,
         text=text,
         pressed=pressed,
+        answers=answers,
     )
 
 
@@ -989,16 +1017,13 @@ def _keyboard(outgoing: Outgoing) -> InlineKeyboardMarkup | None:
         ]
         short = len(buttons) <= 3 and all(len(b.text) <= 12 for b in buttons)
         return InlineKeyboardMarkup([buttons] if short else [[b] for b in buttons])
-    if asked.platform != PLATFORM:
+    if asked.platform != PLATFORM or outgoing.question is None:
         return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(c.label, callback_data=f"{c.answer}:{asked.user_id}")
-                for c in outgoing.choices
-            ]
-        ]
-    )
+    data = f"{asked.user_id}:{outgoing.question}"
+    row = [
+        InlineKeyboardButton(c.label, callback_data=f"{c.answer}:{data}") for c in outgoing.choices
+    ]
+    return InlineKeyboardMarkup([row])
 
 
 def _message_id(event_id: str | None, chat_id: int) -> int | None:
@@ -1007,14 +1032,6 @@ def _message_id(event_id: str | None, chat_id: int) -> int | None:
         return None
     chat, _, message = event_id.partition(":")
     return int(message) if chat == str(chat_id) and message.isdigit() else None
-
-
-def _language_of_label(label: str) -> str | None:
-    for language in LANGUAGES:
-        texts = catalog(language)
-        if label in (texts.get("choice.yes"), texts.get("choice.no")):
-            return language
-    return None
 
 
 # doctor ------------------------------------------------------------------------

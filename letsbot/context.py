@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from letsbot.config import Settings
-from letsbot.domain import Member, Pending, PendingAction, Role, Status
+from letsbot.domain import Identity, Member, Pending, PendingAction, Role, Status
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
@@ -37,6 +37,7 @@ class Context:
     outcome: Outcome = Outcome.APPLIED
     # Slow work on what the transaction read (drawing charts), done after it committed.
     later: list[Later] = field(default_factory=list)
+    answered: int | None = None  # the question this message closed, see Result.answered
 
     @property
     def t(self) -> Translator:
@@ -80,20 +81,18 @@ class Context:
     def yes_no(self, t: Translator) -> tuple[Choice, ...]:
         return (Choice(t("choice.yes"), "yes"), Choice(t("choice.no"), "no"))
 
-    def reply(self, text: str, *, ask: bool = False, choices: tuple[Choice, ...] = ()) -> None:
+    def reply(self, text: str, *, choices: tuple[Choice, ...] = ()) -> None:
         """Answer the sender where they wrote (or privately, for private commands).
 
-        ``ask`` puts a Ja/Nee question to the sender; ``choices`` offers commands.
+        ``choices`` offers commands anyone may press.
         """
-        choices = self.yes_no(self.t) if ask else choices
-        asked = self.incoming.sender if ask else None
+        target, reply_to = self.reply_target()
+        self.replies.append(Outgoing(target, text, choices, None, reply_to, language=self.language))
+
+    def reply_target(self) -> tuple[ToChat | ToPerson, str | None]:
         if (self.private or self.incoming.pressed) and self.incoming.chat.is_group:
-            target: ToChat | ToPerson = ToPerson(self.incoming.sender)
-            reply_to = None
-        else:
-            target = ToChat(self.incoming.chat)
-            reply_to = self.incoming.event_id
-        self.replies.append(Outgoing(target, text, choices, asked, reply_to))
+            return ToPerson(self.incoming.sender), None
+        return ToChat(self.incoming.chat), self.incoming.event_id
 
     def after_commit(self, work: Later) -> None:
         """Replies made once the transaction has committed, so it holds no lock meanwhile.
@@ -102,19 +101,21 @@ class Context:
         """
         self.later.append(work)
 
-    def tell(self, member: Member, compose: Compose, *, ask: bool = False) -> bool:
+    def tell(self, member: Member, compose: Compose) -> bool:
         """A direct message to a member, in their language; False if they can't be reached."""
-        if member.is_group_account:
-            return False
-        found = self.store.identities(member.id)
-        if not found:
+        found = self._direct(member)
+        if found is None:
             return False
         t = self.translator_for(member)
-        choices = self.yes_no(t) if ask else ()
-        self.replies.append(
-            Outgoing(ToPerson(found[0]), compose(t), choices, found[0] if ask else None)
-        )
+        self.replies.append(Outgoing(ToPerson(found), compose(t), language=t.language))
         return True
+
+    def _direct(self, member: Member) -> Identity | None:
+        """Where a direct message to ``member`` goes, if anywhere."""
+        if member.is_group_account:
+            return None
+        found = self.store.identities(member.id)
+        return found[0] if found else None
 
     def tell_coordinators(self, compose: Compose, *, except_sender: bool = True) -> None:
         for member in self.store.members([Status.ACTIVE]):
@@ -125,10 +126,11 @@ class Context:
             self.tell(member, compose)
 
     # questions
-    def open_question(
+    def ask(
         self,
         action: PendingAction,
         asked: Member,
+        compose: Compose,
         *,
         payer: Member | None = None,
         receiver: Member | None = None,
@@ -136,16 +138,35 @@ class Context:
         transfer_id: int | None = None,
         description: str = "",
         data: str | None = None,
-    ) -> Pending:
-        """A Ja/Nee question to ``asked``, replacing what the sender asked them before.
+    ) -> Pending | None:
+        """Put a Ja/Nee question to ``asked`` and send it; None if they can't be reached.
 
-        Only the newest question is answered by a typed "ja", so an older one
-        left open would be booked by the next "ja": a member who sends the
-        same payment twice must not pay twice.
+        The sender is asked where they wrote (privately for private commands);
+        anyone else in their own direct chat, so that only they answer it,
+        there. A question belongs to that chat and to its message: only an
+        answer from there counts (letsbot.questions). It replaces what the
+        sender asked the same person before, so a member who sends the same
+        payment twice has one question to answer, not two.
         """
+        if asked.id == self.member.id:
+            identity: Identity | None = self.incoming.sender
+            target, reply_to = self.reply_target()
+            t = self.t
+        else:
+            identity = self._direct(asked)
+            if identity is None:
+                return None
+            target, reply_to = ToPerson(identity), None
+            t = self.translator_for(asked)
+        assert identity is not None
+        if isinstance(target, ToChat) and target.chat.is_group:
+            platform, chat_id = target.chat.platform, target.chat.chat_id
+        else:
+            platform, chat_id = identity.platform, None
         if self.store.supersede_open(asked.id, self.member.id) and asked.id == self.member.id:
             self.reply(self.t("confirm.superseded"))
-        return self.store.add_pending(
+        text = compose(t)
+        question = self.store.add_pending(
             action=action,
             asked_id=asked.id,
             requested_by_id=self.member.id,
@@ -157,7 +178,22 @@ class Context:
             at=self.now,
             expires_at=self.now + self.settings.group.confirmation_timeout,
             data=data,
+            platform=platform,
+            chat_id=chat_id,
+            text=text,
         )
+        self.replies.append(
+            Outgoing(
+                target,
+                text,
+                self.yes_no(t),
+                identity,
+                reply_to,
+                question=question.id,
+                language=t.language,
+            )
+        )
+        return question
 
     # arguments
     def text_argument(self, words: list[str], *, usage_of: str, limit: int = 200) -> str:

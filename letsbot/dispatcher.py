@@ -12,13 +12,15 @@ from datetime import datetime
 from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
-from letsbot.domain import Member, PendingStatus, Role, Status, TransferKind
+from letsbot.domain import Member, Role, Status, TransferKind
 from letsbot.errors import Busy, Refusal, Unsure
 from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.market_schedule import MarketSchedule
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.ports import Store, UnitOfWork
+from letsbot.questions import answer as answer_question
+from letsbot.questions import parse_answer
 from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
 from letsbot.reminders import Reminders
 
@@ -30,17 +32,6 @@ for _capability in CAPABILITIES:
 
 TEXT_LIMIT = 4000
 _COMMAND = re.compile(r"/(?P<word>[^\s@]+)(?:@\S*)?(?:\s+(?P<rest>.*))?", re.DOTALL)
-YES = {"ja", "j", "yes", "y", "1", "ok", "oké", "oke"}
-NO = {"nee", "n", "no", "2", "neen"}
-
-
-def parse_answer(text: str) -> bool | None:
-    word = text.strip().rstrip(".!").lower()
-    if word in YES:
-        return True
-    if word in NO:
-        return False
-    return None
 
 
 class Bot:
@@ -108,7 +99,7 @@ class Bot:
     def _handle(self, incoming: Incoming) -> Result:
         text = incoming.text.strip()
         match = _COMMAND.fullmatch(text) if text.startswith("/") else None
-        answer = None if match else parse_answer(text)
+        answer = None if match else parse_answer(text, in_group=incoming.chat.is_group)
         if match is None and answer is None and incoming.chat.is_group:
             return Result(Outcome.IGNORED)  # ordinary conversation in the group
         command = REGISTRY.find(match["word"]) if match else None
@@ -134,13 +125,13 @@ class Bot:
                 if match is None and answer is None:
                     raise Refusal("error.not_a_command")
                 if match is None:
-                    outcome = self._answer(ctx, answer is True)
+                    outcome = answer_question(ctx, answer is True)
                 elif command is None:
                     raise Refusal("error.unknown_command", word=match["word"][:40])
                 else:
                     self._run(ctx, command, words)
                     outcome = ctx.outcome
-                result = Result(outcome, ctx.replies, name)
+                result = Result(outcome, ctx.replies, name, ctx.answered)
         except Refusal as refusal:
             return Result(
                 Outcome.REFUSED, [self._say(incoming, language, refusal.key, refusal.params)], name
@@ -233,19 +224,3 @@ class Bot:
         if sender.status is Status.CANDIDATE:
             return "error.candidate"
         return "error.inactive"
-
-    def _answer(self, ctx: Context, yes: bool) -> Outcome:
-        sender = ctx.sender
-        question = ctx.store.latest_open_pending(sender.id) if sender else None
-        if sender is None or question is None:
-            if ctx.incoming.chat.is_group:
-                return Outcome.IGNORED  # someone said "ja" in a conversation
-            raise Refusal("confirm.nothing")
-        if question.expires_at <= ctx.now:
-            ctx.store.close_pending(question.id, PendingStatus.EXPIRED)
-            ctx.reply(ctx.t("confirm.expired"))
-            return Outcome.EXPIRED
-        if standing(sender) < Who.MEMBER and question.action not in REGISTRY.open_answers:
-            raise Refusal("error.inactive", group=self.settings.group.name)
-        REGISTRY.answer_handlers[question.action](ctx, question, yes)
-        return Outcome.APPLIED

@@ -132,6 +132,12 @@ class Pending:
     expires_at: datetime
     status: PendingStatus
     data: str | None = None  # JSON details of questions that aren't transfers
+    # Where it was asked: a group chat (platform and chat id), or the asked
+    # person's direct chat on ``platform`` (chat_id None). Only an answer from
+    # there counts.
+    platform: str | None = None
+    chat_id: str | None = None
+    text: str | None = None  # the question as the asked person saw it, to show it again
 
 
 @dataclass(frozen=True, slots=True)

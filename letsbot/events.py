@@ -8,7 +8,7 @@ import unicodedata
 from datetime import datetime
 
 from letsbot.context import Context
-from letsbot.domain import Event, EventKind, EventStatus, Pending, PendingAction, PendingStatus
+from letsbot.domain import Event, EventKind, EventStatus, Pending, PendingAction
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
@@ -124,7 +124,6 @@ def add(ctx: Context, words: list[str]) -> None:
         "place": place,
         "times": [[o.start.isoformat(), o.end.isoformat() if o.end else None] for o in series],
     }
-    ctx.open_question(PendingAction.EVENT, ctx.member, data=json.dumps(draft))
     preview = Event(
         0, None, kind, title, place, when.start, when.end, EventStatus.SCHEDULED, None, 0
     )
@@ -135,12 +134,12 @@ def add(ctx: Context, words: list[str]) -> None:
         lines.append(ctx.t("event.ask_series", count=len(series), dates=Raw(shown)))
         if more > 0:
             lines.append(ctx.t("event.ask_more", count=more))
-    ctx.reply("\n".join(lines), ask=True)
+    text = "\n".join(lines)
+    ctx.ask(PendingAction.EVENT, ctx.member, lambda t: text, data=json.dumps(draft))
 
 
 @REGISTRY.on_answer(PendingAction.EVENT)
 def add_answered(ctx: Context, question: Pending, yes: bool) -> None:
-    ctx.store.close_pending(question.id, PendingStatus.ACCEPTED if yes else PendingStatus.DECLINED)
     if not yes:
         ctx.reply(ctx.t("event.not_saved"))
         return

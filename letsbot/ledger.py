@@ -13,7 +13,6 @@ from letsbot.domain import (
     Member,
     Pending,
     PendingAction,
-    PendingStatus,
     Status,
     TransferKind,
     blocking,
@@ -82,22 +81,19 @@ def pay(ctx: Context, words: list[str]) -> None:
         raise Refusal("pay.self")
     ensure_can_trade(ctx, receiver)
     check_limits(ctx, payer, receiver, amount)
-    ctx.open_question(
+    ctx.ask(
         PendingAction.PAY,
         payer,
+        lambda t: t(
+            "pay.ask",
+            who=ctx.label(receiver, t),
+            amount=t.amount(amount),
+            description=description,
+        ),
         payer=payer,
         receiver=receiver,
         amount=amount,
         description=description,
-    )
-    ctx.reply(
-        ctx.t(
-            "pay.ask",
-            who=ctx.label(receiver),
-            amount=ctx.t.amount(amount),
-            description=description,
-        ),
-        ask=True,
     )
 
 
@@ -111,15 +107,10 @@ def request(ctx: Context, words: list[str]) -> None:
         raise Refusal("request.group_account")
     ensure_can_trade(ctx, payer)
     check_limits(ctx, payer, receiver, amount)
-    ctx.open_question(
+    # Money leaves the payer's account on someone else's word: asked, and
+    # answered, only in the payer's direct chat.
+    asked = ctx.ask(
         PendingAction.REQUEST,
-        payer,
-        payer=payer,
-        receiver=receiver,
-        amount=amount,
-        description=description,
-    )
-    reached = ctx.tell(
         payer,
         lambda t: t(
             "request.ask",
@@ -127,9 +118,12 @@ def request(ctx: Context, words: list[str]) -> None:
             amount=t.amount(amount),
             description=description,
         ),
-        ask=True,
+        payer=payer,
+        receiver=receiver,
+        amount=amount,
+        description=description,
     )
-    key = "request.sent" if reached else "request.unreachable"
+    key = "request.sent" if asked else "request.unreachable"
     ctx.reply(ctx.t(key, who=ctx.label(payer), amount=ctx.t.amount(amount)))
 
 
@@ -144,23 +138,20 @@ def book(ctx: Context, words: list[str]) -> None:
     ensure_can_trade(ctx, payer)
     ensure_can_trade(ctx, receiver)
     check_limits(ctx, payer, receiver, amount)
-    ctx.open_question(
+    ctx.ask(
         PendingAction.BOOK,
         ctx.member,
+        lambda t: t(
+            "book.ask",
+            payer=ctx.label(payer, t),
+            receiver=ctx.label(receiver, t),
+            amount=t.amount(amount),
+            description=description,
+        ),
         payer=payer,
         receiver=receiver,
         amount=amount,
         description=description,
-    )
-    ctx.reply(
-        ctx.t(
-            "book.ask",
-            payer=ctx.label(payer),
-            receiver=ctx.label(receiver),
-            amount=ctx.t.amount(amount),
-            description=description,
-        ),
-        ask=True,
     )
 
 
@@ -181,26 +172,23 @@ def reverse(ctx: Context, words: list[str]) -> None:
     receiver = ctx.store.member(original.payer_id)
     assert payer is not None and receiver is not None
     check_limits(ctx, payer, receiver, original.amount)
-    ctx.open_question(
+    ctx.ask(
         PendingAction.REVERSE,
         ctx.member,
+        lambda t: t(
+            "reverse.ask",
+            id=original.id,
+            payer=ctx.label(receiver, t),
+            receiver=ctx.label(payer, t),
+            amount=t.amount(original.amount),
+            description=original.description,
+            reason=reason,
+        ),
         payer=payer,
         receiver=receiver,
         amount=original.amount,
         transfer_id=original.id,
         description=reason,
-    )
-    ctx.reply(
-        ctx.t(
-            "reverse.ask",
-            id=original.id,
-            payer=ctx.label(receiver),
-            receiver=ctx.label(payer),
-            amount=ctx.t.amount(original.amount),
-            description=original.description,
-            reason=reason,
-        ),
-        ask=True,
     )
 
 
@@ -219,15 +207,13 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
     assert question.payer_id is not None and question.receiver_id is not None
     assert question.amount is not None
     if not yes:
-        ctx.store.close_pending(question.id, PendingStatus.DECLINED)
         ctx.reply(ctx.t("confirm.declined"))
         if question.requested_by_id != ctx.member.id:
             asker = ctx.store.member(question.requested_by_id)
             if asker is not None:
                 ctx.tell(asker, lambda t: t("request.declined", who=ctx.label(ctx.member, t)))
         return
-    # The booker is locked too: the transfer refers to them (booked_by), and all
-    # locks must be taken at once, in one order, or two bookings can deadlock.
+    # Locked with the booker already (letsbot.questions); read again under the lock.
     locked = ctx.store.lock_members([question.payer_id, question.receiver_id, ctx.member.id])
     payer, receiver = locked[question.payer_id], locked[question.receiver_id]
     ensure_can_trade(ctx, payer)
@@ -237,8 +223,6 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
         if ctx.store.reversal_of(question.transfer_id) is not None:
             raise Refusal("reverse.already", id=question.transfer_id)
     soft = check_limits(ctx, payer, receiver, question.amount)
-    if not ctx.store.close_pending(question.id, PendingStatus.ACCEPTED):
-        raise Refusal("confirm.already_answered")  # by a message handled at the same time
     description = question.description
     if question.action is PendingAction.REVERSE:
         original = ctx.store.transfer(question.transfer_id or 0)

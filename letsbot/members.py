@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from letsbot.context import Context
-from letsbot.domain import Member, Pending, PendingAction, PendingStatus, Role, Status, TransferKind
+from letsbot.domain import Member, Pending, PendingAction, Role, Status, TransferKind
 from letsbot.errors import Refusal
 from letsbot.i18n import LANGUAGES, Raw
 from letsbot.registry import REGISTRY, Where, Who, standing
@@ -204,13 +204,12 @@ def leave(ctx: Context, words: list[str]) -> None:
     member = ctx.member
     if member.status is Status.LEAVING:
         raise Refusal("leave.already", balance=ctx.t.amount(member.balance))
-    ctx.open_question(PendingAction.LEAVE, member)
-    ctx.reply(ctx.t("leave.ask", group=ctx.settings.group.name), ask=True)
+    group = ctx.settings.group.name
+    ctx.ask(PendingAction.LEAVE, member, lambda t: t("leave.ask", group=group))
 
 
 @REGISTRY.on_answer(PendingAction.LEAVE)
 def leave_answered(ctx: Context, question: Pending, yes: bool) -> None:
-    ctx.store.close_pending(question.id, PendingStatus.ACCEPTED if yes else PendingStatus.DECLINED)
     if not yes:
         ctx.reply(ctx.t("leave.cancelled"))
         return

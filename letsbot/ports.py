@@ -138,15 +138,22 @@ class Store(Protocol):
         at: datetime,
         expires_at: datetime,
         data: str | None = None,
+        platform: str | None = None,
+        chat_id: str | None = None,
+        text: str | None = None,
     ) -> Pending: ...
 
     def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
         """Close the open questions ``requested_by`` put to ``asked``; how many there were."""
         ...
 
-    def latest_open_pending(self, asked_id: int) -> Pending | None: ...
+    def open_pending(self, asked_id: int) -> list[Pending]:
+        """The questions put to ``asked`` that wait for an answer, oldest first."""
+        ...
+
+    def pending(self, pending_id: int) -> Pending | None: ...
     def close_pending(self, pending_id: int, status: PendingStatus) -> bool:
-        """Close an open question; False when it was no longer open."""
+        """Close an open question; False when it was no longer open (answered meanwhile)."""
         ...
 
     # events

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 
 from letsbot.context import Context
-from letsbot.domain import Member, Pending, PendingAction, PendingStatus, Status, TransferKind
+from letsbot.domain import Member, Pending, PendingAction, Status, TransferKind
 from letsbot.errors import Refusal
+from letsbot.i18n import Translator
 from letsbot.registry import REGISTRY, Where, Who
 
 STANDING = {
@@ -83,18 +84,21 @@ def forget_me(ctx: Context, words: list[str]) -> None:
         raise Refusal("forget.configured")
     if sender.balance < 0:
         raise Refusal("forget.negative", balance=ctx.t.amount(sender.balance))
-    ctx.open_question(
+    code, balance = ctx.code(sender), sender.balance
+
+    def question(t: Translator) -> str:
+        what = t("forget.what", code=code)
+        if balance > 0:
+            return t("forget.ask_rest", what=what, balance=t.amount(balance))
+        return t("forget.ask", what=what)
+
+    ctx.ask(
         PendingAction.FORGET,
         sender,
+        question,
         amount=sender.balance,
         data=json.dumps({"member": sender.id}),
     )
-    what = ctx.t("forget.what", code=ctx.code(sender))
-    if sender.balance > 0:
-        text = ctx.t("forget.ask_rest", what=what, balance=ctx.t.amount(sender.balance))
-    else:
-        text = ctx.t("forget.ask", what=what)
-    ctx.reply(text, ask=True)
 
 
 @REGISTRY.command("forget", nl="vergeet", who=Who.COORDINATOR, where=Where.DIRECT)
@@ -103,8 +107,12 @@ def forget(ctx: Context, words: list[str]) -> None:
         raise Refusal("error.missing_member", usage=ctx.usage("forget"))
     target = ctx.find_member(words[0])
     ensure_forgettable(ctx, target)
-    ctx.open_question(PendingAction.FORGET, ctx.member, data=json.dumps({"member": target.id}))
-    ctx.reply(ctx.t("forget.ask_other", who=ctx.label(target)), ask=True)
+    ctx.ask(
+        PendingAction.FORGET,
+        ctx.member,
+        lambda t: t("forget.ask_other", who=ctx.label(target, t)),
+        data=json.dumps({"member": target.id}),
+    )
 
 
 def ensure_forgettable(ctx: Context, target: Member) -> None:
@@ -121,22 +129,25 @@ def ensure_forgettable(ctx: Context, target: Member) -> None:
         )
 
 
-@REGISTRY.on_answer(PendingAction.FORGET, anyone=True)
+def forgotten_id(question: Pending) -> int:
+    return int(json.loads(question.data or "{}")["member"])
+
+
+def forget_locks(ctx: Context, question: Pending) -> list[int]:
+    """Forgetting touches the forgotten account and, for a rest, the group account."""
+    return [forgotten_id(question), ctx.store.group_account().id]
+
+
+@REGISTRY.on_answer(PendingAction.FORGET, anyone=True, locks=forget_locks)
 def forget_answered(ctx: Context, question: Pending, yes: bool) -> None:
     if not yes:
-        ctx.store.close_pending(question.id, PendingStatus.DECLINED)
         ctx.reply(ctx.t("forget.cancelled"))
         return
-    target_id = int(json.loads(question.data or "{}")["member"])
+    target_id = forgotten_id(question)
     if target_id == ctx.member.id:
         forget_self(ctx, question)
     else:
-        forget_other(ctx, question, target_id)
-
-
-def claim(ctx: Context, question: Pending) -> None:
-    if not ctx.store.close_pending(question.id, PendingStatus.ACCEPTED):
-        raise Refusal("confirm.already_answered")  # by a message handled at the same time
+        forget_other(ctx, target_id)
 
 
 def forget_self(ctx: Context, question: Pending) -> None:
@@ -145,14 +156,12 @@ def forget_self(ctx: Context, question: Pending) -> None:
     rest = member.balance
     if rest != (question.amount or 0) or rest < 0:
         # Money moved since the question: what was confirmed is no longer what would happen.
-        ctx.store.close_pending(question.id, PendingStatus.EXPIRED)
         ctx.reply(
             ctx.t(
                 "forget.balance_changed", balance=ctx.t.amount(rest), example=ctx.usage("forget_me")
             )
         )
         return
-    claim(ctx, question)
     code = ctx.code(member)
     if rest > 0:
         group_t = ctx.translators[ctx.settings.group.language]
@@ -179,12 +188,11 @@ def forget_self(ctx: Context, question: Pending) -> None:
     )
 
 
-def forget_other(ctx: Context, question: Pending, target_id: int) -> None:
+def forget_other(ctx: Context, target_id: int) -> None:
     if not ctx.member.is_coordinator:
         raise Refusal("error.coordinators_only")
     target = ctx.store.lock_members([target_id])[target_id]
     ensure_forgettable(ctx, target)
-    claim(ctx, question)
     ctx.store.forget_member(target.id, ctx.code(target), ctx.now)
     forgotten = ctx.store.member(target.id)
     assert forgotten is not None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,6 +41,7 @@ class Command:
     where: Where
     handler: Callable[[Context, list[str]], None]
     private: bool = False  # replies go to the sender's direct chat
+    listed: bool = True  # shown in /help (answers to questions are offered where asked)
 
     def name_in(self, language: str) -> str:
         return self.nl if language == "nl" else self.name
@@ -66,14 +67,23 @@ class Registry:
         self.answer_handlers: dict[PendingAction, Callable[[Context, Pending, bool], None]] = {}
         # Questions that people who are not (or no longer) members may answer too.
         self.open_answers: set[PendingAction] = set()
+        # Accounts an answer touches beyond the question's own people (locked before it runs).
+        self.answer_locks: dict[PendingAction, Callable[[Context, Pending], Iterable[int]]] = {}
 
     def command(
-        self, name: str, *, nl: str, who: Who, where: Where = Where.ANY, private: bool = False
+        self,
+        name: str,
+        *,
+        nl: str,
+        who: Who,
+        where: Where = Where.ANY,
+        private: bool = False,
+        listed: bool = True,
     ) -> Callable[[Callable[[Context, list[str]], None]], Callable[[Context, list[str]], None]]:
         def register(
             handler: Callable[[Context, list[str]], None],
         ) -> Callable[[Context, list[str]], None]:
-            cmd = Command(name, nl, who, where, handler, private)
+            cmd = Command(name, nl, who, where, handler, private, listed)
             for word in {command_key(name), command_key(nl)}:
                 if word in self._by_word:
                     raise ValueError(f"command word /{word} declared twice")
@@ -84,7 +94,10 @@ class Registry:
         return register
 
     def on_answer(
-        self, *actions: PendingAction, anyone: bool = False
+        self,
+        *actions: PendingAction,
+        anyone: bool = False,
+        locks: Callable[[Context, Pending], Iterable[int]] | None = None,
     ) -> Callable[
         [Callable[[Context, Pending, bool], None]], Callable[[Context, Pending, bool], None]
     ]:
@@ -95,6 +108,8 @@ class Registry:
                 self.answer_handlers[action] = handler
                 if anyone:
                     self.open_answers.add(action)
+                if locks is not None:
+                    self.answer_locks[action] = locks
             return handler
 
         return register
@@ -112,7 +127,7 @@ class Registry:
     def visible_to(self, member: Member | None) -> list[Command]:
         """The commands a sender may run, in the order of /help."""
         level = standing(member)
-        listed = [c for c in self.commands if c.who <= level]
+        listed = [c for c in self.commands if c.who <= level and c.listed]
         return sorted(listed, key=lambda c: _rank(c.handler.__module__))
 
 
@@ -128,6 +143,7 @@ CAPABILITIES = (
     "members",
     "linking",
     "privacy",
+    "questions",
 )
 
 

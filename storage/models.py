@@ -125,6 +125,10 @@ class PendingRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16))
+    # Where it was asked: a group chat, or (chat_id NULL) the asked person's direct chat.
+    platform: Mapped[str | None] = mapped_column(String(32))
+    chat_id: Mapped[str | None] = mapped_column(String(255))
+    text: Mapped[str | None] = mapped_column(Text)  # as asked, to ask "which one?"
 
 
 class ProcessedEventRow(Base):

@@ -206,14 +206,16 @@ def _forget_person(db: Connection, platform: str, user_id: str) -> None:
             held_messages.c.platform == platform, held_messages.c.user_id == user_id
         )
     )
-    # Adapter state names a person in its key (dm:<user>, buttons:<user>) or its value.
+    # Adapter state names a person in its key (dm:<user>) or its value (direct:<user>,
+    # or "<question> <user>" for a Matrix message that asked them).
     rows = db.execute(
         select(platform_state.c.key, platform_state.c.value).where(
             platform_state.c.platform == platform
         )
     ).all()
     for key, value in rows:
-        if key.partition(":")[2] == user_id or value == f"direct:{user_id}":
+        named = value == f"direct:{user_id}" or value.endswith(f" {user_id}")
+        if key.partition(":")[2] == user_id or named:
             db.execute(
                 delete(platform_state).where(
                     platform_state.c.platform == platform, platform_state.c.key == key

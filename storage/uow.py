@@ -141,15 +141,15 @@ _KEY_SHARE_MEMBERS = (
     .order_by(members.c.id)
     .with_for_update(read=True, key_share=True)
 )
-_LATEST_OPEN_PENDING = (
+_OPEN_PENDING = (
     select(pending)
     .where(
         pending.c.asked_id == bindparam("asked_id"),
         pending.c.status == PendingStatus.OPEN.value,
     )
-    .order_by(pending.c.id.desc())
-    .limit(1)
+    .order_by(pending.c.id)
 )
+_PENDING = select(pending).where(pending.c.id == bindparam("pending_id"))
 _SUPERSEDE_OPEN = (
     update(pending)
     .where(
@@ -157,12 +157,13 @@ _SUPERSEDE_OPEN = (
         pending.c.requested_by_id == bindparam("requested_by"),
         pending.c.status == PendingStatus.OPEN.value,
     )
-    .values(status=PendingStatus.SUPERSEDED.value)
+    .values(status=PendingStatus.SUPERSEDED.value, text=None)
 )
+# The text is kept only to show an open question again; it names people.
 _CLOSE_PENDING = (
     update(pending)
     .where(pending.c.id == bindparam("pending_id"), pending.c.status == PendingStatus.OPEN.value)
-    .values(status=bindparam("new_status"))
+    .values(status=bindparam("new_status"), text=None)
 )
 
 
@@ -226,6 +227,9 @@ def _pending(row: Row[Any]) -> Pending:
         expires_at=row.expires_at,
         status=PendingStatus(row.status),
         data=row.data,
+        platform=row.platform,
+        chat_id=row.chat_id,
+        text=row.text,
     )
 
 
@@ -692,6 +696,9 @@ class SqlStore:
         at: datetime,
         expires_at: datetime,
         data: str | None = None,
+        platform: str | None = None,
+        chat_id: str | None = None,
+        text: str | None = None,
     ) -> Pending:
         values = {
             "action": action.value,
@@ -706,6 +713,9 @@ class SqlStore:
             "expires_at": expires_at,
             "status": PendingStatus.OPEN.value,
             "data": data,
+            "platform": platform,
+            "chat_id": chat_id,
+            "text": text,
         }
         referenced = sorted(
             {i for i in (asked_id, requested_by_id, payer_id, receiver_id) if i is not None}
@@ -726,6 +736,9 @@ class SqlStore:
             expires_at,
             PendingStatus.OPEN,
             data,
+            platform,
+            chat_id,
+            text,
         )
 
     def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
@@ -734,8 +747,12 @@ class SqlStore:
         )
         return int(result.rowcount)
 
-    def latest_open_pending(self, asked_id: int) -> Pending | None:
-        row = self.db.execute(_LATEST_OPEN_PENDING, {"asked_id": asked_id}).first()
+    def open_pending(self, asked_id: int) -> list[Pending]:
+        rows = self.db.execute(_OPEN_PENDING, {"asked_id": asked_id}).all()
+        return [_pending(row) for row in rows]
+
+    def pending(self, pending_id: int) -> Pending | None:
+        row = self.db.execute(_PENDING, {"pending_id": pending_id}).first()
         return _pending(row) if row else None
 
     def close_pending(self, pending_id: int, status: PendingStatus) -> bool:

@@ -27,7 +27,13 @@ def test_pay_asks_then_books_and_tells_both(two: Driver) -> None:
     out = two.say("an", "/betaal DU-003 30 soep", group=True)
     assert out == "[group] Betaal 30 pluimen aan Bo (DU-003) voor: soep?\n  (1) Ja  (2) Nee"
     assert two.count("transfers") == 0
-    out = two.say("an", "1")
+    # The question belongs to the group, where it was asked: a "1" in the direct chat books nothing.
+    assert two.say("an", "1") == (
+        "[dm an] Hier staat geen vraag voor je open. Je vraag staat in de groep: antwoord daar"
+        " met Ja of Nee, onder de vraag."
+    )
+    assert two.count("transfers") == 0
+    out = two.say("an", "1", group=True)
     assert (
         "[dm an] Geboekt: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep\n  Je saldo: -30 pluimen"
         in out
@@ -78,10 +84,12 @@ def test_member_named_by_mention_and_by_reply(two: Driver) -> None:
     two.say("an", "/betaal @bo 5 koffie")
     assert "Geboekt: #1: An (DU-002) → Bo (DU-003)" in two.say("an", "ja")
     two.say("an", "/betaal 6 appels", group=True, reply_to="bo")
-    assert "Geboekt: #2: An (DU-002) → Bo (DU-003), 6 pluimen, appels" in two.say("an", "ja")
+    out = two.say("an", "ja", group=True)
+    assert "Geboekt: #2: An (DU-002) → Bo (DU-003), 6 pluimen, appels" in out
     # A code still wins in a reply when an amount follows it.
     two.say("an", "/betaal 1 7 thee", group=True, reply_to="bo")
-    assert "Geboekt: #3: An (DU-002) → admin (DU-001), 7 pluimen, thee" in two.say("an", "ja")
+    out = two.say("an", "ja", group=True)
+    assert "Geboekt: #3: An (DU-002) → admin (DU-001), 7 pluimen, thee" in out
     assert "@zoe is geen lid van de groep" in two.say("an", "/betaal @zoe 5 x")
 
 
@@ -128,10 +136,10 @@ def test_receiver_maximum(engine: Engine) -> None:
 
 
 def test_limit_is_checked_again_at_confirmation(two: Driver) -> None:
-    two.say("an", "/betaal 3 1000 a")
-    two.say("admin", "/vraagbetaling 2 1000 b")  # a newer question for an
-    two.say("an", "ja")  # answers the newest: 1000 to admin
-    out = two.say("an", "ja")  # the older one would now break the limit
+    two.say("an", "/betaal 3 1000 a")  # question 1
+    two.say("admin", "/vraagbetaling 2 1000 b")  # question 2, in the same chat
+    two.say("an", "/ja 2")  # 1000 to admin
+    out = two.say("an", "/ja 1")  # the other one would now break the limit
     assert "zou onder de ondergrens van -1.500 pluimen komen (saldo nu -1.000 pluimen)" in out
     assert two.balance("an") == -1000
     sound(two)

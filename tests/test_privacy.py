@@ -303,6 +303,7 @@ def test_forget_me_leaves_no_trace_and_a_sound_ledger(any_engine: Engine) -> Non
     platform.set_state(f"dm:{GRIET}", "!room1:example.org")
     platform.set_state("room:!room1:example.org", f"direct:{GRIET}")
     platform.set_state(f"buttons:{GRIET}", f"{GRIET}:12")
+    platform.set_state("asking:$question", f"7 {GRIET}")
     platform.set_state("since", "s123")
     assert driver.balance(GRIET) == 0
     assert len(traces(any_engine, "griet", "verstraeten")) > 20
@@ -311,7 +312,10 @@ def test_forget_me_leaves_no_trace_and_a_sound_ledger(any_engine: Engine) -> Non
     assert rows(driver, "SELECT count(*) FROM access_codes WHERE member_id = 5") == [(1,)]
 
     say_as_griet(driver, numbers, "/vergeetmij")
-    out = say_as_griet(driver, numbers, "ja")
+    out = say_as_griet(driver, numbers, "ja")  # Bo's request waits in her chat too
+    assert "Er staan hier 2 vragen voor je open. Welke bedoel je?" in out
+    forget = rows(driver, "SELECT max(id) FROM pending WHERE action = 'forget'")[0][0]
+    out = say_as_griet(driver, numbers, f"/ja {forget}")
     assert out.startswith(
         f"[dm {GRIET}] Klaar: de bot heeft je vergeten en je rekening bij LETS Durme is gesloten."
     )

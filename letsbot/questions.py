@@ -1,0 +1,159 @@
+"""Answers to Ja/Nee questions: which question an answer belongs to, claimed once.
+
+A question belongs to the chat it was asked in (a group, or the asked
+person's direct chat) and to its message. A typed "ja" answers only that
+person's open question in that chat; a reply, button or reaction answers
+exactly the question it is attached to; ``/ja 12`` names one. With several
+open questions in one chat, a bare "ja" asks which one and changes nothing.
+
+The answer is claimed here, before its handler runs, in the transaction of
+its effect: the accounts it touches are locked first (in id order, the one
+lock order of every transaction), then the open row is closed by a
+conditional update. Of two answers handled at the same moment, one finds the
+question no longer open and changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from letsbot.context import Context
+from letsbot.domain import Pending, PendingStatus
+from letsbot.errors import Refusal
+from letsbot.i18n import Raw
+from letsbot.messages import Chat, Outcome, Outgoing
+from letsbot.registry import REGISTRY, Who, standing
+
+# In a direct chat (and on a button) any of these answer; in a group only the
+# unmistakable ones, so that "ok" in a conversation is just conversation.
+YES = {"ja", "j", "yes", "y", "1", "ok", "oké", "oke"}
+NO = {"nee", "n", "no", "2", "neen"}
+GROUP_WORDS = {"ja", "yes", "1", "nee", "neen", "no", "2"}
+_NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
+
+
+def parse_answer(text: str, *, in_group: bool = False) -> bool | None:
+    """True for yes, False for no, None when ``text`` is no answer."""
+    word = text.strip().rstrip(".!").lower()
+    if in_group and word not in GROUP_WORDS:
+        return None
+    if word in YES:
+        return True
+    if word in NO:
+        return False
+    return None
+
+
+def asked_here(question: Pending, chat: Chat) -> bool:
+    """Whether an answer from ``chat`` may answer ``question``."""
+    if question.chat_id is None:  # the asked person's direct chat
+        return not chat.is_group and question.platform in (None, chat.platform)
+    return chat.is_group and (question.platform, question.chat_id) == (chat.platform, chat.chat_id)
+
+
+def answer(ctx: Context, yes: bool, question_id: int | None = None) -> Outcome:
+    """Apply ``yes`` or no to the question it belongs to, once."""
+    sender = ctx.sender
+    chat = ctx.incoming.chat
+    question_id = question_id if question_id is not None else ctx.incoming.answers
+    if sender is None:
+        if chat.is_group and question_id is None:
+            return Outcome.IGNORED  # a stranger said "ja" in a conversation
+        raise Refusal("confirm.nothing")
+    if question_id is not None:
+        question = _named(ctx, question_id)
+    else:
+        waiting = ctx.store.open_pending(sender.id)
+        here = [q for q in waiting if asked_here(q, chat)]
+        if not here:
+            if chat.is_group:
+                return Outcome.IGNORED  # someone said "ja" in a conversation
+            in_a_group = any(q.chat_id is not None for q in waiting)
+            raise Refusal("confirm.in_group" if in_a_group else "confirm.nothing")
+        live = [q for q in here if q.expires_at > ctx.now]
+        if len(live) > 1:
+            _ask_which(ctx, live)
+            return Outcome.WHICH
+        question = live[0] if live else here[-1]  # only expired ones: say so
+    return _apply(ctx, question, yes)
+
+
+def _named(ctx: Context, question_id: int) -> Pending:
+    """The question a reply, button or ``/ja 12`` names, if the sender may answer it here."""
+    question = ctx.store.pending(question_id)
+    if question is None or ctx.sender is None or question.asked_id != ctx.sender.id:
+        raise Refusal("confirm.not_yours")
+    if question.status is PendingStatus.EXPIRED:
+        raise Refusal("confirm.expired")
+    if question.status is not PendingStatus.OPEN:
+        raise Refusal("confirm.already_answered")
+    if not asked_here(question, ctx.incoming.chat):
+        raise Refusal("confirm.elsewhere")
+    return question
+
+
+def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
+    sender = ctx.member
+    if question.expires_at <= ctx.now:
+        if not ctx.store.close_pending(question.id, PendingStatus.EXPIRED):
+            raise Refusal("confirm.already_answered")
+        ctx.answered = question.id
+        ctx.reply(ctx.t("confirm.expired"))
+        return Outcome.EXPIRED
+    if standing(sender) < Who.MEMBER and question.action not in REGISTRY.open_answers:
+        raise Refusal("error.inactive", group=ctx.settings.group.name)
+    touched = {question.asked_id, question.requested_by_id, sender.id}
+    touched |= {i for i in (question.payer_id, question.receiver_id) if i is not None}
+    extra = REGISTRY.answer_locks.get(question.action)
+    if extra is not None:
+        touched |= set(extra(ctx, question))
+    ctx.store.lock_members(sorted(touched))
+    status = PendingStatus.ACCEPTED if yes else PendingStatus.DECLINED
+    if not ctx.store.close_pending(question.id, status):
+        raise Refusal("confirm.already_answered")  # by a message handled at the same time
+    ctx.answered = question.id
+    REGISTRY.answer_handlers[question.action](ctx, question, yes)
+    return Outcome.APPLIED
+
+
+def _ask_which(ctx: Context, questions: list[Pending]) -> None:
+    """Several questions wait here: show each again with its own answer, book nothing."""
+    t = ctx.t
+    ctx.reply(t("confirm.which", count=len(questions)))
+    target, _ = ctx.reply_target()  # the questions stand on their own, not as replies
+    for question in questions:
+        text = t("confirm.which_one", id=question.id, question=_shown(ctx, question))
+        ctx.replies.append(
+            Outgoing(
+                target,
+                text,
+                ctx.yes_no(t),
+                ctx.incoming.sender,
+                None,
+                question=question.id,
+                language=t.language,
+            )
+        )
+
+
+def _shown(ctx: Context, question: Pending) -> Raw:
+    """The question as it was asked (already markup)."""
+    return Raw(question.text or ctx.t("confirm.earlier_question"))
+
+
+def _answer_command(ctx: Context, words: list[str], yes: bool) -> None:
+    """``/ja`` answers as a typed "ja"; ``/ja 12`` answers question 12."""
+    number = _NUMBER.fullmatch(words[0]) if len(words) == 1 else None
+    if words and number is None:
+        raise Refusal("confirm.usage", usage=ctx.usage("yes" if yes else "no"))
+    ctx.outcome = answer(ctx, yes, int(number[1]) if number else None)
+
+
+@REGISTRY.command("yes", nl="ja", who=Who.ANYONE, listed=False)
+def yes_command(ctx: Context, words: list[str]) -> None:
+    _answer_command(ctx, words, True)
+
+
+@REGISTRY.command("no", nl="nee", who=Who.ANYONE, listed=False)
+def no_command(ctx: Context, words: list[str]) -> None:
+    _answer_command(ctx, words, False)
