@@ -560,8 +560,8 @@ class MatrixTransport:
         )
         assert self._hub is not None
         result = await self._hub.submit(incoming)
-        if result.answered is not None:
-            await self._forget_question(result.answered)
+        for question in result.closed:
+            await self._forget_question(question)
 
     def _name(self, room_id: str, user_id: str) -> str:
         room = self.client.rooms.get(room_id) if self.client else None

@@ -451,7 +451,7 @@ class TelegramTransport:
         menu: list[BotCommand] = []
         for command in REGISTRY.commands:
             word, help_text = command.name_in(language), catalogued.get(f"cmd.{command.name}.help")
-            if command.who > Who.MEMBER or not _MENU_WORD.fullmatch(word):
+            if command.who > Who.MEMBER or not command.listed or not _MENU_WORD.fullmatch(word):
                 continue
             if not help_text:
                 log.warning(
@@ -531,8 +531,8 @@ class TelegramTransport:
         )
         assert self._hub is not None
         result = await self._hub.submit(incoming)
-        if result.answered is not None:
-            await self._forget_question(str(result.answered), retire=True)
+        for question in result.closed:
+            await self._forget_question(str(question), retire=True)
 
     def _question_of(self, replied: Message | None) -> int | None:
         """The question asked by the message ``replied`` (a reply answers exactly it)."""

@@ -37,7 +37,8 @@ class Context:
     outcome: Outcome = Outcome.APPLIED
     # Slow work on what the transaction read (drawing charts), done after it committed.
     later: list[Later] = field(default_factory=list)
-    answered: int | None = None  # the question this message closed, see Result.answered
+    answered: int | None = None  # the question this message answered, see Result.answered
+    closed: list[int] = field(default_factory=list)  # see Result.closed
 
     @property
     def t(self) -> Translator:
@@ -163,7 +164,9 @@ class Context:
             platform, chat_id = target.chat.platform, target.chat.chat_id
         else:
             platform, chat_id = identity.platform, None
-        if self.store.supersede_open(asked.id, self.member.id) and asked.id == self.member.id:
+        replaced = self.store.supersede_open(asked.id, self.member.id)
+        self.closed.extend(replaced)
+        if replaced and asked.id == self.member.id:
             self.reply(self.t("confirm.superseded"))
         text = compose(t)
         question = self.store.add_pending(

@@ -131,7 +131,7 @@ class Bot:
                 else:
                     self._run(ctx, command, words)
                     outcome = ctx.outcome
-                result = Result(outcome, ctx.replies, name, ctx.answered)
+                result = Result(outcome, ctx.replies, name, ctx.answered, tuple(ctx.closed))
         except Refusal as refusal:
             return Result(
                 Outcome.REFUSED, [self._say(incoming, language, refusal.key, refusal.params)], name

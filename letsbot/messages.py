@@ -145,6 +145,7 @@ class Result:
     outcome: Outcome
     replies: list[Outgoing] = field(default_factory=list)
     command: str | None = None
-    # The question this message closed (accepted, declined or found expired):
-    # adapters retire its buttons and forget it.
-    answered: int | None = None
+    answered: int | None = None  # the question this message answered (yes, no, or too late)
+    # Every question this message closed, answered or replaced by a new one:
+    # adapters retire their buttons and forget them.
+    closed: tuple[int, ...] = ()

@@ -143,8 +143,8 @@ class Store(Protocol):
         text: str | None = None,
     ) -> Pending: ...
 
-    def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
-        """Close the open questions ``requested_by`` put to ``asked``; how many there were."""
+    def supersede_open(self, asked_id: int, requested_by_id: int) -> list[int]:
+        """Close the open questions ``requested_by`` put to ``asked``; their ids."""
         ...
 
     def open_pending(self, asked_id: int) -> list[Pending]:

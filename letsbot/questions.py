@@ -98,6 +98,7 @@ def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
         if not ctx.store.close_pending(question.id, PendingStatus.EXPIRED):
             raise Refusal("confirm.already_answered")
         ctx.answered = question.id
+        ctx.closed.append(question.id)
         ctx.reply(ctx.t("confirm.expired"))
         return Outcome.EXPIRED
     if standing(sender) < Who.MEMBER and question.action not in REGISTRY.open_answers:
@@ -112,6 +113,7 @@ def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
     if not ctx.store.close_pending(question.id, status):
         raise Refusal("confirm.already_answered")  # by a message handled at the same time
     ctx.answered = question.id
+    ctx.closed.append(question.id)
     REGISTRY.answer_handlers[question.action](ctx, question, yes)
     return Outcome.APPLIED
 

@@ -158,6 +158,7 @@ _SUPERSEDE_OPEN = (
         pending.c.status == PendingStatus.OPEN.value,
     )
     .values(status=PendingStatus.SUPERSEDED.value, text=None)
+    .returning(pending.c.id)
 )
 # The text is kept only to show an open question again; it names people.
 _CLOSE_PENDING = (
@@ -741,11 +742,11 @@ class SqlStore:
             text,
         )
 
-    def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
+    def supersede_open(self, asked_id: int, requested_by_id: int) -> list[int]:
         result = self.db.execute(
             _SUPERSEDE_OPEN, {"asked": asked_id, "requested_by": requested_by_id}
         )
-        return int(result.rowcount)
+        return sorted(result.scalars())
 
     def open_pending(self, asked_id: int) -> list[Pending]:
         rows = self.db.execute(_OPEN_PENDING, {"asked_id": asked_id}).all()

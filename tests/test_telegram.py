@@ -207,7 +207,7 @@ async def test_join_approval_and_a_payment_confirmed_by_button(
     question = await server.reply_containing(GROUP, "Betaal 30 pluimen aan Ann Coord (DU-001)")
     assert question.text == "Betaal 30 pluimen aan Ann Coord (DU-001) voor: soep?"
     assert question.reply_to == payment["message_id"]
-    assert question.buttons == [("Ja", "yes:200"), ("Nee", "no:200")]
+    assert question.buttons == [("Ja", "yes:200:1"), ("Nee", "no:200:1")]  # Bob, question 1
 
     # Only Bob may answer.
     server.press(ANN, question, "Ja")
@@ -271,9 +271,9 @@ async def test_an_update_redelivered_after_a_restart_does_nothing(tg: Harness) -
         connection.execute(
             text(
                 "INSERT INTO platform_state (platform, key, value, updated_at)"
-                " VALUES ('telegram', 'buttons:200', :value, CURRENT_TIMESTAMP)"
+                " VALUES ('telegram', 'asking:1', :value, CURRENT_TIMESTAMP)"
             ),
-            {"value": f"{GROUP}:{question.message_id}"},
+            {"value": f"{GROUP}:{question.message_id}:nl"},
         )
     in_group = len(server.sent_to(GROUP))
     await tg.start()
