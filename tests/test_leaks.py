@@ -1,0 +1,127 @@
+"""Refusals leak nothing, and blocking blocks.
+
+Under closed bookkeeping no reply shows another member's balance, limits or
+room left; /request is held back by a block and counted like /msg, without
+the blocked sender noticing; a code typed in the group is never confirmed or
+denied there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from storage.database import make_engine
+from tests.support import Driver, make_settings
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def numbers_in(text: str) -> list[str]:
+    """Every amount a text shows (``-1.500 pluimen``, ``100 pluimen``)."""
+    return re.findall(r"-?[0-9][0-9.]* pluim", text)
+
+
+# limits under closed bookkeeping ----------------------------------------------
+
+
+@pytest.fixture
+def closed(db: Engine) -> Driver:
+    """admin DU-001 (coordinator), an DU-002, bo DU-003; upper limit 100, books closed."""
+    driver = Driver(
+        db, make_settings(group={"open_bookkeeping": False}, limits={"max_balance": 100})
+    )
+    driver.member("an")
+    driver.member("bo")
+    return driver
+
+
+def test_a_limit_refusal_shows_no_one_elses_numbers(closed: Driver) -> None:
+    before = closed.snapshot()
+    # an pays bo past bo's upper limit: that bo can't receive it, not bo's numbers.
+    for group in (False, True):
+        out = closed.say("an", "/betaal 3 101 x", group=group)
+        assert "Dat gaat niet: Bo (DU-003) kan dit bedrag nu niet ontvangen" in out
+        assert numbers_in(out) == [], out
+        # bo asks an for more than an's lower limit allows: not an's numbers either.
+        out = closed.say("bo", "/vraagbetaling 2 1501 x", group=group)
+        assert "Dat gaat niet: An (DU-002) kan dit bedrag nu niet betalen" in out
+        assert numbers_in(out) == [], out
+    assert closed.snapshot() == before
+
+
+def test_own_numbers_only_in_a_direct_chat(closed: Driver) -> None:
+    out = closed.say("an", "/betaal 3 1501 x")
+    assert out == (
+        "[dm an] Dat gaat niet: An (DU-002) zou onder de ondergrens van -1.500 pluimen komen"
+        " (saldo nu 0 pluimen). Er kan nog 1.500 pluimen betaald worden."
+    )
+    out = closed.say("an", "/betaal 3 1501 x", group=True)  # the group would read along
+    assert out == (
+        "[group] Dat gaat niet: je kunt dit bedrag nu niet betalen, je grenzen laten het niet"
+        " toe. Stuur /saldo om te zien hoeveel je nog kunt betalen; ik antwoord privé."
+    )
+    assert "bovengrens van 100 pluimen" in closed.say("bo", "/vraagbetaling 2 101 x")
+    out = closed.say("bo", "/vraagbetaling 2 101 x", group=True)
+    assert "je kunt dit bedrag nu niet ontvangen" in out
+    assert numbers_in(out) == []
+
+
+def test_coordinators_see_numbers_but_not_in_the_group(closed: Driver) -> None:
+    out = closed.say("admin", "/boeken 2 3 101 x")
+    assert "Bo (DU-003) zou boven de bovengrens van 100 pluimen komen (saldo nu 0" in out
+    out = closed.say("admin", "/boeken 2 3 101 x", group=True)
+    assert "Bo (DU-003) kan dit bedrag nu niet ontvangen" in out
+    assert numbers_in(out) == []
+    closed.say("admin", "/boeken 2 3 50 soep")
+    closed.say("admin", "ja")
+    assert "(50 pluimen) ligt buiten die grenzen" in closed.say("admin", "/limiet 3 -10 20")
+    out = closed.say("admin", "/limiet 3 -10 20", group=True)
+    assert out == (
+        "[group] Dat gaat niet: het saldo van Bo (DU-003) ligt buiten die grenzen."
+        " Stuur /saldo DU-003 om het saldo te zien; ik antwoord privé."
+    )
+    closed.say("admin", "/boeken 3 0 1540 schenking")  # bo at -1.490: 10 above the limit
+    closed.say("admin", "ja")
+    assert "(saldo nu -1.490 pluimen)" in closed.say("admin", "/terugboeken 1 vergissing")
+    out = closed.say("admin", "/terugboeken 1 vergissing", group=True)
+    assert "Dat gaat niet: Bo (DU-003) kan dit bedrag nu niet betalen" in out
+    assert numbers_in(out) == []
+
+
+def test_the_check_at_the_answer_shows_no_one_elses_numbers(closed: Driver) -> None:
+    assert "Ik heb An (DU-002) gevraagd" in closed.say("bo", "/vraagbetaling 2 60 soep")
+    closed.say("admin", "/boeken 1 3 50 start")  # bo now has 50: 60 more is past 100
+    closed.say("admin", "ja")
+    out = closed.say("an", "ja")
+    assert "Dat gaat niet: Bo (DU-003) kan dit bedrag nu niet ontvangen" in out
+    assert numbers_in(out) == [], out
+    assert closed.balance("an") == 0
+
+
+def test_a_leaving_receiver_keeps_their_balance_to_themselves(closed: Driver) -> None:
+    closed.say("an", "/betaal 3 40 soep")
+    closed.say("an", "ja")
+    closed.say("bo", "/uitstappen")
+    assert "Je stapt uit. Je saldo is 40 pluimen" in closed.say("bo", "ja")
+    out = closed.say("an", "/betaal 3 10 x")
+    assert out == (
+        "[dm an] Dat gaat niet: Bo (DU-003) kan dit bedrag nu niet ontvangen, de grenzen van de"
+        " groep laten het niet toe. Spreek samen iets anders af, of vraag een coördinator om hulp."
+    )
+
+
+def test_open_bookkeeping_keeps_the_detailed_texts(db: Engine) -> None:
+    driver = Driver(db, make_settings(limits={"max_balance": 100}))
+    driver.member("an")
+    driver.member("bo")
+    out = driver.say("an", "/betaal 3 101 x", group=True)
+    assert "Bo (DU-003) zou boven de bovengrens van 100 pluimen komen (saldo nu 0" in out
