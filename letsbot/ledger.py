@@ -21,6 +21,7 @@ from letsbot.domain import (
 )
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
+from letsbot.market import pass_message
 from letsbot.registry import REGISTRY, Who
 
 DESCRIPTION_LIMIT = 200
@@ -137,6 +138,10 @@ def request(ctx: Context, words: list[str]) -> None:
         raise Refusal("request.group_account")
     ensure_can_trade(ctx, payer)
     check_limits(ctx, payer, receiver, amount)
+    if not pass_message(ctx, payer):  # blocked: no question, and the usual answer
+        key = "request.sent" if ctx.store.identities(payer.id) else "request.unreachable"
+        ctx.reply(ctx.t(key, who=ctx.label(payer), amount=ctx.t.amount(amount)))
+        return
     ctx.open_question(
         PendingAction.REQUEST,
         payer,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
 
 from storage.database import make_engine
-from tests.support import Driver, make_settings
+from tests.support import START, Driver, make_settings
 
 
 @pytest.fixture
@@ -125,3 +126,58 @@ def test_open_bookkeeping_keeps_the_detailed_texts(db: Engine) -> None:
     driver.member("bo")
     out = driver.say("an", "/betaal 3 101 x", group=True)
     assert "Bo (DU-003) zou boven de bovengrens van 100 pluimen komen (saldo nu 0" in out
+
+
+# /request respects /block and counts as a message ------------------------------
+
+
+@pytest.fixture
+def three(db: Engine) -> Driver:
+    """admin DU-001, an DU-002 (Dutch), bo DU-003 (English); 3 messages an hour."""
+    driver = Driver(db, make_settings(market={"msgs_per_hour": 3}))
+    driver.member("an")
+    driver.member("bo", language="en")
+    return driver
+
+
+def test_a_blocked_request_looks_sent_and_asks_nobody(three: Driver) -> None:
+    assert "Je krijgt geen berichten meer van Bo (DU-003)" in three.say("an", "/blokkeer 3")
+    pending = three.count("pending")
+    out = three.say("bo", "/request 2 10 soup")
+    assert out == ("[dm bo] I asked An (DU-002) to pay 10 pluimen. You will hear when they answer.")
+    assert three.count("pending") == pending  # no question for an: nothing can be booked
+    assert "Er staat geen vraag voor je open" in three.say("an", "ja")
+    assert three.say("bo", "/request 2 10 soup", group=True) == (
+        "[group] I asked An (DU-002) to pay 10 pluimen. You will hear when they answer."
+    )
+    assert three.count("pending") == pending
+    assert three.count("transfers") == 0
+    # The same request once unblocked: bo reads exactly what bo read before.
+    three.advance(START + timedelta(hours=2))
+    three.say("an", "/deblokkeer 3")
+    out = three.say("bo", "/request 2 10 soup")
+    assert out.splitlines()[-1] == (
+        "[dm bo] I asked An (DU-002) to pay 10 pluimen. You will hear when they answer."
+    )
+    assert "[dm an] Bo (DU-003) vraagt 10 pluimen van je voor: soup" in out
+    assert three.count("pending") == pending + 1
+
+
+def test_requests_count_toward_the_messages_per_hour(three: Driver) -> None:
+    three.say("an", "/blokkeer 3")
+    assert "I asked admin (DU-001)" in three.say("bo", "/request 1 10 a")
+    assert "I asked An (DU-002)" in three.say("bo", "/request 2 10 b")  # blocked: counts too
+    assert "Sent to admin (DU-001)" in three.say("bo", "/msg 1 hello")
+    before = three.snapshot()
+    out = three.say("bo", "/request 1 5 c")
+    assert out == (
+        "[dm bo] You have sent 3 messages in the past hour, the most allowed."
+        " You can send again from 1 Dec 2026 10:00."
+    )
+    assert three.snapshot() == before
+    # A blocked /msg counts as well and reads as sent.
+    three.advance(START + timedelta(hours=1, minutes=1))
+    assert three.say("bo", "/msg 2 hello") == "[dm bo] Sent to An (DU-002)."
+    three.say("bo", "/request 1 1 x")
+    three.say("bo", "/request 1 1 y")
+    assert "the most allowed" in three.say("bo", "/request 1 1 z")

@@ -121,7 +121,7 @@ def test_privacy_in_english_counts_what_the_member_left(engine: Engine) -> None:
     driver.say("bo", "/notify on")
     driver.say("bo", "/block 3")
     driver.say("bo", "/msg 3 hello")
-    driver.say("bo", "/request 3 10 soup")  # a question for an, not for bo
+    driver.say("bo", "/request 3 10 soup")  # a question for an, not for bo; a message too
     out = driver.say("bo", "/privacy")
     assert out.startswith(
         "[dm bo] What the bot of LETS Durme keeps about you:\n"
@@ -130,7 +130,7 @@ def test_privacy_in_english_counts_what_the_member_left(engine: Engine) -> None:
     )
     assert (
         "  - your offers and wants (0, also withdrawn or expired ones), when you sent whom a"
-        " private message through the bot (1, never the text) and whom you block (1);\n"
+        " private message through the bot (2, never the text) and whom you block (1);\n"
         "  - whether you come to events (0), your votes (0) and proposals (0), whether you get"
         " vote reminders (on), and your open Yes/No questions (0).\n"
     ) in out
