@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from storage.database import make_engine
+from storage.exchange import import_members, read_sheet
 from tests.support import START, Driver, make_settings
+
+TG = "telegram"
 
 
 @pytest.fixture
@@ -181,3 +185,55 @@ def test_requests_count_toward_the_messages_per_hour(three: Driver) -> None:
     three.say("bo", "/request 1 1 x")
     three.say("bo", "/request 1 1 y")
     assert "the most allowed" in three.say("bo", "/request 1 1 z")
+
+
+# codes typed in the group -----------------------------------------------------
+
+
+def link_code(reply: str) -> str:
+    match = re.search(r"/koppel ([0-9]{3} [0-9]{3})$", reply, re.MULTILINE)
+    assert match, reply
+    return match[1]
+
+
+def test_a_code_in_the_group_is_neither_confirmed_nor_denied(db: Engine) -> None:
+    driver = Driver(db, make_settings())
+    driver.member("an")
+    code = link_code(driver.say("an", "/koppel"))
+    wrong = "000 000" if code != "000 000" else "000 001"
+    right_reply = driver.say("an", f"/koppel {code}", group=True)
+    wrong_reply = driver.say("an", f"/koppel {wrong}", group=True)
+    used_reply = driver.say("an", f"/koppel {code}", group=True)
+    assert right_reply == wrong_reply == used_reply
+    assert right_reply.startswith("[group] Typ een code nooit in de groep")
+    assert "Dat is gelukt" not in right_reply and "klopt niet" not in wrong_reply
+    assert driver.count("code_attempts") == 3  # each a wrong try
+    assert "al gebruikt" in driver.say("tg-an", f"/koppel {code}", platform=TG)
+
+
+def test_codes_typed_in_the_group_use_up_the_tries(db: Engine) -> None:
+    driver = Driver(db, make_settings())
+    driver.member("an")
+    for _ in range(5):
+        driver.say("tg-x", "/koppel 111 111", platform=TG, group=True)
+    code = link_code(driver.say("an", "/koppel"))
+    assert "te veel verkeerde codes" in driver.say("tg-x", f"/koppel {code}", platform=TG)
+
+
+def test_a_claim_code_in_the_group_is_neither_confirmed_nor_denied(
+    db: Engine, tmp_path: Path
+) -> None:
+    path = tmp_path / "leden.csv"
+    path.write_text("letscode;name;fullname;status\nDU-002;bo;Bo Janssens;1\n", encoding="utf-8")
+    report = import_members(
+        db, read_sheet(path, ("code", "name")), prefix="DU", decimals=0, dry_run=False, now=START
+    )
+    assert report.problems == []
+    driver = Driver(db, make_settings())
+    out = driver.say("admin", "/activeercode DU-002")
+    match = re.search(r"/activeer ([0-9]{4} [0-9]{4})$", out, re.MULTILINE)
+    assert match, out
+    right = driver.say("tg-bo", f"/activeer {match[1]}", platform=TG, group=True)
+    wrong = driver.say("tg-bo", "/activeer 0000 0000", platform=TG, group=True)
+    assert right == wrong
+    assert "al gebruikt" in driver.say("tg-bo", f"/activeer {match[1]}", platform=TG)
