@@ -187,7 +187,7 @@ class MarketSection(Section):
     max_days: int = Field(default=365, ge=1, le=3650)  # the latest "tot <date>" allowed
     announce: bool = True  # a new listing is posted in the group channels
     max_active: int = Field(default=50, ge=1)  # listings online per member
-    msgs_per_hour: int = Field(default=20, ge=1)  # /msg and /contact per sender
+    msgs_per_hour: int = Field(default=20, ge=1)  # /msg, /contact and /request per sender
     expiry_notice: Duration = timedelta(days=7)  # the owner is told this long before; 0d: never
 
 

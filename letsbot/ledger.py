@@ -20,6 +20,7 @@ from letsbot.domain import (
 )
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
+from letsbot.market import pass_message
 from letsbot.registry import REGISTRY, Who
 
 DESCRIPTION_LIMIT = 200
@@ -48,8 +49,34 @@ def ensure_can_trade(ctx: Context, member: Member) -> None:
         raise Refusal("pay.not_active", who=ctx.label(member))
 
 
+def may_see_numbers(ctx: Context, member: Member) -> bool:
+    """Whether a reply to the sender may show ``member``'s balance, limits and room left.
+
+    Under open bookkeeping anyone may. Otherwise only the member themselves and
+    coordinators (who see every balance with /saldo anyway), and only in a reply that
+    no one else reads: in a group the whole group would see it.
+    """
+    if ctx.settings.group.open_bookkeeping:
+        return True
+    incoming = ctx.incoming
+    if incoming.chat.is_group and not incoming.pressed:  # a pressed button is answered privately
+        return False
+    sender = ctx.sender
+    return sender is not None and (sender.id == member.id or sender.is_coordinator)
+
+
+_PAYER_SIDE = (BreachKind.PAYER_MIN, BreachKind.PAYER_LEAVING)
+
+
 def refuse_breach(ctx: Context, breach: Breach) -> Refusal:
     who = ctx.label(breach.member)
+    if not may_see_numbers(ctx, breach.member):
+        # That it can't be done, never why in someone's numbers (closed bookkeeping).
+        own = ctx.sender is not None and ctx.sender.id == breach.member.id
+        payer_side = breach.kind in _PAYER_SIDE
+        if own:
+            return Refusal("limit.hidden_own_payer" if payer_side else "limit.hidden_own_receiver")
+        return Refusal("limit.hidden_payer" if payer_side else "limit.hidden_receiver", who=who)
     room = ctx.t.amount(breach.room)
     limit = ctx.t.amount(breach.limit)
     balance = ctx.t.amount(breach.member.balance)
@@ -108,21 +135,28 @@ def request(ctx: Context, words: list[str]) -> None:
     ensure_can_trade(ctx, payer)
     check_limits(ctx, payer, receiver, amount)
     # Money leaves the payer's account on someone else's word: asked, and
-    # answered, only in the payer's direct chat.
-    asked = ctx.ask(
-        PendingAction.REQUEST,
-        payer,
-        lambda t: t(
-            "request.ask",
-            who=ctx.label(receiver, t),
-            amount=t.amount(amount),
-            description=description,
-        ),
-        payer=payer,
-        receiver=receiver,
-        amount=amount,
-        description=description,
-    )
+    # answered, only in the payer's direct chat. A payer who blocks the sender
+    # is asked nothing, and the sender hears what they would hear otherwise.
+    if pass_message(ctx, payer):
+        asked = (
+            ctx.ask(
+                PendingAction.REQUEST,
+                payer,
+                lambda t: t(
+                    "request.ask",
+                    who=ctx.label(receiver, t),
+                    amount=t.amount(amount),
+                    description=description,
+                ),
+                payer=payer,
+                receiver=receiver,
+                amount=amount,
+                description=description,
+            )
+            is not None
+        )
+    else:
+        asked = bool(ctx.store.identities(payer.id))
     key = "request.sent" if asked else "request.unreachable"
     ctx.reply(ctx.t(key, who=ctx.label(payer), amount=ctx.t.amount(amount)))
 
@@ -395,6 +429,10 @@ def limit(ctx: Context, words: list[str]) -> None:
     if eff_low > 0 or eff_high < 0 or eff_low > eff_high:
         raise Refusal("limit.order")
     if not (eff_low <= member.balance <= eff_high) and not group.soft:
+        if not may_see_numbers(ctx, member):
+            raise Refusal(
+                "limit.breaks_balance_hidden", who=ctx.label(member), code=ctx.code(member)
+            )
         raise Refusal(
             "limit.breaks_balance", who=ctx.label(member), balance=ctx.t.amount(member.balance)
         )

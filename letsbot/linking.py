@@ -229,23 +229,31 @@ def _give_link_code(ctx: Context) -> None:
 
 
 def _cancel_in_group(ctx: Context, words: list[str], purpose: CodePurpose) -> None:
-    """A code typed in the group is read by everyone: it stops working at once."""
+    """A code typed in the group is read by everyone: it stops working at once.
+
+    The group learns nothing about it: right, wrong, used or unknown, the reply is
+    the same, and it counts as a wrong try, so the group can't be used to test codes.
+    """
     digits = read_code(words)
-    if digits is not None and len(digits) == DIGITS[purpose]:
-        found = ctx.store.access_code(code_hash(purpose, digits, ctx.settings.group.code_prefix))
-        if (
-            found is not None
-            and found.purpose is purpose
-            and found.expires_at > ctx.now
-            and ctx.store.use_access_code(found.id, ctx.now)
-        ):
-            key = "link.cancelled" if purpose is CodePurpose.LINK else "claim.cancelled"
-            ctx.reply(ctx.t(key))
-            ctx.outcome = Outcome.CANCELLED
-            return
-    command = REGISTRY.find(_COMMAND[purpose])
-    assert command is not None
-    raise Refusal("error.direct_only", command=command.name_in(ctx.language))
+    if digits is None:
+        command = REGISTRY.find(_COMMAND[purpose])
+        assert command is not None
+        raise Refusal("error.direct_only", command=command.name_in(ctx.language))
+    ctx.store.lock_members([ctx.store.group_account().id])  # as _redeem: counting takes turns
+    ctx.store.add_code_attempt(_attempt_key(ctx), ctx.now)
+    # The typed length tells which kind of code it is, whatever the command word.
+    typed = next(kind for kind, length in DIGITS.items() if length == len(digits))
+    found = ctx.store.access_code(code_hash(typed, digits, ctx.settings.group.code_prefix))
+    if (
+        found is not None
+        and found.purpose is typed
+        and found.used_at is None
+        and found.expires_at > ctx.now
+        and ctx.store.use_access_code(found.id, ctx.now)
+    ):
+        log.info("event=%s a valid code typed in a group was cancelled", ctx.incoming.event_key)
+    ctx.reply(ctx.t("link.cancelled" if purpose is CodePurpose.LINK else "claim.cancelled"))
+    ctx.outcome = Outcome.CANCELLED
 
 
 def _is_fresh(ctx: Context, member: Member) -> bool:
@@ -272,6 +280,11 @@ def _check_sender_is_free(ctx: Context, purpose: CodePurpose) -> None:
     raise Refusal(key, who=ctx.label(sender))
 
 
+def _attempt_key(ctx: Context) -> str:
+    """Who tried a code, as a hash: the count needs no readable platform id."""
+    return hashlib.sha256(f"letsbot/attempt/{ctx.incoming.sender}".encode()).hexdigest()
+
+
 def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode | None:
     """The valid code typed; None (and the attempt recorded) when it is wrong, used or expired."""
     digits = read_code(words)
@@ -282,8 +295,7 @@ def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode 
         if purpose is CodePurpose.LINK:
             raise Refusal("link.is_claim_code", example=ctx.usage("claim"))
         raise Refusal("claim.is_link_code", example=ctx.usage("link"))
-    # Who tried is kept as a hash: the count needs no readable platform id.
-    sender = hashlib.sha256(f"letsbot/attempt/{ctx.incoming.sender}".encode()).hexdigest()
+    sender = _attempt_key(ctx)
     # The group account's row makes counting and recording take turns on PostgreSQL.
     ctx.store.lock_members([ctx.store.group_account().id])
     since = ctx.now - timedelta(hours=1)

@@ -462,15 +462,12 @@ def deliver(ctx: Context, receiver: Member, text: str, listing: Listing | None) 
         raise Refusal("market.msg_group_account")
     if not receiver.can_trade:
         raise Refusal("market.msg_inactive", who=ctx.label(receiver))
-    # Both rows locked in one order: the sender's count holds against a second process.
-    ctx.store.lock_members([sender.id, receiver.id])
-    if ctx.store.is_blocked(receiver.id, sender.id):
-        raise Refusal("market.msg_blocked", who=ctx.label(receiver))
-    limit = ctx.settings.market.msgs_per_hour
-    sent = ctx.store.messages_since(sender.id, ctx.now - HOUR)
-    if len(sent) >= limit:
-        again = sent[len(sent) - limit] + HOUR
-        raise Refusal("market.msg_limit", count=limit, time=ctx.t.moment(again))
+    if not pass_message(ctx, receiver, listing):
+        # Blocked: answered as if sent (or unreachable), so the sender can't tell.
+        if not ctx.store.identities(receiver.id):
+            raise Refusal("market.msg_unreachable", who=ctx.label(receiver))
+        ctx.reply(ctx.t("market.msg_sent", who=ctx.label(receiver)))
+        return
     code = ctx.code(sender)
 
     def compose(t: Translator) -> str:
@@ -489,13 +486,32 @@ def deliver(ctx: Context, receiver: Member, text: str, listing: Listing | None) 
 
     if not ctx.tell(receiver, compose):
         raise Refusal("market.msg_unreachable", who=ctx.label(receiver))
+    ctx.reply(ctx.t("market.msg_sent", who=ctx.label(receiver)))
+
+
+def pass_message(ctx: Context, receiver: Member, listing: Listing | None = None) -> bool:
+    """Count a message with the sender's text for ``receiver``; False if they block the sender.
+
+    Every command that puts a member's words in another member's chat (/msg,
+    /contact, /request) goes through here. A blocked message counts toward
+    ``market.msgs_per_hour`` too and its sender gets the usual answer: refusing
+    or not counting it would tell them they are blocked.
+    """
+    sender = ctx.member
+    # Both rows locked in one order: the sender's count holds against a second process.
+    ctx.store.lock_members([sender.id, receiver.id])
+    limit = ctx.settings.market.msgs_per_hour
+    sent = ctx.store.messages_since(sender.id, ctx.now - HOUR)
+    if len(sent) >= limit:
+        again = sent[len(sent) - limit] + HOUR
+        raise Refusal("market.msg_limit", count=limit, time=ctx.t.moment(again))
     ctx.store.add_message(
         sender_id=sender.id,
         receiver_id=receiver.id,
         listing_id=listing.id if listing else None,
         at=ctx.now,
     )
-    ctx.reply(ctx.t("market.msg_sent", who=ctx.label(receiver)))
+    return not ctx.store.is_blocked(receiver.id, sender.id)
 
 
 # blocking

@@ -289,9 +289,10 @@ class DigestRow(Base):
 
 
 class DirectMessageRow(Base):
-    """A private message the bot delivered between members (/msg, /contact).
+    """A member's text the bot took to another member (/msg, /contact, /request).
 
     Only who, to whom and when, to limit messages per sender; never the text.
+    One held back by a block counts too, so the sender can't tell.
     """
 
     __tablename__ = "direct_messages"

@@ -175,7 +175,8 @@ class LedgerMachine(RuleBasedStateMachine):
         shutil.copy(template_db(), path)
         self.engine = make_engine(f"sqlite:///{path}")
         self.settings = make_settings(
-            limits={"min_balance": GROUP_MIN, "max_balance": GROUP_MAX, "soft": self.soft}
+            limits={"min_balance": GROUP_MIN, "max_balance": GROUP_MAX, "soft": self.soft},
+            market={"msgs_per_hour": 10_000},  # the model has no limit on requests per hour
         )
         self.driver = Driver(self.engine, self.settings)
         self.accounts: dict[str, Account] = {KAS: Account(0, "active", group=True)}

@@ -439,11 +439,17 @@ def test_a_block_stops_messages_without_telling_the_receiver(group: Driver) -> N
         "[dm an] Je krijgt geen berichten meer van Bo (DU-003). Ongedaan maken: /deblokkeer DU-003"
     )
     before = everything(group)
-    assert group.say("bo", "/msg DU-002 hello?") == (
-        "[dm bo] An (DU-002) does not want to receive messages from you. Your message was not sent."
-    )
-    assert "does not want to receive messages" in group.say("bo", "/contact 1 hello?")
-    assert everything(group) == before
+    # bo hears what anyone hears whose message went through; an hears nothing.
+    assert group.say("bo", "/msg DU-002 hello?") == "[dm bo] Sent to An (DU-002)."
+    assert group.say("bo", "/contact 1 hello?") == "[dm bo] Sent to An (DU-002)."
+    after = everything(group)
+    an, bo = 3, 4  # member ids: the group account is 1, admin 2
+    assert rows(group, "SELECT sender_id, receiver_id, listing_id FROM direct_messages") == [
+        (bo, an, None),
+        (bo, an, 1),
+    ]  # counted toward bo's messages per hour, as if delivered
+    after["direct_messages"] = before["direct_messages"]
+    assert after == before
     assert "Verstuurd aan Bo" in group.say("an", "/bericht 3 a block goes one way")
     assert group.say("an", "/blokkeer") == (
         "[dm an] Je krijgt geen berichten van: Bo (DU-003)\n"

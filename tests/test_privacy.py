@@ -121,7 +121,7 @@ def test_privacy_in_english_counts_what_the_member_left(engine: Engine) -> None:
     driver.say("bo", "/notify on")
     driver.say("bo", "/block 3")
     driver.say("bo", "/msg 3 hello")
-    driver.say("bo", "/request 3 10 soup")  # a question for an, not for bo
+    driver.say("bo", "/request 3 10 soup")  # a question for an, not for bo; a message too
     out = driver.say("bo", "/privacy")
     assert out.startswith(
         "[dm bo] What the bot of LETS Durme keeps about you:\n"
@@ -130,7 +130,7 @@ def test_privacy_in_english_counts_what_the_member_left(engine: Engine) -> None:
     )
     assert (
         "  - your offers and wants (0, also withdrawn or expired ones), when you sent whom a"
-        " private message through the bot (1, never the text) and whom you block (1);\n"
+        " private message through the bot (2, never the text) and whom you block (1);\n"
         "  - whether you come to events (0), your votes (0) and proposals (0), whether you get"
         " vote reminders (on), and your open Yes/No questions (0).\n"
     ) in out
@@ -294,7 +294,7 @@ def test_forget_me_leaves_no_trace_and_a_sound_ledger(any_engine: Engine) -> Non
     driver.say("bo", "/block 4")
     say_as_griet(driver, numbers, "/bericht 2 Heb je de taartvorm nog?")
     say_as_griet(driver, numbers, "/meldingen aan")
-    driver.say("bo", "/request 4 5 thread")  # an open question for her
+    driver.say("admin", "/request 4 5 thread")  # an open question for her (she blocks bo)
     say_as_griet(driver, numbers, "/vraagbetaling 2 5 naaiwerk")  # one she asked
     # What a chat adapter keeps about her chat account.
     platform = SqlPlatformStore(any_engine, "console", driver.clock)
