@@ -119,7 +119,7 @@ def test_every_free_text_with_a_control_character_is_refused_and_changes_nothing
         place = typed.index(char) + 1
         example = " ".join(template.format(c="").split())
         assert group.last is not None and group.last.outcome == "refused", (typed, said)
-        assert f"Je bericht bevat een onzichtbaar teken ({code}), op plaats {place}." in said, (
+        assert f"Je bericht bevat een onzichtbaar teken ({code}) op plaats {place}." in said, (
             typed,
             said,
         )
@@ -134,7 +134,7 @@ def test_the_refusal_speaks_english_and_a_message_of_only_controls_gets_one_too(
     before = every_row(group.engine)
     said = group.say("dy", "/join D\x00y")
     assert said == (
-        "[dm dy] Your message contains an invisible character (U+0000), at position 8. Such a"
+        "[dm dy] Your message contains an invisible character (U+0000) at position 8. Such a"
         " character often comes along when you copy and paste text. Type your message again,"
         " without it. This works: /join Dy"
     )
