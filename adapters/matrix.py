@@ -59,7 +59,7 @@ from letsbot.domain import Identity
 from letsbot.errors import Busy
 from letsbot.hub import Hub, PlatformStore, TransportError
 from letsbot.i18n import Translator
-from letsbot.markup import to_html, to_plain
+from letsbot.markup import escape, to_html, to_plain
 from letsbot.messages import (
     Chat,
     ChatKind,
@@ -661,12 +661,14 @@ class MatrixTransport:
         text = outgoing.text
         if outgoing.choices and outgoing.asked is None:  # offered to anyone: reactions
             shown = zip(KEYCAPS, outgoing.choices, strict=False)  # at most ten
-            options = "\n".join(f"{key} {c.label}" for key, c in shown)
+            options = "\n".join(f"{key} {escape(c.label)}" for key, c in shown)
             hint = self.translators[self._language_of(outgoing)]("matrix.choose_reaction")
             text = f"{text}\n\n{options}\n{hint}"
         elif outgoing.choices:
             language = self._language_of(outgoing)
-            options = "\n".join(f"{n}. {c.label}" for n, c in enumerate(outgoing.choices, 1))
+            options = "\n".join(
+                f"{n}. {escape(c.label)}" for n, c in enumerate(outgoing.choices, 1)
+            )
             hint = self.translators[language]("matrix.choose")
             text = f"{text}\n\n{options}\n{hint}"
         content: dict[str, Any] = {

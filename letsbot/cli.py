@@ -396,12 +396,15 @@ def cmd_db_copy(args: argparse.Namespace) -> int:
         target = make_engine(target_url)
     except (ArgumentError, ImportError, SQLAlchemyError) as error:
         raise CliError(f"--to: can't use {shown}: {error.__class__.__name__}") from None
+    warnings: list[str] = []
     try:
-        counts = copy_database(source, target)
+        counts = copy_database(source, target, warnings.append)
     except CopyError as error:
         raise CliError(f"{shown}: {error}") from None
     rows = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
     print(f"copied {sum(counts.values())} rows to {shown} ({rows or 'no rows'})")
+    for warning in warnings:
+        print(warning)
     problems = ledger_problems(target, settings.group_limits)
     members, transfers = ledger_size(target)
     if problems:

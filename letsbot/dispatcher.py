@@ -23,6 +23,7 @@ from letsbot.questions import answer as answer_question
 from letsbot.questions import parse_answer
 from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
 from letsbot.reminders import Reminders
+from letsbot.text import refuse_controls, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class Bot:
                 )
                 if len(text) > TEXT_LIMIT:
                     raise Refusal("error.text_too_long", limit=TEXT_LIMIT)
+                refuse_controls(text)  # every typed text passes here: names, descriptions, ...
                 if match is None and answer is None:
                     raise Refusal("error.not_a_command")
                 if match is None:
@@ -169,7 +171,7 @@ class Bot:
         # Coordinators named in the configuration start as active coordinators.
         if sender is None:
             sender = store.add_member(
-                name=incoming.sender_name[:100] or str(incoming.sender),
+                name=strip_controls(incoming.sender_name)[:100] or str(incoming.sender),
                 language=None,
                 status=Status.ACTIVE,
                 role=Role.COORDINATOR,

@@ -11,7 +11,6 @@ from letsbot.context import Context
 from letsbot.domain import Event, EventKind, EventStatus, Pending, PendingAction
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
-from letsbot.markup import escape
 from letsbot.messages import Outgoing, ToAllGroups
 from letsbot.registry import REGISTRY, Who
 from letsbot.when import WhenError, occurrences, parse_when, split_repeat
@@ -210,7 +209,7 @@ def details(ctx: Context, words: list[str]) -> None:
     going = [member for member, yes in answers if yes]
     lines.append(ctx.t("event.going_count", count=len(going)))
     if going and (ctx.member.is_coordinator or ctx.member.id == event.created_by_id):
-        names = ", ".join(escape(str(ctx.label(m))) for m in going)
+        names = ", ".join(ctx.label(m) for m in going)  # labels are markup already
         lines.append(ctx.t("event.going_names", names=Raw(names)))
     mine = next((yes for member, yes in answers if member.id == ctx.member.id), None)
     if mine is not None:

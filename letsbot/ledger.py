@@ -21,6 +21,7 @@ from letsbot.domain import (
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.market import pass_message
+from letsbot.markup import to_plain
 from letsbot.registry import REGISTRY, Who
 
 DESCRIPTION_LIMIT = 200
@@ -261,7 +262,10 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
     if question.action is PendingAction.REVERSE:
         original = ctx.store.transfer(question.transfer_id or 0)
         assert original is not None
-        description = ctx.t("reverse.description", id=original.id, reason=question.description)
+        # Stored as plain text, like a description a member typed: escaped when shown.
+        description = to_plain(
+            ctx.t("reverse.description", id=original.id, reason=question.description)
+        )
     transfer = ctx.store.add_transfer(
         payer_id=payer.id,
         receiver_id=receiver.id,

@@ -5,13 +5,32 @@ transaction: either every row arrives or none does. Rows keep their ids, so
 transfers, questions and votes still point at the right members; PostgreSQL
 sequences are then moved past the highest id so that new rows get fresh ids.
 Row counts are compared inside the transaction, before it commits.
+
+A database written by an older version may hold invisible control characters
+in its texts (NUL, which PostgreSQL can't store at all, among them): they are
+removed on the way, and each row that changed is named in a warning.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, Integer, Table, delete, func, insert, inspect, select
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
+from letsbot.text import find_control, strip_controls
 from storage.database import upgrade
 from storage.models import Base, MemberRow
 from storage.tables import members
@@ -28,8 +47,14 @@ def tables() -> list[Table]:
     return list(Base.metadata.sorted_tables)
 
 
-def copy_database(source: Engine, target: Engine) -> dict[str, int]:
-    """Copy every row of ``source`` into the empty ``target``; rows per table."""
+Warn = Callable[[str], None]
+
+
+def copy_database(source: Engine, target: Engine, warn: Warn | None = None) -> dict[str, int]:
+    """Copy every row of ``source`` into the empty ``target``; rows per table.
+
+    ``warn`` gets a line for each row whose texts lost a control character.
+    """
     if source.url == target.url:
         raise CopyError("the target is the database the bot uses now; name another one")
     _refuse_data(target)
@@ -48,7 +73,7 @@ def copy_database(source: Engine, target: Engine) -> dict[str, int]:
             if reader.dialect.name == "postgresql":  # one snapshot of every table
                 reader.execution_options(isolation_level="REPEATABLE READ")
             for table in tables():
-                counts[table.name] = _copy_table(reader, out, table)
+                counts[table.name] = _copy_table(reader, out, table, warn or (lambda line: None))
             reader.rollback()
         for table in tables():
             copied = out.execute(select(func.count()).select_from(table)).scalar_one()
@@ -62,13 +87,17 @@ def copy_database(source: Engine, target: Engine) -> dict[str, int]:
     return counts
 
 
-def _copy_table(reader: Connection, out: Connection, table: Table) -> int:
+def _copy_table(reader: Connection, out: Connection, table: Table, warn: Warn) -> int:
     order = list(table.primary_key.columns)
+    texts = [column.name for column in table.columns if isinstance(column.type, String)]
     result = reader.execution_options(yield_per=BATCH).execute(select(table).order_by(*order))
     total = 0
     for chunk in result.partitions(BATCH):
+        rows = [dict(row._mapping) for row in chunk]
+        for row in rows:
+            _clean(table, texts, row, warn)
         try:
-            out.execute(insert(table), [dict(row._mapping) for row in chunk])
+            out.execute(insert(table), rows)
         except SQLAlchemyError as error:
             raise CopyError(
                 f"{table.name}: the target refused a row ({error.__class__.__name__}:"
@@ -76,6 +105,23 @@ def _copy_table(reader: Connection, out: Connection, table: Table) -> int:
             ) from None
         total += len(chunk)
     return total
+
+
+def _clean(table: Table, texts: list[str], row: dict[str, Any], warn: Warn) -> None:
+    """Control characters out of ``row``'s texts; a row that changed is named in a warning."""
+    key = ", ".join(f"{c.name}={row[c.name]!r}" for c in table.primary_key.columns)
+    changed: list[str] = []
+    for name in texts:
+        value = row[name]
+        if value is None or (found := find_control(value)) is None:
+            continue
+        changed.append(f"{name} (first {found.code} at position {found.position})")
+        row[name] = strip_controls(value)
+    if changed:
+        warn(
+            f"warning: {table.name} row {key}: removed invisible control characters"
+            f" from {'; '.join(changed)}"
+        )
 
 
 def _refuse_data(target: Engine) -> None:

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from letsbot.domain import GroupLimits, Status
+from letsbot.text import find_control
 from storage.tables import events, identities, listing_tags, listings, members, rsvps, transfers
 
 Field = Literal[
@@ -155,7 +156,10 @@ def read_sheet(
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+        try:  # what Excel on Windows writes: its curly quotes and € are no control characters
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -182,11 +186,34 @@ def read_sheet(
             " name it with --map COLUMN=FIELD"
         )
     rows = []
-    for number, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
-            continue
-        rows.append((number, {f: values[i].strip() for i, f in columns.items() if i < len(values)}))
+    start = reader.line_num + 1
+    try:
+        for values in reader:
+            # The line a row starts on, as an editor counts: a quoted value may hold line breaks.
+            line, start = start, reader.line_num + 1
+            if not any(v.strip() for v in values):
+                continue
+            rows.append(
+                (line, {f: values[i].strip() for i, f in columns.items() if i < len(values)})
+            )
+    except csv.Error as error:
+        why = str(error)
+        if "new-line character" in why:  # a lone CR: an invisible control character
+            why = "a carriage return (U+000D) inside a value; remove it from the file"
+        raise ImportError_(f"{path}: line {reader.line_num}: {why}") from None
     return Sheet(rows)
+
+
+def control_problem(values: dict[Field, str]) -> str | None:
+    """A row with an invisible control character: refused, since no one sees what it says."""
+    for name, value in values.items():
+        found = find_control(value)
+        if found is not None:
+            return (
+                f"the {name} has an invisible control character ({found.code}) at position"
+                f" {found.position}; remove it from the file"
+            )
+    return None
 
 
 def _plain(title: str) -> str:
@@ -249,6 +276,9 @@ def import_members(
         known = set(connection.execute(select(members.c.number)).scalars())
         seen: set[int] = set()
         for line, values in sheet.rows:
+            if (problem := control_problem(values)) is not None:
+                report.problem(line, problem)
+                continue
             number = parse_code(values.get("code", ""), prefix)
             name = values.get("name", "")
             status = STATUSES.get(values.get("status", "1").strip().lower() or "1")
@@ -306,6 +336,9 @@ def import_transfers(
         ids = dict(connection.execute(select(members.c.number, members.c.id)).all())
         keys = set(connection.execute(select(transfers.c.event_key)).scalars())
         for line, values in sheet.rows:
+            if (problem := control_problem(values)) is not None:
+                report.problem(line, problem)
+                continue
             payer = parse_code(values.get("from", ""), prefix)
             receiver = parse_code(values.get("to", ""), prefix)
             amount = parse_amount(values.get("amount", ""), decimals)
@@ -414,6 +447,9 @@ def import_balances(
         seen: set[int] = set()
         plan: list[tuple[int, Any, int]] = []
         for line, values in sheet.rows:
+            if (problem := control_problem(values)) is not None:
+                report.problem(line, problem)
+                continue
             number = parse_code(values.get("code", ""), prefix)
             amount = parse_amount(values.get("balance", ""), decimals)
             if number is None:

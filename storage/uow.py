@@ -62,6 +62,7 @@ from letsbot.domain import (
 )
 from letsbot.errors import Busy, Unsure
 from letsbot.figures import TRADE_KINDS, MonthFigures, PeriodFigures
+from letsbot.text import strip_controls
 from storage import privacy
 from storage.tables import (
     access_codes,
@@ -486,7 +487,8 @@ class SqlStore:
                 member_id=member_id,
                 platform=identity.platform,
                 user_id=identity.user_id,
-                display_name=display_name[:200],
+                # A platform's name the member can't retype: cleaned, not refused.
+                display_name=strip_controls(display_name)[:200],
             )
         )
 
