@@ -511,6 +511,56 @@ async def test_a_typed_answer_works_and_retires_the_buttons(tg: Harness) -> None
     assert tg.balance(BOB) == -3
 
 
+async def test_a_button_or_a_reply_answers_exactly_its_own_question(tg: Harness) -> None:
+    server = tg.server
+    await tg.group_with_bob()
+    # Two questions wait in Bob's direct chat: his own payment, and Ann's request.
+    own = await tg.ask(BOB, None, "/betaal DU-001 3 koffie", "Betaal 3 pluimen")
+    await tg.ask(ANN, None, "/vraagbetaling DU-002 40 soep", "Ik heb Bob Peeters")
+    request = await server.reply_containing(BOB.id, "vraagt 40 pluimen van je")
+    assert request.buttons and own.buttons  # each question keeps its own buttons
+
+    # A bare "ja" books neither: it asks which, and shows both again with buttons.
+    await tg.ask(BOB, None, "ja", "Welke bedoel je?")
+    again = await server.wait_for(
+        lambda: (
+            len(shown := [s for s in server.sent_to(BOB.id) if s.text.startswith("Vraag ")]) == 2
+            and shown
+        )
+    )
+    assert all(s.buttons for s in again)
+    assert tg.payments() == 0 and tg.balance(BOB) == 0
+    # The older message's buttons gave way to the ones shown again.
+    await server.wait_for(lambda: "reply_markup" not in server.current(own))
+
+    # Pressing Ja under the first question shown again pays Ann the 3 for koffie, nothing else.
+    first = next(s for s in again if "3 pluimen" in s.text)
+    server.press(BOB, first, "Ja")
+    await server.reply_containing(BOB.id, "Geboekt: #1")
+    assert tg.balance(BOB) == -3
+
+    # A reply "nee" to Ann's request declines exactly that one.
+    second = next(s for s in again if "40 pluimen" in s.text)
+    server.say(BOB, None, "nee", reply_to=second)
+    await server.reply_containing(ANN.id, "heeft je betaalverzoek geweigerd")
+    assert tg.balance(BOB) == -3 and tg.payments() == 1
+    await server.wait_for(lambda: "reply_markup" not in server.current(second))
+
+
+async def test_a_ja_in_the_group_never_answers_a_request_in_the_direct_chat(tg: Harness) -> None:
+    server = tg.server
+    await tg.group_with_bob()
+    await tg.ask(ANN, None, "/vraagbetaling DU-002 40 soep", "Ik heb Bob Peeters")
+    await server.reply_containing(BOB.id, "vraagt 40 pluimen van je")
+    before = len(server.sent_to(GROUP))
+    server.say(BOB, GROUP, "ja")
+    server.say(BOB, GROUP, "ok")
+    await tg.ask(BOB, GROUP, "/x", "/x")  # everything before it was handled
+    assert server.sent_to(GROUP)[before:-1] == [] and tg.balance(BOB) == 0
+    await tg.ask(BOB, None, "ja", "Geboekt:")
+    assert tg.balance(BOB) == -40
+
+
 async def test_an_outage_is_logged_once_and_survived(
     tg: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
