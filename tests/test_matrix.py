@@ -338,6 +338,30 @@ async def test_join_in_a_direct_chat_approve_and_pay_in_the_group(mx: Harness) -
     assert mx.balance(bob) == -35 and mx.payments() == 2
 
 
+async def test_answers_belong_to_their_question_and_chat(mx: Harness) -> None:
+    ann, bob, group, ann_dm, bob_dm = await group_with_ann_and_bob(mx)
+    # Bob's own payment is asked in the group; Ann's request in Bob's direct chat.
+    own = await bob.ask(group, f"/betaal {ann.user_id} 3 koffie", "Betaal 3 pluimen")
+    await ann.ask(ann_dm, "/vraagbetaling DU-002 40 soep", "Ik heb Bob Peeters")
+    request = await bob.reply(bob_dm, "vraagt 40 pluimen van je")
+
+    # "yes" in the group answers his own question there, not Ann's request.
+    await bob.ask(group, "yes", "Geboekt:")
+    assert mx.balance(bob) == -3 and mx.payments() == 1
+    # The question's 👍 answers nothing any more (a typed "yes" closed it too).
+    before = len(bob.notices(group))
+    await bob.react(group, own["event_id"], "👍")
+    await bob.ask(group, "/x", "/x")  # everything before it was handled
+    assert len(bob.notices(group)) == before + 1 and mx.payments() == 1
+
+    # A reply "nee" to the request in his direct chat declines exactly it.
+    await bob.say(
+        bob_dm, "nee", **{"m.relates_to": {"m.in_reply_to": {"event_id": request["event_id"]}}}
+    )
+    await ann.reply(ann_dm, "heeft je betaalverzoek geweigerd")
+    assert mx.balance(bob) == -3 and mx.payments() == 1
+
+
 async def test_a_payment_sent_while_the_bot_is_down_is_booked_once(mx: Harness) -> None:
     _, bob, _, _, bob_dm = await group_with_ann_and_bob(mx)
     await bob.ask(bob_dm, "/betaal DU-001 5 appels", "Betaal 5 pluimen")
