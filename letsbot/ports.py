@@ -99,7 +99,11 @@ class Store(Protocol):
 
     # ledger
     def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
-        """Fresh rows, locked in id order until the transaction ends."""
+        """Fresh rows, locked in id order until the transaction ends.
+
+        The first lock a writing transaction takes, all its members in one call,
+        before it changes any other row (pending, transfers ...).
+        """
         ...
 
     def add_transfer(
@@ -141,7 +145,10 @@ class Store(Protocol):
     ) -> Pending: ...
 
     def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
-        """Close the open questions ``requested_by`` put to ``asked``; how many there were."""
+        """Close the open questions ``requested_by`` put to ``asked``; how many there were.
+
+        Locks both members first (lock_members), as the answer that books does.
+        """
         ...
 
     def latest_open_pending(self, asked_id: int) -> Pending | None: ...
