@@ -726,8 +726,9 @@ class SqlStore:
         )
 
     def supersede_open(self, asked_id: int, requested_by_id: int) -> int:
-        # Members before pending rows, as an answer that books locks them: else
-        # this waits for its question while it holds what the answer waits for.
+        # Step 1 of the lock order before the pending rows: a new question takes
+        # turns with the answer to the open one, and of two new questions from
+        # one asker at once the second sees (and replaces) the first.
         self.lock_members([asked_id, requested_by_id])
         result = self.db.execute(
             _SUPERSEDE_OPEN, {"asked": asked_id, "requested_by": requested_by_id}

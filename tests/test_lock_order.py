@@ -15,6 +15,9 @@ PostgreSQL counts every deadlock it breaks in pg_stat_database.deadlocks; the
 count for this database must not move, no message may be answered "busy",
 ``letsbot check`` must find the ledger sound, and the transfers table must hold
 exactly the bookings the processes were told about.
+
+Also: a member's new question waits for their other new question in flight,
+so that it replaces it instead of leaving two open.
 """
 
 from __future__ import annotations
@@ -23,25 +26,27 @@ import json
 import random
 import traceback
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
+from letsbot.domain import PendingAction
+from letsbot.errors import Busy
 from letsbot.markup import to_plain
 from letsbot.messages import Result
 from storage.check import ledger_problems
 from storage.database import make_engine
-from tests.support import Driver, make_settings, run_processes
+from storage.uow import SqlStore, SqlUnitOfWork
+from tests.support import START, Driver, make_settings, run_processes
 
 PROCESSES = 4
 ROUNDS = 80  # per process; each round is one question and its answer
 NAMES = tuple(f"lid{n}" for n in range(4))
 COORDINATORS = tuple(f"coord{n}" for n in range(PROCESSES))
 LIMITS = {"min_balance": -500, "max_balance": 500, "start_credit": 0}
-
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def settings() -> Any:
@@ -134,6 +139,8 @@ def trade_at_random(
 # --- the parent -------------------------------------------------------------------------
 
 
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_four_processes_sharing_members_never_deadlock(pg_url: str, tmp_path: Path) -> None:
     engine = make_engine(pg_url)
     try:
@@ -173,5 +180,54 @@ def test_four_processes_sharing_members_never_deadlock(pg_url: str, tmp_path: Pa
         assert ledger_problems(engine, driver.settings.group_limits) == []
         assert scalar(engine, "SELECT sum(balance) FROM members") == 0
         assert driver.count("transfers") == confirmed, summary
+    finally:
+        engine.dispose()
+
+
+# --- two new questions from one asker at once ---------------------------------------------
+
+
+def ask_to_pay(store: SqlStore, payer: int, receiver: int, amount: int) -> None:
+    """What ctx.open_question does for /betaal: replace the payer's open question, ask anew."""
+    store.supersede_open(payer, payer)
+    store.add_pending(
+        action=PendingAction.PAY,
+        asked_id=payer,
+        requested_by_id=payer,
+        payer_id=payer,
+        receiver_id=receiver,
+        amount=amount,
+        description="soep",
+        at=START,
+        expires_at=START + timedelta(hours=1),
+    )
+
+
+@pytest.mark.postgres
+def test_a_new_question_waits_for_the_same_askers_question_in_flight(pg_url: str) -> None:
+    """The asker's row is locked before their open questions are replaced.
+
+    Else two /betaal from one member handled at once in two processes each find
+    no open question to replace, and both stay open: one "ja" would leave the
+    other waiting for a second "ja".
+    """
+    engine = make_engine(pg_url)
+    try:
+        driver = Driver(engine, settings())
+        driver.member("lid0")
+        driver.member("lid1")
+        payer = scalar(engine, "SELECT id FROM members WHERE name = 'Lid0'")
+        receiver = scalar(engine, "SELECT id FROM members WHERE name = 'Lid1'")
+        uow = SqlUnitOfWork(engine)
+        with uow.transaction() as first:
+            ask_to_pay(first, payer, receiver, 10)
+            # The second waits for the first (a short lock_timeout turns the wait into Busy).
+            with pytest.raises(Busy), uow.transaction() as second:
+                second.db.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                ask_to_pay(second, payer, receiver, 20)
+        with uow.transaction() as second:  # after the first committed: it replaces it
+            ask_to_pay(second, payer, receiver, 20)
+        assert scalar(engine, "SELECT count(*) FROM pending WHERE status = 'open'") == 1
+        assert scalar(engine, "SELECT amount FROM pending WHERE status = 'open'") == 20
     finally:
         engine.dispose()
