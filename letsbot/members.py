@@ -210,10 +210,10 @@ def leave(ctx: Context, words: list[str]) -> None:
 
 @REGISTRY.on_answer(PendingAction.LEAVE)
 def leave_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    member = ctx.store.lock_members([ctx.member.id])[ctx.member.id]  # locked already: fresh
     if not yes:
         ctx.reply(ctx.t("leave.cancelled"))
         return
-    member = ctx.store.lock_members([ctx.member.id])[ctx.member.id]
     if member.balance == 0:
         member = ctx.store.update_member(member.id, status=Status.INACTIVE)
         ctx.store.withdraw_listings_of(member.id, ctx.now)  # their offers and wants go with them

@@ -99,7 +99,11 @@ class Store(Protocol):
 
     # ledger
     def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
-        """Fresh rows, locked in id order until the transaction ends."""
+        """Fresh rows, locked in id order until the transaction ends.
+
+        The first lock a writing transaction takes, all its members in one call,
+        before it changes any other row (pending, transfers ...).
+        """
         ...
 
     def add_transfer(
@@ -144,7 +148,10 @@ class Store(Protocol):
     ) -> Pending: ...
 
     def supersede_open(self, asked_id: int, requested_by_id: int) -> list[int]:
-        """Close the open questions ``requested_by`` put to ``asked``; their ids."""
+        """Close the open questions ``requested_by`` put to ``asked``; their ids.
+
+        Locks both members first (lock_members), as the answer that books does.
+        """
         ...
 
     def open_pending(self, asked_id: int) -> list[Pending]:

@@ -427,11 +427,10 @@ def import_balances(
     """
     report = BalancesReport()
     with engine.begin() as connection:
-        # Every account locked in one order (PostgreSQL; SQLite holds the write lock already).
-        rows = {
-            row.number: row
-            for row in connection.execute(select(members).order_by(members.c.id).with_for_update())
-        }
+        # Every account locked in one order, as lock_members does (PostgreSQL; SQLite
+        # holds the write lock already): NO KEY UPDATE lets the bot's inserts through.
+        everyone = select(members).order_by(members.c.id).with_for_update(key_share=True)
+        rows = {row.number: row for row in connection.execute(everyone)}
         kas = next(row for row in rows.values() if row.is_group_account)
         opened = {
             row.event_key: row

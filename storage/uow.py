@@ -113,11 +113,23 @@ _IDENTITIES = (
     .where(identities.c.member_id == bindparam("member_id"))
     .order_by(identities.c.id.desc())
 )
+# The lock order of every transaction that writes (PostgreSQL; SQLite's BEGIN
+# IMMEDIATE takes the one write lock first). After the claim of the message
+# (processed_events, which only the same message can wait for):
+# 1. the member rows it changes or whose balances it checks, in one call of
+#    lock_members: FOR NO KEY UPDATE, in id order;
+# 2. then pending rows (supersede_open takes step 1 for its members itself),
+#    then everything else.
+# NO KEY UPDATE, not UPDATE: a foreign-key check of a row that names a member
+# (pending, transfers, listings ...) takes FOR KEY SHARE on the member, which
+# NO KEY UPDATE lets through; FOR UPDATE would make an insert wait for a
+# booking that waits for a row the insert's transaction holds. Nothing takes
+# FOR UPDATE on members: no path deletes a member or changes its id or number.
 _LOCK_MEMBERS = (
     select(members)
     .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
     .order_by(members.c.id)
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 _ADD_TRANSFER = insert(transfers).returning(transfers.c.id)
 _DEBIT = (
@@ -133,15 +145,6 @@ _CREDIT = (
 _TRANSFER = select(transfers).where(transfers.c.id == bindparam("transfer_id"))
 _REVERSAL_OF = select(transfers).where(transfers.c.reverses_id == bindparam("transfer_id"))
 _ADD_PENDING = insert(pending).returning(pending.c.id)
-# PostgreSQL's foreign-key checks lock the referenced members (FOR KEY SHARE)
-# in column order; taking those locks first, in id order, keeps to the one
-# lock order every transaction uses.
-_KEY_SHARE_MEMBERS = (
-    select(members.c.id)
-    .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
-    .order_by(members.c.id)
-    .with_for_update(read=True, key_share=True)
-)
 _OPEN_PENDING = (
     select(pending)
     .where(
@@ -548,7 +551,6 @@ class SqlStore:
         at: datetime,
         expires_at: datetime,
     ) -> None:
-        self._key_share(member_id, *([created_by_id] if created_by_id is not None else []))
         self.db.execute(
             delete(access_codes).where(
                 (
@@ -605,8 +607,7 @@ class SqlStore:
 
     # ledger
     def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
-        # A fixed order (by id) so that two transfers between the same accounts
-        # can't each hold one lock and wait for the other (PostgreSQL).
+        # Step 1 of the lock order (see _LOCK_MEMBERS): all of them in one call.
         rows = self.db.execute(_LOCK_MEMBERS, {"member_ids": sorted(set(member_ids))})
         return {row.id: _member(row) for row in rows}
 
@@ -720,10 +721,6 @@ class SqlStore:
             "chat_id": chat_id,
             "text": text,
         }
-        referenced = sorted(
-            {i for i in (asked_id, requested_by_id, payer_id, receiver_id) if i is not None}
-        )
-        self.db.execute(_KEY_SHARE_MEMBERS, {"member_ids": referenced}).all()
         pending_id = self.db.execute(_ADD_PENDING, values).scalar_one()
         return Pending(
             pending_id,
@@ -745,6 +742,10 @@ class SqlStore:
         )
 
     def supersede_open(self, asked_id: int, requested_by_id: int) -> list[int]:
+        # Step 1 of the lock order before the pending rows: a new question takes
+        # turns with the answer to the open one, and of two new questions from
+        # one asker at once the second sees (and replaces) the first.
+        self.lock_members([asked_id, requested_by_id])
         result = self.db.execute(
             _SUPERSEDE_OPEN, {"asked": asked_id, "requested_by": requested_by_id}
         )
@@ -901,10 +902,6 @@ class SqlStore:
         )
         return dialect_insert(table)
 
-    def _key_share(self, *member_ids: int) -> None:
-        # Foreign keys lock the members they name; take those locks in id order first.
-        self.db.execute(_KEY_SHARE_MEMBERS, {"member_ids": sorted(set(member_ids))}).all()
-
     def add_listing(
         self,
         *,
@@ -918,7 +915,6 @@ class SqlStore:
         expires_at: datetime,
         notice_at: datetime | None,
     ) -> Listing:
-        self._key_share(owner_id)
         listing_id = self.db.execute(
             insert(listings)
             .values(
@@ -1111,7 +1107,6 @@ class SqlStore:
     def add_message(
         self, *, sender_id: int, receiver_id: int, listing_id: int | None, at: datetime
     ) -> None:
-        self._key_share(sender_id, receiver_id)
         self.db.execute(
             insert(direct_messages).values(
                 sender_id=sender_id, receiver_id=receiver_id, listing_id=listing_id, sent_at=at
@@ -1142,7 +1137,6 @@ class SqlStore:
                 )
             )
             return result.rowcount == 1
-        self._key_share(member_id, blocked_id)
         statement = (
             self._insert(blocks)
             .values(member_id=member_id, blocked_id=blocked_id, at=at)
@@ -1175,7 +1169,6 @@ class SqlStore:
         remind_at: datetime | None,
         voter_ids: Sequence[int],
     ) -> Proposal:
-        self._key_share(proposer_id, *voter_ids)
         proposal_id = self.db.execute(
             insert(proposals)
             .values(
@@ -1237,7 +1230,6 @@ class SqlStore:
         self, proposal_id: int, member_id: int, choice: int, objection: str | None, at: datetime
     ) -> bool:
         first = self.vote_of(proposal_id, member_id) is None
-        self._key_share(member_id)
         statement = self._insert(votes).values(
             proposal_id=proposal_id,
             member_id=member_id,
@@ -1374,7 +1366,6 @@ class SqlStore:
                 delete(notify_optins).where(notify_optins.c.member_id == member_id)
             )
             return result.rowcount == 1
-        self._key_share(member_id)
         statement = (
             self._insert(notify_optins)
             .values(member_id=member_id, at=at)
