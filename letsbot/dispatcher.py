@@ -161,8 +161,10 @@ class Bot:
     ) -> Outgoing:
         text = self.translators[language](key, **params)
         if incoming.pressed and incoming.chat.is_group:
-            return Outgoing(ToPerson(incoming.sender), text)
-        return Outgoing(ToChat(incoming.chat), text, reply_to_event=incoming.event_id)
+            return Outgoing(ToPerson(incoming.sender), text, language=language)
+        return Outgoing(
+            ToChat(incoming.chat), text, reply_to_event=incoming.event_id, language=language
+        )
 
     def _sender(self, store: Store, incoming: Incoming, now: object) -> Member | None:
         sender = store.member_by_identity(incoming.sender)
