@@ -100,7 +100,9 @@ class Bot:
     def _handle(self, incoming: Incoming) -> Result:
         text = incoming.text.strip()
         match = _COMMAND.fullmatch(text) if text.startswith("/") else None
-        answer = None if match else parse_answer(text, in_group=incoming.chat.is_group)
+        # In a group only clear words answer, unless the message replies to the question.
+        strict = incoming.chat.is_group and incoming.answers is None
+        answer = None if match else parse_answer(text, in_group=strict)
         if match is None and answer is None and incoming.chat.is_group:
             return Result(Outcome.IGNORED)  # ordinary conversation in the group
         command = REGISTRY.find(match["word"]) if match else None

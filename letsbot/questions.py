@@ -61,7 +61,12 @@ def answer(ctx: Context, yes: bool, question_id: int | None = None) -> Outcome:
             return Outcome.IGNORED  # a stranger said "ja" in a conversation
         raise Refusal("confirm.nothing")
     if question_id is not None:
-        question = _named(ctx, question_id)
+        named = ctx.store.pending(question_id)
+        if named is None or named.asked_id != sender.id:
+            if chat.is_group and ctx.incoming.answers is not None:
+                return Outcome.IGNORED  # someone replied "ja" to another's question
+            raise Refusal("confirm.not_yours")
+        question = _named(ctx, named)
     else:
         waiting = ctx.store.open_pending(sender.id)
         here = [q for q in waiting if asked_here(q, chat)]
@@ -78,11 +83,8 @@ def answer(ctx: Context, yes: bool, question_id: int | None = None) -> Outcome:
     return _apply(ctx, question, yes)
 
 
-def _named(ctx: Context, question_id: int) -> Pending:
-    """The question a reply, button or ``/ja 12`` names, if the sender may answer it here."""
-    question = ctx.store.pending(question_id)
-    if question is None or ctx.sender is None or question.asked_id != ctx.sender.id:
-        raise Refusal("confirm.not_yours")
+def _named(ctx: Context, question: Pending) -> Pending:
+    """The sender's question a reply, button or ``/ja 12`` names, if it may be answered here."""
     if question.status is PendingStatus.EXPIRED:
         raise Refusal("confirm.expired")
     if question.status is not PendingStatus.OPEN:
