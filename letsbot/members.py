@@ -199,11 +199,40 @@ def lang(ctx: Context, words: list[str]) -> None:
     ctx.reply(ctx.t("lang.done"))
 
 
+def lock_with_coordinators(ctx: Context, member_ids: list[int]) -> dict[int, Member]:
+    """Lock ``member_ids`` and every active coordinator at once (one order, no deadlock).
+
+    So that two coordinators who leave at the same moment can't both pass
+    ``ensure_other_coordinator``: the second waits for the first and sees it gone.
+    """
+    coordinators = [m.id for m in ctx.store.members([Status.ACTIVE]) if m.is_coordinator]
+    return ctx.store.lock_members([*member_ids, *coordinators])
+
+
+def ensure_other_coordinator(ctx: Context, member: Member, seen: list[Member]) -> None:
+    """The group keeps an active coordinator: the last one can't leave or be forgotten.
+
+    ``seen``: the members to look among, as fresh as the caller needs them.
+    """
+    if not member.is_coordinator:
+        return
+    if not any(m.is_coordinator and m.id != member.id for m in seen):
+        raise Refusal("coordinator.last", group=ctx.settings.group.name)
+
+
+def ensure_not_configured(ctx: Context, member: Member, key: str) -> None:
+    """A coordinator named in the configuration would come back at their next message."""
+    if set(ctx.store.identities(member.id)) & ctx.settings.coordinator_identities:
+        raise Refusal(key)
+
+
 @REGISTRY.command("leave", nl="uitstappen", who=Who.MEMBER, where=Where.DIRECT)
 def leave(ctx: Context, words: list[str]) -> None:
     member = ctx.member
     if member.status is Status.LEAVING:
         raise Refusal("leave.already", balance=ctx.t.amount(member.balance))
+    ensure_not_configured(ctx, member, "leave.configured")
+    ensure_other_coordinator(ctx, member, ctx.store.members([Status.ACTIVE]))
     ctx.open_question(PendingAction.LEAVE, member)
     ctx.reply(ctx.t("leave.ask", group=ctx.settings.group.name), ask=True)
 
@@ -214,7 +243,9 @@ def leave_answered(ctx: Context, question: Pending, yes: bool) -> None:
     if not yes:
         ctx.reply(ctx.t("leave.cancelled"))
         return
-    member = ctx.store.lock_members([ctx.member.id])[ctx.member.id]
+    locked = lock_with_coordinators(ctx, [ctx.member.id])
+    member = locked[ctx.member.id]
+    ensure_other_coordinator(ctx, member, list(locked.values()))
     if member.balance == 0:
         member = ctx.store.update_member(member.id, status=Status.INACTIVE)
         ctx.store.withdraw_listings_of(member.id, ctx.now)  # their offers and wants go with them

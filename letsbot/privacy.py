@@ -12,6 +12,7 @@ import json
 from letsbot.context import Context
 from letsbot.domain import Member, Pending, PendingAction, PendingStatus, Status, TransferKind
 from letsbot.errors import Refusal
+from letsbot.members import ensure_not_configured, ensure_other_coordinator, lock_with_coordinators
 from letsbot.registry import REGISTRY, Where, Who
 
 STANDING = {
@@ -79,8 +80,8 @@ def forget_me(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
     if sender is None:
         raise Refusal("forget.stranger", group=ctx.settings.group.name)
-    if set(ctx.store.identities(sender.id)) & ctx.settings.coordinator_identities:
-        raise Refusal("forget.configured")
+    ensure_not_configured(ctx, sender, "forget.configured")
+    ensure_other_coordinator(ctx, sender, ctx.store.members([Status.ACTIVE]))
     if sender.balance < 0:
         raise Refusal("forget.negative", balance=ctx.t.amount(sender.balance))
     ctx.open_question(
@@ -141,7 +142,9 @@ def claim(ctx: Context, question: Pending) -> None:
 
 def forget_self(ctx: Context, question: Pending) -> None:
     kas = ctx.store.group_account()
-    member = ctx.store.lock_members([ctx.member.id, kas.id])[ctx.member.id]
+    locked = lock_with_coordinators(ctx, [ctx.member.id, kas.id])
+    member = locked[ctx.member.id]
+    ensure_other_coordinator(ctx, member, list(locked.values()))
     rest = member.balance
     if rest != (question.amount or 0) or rest < 0:
         # Money moved since the question: what was confirmed is no longer what would happen.
