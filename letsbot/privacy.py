@@ -164,7 +164,7 @@ def forget_self(ctx: Context, question: Pending) -> None:
             receiver_id=kas.id,
             amount=rest,
             description=group_t("forget.rest_description"),
-            kind=TransferKind.PAYMENT,
+            kind=TransferKind.REST,
             at=ctx.now,
             booked_by_id=member.id,
             event_key=ctx.incoming.event_key,

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from letsbot.domain import GroupLimits, Status
+from letsbot.domain import GroupLimits, Status, TransferKind
 from storage.tables import events, identities, listing_tags, listings, members, rsvps, transfers
 
 Field = Literal[
@@ -121,7 +121,7 @@ STATUSES = {
     "kandidaat": "candidate",
     "candidate": "candidate",
 }
-KINDS = {"payment", "request", "booking", "start_credit", "reversal", "opening"}
+KINDS = {kind.value for kind in TransferKind}
 _CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,8})\s*-?\s*)?0*(?P<number>[0-9]{1,6})", re.ASCII)
 _AMOUNT = re.compile(r"-?[0-9]{1,12}(?:[.,][0-9]{1,6})?", re.ASCII)
 

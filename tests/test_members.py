@@ -218,7 +218,9 @@ def test_the_last_coordinator_cant_leave_or_be_forgotten(db_url: str) -> None:
     for command in ("/uitstappen", "/vergeetmij"):
         out = driver.say("admin", command)
         assert out.startswith(f"[dm admin] {LAST}"), out
-        assert "in group.coordinators in bot.toml te zetten (bijvoorbeeld telegram:123456789)" in out
+        assert (
+            "in group.coordinators in bot.toml te zetten (bijvoorbeeld telegram:123456789)" in out
+        )
         assert driver.snapshot() == before
     assert "You are the last coordinator of LETS Durme" in driver.say("admin", "/leave")
     assert "is niet gestopt" in driver.say("admin", "/vergeet 1")  # only closed accounts
