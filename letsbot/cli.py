@@ -39,7 +39,7 @@ from letsbot.hub import Hub, TransportError
 from letsbot.i18n import catalog
 from letsbot.timer import CHECK_EVERY, Timer
 from storage.check import ledger_problems, ledger_size
-from storage.database import make_engine, schema_state, upgrade
+from storage.database import UrlError, error_reason, make_engine, schema_state, upgrade
 from storage.platform import SqlPlatformStore
 from storage.uow import SqlUnitOfWork
 
@@ -305,20 +305,23 @@ def settings_from(args: argparse.Namespace) -> tuple[Settings, Path]:
 
 def engine_for(settings: Settings, base: Path) -> Engine:
     url = resolve_sqlite_path(settings.storage.url, base)
+    return open_engine(url, "storage.url", settings.storage.sqlite_synchronous)
+
+
+def open_engine(url: str, what: str, sqlite_synchronous: str = "NORMAL") -> Engine:
+    """An engine on ``url``, or a CliError naming ``what`` (the key or option) and why."""
     try:
-        make_url(url)
-    except ArgumentError:
-        raise CliError(f"storage.url: not a database URL: {safe_url(url)}") from None
-    try:
-        return make_engine(url, sqlite_synchronous=settings.storage.sqlite_synchronous)
-    except (ImportError, SQLAlchemyError) as error:
-        raise CliError(f"storage.url: can't use {safe_url(url)}: {error}") from None
+        return make_engine(url, sqlite_synchronous=sqlite_synchronous)
+    except UrlError as error:
+        raise CliError(f"{what} {safe_url(url)}: {error}") from None
+    except SQLAlchemyError as error:
+        raise CliError(f"{what} {safe_url(url)}: {error_reason(error, url)}") from None
 
 
 def safe_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # a port that is no number is a ValueError
         return "(unreadable URL)"
 
 
@@ -328,8 +331,9 @@ def ready_engine(settings: Settings, base: Path) -> Engine:
     try:
         current, head = schema_state(engine)
     except SQLAlchemyError as error:
+        shown = safe_url(str(engine.url))
         raise CliError(
-            f"can't open the database {safe_url(str(engine.url))}: {error.__class__.__name__}"
+            f"can't open the database {shown}: {error_reason(error, engine.url)}"
         ) from None
     if current != head:
         state = "has no letsbot tables" if current is None else f"is at revision {current}"
@@ -364,7 +368,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         shutil.copyfileobj(source, target)
     settings = load_settings(path)
     engine = engine_for(settings, path.parent)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as error:
+        raise CliError(
+            f"wrote {path}, but can't create the database {safe_url(str(engine.url))}:"
+            f" {error_reason(error, engine.url)}"
+        ) from None
     print(f"wrote {path} and created the database {safe_url(str(engine.url))}")
     print(f"next: edit {path} (group name, coordinators), then 'letsbot console' or 'letsbot run'")
     return 0
@@ -378,7 +388,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         current, _ = schema_state(engine)
     except SQLAlchemyError as error:
         raise CliError(
-            f"can't upgrade {safe_url(str(engine.url))}: {error.__class__.__name__}"
+            f"can't upgrade {safe_url(str(engine.url))}: {error_reason(error, engine.url)}"
         ) from None
     print(f"database {safe_url(str(engine.url))} is at revision {current}")
     return 0
@@ -391,11 +401,7 @@ def cmd_db_copy(args: argparse.Namespace) -> int:
     source = ready_engine(settings, path.parent)
     target_url = resolve_sqlite_path(args.to, Path.cwd())
     shown = safe_url(target_url)
-    try:
-        make_url(target_url)
-        target = make_engine(target_url)
-    except (ArgumentError, ImportError, SQLAlchemyError) as error:
-        raise CliError(f"--to: can't use {shown}: {error.__class__.__name__}") from None
+    target = open_engine(target_url, "--to")
     try:
         counts = copy_database(source, target)
     except CopyError as error:

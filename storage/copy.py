@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, Integer, Table, delete, func, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from storage.database import upgrade
+from storage.database import error_reason, upgrade
 from storage.models import Base, MemberRow
 from storage.tables import members
 
@@ -88,7 +88,7 @@ def _refuse_data(target: Engine) -> None:
                 _refuse_rows(connection, mine)
             connection.rollback()
     except SQLAlchemyError as error:
-        raise CopyError(f"can't open the target: {error.__class__.__name__}") from None
+        raise CopyError(f"can't open the target: {error_reason(error, target.url)}") from None
 
 
 def _refuse_rows(connection: Connection, which: list[Table] | None = None) -> None:

@@ -14,7 +14,7 @@ import io
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -160,6 +160,25 @@ def read_sheet(
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
+        return _read_rows(path, reader, required, mapping)
+    except csv.Error as error:
+        if "field limit" in str(error):
+            raise ImportError_(
+                f"{path}: line {reader.line_num}: a field is longer than"
+                f" {csv.field_size_limit()} characters; is this the right file?"
+            ) from None
+        raise ImportError_(
+            f"{path}: line {reader.line_num}: not readable as CSV ({error})"
+        ) from None
+
+
+def _read_rows(
+    path: Path,
+    reader: Iterator[list[str]],
+    required: Sequence[Field],
+    mapping: dict[str, Field] | None,
+) -> Sheet:
+    try:
         header = next(reader)
     except StopIteration:
         raise ImportError_(f"{path}: the file is empty") from None
@@ -177,8 +196,9 @@ def read_sheet(
             columns[index] = found
     missing = [f for f in required if f not in columns.values()]
     if missing:
+        shown = [title[:40] for title in header[:30]]  # one readable line, whatever the file
         raise ImportError_(
-            f"{path}: no column for {', '.join(missing)} (headers: {', '.join(header)});"
+            f"{path}: no column for {', '.join(missing)} (headers: {', '.join(shown)});"
             " name it with --map COLUMN=FIELD"
         )
     rows = []
