@@ -14,6 +14,7 @@ import sys
 import tomllib
 from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -890,45 +891,119 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return report_checks(checks)
 
 
+# Each secret of bot.toml: its name in doctor's lines, section, key, variable, *_file key.
+SECRETS = (
+    ("telegram token", "telegram", "token", "TELEGRAM__TOKEN", "token_file"),
+    ("matrix password", "matrix", "password", "MATRIX__PASSWORD", "password_file"),
+    ("matrix access token", "matrix", "access_token", "MATRIX__ACCESS_TOKEN", "access_token_file"),
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A secret as the configuration holds it (never its value)."""
+
+    name: str  # as doctor names it
+    key: str  # section.key in the file
+    variable: str  # LETSBOT_<variable>
+    in_file: bool
+    overridden: bool  # by the environment: the file's copy is ignored
+
+
 def secret_checks(settings: Settings, path: Path) -> list[Check]:
-    """Where each secret of an enabled platform comes from; one in a readable bot.toml fails."""
-    found = []
-    if settings.telegram.enabled:
-        found.append(("telegram token", "TELEGRAM__TOKEN", settings.telegram.token_file))
-    if settings.matrix.enabled:
-        if settings.matrix.token():
-            found.append(
-                ("matrix access token", "MATRIX__ACCESS_TOKEN", settings.matrix.access_token_file)
-            )
-        else:
-            found.append(("matrix password", "MATRIX__PASSWORD", settings.matrix.password_file))
+    """Where each secret comes from; never its value.
+
+    Fails for every secret written in ``path`` (also of a platform that is off, and
+    a password inside storage.url) when others may read the file, and for one the
+    environment overrides: the file's copy is then ignored, and only a risk.
+    """
+    written = _written(path)
+    used = _used_secrets(settings)
     checks = []
-    for name, variable, file in found:
-        if os.environ.get(f"LETSBOT_{variable}"):
-            checks.append(Check.passed(name, f"set, from LETSBOT_{variable}"))
-        elif not _in_file(path, variable):
-            checks.append(Check.passed(name, f"set, from {file}"))
-        elif path.stat().st_mode & 0o004:
-            checks.append(
-                Check.failed(
-                    name,
-                    f"written in {path}, which everyone on this server may read",
-                    f"'chmod o-r {path}', or move it to LETSBOT_{variable} or a *_file",
-                )
-            )
-        else:
-            checks.append(Check.passed(name, f"set, in {path}"))
+    for name, section, key, variable, file_key in SECRETS:
+        value = written.get(section, {}).get(key)
+        in_file = isinstance(value, str) and bool(value.strip())
+        loaded = getattr(settings, section)
+        effective = getattr(loaded, key).get_secret_value()
+        overridden = in_file and (effective != value or _in_environment(variable))
+        if in_file or name in used:
+            found = Found(name, f"{section}.{key}", variable, in_file, overridden)
+            elsewhere = f"LETSBOT_{variable} or {section}.{file_key}"
+            checks.append(_secret_check(found, path, elsewhere, str(getattr(loaded, file_key))))
+    checks.extend(_database_password_check(settings, path, written))
     return checks
 
 
-def _in_file(path: Path, variable: str) -> bool:
-    """Whether the secret itself (not its *_file) is set in the config file."""
-    section, _, key = variable.lower().partition("__")
+def _secret_check(found: Found, path: Path, elsewhere: str, secret_file: str) -> Check:
+    """``elsewhere``: where the secret belongs; ``secret_file``: the *_file it may come from."""
+    name = found.name
+    if found.overridden:
+        return Check.failed(
+            name,
+            f"LETSBOT_{found.variable} overrides {found.key}, so the copy in {path} is ignored",
+            f"remove {found.key} from {path}",
+        )
+    if found.in_file and (readers := _readers(path)):
+        return Check.failed(
+            name,
+            f"written in {path}, which {readers} may read",
+            f"'chmod go-r {path}', or move it to {elsewhere}",
+        )
+    if found.in_file:
+        return Check.passed(name, f"set, in {path}")
+    if _in_environment(found.variable):
+        return Check.passed(name, f"set, from LETSBOT_{found.variable}")
+    return Check.passed(name, f"set, from {secret_file}")
+
+
+def _database_password_check(
+    settings: Settings, path: Path, written: dict[str, Any]
+) -> list[Check]:
+    url = written.get("storage", {}).get("url")
+    in_file = isinstance(url, str) and bool(_password(url))
+    if not in_file and not _password(settings.storage.url):
+        return []  # no password at all (SQLite, or a server that trusts the bot's user)
+    overridden = in_file and settings.storage.url != url
+    found = Found("database password", "storage.url", "STORAGE__URL", in_file, overridden)
+    return [_secret_check(found, path, "LETSBOT_STORAGE__URL (the whole URL)", "")]
+
+
+def _used_secrets(settings: Settings) -> set[str]:
+    used = {"telegram token"} if settings.telegram.enabled else set()
+    if settings.matrix.enabled:
+        used.add("matrix access token" if settings.matrix.token() else "matrix password")
+    return used
+
+
+def _written(path: Path) -> dict[str, Any]:
+    """The config file as written, before the environment overrides anything."""
     try:
         with path.open("rb") as handle:
-            return bool(tomllib.load(handle).get(section, {}).get(key))
+            return tomllib.load(handle)
     except (OSError, ValueError):
-        return False
+        return {}
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        return None
+
+
+def _in_environment(variable: str) -> bool:
+    wanted = f"LETSBOT_{variable}".lower()  # pydantic-settings reads names in any case
+    return any(key.lower() == wanted and value for key, value in os.environ.items())
+
+
+def _readers(path: Path) -> str:
+    """Who besides the file's owner may read ``path``: '' when nobody."""
+    mode = path.stat().st_mode
+    if mode & 0o004:
+        return "everyone on this server"
+    if mode & 0o040:
+        return "its group"
+    return ""
 
 
 async def platform_checks(settings: Settings) -> list[Check]:
