@@ -67,12 +67,19 @@ def group_t(ctx: Context) -> Translator:
     return ctx.translators[ctx.settings.group.language]
 
 
+EXAMPLES = {
+    "cancel": "event.example_cancel",
+    "move": "event.example_move",
+    "details": "event.example_details",
+}
+
+
 def example(ctx: Context, subcommand: str, event_id: int = 12) -> Raw:
     """A correct example of the subcommand typed (``move``, ``cancel``, ``details``).
 
     A refusal shows the command the member meant, not the one for scheduling.
     """
-    return Raw(ctx.t(f"event.example_{subcommand}", id=event_id))
+    return Raw(ctx.t(EXAMPLES[subcommand], id=event_id))
 
 
 def when_refusal(ctx: Context, error: WhenError, shown: Raw) -> Refusal:
