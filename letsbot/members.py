@@ -209,13 +209,16 @@ def lock_with_coordinators(ctx: Context, member_ids: list[int]) -> dict[int, Mem
     return ctx.store.lock_members([*member_ids, *coordinators])
 
 
-def ensure_other_coordinator(ctx: Context, member: Member, seen: list[Member]) -> None:
+def ensure_other_coordinator(
+    ctx: Context, member: Member, locked: dict[int, Member] | None = None
+) -> None:
     """The group keeps an active coordinator: the last one can't leave or be forgotten.
 
-    ``seen``: the members to look among, as fresh as the caller needs them.
+    ``locked``: the members ``lock_with_coordinators`` returned, when the answer is applied.
     """
     if not member.is_coordinator:
         return
+    seen = locked.values() if locked is not None else ctx.store.members([Status.ACTIVE])
     if not any(m.is_coordinator and m.id != member.id for m in seen):
         raise Refusal("coordinator.last", group=ctx.settings.group.name)
 
@@ -232,7 +235,7 @@ def leave(ctx: Context, words: list[str]) -> None:
     if member.status is Status.LEAVING:
         raise Refusal("leave.already", balance=ctx.t.amount(member.balance))
     ensure_not_configured(ctx, member, "leave.configured")
-    ensure_other_coordinator(ctx, member, ctx.store.members([Status.ACTIVE]))
+    ensure_other_coordinator(ctx, member)
     ctx.open_question(PendingAction.LEAVE, member)
     ctx.reply(ctx.t("leave.ask", group=ctx.settings.group.name), ask=True)
 
@@ -245,7 +248,7 @@ def leave_answered(ctx: Context, question: Pending, yes: bool) -> None:
         return
     locked = lock_with_coordinators(ctx, [ctx.member.id])
     member = locked[ctx.member.id]
-    ensure_other_coordinator(ctx, member, list(locked.values()))
+    ensure_other_coordinator(ctx, member, locked)
     if member.balance == 0:
         member = ctx.store.update_member(member.id, status=Status.INACTIVE)
         ctx.store.withdraw_listings_of(member.id, ctx.now)  # their offers and wants go with them

@@ -81,7 +81,7 @@ def forget_me(ctx: Context, words: list[str]) -> None:
     if sender is None:
         raise Refusal("forget.stranger", group=ctx.settings.group.name)
     ensure_not_configured(ctx, sender, "forget.configured")
-    ensure_other_coordinator(ctx, sender, ctx.store.members([Status.ACTIVE]))
+    ensure_other_coordinator(ctx, sender)
     if sender.balance < 0:
         raise Refusal("forget.negative", balance=ctx.t.amount(sender.balance))
     ctx.open_question(
@@ -144,7 +144,7 @@ def forget_self(ctx: Context, question: Pending) -> None:
     kas = ctx.store.group_account()
     locked = lock_with_coordinators(ctx, [ctx.member.id, kas.id])
     member = locked[ctx.member.id]
-    ensure_other_coordinator(ctx, member, list(locked.values()))
+    ensure_other_coordinator(ctx, member, locked)
     rest = member.balance
     if rest != (question.amount or 0) or rest < 0:
         # Money moved since the question: what was confirmed is no longer what would happen.
