@@ -947,7 +947,7 @@ def _secret_check(found: Found, path: Path, elsewhere: str, secret_file: str) ->
         return Check.failed(
             name,
             f"written in {path}, which {readers} may read",
-            f"'chmod go-r {path}', or move it to {elsewhere}",
+            f"move it to {elsewhere}, or 'chmod go-r {path}' if the bot runs as its owner",
         )
     if found.in_file:
         return Check.passed(name, f"set, in {path}")

@@ -187,8 +187,8 @@ def test_a_secret_in_a_readable_config_file_fails(folder: Path) -> None:
     assert result.returncode == 1
     assert (
         "FAIL  telegram token: written in bot.toml, which everyone on this server may read;"
-        " fix: 'chmod go-r bot.toml', or move it to LETSBOT_TELEGRAM__TOKEN or"
-        " telegram.token_file"
+        " fix: move it to LETSBOT_TELEGRAM__TOKEN or telegram.token_file, or"
+        " 'chmod go-r bot.toml' if the bot runs as its owner"
     ) in result.stdout
     assert "FAIL  telegram bot: can't reach the Bot API: " in result.stdout
     assert "1:x" not in result.stdout + result.stderr
@@ -230,12 +230,14 @@ def test_every_secret_in_a_file_others_may_read_fails(
     status, lines = doctor_in(folder, capsys, caplog)
     assert status == 1
     expected = [
-        "FAIL  telegram token: written in {0}, which its group may read; fix: 'chmod go-r {0}',"
-        " or move it to LETSBOT_TELEGRAM__TOKEN or telegram.token_file",
-        "FAIL  matrix password: written in {0}, which its group may read; fix: 'chmod go-r {0}',"
-        " or move it to LETSBOT_MATRIX__PASSWORD or matrix.password_file",
-        "FAIL  database password: written in {0}, which its group may read; fix: 'chmod go-r"
-        " {0}', or move it to LETSBOT_STORAGE__URL (the whole URL)",
+        "FAIL  telegram token: written in {0}, which its group may read; fix: move it to"
+        " LETSBOT_TELEGRAM__TOKEN or telegram.token_file, or 'chmod go-r {0}' if the bot runs"
+        " as its owner",
+        "FAIL  matrix password: written in {0}, which its group may read; fix: move it to"
+        " LETSBOT_MATRIX__PASSWORD or matrix.password_file, or 'chmod go-r {0}' if the bot runs"
+        " as its owner",
+        "FAIL  database password: written in {0}, which its group may read; fix: move it to"
+        " LETSBOT_STORAGE__URL (the whole URL), or 'chmod go-r {0}' if the bot runs as its owner",
     ]
     assert [line for line in lines if " token: " in line or " password: " in line] == [
         line.format(config) for line in expected
