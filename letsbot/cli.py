@@ -14,6 +14,7 @@ import sys
 import tomllib
 from collections.abc import Awaitable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
@@ -39,7 +40,7 @@ from letsbot.hub import Hub, TransportError
 from letsbot.i18n import catalog
 from letsbot.timer import CHECK_EVERY, Timer
 from storage.check import ledger_problems, ledger_size
-from storage.database import make_engine, schema_state, upgrade
+from storage.database import UrlError, error_reason, make_engine, schema_state, upgrade
 from storage.platform import SqlPlatformStore
 from storage.uow import SqlUnitOfWork
 
@@ -305,20 +306,23 @@ def settings_from(args: argparse.Namespace) -> tuple[Settings, Path]:
 
 def engine_for(settings: Settings, base: Path) -> Engine:
     url = resolve_sqlite_path(settings.storage.url, base)
+    return open_engine(url, "storage.url", settings.storage.sqlite_synchronous)
+
+
+def open_engine(url: str, what: str, sqlite_synchronous: str = "NORMAL") -> Engine:
+    """An engine on ``url``, or a CliError naming ``what`` (the key or option) and why."""
     try:
-        make_url(url)
-    except ArgumentError:
-        raise CliError(f"storage.url: not a database URL: {safe_url(url)}") from None
-    try:
-        return make_engine(url, sqlite_synchronous=settings.storage.sqlite_synchronous)
-    except (ImportError, SQLAlchemyError) as error:
-        raise CliError(f"storage.url: can't use {safe_url(url)}: {error}") from None
+        return make_engine(url, sqlite_synchronous=sqlite_synchronous)
+    except UrlError as error:
+        raise CliError(f"{what} {safe_url(url)}: {error}") from None
+    except SQLAlchemyError as error:
+        raise CliError(f"{what} {safe_url(url)}: {error_reason(error, url)}") from None
 
 
 def safe_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # a port that is no number is a ValueError
         return "(unreadable URL)"
 
 
@@ -328,8 +332,9 @@ def ready_engine(settings: Settings, base: Path) -> Engine:
     try:
         current, head = schema_state(engine)
     except SQLAlchemyError as error:
+        shown = safe_url(str(engine.url))
         raise CliError(
-            f"can't open the database {safe_url(str(engine.url))}: {error.__class__.__name__}"
+            f"can't open the database {shown}: {error_reason(error, engine.url)}"
         ) from None
     if current != head:
         state = "has no letsbot tables" if current is None else f"is at revision {current}"
@@ -364,7 +369,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         shutil.copyfileobj(source, target)
     settings = load_settings(path)
     engine = engine_for(settings, path.parent)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except SQLAlchemyError as error:
+        raise CliError(
+            f"wrote {path}, but can't create the database {safe_url(str(engine.url))}:"
+            f" {error_reason(error, engine.url)}"
+        ) from None
     print(f"wrote {path} and created the database {safe_url(str(engine.url))}")
     print(f"next: edit {path} (group name, coordinators), then 'letsbot console' or 'letsbot run'")
     return 0
@@ -378,7 +389,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         current, _ = schema_state(engine)
     except SQLAlchemyError as error:
         raise CliError(
-            f"can't upgrade {safe_url(str(engine.url))}: {error.__class__.__name__}"
+            f"can't upgrade {safe_url(str(engine.url))}: {error_reason(error, engine.url)}"
         ) from None
     print(f"database {safe_url(str(engine.url))} is at revision {current}")
     return 0
@@ -391,11 +402,7 @@ def cmd_db_copy(args: argparse.Namespace) -> int:
     source = ready_engine(settings, path.parent)
     target_url = resolve_sqlite_path(args.to, Path.cwd())
     shown = safe_url(target_url)
-    try:
-        make_url(target_url)
-        target = make_engine(target_url)
-    except (ArgumentError, ImportError, SQLAlchemyError) as error:
-        raise CliError(f"--to: can't use {shown}: {error.__class__.__name__}") from None
+    target = open_engine(target_url, "--to")
     warnings: list[str] = []
     try:
         counts = copy_database(source, target, warnings.append)
@@ -887,45 +894,119 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return report_checks(checks)
 
 
+# Each secret of bot.toml: its name in doctor's lines, section, key, variable, *_file key.
+SECRETS = (
+    ("telegram token", "telegram", "token", "TELEGRAM__TOKEN", "token_file"),
+    ("matrix password", "matrix", "password", "MATRIX__PASSWORD", "password_file"),
+    ("matrix access token", "matrix", "access_token", "MATRIX__ACCESS_TOKEN", "access_token_file"),
+)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A secret as the configuration holds it (never its value)."""
+
+    name: str  # as doctor names it
+    key: str  # section.key in the file
+    variable: str  # LETSBOT_<variable>
+    in_file: bool
+    overridden: bool  # by the environment: the file's copy is ignored
+
+
 def secret_checks(settings: Settings, path: Path) -> list[Check]:
-    """Where each secret of an enabled platform comes from; one in a readable bot.toml fails."""
-    found = []
-    if settings.telegram.enabled:
-        found.append(("telegram token", "TELEGRAM__TOKEN", settings.telegram.token_file))
-    if settings.matrix.enabled:
-        if settings.matrix.token():
-            found.append(
-                ("matrix access token", "MATRIX__ACCESS_TOKEN", settings.matrix.access_token_file)
-            )
-        else:
-            found.append(("matrix password", "MATRIX__PASSWORD", settings.matrix.password_file))
+    """Where each secret comes from; never its value.
+
+    Fails for every secret written in ``path`` (also of a platform that is off, and
+    a password inside storage.url) when others may read the file, and for one the
+    environment overrides: the file's copy is then ignored, and only a risk.
+    """
+    written = _written(path)
+    used = _used_secrets(settings)
     checks = []
-    for name, variable, file in found:
-        if os.environ.get(f"LETSBOT_{variable}"):
-            checks.append(Check.passed(name, f"set, from LETSBOT_{variable}"))
-        elif not _in_file(path, variable):
-            checks.append(Check.passed(name, f"set, from {file}"))
-        elif path.stat().st_mode & 0o004:
-            checks.append(
-                Check.failed(
-                    name,
-                    f"written in {path}, which everyone on this server may read",
-                    f"'chmod o-r {path}', or move it to LETSBOT_{variable} or a *_file",
-                )
-            )
-        else:
-            checks.append(Check.passed(name, f"set, in {path}"))
+    for name, section, key, variable, file_key in SECRETS:
+        value = written.get(section, {}).get(key)
+        in_file = isinstance(value, str) and bool(value.strip())
+        loaded = getattr(settings, section)
+        effective = getattr(loaded, key).get_secret_value()
+        overridden = in_file and (effective != value or _in_environment(variable))
+        if in_file or name in used:
+            found = Found(name, f"{section}.{key}", variable, in_file, overridden)
+            elsewhere = f"LETSBOT_{variable} or {section}.{file_key}"
+            checks.append(_secret_check(found, path, elsewhere, str(getattr(loaded, file_key))))
+    checks.extend(_database_password_check(settings, path, written))
     return checks
 
 
-def _in_file(path: Path, variable: str) -> bool:
-    """Whether the secret itself (not its *_file) is set in the config file."""
-    section, _, key = variable.lower().partition("__")
+def _secret_check(found: Found, path: Path, elsewhere: str, secret_file: str) -> Check:
+    """``elsewhere``: where the secret belongs; ``secret_file``: the *_file it may come from."""
+    name = found.name
+    if found.overridden:
+        return Check.failed(
+            name,
+            f"LETSBOT_{found.variable} overrides {found.key}, so the copy in {path} is ignored",
+            f"remove {found.key} from {path}",
+        )
+    if found.in_file and (readers := _readers(path)):
+        return Check.failed(
+            name,
+            f"written in {path}, which {readers} may read",
+            f"move it to {elsewhere}, or 'chmod go-r {path}' if the bot runs as its owner",
+        )
+    if found.in_file:
+        return Check.passed(name, f"set, in {path}")
+    if _in_environment(found.variable):
+        return Check.passed(name, f"set, from LETSBOT_{found.variable}")
+    return Check.passed(name, f"set, from {secret_file}")
+
+
+def _database_password_check(
+    settings: Settings, path: Path, written: dict[str, Any]
+) -> list[Check]:
+    url = written.get("storage", {}).get("url")
+    in_file = isinstance(url, str) and bool(_password(url))
+    if not in_file and not _password(settings.storage.url):
+        return []  # no password at all (SQLite, or a server that trusts the bot's user)
+    overridden = in_file and settings.storage.url != url
+    found = Found("database password", "storage.url", "STORAGE__URL", in_file, overridden)
+    return [_secret_check(found, path, "LETSBOT_STORAGE__URL (the whole URL)", "")]
+
+
+def _used_secrets(settings: Settings) -> set[str]:
+    used = {"telegram token"} if settings.telegram.enabled else set()
+    if settings.matrix.enabled:
+        used.add("matrix access token" if settings.matrix.token() else "matrix password")
+    return used
+
+
+def _written(path: Path) -> dict[str, Any]:
+    """The config file as written, before the environment overrides anything."""
     try:
         with path.open("rb") as handle:
-            return bool(tomllib.load(handle).get(section, {}).get(key))
+            return tomllib.load(handle)
     except (OSError, ValueError):
-        return False
+        return {}
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except (ArgumentError, ValueError):
+        return None
+
+
+def _in_environment(variable: str) -> bool:
+    wanted = f"LETSBOT_{variable}".lower()  # pydantic-settings reads names in any case
+    return any(key.lower() == wanted and value for key, value in os.environ.items())
+
+
+def _readers(path: Path) -> str:
+    """Who besides the file's owner may read ``path``: '' when nobody."""
+    mode = path.stat().st_mode
+    if mode & 0o004:
+        return "everyone on this server"
+    if mode & 0o040:
+        return "its group"
+    return ""
 
 
 async def platform_checks(settings: Settings) -> list[Check]:

@@ -277,6 +277,10 @@ def load_settings(path: Path | None, *, required: bool = True) -> Settings:
                 ) from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text (TOML files are)") from None
+        except OSError as error:  # a folder, or a file the bot's user may not read
+            raise ConfigError(f"{path}: can't read it: {error.strerror}") from None
     unknown = sorted(set(data) - set(Settings.model_fields))
     if unknown:
         raise ConfigError(f"{path}: unknown section [{unknown[0]}]")

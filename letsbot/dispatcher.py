@@ -172,7 +172,9 @@ class Bot:
         sender = store.member_by_identity(incoming.sender)
         if incoming.sender not in self.coordinators:
             return sender
-        # Coordinators named in the configuration start as active coordinators.
+        # Coordinators named in the configuration start as active coordinators, and
+        # come back as such if their account was closed (a forgotten one has no
+        # identities left, so they start afresh): the group never loses its coordinators.
         if sender is None:
             sender = store.add_member(
                 name=strip_controls(incoming.sender_name)[:100] or str(incoming.sender),
@@ -183,7 +185,7 @@ class Bot:
             )
             store.add_identity(sender.id, incoming.sender, incoming.sender_name)
             self._start_credit(store, sender, incoming)
-        elif sender.status is Status.CANDIDATE or sender.role is not Role.COORDINATOR:
+        elif sender.status is not Status.ACTIVE or sender.role is not Role.COORDINATOR:
             if sender.status is Status.CANDIDATE:
                 self._start_credit(store, sender, incoming)
             sender = store.update_member(sender.id, status=Status.ACTIVE, role=Role.COORDINATOR)

@@ -26,6 +26,7 @@ class TransferKind(enum.StrEnum):
     START_CREDIT = "start_credit"
     REVERSAL = "reversal"
     OPENING = "opening"  # a balance brought in from another system, against the group account
+    REST = "rest"  # what is left on an account that closes, given to the group account
 
 
 class PendingAction(enum.StrEnum):

@@ -66,14 +66,30 @@ def group_t(ctx: Context) -> Translator:
     return ctx.translators[ctx.settings.group.language]
 
 
-def when_refusal(ctx: Context, error: WhenError) -> Refusal:
-    return Refusal(f"when.{error.reason}", text=error.text[:40], example=ctx.usage("event"))
+EXAMPLES = {
+    "cancel": "event.example_cancel",
+    "move": "event.example_move",
+    "details": "event.example_details",
+}
 
 
-def find_event(ctx: Context, words: list[str]) -> tuple[Event, list[str]]:
+def example(ctx: Context, subcommand: str, event_id: int = 12) -> Raw:
+    """A correct example of the subcommand typed (``move``, ``cancel``, ``details``).
+
+    A refusal shows the command the member meant, not the one for scheduling.
+    """
+    return Raw(ctx.t(EXAMPLES[subcommand], id=event_id))
+
+
+def when_refusal(ctx: Context, error: WhenError, shown: Raw) -> Refusal:
+    return Refusal(f"when.{error.reason}", text=error.text[:40], example=shown)
+
+
+def find_event(ctx: Context, words: list[str], shown: Raw) -> tuple[Event, list[str]]:
+    """The event a number names; ``shown``: the example a refusal gives."""
     match = _ID.fullmatch(words[0]) if words else None
     if match is None:
-        raise Refusal("event.which", example=ctx.usage("event"))
+        raise Refusal("event.which", example=shown)
     event = ctx.store.event(int(match.group(1)))
     if event is None:
         raise Refusal("event.unknown", id=match.group(1))
@@ -110,7 +126,7 @@ def add(ctx: Context, words: list[str]) -> None:
         rest, repeat = split_repeat(rest, now=ctx.now, tz=ctx.settings.tz)
         series = occurrences(when, repeat)
     except WhenError as error:
-        raise when_refusal(ctx, error) from None
+        raise when_refusal(ctx, error, ctx.usage("event")) from None
     title_words, place_words = rest, []
     if "@" in rest:
         cut = rest.index("@")
@@ -165,7 +181,7 @@ def add_answered(ctx: Context, question: Pending, yes: bool) -> None:
 
 
 def cancel(ctx: Context, words: list[str]) -> None:
-    event, rest = find_event(ctx, words)
+    event, rest = find_event(ctx, words, example(ctx, "cancel"))
     if event.status is EventStatus.CANCELLED:
         raise Refusal("event.already_cancelled", id=event.id)
     if event.starts_at <= ctx.now:
@@ -181,15 +197,18 @@ def cancel(ctx: Context, words: list[str]) -> None:
 
 
 def move(ctx: Context, words: list[str]) -> None:
-    event, rest = find_event(ctx, words)
+    event, rest = find_event(ctx, words, example(ctx, "move"))
     if event.status is EventStatus.CANCELLED:
         raise Refusal("event.already_cancelled", id=event.id)
+    if event.starts_at <= ctx.now:  # what took place stays in the books as it was
+        raise Refusal("event.past_move", id=event.id, example=ctx.usage("event"))
+    shown = example(ctx, "move", event.id)
     try:
         when, extra = parse_when(rest, now=ctx.now, tz=ctx.settings.tz)
     except WhenError as error:
-        raise when_refusal(ctx, error) from None
+        raise when_refusal(ctx, error, shown) from None
     if extra:
-        raise Refusal("event.move_usage", example=ctx.usage("event"))
+        raise Refusal("event.move_usage", example=shown)
     t = group_t(ctx)
     old = t.event_time(event.starts_at, event.ends_at)
     end = when.end
@@ -201,7 +220,7 @@ def move(ctx: Context, words: list[str]) -> None:
 
 
 def details(ctx: Context, words: list[str]) -> None:
-    event, _ = find_event(ctx, words)
+    event, _ = find_event(ctx, words, example(ctx, "details"))
     lines: list[str] = [describe(ctx.t, event)]
     if event.status is EventStatus.CANCELLED:
         lines.append(ctx.t("event.is_cancelled"))
@@ -236,7 +255,7 @@ def events(ctx: Context, words: list[str]) -> None:
 
 
 def rsvp(ctx: Context, words: list[str], going: bool) -> None:
-    event, _ = find_event(ctx, words)
+    event, _ = find_event(ctx, words, ctx.usage("going" if going else "notgoing"))
     if event.status is EventStatus.CANCELLED:
         raise Refusal("event.already_cancelled", id=event.id)
     if event.starts_at <= ctx.now:

@@ -235,6 +235,12 @@ KIND_OF = {
 }
 
 
+def kind_of(action: PendingAction, payer: Member, receiver: Member) -> TransferKind:
+    """What a leaving member gives the group account is their rest, not trade."""
+    leaving = payer.status is Status.LEAVING and action is not PendingAction.REVERSE
+    return TransferKind.REST if leaving and receiver.is_group_account else KIND_OF[action]
+
+
 @REGISTRY.on_answer(
     PendingAction.PAY, PendingAction.REQUEST, PendingAction.BOOK, PendingAction.REVERSE
 )
@@ -271,7 +277,7 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
         receiver_id=receiver.id,
         amount=question.amount,
         description=description,
-        kind=KIND_OF[question.action],
+        kind=kind_of(question.action, payer, receiver),
         at=ctx.now,
         booked_by_id=ctx.member.id,
         event_key=ctx.incoming.event_key,

@@ -199,21 +199,60 @@ def lang(ctx: Context, words: list[str]) -> None:
     ctx.reply(ctx.t("lang.done"))
 
 
+def active_coordinators(ctx: Context, question: Pending | None = None) -> list[int]:
+    """Who coordinates now: locked with an answer that may take the last one away."""
+    return [m.id for m in ctx.store.members([Status.ACTIVE]) if m.is_coordinator]
+
+
+def lock_with_coordinators(ctx: Context, member_ids: list[int]) -> dict[int, Member]:
+    """Lock ``member_ids`` and every active coordinator at once (one order, no deadlock).
+
+    So that two coordinators who leave at the same moment can't both pass
+    ``ensure_other_coordinator``: the second waits for the first and sees it gone.
+    The answer's claim locked them already (``locks=active_coordinators``).
+    """
+    return ctx.store.lock_members([*member_ids, *active_coordinators(ctx)])
+
+
+def ensure_other_coordinator(
+    ctx: Context, member: Member, locked: dict[int, Member] | None = None
+) -> None:
+    """The group keeps an active coordinator: the last one can't leave or be forgotten.
+
+    ``locked``: the members ``lock_with_coordinators`` returned, when the answer is applied.
+    """
+    if not member.is_coordinator:
+        return
+    seen = locked.values() if locked is not None else ctx.store.members([Status.ACTIVE])
+    if not any(m.is_coordinator and m.id != member.id for m in seen):
+        raise Refusal("coordinator.last", group=ctx.settings.group.name)
+
+
+def ensure_not_configured(ctx: Context, member: Member, key: str) -> None:
+    """A coordinator named in the configuration would come back at their next message."""
+    if set(ctx.store.identities(member.id)) & ctx.settings.coordinator_identities:
+        raise Refusal(key)
+
+
 @REGISTRY.command("leave", nl="uitstappen", who=Who.MEMBER, where=Where.DIRECT)
 def leave(ctx: Context, words: list[str]) -> None:
     member = ctx.member
     if member.status is Status.LEAVING:
         raise Refusal("leave.already", balance=ctx.t.amount(member.balance))
+    ensure_not_configured(ctx, member, "leave.configured")
+    ensure_other_coordinator(ctx, member)
     group = ctx.settings.group.name
     ctx.ask(PendingAction.LEAVE, member, lambda t: t("leave.ask", group=group))
 
 
-@REGISTRY.on_answer(PendingAction.LEAVE)
+@REGISTRY.on_answer(PendingAction.LEAVE, locks=active_coordinators)
 def leave_answered(ctx: Context, question: Pending, yes: bool) -> None:
-    member = ctx.store.lock_members([ctx.member.id])[ctx.member.id]  # locked already: fresh
     if not yes:
         ctx.reply(ctx.t("leave.cancelled"))
         return
+    locked = lock_with_coordinators(ctx, [ctx.member.id])
+    member = locked[ctx.member.id]
+    ensure_other_coordinator(ctx, member, locked)
     if member.balance == 0:
         member = ctx.store.update_member(member.id, status=Status.INACTIVE)
         ctx.store.withdraw_listings_of(member.id, ctx.now)  # their offers and wants go with them

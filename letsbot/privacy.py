@@ -13,6 +13,12 @@ from letsbot.context import Context
 from letsbot.domain import Member, Pending, PendingAction, Status, TransferKind
 from letsbot.errors import Refusal
 from letsbot.i18n import Translator
+from letsbot.members import (
+    active_coordinators,
+    ensure_not_configured,
+    ensure_other_coordinator,
+    lock_with_coordinators,
+)
 from letsbot.registry import REGISTRY, Where, Who
 
 STANDING = {
@@ -80,8 +86,8 @@ def forget_me(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
     if sender is None:
         raise Refusal("forget.stranger", group=ctx.settings.group.name)
-    if set(ctx.store.identities(sender.id)) & ctx.settings.coordinator_identities:
-        raise Refusal("forget.configured")
+    ensure_not_configured(ctx, sender, "forget.configured")
+    ensure_other_coordinator(ctx, sender)
     if sender.balance < 0:
         raise Refusal("forget.negative", balance=ctx.t.amount(sender.balance))
     code, balance = ctx.code(sender), sender.balance
@@ -134,8 +140,9 @@ def forgotten_id(question: Pending) -> int:
 
 
 def forget_locks(ctx: Context, question: Pending) -> list[int]:
-    """Forgetting touches the forgotten account and, for a rest, the group account."""
-    return [forgotten_id(question), ctx.store.group_account().id]
+    """The forgotten account, the group account (for a rest), and who coordinates."""
+    group_account = ctx.store.group_account().id
+    return [forgotten_id(question), group_account, *active_coordinators(ctx, question)]
 
 
 @REGISTRY.on_answer(PendingAction.FORGET, anyone=True, locks=forget_locks)
@@ -152,7 +159,9 @@ def forget_answered(ctx: Context, question: Pending, yes: bool) -> None:
 
 def forget_self(ctx: Context, question: Pending) -> None:
     kas = ctx.store.group_account()
-    member = ctx.store.lock_members([ctx.member.id, kas.id])[ctx.member.id]
+    locked = lock_with_coordinators(ctx, [ctx.member.id, kas.id])
+    member = locked[ctx.member.id]
+    ensure_other_coordinator(ctx, member, locked)
     rest = member.balance
     if rest != (question.amount or 0) or rest < 0:
         # Money moved since the question: what was confirmed is no longer what would happen.
@@ -170,7 +179,7 @@ def forget_self(ctx: Context, question: Pending) -> None:
             receiver_id=kas.id,
             amount=rest,
             description=group_t("forget.rest_description"),
-            kind=TransferKind.PAYMENT,
+            kind=TransferKind.REST,
             at=ctx.now,
             booked_by_id=member.id,
             event_key=ctx.incoming.event_key,

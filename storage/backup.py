@@ -26,9 +26,24 @@ def backup_sqlite(url: str, target: Path) -> int:
         raise BackupError(f"{source_path}: no such database file")
     if target.exists():
         raise BackupError(f"{target} exists already; choose a new file name")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BackupError(f"{target}: can't create its folder: {error.strerror}") from None
+    try:
+        return _copy(source_path, target)
+    except sqlite3.Error as error:  # e.g. a folder the bot's user may not write in
+        target.unlink(missing_ok=True)
+        raise BackupError(f"{target}: can't write the copy: {error}") from None
+
+
+def _copy(source_path: Path, target: Path) -> int:
     source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
-    copy = sqlite3.connect(target)
+    try:
+        copy = sqlite3.connect(target)
+    except sqlite3.Error:
+        source.close()
+        raise
     try:
         pages = 0
 

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from letsbot.text import find_control, strip_controls
-from storage.database import upgrade
+from storage.database import error_reason, upgrade
 from storage.models import Base, MemberRow
 from storage.tables import members
 
@@ -134,7 +134,7 @@ def _refuse_data(target: Engine) -> None:
                 _refuse_rows(connection, mine)
             connection.rollback()
     except SQLAlchemyError as error:
-        raise CopyError(f"can't open the target: {error.__class__.__name__}") from None
+        raise CopyError(f"can't open the target: {error_reason(error, target.url)}") from None
 
 
 def _refuse_rows(connection: Connection, which: list[Table] | None = None) -> None:

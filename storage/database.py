@@ -11,8 +11,44 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry
+
+EXAMPLES = "e.g. sqlite:///var/letsbot.db or postgresql+psycopg://letsbot@localhost/letsbot"
+
+
+class UrlError(ValueError):
+    """A database URL that can't be used: why, in one line, without the password."""
+
+
+def parse_url(url: str) -> URL:
+    """``url`` parsed, or a ``UrlError`` that says what is wrong with it."""
+    try:
+        parsed = make_url(url)
+        port = parsed.port  # a port that isn't a number fails in make_url already
+    except (ArgumentError, ValueError):
+        raise UrlError(f"not a database URL ({EXAMPLES})") from None
+    if port is not None and not 0 < port < 65536:
+        raise UrlError(f"port {port} is not a port number (1 to 65535)")
+    return parsed
+
+
+def error_reason(error: BaseException, url: str | URL) -> str:
+    """Why a database refused: its kind and the driver's first line, never the password."""
+    reason = _first_line(error, url)
+    return f"{type(error).__name__}: {reason}" if reason else type(error).__name__
+
+
+def _first_line(error: BaseException, url: str | URL) -> str:
+    found = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    lines = str(found).strip().splitlines()
+    line = lines[0] if lines else ""
+    try:
+        password = make_url(url).password
+    except (ArgumentError, ValueError):
+        password = None
+    return line.replace(str(password), "***") if password else line
 
 
 def make_engine(
@@ -24,18 +60,23 @@ def make_engine(
     send ``BEGIN IMMEDIATE`` ourselves: the write lock is taken before the
     first read, so a limit check and the booking it guards see the same
     balances. WAL, foreign keys and a busy timeout on every connection.
-    Statement parameters never appear in errors or logs.
+    Statement parameters never appear in errors or logs. A URL that can't be
+    used raises ``UrlError``; a database that can't be reached fails on first use.
     """
-    parsed = make_url(url)
+    parsed = parse_url(url)
     # A database error's text would otherwise carry the statement's values (names,
     # descriptions) into the log with its traceback.
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return _create(parsed, pool_pre_ping=True, hide_parameters=True)
 
     database = parsed.database or ""
     if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, hide_parameters=True)
+        folder = Path(database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UrlError(f"can't create the folder {folder}: {error.strerror}") from None
+    engine = _create(parsed, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -52,6 +93,15 @@ def make_engine(
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _create(url: URL, **options: Any) -> Engine:
+    try:
+        return create_engine(url, **options)
+    except ImportError as error:
+        raise UrlError(f"the driver of {url.drivername} is not installed ({error.name})") from None
+    except ArgumentError as error:  # e.g. sqlite://host/file, or an unknown dialect
+        raise UrlError(f"{_first_line(error, url)} ({EXAMPLES})") from None
 
 
 def _alembic_config(engine: Engine) -> Config:

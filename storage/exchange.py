@@ -19,14 +19,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from letsbot.domain import GroupLimits, Status
+from letsbot.domain import GroupLimits, Status, TransferKind
 from letsbot.text import find_control
 from storage.tables import events, identities, listing_tags, listings, members, rsvps, transfers
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 Field = Literal[
     "code",
@@ -122,7 +125,7 @@ STATUSES = {
     "kandidaat": "candidate",
     "candidate": "candidate",
 }
-KINDS = {"payment", "request", "booking", "start_credit", "reversal", "opening"}
+KINDS = {kind.value for kind in TransferKind}
 _CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,8})\s*-?\s*)?0*(?P<number>[0-9]{1,6})", re.ASCII)
 _AMOUNT = re.compile(r"-?[0-9]{1,12}(?:[.,][0-9]{1,6})?", re.ASCII)
 
@@ -164,6 +167,24 @@ def read_sheet(
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     try:
+        return _read_rows(path, reader, required, mapping)
+    except csv.Error as error:
+        why = f"not readable as CSV ({error})"
+        if "field limit" in str(error):
+            limit = csv.field_size_limit()
+            why = f"a field is longer than {limit} characters; is this the right file?"
+        elif "new-line character" in str(error):  # a lone CR: an invisible control character
+            why = "a carriage return (U+000D) inside a value; remove it from the file"
+        raise ImportError_(f"{path}: line {reader.line_num}: {why}") from None
+
+
+def _read_rows(
+    path: Path,
+    reader: CsvReader,
+    required: Sequence[Field],
+    mapping: dict[str, Field] | None,
+) -> Sheet:
+    try:
         header = next(reader)
     except StopIteration:
         raise ImportError_(f"{path}: the file is empty") from None
@@ -181,26 +202,19 @@ def read_sheet(
             columns[index] = found
     missing = [f for f in required if f not in columns.values()]
     if missing:
+        shown = [title[:40] for title in header[:30]]  # one readable line, whatever the file
         raise ImportError_(
-            f"{path}: no column for {', '.join(missing)} (headers: {', '.join(header)});"
+            f"{path}: no column for {', '.join(missing)} (headers: {', '.join(shown)});"
             " name it with --map COLUMN=FIELD"
         )
     rows = []
     start = reader.line_num + 1
-    try:
-        for values in reader:
-            # The line a row starts on, as an editor counts: a quoted value may hold line breaks.
-            line, start = start, reader.line_num + 1
-            if not any(v.strip() for v in values):
-                continue
-            rows.append(
-                (line, {f: values[i].strip() for i, f in columns.items() if i < len(values)})
-            )
-    except csv.Error as error:
-        why = str(error)
-        if "new-line character" in why:  # a lone CR: an invisible control character
-            why = "a carriage return (U+000D) inside a value; remove it from the file"
-        raise ImportError_(f"{path}: line {reader.line_num}: {why}") from None
+    for values in reader:
+        # The line a row starts on, as an editor counts: a quoted value may hold line breaks.
+        line, start = start, reader.line_num + 1
+        if not any(v.strip() for v in values):
+            continue
+        rows.append((line, {f: values[i].strip() for i, f in columns.items() if i < len(values)}))
     return Sheet(rows)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import sqlite3
 import subprocess
@@ -416,3 +418,140 @@ def test_a_one_platform_run_loads_only_that_platforms_sdk(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == loaded
+
+
+# A database URL or a file that can't be used: one line, exit 2, never a traceback
+
+
+def main_in(
+    folder: Path, capsys: pytest.CaptureFixture[str], *args: str, stdin: str = ""
+) -> tuple[int, str, str]:
+    """``letsbot ARGS`` in this process, from ``folder``: exit status, stdout, stderr."""
+    from letsbot.cli import main
+
+    cwd = Path.cwd()
+    saved = sys.stdin
+    os.chdir(folder)
+    sys.stdin = io.StringIO(stdin)
+    try:
+        status = main(list(args))
+    finally:
+        os.chdir(cwd)
+        sys.stdin = saved
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def one_line_in(status: int, err: str) -> str:
+    assert status == 2, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("letsbot: "), err
+    return lines[0]
+
+
+USING_THE_DATABASE = [
+    ["check"],
+    ["db", "upgrade"],
+    ["db", "copy", "--to", "sqlite:///copy.db"],
+    ["console", "--script", "-"],
+    ["run"],
+    ["export", "members"],
+    ["import", "members", "leden.csv"],
+    ["import", "balances", "saldo.csv"],
+    ["claim-code", "--all"],
+    ["report", "--output", "r.html"],
+    ["backup", "b.db"],
+    ["doctor"],
+    ["--config", "new.toml", "init"],
+]
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        (
+            "postgresql+psycopg://bot:geheim@127.0.0.1:99999/letsbot",
+            "storage.url postgresql+psycopg://bot:***@127.0.0.1:99999/letsbot:"
+            " port 99999 is not a port number (1 to 65535)",
+        ),
+        (
+            "postgresql+psycopg://bot:geheim@127.0.0.1:5432x/letsbot",
+            "storage.url (unreadable URL): not a database URL (e.g. sqlite:///var/letsbot.db or",
+        ),
+        ("sqlite://localhost/letsbot.db", "Invalid SQLite URL: sqlite://localhost/letsbot.db"),
+        ("sqlite:////proc/letsbot/letsbot.db", "can't create the folder /proc/letsbot:"),
+        ("sqlite:///notes.txt", "notes.txt: DatabaseError: file is not a database"),
+    ],
+)
+def test_a_database_url_that_cant_be_used_is_one_line_for_every_command(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    complaint: str,
+) -> None:
+    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("boodschappen\n" * 200, encoding="utf-8")
+    (tmp_path / "leden.csv").write_text("code,name\nDU-002,An\n", encoding="utf-8")
+    (tmp_path / "saldo.csv").write_text("code,balance\nDU-002,0\n", encoding="utf-8")
+    monkeypatch.setenv("LETSBOT_STORAGE__URL", url)
+    for args in USING_THE_DATABASE:
+        status, out, err = main_in(tmp_path, capsys, *args)
+        if args == ["doctor"]:
+            failed = [line for line in out.splitlines() if line.startswith("FAIL  database:")]
+            assert status == 1 and "Traceback" not in err and len(failed) == 1, out + err
+            assert complaint in failed[0] or "(DatabaseError)" in failed[0], failed
+        else:
+            assert complaint in one_line_in(status, err), args
+        assert "geheim" not in out + err
+    # The same URL as the target of a copy, from a good database.
+    monkeypatch.delenv("LETSBOT_STORAGE__URL")
+    assert main_in(tmp_path, capsys, "db", "upgrade")[0] == 0
+    status, out, err = main_in(tmp_path, capsys, "db", "copy", "--to", url)
+    line = one_line_in(status, err)
+    assert complaint.split(": ")[-1] in line and "geheim" not in line
+
+
+def test_a_csv_field_over_the_limit_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    assert main_in(tmp_path, capsys, "db", "upgrade")[0] == 0
+    huge = "x" * (csv.field_size_limit() + 1)
+    header = "date,from,to,amount,code,name,balance"
+    for number, text in ((1, f"{header},{huge}\n"), (2, f"{header}\n2026-01-05,DU-002,{huge}\n")):
+        (tmp_path / "groot.csv").write_text(text, encoding="utf-8")
+        for what in ("members", "transfers", "balances"):
+            status, _, err = main_in(tmp_path, capsys, "import", what, "groot.csv", "--dry-run")
+            assert one_line_in(status, err) == (
+                f"letsbot: groot.csv: line {number}: a field is longer than 131072 characters;"
+                " is this the right file?"
+            )
+
+
+@pytest.mark.parametrize(
+    ("config", "complaint"),
+    [
+        (None, "letsbot: cfg: can't read it: Is a directory"),
+        (b"\xff\xfe[group]\n", "letsbot: cfg: not UTF-8 text (TOML files are)"),
+    ],
+)
+def test_a_config_file_that_cant_be_read_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], config: bytes | None, complaint: str
+) -> None:
+    if config is None:
+        (tmp_path / "cfg").mkdir()
+    else:
+        (tmp_path / "cfg").write_bytes(config)
+    assert one_line_in(*main_in(tmp_path, capsys, "--config", "cfg", "check")[::2]) == complaint
+
+
+def test_a_backup_that_cant_be_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    assert main_in(tmp_path, capsys, "db", "upgrade")[0] == 0
+    status, _, err = main_in(tmp_path, capsys, "backup", "/proc/letsbot.db")
+    assert one_line_in(status, err).startswith("letsbot: /proc/letsbot.db: can't write the copy")
+    assert not Path("/proc/letsbot.db").exists()

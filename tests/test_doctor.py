@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -186,12 +187,91 @@ def test_a_secret_in_a_readable_config_file_fails(folder: Path) -> None:
     assert result.returncode == 1
     assert (
         "FAIL  telegram token: written in bot.toml, which everyone on this server may read;"
-        " fix: 'chmod o-r bot.toml', or move it to LETSBOT_TELEGRAM__TOKEN or a *_file"
+        " fix: move it to LETSBOT_TELEGRAM__TOKEN or telegram.token_file, or"
+        " 'chmod go-r bot.toml' if the bot runs as its owner"
     ) in result.stdout
     assert "FAIL  telegram bot: can't reach the Bot API: " in result.stdout
     assert "1:x" not in result.stdout + result.stderr
-    config.chmod(0o640)
+    config.chmod(0o600)
     assert "OK    telegram token: set, in bot.toml" in letsbot("doctor", cwd=folder).stdout
+
+
+SECRETS = ("tg-geheim-123", "mx-geheim-456", "db-geheim-789")
+WRITTEN = (
+    CONFIG.replace(
+        "sqlite:///var/letsbot.db", f"postgresql+psycopg://bot:{SECRETS[2]}@127.0.0.1:1/letsbot"
+    )
+    + f'\n[telegram]\ntoken = "{SECRETS[0]}"\n'  # the platforms are off: still secrets
+    + f'\n[matrix]\npassword = "{SECRETS[1]}"\n'
+)
+
+
+def doctor_in(
+    folder: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> tuple[int, list[str]]:
+    status = main(["--config", str(folder / "bot.toml"), "doctor"])
+    out, err = capsys.readouterr()
+    for secret in SECRETS:
+        assert secret not in out + err + caplog.text
+    return status, out.splitlines()
+
+
+def test_every_secret_in_a_file_others_may_read_fails(
+    folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("LETSBOT_")]:
+        monkeypatch.delenv(name)
+    config = folder / "bot.toml"
+    config.write_text(WRITTEN, encoding="utf-8")
+    config.chmod(0o640)  # group-readable
+    status, lines = doctor_in(folder, capsys, caplog)
+    assert status == 1
+    expected = [
+        "FAIL  telegram token: written in {0}, which its group may read; fix: move it to"
+        " LETSBOT_TELEGRAM__TOKEN or telegram.token_file, or 'chmod go-r {0}' if the bot runs"
+        " as its owner",
+        "FAIL  matrix password: written in {0}, which its group may read; fix: move it to"
+        " LETSBOT_MATRIX__PASSWORD or matrix.password_file, or 'chmod go-r {0}' if the bot runs"
+        " as its owner",
+        "FAIL  database password: written in {0}, which its group may read; fix: move it to"
+        " LETSBOT_STORAGE__URL (the whole URL), or 'chmod go-r {0}' if the bot runs as its owner",
+    ]
+    assert [line for line in lines if " token: " in line or " password: " in line] == [
+        line.format(config) for line in expected
+    ]
+    config.chmod(0o600)
+    status, lines = doctor_in(folder, capsys, caplog)
+    assert f"OK    telegram token: set, in {config}" in lines
+    assert f"OK    database password: set, in {config}" in lines
+
+
+def test_a_secret_the_environment_overrides_should_leave_the_file(
+    folder: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("LETSBOT_")]:
+        monkeypatch.delenv(name)
+    config = folder / "bot.toml"
+    config.write_text(WRITTEN, encoding="utf-8")
+    config.chmod(0o600)
+    monkeypatch.setenv("LETSBOT_TELEGRAM__TOKEN", "tg-geheim-123")  # even the same value
+    monkeypatch.setenv("LETSBOT_STORAGE__URL", "sqlite:///var/letsbot.db")
+    status, lines = doctor_in(folder, capsys, caplog)
+    assert status == 1
+    assert (
+        f"FAIL  telegram token: LETSBOT_TELEGRAM__TOKEN overrides telegram.token, so the copy in"
+        f" {config} is ignored; fix: remove telegram.token from {config}"
+    ) in lines
+    assert (
+        f"FAIL  database password: LETSBOT_STORAGE__URL overrides storage.url, so the copy in"
+        f" {config} is ignored; fix: remove storage.url from {config}"
+    ) in lines
+    assert f"OK    matrix password: set, in {config}" in lines
 
 
 # Matrix, against a real Synapse (tests/synapse.py) -------------------------------------

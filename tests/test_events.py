@@ -88,6 +88,61 @@ def test_bad_event_commands_are_explained(group: Driver, command: str, expected:
     assert group.count("events") == 0
 
 
+@pytest.mark.parametrize(
+    ("command", "example"),
+    [
+        ("/activiteit verplaats", "/activiteit verplaats 12 19/12 10:00"),
+        ("/activiteit verplaats 1", "/activiteit verplaats 1 19/12 10:00"),
+        ("/activiteit verplaats 1 19/12", "/activiteit verplaats 1 19/12 10:00"),
+        ("/activiteit verplaats 1 31/13 10:00", "/activiteit verplaats 1 19/12 10:00"),
+        ("/activiteit verplaats 1 19/12 10:00 Ruilmarkt", "/activiteit verplaats 1 19/12 10:00"),
+        ("/event move 1 1/12/2026 07:00", "/event move 1 19/12 10:00"),
+        ("/activiteit annuleer", "/activiteit annuleer 12 te weinig vrijwilligers"),
+        ("/event cancel soon", "/event cancel 12 too few volunteers"),
+        ("/activiteit", "/activiteit 12"),
+        ("/activiteit morgen", "/activiteit 12"),
+        ("/ikkom", "/ikkom 12"),
+        ("/notgoing", "/notgoing 12"),
+    ],
+)
+def test_a_refusal_shows_the_subcommand_that_was_typed(
+    group: Driver, command: str, example: str
+) -> None:
+    market(group)
+    before = group.snapshot(), group.count("events")
+    who = "bo" if command == "/notgoing" else "admin"  # bo speaks English
+    out = group.say(who, command)
+    assert group.last is not None and group.last.outcome == "refused"
+    assert out.endswith(f"\n  {example}"), out
+    assert "/activiteit nieuw" not in out and "/event add" not in out
+    assert (group.snapshot(), group.count("events")) == before
+
+
+def test_an_event_that_took_place_cant_be_moved(group: Driver) -> None:
+    market(group, "12/12 10:00-16:00")
+    group.advance(local(2026, 12, 12, 11, 0))  # the market has begun
+    before = dump_events(group)
+    out = group.say("admin", "/activiteit verplaats 1 19/12 10:00")
+    assert out == (
+        "[dm admin] Activiteit #1 is al begonnen of voorbij; die kan niet meer verplaatst worden."
+        " Plan een nieuwe, bijvoorbeeld:\n"
+        "  /activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal"
+    )
+    group.advance(local(2026, 12, 13, 9, 0))
+    assert "Event #1 has already started or is over" in group.say(
+        "admin", "/event move 1 19/12 10:00"
+    )
+    assert dump_events(group) == before
+    assert group.advance(local(2026, 12, 20, 9, 0)) == ""  # no reminders of a moved market
+
+
+def dump_events(driver: Driver) -> list[tuple[object, ...]]:
+    with driver.engine.connect() as connection:
+        found = [tuple(row) for row in connection.execute(text("SELECT * FROM events"))]
+        connection.rollback()
+    return found
+
+
 def test_list_rsvp_and_details(group: Driver) -> None:
     market(group)
     out = group.say("an", "/activiteiten")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+import pytest
+from sqlalchemy import Engine, text
 
+from storage.database import make_engine
 from tests.support import Driver, make_settings
 
 
@@ -171,3 +173,112 @@ def test_leaving_member_moves_only_toward_zero_then_closes(driver: Driver) -> No
     assert "Je saldo: 0 pluimen" in out
     assert "[dm admin] De rekening van An (DU-002) staat op nul en is gesloten." in out
     assert "geen actief lid meer" in driver.say("an", "/saldo")
+
+
+# The group never loses its last coordinator
+
+LAST = "Je bent de laatste coördinator van LETS Durme"
+
+
+def configured(engine: Engine, *names: str, before: Driver | None = None) -> Driver:
+    """The bot with ``names`` in group.coordinators, each having spoken once.
+
+    ``before``: the bot this one replaces on the same database (a restart with a
+    new configuration); its clock and message ids carry on.
+    """
+    settings = make_settings(group={"coordinators": [f"console:{n}" for n in names]})
+    driver = (
+        Driver(engine, settings)
+        if before is None
+        else Driver(engine, settings, before.clock, _ids=before._ids)
+    )
+    for name in names:
+        driver.say(name, "/start")
+    driver._admin_spoke = True
+    return driver
+
+
+def status(engine: Engine, name: str) -> str:
+    with engine.connect() as connection:
+        found = connection.execute(
+            text(
+                "SELECT m.status FROM members m JOIN identities i ON i.member_id = m.id"
+                " WHERE i.user_id = :name"
+            ),
+            {"name": name},
+        ).scalar_one()
+        connection.rollback()
+    return str(found)
+
+
+def test_the_last_coordinator_cant_leave_or_be_forgotten(db_url: str) -> None:
+    engine = make_engine(db_url)
+    driver = configured(engine, before=configured(engine, "admin"))
+    before = driver.snapshot()
+    for command in ("/uitstappen", "/vergeetmij"):
+        out = driver.say("admin", command)
+        assert out.startswith(f"[dm admin] {LAST}"), out
+        assert (
+            "in group.coordinators in bot.toml te zetten (bijvoorbeeld telegram:123456789)" in out
+        )
+        assert driver.snapshot() == before
+    assert "You are the last coordinator of LETS Durme" in driver.say("admin", "/leave")
+    assert "is niet gestopt" in driver.say("admin", "/vergeet 1")  # only closed accounts
+    assert driver.snapshot() == before
+    engine.dispose()
+
+
+def test_of_two_coordinators_who_leave_together_the_second_is_refused(db_url: str) -> None:
+    engine = make_engine(db_url)
+    driver = configured(engine, before=configured(engine, "admin", "co"))
+    assert "(1) Ja  (2) Nee" in driver.say("admin", "/uitstappen")
+    assert "(1) Ja  (2) Nee" in driver.say("co", "/vergeetmij")  # both asked while two
+    assert "Je rekening bij LETS Durme is gesloten." in driver.say("admin", "ja")
+    before = driver.snapshot()
+    assert driver.say("co", "ja").startswith(f"[dm co] {LAST}")
+    assert driver.snapshot() == before
+    engine.dispose()
+
+
+def test_a_configured_coordinator_is_told_to_be_taken_out_of_the_settings_first(
+    driver: Driver,
+) -> None:
+    driver.member("an")
+    before = driver.snapshot()
+    assert "Je staat als coördinator in de instellingen van de bot" in driver.say(
+        "admin", "/uitstappen"
+    )
+    assert driver.snapshot() == before
+
+
+@pytest.mark.parametrize("balance", [0, 30])
+def test_a_configured_coordinator_whose_account_closed_comes_back(
+    engine: Engine, balance: int
+) -> None:
+    first = configured(engine, "admin", "co")
+    first.member("an")
+    if balance:
+        first.say("an", f"/betaal 2 {balance} soep")
+        first.say("an", "ja")
+    # co was a coordinator, was left out of the configuration, and left.
+    later = configured(engine, "admin", before=first)
+    later.say("co", "/uitstappen")
+    left = later.say("co", "ja")
+    assert ("is gesloten" if balance == 0 else "Je stapt uit") in left
+    assert status(engine, "co") == ("inactive" if balance == 0 else "leaving")
+    # Named in the configuration again: an active coordinator from the next message.
+    again = configured(engine, "admin", "co", before=later)
+    assert f"Je saldo: {balance} pluimen" in again.say("co", "/saldo")
+    assert "co (DU-002) (coördinator)" in again.say("co", "/leden")
+    assert "Voor coördinatoren:" in again.say("co", "/hulp")
+    assert status(engine, "co") == "active"
+
+
+def test_a_configured_coordinator_who_was_forgotten_starts_afresh(engine: Engine) -> None:
+    later = configured(engine, "admin", before=configured(engine, "admin", "co"))
+    later.say("co", "/uitstappen")
+    later.say("co", "ja")
+    later.say("admin", "/vergeet 2")
+    assert "is vergeten" in later.say("admin", "ja")
+    again = configured(engine, "admin", "co", before=later)
+    assert "co (DU-003) (coördinator)" in again.say("co", "/leden")

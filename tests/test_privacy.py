@@ -210,7 +210,7 @@ def test_forget_me_asks_first_and_moves_the_rest_to_the_group_account(group: Dri
     )
     assert rows(group, "SELECT payer_id, receiver_id, amount, kind, description FROM transfers")[
         -1
-    ] == (4, 1, 40, "payment", "Rest naar de groepsrekening bij het vergeten van een lid")
+    ] == (4, 1, 40, "rest", "Rest naar de groepsrekening bij het vergeten van een lid")
     assert rows(group, "SELECT name, status, balance FROM members WHERE number = 3") == [
         ("DU-003", "inactive", 0)
     ]

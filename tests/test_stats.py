@@ -287,6 +287,81 @@ def test_months_are_cut_at_local_midnight(db_url: str) -> None:
     assert [(m.transfers, m.volume) for m in months] == [(1, 7), (1, 11)]
 
 
+# The rest of a closing account, given to the group account, is not trade
+
+
+def give_rests(driver: Driver) -> None:
+    """an pays bo 30 and cas 20 (trade); bo gives his rest with /forget_me, cas hers on leaving."""
+    driver.member("an")
+    driver.member("bo", language="en")
+    driver.member("cas")
+    book(driver, "an", "/betaal DU-003 30 soep")
+    book(driver, "an", "/betaal DU-004 20 brood")
+    driver.say("bo", "/forget_me")
+    assert "To the group account: 30 pluimen" in driver.say("bo", "yes")
+    driver.say("cas", "/uitstappen")
+    driver.say("cas", "ja")
+    book(driver, "cas", "/betaal DU-000 20 wat over is")
+
+
+def test_a_rest_given_to_the_group_account_is_not_trade(db_url: str, tmp_path: Path) -> None:
+    from letsbot.report import build_report
+    from storage.exchange import export_rows
+
+    engine = make_engine(db_url)
+    driver = Driver(engine, make_settings())
+    give_rests(driver)
+    bounds = month_bounds(date(2026, 12, 1), date(2026, 12, 1), BRUSSELS)
+    with SqlUnitOfWork(engine).transaction() as store:
+        december = store.month_figures(bounds).months[0]
+    assert (december.transfers, december.volume, december.traders) == (2, 50, 3)
+    assert "december 2026: 50 pluimen in 2 transacties" in driver.say("an", "/statistiek")
+    settings = make_settings()
+    page = build_report(
+        SqlUnitOfWork(engine),
+        settings,
+        driver.bot.translators["nl"],
+        date(2026, 12, 1),
+        date(2026, 12, 31),
+        driver.clock.now(),
+    )
+    assert '<tr><td>december 2026</td><td class="n">2</td>' in page
+    kinds = [
+        (row["from"], row["to"], row["kind"]) for row in export_rows(engine, "transfers", "DU", 0)
+    ]
+    assert kinds == [
+        ("DU-002", "DU-003", "payment"),
+        ("DU-002", "DU-004", "payment"),
+        ("DU-003", "DU-000", "rest"),
+        ("DU-004", "DU-000", "rest"),
+    ]
+    engine.dispose()
+
+
+def test_migration_0010_marks_the_rests_of_forgotten_members(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from storage.database import _alembic_config, upgrade
+
+    engine = make_engine(db_url)
+    driver = Driver(engine, make_settings())
+    give_rests(driver)
+    book(driver, "an", "/betaal DU-000 5 lidgeld")  # an ordinary payment to the group account
+    command.downgrade(_alembic_config(engine), "0009")
+    select = "SELECT id, kind FROM transfers ORDER BY id"
+    with engine.connect() as connection:
+        assert [kind for _, kind in connection.execute(text(select))] == ["payment"] * 5
+        connection.rollback()
+    upgrade(engine)
+    with engine.connect() as connection:
+        kinds = [kind for _, kind in connection.execute(text(select))]
+        connection.rollback()
+    # bo's rest is known again; cas's, given with /betaal while leaving, can't be told apart
+    assert kinds == ["payment", "payment", "rest", "payment", "payment"]
+    engine.dispose()
+
+
 # pure parts
 
 
