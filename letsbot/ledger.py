@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from letsbot.amounts import AmountError
 from letsbot.context import Compose, Context
@@ -15,6 +16,7 @@ from letsbot.domain import (
     PendingAction,
     PendingStatus,
     Status,
+    Transfer,
     TransferKind,
     blocking,
     transfer_breaches,
@@ -24,6 +26,12 @@ from letsbot.i18n import Raw, Translator
 from letsbot.registry import REGISTRY, Who
 
 DESCRIPTION_LIMIT = 200
+# The same payment again within this while is asked about first: long enough for
+# a member who saw no confirmation (a lost reply, a slow restart) to try again,
+# short enough not to question the next week's bread.
+AGAIN_WITHIN = timedelta(minutes=10)
+AGAIN_LOOKBACK = 20  # the payer's newest transfers looked at
+_PAYS = (TransferKind.PAYMENT, TransferKind.REQUEST, TransferKind.BOOKING)
 HISTORY_PAGE = 10
 _PAGE = re.compile(r"[0-9]{1,6}", re.ASCII)
 
@@ -90,15 +98,44 @@ def pay(ctx: Context, words: list[str]) -> None:
         amount=amount,
         description=description,
     )
-    ctx.reply(
-        ctx.t(
-            "pay.ask",
+    question = ctx.t(
+        "pay.ask",
+        who=ctx.label(receiver),
+        amount=ctx.t.amount(amount),
+        description=description,
+    )
+    before = just_paid(ctx, payer, receiver, amount, description)
+    if before is not None:  # a member who saw no "Geboekt" must not pay twice unawares
+        again = ctx.t(
+            "pay.again",
             who=ctx.label(receiver),
             amount=ctx.t.amount(amount),
-            description=description,
-        ),
-        ask=True,
-    )
+            description=before.description,
+            id=before.id,
+        )
+        question = f"{again}\n{question}"
+    ctx.reply(question, ask=True)
+
+
+def just_paid(
+    ctx: Context, payer: Member, receiver: Member, amount: int, description: str
+) -> Transfer | None:
+    """The same payment, booked within ``AGAIN_WITHIN`` and not reversed, if there is one."""
+    since = ctx.now - AGAIN_WITHIN
+    wanted = " ".join(description.casefold().split())
+    for transfer in ctx.store.history(payer.id, 0, AGAIN_LOOKBACK):
+        if transfer.created_at < since:
+            return None
+        if (
+            transfer.kind in _PAYS
+            and transfer.payer_id == payer.id
+            and transfer.receiver_id == receiver.id
+            and transfer.amount == amount
+            and " ".join(transfer.description.casefold().split()) == wanted
+            and ctx.store.reversal_of(transfer.id) is None
+        ):
+            return transfer
+    return None
 
 
 @REGISTRY.command("request", nl="vraagbetaling", who=Who.MEMBER)
