@@ -176,6 +176,7 @@ async def test_what_a_dead_process_left_unsent_is_sent_at_start_once(tg: Harness
 
 KILLS = 3
 PAYMENTS = 6  # per run
+PAYMENTS_BOOKED = text("SELECT description FROM transfers WHERE kind = 'payment'")
 CONFIRMED = re.compile(r"Geboekt: #\d+: .* (p\d+-\d+)$", re.MULTILINE)
 
 
@@ -223,13 +224,16 @@ async def test_sigkill_between_commit_and_reply_loses_no_confirmation(
                 server.say(BOB, None, f"/betaal DU-003 1 p{run}-{k}")
                 server.say(BOB, None, "ja")
             target = rng.randint(1, PAYMENTS - 2)
-            await server.wait_for(lambda: in_flight(server, BOB, run) >= target, timeout=30)  # noqa: B023
+            await server.wait_for(
+                lambda: in_flight(server, BOB, run) >= target,  # noqa: B023
+                timeout=30,
+            )
             process.process.kill()
             await process.end()
             outputs.append(process.output)
         process = await LetsbotRun.start(server, sqlite_url, tmp_path)
         with engine.connect() as connection:
-            booked = [row[0] for row in connection.execute(text("SELECT description FROM transfers WHERE kind = 'payment'"))]  # fmt: skip
+            booked = [row[0] for row in connection.execute(PAYMENTS_BOOKED)]
             connection.rollback()
         # Every booking's confirmation reaches its payer: the restarts sent what was lost.
         await server.wait_for(
