@@ -275,11 +275,17 @@ class Hub:
             self.post(outgoing)
 
     async def _sweep_forever(self) -> None:
+        busy = False  # one line when the database goes away, one when it is back
         while True:
             try:
                 await self.sweep()
+                if busy:
+                    log.warning("the database answers again; the outbox carries on")
+                busy = False
             except Busy:
-                log.warning("database busy or unreachable; the outbox waits for the next round")
+                if not busy:
+                    log.warning("database busy or unreachable; the outbox waits until it is back")
+                busy = True
             except Exception:
                 log.exception("the outbox round failed")
             await asyncio.sleep(self.outbox_every)
