@@ -34,6 +34,7 @@ from storage.database import make_engine
 from storage.uow import SqlUnitOfWork
 from tests.support import START, Driver, make_settings
 from tests.telegram_api import FakeTelegram, Person
+from tests.test_cli import CONFIG, letsbot
 from tests.test_telegram import BOB, CATO, GROUP, Harness, LetsbotRun, settings_for
 
 ANN = Identity("console", "an")
@@ -118,6 +119,24 @@ def test_a_reminder_is_queued_with_its_claim(driver: Driver) -> None:
     # ...but sends it: the outbox still holds it for the next process.
     later = Outbox(SqlUnitOfWork(driver.engine), VirtualClock(driver.clock.now() + LEASE * 2))
     assert later.unsent(["telegram", "matrix"]) == posts
+
+
+def test_the_console_leaves_nothing_unsent(tmp_path: Path) -> None:
+    """What the console printed is marked sent: a later `letsbot run` sends none of it."""
+    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    script = (
+        "admin: /start\nan: /aanmelden An\nadmin: /goedkeuren 2\n"
+        "@2026-12-01 09:00\nadmin: /activiteit nieuw markt 2/12 10:00 Ruilmarkt\nadmin: ja\n"
+        "@2026-12-02 09:00\n"
+    )
+    assert letsbot("db", "upgrade", cwd=tmp_path).returncode == 0
+    done = letsbot("console", "--script", "-", cwd=tmp_path, stdin=script)
+    assert done.returncode == 0, done.stderr
+    assert "Herinnering" in done.stdout  # a reminder was posted on the way
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'letsbot.db'}")
+    kept = rows(engine)
+    engine.dispose()
+    assert len(kept) > 5 and all(sent for _, _, sent in kept)
 
 
 def test_two_processes_never_both_take_a_message(db_url: str) -> None:
