@@ -121,6 +121,17 @@ def test_a_reminder_is_queued_with_its_claim(driver: Driver) -> None:
     assert later.unsent(["telegram", "matrix"]) == posts
 
 
+def test_results_and_digests_are_queued_with_their_claim(driver: Driver) -> None:
+    driver.member("an")
+    driver.say("an", "/aanbod Verse eieren #eten")
+    driver.say("admin", "/voorstel Picknick in juni")
+    posts = driver.bot.catch_up(START + timedelta(days=8), driver.clock.set)
+    texts = "\n".join(p.text for p in posts)
+    assert "Picknick" in texts and "eieren" in texts  # the result and the weekly digest
+    unsent = {i: decode(body) for i, body, sent in rows(driver.engine) if not sent}
+    assert [unsent[p.outbox_id or 0] for p in posts] == posts
+
+
 def test_the_console_leaves_nothing_unsent(tmp_path: Path) -> None:
     """What the console printed is marked sent: a later `letsbot run` sends none of it."""
     (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
