@@ -138,6 +138,9 @@ class Outbox:
         now = self.clock.now()
         with self.uow.transaction() as store:
             store.purge_outgoing(now - KEEP)
+            given_up = store.give_up_outgoing(
+                now=now, since=now - MAX_AGE, max_attempts=MAX_ATTEMPTS
+            )
             rows = store.claim_outgoing(
                 owner=self.owner,
                 platforms=platforms,
@@ -146,6 +149,13 @@ class Outbox:
                 since=now - MAX_AGE,
                 max_attempts=MAX_ATTEMPTS,
                 limit=BATCH,
+            )
+        if given_up:
+            log.warning(
+                "outbox: %d message(s) given up unsent (older than %s, or tried %d times)",
+                given_up,
+                MAX_AGE,
+                MAX_ATTEMPTS,
             )
         found: list[Outgoing] = []
         broken: list[int] = []

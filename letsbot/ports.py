@@ -67,6 +67,11 @@ class Store(Protocol):
         """Never send these again; their text is not kept."""
         ...
 
+    def give_up_outgoing(self, *, now: datetime, since: datetime, max_attempts: int) -> int:
+        """Stop trying unsent messages created before ``since`` or tried ``max_attempts``
+        times (their lease run out): marked sent, unsent; how many."""
+        ...
+
     def purge_outgoing(self, before: datetime) -> int:
         """Forget messages created before ``before``, sent or not; how many."""
         ...

@@ -466,6 +466,16 @@ class SqlStore:
             .values(sent_at=at, body="")  # what was said is not kept: it names people
         )
 
+    def give_up_outgoing(self, *, now: datetime, since: datetime, max_attempts: int) -> int:
+        stale = or_(outbox.c.created_at < since, outbox.c.attempts >= max_attempts)
+        return int(
+            self.db.execute(
+                update(outbox)
+                .where(outbox.c.sent_at.is_(None), outbox.c.lease_until < now, stale)
+                .values(sent_at=now, body="")
+            ).rowcount
+        )
+
     def purge_outgoing(self, before: datetime) -> int:
         return int(self.db.execute(delete(outbox).where(outbox.c.created_at < before)).rowcount)
 

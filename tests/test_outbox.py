@@ -171,6 +171,7 @@ def test_two_processes_never_both_take_a_message(db_url: str) -> None:
         second.unsent(["telegram"])
     clock.set(clock.now() + LEASE * 2)
     assert second.unsent(["telegram"]) == []
+    assert [sent for _, _, sent in rows(engine)] == [True]  # given up, and logged
     engine.dispose()
 
 
