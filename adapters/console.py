@@ -170,6 +170,10 @@ class Console:
             picture = self._write_picture(outgoing) if outgoing.image else None
             print(render(outgoing, picture), file=self.out)
         self.out.flush()
+        # Shown: the outbox keeps nothing for a later `letsbot run` to send.
+        shown = [o.outbox_id for o in replies if o.outbox_id is not None]
+        if shown:
+            self.bot.delivered(shown)
 
     def _write_picture(self, outgoing: Outgoing) -> str:
         """A terminal shows no pictures: write it to a file that can be opened."""

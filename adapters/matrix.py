@@ -693,7 +693,7 @@ class MatrixTransport:
         if outgoing.secret and room_id in self.groups:  # everyone sees who reacted what
             outgoing = dataclasses.replace(outgoing, choices=())
         content = self._content(outgoing, reply_to)
-        event_id = await self._room_send(room_id, content)
+        event_id = await self._room_send(room_id, content, tx_id=_tx_id(outgoing))
         asked = outgoing.asked
         if event_id is not None and outgoing.question is not None and asked is not None:
             await self._ask(event_id, outgoing.question, asked.user_id)
@@ -704,9 +704,11 @@ class MatrixTransport:
         """Remember what each reaction under ``event_id`` runs, and put the reactions there."""
         answers = [c.answer for c in outgoing.choices if c.is_command][: len(KEYCAPS)]
         await self._db(self.store.set_state, f"choices:{event_id}", json.dumps(answers))
-        for key in KEYCAPS[: len(answers)]:
+        base = _tx_id(outgoing)
+        for number, key in enumerate(KEYCAPS[: len(answers)]):
             relation = {"rel_type": "m.annotation", "event_id": event_id, "key": key}
-            await self._room_send(room_id, {"m.relates_to": relation}, "m.reaction")
+            tx_id = None if base is None else f"{base}-{number}"
+            await self._room_send(room_id, {"m.relates_to": relation}, "m.reaction", tx_id=tx_id)
 
     async def _send_picture(self, room_id: str, outgoing: Outgoing, reply_to: str | None) -> None:
         """A chart: uploaded to the media repository, then an ``m.image`` with its alt text as body.
@@ -765,10 +767,19 @@ class MatrixTransport:
                 await self._db(self.store.set_state, f"asking:{event_id}", None)
 
     async def _room_send(
-        self, room_id: str, content: dict[str, Any], kind: str = "m.room.message"
+        self,
+        room_id: str,
+        content: dict[str, Any],
+        kind: str = "m.room.message",
+        *,
+        tx_id: str | None = None,
     ) -> str | None:
-        """One event, retried with one transaction id so the server keeps it once."""
-        tx_id = uuid.uuid4().hex
+        """One event, retried with one transaction id so the server keeps it once.
+
+        ``tx_id``: an outbox message's, the same after a restart, so a message
+        sent again after a crash is still kept once.
+        """
+        tx_id = tx_id or uuid.uuid4().hex
         delay = self.tuning.backoff_start
         limited = 0
         give_up = time.monotonic() + self.tuning.send_give_up
@@ -808,6 +819,11 @@ class MatrixTransport:
     async def _db(function: Callable[..., T], *args: Any) -> T:
         """The platform store's calls are short transactions; they run off the event loop."""
         return await asyncio.to_thread(function, *args)
+
+
+def _tx_id(outgoing: Outgoing) -> str | None:
+    """A transaction id derived from the outbox row: stable across restarts, never reused."""
+    return None if outgoing.outbox_id is None else f"letsbot-outbox-{outgoing.outbox_id}"
 
 
 class _SyncFailed(Exception):

@@ -80,6 +80,8 @@ def schedule_event(config: Path, database: Path, platform: str, coordinator: str
             )
             if result.outcome != "applied":
                 raise RuntimeError(f"{line}: {result.outcome}")
+            # Its replies are not for the bot under test to send (as if shown).
+            bot.delivered([r.outbox_id for r in result.replies if r.outbox_id is not None])
     finally:
         engine.dispose()
 

@@ -69,6 +69,8 @@ def propose(config: Path, database: Path, proposer: str) -> int:
         )
         if result.outcome != "applied":
             raise RuntimeError(f"/propose: {result.outcome}")
+        # Its replies are not for the bot under test to send (as if shown): out of the outbox.
+        bot.delivered([r.outbox_id for r in result.replies if r.outbox_id is not None])
     finally:
         engine.dispose()
     return 1

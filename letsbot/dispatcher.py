@@ -6,7 +6,7 @@ import importlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from letsbot.clock import Clock
@@ -18,6 +18,7 @@ from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.market_schedule import MarketSchedule
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
+from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
 from letsbot.questions import answer as answer_question
 from letsbot.questions import parse_answer
@@ -47,9 +48,12 @@ class Bot:
             language: Translator(language, settings.currency_spec, settings.tz)
             for language in LANGUAGES
         }
-        self.reminders = Reminders(settings, uow, clock, self.translators[settings.group.language])
-        self.market = MarketSchedule(settings, uow, clock, self.translators)
-        self.governance = GovernanceSchedule(settings, uow, clock, self.translators)
+        self.outbox = Outbox(uow, clock)
+        self.reminders = Reminders(
+            settings, uow, clock, self.translators[settings.group.language], self.outbox
+        )
+        self.market = MarketSchedule(settings, uow, clock, self.translators, self.outbox)
+        self.governance = GovernanceSchedule(settings, uow, clock, self.translators, self.outbox)
 
     def scheduled_work(self) -> list[Outgoing]:
         """What falls due now (reminders, expiry notices, the digest): claimed, to be posted."""
@@ -66,6 +70,18 @@ class Bot:
             except Exception:
                 log.exception("%s failed", name)
         return posts
+
+    def unsent(self, platforms: Sequence[str]) -> list[Outgoing]:
+        """Outbox messages left unsent (by a crash, a failed send), now claimed to be sent."""
+        return self.outbox.unsent(platforms)
+
+    def keep(self, ids: Sequence[int]) -> None:
+        """Still sending these outbox messages: no other process may take them over."""
+        self.outbox.keep(ids)
+
+    def delivered(self, ids: Sequence[int]) -> None:
+        """These outbox messages reached their platform."""
+        self.outbox.sent(ids)
 
     def catch_up(self, moment: datetime, set_clock: Callable[[datetime], None]) -> list[Outgoing]:
         """Move a virtual clock to ``moment``, doing each piece of scheduled work at its time."""
@@ -135,7 +151,9 @@ class Bot:
                 else:
                     self._run(ctx, command, words)
                     outcome = ctx.outcome
-                result = Result(outcome, ctx.replies, name, ctx.answered, tuple(ctx.closed))
+                # Written with what they confirm: a crash before they are sent loses none.
+                replies = self.outbox.queue(store, ctx.replies)
+                result = Result(outcome, replies, name, ctx.answered, tuple(ctx.closed))
         except Refusal as refusal:
             return Result(
                 Outcome.REFUSED, [self._say(incoming, language, refusal.key, refusal.params)], name

@@ -19,6 +19,7 @@ from letsbot.decisions import Proposal
 from letsbot.governance import close, vote_choices, vote_example
 from letsbot.i18n import Translator
 from letsbot.messages import Outgoing, ToPerson
+from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -26,9 +27,15 @@ log = logging.getLogger(__name__)
 
 class GovernanceSchedule:
     def __init__(
-        self, settings: Settings, uow: UnitOfWork, clock: Clock, translators: dict[str, Translator]
+        self,
+        settings: Settings,
+        uow: UnitOfWork,
+        clock: Clock,
+        translators: dict[str, Translator],
+        outbox: Outbox,
     ) -> None:
         self.settings = settings
+        self.outbox = outbox
         self.uow = uow
         self.clock = clock
         self.translators = translators
@@ -49,6 +56,8 @@ class GovernanceSchedule:
                     posts += close(
                         store, self.settings, self.translators, proposal, now, early=False
                     )
+            # Claimed and queued in one transaction: sent once, even across a crash.
+            posts = self.outbox.queue(store, posts)
         return posts
 
     def _reminders(self, store: Store, now: datetime) -> list[Outgoing]:

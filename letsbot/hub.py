@@ -6,6 +6,12 @@ off the event loop and routes every reply to the transport of its target's
 platform. Replies to one conversation are sent in order, one at a time; a
 slow conversation (a rate-limited group) does not hold up the others. The
 scheduler posts through :meth:`Hub.post` the same way.
+
+Messages that come from the outbox (letsbot.outbox: written in the
+transaction of their effect) are marked sent once every transport they went
+to has sent them. Every few seconds the hub renews its leases on the ones
+still queued and sends what is left unsent in the outbox: after a crash, the
+replies of the commits before it.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from letsbot.errors import Busy
 from letsbot.messages import Incoming, Outgoing, Result, Target, ToAllGroups, ToChat
 
 log = logging.getLogger(__name__)
@@ -33,6 +40,18 @@ class Handler(Protocol):
 
     def scheduled_work(self) -> list[Outgoing]:
         """Reminders and notices that fall due now, already claimed."""
+        ...
+
+    def unsent(self, platforms: Sequence[str]) -> list[Outgoing]:
+        """Outbox messages left unsent, now claimed by this process."""
+        ...
+
+    def keep(self, ids: Sequence[int]) -> None:
+        """Renew this process's claim on outbox messages it has yet to send."""
+        ...
+
+    def delivered(self, ids: Sequence[int]) -> None:
+        """Mark outbox messages sent."""
         ...
 
 
@@ -114,16 +133,25 @@ class PlatformStore(Protocol):
 
 Job = Callable[[], Awaitable[None]]
 
+OUTBOX_EVERY = 5.0  # seconds between two looks at the outbox (well within its lease)
+
 
 class Hub:
     """The Bot behind every transport. Use it from the event loop's thread."""
 
-    def __init__(self, bot: Handler) -> None:
+    def __init__(self, bot: Handler, outbox_every: float = OUTBOX_EVERY) -> None:
         self.bot = bot
+        self.outbox_every = outbox_every
         self.transports: dict[str, Transport] = {}
         self._lanes: dict[tuple[str, str], deque[Job]] = {}
         self._workers: set[asyncio.Task[None]] = set()
         self._started: list[Transport] = []
+        self._waiting: dict[int, int] = {}  # outbox id -> transports yet to send it
+        self._failed: set[int] = set()  # outbox ids a transport failed to send
+        self._sent: list[int] = []  # outbox ids sent, to mark in the database
+        self._marking: set[int] = set()  # sent, not yet marked: never taken up again
+        self._marker: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     def add(self, transport: Transport) -> None:
         if transport.platform in self.transports:
@@ -133,6 +161,7 @@ class Hub:
     async def start(self) -> None:
         """Start every transport; each logs one line when it is ready."""
         await asyncio.gather(*(self._start(t) for t in self.transports.values()))
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="outbox")
 
     async def _start(self, transport: Transport) -> None:
         description = await transport.start(self)
@@ -157,10 +186,12 @@ class Hub:
             else:
                 platform = target.identity.platform
             found = self.transports.get(platform)
-            if found is None:
-                log.warning("no transport for %s: a reply was dropped", platform)
+            if found is None:  # an outbox message stays there, for a process that serves it
+                log.warning("no transport for %s: a reply was not sent", platform)
                 return
             chosen = [found]
+        if outgoing.outbox_id is not None:
+            self._waiting[outgoing.outbox_id] = len(chosen)
         for transport in chosen:
             self._queue(transport, outgoing, origin)
 
@@ -168,7 +199,13 @@ class Hub:
         key = (transport.platform, transport.lane(outgoing.target))
 
         async def job() -> None:
-            await transport.send(outgoing, origin)
+            sent = False
+            try:
+                await transport.send(outgoing, origin)
+                sent = True
+            finally:  # also when cancelled: then it is not sent
+                if outgoing.outbox_id is not None:
+                    self._settle(outgoing.outbox_id, sent)
 
         lane = self._lanes.get(key)
         if lane is not None:
@@ -190,6 +227,69 @@ class Hub:
             lane.popleft()
         del self._lanes[key]  # no await since the last check: nothing was added meanwhile
 
+    # the outbox ---------------------------------------------------------------------
+    def _settle(self, outbox_id: int, sent: bool) -> None:
+        """One transport is done with an outbox message; mark it sent when all are."""
+        if not sent:
+            self._failed.add(outbox_id)
+        left = self._waiting.get(outbox_id, 1) - 1
+        if left > 0:
+            self._waiting[outbox_id] = left
+            return
+        self._waiting.pop(outbox_id, None)
+        if outbox_id in self._failed:
+            # Left unsent: once its lease runs out, a sweep tries again (a few times).
+            self._failed.discard(outbox_id)
+            return
+        self._sent.append(outbox_id)
+        self._marking.add(outbox_id)
+        if self._marker is None or self._marker.done():
+            self._marker = asyncio.create_task(self._mark(), name="outbox marks")
+
+    async def _mark(self) -> None:
+        """Mark what was sent, in batches: one short transaction for many messages."""
+        while self._sent:
+            ids, self._sent = self._sent, []
+            try:
+                await asyncio.to_thread(self.bot.delivered, ids)
+            except Exception as error:
+                self._sent[:0] = ids  # the next sweep tries again
+                if isinstance(error, Busy):
+                    log.warning("database busy; %d sent message(s) marked later", len(ids))
+                else:
+                    log.exception("marking %d sent message(s) failed", len(ids))
+                return
+            self._marking.difference_update(ids)
+
+    async def sweep(self) -> None:
+        """Keep what this process still has to send; send what is left unsent in the outbox."""
+        holding = sorted(set(self._waiting) | self._marking)
+        if holding:
+            await asyncio.to_thread(self.bot.keep, holding)
+        if self._sent and (self._marker is None or self._marker.done()):
+            self._marker = asyncio.create_task(self._mark(), name="outbox marks")
+        for outgoing in await asyncio.to_thread(self.bot.unsent, sorted(self.transports)):
+            outbox_id = outgoing.outbox_id
+            if outbox_id in self._waiting or outbox_id in self._marking:
+                continue  # already on its way here
+            self.post(outgoing)
+
+    async def _sweep_forever(self) -> None:
+        busy = False  # one line when the database goes away, one when it is back
+        while True:
+            try:
+                await self.sweep()
+                if busy:
+                    log.warning("the database answers again; the outbox carries on")
+                busy = False
+            except Busy:
+                if not busy:
+                    log.warning("database busy or unreachable; the outbox waits until it is back")
+                busy = True
+            except Exception:
+                log.exception("the outbox round failed")
+            await asyncio.sleep(self.outbox_every)
+
     async def drain(self, timeout: float) -> int:
         """Wait until every queued message is sent; the number still unsent at the timeout."""
         if self._workers:
@@ -204,6 +304,10 @@ class Hub:
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop receiving everywhere, send what is queued (up to ``timeout``), disconnect."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         for transport in self._started:
             try:
                 await transport.stop()
@@ -211,7 +315,10 @@ class Hub:
                 log.exception("%s: stopping failed", transport.platform)
         unsent = await self.drain(timeout)
         if unsent:
-            log.warning("stopped with %d message(s) unsent", unsent)
+            log.warning("stopped with %d message(s) unsent; the outbox keeps them", unsent)
+        if self._marker is not None:
+            await asyncio.gather(self._marker, return_exceptions=True)
+        await self._mark()
         for transport in self.transports.values():
             try:
                 await transport.close()

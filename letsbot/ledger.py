@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 
 from letsbot.amounts import AmountError
 from letsbot.context import Compose, Context
@@ -14,6 +15,7 @@ from letsbot.domain import (
     Pending,
     PendingAction,
     Status,
+    Transfer,
     TransferKind,
     blocking,
     transfer_breaches,
@@ -25,6 +27,12 @@ from letsbot.markup import to_plain
 from letsbot.registry import REGISTRY, Who
 
 DESCRIPTION_LIMIT = 200
+# The same payment again within this while is asked about first: long enough for
+# a member who saw no confirmation (a lost reply, a slow restart) to try again,
+# short enough not to question the next week's bread.
+AGAIN_WITHIN = timedelta(minutes=10)
+AGAIN_LOOKBACK = 20  # the payer's newest transfers looked at
+_PAYS = (TransferKind.PAYMENT, TransferKind.REQUEST, TransferKind.BOOKING)
 HISTORY_PAGE = 10
 _PAGE = re.compile(r"[0-9]{1,6}", re.ASCII)
 
@@ -109,20 +117,54 @@ def pay(ctx: Context, words: list[str]) -> None:
         raise Refusal("pay.self")
     ensure_can_trade(ctx, receiver)
     check_limits(ctx, payer, receiver, amount)
+    before = just_paid(ctx, payer, receiver, amount, description)
+
+    def question(t: Translator) -> str:
+        asked = t(
+            "pay.ask", who=ctx.label(receiver, t), amount=t.amount(amount), description=description
+        )
+        if before is None:
+            return asked
+        # A member who saw no "Geboekt" must not pay twice unawares.
+        again = t(
+            "pay.again",
+            who=ctx.label(receiver, t),
+            amount=t.amount(amount),
+            description=before.description,
+            id=before.id,
+        )
+        return f"{again}\n{asked}"
+
     ctx.ask(
         PendingAction.PAY,
         payer,
-        lambda t: t(
-            "pay.ask",
-            who=ctx.label(receiver, t),
-            amount=t.amount(amount),
-            description=description,
-        ),
+        question,
         payer=payer,
         receiver=receiver,
         amount=amount,
         description=description,
     )
+
+
+def just_paid(
+    ctx: Context, payer: Member, receiver: Member, amount: int, description: str
+) -> Transfer | None:
+    """The same payment, booked within ``AGAIN_WITHIN`` and not reversed, if there is one."""
+    since = ctx.now - AGAIN_WITHIN
+    wanted = " ".join(description.casefold().split())
+    for transfer in ctx.store.history(payer.id, 0, AGAIN_LOOKBACK):
+        if transfer.created_at < since:
+            return None
+        if (
+            transfer.kind in _PAYS
+            and transfer.payer_id == payer.id
+            and transfer.receiver_id == receiver.id
+            and transfer.amount == amount
+            and " ".join(transfer.description.casefold().split()) == wanted
+            and ctx.store.reversal_of(transfer.id) is None
+        ):
+            return transfer
+    return None
 
 
 @REGISTRY.command("request", nl="vraagbetaling", who=Who.MEMBER)

@@ -20,6 +20,7 @@ from letsbot.i18n import Raw, Translator
 from letsbot.market import NOUN, describe, last_day
 from letsbot.markup import escape
 from letsbot.messages import Outgoing, ToAllGroups, ToPerson
+from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,15 @@ DIGEST_TEXT = 100  # characters of each listing's text in the digest
 
 class MarketSchedule:
     def __init__(
-        self, settings: Settings, uow: UnitOfWork, clock: Clock, translators: dict[str, Translator]
+        self,
+        settings: Settings,
+        uow: UnitOfWork,
+        clock: Clock,
+        translators: dict[str, Translator],
+        outbox: Outbox,
     ) -> None:
         self.settings = settings
+        self.outbox = outbox
         self.uow = uow
         self.clock = clock
         self.translators = translators
@@ -74,7 +81,8 @@ class MarketSchedule:
         """Claim every notice and the digest that are due now, and say what to send."""
         now = self.clock.now()
         with self.uow.transaction() as store:
-            return self._notices(store, now) + self._digest(store, now)
+            # Claimed and queued in one transaction: sent once, even across a crash.
+            return self.outbox.queue(store, self._notices(store, now) + self._digest(store, now))
 
     def _notices(self, store: Store, now: datetime) -> list[Outgoing]:
         sent: list[Outgoing] = []

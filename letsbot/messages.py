@@ -120,6 +120,9 @@ class Outgoing:
     # message, or its buttons or reactions, answer exactly this question.
     question: int | None = None
     language: str | None = None  # of ``text`` and the choices' labels
+    # The outbox row that holds this message (letsbot.outbox): marked sent once
+    # delivered; the Matrix adapter derives its transaction id from it.
+    outbox_id: int | None = field(default=None, compare=False)
 
 
 class Outcome(enum.StrEnum):

@@ -36,6 +36,46 @@ class Store(Protocol):
         """Record an incoming event; False when it was handled before."""
         ...
 
+    # outbox: what to send, written with its effect (see letsbot.outbox)
+    def add_outgoing(
+        self, *, platform: str | None, body: str, owner: str, at: datetime, lease_until: datetime
+    ) -> int:
+        """A message to send, leased to ``owner`` until ``lease_until``; its row id."""
+        ...
+
+    def claim_outgoing(
+        self,
+        *,
+        owner: str,
+        platforms: Sequence[str],
+        now: datetime,
+        lease_until: datetime,
+        since: datetime,
+        max_attempts: int,
+        limit: int,
+    ) -> list[tuple[int, str]]:
+        """Lease unsent messages whose lease ran out (of ``platforms`` or of every group),
+        created since ``since`` and tried fewer than ``max_attempts`` times: (id, body),
+        oldest first. A row another process holds is never returned."""
+        ...
+
+    def renew_outgoing(self, owner: str, ids: Sequence[int], lease_until: datetime) -> None:
+        """Extend ``owner``'s leases on these unsent messages."""
+        ...
+
+    def mark_outgoing_sent(self, ids: Sequence[int], at: datetime) -> None:
+        """Never send these again; their text is not kept."""
+        ...
+
+    def give_up_outgoing(self, *, now: datetime, since: datetime, max_attempts: int) -> int:
+        """Stop trying unsent messages created before ``since`` or tried ``max_attempts``
+        times (their lease run out): marked sent, unsent; how many."""
+        ...
+
+    def purge_outgoing(self, before: datetime) -> int:
+        """Forget messages created before ``before``, sent or not; how many."""
+        ...
+
     # members
     def member(self, member_id: int) -> Member | None: ...
     def member_by_number(self, number: int) -> Member | None: ...

@@ -18,6 +18,7 @@ from letsbot.domain import Event
 from letsbot.events import describe
 from letsbot.i18n import Translator
 from letsbot.messages import Outgoing, ToAllGroups
+from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,11 @@ def due_time(event: Event, offset: timedelta, settings: Settings) -> datetime:
 
 
 class Reminders:
-    def __init__(self, settings: Settings, uow: UnitOfWork, clock: Clock, t: Translator) -> None:
+    def __init__(
+        self, settings: Settings, uow: UnitOfWork, clock: Clock, t: Translator, outbox: Outbox
+    ) -> None:
         self.settings = settings
+        self.outbox = outbox
         self.uow = uow
         self.clock = clock
         self.t = t
@@ -93,6 +97,7 @@ class Reminders:
                 if store.claim_reminder(due.event.id, seconds, due.at, now, outcome):
                     posts.append(Outgoing(ToAllGroups(), self._text(due, now, late > LATE_AFTER)))
                     log.info("reminder %s: event=%s offset=%ss", outcome, due.event.id, seconds)
+            posts = self.outbox.queue(store, posts)  # sent once: claimed and queued together
         return posts
 
     def _text(self, due: Due, now: datetime, late: bool) -> str:

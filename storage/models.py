@@ -151,6 +151,31 @@ class PlatformStateRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class OutboxRow(Base):
+    """A message to send, written in the transaction of what it tells and sent after it.
+
+    A process claims a row for a while (``owner``, ``lease_until``) before it
+    sends it, and marks it sent once the platform accepted it; a row whose
+    lease ran out unsent (the process died) is claimed and sent again. Ids are
+    never reused: the Matrix adapter derives its transaction id from them.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unsent", "sent_at", "lease_until"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str | None] = mapped_column(String(32))  # None: every platform's groups
+    body: Mapped[str] = mapped_column(Text)  # the Outgoing, as JSON (letsbot.outbox); sent: ""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    owner: Mapped[str] = mapped_column(String(32))
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class HandleRow(Base):
     """A public name seen on a platform (a Telegram @username) and whose it is."""
 

@@ -25,6 +25,7 @@ from storage.models import (
     ListingTagRow,
     MemberRow,
     NotifyRow,
+    OutboxRow,
     PendingRow,
     PlatformStateRow,
     ProcessedEventRow,
@@ -44,6 +45,7 @@ processed = cast(Table, ProcessedEventRow.__table__)
 platform_state = cast(Table, PlatformStateRow.__table__)
 handles = cast(Table, HandleRow.__table__)
 held_messages = cast(Table, HeldMessageRow.__table__)
+outbox = cast(Table, OutboxRow.__table__)
 events = cast(Table, EventRow.__table__)
 rsvps = cast(Table, RsvpRow.__table__)
 reminders = cast(Table, ReminderRow.__table__)

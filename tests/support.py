@@ -19,7 +19,7 @@ from letsbot.clock import VirtualClock
 from letsbot.config import Settings
 from letsbot.dispatcher import Bot
 from letsbot.domain import Identity
-from letsbot.messages import Chat, ChatKind, Incoming, Mention, Result
+from letsbot.messages import Chat, ChatKind, Incoming, Mention, Outgoing, Result
 from storage.database import make_engine, upgrade
 from storage.uow import SqlUnitOfWork
 
@@ -101,11 +101,20 @@ class Driver:
 
     def send(self, incoming: Incoming) -> Result:
         self.last = self.bot.handle(incoming)
+        self.shown(self.last.replies)
         return self.last
+
+    def shown(self, replies: list[Outgoing]) -> None:
+        """As the console does: what was shown leaves nothing in the outbox."""
+        ids = [o.outbox_id for o in replies if o.outbox_id is not None]
+        if ids:
+            self.bot.delivered(ids)
 
     def advance(self, moment: datetime) -> str:
         """Move the clock as the console does; everything posted on the way, rendered."""
-        return "\n".join(render(o) for o in self.bot.catch_up(moment, self.clock.set))
+        posts = self.bot.catch_up(moment, self.clock.set)
+        self.shown(posts)
+        return "\n".join(render(o) for o in posts)
 
     def say(self, name: str, text: str, **kwargs: Any) -> str:
         """Every reply, rendered as the console prints it."""

@@ -238,6 +238,9 @@ class FakeTelegram:
         self.not_started: set[int] = set()  # people who never pressed Start in the bot's chat
         self.migrated: dict[int, int] = {}
         self.down = False  # an outage: every request gets 502
+        # Telegram slow to take a message: each sendMessage waits this long before it
+        # is stored, so replies stay in flight a while (a dropped connection loses it).
+        self.send_delay = 0.0
         self.refused: list[tuple[str, int]] = []  # (method, status) of each error answered
         self.fetched: set[int] = set()  # update ids getUpdates has handed out
         self._update_ids = itertools.count(5001)
@@ -453,6 +456,8 @@ class FakeTelegram:
         return chat
 
     async def api_sendMessage(self, params: Json) -> Json:
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
         chat = self._writable_chat(params)
         raw = params["text"]
         text, entities = parse_html(raw) if params.get("parse_mode") == "HTML" else (raw, [])

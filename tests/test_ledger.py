@@ -154,6 +154,43 @@ def test_sending_the_same_payment_twice_pays_once(two: Driver) -> None:
     assert two.count("transfers") == 1
 
 
+def test_paying_the_same_again_soon_says_so_before_it_books(two: Driver) -> None:
+    """A member who saw no "Geboekt" (a lost reply) and pays again is told first."""
+    two.say("an", "/betaal 3 30 soep")
+    two.say("an", "ja")
+    two.clock.set(two.clock.now() + timedelta(minutes=9))
+    out = two.say("an", "/betaal 3 30  Soep")
+    assert out == (
+        "[dm an] Je betaalde Bo (DU-003) net al 30 pluimen voor soep (#1). Nog eens betalen?\n"
+        "  Betaal 30 pluimen aan Bo (DU-003) voor: Soep?\n  (1) Ja  (2) Nee"
+    )
+    assert two.count("transfers") == 1
+    assert "Geboekt: #2" in two.say("an", "ja")  # the normal Ja books it: a second soup
+    out = two.say("bo", "/pay 2 5 soup")  # in English, the other way round: not the same
+    assert out.startswith("[dm bo] Pay 5 pluimen")
+    two.say("bo", "yes")
+    assert two.say("bo", "/pay 2 5 soup").startswith(
+        "[dm bo] You just paid An (DU-002) 5 pluimen for soup (#3). Pay again?\n"
+    )
+    two.say("bo", "no")
+    # Another amount, another description, or later than ten minutes: asked as usual.
+    for line in ("/betaal 3 31 soep", "/betaal 3 30 brood", "later", "/betaal 3 30 soep"):
+        if line == "later":
+            two.clock.set(two.clock.now() + timedelta(minutes=11))
+            continue
+        assert two.say("an", line).startswith("[dm an] Betaal 3"), line
+        two.say("an", "nee")
+    assert two.count("transfers") == 3
+
+
+def test_a_reversed_payment_may_be_paid_again_without_a_warning(two: Driver) -> None:
+    two.say("an", "/betaal 3 30 soep")
+    two.say("an", "ja")
+    two.say("admin", "/terugboeken 1 verkeerd bedrag")
+    assert "Geboekt: #2" in two.say("admin", "ja")
+    assert two.say("an", "/betaal 3 30 soep").startswith("[dm an] Betaal 30 pluimen")
+
+
 def test_a_new_request_replaces_the_same_members_earlier_one(two: Driver) -> None:
     two.say("an", "/vraagbetaling 3 60 tuinwerk")
     out = two.say("an", "/vraagbetaling 3 50 tuinwerk")
