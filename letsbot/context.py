@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from letsbot.config import Settings
-from letsbot.domain import Identity, Member, Pending, PendingAction, Role, Status
+from letsbot.domain import Identity, Member, Pending, PendingAction, PendingStatus, Role, Status
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
@@ -145,9 +145,8 @@ class Context:
         The sender is asked where they wrote (privately for private commands);
         anyone else in their own direct chat, so that only they answer it,
         there. A question belongs to that chat and to its message: only an
-        answer from there counts (letsbot.questions). It replaces what the
-        sender asked the same person before, so a member who sends the same
-        payment twice has one question to answer, not two.
+        answer from there counts (letsbot.questions). A question that
+        corrects an open one replaces it (``_replaces``).
         """
         if asked.id == self.member.id:
             identity: Identity | None = self.incoming.sender
@@ -164,31 +163,56 @@ class Context:
             platform, chat_id = target.chat.platform, target.chat.chat_id
         else:
             platform, chat_id = identity.platform, None
-        replaced = self.store.supersede_open(asked.id, self.member.id)
+        new = Pending(
+            0,
+            action,
+            asked.id,
+            self.member.id,
+            payer.id if payer else None,
+            receiver.id if receiver else None,
+            amount,
+            transfer_id,
+            description,
+            self.now,
+            self.now + self.settings.group.confirmation_timeout,
+            PendingStatus.OPEN,
+            data,
+            platform,
+            chat_id,
+            compose(t),
+        )
+        # Members first, then their questions: the one lock order of every transaction.
+        self.store.lock_members(sorted({asked.id, self.member.id}))
+        replaced = [
+            old.id
+            for old in self.store.open_pending(asked.id)
+            if old.expires_at > self.now and _replaces(new, old)
+        ]
+        for old_id in replaced:
+            self.store.close_pending(old_id, PendingStatus.SUPERSEDED)
         self.closed.extend(replaced)
         if replaced and asked.id == self.member.id:
             self.reply(self.t("confirm.superseded"))
-        text = compose(t)
         question = self.store.add_pending(
-            action=action,
-            asked_id=asked.id,
-            requested_by_id=self.member.id,
-            payer_id=payer.id if payer else None,
-            receiver_id=receiver.id if receiver else None,
-            amount=amount,
-            transfer_id=transfer_id,
-            description=description,
-            at=self.now,
-            expires_at=self.now + self.settings.group.confirmation_timeout,
-            data=data,
-            platform=platform,
-            chat_id=chat_id,
-            text=text,
+            action=new.action,
+            asked_id=new.asked_id,
+            requested_by_id=new.requested_by_id,
+            payer_id=new.payer_id,
+            receiver_id=new.receiver_id,
+            amount=new.amount,
+            transfer_id=new.transfer_id,
+            description=new.description,
+            at=new.created_at,
+            expires_at=new.expires_at,
+            data=new.data,
+            platform=new.platform,
+            chat_id=new.chat_id,
+            text=new.text,
         )
         self.replies.append(
             Outgoing(
                 target,
-                text,
+                question.text or "",
                 self.yes_no(t),
                 identity,
                 reply_to,
@@ -255,3 +279,20 @@ class Context:
 
 
 _NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)?", re.ASCII)
+
+
+def _replaces(new: Pending, old: Pending) -> bool:
+    """Whether ``new`` replaces the open question ``old`` put to the same person.
+
+    A member who corrects their own command (another amount or reason) replaces
+    their question in that chat. A question put to someone else replaces only
+    the very same one, sent twice: they may have read the first, so a different
+    one waits beside it and they choose.
+    """
+
+    def key(q: Pending) -> tuple[object, ...]:
+        who = (q.action, q.requested_by_id, q.payer_id, q.receiver_id, q.transfer_id)
+        what = () if new.requested_by_id == new.asked_id else (q.amount, q.description, q.data)
+        return (*who, *what, q.platform, q.chat_id)
+
+    return key(new) == key(old)

@@ -44,7 +44,7 @@ class PendingStatus(enum.StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     EXPIRED = "expired"
-    SUPERSEDED = "superseded"  # the same person asked the same thing anew
+    SUPERSEDED = "superseded"  # replaced by a correction, or by the same question sent again
 
 
 @dataclass(frozen=True, slots=True)

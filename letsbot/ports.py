@@ -187,13 +187,6 @@ class Store(Protocol):
         text: str | None = None,
     ) -> Pending: ...
 
-    def supersede_open(self, asked_id: int, requested_by_id: int) -> list[int]:
-        """Close the open questions ``requested_by`` put to ``asked``; their ids.
-
-        Locks both members first (lock_members), as the answer that books does.
-        """
-        ...
-
     def open_pending(self, asked_id: int) -> list[Pending]:
         """The questions put to ``asked`` that wait for an answer, oldest first."""
         ...

@@ -119,7 +119,7 @@ _IDENTITIES = (
 # (processed_events, which only the same message can wait for):
 # 1. the member rows it changes or whose balances it checks, in one call of
 #    lock_members: FOR NO KEY UPDATE, in id order;
-# 2. then pending rows (supersede_open takes step 1 for its members itself),
+# 2. then pending rows (context.ask locks the asker and the asked before it replaces one),
 #    then everything else.
 # NO KEY UPDATE, not UPDATE: a foreign-key check of a row that names a member
 # (pending, transfers, listings ...) takes FOR KEY SHARE on the member, which
@@ -156,16 +156,6 @@ _OPEN_PENDING = (
     .order_by(pending.c.id)
 )
 _PENDING = select(pending).where(pending.c.id == bindparam("pending_id"))
-_SUPERSEDE_OPEN = (
-    update(pending)
-    .where(
-        pending.c.asked_id == bindparam("asked"),
-        pending.c.requested_by_id == bindparam("requested_by"),
-        pending.c.status == PendingStatus.OPEN.value,
-    )
-    .values(status=PendingStatus.SUPERSEDED.value, text=None)
-    .returning(pending.c.id)
-)
 # The text is kept only to show an open question again; it names people.
 _CLOSE_PENDING = (
     update(pending)
@@ -819,16 +809,6 @@ class SqlStore:
             chat_id,
             text,
         )
-
-    def supersede_open(self, asked_id: int, requested_by_id: int) -> list[int]:
-        # Step 1 of the lock order before the pending rows: a new question takes
-        # turns with the answer to the open one, and of two new questions from
-        # one asker at once the second sees (and replaces) the first.
-        self.lock_members([asked_id, requested_by_id])
-        result = self.db.execute(
-            _SUPERSEDE_OPEN, {"asked": asked_id, "requested_by": requested_by_id}
-        )
-        return sorted(result.scalars())
 
     def open_pending(self, asked_id: int) -> list[Pending]:
         rows = self.db.execute(_OPEN_PENDING, {"asked_id": asked_id}).all()

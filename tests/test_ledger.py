@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from storage.check import ledger_problems
 from tests.support import Driver, make_settings
@@ -191,12 +191,21 @@ def test_a_reversed_payment_may_be_paid_again_without_a_warning(two: Driver) -> 
     assert two.say("an", "/betaal 3 30 soep").startswith("[dm an] Betaal 30 pluimen")
 
 
-def test_a_new_request_replaces_the_same_members_earlier_one(two: Driver) -> None:
+def test_a_different_request_waits_beside_the_earlier_one_the_same_replaces_it(
+    two: Driver,
+) -> None:
     two.say("an", "/vraagbetaling 3 60 tuinwerk")
+    two.say("an", "/vraagbetaling 3 60 tuinwerk")  # sent twice: bo has one question
     out = two.say("an", "/vraagbetaling 3 50 tuinwerk")
-    assert "vervallen" not in out  # the asker is told nothing new; bo sees one question
-    two.say("bo", "yes")
-    assert "There is no open question for you" in two.say("bo", "yes")
+    assert "vervallen" not in out
+    # Bo may have read the 60: it stays, and a bare yes asks which one he means.
+    assert "You have 2 open questions here. Which one do you mean?" in two.say("bo", "yes")
+    assert two.count("transfers") == 0
+    with two.engine.connect() as connection:
+        query = text("SELECT id FROM pending WHERE status = 'open' ORDER BY id")
+        open_ids = list(connection.execute(query).scalars())
+    assert len(open_ids) == 2
+    two.say("bo", f"/yes {open_ids[1]}")
     assert (two.balance("an"), two.balance("bo")) == (50, -50)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from letsbot.domain import PendingAction
+from letsbot.domain import PendingAction, PendingStatus
 from letsbot.errors import Busy
 from letsbot.markup import to_plain
 from letsbot.messages import Result
@@ -192,8 +192,10 @@ def test_four_processes_sharing_members_never_deadlock(pg_url: str, tmp_path: Pa
 
 
 def ask_to_pay(store: SqlStore, payer: int, receiver: int, amount: int) -> None:
-    """What ctx.open_question does for /betaal: replace the payer's open question, ask anew."""
-    store.supersede_open(payer, payer)
+    """What ctx.ask does for /betaal: the payer's row, then replace their open question."""
+    store.lock_members([payer])
+    for old in store.open_pending(payer):
+        store.close_pending(old.id, PendingStatus.SUPERSEDED)
     store.add_pending(
         action=PendingAction.PAY,
         asked_id=payer,
