@@ -16,6 +16,7 @@ from letsbot.domain import Member, Role, Status, TransferKind
 from letsbot.errors import Busy, Refusal, Unsure
 from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
+from letsbot.linking import burn_codes, may_hold_code
 from letsbot.market_schedule import MarketSchedule
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.outbox import Outbox
@@ -115,6 +116,8 @@ class Bot:
 
     def _handle(self, incoming: Incoming) -> Result:
         text = incoming.text.strip()
+        if incoming.chat.is_group:
+            self._burn_codes(incoming, text)
         match = _COMMAND.fullmatch(text) if text.startswith("/") else None
         # In a group only clear words answer, unless the message replies to the question.
         strict = incoming.chat.is_group and incoming.answers is None
@@ -175,6 +178,25 @@ class Bot:
             except Exception:  # what was booked stands and was told; only the extra is missing
                 log.exception("event=%s work after the commit failed", incoming.event_key)
         return result
+
+    def _burn_codes(self, incoming: Incoming, text: str) -> None:
+        """Link and claim codes read in a group stop working, in a transaction of their own.
+
+        Whatever the message comes to (a refusal rolls its own transaction back),
+        a code the group has seen is spent. Nothing is told in the group.
+        """
+        if not may_hold_code(text):
+            return
+        try:
+            with self.uow.transaction() as store:
+                burnt = burn_codes(store, self.settings, text, self.clock.now())
+        except Busy:
+            log.warning("event=%s database busy: codes in it not checked", incoming.event_key)
+            return
+        if burnt:
+            log.info(
+                "event=%s %d valid code(s) typed in a group cancelled", incoming.event_key, burnt
+            )
 
     def _say(
         self, incoming: Incoming, language: str, key: str, params: dict[str, object]

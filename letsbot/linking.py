@@ -228,30 +228,47 @@ def _give_link_code(ctx: Context) -> None:
     ctx.reply(ctx.t("link.code", code=spaced(code), until=ctx.t.moment(expires)))
 
 
+# A code as it may stand anywhere in a message: ``123456``, ``1234 5678``, ``123-456``.
+_IN_TEXT = re.compile(
+    r"(?<![0-9])(?:[0-9]{3}[ .\-]?[0-9]{3}|[0-9]{4}[ .\-]?[0-9]{4})(?![0-9])", re.ASCII
+)
+_MOST_IN_ONE_MESSAGE = 5  # each costs a slow hash
+
+
+def may_hold_code(text: str) -> bool:
+    return _IN_TEXT.search(text) is not None
+
+
+def burn_codes(store: Store, settings: Settings, text: str, now: datetime) -> int:
+    """Every live code that stands anywhere in ``text`` stops working; how many did.
+
+    For a message in a group, which everyone reads, whatever else it says (a
+    command with a typo, a refusal that quotes it, plain chat). Nothing is told.
+    """
+    burnt = 0
+    for shown in _IN_TEXT.findall(text)[:_MOST_IN_ONE_MESSAGE]:
+        digits = re.sub(r"[^0-9]", "", shown)
+        purpose = next(p for p, length in DIGITS.items() if length == len(digits))
+        found = store.access_code(code_hash(purpose, digits, settings.group.code_prefix))
+        if found is not None and found.used_at is None and store.use_access_code(found.id, now):
+            burnt += 1
+    return burnt
+
+
 def _cancel_in_group(ctx: Context, words: list[str], purpose: CodePurpose) -> None:
     """A code typed in the group is read by everyone: it stops working at once.
 
     The group learns nothing about it: right, wrong, used or unknown, the reply is
     the same, and it counts as a wrong try, so the group can't be used to test codes.
+    The dispatcher spent the code already (``burn_codes``), as it does with any
+    code in any group message.
     """
-    digits = read_code(words)
-    if digits is None:
+    if read_code(words) is None:
         command = REGISTRY.find(_COMMAND[purpose])
         assert command is not None
         raise Refusal("error.direct_only", command=command.name_in(ctx.language))
     ctx.store.lock_members([ctx.store.group_account().id])  # as _redeem: counting takes turns
     ctx.store.add_code_attempt(_attempt_key(ctx), ctx.now)
-    # The typed length tells which kind of code it is, whatever the command word.
-    typed = next(kind for kind, length in DIGITS.items() if length == len(digits))
-    found = ctx.store.access_code(code_hash(typed, digits, ctx.settings.group.code_prefix))
-    if (
-        found is not None
-        and found.purpose is typed
-        and found.used_at is None
-        and found.expires_at > ctx.now
-        and ctx.store.use_access_code(found.id, ctx.now)
-    ):
-        log.info("event=%s a valid code typed in a group was cancelled", ctx.incoming.event_key)
     ctx.reply(ctx.t("link.cancelled" if purpose is CodePurpose.LINK else "claim.cancelled"))
     ctx.outcome = Outcome.CANCELLED
 

@@ -291,6 +291,23 @@ def test_a_code_typed_in_the_group_stops_working(two: Driver) -> None:
     assert state(two) == before
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "/koppel {code} graag",  # a word after it: not read as a code try, spent all the same
+        "/koppel {code}, nu!",
+        "mijn code is {code}",  # plain chat, which the bot otherwise ignores
+        "/hulp koppel {code}",
+        "/koppel {code}\u202e",  # refused for the invisible character, spent all the same
+    ],
+)
+def test_a_code_anywhere_in_a_group_message_stops_working(two: Driver, line: str) -> None:
+    code = link_code(two.say("an", "/koppel"))
+    two.say("bo", line.format(code=code), group=True)
+    assert "al gebruikt" in two.say("tg-an", f"/koppel {code}", platform=TG)
+    assert identities_of(two.engine, 2) == ["console:an"]
+
+
 # /unlink ----------------------------------------------------------------------
 
 
