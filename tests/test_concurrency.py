@@ -100,7 +100,10 @@ def pay_at_random(
                 outcomes[f"pay:refused:{refusal(ask)}"] += 1
             if ask.outcome != "applied":
                 continue
-            answer = driver.send(driver.incoming(payer, "ja", event_id=f"p{index}-{k}-ja"))
+            # As a button answers: exactly this question (another process's may wait beside it).
+            asked = next(r.question for r in ask.replies if r.question is not None)
+            yes = driver.incoming(payer, f"/ja {asked}", event_id=f"p{index}-{k}-ja")
+            answer = driver.send(yes)
             outcomes[f"ja:{answer.outcome}"] += 1
             if answer.outcome == "refused":
                 outcomes[f"ja:refused:{refusal(answer)}"] += 1
