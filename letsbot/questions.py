@@ -51,8 +51,13 @@ def asked_here(question: Pending, chat: Chat) -> bool:
     return chat.is_group and (question.platform, question.chat_id) == (chat.platform, chat.chat_id)
 
 
-def answer(ctx: Context, yes: bool, question_id: int | None = None) -> Outcome:
-    """Apply ``yes`` or no to the question it belongs to, once."""
+def answer(
+    ctx: Context, yes: bool, question_id: int | None = None, *, typed_command: bool = False
+) -> Outcome:
+    """Apply ``yes`` or no to the question it belongs to, once.
+
+    ``typed_command``: a ``/ja`` meant for the bot, which a group then answers too.
+    """
     sender = ctx.sender
     chat = ctx.incoming.chat
     question_id = question_id if question_id is not None else ctx.incoming.answers
@@ -71,8 +76,10 @@ def answer(ctx: Context, yes: bool, question_id: int | None = None) -> Outcome:
         waiting = ctx.store.open_pending(sender.id)
         here = [q for q in waiting if asked_here(q, chat)]
         if not here:
-            if chat.is_group:
+            if chat.is_group and not typed_command:
                 return Outcome.IGNORED  # someone said "ja" in a conversation
+            if chat.is_group:
+                raise Refusal("confirm.in_direct" if waiting else "confirm.nothing")
             in_a_group = any(q.chat_id is not None for q in waiting)
             raise Refusal("confirm.in_group" if in_a_group else "confirm.nothing")
         live = [q for q in here if q.expires_at > ctx.now]
@@ -90,7 +97,7 @@ def _named(ctx: Context, question: Pending) -> Pending:
     if question.status is not PendingStatus.OPEN:
         raise Refusal("confirm.already_answered")
     if not asked_here(question, ctx.incoming.chat):
-        raise Refusal("confirm.elsewhere")
+        raise Refusal("confirm.in_group" if question.chat_id else "confirm.in_direct")
     return question
 
 
@@ -150,7 +157,7 @@ def _answer_command(ctx: Context, words: list[str], yes: bool) -> None:
     number = _NUMBER.fullmatch(words[0]) if len(words) == 1 else None
     if words and number is None:
         raise Refusal("confirm.usage", usage=ctx.usage("yes" if yes else "no"))
-    ctx.outcome = answer(ctx, yes, int(number[1]) if number else None)
+    ctx.outcome = answer(ctx, yes, int(number[1]) if number else None, typed_command=True)
 
 
 @REGISTRY.command("yes", nl="ja", who=Who.ANYONE, listed=False)

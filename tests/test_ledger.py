@@ -29,9 +29,10 @@ def test_pay_asks_then_books_and_tells_both(two: Driver) -> None:
     assert two.count("transfers") == 0
     # The question belongs to the group, where it was asked: a "1" in the direct chat books nothing.
     assert two.say("an", "1") == (
-        "[dm an] Hier staat geen vraag voor je open. Je vraag staat in de groep: antwoord daar"
-        " met Ja of Nee, onder de vraag."
+        "[dm an] Die vraag stelde ik in de groep: antwoord daar met Ja of Nee, onder de vraag."
+        " Er is niets gebeurd."
     )
+
     assert two.count("transfers") == 0
     out = two.say("an", "1", group=True)
     assert (
@@ -71,6 +72,17 @@ def test_only_the_person_asked_can_answer(two: Driver) -> None:
     assert two.count("transfers") == 0
     two.say("an", "ja", group=True)
     assert two.count("transfers") == 1
+
+
+def test_an_explicit_ja_in_the_group_says_where_the_question_waits(two: Driver) -> None:
+    two.say("bo", "/vraagbetaling 2 5 thee")
+    assert two.say("an", "ja", group=True) == ""  # a bare ja there is conversation
+    assert two.say("an", "/ja", group=True) == (
+        "[group] Die vraag stelde ik je in je privégesprek met mij: antwoord daar met Ja of Nee."
+        " Er is niets gebeurd."
+    )
+    assert two.count("transfers") == 0
+    assert "Geboekt" in two.say("an", "/ja")
 
 
 def test_questions_expire(two: Driver) -> None:
