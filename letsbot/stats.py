@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from letsbot.context import Context
 from letsbot.figures import MonthFigures, Spread, month_bounds, months_back
 from letsbot.i18n import Raw, Translator
-from letsbot.messages import Chat, Outgoing, ToChat
+from letsbot.messages import Chat, Outgoing, ToChat, ToPerson
 from letsbot.registry import REGISTRY, Who
 
 MONTHS = 12  # this month so far and the eleven before it
@@ -55,16 +55,23 @@ def summary(
 
 
 def chart_replies(
-    t: Translator, chat: Chat, months: Sequence[MonthFigures], balances: Sequence[int]
+    t: Translator,
+    chat: Chat,
+    months: Sequence[MonthFigures],
+    balances: Sequence[int],
+    spread_to: ToChat | ToPerson | None = None,
 ) -> list[Outgoing]:
-    """The two charts, each with its title as the caption and a description as its alt text."""
+    """The two charts, each with its title as the caption and a description as its alt text.
+
+    ``spread_to``: where the balances chart goes, if not to ``chat``.
+    """
     from letsbot.charts import spread_chart, volume_chart
 
     volume = volume_chart(t, months)
     spread = spread_chart(t, balances)
     return [
         Outgoing(ToChat(chat), Raw(f"**{t('chart.volume.title')}**"), image=volume),
-        Outgoing(ToChat(chat), Raw(f"**{t('chart.spread.title')}**"), image=spread),
+        Outgoing(spread_to or ToChat(chat), Raw(f"**{t('chart.spread.title')}**"), image=spread),
     ]
 
 
@@ -94,4 +101,8 @@ def stats(ctx: Context, words: list[str]) -> None:
     )
     if coordinator:
         chat = ctx.incoming.chat
-        ctx.after_commit(lambda: chart_replies(t, chat, months, balances))
+        # The spread of balances (its lowest and highest) is the group's to see only
+        # under open bookkeeping; otherwise the coordinator gets it privately.
+        private = chat.is_group and not ctx.settings.group.open_bookkeeping
+        spread_to = ToPerson(ctx.incoming.sender) if private else None
+        ctx.after_commit(lambda: chart_replies(t, chat, months, balances, spread_to))

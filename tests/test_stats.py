@@ -193,6 +193,17 @@ def test_a_coordinator_gets_text_and_both_charts_where_they_asked(
     )
 
 
+def test_under_closed_bookkeeping_the_spread_of_balances_never_reaches_the_group(
+    traded: Driver,
+) -> None:
+    closed = Driver(traded.engine, make_settings(group={"open_bookkeeping": False}))
+    result = closed.send(closed.incoming("admin", "/statistiek", group=True, event_id="closed"))
+    summary, volume, spread = result.replies
+    assert isinstance(volume.target, ToChat) and volume.target.chat.kind is ChatKind.GROUP
+    assert isinstance(spread.target, ToPerson) and spread.target.identity.user_id == "admin"
+    assert "laagste saldo" not in summary.text
+
+
 def assert_png(data: bytes, width: int = 1000, height: int = 560) -> None:
     assert data.startswith(PNG)
     with PilImage.open(io.BytesIO(data)) as picture:
