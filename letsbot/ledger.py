@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 from letsbot.amounts import AmountError
 from letsbot.context import Compose, Context
@@ -329,7 +330,8 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
     receiver_after = receiver.balance + transfer.amount
     amount = transfer.amount
 
-    def booked_line(t: Translator) -> Raw:
+    def booked_line(t: Translator, *, said: bool = True) -> Raw:
+        description = transfer.description if said else t("booked.description_not_shown")
         return Raw(
             t(
                 "booked.line",
@@ -337,7 +339,7 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
                 payer=ctx.label(payer, t),
                 receiver=ctx.label(receiver, t),
                 amount=t.amount(amount),
-                description=transfer.description,
+                description=description,
             )
         )
 
@@ -346,11 +348,14 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
     in_group = ctx.incoming.chat.is_group
     if in_group or sender_id not in (payer.id, receiver.id):
         ctx.reply(ctx.t("booked.done", line=booked_line(ctx.t)))
+    # Whose words the description is: a member who blocks its author doesn't read them.
+    author = question.requested_by_id
     for party, after in ((payer, payer_after), (receiver, receiver_after)):
         if party.id == sender_id and not in_group:
             ctx.reply(ctx.t("booked.you", line=booked_line(ctx.t), balance=ctx.t.amount(after)))
         else:
-            ctx.tell(party, told_booked(booked_line, after))
+            said = party.id == author or not ctx.store.is_blocked(party.id, author)
+            ctx.tell(party, told_booked(partial(booked_line, said=said), after))
     for breach in soft:
         warn_soft(
             ctx, breach, payer_after if breach.kind is BreachKind.PAYER_MIN else receiver_after

@@ -46,8 +46,8 @@ def parse_answer(text: str, *, in_group: bool = False) -> bool | None:
 
 def asked_here(question: Pending, chat: Chat) -> bool:
     """Whether an answer from ``chat`` may answer ``question``."""
-    if question.chat_id is None:  # the asked person's direct chat
-        return not chat.is_group and question.platform in (None, chat.platform)
+    if question.chat_id is None:  # the asked person's direct chat, on any of their platforms
+        return not chat.is_group
     return chat.is_group and (question.platform, question.chat_id) == (chat.platform, chat.chat_id)
 
 
@@ -62,7 +62,7 @@ def answer(
     chat = ctx.incoming.chat
     question_id = question_id if question_id is not None else ctx.incoming.answers
     if sender is None:
-        if chat.is_group and question_id is None:
+        if chat.is_group and not typed_command:
             return Outcome.IGNORED  # a stranger said "ja" in a conversation
         raise Refusal("confirm.nothing")
     if question_id is not None:

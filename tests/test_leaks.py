@@ -237,3 +237,16 @@ def test_a_claim_code_in_the_group_is_neither_confirmed_nor_denied(
     wrong = driver.say("tg-bo", "/activeer 0000 0000", platform=TG, group=True)
     assert right == wrong
     assert "al gebruikt" in driver.say("tg-bo", f"/activeer {match[1]}", platform=TG)
+
+
+def test_a_payment_description_does_not_reach_a_member_who_blocks_its_author(
+    closed: Driver,
+) -> None:
+    closed.say("an", f"/blokkeer {closed.number('bo')}")
+    closed.say("bo", f"/betaal {closed.number('an')} 1 ik weet waar je woont")
+    out = closed.say("bo", "ja")
+    told_an = [line for line in out.splitlines() if line.startswith("[dm an]")]
+    assert told_an and "ik weet waar je woont" not in told_an[0]
+    assert "omschrijving niet getoond" in told_an[0]
+    assert "ik weet waar je woont" in out  # bo sees his own words
+    assert closed.count("transfers") == 1  # the payment itself stands
