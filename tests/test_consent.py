@@ -186,7 +186,8 @@ def test_a_button_answers_its_own_question_not_the_newest(club: Driver, group: b
     else:
         older = ask(club, "bob", "/vraagbetaling DU-002 40 fiets")
     # The buttons under the question's message name it (adapters key them on this).
-    assert [o.question for o in club.last.replies if o.asked] == [older]  # type: ignore[union-attr]
+    assert club.last is not None
+    assert [o.question for o in club.last.replies if o.asked] == [older]
     # Newer, in her direct chat (in a group each member has one open question at most:
     # their own, and a new one of their own replaces it).
     newer = ask(club, "admin", "/vraagbetaling DU-002 25 eieren")
