@@ -18,10 +18,14 @@ EXAMPLE_LIMIT = 80
 
 # C0 except tab and newline (a carriage return only before a newline: that is
 # how some clients end a line), DEL, C1; the bidirectional marks, embeddings,
-# overrides and isolates; and lone surrogates, which no UTF-8 database takes.
+# overrides and isolates; the invisible spaces and joiners that hide a word
+# (zero width space, word joiner, invisible operators, BOM, Mongolian vowel
+# separator; not U+200C/U+200D, which scripts and emoji need); and lone
+# surrogates, which no UTF-8 database takes.
 _CONTROL = re.compile(
     "\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
-    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+    "\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069"
+    "\ufeff\ud800-\udfff]"
 )
 
 

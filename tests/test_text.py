@@ -44,10 +44,12 @@ CONTROLS = (
 
 
 def test_which_characters_are_controls() -> None:
-    for char in (*CONTROLS, "\r", "\x1f", "\x80", "\x9f", "\u202c", "\ud800"):
+    invisible = ("\u200b", "\u2060", "\ufeff", "\u180e")  # they hide a word
+    for char in (*CONTROLS, *invisible, "\r", "\x1f", "\x80", "\x9f", "\u202c", "\ud800"):
         assert find_control(f"ab{char}c") is not None, repr(char)
         assert strip_controls(f"ab{char}c") == "abc"
-    for fine in ("tab\there", "two\nlines", "windows\r\nline", "Bö € “x” ✓ 🙂 עברית"):
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # an emoji joined by U+200D
+    for fine in ("tab\there", "two\nlines", "windows\r\nline", "Bö € “x” ✓ 🙂 עברית", family):
         assert find_control(fine) is None
         assert strip_controls(fine) == fine
     found = find_control("soep\x00pan")
