@@ -376,3 +376,18 @@ def test_answer_in_the_group_shows_no_balance_there(two: Driver) -> None:
         "[dm an] Geboekt: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep\n  Je saldo: -30 pluimen"
         in out
     )
+
+
+def test_own_questions_in_two_chats_or_to_two_members_wait_side_by_side(two: Driver) -> None:
+    two.say("an", "/betaal 1 8 tuinhulp")  # in the direct chat
+    out = two.say("an", "/betaal 3 5 eieren", group=True)
+    assert "vervallen" not in out
+    assert "Geboekt: #1: An (DU-002) → admin (DU-001), 8 pluimen" in two.say("an", "ja")
+    assert "Geboekt: #2: An (DU-002) → Bo (DU-003), 5 pluimen" in two.say("an", "ja", group=True)
+    # Two members in one chat: a bare ja asks which; a correction to the same member replaces.
+    two.say("an", "/betaal 1 2 x")
+    two.say("an", "/betaal 3 2 y")
+    assert "Welke bedoel je?" in two.say("an", "ja")
+    assert "vervallen" in two.say("an", "/betaal 3 4 y")
+    assert "Welke bedoel je?" in two.say("an", "ja")  # still the two: admin's and Bo's new one
+    assert two.count("transfers") == 2
