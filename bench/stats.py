@@ -139,13 +139,13 @@ def measure(engine: Engine, label: str, count: int, times: int) -> None:
 
     def queries() -> None:
         with uow.transaction() as store:
-            store.month_figures(bounds)
-            store.open_listings(NOW)
-            store.balances()
+            store.figures.month_figures(bounds)
+            store.figures.open_listings(NOW)
+            store.figures.balances()
 
     def balances_then() -> None:
         with uow.transaction() as store:
-            store.balances(NOW - timedelta(days=30))
+            store.figures.balances(NOW - timedelta(days=30))
 
     bot = Bot(conf, uow, VirtualClock(NOW))
     serial = iter(range(10**9))

@@ -784,12 +784,12 @@ def cmd_claim_code(args: argparse.Namespace) -> int:
     with SqlUnitOfWork(engine).transaction() as store:
         if args.all:
             statuses = (Status.ACTIVE, Status.LEAVING, Status.CANDIDATE)
-            chosen = [m for m in store.members(statuses) if claim_problem(store, m) is None]
+            chosen = [m for m in store.members.members(statuses) if claim_problem(store, m) is None]
         else:
             chosen = []
             for text in args.members:
                 number = parse_code(text, prefix)
-                member = store.member_by_number(number) if number is not None else None
+                member = store.members.member_by_number(number) if number is not None else None
                 if member is None:
                     problems.append(f"{text}: no member with that code")
                 elif (problem := claim_problem(store, member)) is not None:

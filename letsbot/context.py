@@ -115,11 +115,11 @@ class Context:
         """Where a direct message to ``member`` goes, if anywhere."""
         if member.is_group_account:
             return None
-        found = self.store.identities(member.id)
+        found = self.store.members.identities(member.id)
         return found[0] if found else None
 
     def tell_coordinators(self, compose: Compose, *, except_sender: bool = True) -> None:
-        for member in self.store.members([Status.ACTIVE]):
+        for member in self.store.members.members([Status.ACTIVE]):
             if member.role is not Role.COORDINATOR:
                 continue
             if except_sender and self.sender is not None and member.id == self.sender.id:
@@ -182,18 +182,18 @@ class Context:
             compose(t),
         )
         # Members first, then their questions: the one lock order of every transaction.
-        self.store.lock_members(sorted({asked.id, self.member.id}))
+        self.store.members.lock_members(sorted({asked.id, self.member.id}))
         replaced = [
             old.id
-            for old in self.store.open_pending(asked.id)
+            for old in self.store.questions.open_pending(asked.id)
             if old.expires_at > self.now and _replaces(new, old)
         ]
         for old_id in replaced:
-            self.store.close_pending(old_id, PendingStatus.SUPERSEDED)
+            self.store.questions.close_pending(old_id, PendingStatus.SUPERSEDED)
         self.closed.extend(replaced)
         if replaced and asked.id == self.member.id:
             self.reply(self.t("confirm.superseded"))
-        question = self.store.add_pending(
+        question = self.store.questions.add_pending(
             action=new.action,
             asked_id=new.asked_id,
             requested_by_id=new.requested_by_id,
@@ -240,14 +240,14 @@ class Context:
         """The member a word names: a mention the adapter resolved, or a member code."""
         for mention in self.incoming.mentions:
             if mention.text == token:
-                found = self.store.member_by_identity(mention.identity)
+                found = self.store.members.member_by_identity(mention.identity)
                 if found is None:
                     raise Refusal("ref.not_a_member", who=token)
                 return found
         number = self.parse_code(token)
         if number is None:
             raise Refusal("ref.not_a_code", token=token[:40], example=self.example_code())
-        member = self.store.member_by_number(number)
+        member = self.store.members.member_by_number(number)
         if member is None:
             prefix = self.settings.group.code_prefix.upper()
             raise Refusal("ref.no_such_code", code=f"{prefix}-{number:03d}")
@@ -257,7 +257,7 @@ class Context:
         """The member named first in ``words``, or the author of the message replied to."""
         reply_to = self.incoming.reply_to
         if reply_to is not None and not self._names_member_first(words):
-            member = self.store.member_by_identity(reply_to)
+            member = self.store.members.member_by_identity(reply_to)
             if member is None:
                 raise Refusal("ref.reply_not_member")
             return member, words

@@ -134,7 +134,7 @@ class Bot:
         try:
             with self.uow.transaction() as store:
                 now = self.clock.now()
-                if not store.claim_event(incoming.event_key, now):
+                if not store.claims.claim_event(incoming.event_key, now):
                     return Result(Outcome.DUPLICATE, command=name)
                 sender = self._sender(store, incoming, now)
                 if sender is not None and sender.language:
@@ -209,36 +209,38 @@ class Bot:
         )
 
     def _sender(self, store: Store, incoming: Incoming, now: object) -> Member | None:
-        sender = store.member_by_identity(incoming.sender)
+        sender = store.members.member_by_identity(incoming.sender)
         if incoming.sender not in self.coordinators:
             return sender
         # Coordinators named in the configuration start as active coordinators, and
         # come back as such if their account was closed (a forgotten one has no
         # identities left, so they start afresh): the group never loses its coordinators.
         if sender is None:
-            sender = store.add_member(
+            sender = store.members.add_member(
                 name=strip_controls(incoming.sender_name)[:100] or str(incoming.sender),
                 language=None,
                 status=Status.ACTIVE,
                 role=Role.COORDINATOR,
                 at=self.clock.now(),
             )
-            store.add_identity(sender.id, incoming.sender, incoming.sender_name)
+            store.members.add_identity(sender.id, incoming.sender, incoming.sender_name)
             self._start_credit(store, sender, incoming)
         elif sender.status is not Status.ACTIVE or sender.role is not Role.COORDINATOR:
             if sender.status is Status.CANDIDATE:
                 self._start_credit(store, sender, incoming)
-            sender = store.update_member(sender.id, status=Status.ACTIVE, role=Role.COORDINATOR)
+            sender = store.members.update_member(
+                sender.id, status=Status.ACTIVE, role=Role.COORDINATOR
+            )
         return sender
 
     def _start_credit(self, store: Store, member: Member, incoming: Incoming) -> None:
         credit = self.settings.minor(self.settings.limits.start_credit)
         if not credit:
             return
-        kas = store.group_account()
-        store.lock_members([kas.id, member.id])
+        kas = store.members.group_account()
+        store.members.lock_members([kas.id, member.id])
         language = member.language or self.settings.group.language
-        store.add_transfer(
+        store.ledger.add_transfer(
             payer_id=kas.id,
             receiver_id=member.id,
             amount=credit,

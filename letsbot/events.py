@@ -90,7 +90,7 @@ def find_event(ctx: Context, words: list[str], shown: Raw) -> tuple[Event, list[
     match = _ID.fullmatch(words[0]) if words else None
     if match is None:
         raise Refusal("event.which", example=shown)
-    event = ctx.store.event(int(match.group(1)))
+    event = ctx.store.events.event(int(match.group(1)))
     if event is None:
         raise Refusal("event.unknown", id=match.group(1))
     return event, words[1:]
@@ -162,7 +162,7 @@ def add_answered(ctx: Context, question: Pending, yes: bool) -> None:
     saved: list[Event] = []
     for start, end in draft["times"]:
         saved.append(
-            ctx.store.add_event(
+            ctx.store.events.add_event(
                 series_id=saved[0].id if saved else None,
                 kind=EventKind(draft["kind"]),
                 title=draft["title"],
@@ -187,7 +187,7 @@ def cancel(ctx: Context, words: list[str]) -> None:
     if event.starts_at <= ctx.now:
         raise Refusal("event.past", id=event.id)
     reason = " ".join(rest).strip()[:200]
-    event = ctx.store.update_event(event.id, cancelled=True, cancel_reason=reason or None)
+    event = ctx.store.events.update_event(event.id, cancelled=True, cancel_reason=reason or None)
     ctx.reply(ctx.t("event.cancelled_done", event=describe(ctx.t, event)))
     t = group_t(ctx)
     if reason:
@@ -214,7 +214,7 @@ def move(ctx: Context, words: list[str]) -> None:
     end = when.end
     if end is None and event.ends_at is not None:
         end = when.start + (event.ends_at - event.starts_at)  # keep the length
-    event = ctx.store.update_event(event.id, starts_at=when.start, ends_at=end)
+    event = ctx.store.events.update_event(event.id, starts_at=when.start, ends_at=end)
     ctx.reply(ctx.t("event.moved_done", event=describe(ctx.t, event)))
     announce(ctx, t("event.moved", event=describe(t, event), old=old))
 
@@ -224,7 +224,7 @@ def details(ctx: Context, words: list[str]) -> None:
     lines: list[str] = [describe(ctx.t, event)]
     if event.status is EventStatus.CANCELLED:
         lines.append(ctx.t("event.is_cancelled"))
-    answers = ctx.store.rsvps(event.id)
+    answers = ctx.store.events.rsvps(event.id)
     going = [member for member, yes in answers if yes]
     lines.append(ctx.t("event.going_count", count=len(going)))
     if going and (ctx.member.is_coordinator or ctx.member.id == event.created_by_id):
@@ -240,11 +240,11 @@ def details(ctx: Context, words: list[str]) -> None:
 
 @REGISTRY.command("events", nl="activiteiten", who=Who.MEMBER)
 def events(ctx: Context, words: list[str]) -> None:
-    upcoming = ctx.store.events_between(ctx.now, None, LIST_LIMIT)
+    upcoming = ctx.store.events.events_between(ctx.now, None, LIST_LIMIT)
     if not upcoming:
         ctx.reply(ctx.t("events.none"))
         return
-    counts = ctx.store.going_counts([e.id for e in upcoming])
+    counts = ctx.store.events.going_counts([e.id for e in upcoming])
     lines = [ctx.t("events.header")]
     for event in upcoming:
         lines.append(
@@ -260,7 +260,7 @@ def rsvp(ctx: Context, words: list[str], going: bool) -> None:
         raise Refusal("event.already_cancelled", id=event.id)
     if event.starts_at <= ctx.now:
         raise Refusal("event.past", id=event.id)
-    ctx.store.set_rsvp(event.id, ctx.member.id, going, ctx.now)
+    ctx.store.events.set_rsvp(event.id, ctx.member.id, going, ctx.now)
     ctx.reply(
         ctx.t("event.going_done" if going else "event.not_going_done", event=describe(ctx.t, event))
     )

@@ -182,11 +182,13 @@ def close(
     early: bool,
 ) -> list[Outgoing]:
     """Close an open proposal and say its result in every group channel; [] if closed before."""
-    eligible = store.eligible_count(proposal.id)
-    cast = store.votes(proposal.id)
+    eligible = store.governance.eligible_count(proposal.id)
+    cast = store.governance.votes(proposal.id)
     counts = tally([vote for _, vote in cast], proposal.choices)
     outcome = proposal.decide(counts, eligible)
-    if not store.close_proposal(proposal.id, ProposalStatus.CLOSED, now, outcome.verdict):
+    if not store.governance.close_proposal(
+        proposal.id, ProposalStatus.CLOSED, now, outcome.verdict
+    ):
         return []
     log.info(
         "proposal closed: id=%s verdict=%s turnout=%s/%s early=%s",
@@ -249,7 +251,7 @@ def find_proposal(ctx: Context, words: list[str], usage_of: str) -> tuple[Propos
     match = _ID.fullmatch(words[0]) if words else None
     if match is None:
         raise Refusal("proposal.which", example=ctx.usage(usage_of))
-    proposal = ctx.store.proposal(int(match.group(1)), lock=True)
+    proposal = ctx.store.governance.proposal(int(match.group(1)), lock=True)
     if proposal is None:
         raise Refusal("proposal.unknown", id=match.group(1))
     return proposal, words[1:]
@@ -366,8 +368,8 @@ def propose(ctx: Context, words: list[str]) -> None:
     )
     closes_at = closes_at or ctx.now + config.default_duration
     remind_at = closes_at - REMIND_BEFORE
-    voters = [m.id for m in ctx.store.members([Status.ACTIVE]) if not m.is_group_account]
-    proposal = ctx.store.add_proposal(
+    voters = [m.id for m in ctx.store.members.members([Status.ACTIVE]) if not m.is_group_account]
+    proposal = ctx.store.governance.add_proposal(
         title=title,
         options=options,
         policy=policy,
@@ -437,10 +439,10 @@ def vote(ctx: Context, words: list[str]) -> None:
     proposal, rest = find_proposal(ctx, words, "vote")
     if proposal.status is not ProposalStatus.OPEN or ctx.now >= proposal.closes_at:
         raise Refusal("vote.closed", id=proposal.id)
-    if not ctx.store.is_eligible(proposal.id, ctx.member.id):
+    if not ctx.store.governance.is_eligible(proposal.id, ctx.member.id):
         raise Refusal("vote.not_eligible", id=proposal.id)
     choice, objection = read_choice(ctx, proposal, rest)
-    first = ctx.store.set_vote(proposal.id, ctx.member.id, choice, objection, ctx.now)
+    first = ctx.store.governance.set_vote(proposal.id, ctx.member.id, choice, objection, ctx.now)
     deadline = ctx.t.moment(proposal.closes_at)
     if proposal.secret:
         key = "vote.done_secret" if first else "vote.changed_secret"
@@ -450,8 +452,8 @@ def vote(ctx: Context, words: list[str]) -> None:
         picked = choice_labels(ctx.t, proposal)[choice]
         ctx.reply(ctx.t(key, id=proposal.id, choice=picked, deadline=deadline))
     if proposal.early_close:
-        counts = tally([v for _, v in ctx.store.votes(proposal.id)], proposal.choices)
-        if proposal.certain(counts, ctx.store.eligible_count(proposal.id)):
+        counts = tally([v for _, v in ctx.store.governance.votes(proposal.id)], proposal.choices)
+        if proposal.certain(counts, ctx.store.governance.eligible_count(proposal.id)):
             ctx.replies += close(
                 ctx.store, ctx.settings, ctx.translators, proposal, ctx.now, early=True
             )
@@ -459,11 +461,11 @@ def vote(ctx: Context, words: list[str]) -> None:
 
 @REGISTRY.command("proposals", nl="voorstellen", who=Who.MEMBER, private=True)
 def proposals(ctx: Context, words: list[str]) -> None:
-    found = ctx.store.open_proposals(LIST_LIMIT)
+    found = ctx.store.governance.open_proposals(LIST_LIMIT)
     if not found:
         ctx.reply(ctx.t("proposals.none", example=ctx.usage("propose")))
         return
-    turnouts = ctx.store.turnouts([p.id for p in found])
+    turnouts = ctx.store.governance.turnouts([p.id for p in found])
     lines = [ctx.t("proposals.header")]
     for proposal in found:
         lines.append(
@@ -473,7 +475,7 @@ def proposals(ctx: Context, words: list[str]) -> None:
                 title=proposal.title,
                 deadline=ctx.t.moment(proposal.closes_at),
                 turnout=turnouts.get(proposal.id, 0),
-                eligible=ctx.store.eligible_count(proposal.id),
+                eligible=ctx.store.governance.eligible_count(proposal.id),
             )
         )
     lines.append(ctx.t("proposals.footer"))
@@ -488,10 +490,10 @@ def proposal_command(ctx: Context, words: list[str]) -> None:
 def details(ctx: Context, words: list[str]) -> None:
     proposal, _ = find_proposal(ctx, words, "proposal")
     t = ctx.t
-    eligible = ctx.store.eligible_count(proposal.id)
-    cast = ctx.store.votes(proposal.id)
+    eligible = ctx.store.governance.eligible_count(proposal.id)
+    cast = ctx.store.governance.votes(proposal.id)
     counts = tally([v for _, v in cast], proposal.choices)
-    proposer = ctx.store.member(proposal.proposer_id)
+    proposer = ctx.store.members.member(proposal.proposer_id)
     assert proposer is not None
     lines = [
         t(
@@ -521,7 +523,7 @@ def details(ctx: Context, words: list[str]) -> None:
         t, ctx.settings, proposal, cast, after_close=proposal.status is ProposalStatus.CLOSED
     )
     mine = next((v for m, v in cast if m.id == ctx.member.id), None)
-    may_vote = is_open and ctx.store.is_eligible(proposal.id, ctx.member.id)
+    may_vote = is_open and ctx.store.governance.is_eligible(proposal.id, ctx.member.id)
     if mine is not None and proposal.secret:
         lines.append(t("proposal.you_voted_secret"))
     elif mine is not None:
@@ -537,7 +539,7 @@ def withdraw(ctx: Context, words: list[str]) -> None:
     if proposal.status is not ProposalStatus.OPEN:
         raise Refusal("proposal.not_open", id=proposal.id)
     reason = " ".join(rest).strip()[:300] or None
-    own_and_unvoted = proposal.proposer_id == ctx.member.id and not ctx.store.turnouts(
+    own_and_unvoted = proposal.proposer_id == ctx.member.id and not ctx.store.governance.turnouts(
         [proposal.id]
     )
     if not own_and_unvoted:
@@ -550,7 +552,9 @@ def withdraw(ctx: Context, words: list[str]) -> None:
             raise Refusal(key, id=proposal.id)
         if reason is None:
             raise Refusal("proposal.reason_needed", example=ctx.usage("withdraw_proposal"))
-    ctx.store.close_proposal(proposal.id, ProposalStatus.WITHDRAWN, ctx.now, reason=reason)
+    ctx.store.governance.close_proposal(
+        proposal.id, ProposalStatus.WITHDRAWN, ctx.now, reason=reason
+    )
     log.info("proposal withdrawn: id=%s", proposal.id)
     ctx.reply(ctx.t("proposal.withdrawn_done", id=proposal.id))
     t = group_t(ctx.settings, ctx.translators)
@@ -569,12 +573,12 @@ OFF = {"off", "uit", "nee", "no"}
 def notify(ctx: Context, words: list[str]) -> None:
     word = fold(words[0]) if words else ""
     if word not in ON | OFF:
-        on = ctx.store.notify_on(ctx.member.id)
+        on = ctx.store.governance.notify_on(ctx.member.id)
         raise Refusal(
             "notify.which",
             now=Raw(ctx.t("notify.is_on" if on else "notify.is_off")),
             example=ctx.usage("notify"),
         )
     on = word in ON
-    ctx.store.set_notify(ctx.member.id, on, ctx.now)
+    ctx.store.governance.set_notify(ctx.member.id, on, ctx.now)
     ctx.reply(ctx.t("notify.on" if on else "notify.off"))

@@ -43,15 +43,15 @@ class GovernanceSchedule:
     def next_due(self, until: datetime) -> datetime | None:
         """The first deadline or reminder after now and up to ``until`` (for a virtual clock)."""
         with self.uow.transaction() as store:
-            return store.next_proposal_due(self.clock.now(), until)
+            return store.governance.next_proposal_due(self.clock.now(), until)
 
     def post_due(self) -> list[Outgoing]:
         """Claim every reminder and close every proposal that is due now; say what to send."""
         now = self.clock.now()
         with self.uow.transaction() as store:
             posts = self._reminders(store, now)
-            for due in store.proposals_due(now):
-                proposal = store.proposal(due.id, lock=True)
+            for due in store.governance.proposals_due(now):
+                proposal = store.governance.proposal(due.id, lock=True)
                 if proposal is not None:
                     posts += close(
                         store, self.settings, self.translators, proposal, now, early=False
@@ -62,15 +62,15 @@ class GovernanceSchedule:
 
     def _reminders(self, store: Store, now: datetime) -> list[Outgoing]:
         sent: list[Outgoing] = []
-        for proposal in store.proposal_reminders_due(now):
-            if not store.claim_proposal_reminder(proposal.id, now):
+        for proposal in store.governance.proposal_reminders_due(now):
+            if not store.claims.claim_proposal_reminder(proposal.id, now):
                 continue
             if now >= proposal.closes_at:
                 log.info("proposal reminder skipped: id=%s, the vote is over", proposal.id)
                 continue
             reached = 0
-            for member in store.silent_voters(proposal.id):
-                found = store.identities(member.id)
+            for member in store.governance.silent_voters(proposal.id):
+                found = store.members.identities(member.id)
                 if not found:
                     continue
                 t = self.translators[member.language or self.settings.group.language]

@@ -153,7 +153,7 @@ def just_paid(
     """The same payment, booked within ``AGAIN_WITHIN`` and not reversed, if there is one."""
     since = ctx.now - AGAIN_WITHIN
     wanted = " ".join(description.casefold().split())
-    for transfer in ctx.store.history(payer.id, 0, AGAIN_LOOKBACK):
+    for transfer in ctx.store.ledger.history(payer.id, 0, AGAIN_LOOKBACK):
         if transfer.created_at < since:
             return None
         if (
@@ -162,7 +162,7 @@ def just_paid(
             and transfer.receiver_id == receiver.id
             and transfer.amount == amount
             and " ".join(transfer.description.casefold().split()) == wanted
-            and ctx.store.reversal_of(transfer.id) is None
+            and ctx.store.ledger.reversal_of(transfer.id) is None
         ):
             return transfer
     return None
@@ -200,7 +200,7 @@ def request(ctx: Context, words: list[str]) -> None:
             is not None
         )
     else:
-        asked = bool(ctx.store.identities(payer.id))
+        asked = bool(ctx.store.members.identities(payer.id))
     key = "request.sent" if asked else "request.unreachable"
     ctx.reply(ctx.t(key, who=ctx.label(payer), amount=ctx.t.amount(amount)))
 
@@ -239,15 +239,15 @@ def reverse(ctx: Context, words: list[str]) -> None:
         raise Refusal("reverse.usage", usage=ctx.usage("reverse"))
     transfer_id = int(words[0].lstrip("#"))
     reason = ctx.text_argument(words[1:], usage_of="reverse", limit=DESCRIPTION_LIMIT)
-    original = ctx.store.transfer(transfer_id)
+    original = ctx.store.ledger.transfer(transfer_id)
     if original is None:
         raise Refusal("reverse.unknown", id=transfer_id)
     if original.kind is TransferKind.REVERSAL:
         raise Refusal("reverse.is_reversal", id=transfer_id)
-    if ctx.store.reversal_of(transfer_id) is not None:
+    if ctx.store.ledger.reversal_of(transfer_id) is not None:
         raise Refusal("reverse.already", id=transfer_id)
-    payer = ctx.store.member(original.receiver_id)
-    receiver = ctx.store.member(original.payer_id)
+    payer = ctx.store.members.member(original.receiver_id)
+    receiver = ctx.store.members.member(original.payer_id)
     assert payer is not None and receiver is not None
     check_limits(ctx, payer, receiver, original.amount)
     ctx.ask(
@@ -293,29 +293,31 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
     if not yes:
         ctx.reply(ctx.t("confirm.declined"))
         if question.requested_by_id != ctx.member.id:
-            asker = ctx.store.member(question.requested_by_id)
+            asker = ctx.store.members.member(question.requested_by_id)
             if asker is not None:
                 ctx.tell(asker, lambda t: t("request.declined", who=ctx.label(ctx.member, t)))
         return
     # Locked with the booker already (letsbot.questions); read again under the lock.
-    locked = ctx.store.lock_members([question.payer_id, question.receiver_id, ctx.member.id])
+    locked = ctx.store.members.lock_members(
+        [question.payer_id, question.receiver_id, ctx.member.id]
+    )
     payer, receiver = locked[question.payer_id], locked[question.receiver_id]
     ensure_can_trade(ctx, payer)
     ensure_can_trade(ctx, receiver)
     if question.action is PendingAction.REVERSE:
         assert question.transfer_id is not None
-        if ctx.store.reversal_of(question.transfer_id) is not None:
+        if ctx.store.ledger.reversal_of(question.transfer_id) is not None:
             raise Refusal("reverse.already", id=question.transfer_id)
     soft = check_limits(ctx, payer, receiver, question.amount)
     description = question.description
     if question.action is PendingAction.REVERSE:
-        original = ctx.store.transfer(question.transfer_id or 0)
+        original = ctx.store.ledger.transfer(question.transfer_id or 0)
         assert original is not None
         # Stored as plain text, like a description a member typed: escaped when shown.
         description = to_plain(
             ctx.t("reverse.description", id=original.id, reason=question.description)
         )
-    transfer = ctx.store.add_transfer(
+    transfer = ctx.store.ledger.add_transfer(
         payer_id=payer.id,
         receiver_id=receiver.id,
         amount=question.amount,
@@ -354,7 +356,7 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
         if party.id == sender_id and not in_group:
             ctx.reply(ctx.t("booked.you", line=booked_line(ctx.t), balance=ctx.t.amount(after)))
         else:
-            said = party.id == author or not ctx.store.is_blocked(party.id, author)
+            said = party.id == author or not ctx.store.contact.is_blocked(party.id, author)
             ctx.tell(party, told_booked(partial(booked_line, said=said), after))
     for breach in soft:
         warn_soft(
@@ -428,17 +430,19 @@ def history(ctx: Context, words: list[str]) -> None:
             raise Refusal("history.bad_page", usage=ctx.usage("history"))
         page = int(words[0])
     member = ctx.member
-    total = ctx.store.count_transfers(member.id)
+    total = ctx.store.ledger.count_transfers(member.id)
     if total == 0:
         ctx.reply(ctx.t("history.empty"))
         return
     pages = (total + HISTORY_PAGE - 1) // HISTORY_PAGE
     if page > pages:
         raise Refusal("history.no_such_page", page=page, pages=pages)
-    rows = ctx.store.history(member.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
+    rows = ctx.store.ledger.history(member.id, (page - 1) * HISTORY_PAGE, HISTORY_PAGE)
     others = {
         m.id: m
-        for m in map(ctx.store.member, {r.payer_id for r in rows} | {r.receiver_id for r in rows})
+        for m in map(
+            ctx.store.members.member, {r.payer_id for r in rows} | {r.receiver_id for r in rows}
+        )
         if m
     }
     t = ctx.t
@@ -479,7 +483,7 @@ def limit(ctx: Context, words: list[str]) -> None:
     if target.is_group_account:
         raise Refusal("limit.group_account")
     low, high = parse_limit(ctx, words[1]), parse_limit(ctx, words[2])
-    member = ctx.store.lock_members([target.id])[target.id]
+    member = ctx.store.members.lock_members([target.id])[target.id]
     group = ctx.settings.group_limits
     eff_low = group.min_balance if low is None else low
     eff_high = group.max_balance if high is None else high
@@ -493,7 +497,7 @@ def limit(ctx: Context, words: list[str]) -> None:
         raise Refusal(
             "limit.breaks_balance", who=ctx.label(member), balance=ctx.t.amount(member.balance)
         )
-    member = ctx.store.update_member(member.id, limits=(low, high))
+    member = ctx.store.members.update_member(member.id, limits=(low, high))
     ctx.reply(
         ctx.t(
             "limit.done",
@@ -510,11 +514,11 @@ def limit(ctx: Context, words: list[str]) -> None:
 
 def close_if_settled(ctx: Context, member_id: int) -> None:
     """A leaving member whose balance reached zero is closed; coordinators are told."""
-    member = ctx.store.member(member_id)
+    member = ctx.store.members.member(member_id)
     if member is None or member.status is not Status.LEAVING or member.balance != 0:
         return
-    member = ctx.store.update_member(member_id, status=Status.INACTIVE)
-    ctx.store.withdraw_listings_of(member_id, ctx.now)  # their offers and wants go with them
+    member = ctx.store.members.update_member(member_id, status=Status.INACTIVE)
+    ctx.store.market.withdraw_listings_of(member_id, ctx.now)  # their offers and wants go with them
     group = ctx.settings.group.name
     ctx.tell(member, lambda t: t("leave.closed", group=group))
     ctx.tell_coordinators(lambda t: t("leave.closed_notify", who=ctx.label(member, t)))

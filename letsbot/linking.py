@@ -78,12 +78,12 @@ def issue_code(
     for _ in range(10):  # a clash with a stored code is one in 10**digits per try
         code = f"{secrets.randbelow(10**digits):0{digits}d}"
         digest = code_hash(purpose, code, settings.group.code_prefix)
-        if store.access_code(digest) is None:
+        if store.codes.access_code(digest) is None:
             break
     else:
         raise RuntimeError("no free code found")
     expires = now + VALIDITY[purpose]
-    store.add_access_code(
+    store.codes.add_access_code(
         purpose=purpose,
         member_id=member.id,
         code_hash=digest,
@@ -100,7 +100,7 @@ def claim_problem(store: Store, member: Member) -> str | None:
         return "group_account"
     if member.status is Status.INACTIVE:
         return "inactive"
-    if store.identities(member.id):
+    if store.members.identities(member.id):
         return "has_chat"
     return None
 
@@ -124,7 +124,7 @@ def link(ctx: Context, words: list[str]) -> None:
     retired = _join(ctx, found, member)
     ctx.language = member.language or ctx.language
     here = ctx.incoming.sender.platform
-    others = [i for i in ctx.store.identities(member.id) if i != ctx.incoming.sender]
+    others = [i for i in ctx.store.members.identities(member.id) if i != ctx.incoming.sender]
     ctx.reply(
         ctx.t(
             "link.done",
@@ -142,7 +142,7 @@ def link(ctx: Context, words: list[str]) -> None:
 
 @REGISTRY.command("unlink", nl="ontkoppel", who=Who.MEMBER, where=Where.DIRECT)
 def unlink(ctx: Context, words: list[str]) -> None:
-    mine = ctx.store.identities(ctx.member.id)
+    mine = ctx.store.members.identities(ctx.member.id)
     linked = ", ".join(sorted({i.platform for i in mine}))
     if not words:
         raise Refusal("unlink.which", platforms=linked, example=ctx.usage("unlink"))
@@ -153,7 +153,7 @@ def unlink(ctx: Context, words: list[str]) -> None:
     if len(chosen) == len(mine):
         raise Refusal("unlink.last", platform=platform)
     for identity in chosen:
-        ctx.store.remove_identity(identity)
+        ctx.store.members.remove_identity(identity)
     left = ", ".join(sorted({i.platform for i in mine if i.platform != platform}))
     ctx.reply(ctx.t("unlink.done", platform=platform, platforms=left))
 
@@ -172,7 +172,7 @@ def claim(ctx: Context, words: list[str]) -> None:
     member = _account_of(ctx, found)
     retired = _join(ctx, found, member)
     if member.language is None:
-        member = ctx.store.update_member(member.id, language=ctx.language)
+        member = ctx.store.members.update_member(member.id, language=ctx.language)
     ctx.language = member.language or ctx.language
     group = ctx.settings.group.name
     if member.status is Status.CANDIDATE:
@@ -249,8 +249,12 @@ def burn_codes(store: Store, settings: Settings, text: str, now: datetime) -> in
     for shown in _IN_TEXT.findall(text)[:_MOST_IN_ONE_MESSAGE]:
         digits = re.sub(r"[^0-9]", "", shown)
         purpose = next(p for p, length in DIGITS.items() if length == len(digits))
-        found = store.access_code(code_hash(purpose, digits, settings.group.code_prefix))
-        if found is not None and found.used_at is None and store.use_access_code(found.id, now):
+        found = store.codes.access_code(code_hash(purpose, digits, settings.group.code_prefix))
+        if (
+            found is not None
+            and found.used_at is None
+            and store.codes.use_access_code(found.id, now)
+        ):
             burnt += 1
     return burnt
 
@@ -267,8 +271,10 @@ def _cancel_in_group(ctx: Context, words: list[str], purpose: CodePurpose) -> No
         command = REGISTRY.find(_COMMAND[purpose])
         assert command is not None
         raise Refusal("error.direct_only", command=command.name_in(ctx.language))
-    ctx.store.lock_members([ctx.store.group_account().id])  # as _redeem: counting takes turns
-    ctx.store.add_code_attempt(_attempt_key(ctx), ctx.now)
+    ctx.store.members.lock_members(
+        [ctx.store.members.group_account().id]
+    )  # as _redeem: counting takes turns
+    ctx.store.codes.add_code_attempt(_attempt_key(ctx), ctx.now)
     ctx.reply(ctx.t("link.cancelled" if purpose is CodePurpose.LINK else "claim.cancelled"))
     ctx.outcome = Outcome.CANCELLED
 
@@ -280,8 +286,8 @@ def _is_fresh(ctx: Context, member: Member) -> bool:
         member.status is Status.CANDIDATE
         and not member.is_group_account
         and member.balance == 0
-        and ctx.store.identities(member.id) == [ctx.incoming.sender]
-        and not ctx.store.has_footprint(member.id)
+        and ctx.store.members.identities(member.id) == [ctx.incoming.sender]
+        and not ctx.store.privacy.has_footprint(member.id)
     )
 
 
@@ -314,10 +320,10 @@ def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode 
         raise Refusal("claim.is_link_code", example=ctx.usage("link"))
     sender = _attempt_key(ctx)
     # The group account's row makes counting and recording take turns on PostgreSQL.
-    ctx.store.lock_members([ctx.store.group_account().id])
+    ctx.store.members.lock_members([ctx.store.members.group_account().id])
     since = ctx.now - timedelta(hours=1)
-    tried = ctx.store.code_attempts_since(sender, since)
-    everyone = ctx.store.code_attempts_since(None, since)
+    tried = ctx.store.codes.code_attempts_since(sender, since)
+    everyone = ctx.store.codes.code_attempts_since(None, since)
     if everyone >= GROUP_TRIES_PER_HOUR:
         log.warning(
             "event=%s code refused: %d wrong codes in the last hour",
@@ -327,7 +333,7 @@ def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode 
         raise Refusal("code.too_many")
     if tried >= TRIES_PER_HOUR:
         raise Refusal("code.too_many")
-    found = ctx.store.access_code(code_hash(purpose, digits, ctx.settings.group.code_prefix))
+    found = ctx.store.codes.access_code(code_hash(purpose, digits, ctx.settings.group.code_prefix))
     if found is None or found.purpose is not purpose:
         problem = "wrong"
     elif found.used_at is not None:
@@ -337,7 +343,7 @@ def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode 
     else:
         return found
     # Kept although the command fails, so that guessing runs out of tries.
-    ctx.store.add_code_attempt(sender, ctx.now)
+    ctx.store.codes.add_code_attempt(sender, ctx.now)
     left = TRIES_PER_HOUR - tried - 1
     after = ctx.t("code.tries_left", left=left) if left else ctx.t("code.no_tries_left")
     ctx.reply(ctx.t(_PROBLEMS[purpose][problem]) + "\n" + after)
@@ -346,7 +352,7 @@ def _redeem(ctx: Context, words: list[str], purpose: CodePurpose) -> AccessCode 
 
 
 def _account_of(ctx: Context, found: AccessCode) -> Member:
-    member = ctx.store.member(found.member_id)
+    member = ctx.store.members.member(found.member_id)
     assert member is not None
     if member.status is Status.INACTIVE:
         raise Refusal("code.account_closed")
@@ -359,18 +365,18 @@ def _join(ctx: Context, found: AccessCode, member: Member) -> Member | None:
     sender = ctx.sender
     if sender is not None and sender.id == member.id:
         raise Refusal("link.same_chat")
-    if any(i.platform == identity.platform for i in ctx.store.identities(member.id)):
+    if any(i.platform == identity.platform for i in ctx.store.members.identities(member.id)):
         raise Refusal("link.platform_taken", platform=identity.platform)
-    if not ctx.store.use_access_code(found.id, ctx.now):
+    if not ctx.store.codes.use_access_code(found.id, ctx.now):
         raise Refusal(_PROBLEMS[found.purpose]["used"])  # someone was just before
     if sender is None:
-        ctx.store.add_identity(member.id, identity, ctx.incoming.sender_name)
+        ctx.store.members.add_identity(member.id, identity, ctx.incoming.sender_name)
         return None
-    locked = ctx.store.lock_members([member.id, sender.id])[sender.id]
+    locked = ctx.store.members.lock_members([member.id, sender.id])[sender.id]
     if locked.status is not Status.CANDIDATE:  # approved meanwhile
         raise Refusal("link.known_here", who=ctx.label(locked))
-    ctx.store.move_identity(identity, member.id)
-    return ctx.store.update_member(sender.id, status=Status.INACTIVE)
+    ctx.store.members.move_identity(identity, member.id)
+    return ctx.store.members.update_member(sender.id, status=Status.INACTIVE)
 
 
 def _report_retired(ctx: Context, retired: Member | None, member: Member) -> None:
@@ -388,6 +394,6 @@ def _report_retired(ctx: Context, retired: Member | None, member: Member) -> Non
 
 def _tell_coordinators(ctx: Context, member: Member, compose: Compose) -> None:
     """Every active coordinator but ``member`` (who got the reply already)."""
-    for coordinator in ctx.store.members([Status.ACTIVE]):
+    for coordinator in ctx.store.members.members([Status.ACTIVE]):
         if coordinator.role is Role.COORDINATOR and coordinator.id != member.id:
             ctx.tell(coordinator, compose)

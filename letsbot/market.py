@@ -213,7 +213,7 @@ def find_listing(ctx: Context, words: list[str], usage_of: str) -> tuple[Listing
     match = _ID.fullmatch(words[0]) if words else None
     if match is None:
         raise Refusal("market.which", example=ctx.usage(usage_of))
-    listing = ctx.store.listing(int(match.group(1)))
+    listing = ctx.store.market.listing(int(match.group(1)))
     if listing is None:
         raise Refusal("market.unknown", id=match.group(1))
     return listing, words[1:]
@@ -226,9 +226,9 @@ def require_owner(ctx: Context, listing: Listing) -> None:
 
 def ensure_room(ctx: Context, owner: Member) -> None:
     """At most ``market.max_active`` listings online; the owner's row is locked first."""
-    ctx.store.lock_members([owner.id])  # two /offer at once can't both take the last place
+    ctx.store.members.lock_members([owner.id])  # two /offer at once can't both take the last place
     maximum = ctx.settings.market.max_active
-    if ctx.store.count_live_listings(owner.id, ctx.now) >= maximum:
+    if ctx.store.market.count_live_listings(owner.id, ctx.now) >= maximum:
         raise Refusal("market.too_many", max=maximum)
 
 
@@ -250,7 +250,7 @@ def post(ctx: Context, words: list[str], kind: ListingKind) -> None:
     owner = ctx.member
     ensure_room(ctx, owner)
     expires_at = expiry(ctx, draft.last_day)
-    listing = ctx.store.add_listing(
+    listing = ctx.store.market.add_listing(
         kind=kind,
         owner_id=owner.id,
         text=draft.text,
@@ -306,7 +306,7 @@ def search(ctx: Context, words: list[str], kind: ListingKind) -> None:
         if page < 1:
             raise Refusal("market.bad_page", example=ctx.usage(LIST_COMMAND[kind]))
     terms, tags = read_query(words)
-    rows, total = ctx.store.search_listings(
+    rows, total = ctx.store.market.search_listings(
         kind, words=terms, tags=tags, now=ctx.now, offset=(page - 1) * PAGE, limit=PAGE
     )
     query = " ".join(words)[:100]
@@ -332,7 +332,7 @@ def search(ctx: Context, words: list[str], kind: ListingKind) -> None:
 
 @REGISTRY.command("categories", nl="categorieën", who=Who.MEMBER, private=True)
 def categories(ctx: Context, words: list[str]) -> None:
-    counts = ctx.store.tag_counts(ctx.now, CATEGORY_LIMIT)
+    counts = ctx.store.market.tag_counts(ctx.now, CATEGORY_LIMIT)
     if not counts:
         ctx.reply(ctx.t("market.categories_none", example=ctx.usage("offer")))
         return
@@ -345,7 +345,7 @@ def categories(ctx: Context, words: list[str]) -> None:
 
 @REGISTRY.command("mine", nl="mijn", who=Who.MEMBER, private=True)
 def mine(ctx: Context, words: list[str]) -> None:
-    own = ctx.store.listings_of(ctx.member.id, ctx.now - EXPIRED_SHOWN)
+    own = ctx.store.market.listings_of(ctx.member.id, ctx.now - EXPIRED_SHOWN)
     t = ctx.t
     if not own:
         ctx.reply(t("market.mine_none", example=ctx.usage("offer")))
@@ -373,12 +373,14 @@ def mine(ctx: Context, words: list[str]) -> None:
 def withdraw(ctx: Context, words: list[str]) -> None:
     listing, rest = find_listing(ctx, words, "withdraw")
     require_owner(ctx, listing)
-    if listing.withdrawn_at is not None or not ctx.store.withdraw_listing(listing.id, ctx.now):
+    if listing.withdrawn_at is not None or not ctx.store.market.withdraw_listing(
+        listing.id, ctx.now
+    ):
         raise Refusal("market.already_withdrawn", id=listing.id)
     ctx.reply(ctx.t("market.withdrawn", kind=Raw(ctx.t(KIND_NAME[listing.kind])), id=listing.id))
     reason = " ".join(rest).strip()[:200]
     if listing.owner_id != ctx.member.id:
-        owner = ctx.store.member(listing.owner_id)
+        owner = ctx.store.members.member(listing.owner_id)
         assert owner is not None
 
         def told(t: Translator) -> str:
@@ -408,12 +410,12 @@ def extend(ctx: Context, words: list[str]) -> None:
         left, chosen = cut_until(ctx, rest)
         if left or chosen is None:
             raise Refusal("market.extend_usage", example=ctx.usage("extend"))
-    owner = ctx.store.member(listing.owner_id)
+    owner = ctx.store.members.member(listing.owner_id)
     assert owner is not None
     if not listing.is_live(ctx.now):
         ensure_room(ctx, owner)  # back online: it counts again
     expires_at = expiry(ctx, chosen)
-    listing = ctx.store.set_listing_expiry(
+    listing = ctx.store.market.set_listing_expiry(
         listing.id, expires_at, notice_time(ctx.settings, expires_at, ctx.now)
     )
     kind = Raw(ctx.t(KIND_NAME[listing.kind]))
@@ -447,7 +449,7 @@ def contact(ctx: Context, words: list[str]) -> None:
         raise Refusal("market.not_online", id=listing.id)
     if listing.owner_id == ctx.member.id:
         raise Refusal("market.own_listing", id=listing.id)
-    owner = ctx.store.member(listing.owner_id)
+    owner = ctx.store.members.member(listing.owner_id)
     assert owner is not None
     text = ctx.text_argument(rest, usage_of="contact", limit=MESSAGE_LIMIT)
     deliver(ctx, owner, text, listing)
@@ -464,7 +466,7 @@ def deliver(ctx: Context, receiver: Member, text: str, listing: Listing | None) 
         raise Refusal("market.msg_inactive", who=ctx.label(receiver))
     if not pass_message(ctx, receiver, listing):
         # Blocked: answered as if sent (or unreachable), so the sender can't tell.
-        if not ctx.store.identities(receiver.id):
+        if not ctx.store.members.identities(receiver.id):
             raise Refusal("market.msg_unreachable", who=ctx.label(receiver))
         ctx.reply(ctx.t("market.msg_sent", who=ctx.label(receiver)))
         return
@@ -499,19 +501,19 @@ def pass_message(ctx: Context, receiver: Member, listing: Listing | None = None)
     """
     sender = ctx.member
     # Both rows locked in one order: the sender's count holds against a second process.
-    ctx.store.lock_members([sender.id, receiver.id])
+    ctx.store.members.lock_members([sender.id, receiver.id])
     limit = ctx.settings.market.msgs_per_hour
-    sent = ctx.store.messages_since(sender.id, ctx.now - HOUR)
+    sent = ctx.store.contact.messages_since(sender.id, ctx.now - HOUR)
     if len(sent) >= limit:
         again = sent[len(sent) - limit] + HOUR
         raise Refusal("market.msg_limit", count=limit, time=ctx.t.moment(again))
-    ctx.store.add_message(
+    ctx.store.contact.add_message(
         sender_id=sender.id,
         receiver_id=receiver.id,
         listing_id=listing.id if listing else None,
         at=ctx.now,
     )
-    return not ctx.store.is_blocked(receiver.id, sender.id)
+    return not ctx.store.contact.is_blocked(receiver.id, sender.id)
 
 
 # blocking
@@ -520,7 +522,7 @@ def pass_message(ctx: Context, receiver: Member, listing: Listing | None = None)
 @REGISTRY.command("block", nl="blokkeer", who=Who.MEMBER, private=True)
 def block(ctx: Context, words: list[str]) -> None:
     if not words and ctx.incoming.reply_to is None:
-        blocked = ctx.store.blocked_by(ctx.member.id)
+        blocked = ctx.store.contact.blocked_by(ctx.member.id)
         if not blocked:
             ctx.reply(ctx.t("market.blocking_nobody", example=ctx.usage("block")))
             return
@@ -531,7 +533,7 @@ def block(ctx: Context, words: list[str]) -> None:
     other, _ = ctx.take_member(words, usage_of="block")
     if other.id == ctx.member.id:
         raise Refusal("market.block_self")
-    if not ctx.store.set_block(ctx.member.id, other.id, True, ctx.now):
+    if not ctx.store.contact.set_block(ctx.member.id, other.id, True, ctx.now):
         raise Refusal("market.already_blocked", who=ctx.label(other))
     ctx.reply(ctx.t("market.blocked", who=ctx.label(other), code=ctx.code(other)))
 
@@ -539,6 +541,6 @@ def block(ctx: Context, words: list[str]) -> None:
 @REGISTRY.command("unblock", nl="deblokkeer", who=Who.MEMBER, private=True)
 def unblock(ctx: Context, words: list[str]) -> None:
     other, _ = ctx.take_member(words, usage_of="unblock")
-    if not ctx.store.set_block(ctx.member.id, other.id, False, ctx.now):
+    if not ctx.store.contact.set_block(ctx.member.id, other.id, False, ctx.now):
         raise Refusal("market.not_blocked", who=ctx.label(other))
     ctx.reply(ctx.t("market.unblocked", who=ctx.label(other)))

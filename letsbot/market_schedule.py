@@ -70,7 +70,7 @@ class MarketSchedule:
         now = self.clock.now()
         found = [self._week_after(self.last_digest(now))]
         with self.uow.transaction() as store:
-            notice = store.next_notice(now, until)
+            notice = store.market.next_notice(now, until)
         if notice is not None:
             found.append(notice)
         first = min(found)
@@ -86,10 +86,10 @@ class MarketSchedule:
 
     def _notices(self, store: Store, now: datetime) -> list[Outgoing]:
         sent: list[Outgoing] = []
-        for listing, owner in store.notices_due(now):
-            reached = store.identities(owner.id)
+        for listing, owner in store.market.notices_due(now):
+            reached = store.members.identities(owner.id)
             outcome = "sent" if reached else "unreachable"
-            if not store.claim_notice(listing.id, listing.expires_at, now, outcome):
+            if not store.claims.claim_notice(listing.id, listing.expires_at, now, outcome):
                 continue
             log.info("expiry notice %s: listing=%s", outcome, listing.id)
             if reached:
@@ -108,17 +108,19 @@ class MarketSchedule:
 
     def _digest(self, store: Store, now: datetime) -> list[Outgoing]:
         due = self.last_digest(now)
-        if store.digest_handled(due):
+        if store.claims.digest_handled(due):
             return []
         if now - due > self.settings.reminders.grace:
-            if store.claim_digest(due, now, "skipped", 0):  # also on a new database: not a fault
+            if store.claims.claim_digest(
+                due, now, "skipped", 0
+            ):  # also on a new database: not a fault
                 log.info("weekly digest skipped: due %s, %s late", due.isoformat(), now - due)
             return []
-        new = store.new_listings(self._week_before(due), due, now)
+        new = store.market.new_listings(self._week_before(due), due, now)
         if not new:
-            store.claim_digest(due, now, "empty", 0)
+            store.claims.claim_digest(due, now, "empty", 0)
             return []
-        if not store.claim_digest(due, now, "posted", len(new)):
+        if not store.claims.claim_digest(due, now, "posted", len(new)):
             return []
         log.info("weekly digest posted: %s listings", len(new))
         return [Outgoing(ToAllGroups(), self._digest_text(new))]

@@ -90,10 +90,10 @@ def join(ctx: Context, words: list[str]) -> None:
         raise Refusal("join.missing_name", example=ctx.usage("join"))
     if len(name) > NAME_LIMIT:
         raise Refusal("error.text_too_long", limit=NAME_LIMIT)
-    member = ctx.store.add_member(
+    member = ctx.store.members.add_member(
         name=name, language=ctx.language, status=Status.CANDIDATE, role=Role.MEMBER, at=ctx.now
     )
-    ctx.store.add_identity(member.id, ctx.incoming.sender, ctx.incoming.sender_name)
+    ctx.store.members.add_identity(member.id, ctx.incoming.sender, ctx.incoming.sender_name)
     code = ctx.code(member)
     ctx.reply(ctx.t("join.done", name=name, code=code, group=ctx.settings.group.name))
     ctx.tell_coordinators(lambda t: t("join.notify_coordinators", name=name, code=code))
@@ -111,13 +111,15 @@ def candidate(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, li
 @REGISTRY.command("approve", nl="goedkeuren", who=Who.COORDINATOR)
 def approve(ctx: Context, words: list[str]) -> None:
     found, _ = candidate(ctx, words, "approve")
-    kas = ctx.store.group_account()
-    ctx.store.lock_members([found.id, kas.id, ctx.member.id])  # booked_by refers to the sender
-    member = ctx.store.update_member(found.id, status=Status.ACTIVE)
+    kas = ctx.store.members.group_account()
+    ctx.store.members.lock_members(
+        [found.id, kas.id, ctx.member.id]
+    )  # booked_by refers to the sender
+    member = ctx.store.members.update_member(found.id, status=Status.ACTIVE)
     code = ctx.code(member)
     credit = ctx.settings.minor(ctx.settings.limits.start_credit)
     if credit:
-        ctx.store.add_transfer(
+        ctx.store.ledger.add_transfer(
             payer_id=kas.id,
             receiver_id=member.id,
             amount=credit,
@@ -148,7 +150,7 @@ def approve(ctx: Context, words: list[str]) -> None:
 @REGISTRY.command("reject", nl="weigeren", who=Who.COORDINATOR)
 def reject(ctx: Context, words: list[str]) -> None:
     found, rest = candidate(ctx, words, "reject")
-    member = ctx.store.update_member(found.id, status=Status.INACTIVE)
+    member = ctx.store.members.update_member(found.id, status=Status.INACTIVE)
     reason = " ".join(rest).strip()[:200]
     ctx.reply(ctx.t("reject.done", who=ctx.label(member)))
     group = ctx.settings.group.name
@@ -164,7 +166,7 @@ def members(ctx: Context, words: list[str]) -> None:
     statuses = [Status.ACTIVE, Status.LEAVING]
     if ctx.member.is_coordinator:
         statuses.append(Status.CANDIDATE)
-    listed = ctx.store.members(statuses)
+    listed = ctx.store.members.members(statuses)
     lines = [ctx.t("members.header", group=ctx.settings.group.name, count=len(listed) - 1)]
     for member in listed:
         marks = ""
@@ -195,13 +197,13 @@ def lang(ctx: Context, words: list[str]) -> None:
     if ctx.sender is None:
         ctx.reply(ctx.t("lang.stranger", example=ctx.usage("join")))
         return
-    ctx.store.update_member(ctx.sender.id, language=choice)
+    ctx.store.members.update_member(ctx.sender.id, language=choice)
     ctx.reply(ctx.t("lang.done"))
 
 
 def active_coordinators(ctx: Context, question: Pending | None = None) -> list[int]:
     """Who coordinates now: locked with an answer that may take the last one away."""
-    return [m.id for m in ctx.store.members([Status.ACTIVE]) if m.is_coordinator]
+    return [m.id for m in ctx.store.members.members([Status.ACTIVE]) if m.is_coordinator]
 
 
 def lock_with_coordinators(ctx: Context, member_ids: list[int]) -> dict[int, Member]:
@@ -211,7 +213,7 @@ def lock_with_coordinators(ctx: Context, member_ids: list[int]) -> dict[int, Mem
     ``ensure_other_coordinator``: the second waits for the first and sees it gone.
     The answer's claim locked them already (``locks=active_coordinators``).
     """
-    return ctx.store.lock_members([*member_ids, *active_coordinators(ctx)])
+    return ctx.store.members.lock_members([*member_ids, *active_coordinators(ctx)])
 
 
 def ensure_other_coordinator(
@@ -223,14 +225,14 @@ def ensure_other_coordinator(
     """
     if not member.is_coordinator:
         return
-    seen = locked.values() if locked is not None else ctx.store.members([Status.ACTIVE])
+    seen = locked.values() if locked is not None else ctx.store.members.members([Status.ACTIVE])
     if not any(m.is_coordinator and m.id != member.id for m in seen):
         raise Refusal("coordinator.last", group=ctx.settings.group.name)
 
 
 def ensure_not_configured(ctx: Context, member: Member, key: str) -> None:
     """A coordinator named in the configuration would come back at their next message."""
-    if set(ctx.store.identities(member.id)) & ctx.settings.coordinator_identities:
+    if set(ctx.store.members.identities(member.id)) & ctx.settings.coordinator_identities:
         raise Refusal(key)
 
 
@@ -254,11 +256,13 @@ def leave_answered(ctx: Context, question: Pending, yes: bool) -> None:
     member = locked[ctx.member.id]
     ensure_other_coordinator(ctx, member, locked)
     if member.balance == 0:
-        member = ctx.store.update_member(member.id, status=Status.INACTIVE)
-        ctx.store.withdraw_listings_of(member.id, ctx.now)  # their offers and wants go with them
+        member = ctx.store.members.update_member(member.id, status=Status.INACTIVE)
+        ctx.store.market.withdraw_listings_of(
+            member.id, ctx.now
+        )  # their offers and wants go with them
         ctx.reply(ctx.t("leave.closed", group=ctx.settings.group.name))
     else:
-        member = ctx.store.update_member(member.id, status=Status.LEAVING)
+        member = ctx.store.members.update_member(member.id, status=Status.LEAVING)
         key = "leave.started_positive" if member.balance > 0 else "leave.started_negative"
         ctx.reply(ctx.t(key, balance=ctx.t.amount(member.balance)))
     balance = member.balance

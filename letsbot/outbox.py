@@ -123,7 +123,7 @@ class Outbox:
             if post.image is not None or post.outbox_id is not None:
                 queued.append(post)
                 continue
-            row = store.add_outgoing(
+            row = store.outbox.add_outgoing(
                 platform=platform_of(post.target),
                 body=encode(post),
                 owner=self.owner,
@@ -137,11 +137,11 @@ class Outbox:
         """Claim what is left unsent (a crashed process's, a failed send's), oldest first."""
         now = self.clock.now()
         with self.uow.transaction() as store:
-            store.purge_outgoing(now - KEEP)
-            given_up = store.give_up_outgoing(
+            store.outbox.purge_outgoing(now - KEEP)
+            given_up = store.outbox.give_up_outgoing(
                 now=now, since=now - MAX_AGE, max_attempts=MAX_ATTEMPTS
             )
-            rows = store.claim_outgoing(
+            rows = store.outbox.claim_outgoing(
                 owner=self.owner,
                 platforms=platforms,
                 now=now,
@@ -174,9 +174,9 @@ class Outbox:
     def keep(self, ids: Sequence[int]) -> None:
         """Renew the leases of messages still waiting to be sent by this process."""
         with self.uow.transaction() as store:
-            store.renew_outgoing(self.owner, ids, self.clock.now() + LEASE)
+            store.outbox.renew_outgoing(self.owner, ids, self.clock.now() + LEASE)
 
     def sent(self, ids: Sequence[int]) -> None:
         """These messages reached their platform: never send them again."""
         with self.uow.transaction() as store:
-            store.mark_outgoing_sent(ids, self.clock.now())
+            store.outbox.mark_outgoing_sent(ids, self.clock.now())

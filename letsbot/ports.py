@@ -29,14 +29,43 @@ from letsbot.domain import (
 from letsbot.figures import PeriodFigures
 
 
-class Store(Protocol):
-    """The data of one group, inside one transaction that holds the write lock."""
+class Claims(Protocol):
+    """Claims of incoming events and of scheduled work: each done once, by one process."""
 
     def claim_event(self, key: str, at: datetime) -> bool:
         """Record an incoming event; False when it was handled before."""
         ...
 
-    # outbox: what to send, written with its effect (see letsbot.outbox)
+    def claim_reminder(
+        self, event_id: int, offset_seconds: int, due_at: datetime, at: datetime, outcome: str
+    ) -> bool:
+        """Record a reminder as handled; False when it was handled before (by anyone)."""
+        ...
+
+    def handled_reminders(self, event_ids: Sequence[int]) -> set[tuple[int, int, datetime]]:
+        """(event id, offset seconds, due time) of every reminder already handled."""
+        ...
+
+    def claim_notice(
+        self, listing_id: int, expires_at: datetime, at: datetime, outcome: str
+    ) -> bool:
+        """Record an expiry notice as handled; False when it was handled before (by anyone)."""
+        ...
+
+    def digest_handled(self, due_at: datetime) -> bool: ...
+
+    def claim_digest(self, due_at: datetime, at: datetime, outcome: str, listings: int) -> bool:
+        """Record a weekly digest as handled; False when it was handled before (by anyone)."""
+        ...
+
+    def claim_proposal_reminder(self, proposal_id: int, at: datetime) -> bool:
+        """Record the reminder as sent; False when it was sent before (by anyone)."""
+        ...
+
+
+class Outbox(Protocol):
+    """The outbox: messages to send, written in the transaction of their effect."""
+
     def add_outgoing(
         self, *, platform: str | None, body: str, owner: str, at: datetime, lease_until: datetime
     ) -> int:
@@ -76,12 +105,20 @@ class Store(Protocol):
         """Forget messages created before ``before``, sent or not; how many."""
         ...
 
-    # members
+
+class Members(Protocol):
+    """Members, their chat identities and the row locks of the accounts."""
+
     def member(self, member_id: int) -> Member | None: ...
+
     def member_by_number(self, number: int) -> Member | None: ...
+
     def member_by_identity(self, identity: Identity) -> Member | None: ...
+
     def group_account(self) -> Member: ...
+
     def members(self, statuses: Iterable[Status]) -> list[Member]: ...
+
     def add_member(
         self, *, name: str, language: str | None, status: Status, role: Role, at: datetime
     ) -> Member:
@@ -99,18 +136,49 @@ class Store(Protocol):
     ) -> Member: ...
 
     def add_identity(self, member_id: int, identity: Identity, display_name: str) -> None: ...
+
     def identities(self, member_id: int) -> list[Identity]: ...
+
     def move_identity(self, identity: Identity, member_id: int) -> None: ...
+
     def remove_identity(self, identity: Identity) -> bool:
         """False when no member had it."""
         ...
 
-    def has_footprint(self, member_id: int) -> bool:
-        """Whether a member left any trace besides their profile: transfers, listings,
-        votes, proposals, questions, messages, RSVPs, blocks."""
+    def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
+        """Fresh rows, locked in id order until the transaction ends.
+
+        The first lock a writing transaction takes, all its members in one call,
+        before it changes any other row (pending, transfers ...).
+        """
         ...
 
-    # one-time codes (/link, /claim)
+
+class Contact(Protocol):
+    """Private messages between members, and who blocks whom."""
+
+    def add_message(
+        self, *, sender_id: int, receiver_id: int, listing_id: int | None, at: datetime
+    ) -> None: ...
+
+    def messages_since(self, sender_id: int, since: datetime) -> list[datetime]:
+        """When the member's messages after ``since`` were sent, oldest first."""
+        ...
+
+    def is_blocked(self, member_id: int, blocked_id: int) -> bool:
+        """Whether ``member_id`` blocks messages from ``blocked_id``."""
+        ...
+
+    def set_block(self, member_id: int, blocked_id: int, blocked: bool, at: datetime) -> bool:
+        """Block or unblock; False when it already was so."""
+        ...
+
+    def blocked_by(self, member_id: int) -> list[Member]: ...
+
+
+class Codes(Protocol):
+    """One-time access codes (/link, /claim) and the attempts to guess them."""
+
     def add_access_code(
         self,
         *,
@@ -125,6 +193,7 @@ class Store(Protocol):
         ...
 
     def access_code(self, code_hash: str) -> AccessCode | None: ...
+
     def use_access_code(self, code_id: int, at: datetime) -> bool:
         """Mark a code used; False when it was used before (by anyone)."""
         ...
@@ -137,14 +206,9 @@ class Store(Protocol):
         """Failed codes of one sender (None: of everyone) since ``since``."""
         ...
 
-    # ledger
-    def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
-        """Fresh rows, locked in id order until the transaction ends.
 
-        The first lock a writing transaction takes, all its members in one call,
-        before it changes any other row (pending, transfers ...).
-        """
-        ...
+class Ledger(Protocol):
+    """Transfers and the cached balances they move."""
 
     def add_transfer(
         self,
@@ -163,11 +227,17 @@ class Store(Protocol):
         ...
 
     def transfer(self, transfer_id: int) -> Transfer | None: ...
+
     def reversal_of(self, transfer_id: int) -> Transfer | None: ...
+
     def history(self, member_id: int, offset: int, limit: int) -> list[Transfer]: ...
+
     def count_transfers(self, member_id: int) -> int: ...
 
-    # confirmations
+
+class Questions(Protocol):
+    """Open questions (a payment to confirm, a request to accept ...)."""
+
     def add_pending(
         self,
         *,
@@ -192,11 +262,15 @@ class Store(Protocol):
         ...
 
     def pending(self, pending_id: int) -> Pending | None: ...
+
     def close_pending(self, pending_id: int, status: PendingStatus) -> bool:
         """Close an open question; False when it was no longer open (answered meanwhile)."""
         ...
 
-    # events
+
+class Events(Protocol):
+    """Markets, repair cafés and other events, and who comes."""
+
     def add_event(
         self,
         *,
@@ -211,6 +285,7 @@ class Store(Protocol):
     ) -> Event: ...
 
     def event(self, event_id: int) -> Event | None: ...
+
     def events_between(self, start: datetime, end: datetime | None, limit: int) -> list[Event]:
         """Scheduled events starting in [start, end), soonest first."""
         ...
@@ -226,19 +301,15 @@ class Store(Protocol):
     ) -> Event: ...
 
     def set_rsvp(self, event_id: int, member_id: int, going: bool, at: datetime) -> None: ...
+
     def rsvps(self, event_id: int) -> list[tuple[Member, bool]]: ...
+
     def going_counts(self, event_ids: Sequence[int]) -> dict[int, int]: ...
-    def claim_reminder(
-        self, event_id: int, offset_seconds: int, due_at: datetime, at: datetime, outcome: str
-    ) -> bool:
-        """Record a reminder as handled; False when it was handled before (by anyone)."""
-        ...
 
-    def handled_reminders(self, event_ids: Sequence[int]) -> set[tuple[int, int, datetime]]:
-        """(event id, offset seconds, due time) of every reminder already handled."""
-        ...
 
-    # market
+class Market(Protocol):
+    """Offers and wants, their tags, and the listings due for a notice."""
+
     def add_listing(
         self,
         *,
@@ -256,6 +327,7 @@ class Store(Protocol):
         ...
 
     def listing(self, listing_id: int) -> Listing | None: ...
+
     def set_listing_expiry(
         self, listing_id: int, expires_at: datetime, notice_at: datetime | None
     ) -> Listing: ...
@@ -289,6 +361,7 @@ class Store(Protocol):
         ...
 
     def count_live_listings(self, owner_id: int, now: datetime) -> int: ...
+
     def tag_counts(self, now: datetime, limit: int) -> list[tuple[str, int, int]]:
         """(label, offers, wants) of each tag on live listings, most used first."""
         ...
@@ -307,37 +380,10 @@ class Store(Protocol):
         """The first unclaimed expiry notice time in (after, until]."""
         ...
 
-    def claim_notice(
-        self, listing_id: int, expires_at: datetime, at: datetime, outcome: str
-    ) -> bool:
-        """Record an expiry notice as handled; False when it was handled before (by anyone)."""
-        ...
 
-    def digest_handled(self, due_at: datetime) -> bool: ...
-    def claim_digest(self, due_at: datetime, at: datetime, outcome: str, listings: int) -> bool:
-        """Record a weekly digest as handled; False when it was handled before (by anyone)."""
-        ...
+class Governance(Protocol):
+    """Proposals, votes and who wants reminders of them."""
 
-    # private messages between members
-    def add_message(
-        self, *, sender_id: int, receiver_id: int, listing_id: int | None, at: datetime
-    ) -> None: ...
-
-    def messages_since(self, sender_id: int, since: datetime) -> list[datetime]:
-        """When the member's messages after ``since`` were sent, oldest first."""
-        ...
-
-    def is_blocked(self, member_id: int, blocked_id: int) -> bool:
-        """Whether ``member_id`` blocks messages from ``blocked_id``."""
-        ...
-
-    def set_block(self, member_id: int, blocked_id: int, blocked: bool, at: datetime) -> bool:
-        """Block or unblock; False when it already was so."""
-        ...
-
-    def blocked_by(self, member_id: int) -> list[Member]: ...
-
-    # governance
     def add_proposal(
         self,
         *,
@@ -364,7 +410,9 @@ class Store(Protocol):
         ...
 
     def eligible_count(self, proposal_id: int) -> int: ...
+
     def is_eligible(self, proposal_id: int, member_id: int) -> bool: ...
+
     def set_vote(
         self, proposal_id: int, member_id: int, choice: int, objection: str | None, at: datetime
     ) -> bool:
@@ -372,7 +420,9 @@ class Store(Protocol):
         ...
 
     def vote_of(self, proposal_id: int, member_id: int) -> Vote | None: ...
+
     def votes(self, proposal_id: int) -> list[tuple[Member, Vote]]: ...
+
     def turnouts(self, proposal_ids: Sequence[int]) -> dict[int, int]:
         """How many members voted on each proposal."""
         ...
@@ -396,10 +446,6 @@ class Store(Protocol):
         """Open proposals whose reminder time has come and whose reminder is unclaimed."""
         ...
 
-    def claim_proposal_reminder(self, proposal_id: int, at: datetime) -> bool:
-        """Record the reminder as sent; False when it was sent before (by anyone)."""
-        ...
-
     def next_proposal_due(self, after: datetime, until: datetime) -> datetime | None:
         """The first deadline or unclaimed reminder time of an open proposal in (after, until]."""
         ...
@@ -414,22 +460,10 @@ class Store(Protocol):
 
     def notify_on(self, member_id: int) -> bool: ...
 
-    # privacy
-    def footprint(self, member_id: int) -> Footprint: ...
-    def forget_member(self, member_id: int, placeholder: str, at: datetime) -> None:
-        """Erase what identifies a member; keep the row (code, balance) and the transfers.
 
-        Names, language, limits and chat identities go, and with the identities
-        what the adapters keep about those people (@handles, held messages,
-        direct rooms, event keys that carry their id). Listings are withdrawn
-        and emptied; RSVPs, questions, blocks, private-message records, the
-        reminder choice and votes on open proposals are removed; votes on
-        closed proposals stay as counts, without their reasons. The name is
-        replaced by ``placeholder`` in the descriptions of their transfers.
-        """
-        ...
+class Figures(Protocol):
+    """The read side of reports and statistics: aggregated by the database."""
 
-    # statistics: aggregated by the database, never a loop over every transfer
     def month_figures(self, bounds: Sequence[datetime]) -> PeriodFigures:
         """The figures of each period [bounds[i], bounds[i + 1]), and of all of them.
 
@@ -445,6 +479,62 @@ class Store(Protocol):
     def balances(self, at: datetime | None = None) -> list[int]:
         """Balances of the active and leaving members, lowest first; at ``at`` if given."""
         ...
+
+
+class Privacy(Protocol):
+    """What the bot keeps about a member, and forgetting it."""
+
+    def has_footprint(self, member_id: int) -> bool:
+        """Whether a member left any trace besides their profile: transfers, listings,
+        votes, proposals, questions, messages, RSVPs, blocks."""
+        ...
+
+    def footprint(self, member_id: int) -> Footprint: ...
+
+    def forget_member(self, member_id: int, placeholder: str, at: datetime) -> None:
+        """Erase what identifies a member; keep the row (code, balance) and the transfers.
+
+        Names, language, limits and chat identities go, and with the identities
+        what the adapters keep about those people (@handles, held messages,
+        direct rooms, event keys that carry their id). Listings are withdrawn
+        and emptied; RSVPs, questions, blocks, private-message records, the
+        reminder choice and votes on open proposals are removed; votes on
+        closed proposals stay as counts, without their reasons. The name is
+        replaced by ``placeholder`` in the descriptions of their transfers.
+        """
+        ...
+
+
+class Store(Protocol):
+    """The data of one group, inside one transaction that holds the write lock.
+
+    One part per capability; a handler reaches only the tables of the parts it names.
+    """
+
+    @property
+    def claims(self) -> Claims: ...
+    @property
+    def outbox(self) -> Outbox: ...
+    @property
+    def members(self) -> Members: ...
+    @property
+    def contact(self) -> Contact: ...
+    @property
+    def codes(self) -> Codes: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def questions(self) -> Questions: ...
+    @property
+    def events(self) -> Events: ...
+    @property
+    def market(self) -> Market: ...
+    @property
+    def governance(self) -> Governance: ...
+    @property
+    def figures(self) -> Figures: ...
+    @property
+    def privacy(self) -> Privacy: ...
 
 
 class UnitOfWork(Protocol):

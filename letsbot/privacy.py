@@ -38,8 +38,8 @@ def privacy(ctx: Context, words: list[str]) -> None:
     if sender is None:
         ctx.reply(t("privacy.stranger", group=group, example=ctx.usage("join")))
         return
-    found = ctx.store.footprint(sender.id)
-    platforms = sorted({identity.platform for identity in ctx.store.identities(sender.id)})
+    found = ctx.store.privacy.footprint(sender.id)
+    platforms = sorted({identity.platform for identity in ctx.store.members.identities(sender.id)})
     standing = "privacy.standing_coordinator" if sender.is_coordinator else STANDING[sender.status]
     language = t(LANGUAGE[sender.language]) if sender.language else t("privacy.language_none")
     lines = [
@@ -141,7 +141,7 @@ def forgotten_id(question: Pending) -> int:
 
 def forget_locks(ctx: Context, question: Pending) -> list[int]:
     """The forgotten account, the group account (for a rest), and who coordinates."""
-    group_account = ctx.store.group_account().id
+    group_account = ctx.store.members.group_account().id
     return [forgotten_id(question), group_account, *active_coordinators(ctx, question)]
 
 
@@ -158,7 +158,7 @@ def forget_answered(ctx: Context, question: Pending, yes: bool) -> None:
 
 
 def forget_self(ctx: Context, question: Pending) -> None:
-    kas = ctx.store.group_account()
+    kas = ctx.store.members.group_account()
     locked = lock_with_coordinators(ctx, [ctx.member.id, kas.id])
     member = locked[ctx.member.id]
     ensure_other_coordinator(ctx, member, locked)
@@ -174,7 +174,7 @@ def forget_self(ctx: Context, question: Pending) -> None:
     code = ctx.code(member)
     if rest > 0:
         group_t = ctx.translators[ctx.settings.group.language]
-        ctx.store.add_transfer(
+        ctx.store.ledger.add_transfer(
             payer_id=member.id,
             receiver_id=kas.id,
             amount=rest,
@@ -184,8 +184,8 @@ def forget_self(ctx: Context, question: Pending) -> None:
             booked_by_id=member.id,
             event_key=ctx.incoming.event_key,
         )
-    ctx.store.forget_member(member.id, code, ctx.now)
-    forgotten = ctx.store.member(member.id)
+    ctx.store.privacy.forget_member(member.id, code, ctx.now)
+    forgotten = ctx.store.members.member(member.id)
     assert forgotten is not None
     group = ctx.settings.group.name
     if rest > 0:
@@ -200,9 +200,9 @@ def forget_self(ctx: Context, question: Pending) -> None:
 def forget_other(ctx: Context, target_id: int) -> None:
     if not ctx.member.is_coordinator:
         raise Refusal("error.coordinators_only")
-    target = ctx.store.lock_members([target_id])[target_id]
+    target = ctx.store.members.lock_members([target_id])[target_id]
     ensure_forgettable(ctx, target)
-    ctx.store.forget_member(target.id, ctx.code(target), ctx.now)
-    forgotten = ctx.store.member(target.id)
+    ctx.store.privacy.forget_member(target.id, ctx.code(target), ctx.now)
+    forgotten = ctx.store.members.member(target.id)
     assert forgotten is not None
     ctx.reply(ctx.t("forget.done_other", who=ctx.label(forgotten)))

@@ -66,14 +66,14 @@ def answer(
             return Outcome.IGNORED  # a stranger said "ja" in a conversation
         raise Refusal("confirm.nothing")
     if question_id is not None:
-        named = ctx.store.pending(question_id)
+        named = ctx.store.questions.pending(question_id)
         if named is None or named.asked_id != sender.id:
             if chat.is_group and ctx.incoming.answers is not None:
                 return Outcome.IGNORED  # someone replied "ja" to another's question
             raise Refusal("confirm.not_yours")
         question = _named(ctx, named)
     else:
-        waiting = ctx.store.open_pending(sender.id)
+        waiting = ctx.store.questions.open_pending(sender.id)
         here = [q for q in waiting if asked_here(q, chat)]
         if not here:
             if chat.is_group and not typed_command:
@@ -104,7 +104,7 @@ def _named(ctx: Context, question: Pending) -> Pending:
 def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
     sender = ctx.member
     if question.expires_at <= ctx.now:
-        if not ctx.store.close_pending(question.id, PendingStatus.EXPIRED):
+        if not ctx.store.questions.close_pending(question.id, PendingStatus.EXPIRED):
             raise Refusal("confirm.already_answered")
         ctx.answered = question.id
         ctx.closed.append(question.id)
@@ -117,9 +117,9 @@ def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
     extra = REGISTRY.answer_locks.get(question.action)
     if extra is not None:
         touched |= set(extra(ctx, question))
-    ctx.store.lock_members(sorted(touched))
+    ctx.store.members.lock_members(sorted(touched))
     status = PendingStatus.ACCEPTED if yes else PendingStatus.DECLINED
-    if not ctx.store.close_pending(question.id, status):
+    if not ctx.store.questions.close_pending(question.id, status):
         raise Refusal("confirm.already_answered")  # by a message handled at the same time
     ctx.answered = question.id
     ctx.closed.append(question.id)

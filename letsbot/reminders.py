@@ -56,7 +56,7 @@ class Reminders:
     def _dues(self, store: Store, after: datetime, until: datetime) -> list[Due]:
         """Reminders due in (after, until], soonest first."""
         found: list[Due] = []
-        for event in store.events_between(after, until + self.reach, limit=10_000):
+        for event in store.events.events_between(after, until + self.reach, limit=10_000):
             for offset in self.offsets:
                 at = due_time(event, offset, self.settings)
                 if after < at <= until:
@@ -77,14 +77,14 @@ class Reminders:
         posts: list[Outgoing] = []
         with self.uow.transaction() as store:
             dues = [d for d in self._dues(store, window_start, now) if d.event.starts_at > now]
-            handled = store.handled_reminders([d.event.id for d in dues])
+            handled = store.claims.handled_reminders([d.event.id for d in dues])
             for due in dues:
                 seconds = int(due.offset.total_seconds())
                 if (due.event.id, seconds, due.at) in handled:
                     continue
                 late = now - due.at
                 if late > grace:
-                    if store.claim_reminder(due.event.id, seconds, due.at, now, "skipped"):
+                    if store.claims.claim_reminder(due.event.id, seconds, due.at, now, "skipped"):
                         log.warning(
                             "reminder skipped: event=%s offset=%ss due=%s, %s late",
                             due.event.id,
@@ -94,7 +94,7 @@ class Reminders:
                         )
                     continue
                 outcome = "late" if late > LATE_AFTER else "posted"
-                if store.claim_reminder(due.event.id, seconds, due.at, now, outcome):
+                if store.claims.claim_reminder(due.event.id, seconds, due.at, now, outcome):
                     posts.append(Outgoing(ToAllGroups(), self._text(due, now, late > LATE_AFTER)))
                     log.info("reminder %s: event=%s offset=%ss", outcome, due.event.id, seconds)
             posts = self.outbox.queue(store, posts)  # sent once: claimed and queued together

@@ -69,12 +69,16 @@ def read_figures(
     bounds = clip(month_bounds(first, last, settings.tz), start, end)
     held_until = min(end, now)  # "held": events that took place, not those still to come
     with uow.transaction() as store:
-        figures = store.month_figures(bounds)
+        figures = store.figures.month_figures(bounds)
         at = min(end, now)
-        listings = store.open_listings(at)
-        balances = store.balances(at)
-        events = store.events_between(start, held_until, EVENT_LIMIT) if start < held_until else []
-        going = store.going_counts([e.id for e in events])
+        listings = store.figures.open_listings(at)
+        balances = store.figures.balances(at)
+        events = (
+            store.events.events_between(start, held_until, EVENT_LIMIT)
+            if start < held_until
+            else []
+        )
+        going = store.events.going_counts([e.id for e in events])
     return Figures(figures.months, figures.traders, listings, balances, events, going)
 
 

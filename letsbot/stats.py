@@ -91,10 +91,10 @@ def stats(ctx: Context, words: list[str]) -> None:
     tz = ctx.settings.tz
     today = ctx.now.astimezone(tz).date()
     bounds = month_bounds(months_back(today, MONTHS), today, tz)
-    figures = ctx.store.month_figures(bounds)
+    figures = ctx.store.figures.month_figures(bounds)
     months, traders = figures.months, figures.traders
-    balances = ctx.store.balances()
-    listings = ctx.store.open_listings(ctx.now)
+    balances = ctx.store.figures.balances()
+    listings = ctx.store.figures.open_listings(ctx.now)
     t = ctx.t
     ctx.reply(
         summary(t, ctx.settings.group.name, months, traders, listings, Spread(tuple(balances)))

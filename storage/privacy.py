@@ -221,3 +221,38 @@ def _forget_person(db: Connection, platform: str, user_id: str) -> None:
                     platform_state.c.platform == platform, platform_state.c.key == key
                 )
             )
+
+
+class SqlPrivacy:
+    """letsbot.ports.Privacy on a connection inside the unit of work's transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.db = connection
+
+    def has_footprint(self, member_id: int) -> bool:
+        traces = [
+            select(transfers.c.id).where(
+                (transfers.c.payer_id == member_id) | (transfers.c.receiver_id == member_id)
+            ),
+            select(listings.c.id).where(listings.c.owner_id == member_id),
+            select(votes.c.member_id).where(votes.c.member_id == member_id),
+            select(proposals.c.id).where(proposals.c.proposer_id == member_id),
+            select(pending.c.id).where(
+                (pending.c.asked_id == member_id) | (pending.c.requested_by_id == member_id)
+            ),
+            select(direct_messages.c.id).where(
+                (direct_messages.c.sender_id == member_id)
+                | (direct_messages.c.receiver_id == member_id)
+            ),
+            select(rsvps.c.member_id).where(rsvps.c.member_id == member_id),
+            select(blocks.c.member_id).where(
+                (blocks.c.member_id == member_id) | (blocks.c.blocked_id == member_id)
+            ),
+        ]
+        return any(self.db.execute(trace.limit(1)).first() is not None for trace in traces)
+
+    def footprint(self, member_id: int) -> Footprint:
+        return footprint(self.db, member_id)
+
+    def forget_member(self, member_id: int, placeholder: str, at: datetime) -> None:
+        forget_member(self.db, member_id, placeholder, at)

@@ -55,14 +55,14 @@ def test_a_jump_ahead_and_back_posts_each_reminder_once_and_closes_nothing_early
     for name in ("an", "bo", "cas", "dirk"):
         driver.member(name)
     with SqlUnitOfWork(driver.engine).transaction() as store:
-        store.add_event(
+        store.events.add_event(
             series_id=None,
             kind=EventKind.MARKET,
             title="Ruilmarkt",
             place=None,
             starts_at=T0 + timedelta(hours=3),  # the 2-hour reminder is due at T0 + 1 h
             ends_at=None,
-            created_by_id=store.group_account().id,
+            created_by_id=store.members.group_account().id,
             at=T0,
         )
     assert "herinnering" in driver.say("cas", "/meldingen aan")
@@ -146,14 +146,14 @@ def libfaketime() -> Path:
 
 def add_market(engine: Engine, title: str, starts_at: datetime) -> None:
     with SqlUnitOfWork(engine).transaction() as store:
-        store.add_event(
+        store.events.add_event(
             series_id=None,
             kind=EventKind.MARKET,
             title=title,
             place=None,
             starts_at=starts_at,
             ends_at=None,
-            created_by_id=store.group_account().id,
+            created_by_id=store.members.group_account().id,
             at=starts_at - timedelta(days=30),
         )
 

@@ -193,10 +193,10 @@ def test_four_processes_sharing_members_never_deadlock(pg_url: str, tmp_path: Pa
 
 def ask_to_pay(store: SqlStore, payer: int, receiver: int, amount: int) -> None:
     """What ctx.ask does for /betaal: the payer's row, then replace their open question."""
-    store.lock_members([payer])
-    for old in store.open_pending(payer):
-        store.close_pending(old.id, PendingStatus.SUPERSEDED)
-    store.add_pending(
+    store.members.lock_members([payer])
+    for old in store.questions.open_pending(payer):
+        store.questions.close_pending(old.id, PendingStatus.SUPERSEDED)
+    store.questions.add_pending(
         action=PendingAction.PAY,
         asked_id=payer,
         requested_by_id=payer,

@@ -324,14 +324,14 @@ async def test_a_reminder_due_during_the_outage_is_posted_once_after_it(
         now = SystemClock().now()
         due = now + timedelta(seconds=3)  # the reminder 2 hours ahead falls due in 3 s
         with SqlUnitOfWork(engine).transaction() as store:
-            store.add_event(
+            store.events.add_event(
                 series_id=None,
                 kind=EventKind.MARKET,
                 title="Ruilmarkt",
                 place=None,
                 starts_at=due + timedelta(hours=2),
                 ends_at=None,
-                created_by_id=store.group_account().id,
+                created_by_id=store.members.group_account().id,
                 at=now,
             )
         await asyncio.to_thread(cluster.stop, "fast")

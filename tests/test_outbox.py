@@ -101,14 +101,14 @@ def test_a_booking_and_its_replies_are_written_in_one_transaction(db_url: str) -
 def test_a_reminder_is_queued_with_its_claim(driver: Driver) -> None:
     now = driver.clock.now()
     with SqlUnitOfWork(driver.engine).transaction() as store:
-        store.add_event(
+        store.events.add_event(
             series_id=None,
             kind=EventKind.MARKET,
             title="Ruilmarkt",
             place=None,
             starts_at=now + timedelta(hours=2, minutes=1),
             ends_at=None,
-            created_by_id=store.group_account().id,
+            created_by_id=store.members.group_account().id,
             at=now,
         )
     driver.clock.set(now + timedelta(minutes=2))

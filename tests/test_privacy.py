@@ -426,9 +426,9 @@ def test_forget_refusals_change_nothing(
     group.say("an", "/betaal 5 25 soep")
     group.say("an", "ja")
     with SqlUnitOfWork(group.engine).transaction() as store:
-        found = store.member_by_number(5)
+        found = store.members.member_by_number(5)
         assert found is not None
-        store.update_member(found.id, status=Status.INACTIVE)  # as an import may leave it
+        store.members.update_member(found.id, status=Status.INACTIVE)  # as an import may leave it
     before = group.snapshot()
     name, _, where = who.partition("@")
     assert expected in group.say(name, command, group=bool(where))

@@ -259,12 +259,12 @@ def test_figures_per_month_from_the_store(traded: Driver) -> None:
     tz = BRUSSELS
     bounds = month_bounds(date(2026, 11, 1), date(2027, 3, 1), tz)
     with SqlUnitOfWork(traded.engine).transaction() as store:
-        figures = store.month_figures(bounds)
-        december = store.month_figures(bounds[1:3])
-        offers_wants = store.open_listings(local(2027, 3, 15, 10, 0))
-        in_december = store.open_listings(local(2026, 12, 20, 0, 0))
-        now = store.balances()
-        end_of_december = store.balances(local(2027, 1, 1, 0, 0))
+        figures = store.figures.month_figures(bounds)
+        december = store.figures.month_figures(bounds[1:3])
+        offers_wants = store.figures.open_listings(local(2027, 3, 15, 10, 0))
+        in_december = store.figures.open_listings(local(2026, 12, 20, 0, 0))
+        now = store.figures.balances()
+        end_of_december = store.figures.balances(local(2027, 1, 1, 0, 0))
     months = figures.months
     assert [(m.start, m.transfers, m.volume, m.traders) for m in months] == [
         (local(2026, 11, 1, 0, 0), 0, 0, 0),
@@ -293,7 +293,7 @@ def test_months_are_cut_at_local_midnight(db_url: str) -> None:
     book(driver, "an", "/betaal DU-003 11 vroeg")
     bounds = month_bounds(date(2027, 1, 1), date(2027, 2, 1), BRUSSELS)
     with SqlUnitOfWork(engine).transaction() as store:
-        months = store.month_figures(bounds).months
+        months = store.figures.month_figures(bounds).months
     engine.dispose()
     assert [(m.transfers, m.volume) for m in months] == [(1, 7), (1, 11)]
 
@@ -324,7 +324,7 @@ def test_a_rest_given_to_the_group_account_is_not_trade(db_url: str, tmp_path: P
     give_rests(driver)
     bounds = month_bounds(date(2026, 12, 1), date(2026, 12, 1), BRUSSELS)
     with SqlUnitOfWork(engine).transaction() as store:
-        december = store.month_figures(bounds).months[0]
+        december = store.figures.month_figures(bounds).months[0]
     assert (december.transfers, december.volume, december.traders) == (2, 50, 3)
     assert "december 2026: 50 pluimen in 2 transacties" in driver.say("an", "/statistiek")
     settings = make_settings()
@@ -462,18 +462,18 @@ def test_other_commands_never_load_matplotlib(tmp_path: Path) -> None:
 
 def add_event(engine: Engine, title: str, starts: datetime, *, cancelled: bool = False) -> int:
     with SqlUnitOfWork(engine).transaction() as store:
-        event = store.add_event(
+        event = store.events.add_event(
             series_id=None,
             kind=EventKind.MARKET,
             title=title,
             place="Parochiezaal <b>",
             starts_at=starts,
             ends_at=None,
-            created_by_id=store.group_account().id,
+            created_by_id=store.members.group_account().id,
             at=starts,
         )
         if cancelled:
-            store.update_event(event.id, cancelled=True)
+            store.events.update_event(event.id, cancelled=True)
         return event.id
 
 
@@ -488,7 +488,7 @@ def test_report_from_the_command_line(tmp_path: Path) -> None:
     add_event(engine, "Afgelast", local(2025, 1, 23, 10, 0), cancelled=True)
     add_event(engine, "Buiten de periode", local(2024, 11, 7, 10, 0))
     with SqlUnitOfWork(engine).transaction() as store:
-        store.set_rsvp(held, 2, True, local(2025, 1, 10, 12, 0))
+        store.events.set_rsvp(held, 2, True, local(2025, 1, 10, 12, 0))
     engine.dispose()
 
     result = letsbot(

@@ -33,7 +33,7 @@ def test_schema_is_current_and_has_a_group_account(any_engine: Engine) -> None:
     current, head = schema_state(any_engine)
     assert current == head == HEAD
     with SqlUnitOfWork(any_engine).transaction() as store:
-        kas = store.group_account()
+        kas = store.members.group_account()
     assert (kas.number, kas.is_group_account, kas.balance) == (0, True, 0)
 
 
@@ -56,12 +56,12 @@ def test_a_whole_scenario_keeps_the_ledger_sound(any_engine: Engine) -> None:
 
 def test_times_come_back_in_utc(any_engine: Engine) -> None:
     with SqlUnitOfWork(any_engine).transaction() as store:
-        member = store.add_member(
+        member = store.members.add_member(
             name="An", language=None, status=Status.ACTIVE, role=Role.MEMBER, at=NOW
         )
-        kas = store.group_account()
-        store.lock_members([member.id, kas.id])
-        store.add_transfer(
+        kas = store.members.group_account()
+        store.members.lock_members([member.id, kas.id])
+        store.ledger.add_transfer(
             payer_id=kas.id,
             receiver_id=member.id,
             amount=5,
@@ -72,17 +72,17 @@ def test_times_come_back_in_utc(any_engine: Engine) -> None:
             event_key="k",
         )
     with SqlUnitOfWork(any_engine).transaction() as store:
-        (transfer,) = store.history(member.id, 0, 10)
+        (transfer,) = store.ledger.history(member.id, 0, 10)
     assert transfer.created_at == NOW and transfer.created_at.tzinfo is not None
 
 
 def test_identities_are_unique_per_platform(any_engine: Engine) -> None:
     with pytest.raises(IntegrityError), SqlUnitOfWork(any_engine).transaction() as store:
-        member = store.add_member(
+        member = store.members.add_member(
             name="An", language=None, status=Status.ACTIVE, role=Role.MEMBER, at=NOW
         )
-        store.add_identity(member.id, Identity("console", "an"), "An")
-        store.add_identity(member.id, Identity("console", "an"), "An")
+        store.members.add_identity(member.id, Identity("console", "an"), "An")
+        store.members.add_identity(member.id, Identity("console", "an"), "An")
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_the_database_itself_refuses_bad_transfers(
     any_engine: Engine, change: dict[str, object]
 ) -> None:
     with SqlUnitOfWork(any_engine).transaction() as store:
-        member = store.add_member(
+        member = store.members.add_member(
             name="An", language=None, status=Status.ACTIVE, role=Role.MEMBER, at=NOW
         )
     row = {

@@ -174,14 +174,14 @@ async def test_a_reminder_missed_while_down_is_posted_in_the_group_at_start(tg: 
     tg.server.person(ANN)
     now = SystemClock().now()
     with SqlUnitOfWork(tg.engine).transaction() as store:
-        store.add_event(
+        store.events.add_event(
             series_id=None,
             kind=EventKind.MARKET,
             title="Ruilmarkt",
             place=None,
             starts_at=now + timedelta(minutes=90),  # the 2-hour reminder was due 30 min ago
             ends_at=None,
-            created_by_id=store.group_account().id,
+            created_by_id=store.members.group_account().id,
             at=now - timedelta(days=10),
         )
     await tg.start()

@@ -1,0 +1,180 @@
+"""The read side of reports and statistics: aggregated by the database."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    union_all,
+)
+
+from letsbot.domain import (
+    ListingKind,
+    Status,
+)
+from letsbot.figures import TRADE_KINDS, MonthFigures, PeriodFigures
+from storage.members import SqlMembers
+from storage.rows import TRADING
+from storage.tables import (
+    listings,
+    members,
+    transfers,
+)
+
+_REVERSAL = transfers.alias("reversal")
+
+
+_STANDING_TRADE = and_(
+    transfers.c.kind.in_([kind.value for kind in TRADE_KINDS]),
+    ~exists().where(_REVERSAL.c.reverses_id == transfers.c.id),
+)
+
+
+def _period(column: Any, size: int) -> tuple[Any, Any]:
+    """Which of ``size`` periods a moment falls in (0, 1, ...), and the range condition.
+
+    The bounds are parameters ``b0`` .. ``b<size>``. Portable SQL (a CASE over
+    the bounds): SQLite and PostgreSQL share no date functions.
+    """
+    bound = [bindparam(f"b{number}", type_=column.type) for number in range(size + 1)]
+    index = case(*[(column < bound[n + 1], n) for n in range(size)], else_=None)
+    return index, and_(column >= bound[0], column < bound[size])
+
+
+@cache
+def _month_statements(size: int) -> tuple[Any, Any, Any, Any]:
+    """The statements of ``month_figures`` for ``size`` periods, built once per size.
+
+    Grouped in an outer query: PostgreSQL won't match a CASE with bound
+    parameters in GROUP BY to the same CASE in the select list.
+    """
+    index, within = _period(transfers.c.created_at, size)
+    by_side = []
+    for side in (transfers.c.payer_id, transfers.c.receiver_id):
+        trades = (
+            select(index.label("period"), side.label("member_id"), transfers.c.amount)
+            .where(within, _STANDING_TRADE)
+            .subquery()
+        )
+        by_side.append(
+            select(trades.c.period, trades.c.member_id, func.count(), func.sum(trades.c.amount))
+            .where(trades.c.period.is_not(None))
+            .group_by(trades.c.period, trades.c.member_id)
+        )
+    index, within = _period(members.c.created_at, size)
+    has_transfers = or_(
+        exists().where(transfers.c.payer_id == members.c.id),
+        exists().where(transfers.c.receiver_id == members.c.id),
+    )
+    joined = (
+        select(index.label("period"))
+        .where(
+            within,
+            ~members.c.is_group_account,
+            members.c.status != Status.CANDIDATE.value,
+            # a rejected candidate (inactive, never a transfer) never was a member
+            or_(members.c.status != Status.INACTIVE.value, has_transfers),
+        )
+        .subquery()
+    )
+    new_members = select(joined.c.period, func.count()).group_by(joined.c.period)
+    index, within = _period(listings.c.created_at, size)
+    placed = select(index.label("period")).where(within).subquery()
+    new_listings = select(placed.c.period, func.count()).group_by(placed.c.period)
+    return by_side[0], by_side[1], new_members, new_listings
+
+
+def _counted(rows: Iterable[Sequence[Any]], size: int) -> list[int]:
+    """(period, value) pairs as one value per period; a period without rows is 0."""
+    counts = [0] * size
+    for period, value in rows:
+        if period is not None:
+            counts[int(period)] = int(value)
+    return counts
+
+
+class SqlFigures:
+    """letsbot.ports.Figures on a connection inside the unit of work's transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.db = connection
+
+    def month_figures(self, bounds: Sequence[datetime]) -> PeriodFigures:
+        size = len(bounds) - 1
+        if size < 1:
+            return PeriodFigures([], 0)
+        kas = SqlMembers(self.db).group_account().id
+        by_payer, by_receiver, joined, placed = _month_statements(size)
+        params = {f"b{number}": bound for number, bound in enumerate(bounds)}
+        # Two grouped scans, by payer and by receiver: at most members x months
+        # rows come back, and they give each month's count, volume and traders.
+        counts, volumes = [0] * size, [0] * size
+        seen: list[set[int]] = [set() for _ in range(size)]
+        for period, member_id, count, volume in self.db.execute(by_payer, params):
+            counts[int(period)] += int(count)  # each trade has one payer: counted once
+            volumes[int(period)] += int(volume)
+            seen[int(period)].add(member_id)
+        for period, member_id, _, _ in self.db.execute(by_receiver, params):
+            seen[int(period)].add(member_id)
+        for members_of in seen:
+            members_of.discard(kas)
+        traders = [len(members_of) for members_of in seen]
+        everyone = len(set().union(*seen))
+        new_members = _counted(self.db.execute(joined, params), size)
+        new_listings = _counted(self.db.execute(placed, params), size)
+        months = [
+            MonthFigures(
+                bounds[i], counts[i], volumes[i], traders[i], new_members[i], new_listings[i]
+            )
+            for i in range(size)
+        ]
+        return PeriodFigures(months, everyone)
+
+    def open_listings(self, at: datetime) -> tuple[int, int]:
+        rows = self.db.execute(
+            select(listings.c.kind, func.count())
+            .where(
+                listings.c.created_at <= at,
+                listings.c.expires_at > at,
+                or_(listings.c.withdrawn_at.is_(None), listings.c.withdrawn_at > at),
+            )
+            .group_by(listings.c.kind)
+        )
+        found = {row[0]: int(row[1]) for row in rows}
+        return found.get(ListingKind.OFFER.value, 0), found.get(ListingKind.WANT.value, 0)
+
+    def balances(self, at: datetime | None = None) -> list[int]:
+        members_now = and_(members.c.status.in_(TRADING), ~members.c.is_group_account)
+        if at is None:
+            rows = self.db.execute(
+                select(members.c.balance).where(members_now).order_by(members.c.balance)
+            )
+            return [int(row[0]) for row in rows]
+        # The balance then is the balance now minus what moved since: that reads
+        # only the transfers after ``at`` (cached balances equal their transfers,
+        # which ``letsbot check`` verifies).
+        since = transfers.c.created_at >= at
+        moves = union_all(
+            select(transfers.c.receiver_id.label("member_id"), transfers.c.amount).where(since),
+            select(transfers.c.payer_id, (-transfers.c.amount).label("amount")).where(since),
+        ).subquery()
+        totals = (
+            select(moves.c.member_id, func.sum(moves.c.amount).label("total"))
+            .group_by(moves.c.member_id)
+            .subquery()
+        )
+        rows = self.db.execute(
+            select(members.c.balance - func.coalesce(totals.c.total, 0))
+            .select_from(members.outerjoin(totals, totals.c.member_id == members.c.id))
+            .where(members_now, members.c.created_at < at)
+        )
+        return sorted(int(row[0]) for row in rows)

@@ -1,0 +1,190 @@
+"""Members, their chat identities and the row locks of the accounts."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from letsbot.domain import (
+    Identity,
+    Member,
+    Role,
+    Status,
+)
+from letsbot.text import strip_controls
+from storage.rows import member_row
+from storage.tables import (
+    identities,
+    members,
+)
+
+_MEMBER = select(members).where(members.c.id == bindparam("member_id"))
+
+
+_MEMBER_BY_NUMBER = select(members).where(members.c.number == bindparam("number"))
+
+
+_MEMBER_BY_IDENTITY = (
+    select(members)
+    .join(identities, identities.c.member_id == members.c.id)
+    .where(
+        identities.c.platform == bindparam("platform"),
+        identities.c.user_id == bindparam("user_id"),
+    )
+)
+
+
+_IDENTITIES = (
+    select(identities.c.platform, identities.c.user_id)
+    .where(identities.c.member_id == bindparam("member_id"))
+    .order_by(identities.c.id.desc())
+)
+
+
+# The lock order of every transaction that writes (PostgreSQL; SQLite's BEGIN
+# IMMEDIATE takes the one write lock first). After the claim of the message
+# (processed_events, which only the same message can wait for):
+# 1. the member rows it changes or whose balances it checks, in one call of
+#    lock_members: FOR NO KEY UPDATE, in id order;
+# 2. then pending rows (context.ask locks the asker and the asked before it replaces one),
+#    then everything else.
+# NO KEY UPDATE, not UPDATE: a foreign-key check of a row that names a member
+# (pending, transfers, listings ...) takes FOR KEY SHARE on the member, which
+# NO KEY UPDATE lets through; FOR UPDATE would make an insert wait for a
+# booking that waits for a row the insert's transaction holds. Nothing takes
+# FOR UPDATE on members: no path deletes a member or changes its id or number.
+_LOCK_MEMBERS = (
+    select(members)
+    .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(members.c.id)
+    .with_for_update(key_share=True)
+)
+
+
+class SqlMembers:
+    """letsbot.ports.Members on a connection inside the unit of work's transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.db = connection
+
+    def member(self, member_id: int) -> Member | None:
+        row = self.db.execute(_MEMBER, {"member_id": member_id}).first()
+        return member_row(row) if row else None
+
+    def member_by_number(self, number: int) -> Member | None:
+        row = self.db.execute(_MEMBER_BY_NUMBER, {"number": number}).first()
+        return member_row(row) if row else None
+
+    def member_by_identity(self, identity: Identity) -> Member | None:
+        row = self.db.execute(
+            _MEMBER_BY_IDENTITY, {"platform": identity.platform, "user_id": identity.user_id}
+        ).first()
+        return member_row(row) if row else None
+
+    def group_account(self) -> Member:
+        row = self.db.execute(select(members).where(members.c.is_group_account)).one()
+        return member_row(row)
+
+    def members(self, statuses: Iterable[Status]) -> list[Member]:
+        rows = self.db.execute(
+            select(members)
+            .where(members.c.status.in_([s.value for s in statuses]))
+            .order_by(members.c.number)
+        )
+        return [member_row(row) for row in rows]
+
+    def add_member(
+        self, *, name: str, language: str | None, status: Status, role: Role, at: datetime
+    ) -> Member:
+        # The group account's row is the lock that serialises numbering on PostgreSQL.
+        self.lock_members([self.group_account().id])
+        number = self.db.execute(select(func.max(members.c.number))).scalar_one() + 1
+        member_id = self.db.execute(
+            insert(members)
+            .values(
+                number=number,
+                name=name,
+                language=language,
+                status=status.value,
+                role=role.value,
+                is_group_account=False,
+                balance=0,
+                created_at=at,
+            )
+            .returning(members.c.id)
+        ).scalar_one()
+        found = self.member(member_id)
+        assert found is not None
+        return found
+
+    def update_member(
+        self,
+        member_id: int,
+        *,
+        status: Status | None = None,
+        role: Role | None = None,
+        language: str | None = None,
+        limits: tuple[int | None, int | None] | None = None,
+    ) -> Member:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status.value
+        if role is not None:
+            values["role"] = role.value
+        if language is not None:
+            values["language"] = language
+        if limits is not None:
+            values["min_balance"], values["max_balance"] = limits
+        if values:
+            self.db.execute(update(members).where(members.c.id == member_id).values(**values))
+        found = self.member(member_id)
+        assert found is not None
+        return found
+
+    def add_identity(self, member_id: int, identity: Identity, display_name: str) -> None:
+        self.db.execute(
+            insert(identities).values(
+                member_id=member_id,
+                platform=identity.platform,
+                user_id=identity.user_id,
+                # A platform's name the member can't retype: cleaned, not refused.
+                display_name=strip_controls(display_name)[:200],
+            )
+        )
+
+    def identities(self, member_id: int) -> list[Identity]:
+        rows = self.db.execute(_IDENTITIES, {"member_id": member_id})
+        return [Identity(row.platform, row.user_id) for row in rows]
+
+    def move_identity(self, identity: Identity, member_id: int) -> None:
+        self.db.execute(
+            update(identities)
+            .where(
+                identities.c.platform == identity.platform,
+                identities.c.user_id == identity.user_id,
+            )
+            .values(member_id=member_id)
+        )
+
+    def remove_identity(self, identity: Identity) -> bool:
+        result = self.db.execute(
+            delete(identities).where(
+                identities.c.platform == identity.platform,
+                identities.c.user_id == identity.user_id,
+            )
+        )
+        return result.rowcount == 1
+
+    def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
+        # Step 1 of the lock order (see _LOCK_MEMBERS): all of them in one call.
+        rows = self.db.execute(_LOCK_MEMBERS, {"member_ids": sorted(set(member_ids))})
+        return {row.id: member_row(row) for row in rows}
