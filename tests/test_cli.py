@@ -324,7 +324,6 @@ def test_command_line_mistakes_are_one_line(
     assert complaint in line and "--help" in line
 
 
-@pytest.mark.slow  # about 10 s of letsbot processes
 def test_import_export_and_backup_from_the_command_line(ready: Path) -> None:
     members = ready / "leden.csv"
     members.write_bytes(

@@ -240,7 +240,6 @@ def test_processes_on_one_sqlite_file(sqlite_url: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-@pytest.mark.slow  # about 12 s
 def test_processes_on_one_postgresql_database(pg_url: str, tmp_path: Path) -> None:
     contended_payments(pg_url, tmp_path)
 

@@ -89,7 +89,6 @@ def pg_target() -> Iterator[str]:
 
 
 @pytest.mark.postgres
-@pytest.mark.slow  # about 15 s
 def test_copy_from_sqlite_to_postgresql_then_the_bot_runs_on_it(
     tmp_path: Path, pg_target: str
 ) -> None:

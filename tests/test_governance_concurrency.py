@@ -17,8 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from letsbot.markup import to_plain
 from storage.database import make_engine
 from tests.support import Driver, make_settings, run_processes
@@ -64,7 +62,6 @@ def vote_at_random(url: str, index: int, barrier: Any, result_file: str) -> None
     Path(result_file).write_text(json.dumps(report), encoding="utf-8")
 
 
-@pytest.mark.slow  # 8 to 13 s of processes voting at once
 def test_concurrent_votes_count_each_member_once(db_url: str, tmp_path: Path) -> None:
     engine = make_engine(db_url)
     try:

@@ -72,7 +72,7 @@ GROUP_MIN, GROUP_MAX = -200, 200
 MISSING = 99  # a member number nobody has
 GROUP, DIRECT = "group", "direct"  # where a question waits: the group, or the asked one's chat
 
-pytestmark = pytest.mark.slow  # two stateful runs of 15 to 20 s each
+pytestmark = pytest.mark.slow  # two stateful runs of 10 to 20 s each
 
 RUN = settings(
     max_examples=50,
