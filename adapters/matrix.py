@@ -8,7 +8,7 @@ own events, edits and the history of the very first sync are never acted on.
 Out: ``m.notice`` with a plain ``body`` and an HTML ``formatted_body``, as a
 reply to the command in group rooms; choices as numbered options.
 
-Matrix facts handled here (see PITFALLS.md): nio's own sync token is saved
+Matrix facts handled here (docs/stack-notes.md says why): nio's own sync token is saved
 before callbacks run, so we keep our own checkpoint in the platform store and
 write it only after a batch is handled; after a restart the first sync asks
 for the full state; a timeline the server cut short ("limited") is filled in

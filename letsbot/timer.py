@@ -1,103 +1,80 @@
 """The timer that wakes the bot for scheduled work.
 
-APScheduler only says "look now"; what is due, and whether it was already
-posted, lives in our tables (see letsbot.reminders). Nothing is pickled and
-no job store is shared, so a restart or a second process changes nothing.
+The timer only says "look now"; what is due, and whether it was already
+posted, lives in our tables (see letsbot.reminders). So a restart, a second
+process or a round run late or twice changes nothing.
 
-APScheduler 3 plans an interval job on the wall clock: after each run the
-next one is "previous run + interval", and it sleeps until the wall clock
-says so. Put the clock back an hour (NTP, an operator) and the job waits an
-hour: no reminders, no results. So a watchdog on the event loop's own clock
-(monotonic, blind to wall-clock jumps) brings the run forward when a round is
-overdue. A clock jumping ahead needs nothing: the overdue run happens at once.
+One task runs a round, then sleeps on the event loop's own clock (monotonic,
+blind to wall-clock jumps) until a period after the round began. A wall
+clock put back an hour (NTP, an operator) therefore never holds the rounds
+back, and one put ahead never makes them run in a burst. Rounds never
+overlap: one that outlasts the period is followed at once by the next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
+from datetime import timedelta
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = timedelta(seconds=30)
-JOB = "scheduled-work"
 
 
 class Timer:
     def __init__(self, work: Callable[[], Awaitable[None]], every: timedelta = CHECK_EVERY) -> None:
         self.work = work
         self.every = every
-        # One run at a time; runs missed while busy fold into one; never dropped
-        # for lateness (the tables decide what is too late, not the timer).
-        self.scheduler = AsyncIOScheduler(
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-            timezone=UTC,
-        )
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._rounds: asyncio.Task[None] | None = None
         self._round: asyncio.Task[None] | None = None
-        self._stopped = False
 
     def start(self) -> None:
-        self.scheduler.add_job(
-            self._run,
-            IntervalTrigger(seconds=self.every.total_seconds(), timezone=UTC),
-            next_run_time=datetime.now(UTC),  # catch up on what fell due while down
-            id=JOB,
-        )
-        self.scheduler.start()
+        """The first round at once (catching up on what fell due while down), then every period."""
+        self._rounds = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        # The round is a task of its own, shielded: APScheduler cancels its jobs at
-        # shutdown, and a round cancelled after it claimed reminders in the database
-        # would never post them. stop() lets it finish instead.
-        self._round = asyncio.ensure_future(self.work())
-        try:
+        loop = asyncio.get_running_loop()
+        period = self.every.total_seconds()
+        previous: tuple[float, float] | None = None
+        while True:
+            began, wall = loop.time(), time.time()
+            if previous is not None:
+                self._tell_a_clock_put_back(began - previous[0], wall - previous[1])
+            previous = began, wall
+            # The round is a task of its own: stop() cancels this loop, never a round
+            # under way, for a round cancelled after it claimed reminders in the
+            # database would never post them.
+            self._round = loop.create_task(self._one_round())
             await asyncio.shield(self._round)
+            await asyncio.sleep(max(0.0, began + period - loop.time()))
+
+    async def _one_round(self) -> None:
+        try:
+            await self.work()
         except Exception:
             log.exception("scheduled work failed; trying again in %s", self.every)
-        finally:
-            if not self._stopped:
-                self._arm()
+        else:
+            log.info("scheduled work executed successfully")
 
-    def _arm(self) -> None:
-        # The next run normally comes first and disarms this; a quarter period
-        # of slack lets a busy event loop be late without a second round.
-        overdue = self.every.total_seconds() * 1.25
-        self._watchdog = asyncio.get_running_loop().call_later(overdue, self._overdue)
-
-    def _overdue(self) -> None:
-        """No round for a period of real time: if the wall clock went back, run now."""
-        self._watchdog = None
-        job = self.scheduler.get_job(JOB) if self.scheduler.running else None
-        if job is None or job.next_run_time is None:
-            return
-        now = datetime.now(UTC)
-        if job.next_run_time - now <= self.every:
-            self._arm()  # merely late (a busy loop): it comes by itself
-            return
-        log.warning("the wall clock went back; scheduled work runs now, then every %s", self.every)
-        job.modify(next_run_time=now)
+    def _tell_a_clock_put_back(self, real: float, wall: float) -> None:
+        """Deadlines are moments on the wall clock: put back, they come that much later."""
+        if wall < real - self.every.total_seconds():
+            log.warning(
+                "the wall clock went back %s; scheduled work runs on, every %s",
+                timedelta(seconds=round(real - wall)),
+                self.every,
+            )
 
     async def stop(self, timeout: float = 30.0) -> None:
         """No new rounds; the round under way finishes (up to ``timeout``) so what it
         claimed is also handed over to be sent."""
-        self._stopped = True
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        if self._rounds is not None:
+            self._rounds.cancel()
+            await asyncio.wait({self._rounds})
         if self._round is not None and not self._round.done():
             done, _ = await asyncio.wait({self._round}, timeout=timeout)
             if not done:
                 log.warning("scheduled work still busy after %.0f s; stopping without it", timeout)
-            for finished in done:  # its _run was cancelled, so it can't report a failure
-                if finished.exception() is not None:
-                    log.error("scheduled work failed", exc_info=finished.exception())

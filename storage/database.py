@@ -1,4 +1,4 @@
-"""Engines with the transaction rules of DESIGN.md, and the schema's migrations."""
+"""Engines whose every transaction may write safely, and the schema's migrations."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """A real Synapse homeserver on loopback for the tests: start, stop, restart, register users.
 
-The recipe is measured in PITFALLS.md: generate a config once, then start with
-an overlay whose top-level keys replace the generated ones (a loopback
-listener on a free port, shared-secret registration, cheap bcrypt, no
-presence, rate limits raised). Users are registered through the shared-secret
-admin API.
+The recipe: generate a config once, then start with an overlay whose
+top-level keys replace the generated ones (a loopback listener on a free
+port, shared-secret registration, cheap bcrypt, no presence, rate limits
+raised). Users are registered through the shared-secret admin API.
 """
 
 from __future__ import annotations

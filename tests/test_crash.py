@@ -18,6 +18,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from storage.check import ledger_problems
 from storage.database import make_engine
 from tests.support import make_settings
@@ -75,6 +77,7 @@ class Console:
         self.process.wait(timeout=30)
 
 
+@pytest.mark.slow  # 12 to 20 s of processes killed and started again
 def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> None:
     (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
     assert letsbot("db", "upgrade", cwd=tmp_path).returncode == 0

@@ -47,6 +47,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -70,6 +71,8 @@ NAMES = ("ann", "bert", "cis", "dirk", "els")
 GROUP_MIN, GROUP_MAX = -200, 200
 MISSING = 99  # a member number nobody has
 GROUP, DIRECT = "group", "direct"  # where a question waits: the group, or the asked one's chat
+
+pytestmark = pytest.mark.slow  # two stateful runs of 10 to 20 s each
 
 RUN = settings(
     max_examples=50,
