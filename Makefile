@@ -22,13 +22,13 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check letsbot adapters storage tests bench
-	$(BIN)/ruff format --check letsbot adapters storage tests bench
-	$(BIN)/mypy letsbot adapters storage
+	$(BIN)/ruff check app letsbot adapters storage tests bench
+	$(BIN)/ruff format --check app letsbot adapters storage tests bench
+	$(BIN)/mypy app letsbot adapters storage
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix letsbot adapters storage tests bench
-	$(BIN)/ruff format letsbot adapters storage tests bench
+	$(BIN)/ruff check --fix app letsbot adapters storage tests bench
+	$(BIN)/ruff format app letsbot adapters storage tests bench
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -71,6 +71,7 @@ from letsbot.messages import (
     ToChat,
     ToPerson,
 )
+from letsbot.platforms import Platform
 
 log = logging.getLogger(__name__)
 
@@ -986,3 +987,7 @@ def _code(answer: Any) -> str:
     """The Matrix error code of an error answer (M_FORBIDDEN), or its type."""
     code = getattr(answer, "status_code", None)
     return str(code) if code else type(answer).__name__
+
+
+# What the composition root needs to serve Matrix (listed in app/platforms.py).
+DESCRIPTOR = Platform(PLATFORM, MatrixSection, MatrixTransport, diagnose)

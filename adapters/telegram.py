@@ -74,6 +74,7 @@ from letsbot.messages import (
     ToChat,
     ToPerson,
 )
+from letsbot.platforms import Platform
 from letsbot.registry import REGISTRY, Who
 
 log = logging.getLogger(__name__)
@@ -1173,3 +1174,7 @@ async def _diagnose_group(
         found,
         Check.passed(rights, f"the bot is {status} and may send messages (no admin rights needed)"),
     ]
+
+
+# What the composition root needs to serve Telegram (listed in app/platforms.py).
+DESCRIPTOR = Platform(PLATFORM, TelegramSection, TelegramTransport, diagnose)

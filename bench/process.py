@@ -70,7 +70,7 @@ def letsbot_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("letsbot")
-    return [found] if found else [sys.executable, "-m", "letsbot"]
+    return [found] if found else [sys.executable, "-m", "app"]
 
 
 def migrated_database(path: Path) -> Path:

@@ -96,23 +96,6 @@ class StorageSection(Section):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
 
 
-class TelegramSection(Section):
-    enabled: bool = False
-    # Secrets: prefer LETSBOT_TELEGRAM__TOKEN or token_file over the file itself.
-    token: SecretStr = SecretStr("")
-    token_file: Path | None = None
-    base_url: str = "https://api.telegram.org/bot"
-    group_chat_ids: list[int] = Field(default_factory=list)
-
-    def bot_token(self) -> str:
-        """The token from ``token``, else from ``token_file``; '' when neither is set."""
-        if self.token.get_secret_value():
-            return self.token.get_secret_value().strip()
-        if self.token_file is not None:
-            return self.token_file.read_text(encoding="utf-8").strip()
-        return ""
-
-
 def _secret(value: SecretStr, path: Path | None) -> str:
     """A secret from the config value, else from its ``*_file``; '' when neither is set."""
     if value.get_secret_value():
@@ -122,8 +105,58 @@ def _secret(value: SecretStr, path: Path | None) -> str:
     return ""
 
 
-class MatrixSection(Section):
+class PlatformSection(Section):
+    """The section of a chat platform (its adapter declares a ``letsbot.platforms.Platform``).
+
+    Every ``SecretStr`` key is a secret, with a ``<key>_file`` twin it is read from
+    when empty: validation, ``letsbot doctor`` and the log redaction find them here,
+    without loading the platform's SDK.
+    """
+
     enabled: bool = False
+
+    @classmethod
+    def secret_keys(cls) -> tuple[str, ...]:
+        return tuple(
+            key for key, field in cls.model_fields.items() if field.annotation is SecretStr
+        )
+
+    def secret_file(self, key: str) -> Path | None:
+        file: Path | None = getattr(self, f"{key}_file")
+        return file
+
+    def secret(self, key: str) -> str:
+        """The secret ``key`` from the file or the environment, else from its ``*_file``."""
+        value: SecretStr = getattr(self, key)
+        return _secret(value, self.secret_file(key))
+
+    def secrets_in_use(self) -> list[str]:
+        """The secret keys the bot connects with, when the platform is enabled."""
+        return list(self.secret_keys())
+
+    def problem(self) -> str | None:
+        """What keeps the enabled platform from starting, as ``section.key: what``."""
+        return None
+
+
+class TelegramSection(PlatformSection):
+    # Secrets: prefer LETSBOT_TELEGRAM__TOKEN or token_file over the file itself.
+    token: SecretStr = SecretStr("")
+    token_file: Path | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    group_chat_ids: list[int] = Field(default_factory=list)
+
+    def bot_token(self) -> str:
+        """The token from ``token``, else from ``token_file``; '' when neither is set."""
+        return self.secret("token")
+
+    def problem(self) -> str | None:
+        if not self.bot_token():
+            return "telegram.token: empty; set LETSBOT_TELEGRAM__TOKEN or telegram.token_file"
+        return None
+
+
+class MatrixSection(PlatformSection):
     homeserver: str = ""  # e.g. https://matrix.example.org
     user_id: str = ""  # the bot's account, e.g. @letsbot:example.org
     # Secrets: prefer LETSBOT_MATRIX__PASSWORD / __ACCESS_TOKEN or the *_file keys.
@@ -153,10 +186,26 @@ class MatrixSection(Section):
         return value
 
     def login_password(self) -> str:
-        return _secret(self.password, self.password_file)
+        return self.secret("password")
 
     def token(self) -> str:
-        return _secret(self.access_token, self.access_token_file)
+        return self.secret("access_token")
+
+    def secrets_in_use(self) -> list[str]:
+        # An access token, when there is one, is used instead of logging in.
+        return ["access_token"] if self.token() else ["password"]
+
+    def problem(self) -> str | None:
+        if not self.homeserver.startswith(("http://", "https://")):
+            return "matrix.homeserver: expected a URL such as https://matrix.example.org"
+        if not self.user_id:
+            return "matrix.user_id: empty; e.g. @letsbot:example.org"
+        if not self.login_password() and not self.token():
+            return (
+                "matrix.password: empty, and so is matrix.access_token; set"
+                " LETSBOT_MATRIX__PASSWORD (or password_file) or LETSBOT_MATRIX__ACCESS_TOKEN"
+            )
+        return None
 
 
 class RemindersSection(Section):
@@ -227,6 +276,10 @@ class Settings(BaseSettings):
         # The file's values arrive as init arguments; the environment wins over them.
         return env_settings, init_settings
 
+    def platforms(self) -> dict[str, PlatformSection]:
+        """Each chat platform's section, by the name of its section in the file."""
+        return {name: getattr(self, name) for name in PLATFORM_SECTIONS}
+
     # Derived views the core works with.
     @property
     def currency_spec(self) -> Currency:
@@ -252,7 +305,14 @@ class Settings(BaseSettings):
         return frozenset(Identity.parse(i) for i in self.group.coordinators)
 
 
-SECRET_KEYS = {"token", "password", "access_token"}  # never echoed in an error
+# The chat platforms' sections, found by their type: a new one needs no other line here.
+PLATFORM_SECTIONS: dict[str, type[PlatformSection]] = {
+    name: field.annotation
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, PlatformSection)
+}
+# never echoed in an error
+SECRET_KEYS = {key for section in PLATFORM_SECTIONS.values() for key in section.secret_keys()}
 
 
 class ConfigError(Exception):
@@ -298,47 +358,22 @@ def load_settings(path: Path | None, *, required: bool = True) -> Settings:
         raise ConfigError(f"{path}: market.listing_days: must not exceed market.max_days")
     if settings.limits.start_credit > settings.limits.max_balance:
         raise ConfigError(f"{path}: limits.start_credit: must not exceed limits.max_balance")
-    telegram = settings.telegram
-    if telegram.token_file is not None and not telegram.token.get_secret_value():
-        try:
-            telegram.bot_token()
-        except OSError as error:
-            raise ConfigError(
-                f"{path}: telegram.token_file: can't read {telegram.token_file}: {error.strerror}"
-            ) from None
-    if telegram.enabled and not telegram.bot_token():
-        raise ConfigError(
-            f"{path}: telegram.token: empty; set LETSBOT_TELEGRAM__TOKEN or telegram.token_file"
-        )
-    _check_matrix(settings.matrix, path)
+    for name, section in settings.platforms().items():
+        _check_platform(name, section, path)
     return settings
 
 
-def _check_matrix(matrix: MatrixSection, path: Path | None) -> None:
-    for key, value, file in (
-        ("password", matrix.password, matrix.password_file),
-        ("access_token", matrix.access_token, matrix.access_token_file),
-    ):
-        if file is not None and not value.get_secret_value():
-            try:
-                _secret(value, file)
-            except OSError as error:
-                raise ConfigError(
-                    f"{path}: matrix.{key}_file: can't read {file}: {error.strerror}"
-                ) from None
-    if not matrix.enabled:
-        return
-    if not matrix.homeserver.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{path}: matrix.homeserver: expected a URL such as https://matrix.example.org"
-        )
-    if not matrix.user_id:
-        raise ConfigError(f"{path}: matrix.user_id: empty; e.g. @letsbot:example.org")
-    if not matrix.login_password() and not matrix.token():
-        raise ConfigError(
-            f"{path}: matrix.password: empty, and so is matrix.access_token; set"
-            " LETSBOT_MATRIX__PASSWORD (or password_file) or LETSBOT_MATRIX__ACCESS_TOKEN"
-        )
+def _check_platform(name: str, section: PlatformSection, path: Path | None) -> None:
+    for key in section.secret_keys():
+        try:
+            section.secret(key)  # an unreadable *_file is a mistake even while it is off
+        except OSError as error:
+            file = section.secret_file(key)
+            raise ConfigError(
+                f"{path}: {name}.{key}_file: can't read {file}: {error.strerror}"
+            ) from None
+    if section.enabled and (problem := section.problem()) is not None:
+        raise ConfigError(f"{path}: {problem}")
 
 
 def resolve_sqlite_path(url: str, base: Path) -> str:

@@ -1,7 +1,7 @@
 """``letsbot doctor``: one line per check, OK or FAIL with what to do about it.
 
 The checks themselves live where the knowledge is: the configuration and the
-database in the composition root (letsbot/cli.py, storage/), each chat
+database in the composition root (app/doctor.py, storage/doctor.py), each chat
 platform in its adapter (``diagnose``). This module is only their common shape.
 """
 

@@ -113,7 +113,7 @@ def letsbot(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LETSBOT_")}
     environment.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "letsbot", *args],
+        [sys.executable, "-m", "app", *args],
         cwd=cwd,
         input=stdin,
         capture_output=True,
@@ -370,7 +370,7 @@ def test_json_log_lines() -> None:
     import json
     import logging
 
-    from letsbot.cli import JsonFormatter
+    from app.logs import JsonFormatter
 
     try:
         raise ValueError("kapot")
@@ -402,7 +402,7 @@ def test_a_one_platform_run_loads_only_that_platforms_sdk(
     # Start-up time and memory (bench/startup.py): the other platform's SDK stays unloaded.
     code = (
         "import sys\n"
-        "from letsbot.cli import build_hub\n"
+        "from app.run import build_hub\n"
         "from letsbot.clock import SystemClock\n"
         "from storage.database import make_engine\n"
         "from tests.support import make_settings\n"
@@ -427,7 +427,7 @@ def main_in(
     folder: Path, capsys: pytest.CaptureFixture[str], *args: str, stdin: str = ""
 ) -> tuple[int, str, str]:
     """``letsbot ARGS`` in this process, from ``folder``: exit status, stdout, stderr."""
-    from letsbot.cli import main
+    from app.cli import main
 
     cwd = Path.cwd()
     saved = sys.stdin

@@ -170,7 +170,7 @@ def letsbot_check(url: str, folder: Path) -> subprocess.CompletedProcess[str]:
     # The file alone decides: no LETSBOT_* variable of this shell may override it.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETSBOT_")}
     return subprocess.run(
-        [sys.executable, "-m", "letsbot", "--config", str(config), "check"],
+        [sys.executable, "-m", "app", "--config", str(config), "check"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -42,7 +42,7 @@ class Console:
     def __init__(self, cwd: Path) -> None:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("LETSBOT_")}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "letsbot", "console"],
+            [sys.executable, "-m", "app", "console"],
             cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

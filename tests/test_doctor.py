@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from adapters.telegram import diagnose as telegram_diagnose
-from letsbot.cli import main
+from app.cli import main
 from letsbot.config import MatrixSection, TelegramSection
 from tests.telegram_api import TOKEN, FakeTelegram
 from tests.test_cli import CONFIG, letsbot

@@ -31,7 +31,7 @@ DYNAMIC = {
 def keys_used_in_code() -> set[str]:
     found: set[str] = set()
     literal = re.compile(r"""["']([a-z_]{2,}\.[a-z_.]{2,})["']""")
-    for folder in ("letsbot", "adapters"):
+    for folder in ("app", "letsbot", "adapters"):
         for path in (SOURCES / folder).rglob("*.py"):
             for key in literal.findall(path.read_text(encoding="utf-8")):
                 if key.split(".")[0] in {"bot", "storage"}:  # file names, not messages

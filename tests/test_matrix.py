@@ -1,5 +1,5 @@
 """The Matrix adapter end to end: a real Synapse on loopback (tests/synapse.py), our
-composition root (``letsbot.cli.serve``), a real SQLite database, and members who
+composition root (``app.run.serve``), a real SQLite database, and members who
 are matrix-nio clients. Nothing is mocked.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Engine, text
 
-from letsbot.cli import serve
+from app.run import serve
 from letsbot.clock import SystemClock
 from letsbot.config import Settings
 from tests.support import Driver, make_settings
@@ -210,7 +210,13 @@ class Harness:
         self.stop_event = asyncio.Event()
         ready = len([line for line in self.log.lines if line.startswith("matrix ready")])
         task = asyncio.create_task(
-            serve(self.settings(), self.engine, SystemClock(), self.stop_event, matrix_tuning=FAST)
+            serve(
+                self.settings(),
+                self.engine,
+                SystemClock(),
+                self.stop_event,
+                tunings={"matrix": FAST},
+            )
         )
         self.task = task
         await until(

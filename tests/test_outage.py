@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from letsbot.cli import serve
+from app.run import serve
 from letsbot.clock import SystemClock
 from letsbot.domain import EventKind
 from letsbot.i18n import catalog
@@ -175,7 +175,7 @@ class LetsbotRun:
             encoding="utf-8",
         )
         process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "letsbot", "--config", str(config), "run"),
+            *(sys.executable, "-m", "app", "--config", str(config), "run"),
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "LETSBOT_TELEGRAM__TOKEN": TOKEN, **(env or {})},
         )

@@ -140,7 +140,7 @@ async def letsbot_run(mx: Harness, link: SlowLink, folder: Path) -> LetsbotRun:
     )
     env = {**os.environ, "LETSBOT_MATRIX__PASSWORD": PASSWORD}
     process = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "letsbot", "--config", str(config), "run"),
+        *(sys.executable, "-m", "app", "--config", str(config), "run"),
         stderr=asyncio.subprocess.PIPE,
         env=env,
     )

@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from letsbot.cli import LIBRARY_LEVELS, quiet_libraries
+from app.logs import LIBRARY_LEVELS, quiet_libraries
 from letsbot.domain import Status
 from storage.check import ledger_problems
 from storage.database import _alembic_config, make_engine, schema_state, upgrade

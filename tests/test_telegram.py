@@ -1,5 +1,5 @@
 """The Telegram adapter end to end: the real PTB Application, our composition root
-(``letsbot.cli.serve``, and ``letsbot run`` itself), a real SQLite database, and a
+(``app.run.serve``, and ``letsbot run`` itself), a real SQLite database, and a
 Bot API server on loopback (tests/telegram_api.py) that plays Telegram and its people.
 """
 
@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from adapters.telegram import TEXT_LIMIT, Tuning, split_markup, units
-from letsbot.cli import build_hub, serve
+from app.run import build_hub, serve
 from letsbot.clock import SystemClock
 from letsbot.config import Settings
 from letsbot.domain import EventKind
@@ -89,7 +89,7 @@ class Harness:
                 self.engine,
                 SystemClock(),
                 self.stop_event,
-                telegram_tuning=self.tuning,
+                tunings={"telegram": self.tuning},
             )
         )
         task = self.task
@@ -377,7 +377,7 @@ async def test_a_burst_of_40_replies_to_one_group_arrives_complete_and_in_order(
 
 async def test_posts_to_all_groups_arrive_split_at_the_limit(tg: Harness) -> None:
     server = tg.server
-    hub = build_hub(tg.settings, tg.engine, SystemClock(), telegram_tuning=FAST)
+    hub = build_hub(tg.settings, tg.engine, SystemClock(), tunings={"telegram": FAST})
     await hub.start()
     try:
         lines = [f"**{n}** " + "x" * 95 for n in range(60)]  # about 6,000 characters
@@ -417,7 +417,7 @@ async def test_a_bot_started_during_an_outage_comes_up_with_telegram(
     server.outage(True)
     stop = asyncio.Event()
     task = asyncio.create_task(
-        serve(tg.settings, tg.engine, SystemClock(), stop, telegram_tuning=FAST)
+        serve(tg.settings, tg.engine, SystemClock(), stop, tunings={"telegram": FAST})
     )
     try:
         await server.wait_for(lambda: server.refused.count(("getMe", 502)) >= 3)
@@ -608,7 +608,7 @@ class LetsbotRun:
         )
         env = {**os.environ, "LETSBOT_TELEGRAM__TOKEN": TOKEN}
         process = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "letsbot", "--config", str(config), "--log-level", level),
+            *(sys.executable, "-m", "app", "--config", str(config), "--log-level", level),
             "run",
             stderr=asyncio.subprocess.PIPE,
             env=env,

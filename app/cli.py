@@ -1,0 +1,248 @@
+"""``letsbot``: the command line. Each subcommand lives in its own module of ``app``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, NoReturn
+
+from app.compose import CliError
+from app.logs import JsonFormatter, quiet_libraries
+from app.platforms import PLATFORMS
+from letsbot import __version__
+from letsbot.config import ConfigError
+
+
+class Parser(argparse.ArgumentParser):
+    """Command-line mistakes are one line, like every other error; no guessing of options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="letsbot",
+        description="A chat bot that runs a LETS group: members, payments and balances.",
+    )
+    parser.add_argument("--version", action="version", version=f"letsbot {__version__}")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="the TOML configuration (default: $LETSBOT_CONFIG, else ./bot.toml)",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="json: one JSON object per line, for log collectors",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    init = commands.add_parser(
+        "init", help="write bot.toml from the example and create the database"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing bot.toml")
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", metavar="DB_COMMAND", required=True)
+    db_commands.add_parser("upgrade", help="bring the database schema up to date")
+    copy = db_commands.add_parser(
+        "copy",
+        help="copy every table to another, empty database (e.g. from SQLite to PostgreSQL);"
+        " stop the bot first",
+    )
+    copy.add_argument(
+        "--to",
+        metavar="URL",
+        required=True,
+        help="the target, e.g. postgresql+psycopg://letsbot@localhost/letsbot",
+    )
+
+    console = commands.add_parser(
+        "console", help="chat with the bot in this terminal, or run a script of lines"
+    )
+    console.add_argument(
+        "--script",
+        metavar="FILE",
+        help="read lines from FILE ('-' = standard input) instead of asking; exit at the end",
+    )
+    console.add_argument(
+        "--demo",
+        action="store_true",
+        help="try the bot on var/demo.db, without a config file; you are a coordinator",
+    )
+
+    titles = ", ".join(listed.title for listed in PLATFORMS)
+    commands.add_parser("run", help=f"serve the enabled chat platforms ({titles})")
+    commands.add_parser(
+        "doctor",
+        help="check the configuration, the database and each enabled chat platform;"
+        " a line per check, with what to do when one fails",
+    )
+    commands.add_parser(
+        "check",
+        help="verify the ledger: balances sum to zero, cached balances match, limits hold",
+    )
+
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database to FILE, safely while the bot runs"
+    )
+    backup.add_argument("file", metavar="FILE", type=Path)
+
+    export = commands.add_parser(
+        "export", help="write members, transfers, listings or events as CSV or JSON"
+    )
+    export.add_argument("what", choices=["members", "transfers", "listings", "events"])
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
+
+    report = commands.add_parser(
+        "report",
+        help="write one HTML page with the figures, charts and events of a period,"
+        " for the general meeting",
+    )
+    report.add_argument(
+        "--from",
+        dest="first",
+        metavar="DATE",
+        type=day_argument,
+        help="the first day, YYYY-MM-DD (default: the first day of the month, 11 months back)",
+    )
+    report.add_argument(
+        "--to",
+        dest="last",
+        metavar="DATE",
+        type=day_argument,
+        help="the last day, included, YYYY-MM-DD (default: today)",
+    )
+    report.add_argument(
+        "--output",
+        metavar="FILE",
+        type=Path,
+        required=True,
+        help="the HTML file to write; it holds everything, images included",
+    )
+
+    imports = commands.add_parser(
+        "import",
+        help="read members, transfers or balances from a CSV export of eLAS/eLAND (members first)",
+    )
+    imports.add_argument("what", choices=["members", "transfers", "balances"])
+    imports.add_argument("file", metavar="FILE", type=Path)
+    imports.add_argument(
+        "--dry-run", action="store_true", help="report what would happen; change nothing"
+    )
+    imports.add_argument(
+        "--map",
+        metavar="COLUMN=FIELD",
+        action="append",
+        default=[],
+        help="read COLUMN as FIELD (code, name, status, role, min, max, date, from, to,"
+        " amount, description, balance)",
+    )
+    imports.add_argument(
+        "--via-group-account",
+        action="store_true",
+        help="balances: accept a file that doesn't sum to zero; the group account carries"
+        " the difference",
+    )
+
+    claim = commands.add_parser(
+        "claim-code",
+        help="one-time codes (valid 7 days) with which imported members claim their account"
+        " in a chat (/claim CODE, Dutch /activeer CODE)",
+    )
+    claim.add_argument("members", metavar="MEMBER", nargs="*", help="member codes, e.g. DU-012")
+    claim.add_argument(
+        "--all",
+        action="store_true",
+        help="every member who doesn't use the bot yet (a new code for each)",
+    )
+    return parser
+
+
+def day_argument(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date such as 2026-01-31, got {text!r}"
+        ) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter()
+        if args.log_format == "json"
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=args.log_level, handlers=[handler])
+    quiet_libraries()
+    try:
+        return dispatch(args)
+    except (CliError, ConfigError) as error:
+        print(f"letsbot: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the subcommand; its module, and what only it needs, loads now."""
+    if args.command == "init":
+        from app.init import cmd_init
+
+        return cmd_init(args)
+    if args.command == "db":
+        from app.db import cmd_db_copy, cmd_db_upgrade
+
+        return cmd_db_copy(args) if args.db_command == "copy" else cmd_db_upgrade(args)
+    if args.command == "console":
+        from app.console import cmd_console
+
+        return cmd_console(args)
+    if args.command == "run":
+        from app.run import cmd_run
+
+        return cmd_run(args)
+    if args.command == "doctor":
+        from app.doctor import cmd_doctor
+
+        return cmd_doctor(args)
+    if args.command == "backup":
+        from app.backup import cmd_backup
+
+        return cmd_backup(args)
+    if args.command == "export":
+        from app.export import cmd_export
+
+        return cmd_export(args)
+    if args.command == "import":
+        from app.importing import cmd_import
+
+        return cmd_import(args)
+    if args.command == "claim-code":
+        from app.claim_code import cmd_claim_code
+
+        return cmd_claim_code(args)
+    if args.command == "report":
+        from app.report import cmd_report
+
+        return cmd_report(args)
+    from app.check import cmd_check
+
+    return cmd_check(args)

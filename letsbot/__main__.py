@@ -1,3 +1,0 @@
-from letsbot.cli import main
-
-raise SystemExit(main())
