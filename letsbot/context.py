@@ -39,6 +39,9 @@ class Context:
     later: list[Later] = field(default_factory=list)
     answered: int | None = None  # the question this message answered, see Result.answered
     closed: list[int] = field(default_factory=list)  # see Result.closed
+    # The members an answer's claim locked (letsbot.questions), as read under that
+    # lock: its handler books on them without locking and reading them again.
+    locked: dict[int, Member] = field(default_factory=dict)
 
     @property
     def t(self) -> Translator:

@@ -21,6 +21,7 @@ from letsbot.market_schedule import MarketSchedule
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
+from letsbot.posting import post
 from letsbot.questions import answer as answer_question
 from letsbot.questions import parse_answer
 from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
@@ -235,11 +236,10 @@ class Bot:
         credit = self.settings.minor(self.settings.limits.start_credit)
         if not credit:
             return
-        kas = store.group_account()
-        store.lock_members([kas.id, member.id])
         language = member.language or self.settings.group.language
-        store.add_transfer(
-            payer_id=kas.id,
+        post(
+            store,
+            payer_id=store.group_account().id,
             receiver_id=member.id,
             amount=credit,
             description=self.translators[language]("approve.start_credit_description"),
