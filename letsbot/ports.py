@@ -38,9 +38,15 @@ class Store(Protocol):
 
     # outbox: what to send, written with its effect (see letsbot.outbox)
     def add_outgoing(
-        self, *, platform: str | None, body: str, owner: str, at: datetime, lease_until: datetime
-    ) -> int:
-        """A message to send, leased to ``owner`` until ``lease_until``; its row id."""
+        self,
+        *,
+        messages: Sequence[tuple[str | None, str]],
+        owner: str,
+        at: datetime,
+        lease_until: datetime,
+    ) -> list[int]:
+        """Messages to send, each (platform, body), leased to ``owner`` until
+        ``lease_until``; their row ids, in order. One statement for them all."""
         ...
 
     def claim_outgoing(

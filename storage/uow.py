@@ -134,15 +134,17 @@ _LOCK_MEMBERS = (
     .with_for_update(key_share=True)
 )
 _ADD_TRANSFER = insert(transfers).returning(transfers.c.id)
-_DEBIT = (
+# Both balances in one statement: the payer's down, the receiver's up.
+_MOVE = (
     update(members)
-    .where(members.c.id == bindparam("member_id"))
-    .values(balance=members.c.balance - bindparam("amount"))
-)
-_CREDIT = (
-    update(members)
-    .where(members.c.id == bindparam("member_id"))
-    .values(balance=members.c.balance + bindparam("amount"))
+    .where(members.c.id.in_([bindparam("debit_id"), bindparam("credit_id")]))
+    .values(
+        balance=members.c.balance
+        + case(
+            (members.c.id == bindparam("debit_id"), -bindparam("moved", type_=Integer)),
+            else_=bindparam("moved", type_=Integer),
+        )
+    )
 )
 _TRANSFER = select(transfers).where(transfers.c.id == bindparam("transfer_id"))
 
@@ -170,7 +172,10 @@ def _history() -> Any:
 _HISTORY = _history()
 _REVERSAL_OF = select(transfers).where(transfers.c.reverses_id == bindparam("transfer_id"))
 _ADD_PENDING = insert(pending).returning(pending.c.id)
-_ADD_OUTGOING = insert(outbox).returning(outbox.c.id)
+# Several rows in one statement (insertmanyvalues). Its RETURNING rows come in
+# no promised order: each id is matched to its message by the body (the same
+# body twice is the same message, whichever id each copy gets).
+_ADD_OUTGOING = insert(outbox).returning(outbox.c.id, outbox.c.body)
 _OPEN_PENDING = (
     select(pending)
     .where(
@@ -427,17 +432,30 @@ class SqlStore:
 
     # outbox
     def add_outgoing(
-        self, *, platform: str | None, body: str, owner: str, at: datetime, lease_until: datetime
-    ) -> int:
-        values = {
-            "platform": platform,
-            "body": body,
-            "created_at": at,
-            "owner": owner,
-            "lease_until": lease_until,
-            "attempts": 1,
-        }
-        return int(self.db.execute(_ADD_OUTGOING, values).scalar_one())
+        self,
+        *,
+        messages: Sequence[tuple[str | None, str]],
+        owner: str,
+        at: datetime,
+        lease_until: datetime,
+    ) -> list[int]:
+        if not messages:
+            return []
+        rows = [
+            {
+                "platform": platform,
+                "body": body,
+                "created_at": at,
+                "owner": owner,
+                "lease_until": lease_until,
+                "attempts": 1,
+            }
+            for platform, body in messages
+        ]
+        ids: dict[str, list[int]] = {}
+        for row in self.db.execute(_ADD_OUTGOING, rows):
+            ids.setdefault(row.body, []).append(int(row.id))
+        return [ids[body].pop() for _, body in messages]
 
     def claim_outgoing(
         self,
@@ -731,8 +749,7 @@ class SqlStore:
                 "event_key": event_key,
             },
         ).scalar_one()
-        self.db.execute(_DEBIT, {"member_id": payer_id, "amount": amount})
-        self.db.execute(_CREDIT, {"member_id": receiver_id, "amount": amount})
+        self.db.execute(_MOVE, {"debit_id": payer_id, "credit_id": receiver_id, "moved": amount})
         return Transfer(
             transfer_id,
             payer_id,
