@@ -186,7 +186,7 @@ class Context:
             compose(t),
         )
         # Members first, then their questions: the one lock order of every transaction.
-        self.store.lock_members(sorted({asked.id, self.member.id}))
+        self.store.hold_members(sorted({asked.id, self.member.id}))
         replaced = [
             old.id
             for old in self.store.open_pending(asked.id)

@@ -152,6 +152,10 @@ class Store(Protocol):
         """
         ...
 
+    def hold_members(self, member_ids: Sequence[int]) -> None:
+        """``lock_members`` for a transaction that doesn't read the rows."""
+        ...
+
     def add_transfer(
         self,
         *,

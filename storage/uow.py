@@ -133,6 +133,12 @@ _LOCK_MEMBERS = (
     .order_by(members.c.id)
     .with_for_update(key_share=True)
 )
+_HOLD_MEMBERS = (
+    select(members.c.id)
+    .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(members.c.id)
+    .with_for_update(key_share=True)
+)
 _ADD_TRANSFER = insert(transfers).returning(transfers.c.id)
 # Both balances in one statement: the payer's down, the receiver's up.
 _MOVE = (
@@ -185,6 +191,9 @@ _OPEN_PENDING = (
     .order_by(pending.c.id)
 )
 _PENDING = select(pending).where(pending.c.id == bindparam("pending_id"))
+_IS_BLOCKED = select(blocks.c.at).where(
+    blocks.c.member_id == bindparam("member_id"), blocks.c.blocked_id == bindparam("blocked_id")
+)
 # The text is kept only to show an open question again; it names people.
 _CLOSE_PENDING = (
     update(pending)
@@ -722,6 +731,11 @@ class SqlStore:
         rows = self.db.execute(_LOCK_MEMBERS, {"member_ids": sorted(set(member_ids))})
         return {row.id: _member(row) for row in rows}
 
+    def hold_members(self, member_ids: Sequence[int]) -> None:
+        # SQLite's BEGIN IMMEDIATE holds the one write lock already: nothing to send.
+        if self.db.dialect.name != "sqlite":
+            self.db.execute(_HOLD_MEMBERS, {"member_ids": sorted(set(member_ids))})
+
     def add_transfer(
         self,
         *,
@@ -1206,12 +1220,8 @@ class SqlStore:
         return list(rows.scalars())
 
     def is_blocked(self, member_id: int, blocked_id: int) -> bool:
-        found = self.db.execute(
-            select(blocks.c.at).where(
-                blocks.c.member_id == member_id, blocks.c.blocked_id == blocked_id
-            )
-        ).first()
-        return found is not None
+        values = {"member_id": member_id, "blocked_id": blocked_id}
+        return self.db.execute(_IS_BLOCKED, values).first() is not None
 
     def set_block(self, member_id: int, blocked_id: int, blocked: bool, at: datetime) -> bool:
         if not blocked:
