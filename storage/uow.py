@@ -152,6 +152,27 @@ _MOVE = (
         )
     )
 )
+_TRANSFER_COLUMNS = (
+    "payer_id",
+    "receiver_id",
+    "amount",
+    "description",
+    "kind",
+    "created_at",
+    "booked_by_id",
+    "reverses_id",
+    "event_key",
+)
+# PostgreSQL moves the balances inside the INSERT's statement (a data-modifying
+# WITH): one round trip instead of two. SQLite runs both statements.
+# Its INSERT takes its values by other names than the columns': a parameter named
+# after a column of members (created_at) would be SET by the UPDATE too.
+_ADD_AND_MOVE = (
+    insert(transfers)
+    .values({column: bindparam(f"new_{column}") for column in _TRANSFER_COLUMNS})
+    .add_cte(_MOVE.cte("moved"))
+    .returning(transfers.c.id)
+)
 _TRANSFER = select(transfers).where(transfers.c.id == bindparam("transfer_id"))
 
 
@@ -749,21 +770,24 @@ class SqlStore:
         event_key: str,
         reverses_id: int | None = None,
     ) -> Transfer:
-        transfer_id = self.db.execute(
-            _ADD_TRANSFER,
-            {
-                "payer_id": payer_id,
-                "receiver_id": receiver_id,
-                "amount": amount,
-                "description": description,
-                "kind": kind.value,
-                "created_at": at,
-                "booked_by_id": booked_by_id,
-                "reverses_id": reverses_id,
-                "event_key": event_key,
-            },
-        ).scalar_one()
-        self.db.execute(_MOVE, {"debit_id": payer_id, "credit_id": receiver_id, "moved": amount})
+        row = {
+            "payer_id": payer_id,
+            "receiver_id": receiver_id,
+            "amount": amount,
+            "description": description,
+            "kind": kind.value,
+            "created_at": at,
+            "booked_by_id": booked_by_id,
+            "reverses_id": reverses_id,
+            "event_key": event_key,
+        }
+        move = {"debit_id": payer_id, "credit_id": receiver_id, "moved": amount}
+        if self.db.dialect.name == "postgresql":
+            values = {f"new_{column}": value for column, value in row.items()}
+            transfer_id = self.db.execute(_ADD_AND_MOVE, {**values, **move}).scalar_one()
+        else:
+            transfer_id = self.db.execute(_ADD_TRANSFER, row).scalar_one()
+            self.db.execute(_MOVE, move)
         return Transfer(
             transfer_id,
             payer_id,
