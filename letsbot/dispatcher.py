@@ -135,9 +135,10 @@ class Bot:
         try:
             with self.uow.transaction() as store:
                 now = self.clock.now()
-                if not store.claim_event(incoming.event_key, now):
+                claimed, found = store.claim_event_from(incoming.event_key, now, incoming.sender)
+                if not claimed:
                     return Result(Outcome.DUPLICATE, command=name)
-                sender = self._sender(store, incoming, now)
+                sender = self._sender(store, incoming, found)
                 if sender is not None and sender.language:
                     language = sender.language
                 ctx = Context(
@@ -209,8 +210,9 @@ class Bot:
             ToChat(incoming.chat), text, reply_to_event=incoming.event_id, language=language
         )
 
-    def _sender(self, store: Store, incoming: Incoming, now: object) -> Member | None:
-        sender = store.member_by_identity(incoming.sender)
+    def _sender(self, store: Store, incoming: Incoming, sender: Member | None) -> Member | None:
+        """The member who sent ``incoming`` (``sender``, as found); a configured
+        coordinator made or restored."""
         if incoming.sender not in self.coordinators:
             return sender
         # Coordinators named in the configuration start as active coordinators, and

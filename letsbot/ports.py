@@ -36,6 +36,12 @@ class Store(Protocol):
         """Record an incoming event; False when it was handled before."""
         ...
 
+    def claim_event_from(
+        self, key: str, at: datetime, identity: Identity
+    ) -> tuple[bool, Member | None]:
+        """``claim_event``, and the member ``identity`` is (``member_by_identity``)."""
+        ...
+
     # outbox: what to send, written with its effect (see letsbot.outbox)
     def add_outgoing(
         self,

@@ -24,8 +24,10 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
     or_,
     select,
+    true,
     union_all,
     update,
 )
@@ -101,6 +103,33 @@ _CLAIM_POSTGRESQL = (
     postgresql.insert(processed).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
 )
 _MEMBER = select(members).where(members.c.id == bindparam("member_id"))
+
+
+def _claim_from() -> Any:
+    """PostgreSQL: the claim of a message and its sender's member row in one round
+    trip. One row: whether the claim took, and the member's columns (NULL if none)."""
+    claim = (
+        postgresql.insert(processed)
+        .values(key=bindparam("key"), handled_at=bindparam("handled_at"))
+        .on_conflict_do_nothing()
+        .returning(processed.c.key)
+        .cte("claim")
+    )
+    sender = (
+        select(members)
+        .join(identities, identities.c.member_id == members.c.id)
+        .where(
+            identities.c.platform == bindparam("platform"),
+            identities.c.user_id == bindparam("user_id"),
+        )
+        .subquery("sender")
+    )
+    one = select(literal(1).label("one")).subquery("one")
+    claimed = select(func.count()).select_from(claim).scalar_subquery().label("claimed")
+    return select(claimed, *sender.c).select_from(one.outerjoin(sender, true())).add_cte(claim)
+
+
+_CLAIM_FROM_POSTGRESQL = _claim_from()
 _MEMBER_BY_NUMBER = select(members).where(members.c.number == bindparam("number"))
 _MEMBER_BY_IDENTITY = (
     select(members)
@@ -459,6 +488,20 @@ class SqlStore:
 
     def claim_event(self, key: str, at: datetime) -> bool:
         return self.db.execute(self._claim, {"key": key, "handled_at": at}).rowcount == 1
+
+    def claim_event_from(
+        self, key: str, at: datetime, identity: Identity
+    ) -> tuple[bool, Member | None]:
+        if self.db.dialect.name != "postgresql":
+            return self.claim_event(key, at), self.member_by_identity(identity)
+        values = {
+            "key": key,
+            "handled_at": at,
+            "platform": identity.platform,
+            "user_id": identity.user_id,
+        }
+        row = self.db.execute(_CLAIM_FROM_POSTGRESQL, values).one()
+        return bool(row.claimed), _member(row) if row.id is not None else None
 
     # outbox
     def add_outgoing(
