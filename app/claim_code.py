@@ -7,7 +7,7 @@ import sys
 
 from app.compose import CliError, ready_engine, settings_from
 from letsbot.clock import SystemClock
-from letsbot.domain import CodePurpose, Status
+from letsbot.domain import CodePurpose, MemberCode, Status
 from letsbot.linking import claim_problem, issue_code, spaced
 from storage.exchange import parse_code
 from storage.uow import SqlUnitOfWork
@@ -32,16 +32,17 @@ def cmd_claim_code(args: argparse.Namespace) -> int:
     with SqlUnitOfWork(engine).transaction() as store:
         if args.all:
             statuses = (Status.ACTIVE, Status.LEAVING, Status.CANDIDATE)
-            chosen = [m for m in store.members(statuses) if claim_problem(store, m) is None]
+            chosen = [m for m in store.members.members(statuses) if claim_problem(store, m) is None]
         else:
             chosen = []
             for text in args.members:
                 number = parse_code(text, prefix)
-                member = store.member_by_number(number) if number is not None else None
+                member = store.members.member_by_number(number) if number is not None else None
                 if member is None:
                     problems.append(f"{text}: no member with that code")
                 elif (problem := claim_problem(store, member)) is not None:
-                    problems.append(f"{prefix}-{member.number:03d}: {CLAIM_PROBLEMS[problem]}")
+                    shown = MemberCode.show(prefix, member.number)
+                    problems.append(f"{shown}: {CLAIM_PROBLEMS[problem]}")
                 else:
                     chosen.append(member)
         if not problems:
@@ -49,7 +50,7 @@ def cmd_claim_code(args: argparse.Namespace) -> int:
                 code, expires = issue_code(store, settings, CodePurpose.CLAIM, member, now, None)
                 until = expires.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
                 lines.append(
-                    f"{prefix}-{member.number:03d} {member.name}: {spaced(code)}"
+                    f"{MemberCode.show(prefix, member.number)} {member.name}: {spaced(code)}"
                     f" (valid until {until})"
                 )
     for problem in problems:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from app.compose import CliError, ready_engine, settings_from
 from letsbot.clock import SystemClock
 from letsbot.config import Settings
+from letsbot.domain import MemberCode
 from letsbot.i18n import catalog
 from storage.exchange import (
     BALANCE_FIELDS,
@@ -97,10 +98,11 @@ def import_balances_report(
     for line in report.booked:
         print(f"{args.file}: {line}")
     verb = "would book" if args.dry_run else "booked"
+    group = MemberCode.show(prefix, MemberCode.GROUP_ACCOUNT)
     print(
         f"{verb} {report.added} opening balances; {report.unchanged} already booked,"
         f" {report.zero} at zero; the file sums to {units(report.total, decimals)};"
-        f" the group account {prefix}-000 {'would change' if args.dry_run else 'changed'}"
+        f" the group account {group} {'would change' if args.dry_run else 'changed'}"
         f" by {units(report.group_change, decimals)}"
     )
     return 1 if report.problems else 0

@@ -214,6 +214,21 @@ def ledger_rows(figures: list[Any]) -> list[Row]:
                 bool(pay.passed and ratio.passed),
             )
         )
+        asked, answered = (
+            by_key[f"{prefix}statements_question"],
+            by_key[f"{prefix}statements_answer"],
+        )
+        rows.append(
+            Row(
+                "4 ledger",
+                f"ledger_{prefix}statements_per_payment",
+                f"{where}: statements per confirmed payment"
+                f" ({asked.value:g} question + {answered.value:g} answer; vs bare Core)",
+                asked.value + answered.value,
+                "count",
+                by_key[f"{prefix}baseline_statements"].value,
+            )
+        )
     for command in ("balance", "history"):
         growth = by_key.get(f"{command}_growth")
         medians = [f for f in figures if f.key.startswith(f"{command}_") and "median" in f.key]

@@ -8,14 +8,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from letsbot.config import Settings
-from letsbot.domain import Identity, Member, Pending, PendingAction, PendingStatus, Role, Status
+from letsbot.domain import (
+    Identity,
+    Member,
+    MemberCode,
+    Pending,
+    PendingAction,
+    PendingStatus,
+    Role,
+    Status,
+)
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
 from letsbot.messages import Choice, Incoming, Outcome, Outgoing, ToChat, ToPerson
 from letsbot.ports import Store
-
-_CODE = re.compile(r"(?:(?P<prefix>[A-Za-z]{1,8})-?)?(?P<number>[0-9]{1,6})", re.ASCII)
 
 Compose = Callable[[Translator], str]
 Later = Callable[[], list[Outgoing]]
@@ -39,6 +46,9 @@ class Context:
     later: list[Later] = field(default_factory=list)
     answered: int | None = None  # the question this message answered, see Result.answered
     closed: list[int] = field(default_factory=list)  # see Result.closed
+    # The members an answer's claim locked (letsbot.questions), as read under that
+    # lock: its handler books on them without locking and reading them again.
+    locked: dict[int, Member] = field(default_factory=dict)
 
     @property
     def t(self) -> Translator:
@@ -55,7 +65,7 @@ class Context:
 
     # naming members
     def code(self, member: Member) -> str:
-        return f"{self.settings.group.code_prefix.upper()}-{member.number:03d}"
+        return MemberCode.show(self.settings.group.code_prefix, member.number)
 
     def label(self, member: Member, t: Translator | None = None) -> Raw:
         name = member.name
@@ -67,16 +77,10 @@ class Context:
 
     def parse_code(self, text: str) -> int | None:
         """The member number in ``DU-007``, ``du7`` or ``7``; None if it isn't a code."""
-        match = _CODE.fullmatch(text.strip())
-        if match is None:
-            return None
-        prefix = match["prefix"]
-        if prefix and prefix.upper() != self.settings.group.code_prefix.upper():
-            return None
-        return int(match["number"])
+        return MemberCode.number_in(text, self.settings.group.code_prefix)
 
     def example_code(self) -> str:
-        return f"{self.settings.group.code_prefix.upper()}-007"
+        return MemberCode.show(self.settings.group.code_prefix, 7)
 
     # replying
     def yes_no(self, t: Translator) -> tuple[Choice, ...]:
@@ -182,7 +186,7 @@ class Context:
             compose(t),
         )
         # Members first, then their questions: the one lock order of every transaction.
-        self.store.members.lock_members(sorted({asked.id, self.member.id}))
+        self.store.members.hold_members(sorted({asked.id, self.member.id}))
         replaced = [
             old.id
             for old in self.store.questions.open_pending(asked.id)
@@ -249,8 +253,8 @@ class Context:
             raise Refusal("ref.not_a_code", token=token[:40], example=self.example_code())
         member = self.store.members.member_by_number(number)
         if member is None:
-            prefix = self.settings.group.code_prefix.upper()
-            raise Refusal("ref.no_such_code", code=f"{prefix}-{number:03d}")
+            code = MemberCode.show(self.settings.group.code_prefix, number)
+            raise Refusal("ref.no_such_code", code=code)
         return member
 
     def take_member(self, words: list[str], *, usage_of: str) -> tuple[Member, list[str]]:
@@ -271,11 +275,11 @@ class Context:
         first = words[0]
         if any(m.text == first for m in self.incoming.mentions):
             return True
-        match = _CODE.fullmatch(first)
-        if match is None:
+        code = MemberCode.read(first)
+        if code is None:
             return False
         # "/pay 7 30 soup" names DU-007 even in a reply; "/pay 30 soup" does not.
-        return bool(match["prefix"]) or (len(words) > 1 and _NUMBER.fullmatch(words[1]) is not None)
+        return bool(code.prefix) or (len(words) > 1 and _NUMBER.fullmatch(words[1]) is not None)
 
 
 _NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)?", re.ASCII)

@@ -21,6 +21,7 @@ from letsbot.market_schedule import MarketSchedule
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
+from letsbot.posting import post
 from letsbot.questions import answer as answer_question
 from letsbot.questions import parse_answer
 from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
@@ -134,9 +135,12 @@ class Bot:
         try:
             with self.uow.transaction() as store:
                 now = self.clock.now()
-                if not store.claims.claim_event(incoming.event_key, now):
+                claimed, found = store.claims.claim_event_from(
+                    incoming.event_key, now, incoming.sender
+                )
+                if not claimed:
                     return Result(Outcome.DUPLICATE, command=name)
-                sender = self._sender(store, incoming, now)
+                sender = self._sender(store, incoming, found)
                 if sender is not None and sender.language:
                     language = sender.language
                 ctx = Context(
@@ -208,8 +212,9 @@ class Bot:
             ToChat(incoming.chat), text, reply_to_event=incoming.event_id, language=language
         )
 
-    def _sender(self, store: Store, incoming: Incoming, now: object) -> Member | None:
-        sender = store.members.member_by_identity(incoming.sender)
+    def _sender(self, store: Store, incoming: Incoming, sender: Member | None) -> Member | None:
+        """The member who sent ``incoming`` (``sender``, as found); a configured
+        coordinator made or restored."""
         if incoming.sender not in self.coordinators:
             return sender
         # Coordinators named in the configuration start as active coordinators, and
@@ -237,11 +242,10 @@ class Bot:
         credit = self.settings.minor(self.settings.limits.start_credit)
         if not credit:
             return
-        kas = store.members.group_account()
-        store.members.lock_members([kas.id, member.id])
         language = member.language or self.settings.group.language
-        store.ledger.add_transfer(
-            payer_id=kas.id,
+        post(
+            store,
+            payer_id=store.members.group_account().id,
             receiver_id=member.id,
             amount=credit,
             description=self.translators[language]("approve.start_credit_description"),

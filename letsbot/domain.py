@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -63,6 +64,65 @@ class Identity:
 
     def __str__(self) -> str:
         return f"{self.platform}:{self.user_id}"
+
+
+# The prefix, then the number: ``DU-007``, ``du7``, ``7``; in a file also ``DU - 0007``.
+_CODE = re.compile(
+    r"(?:(?P<prefix>[A-Za-z]{1,8})(?P<gap>\s*-?\s*))?(?P<zeros>0*)(?P<number>[0-9]{1,6})",
+    re.ASCII,
+)
+CODE_DIGITS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class MemberCode:
+    """A member's code: the group's prefix and the member's number, shown ``DU-007``.
+
+    The group account is number 0 (``DU-000``).
+    """
+
+    prefix: str  # as written; "" when only the number was
+    number: int
+
+    GROUP_ACCOUNT = 0
+
+    @classmethod
+    def read(cls, text: str, *, padded: bool = False) -> MemberCode | None:
+        """The code ``text`` spells, whatever its prefix; None if it spells none.
+
+        Typed in a chat: a hyphen or nothing between prefix and number, at most
+        six digits. ``padded`` (a file from another system): also spaces around the
+        hyphen, and any number of leading zeros.
+        """
+        match = _CODE.fullmatch(text.strip())
+        if match is None:
+            return None
+        if not padded and (
+            match["gap"] not in (None, "", "-")
+            or len(match["zeros"]) + len(match["number"]) > CODE_DIGITS
+        ):
+            return None
+        return cls(match["prefix"] or "", int(match["number"]))
+
+    @classmethod
+    def number_in(cls, text: str, prefix: str, *, padded: bool = False) -> int | None:
+        """The member number ``text`` names in a group whose codes start with ``prefix``."""
+        code = cls.read(text, padded=padded)
+        if code is None or (code.prefix and code.prefix.upper() != prefix.upper()):
+            return None
+        return code.number
+
+    @classmethod
+    def show(cls, prefix: str, number: int) -> str:
+        """``DU-007``: the prefix in capitals, the number in at least three digits."""
+        return str(cls(prefix, number))
+
+    @property
+    def is_group_account(self) -> bool:
+        return self.number == self.GROUP_ACCOUNT
+
+    def __str__(self) -> str:
+        return f"{self.prefix.upper()}-{self.number:03d}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from letsbot.decisions import (
     share,
     tally,
 )
-from letsbot.domain import Member, Status
+from letsbot.domain import Member, MemberCode, Status
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
@@ -95,7 +95,7 @@ def group_t(settings: Settings, translators: dict[str, Translator]) -> Translato
 
 
 def label(settings: Settings, member: Member, t: Translator) -> Raw:
-    code = f"{settings.group.code_prefix.upper()}-{member.number:03d}"
+    code = MemberCode.show(settings.group.code_prefix, member.number)
     name = t("privacy.forgotten_name") if member.forgotten else member.name
     return Raw(f"{escape(name)} ({code})")
 

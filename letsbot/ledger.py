@@ -25,6 +25,7 @@ from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.market import pass_message
 from letsbot.markup import to_plain
+from letsbot.posting import LimitRefused, post
 from letsbot.registry import REGISTRY, Who
 
 DESCRIPTION_LIMIT = 200
@@ -297,18 +298,6 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
             if asker is not None:
                 ctx.tell(asker, lambda t: t("request.declined", who=ctx.label(ctx.member, t)))
         return
-    # Locked with the booker already (letsbot.questions); read again under the lock.
-    locked = ctx.store.members.lock_members(
-        [question.payer_id, question.receiver_id, ctx.member.id]
-    )
-    payer, receiver = locked[question.payer_id], locked[question.receiver_id]
-    ensure_can_trade(ctx, payer)
-    ensure_can_trade(ctx, receiver)
-    if question.action is PendingAction.REVERSE:
-        assert question.transfer_id is not None
-        if ctx.store.ledger.reversal_of(question.transfer_id) is not None:
-            raise Refusal("reverse.already", id=question.transfer_id)
-    soft = check_limits(ctx, payer, receiver, question.amount)
     description = question.description
     if question.action is PendingAction.REVERSE:
         original = ctx.store.ledger.transfer(question.transfer_id or 0)
@@ -317,19 +306,38 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
         description = to_plain(
             ctx.t("reverse.description", id=original.id, reason=question.description)
         )
-    transfer = ctx.store.ledger.add_transfer(
-        payer_id=payer.id,
-        receiver_id=receiver.id,
-        amount=question.amount,
-        description=description,
-        kind=kind_of(question.action, payer, receiver),
-        at=ctx.now,
-        booked_by_id=ctx.member.id,
-        event_key=ctx.incoming.event_key,
-        reverses_id=question.transfer_id,
-    )
-    payer_after = payer.balance - transfer.amount
-    receiver_after = receiver.balance + transfer.amount
+
+    def still_allowed(payer: Member, receiver: Member) -> None:
+        ensure_can_trade(ctx, payer)
+        ensure_can_trade(ctx, receiver)
+        if question.action is PendingAction.REVERSE:
+            assert question.transfer_id is not None
+            if ctx.store.ledger.reversal_of(question.transfer_id) is not None:
+                raise Refusal("reverse.already", id=question.transfer_id)
+
+    payer_id, receiver_id = question.payer_id, question.receiver_id
+    # The answer's claim locked these with the booker (letsbot.questions): read under that lock.
+    try:
+        posted = post(
+            ctx.store,
+            payer_id=payer_id,
+            receiver_id=receiver_id,
+            amount=question.amount,
+            description=description,
+            kind=partial(kind_of, question.action),
+            at=ctx.now,
+            booked_by_id=ctx.member.id,
+            event_key=ctx.incoming.event_key,
+            reverses_id=question.transfer_id,
+            limits=ctx.settings.group_limits,
+            lock_also=[ctx.member.id],
+            locked=ctx.locked,
+            check=still_allowed,
+        )
+    except LimitRefused as refused:
+        raise refuse_breach(ctx, refused.breach) from None
+    transfer, payer, receiver, soft = posted.transfer, posted.payer, posted.receiver, posted.soft
+    payer_after, receiver_after = posted.payer_after, posted.receiver_after
     amount = transfer.amount
 
     def booked_line(t: Translator, *, said: bool = True) -> Raw:
@@ -362,8 +370,8 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
         warn_soft(
             ctx, breach, payer_after if breach.kind is BreachKind.PAYER_MIN else receiver_after
         )
-    close_if_settled(ctx, payer.id)
-    close_if_settled(ctx, receiver.id)
+    close_if_settled(ctx, payer, payer_after)
+    close_if_settled(ctx, receiver, receiver_after)
 
 
 def told_booked(booked_line: Callable[[Translator], Raw], after: int) -> Compose:
@@ -512,13 +520,15 @@ def limit(ctx: Context, words: list[str]) -> None:
     )
 
 
-def close_if_settled(ctx: Context, member_id: int) -> None:
-    """A leaving member whose balance reached zero is closed; coordinators are told."""
-    member = ctx.store.members.member(member_id)
-    if member is None or member.status is not Status.LEAVING or member.balance != 0:
+def close_if_settled(ctx: Context, locked: Member, balance: int) -> None:
+    """A leaving member whose balance reached zero is closed; coordinators are told.
+
+    ``locked``: the account as locked for the booking that left it at ``balance``.
+    """
+    if locked.status is not Status.LEAVING or balance != 0:
         return
-    member = ctx.store.members.update_member(member_id, status=Status.INACTIVE)
-    ctx.store.market.withdraw_listings_of(member_id, ctx.now)  # their offers and wants go with them
+    member = ctx.store.members.update_member(locked.id, status=Status.INACTIVE)
+    ctx.store.market.withdraw_listings_of(member.id, ctx.now)  # their offers and wants go with them
     group = ctx.settings.group.name
     ctx.tell(member, lambda t: t("leave.closed", group=group))
     ctx.tell_coordinators(lambda t: t("leave.closed_notify", who=ctx.label(member, t)))

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from letsbot.clock import Clock
 from letsbot.config import Settings
-from letsbot.domain import Listing, ListingKind, Member
+from letsbot.domain import Listing, ListingKind, Member, MemberCode
 from letsbot.i18n import Raw, Translator
 from letsbot.market import NOUN, describe, last_day
 from letsbot.markup import escape
@@ -151,5 +151,5 @@ class MarketSchedule:
         return "\n".join(lines)
 
     def _label(self, member: Member) -> Raw:
-        code = f"{self.settings.group.code_prefix.upper()}-{member.number:03d}"
+        code = MemberCode.show(self.settings.group.code_prefix, member.number)
         return Raw(f"{escape(member.name)} ({code})")

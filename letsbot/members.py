@@ -8,6 +8,7 @@ from letsbot.context import Context
 from letsbot.domain import Member, Pending, PendingAction, Role, Status, TransferKind
 from letsbot.errors import Refusal
 from letsbot.i18n import LANGUAGES, Raw
+from letsbot.posting import post
 from letsbot.registry import REGISTRY, Where, Who, standing
 
 NAME_LIMIT = 100
@@ -112,14 +113,14 @@ def candidate(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, li
 def approve(ctx: Context, words: list[str]) -> None:
     found, _ = candidate(ctx, words, "approve")
     kas = ctx.store.members.group_account()
-    ctx.store.members.lock_members(
-        [found.id, kas.id, ctx.member.id]
-    )  # booked_by refers to the sender
+    # booked_by refers to the sender
+    locked = ctx.store.members.lock_members([found.id, kas.id, ctx.member.id])
     member = ctx.store.members.update_member(found.id, status=Status.ACTIVE)
     code = ctx.code(member)
     credit = ctx.settings.minor(ctx.settings.limits.start_credit)
     if credit:
-        ctx.store.ledger.add_transfer(
+        post(
+            ctx.store,
             payer_id=kas.id,
             receiver_id=member.id,
             amount=credit,
@@ -128,6 +129,7 @@ def approve(ctx: Context, words: list[str]) -> None:
             at=ctx.now,
             booked_by_id=ctx.member.id,
             event_key=ctx.incoming.event_key,
+            locked=locked,  # the approval changed the status only
         )
     ctx.reply(ctx.t("approve.done", who=ctx.label(member)))
     group = ctx.settings.group.name

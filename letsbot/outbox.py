@@ -118,20 +118,18 @@ class Outbox:
     def queue(self, store: Store, posts: Sequence[Outgoing]) -> list[Outgoing]:
         """Write ``posts`` into the outbox in ``store``'s transaction; each carries its row id."""
         now = self.clock.now()
-        queued: list[Outgoing] = []
-        for post in posts:
-            if post.image is not None or post.outbox_id is not None:
-                queued.append(post)
-                continue
-            row = store.outbox.add_outgoing(
-                platform=platform_of(post.target),
-                body=encode(post),
-                owner=self.owner,
-                at=now,
-                lease_until=now + LEASE,
-            )
-            queued.append(replace(post, outbox_id=row))
-        return queued
+        stored = [post for post in posts if post.image is None and post.outbox_id is None]
+        ids = store.outbox.add_outgoing(
+            messages=[(platform_of(post.target), encode(post)) for post in stored],
+            owner=self.owner,
+            at=now,
+            lease_until=now + LEASE,
+        )
+        row_of = {id(post): row for post, row in zip(stored, ids, strict=True)}
+        return [
+            replace(post, outbox_id=row_of[id(post)]) if id(post) in row_of else post
+            for post in posts
+        ]
 
     def unsent(self, platforms: Sequence[str]) -> list[Outgoing]:
         """Claim what is left unsent (a crashed process's, a failed send's), oldest first."""

@@ -36,6 +36,12 @@ class Claims(Protocol):
         """Record an incoming event; False when it was handled before."""
         ...
 
+    def claim_event_from(
+        self, key: str, at: datetime, identity: Identity
+    ) -> tuple[bool, Member | None]:
+        """``claim_event``, and the member ``identity`` is (``members.member_by_identity``)."""
+        ...
+
     def claim_reminder(
         self, event_id: int, offset_seconds: int, due_at: datetime, at: datetime, outcome: str
     ) -> bool:
@@ -67,9 +73,15 @@ class Outbox(Protocol):
     """The outbox: messages to send, written in the transaction of their effect."""
 
     def add_outgoing(
-        self, *, platform: str | None, body: str, owner: str, at: datetime, lease_until: datetime
-    ) -> int:
-        """A message to send, leased to ``owner`` until ``lease_until``; its row id."""
+        self,
+        *,
+        messages: Sequence[tuple[str | None, str]],
+        owner: str,
+        at: datetime,
+        lease_until: datetime,
+    ) -> list[int]:
+        """Messages to send, each (platform, body), leased to ``owner`` until
+        ``lease_until``; their row ids, in order. One statement for them all."""
         ...
 
     def claim_outgoing(
@@ -151,6 +163,10 @@ class Members(Protocol):
         The first lock a writing transaction takes, all its members in one call,
         before it changes any other row (pending, transfers ...).
         """
+        ...
+
+    def hold_members(self, member_ids: Sequence[int]) -> None:
+        """``lock_members`` for a transaction that doesn't read the rows."""
         ...
 
 

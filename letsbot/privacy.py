@@ -19,6 +19,7 @@ from letsbot.members import (
     ensure_other_coordinator,
     lock_with_coordinators,
 )
+from letsbot.posting import post
 from letsbot.registry import REGISTRY, Where, Who
 
 STANDING = {
@@ -174,7 +175,8 @@ def forget_self(ctx: Context, question: Pending) -> None:
     code = ctx.code(member)
     if rest > 0:
         group_t = ctx.translators[ctx.settings.group.language]
-        ctx.store.ledger.add_transfer(
+        post(
+            ctx.store,
             payer_id=member.id,
             receiver_id=kas.id,
             amount=rest,
@@ -183,6 +185,7 @@ def forget_self(ctx: Context, question: Pending) -> None:
             at=ctx.now,
             booked_by_id=member.id,
             event_key=ctx.incoming.event_key,
+            locked=locked,
         )
     ctx.store.privacy.forget_member(member.id, code, ctx.now)
     forgotten = ctx.store.members.member(member.id)

@@ -117,7 +117,7 @@ def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
     extra = REGISTRY.answer_locks.get(question.action)
     if extra is not None:
         touched |= set(extra(ctx, question))
-    ctx.store.members.lock_members(sorted(touched))
+    ctx.locked = ctx.store.members.lock_members(sorted(touched))
     status = PendingStatus.ACCEPTED if yes else PendingStatus.DECLINED
     if not ctx.store.questions.close_pending(question.id, status):
         raise Refusal("confirm.already_answered")  # by a message handled at the same time

@@ -1,19 +1,30 @@
 """Claims of incoming events and of scheduled work: each done once, by one process."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Connection,
+    bindparam,
+    func,
+    literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage.rows import dialect_insert
+from letsbot.domain import Identity, Member
+from storage.members import SqlMembers
+from storage.rows import dialect_insert, member_row
 from storage.tables import (
     digests,
+    identities,
     listing_notices,
+    members,
     processed,
     proposals,
     reminders,
@@ -34,6 +45,33 @@ _CLAIM_POSTGRESQL = (
 )
 
 
+def _claim_from() -> Any:
+    """PostgreSQL: the claim of a message and its sender's member row in one round
+    trip. One row: whether the claim took, and the member's columns (NULL if none)."""
+    claim = (
+        postgresql.insert(processed)
+        .values(key=bindparam("key"), handled_at=bindparam("handled_at"))
+        .on_conflict_do_nothing()
+        .returning(processed.c.key)
+        .cte("claim")
+    )
+    sender = (
+        select(members)
+        .join(identities, identities.c.member_id == members.c.id)
+        .where(
+            identities.c.platform == bindparam("platform"),
+            identities.c.user_id == bindparam("user_id"),
+        )
+        .subquery("sender")
+    )
+    one = select(literal(1).label("one")).subquery("one")
+    claimed = select(func.count()).select_from(claim).scalar_subquery().label("claimed")
+    return select(claimed, *sender.c).select_from(one.outerjoin(sender, true())).add_cte(claim)
+
+
+_CLAIM_FROM_POSTGRESQL = _claim_from()
+
+
 class SqlClaims:
     """letsbot.ports.Claims on a connection inside the unit of work's transaction."""
 
@@ -45,6 +83,20 @@ class SqlClaims:
 
     def claim_event(self, key: str, at: datetime) -> bool:
         return self.db.execute(self._claim, {"key": key, "handled_at": at}).rowcount == 1
+
+    def claim_event_from(
+        self, key: str, at: datetime, identity: Identity
+    ) -> tuple[bool, Member | None]:
+        if self.db.dialect.name != "postgresql":
+            return self.claim_event(key, at), SqlMembers(self.db).member_by_identity(identity)
+        values = {
+            "key": key,
+            "handled_at": at,
+            "platform": identity.platform,
+            "user_id": identity.user_id,
+        }
+        row = self.db.execute(_CLAIM_FROM_POSTGRESQL, values).one()
+        return bool(row.claimed), member_row(row) if row.id is not None else None
 
     def claim_reminder(
         self, event_id: int, offset_seconds: int, due_at: datetime, at: datetime, outcome: str

@@ -1,5 +1,7 @@
 """One-time access codes (/link, /claim) and the attempts to guess them."""
 
+from __future__ import annotations
+
 from datetime import datetime, timedelta
 
 from sqlalchemy import (

@@ -1,9 +1,12 @@
 """Private messages between members, and who blocks whom."""
 
+from __future__ import annotations
+
 from datetime import datetime
 
 from sqlalchemy import (
     Connection,
+    bindparam,
     delete,
     insert,
     select,
@@ -17,6 +20,10 @@ from storage.tables import (
     blocks,
     direct_messages,
     members,
+)
+
+_IS_BLOCKED = select(blocks.c.at).where(
+    blocks.c.member_id == bindparam("member_id"), blocks.c.blocked_id == bindparam("blocked_id")
 )
 
 
@@ -44,12 +51,8 @@ class SqlContact:
         return list(rows.scalars())
 
     def is_blocked(self, member_id: int, blocked_id: int) -> bool:
-        found = self.db.execute(
-            select(blocks.c.at).where(
-                blocks.c.member_id == member_id, blocks.c.blocked_id == blocked_id
-            )
-        ).first()
-        return found is not None
+        values = {"member_id": member_id, "blocked_id": blocked_id}
+        return self.db.execute(_IS_BLOCKED, values).first() is not None
 
     def set_block(self, member_id: int, blocked_id: int, blocked: bool, at: datetime) -> bool:
         if not blocked:

@@ -1,5 +1,7 @@
 """Markets, repair cafés and other events, and who comes."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any

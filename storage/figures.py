@@ -1,5 +1,7 @@
 """The read side of reports and statistics: aggregated by the database."""
 
+from __future__ import annotations
+
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache

@@ -1,5 +1,7 @@
 """Proposals, votes and who wants reminders of them."""
 
+from __future__ import annotations
+
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime

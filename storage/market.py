@@ -1,5 +1,7 @@
 """Offers and wants, their tags, and the listings due for a notice."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any

@@ -1,5 +1,7 @@
 """Members, their chat identities and the row locks of the accounts."""
 
+from __future__ import annotations
+
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -64,6 +66,12 @@ _IDENTITIES = (
 # FOR UPDATE on members: no path deletes a member or changes its id or number.
 _LOCK_MEMBERS = (
     select(members)
+    .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(members.c.id)
+    .with_for_update(key_share=True)
+)
+_HOLD_MEMBERS = (
+    select(members.c.id)
     .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
     .order_by(members.c.id)
     .with_for_update(key_share=True)
@@ -188,3 +196,8 @@ class SqlMembers:
         # Step 1 of the lock order (see _LOCK_MEMBERS): all of them in one call.
         rows = self.db.execute(_LOCK_MEMBERS, {"member_ids": sorted(set(member_ids))})
         return {row.id: member_row(row) for row in rows}
+
+    def hold_members(self, member_ids: Sequence[int]) -> None:
+        # SQLite's BEGIN IMMEDIATE holds the one write lock already: nothing to send.
+        if self.db.dialect.name != "sqlite":
+            self.db.execute(_HOLD_MEMBERS, {"member_ids": sorted(set(member_ids))})

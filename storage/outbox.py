@@ -1,5 +1,7 @@
 """The outbox: messages to send, written in the transaction of their effect."""
 
+from __future__ import annotations
+
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -17,7 +19,10 @@ from storage.tables import (
     outbox,
 )
 
-_ADD_OUTGOING = insert(outbox).returning(outbox.c.id)
+# Several rows in one statement (insertmanyvalues). Its RETURNING rows come in
+# no promised order: each id is matched to its message by the body (the same
+# body twice is the same message, whichever id each copy gets).
+_ADD_OUTGOING = insert(outbox).returning(outbox.c.id, outbox.c.body)
 
 
 class SqlOutbox:
@@ -27,17 +32,30 @@ class SqlOutbox:
         self.db = connection
 
     def add_outgoing(
-        self, *, platform: str | None, body: str, owner: str, at: datetime, lease_until: datetime
-    ) -> int:
-        values = {
-            "platform": platform,
-            "body": body,
-            "created_at": at,
-            "owner": owner,
-            "lease_until": lease_until,
-            "attempts": 1,
-        }
-        return int(self.db.execute(_ADD_OUTGOING, values).scalar_one())
+        self,
+        *,
+        messages: Sequence[tuple[str | None, str]],
+        owner: str,
+        at: datetime,
+        lease_until: datetime,
+    ) -> list[int]:
+        if not messages:
+            return []
+        rows = [
+            {
+                "platform": platform,
+                "body": body,
+                "created_at": at,
+                "owner": owner,
+                "lease_until": lease_until,
+                "attempts": 1,
+            }
+            for platform, body in messages
+        ]
+        ids: dict[str, list[int]] = {}
+        for row in self.db.execute(_ADD_OUTGOING, rows):
+            ids.setdefault(row.body, []).append(int(row.id))
+        return [ids[body].pop() for _, body in messages]
 
     def claim_outgoing(
         self,

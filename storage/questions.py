@@ -1,5 +1,7 @@
 """Open questions (a payment to confirm, a request to accept ...)."""
 
+from __future__ import annotations
+
 from datetime import datetime
 from typing import Any
 

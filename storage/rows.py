@@ -1,5 +1,7 @@
 """Row mappers and helpers shared by the storage modules."""
 
+from __future__ import annotations
+
 from typing import Any
 
 from sqlalchemy import (

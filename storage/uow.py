@@ -4,6 +4,8 @@ The store it yields has one part per capability (``store.ledger``,
 ``store.market`` ...), each in its own module, all on the same connection.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterator
 from contextlib import contextmanager
 

@@ -11,9 +11,12 @@ def test_each_listed_platform_has_its_descriptor_and_its_config_section() -> Non
     for listed in PLATFORMS:
         platform = load(listed)
         assert platform.section is PLATFORM_SECTIONS[listed.name]
-        assert platform.build(  # the transport serves the identities of its own platform
-            platform.section(), _NoStore(), {}, language="nl", group_name="LETS"
-        ).platform == listed.name
+        assert (
+            platform.build(  # the transport serves the identities of its own platform
+                platform.section(), _NoStore(), {}, language="nl", group_name="LETS"
+            ).platform
+            == listed.name
+        )
 
 
 class _NoStore:

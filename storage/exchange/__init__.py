@@ -1,0 +1,54 @@
+"""Moving in and out: CSV exports of eLAS/eLAND in, our own CSV or JSON out.
+
+``sheet`` reads the files, ``importing`` books what they hold, ``export`` writes
+everything out again.
+"""
+
+from storage.exchange.export import export_rows, write_rows
+from storage.exchange.importing import (
+    OPENING,
+    BalancesReport,
+    import_balances,
+    import_members,
+    import_transfers,
+)
+from storage.exchange.sheet import (
+    BALANCE_FIELDS,
+    HEADERS,
+    MEMBER_FIELDS,
+    TRANSFER_FIELDS,
+    Field,
+    ImportError_,
+    Report,
+    Sheet,
+    control_problem,
+    parse_amount,
+    parse_code,
+    parse_date,
+    read_sheet,
+    units,
+)
+
+__all__ = [
+    "BALANCE_FIELDS",
+    "HEADERS",
+    "MEMBER_FIELDS",
+    "OPENING",
+    "TRANSFER_FIELDS",
+    "BalancesReport",
+    "Field",
+    "ImportError_",
+    "Report",
+    "Sheet",
+    "control_problem",
+    "export_rows",
+    "import_balances",
+    "import_members",
+    "import_transfers",
+    "parse_amount",
+    "parse_code",
+    "parse_date",
+    "read_sheet",
+    "units",
+    "write_rows",
+]
