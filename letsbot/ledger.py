@@ -152,19 +152,13 @@ def just_paid(
     ctx: Context, payer: Member, receiver: Member, amount: int, description: str
 ) -> Transfer | None:
     """The same payment, booked within ``AGAIN_WITHIN`` and not reversed, if there is one."""
-    since = ctx.now - AGAIN_WITHIN
     wanted = " ".join(description.casefold().split())
-    for transfer in ctx.store.ledger.history(payer.id, 0, AGAIN_LOOKBACK):
-        if transfer.created_at < since:
-            return None
-        if (
-            transfer.kind in _PAYS
-            and transfer.payer_id == payer.id
-            and transfer.receiver_id == receiver.id
-            and transfer.amount == amount
-            and " ".join(transfer.description.casefold().split()) == wanted
-            and ctx.store.ledger.reversal_of(transfer.id) is None
-        ):
+    since = ctx.now - AGAIN_WITHIN
+    same = ctx.store.ledger.standing_since(
+        payer.id, receiver.id, amount, _PAYS, since, AGAIN_LOOKBACK
+    )
+    for transfer in same:
+        if " ".join(transfer.description.casefold().split()) == wanted:
             return transfer
     return None
 

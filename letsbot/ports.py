@@ -250,6 +250,20 @@ class Ledger(Protocol):
 
     def count_transfers(self, member_id: int) -> int: ...
 
+    def standing_since(
+        self,
+        payer_id: int,
+        receiver_id: int,
+        amount: int,
+        kinds: Sequence[TransferKind],
+        since: datetime,
+        lookback: int,
+    ) -> list[Transfer]:
+        """Among the payer's ``lookback`` newest payments: those of ``amount`` to
+        receiver, of these kinds, booked at or after ``since`` and not reversed;
+        newest first."""
+        ...
+
 
 class Questions(Protocol):
     """Open questions (a payment to confirm, a request to accept ...)."""

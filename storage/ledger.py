@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import (
     Row,
     bindparam,
     case,
+    exists,
     func,
     insert,
     select,
@@ -86,6 +88,27 @@ def _history() -> Any:
 
 _HISTORY = _history()
 _REVERSAL_OF = select(transfers).where(transfers.c.reverses_id == bindparam("transfer_id"))
+_REVERSAL = transfers.alias("reversal")
+# Among the payer's newest transfers only (ix_transfers_payer, no sort): bounded
+# however long their history.
+_NEWEST_PAID = (
+    select(transfers)
+    .where(transfers.c.payer_id == bindparam("payer_id"))
+    .order_by(transfers.c.id.desc())
+    .limit(bindparam("lookback", type_=Integer))
+    .subquery()
+)
+_STANDING_SINCE = (
+    select(_NEWEST_PAID)
+    .where(
+        _NEWEST_PAID.c.receiver_id == bindparam("receiver_id"),
+        _NEWEST_PAID.c.amount == bindparam("amount"),
+        _NEWEST_PAID.c.kind.in_(bindparam("kinds", expanding=True)),
+        _NEWEST_PAID.c.created_at >= bindparam("since"),
+        ~exists().where(_REVERSAL.c.reverses_id == _NEWEST_PAID.c.id),
+    )
+    .order_by(_NEWEST_PAID.c.id.desc())
+)
 
 
 def _transfer(row: Row[Any]) -> Transfer:
@@ -167,3 +190,22 @@ class SqlLedger:
         paid = select(func.count()).where(transfers.c.payer_id == member_id)
         received = select(func.count()).where(transfers.c.receiver_id == member_id)
         return int(self.db.execute(paid).scalar_one() + self.db.execute(received).scalar_one())
+
+    def standing_since(
+        self,
+        payer_id: int,
+        receiver_id: int,
+        amount: int,
+        kinds: Sequence[TransferKind],
+        since: datetime,
+        lookback: int,
+    ) -> list[Transfer]:
+        values = {
+            "payer_id": payer_id,
+            "receiver_id": receiver_id,
+            "amount": amount,
+            "kinds": [kind.value for kind in kinds],
+            "since": since,
+            "lookback": lookback,
+        }
+        return [_transfer(row) for row in self.db.execute(_STANDING_SINCE, values)]

@@ -60,3 +60,36 @@ def test_a_layer_imports_only_what_lies_beneath_it(package: str) -> None:
 def test_the_check_sees_imports_inside_functions() -> None:
     source = "def f():\n    from storage.uow import SqlUnitOfWork\n    import sqlalchemy.orm\n"
     assert sorted(imported(ast.parse(source))) == [(2, "storage"), (3, "sqlalchemy")]
+
+
+def calls_of(tree: ast.Module, method: str) -> Iterator[int]:
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == method
+        ):
+            yield node.lineno
+
+
+def test_only_the_posting_path_books_a_transfer() -> None:
+    """``letsbot.posting.post`` locks, checks limits, books and moves the balances;
+    a second caller of ``add_transfer`` would skip one of them."""
+    callers = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for package in ("letsbot", "storage", "adapters", "app")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for line in calls_of(ast.parse(path.read_text(encoding="utf-8")), "add_transfer")
+    ]
+    assert [caller.partition(":")[0] for caller in callers] == ["letsbot/posting.py"], callers
+
+
+def test_only_the_ledger_module_inserts_transfers() -> None:
+    """Besides storage/ledger.py, only the whole-database copy (rows copied verbatim,
+    not booked) writes the transfers table."""
+    writers = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "storage").rglob("*.py")
+        if "insert(transfers)" in path.read_text(encoding="utf-8")
+    )
+    assert writers == ["storage/ledger.py"], writers
