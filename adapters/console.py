@@ -215,7 +215,11 @@ def interactive(
     name = first_name
     in_group = False
     while not name:
-        name = ask(prompt_name).strip()
+        try:
+            name = ask(prompt_name).strip()
+        except EOFError:  # Ctrl-D (or the end of piped input) before a name: done
+            print(file=console.out)
+            return
         if name and not re.fullmatch(NAME, name, re.ASCII):
             print(hint, file=console.out)
             name = None

@@ -294,6 +294,31 @@ def test_interactive_console(ready: Path) -> None:
     assert "admin@group> [group] An (DU-001) is nu lid." in result.stdout
 
 
+def test_console_ends_quietly_when_input_ends_before_a_name(ready: Path) -> None:
+    result = letsbot("console", cwd=ready, stdin="")
+    assert result.returncode == 0 and result.stderr == ""
+    assert "Wie ben je?" in result.stdout
+
+
+def test_export_into_a_closed_pipe_stops_without_a_traceback(ready: Path) -> None:
+    """``letsbot export transfers | head -1``: the reader goes away mid-output."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("LETSBOT_")}
+    with os.fdopen(writer, "w") as closed:
+        result = subprocess.run(
+            [sys.executable, "-m", "app", "export", "members"],
+            cwd=ready,
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+            timeout=120,
+        )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1
+
+
 def test_demo_needs_no_config_and_makes_you_coordinator(tmp_path: Path) -> None:
     result = letsbot("console", "--demo", cwd=tmp_path, stdin="lien\n/leden\n")
     assert result.returncode == 0, result.stderr
