@@ -114,6 +114,24 @@ def test_import_then_again_adds_nothing(engine: Engine, tmp_path: Path) -> None:
     assert balances == {0: 0, 1: -30, 2: -60, 3: 90}
 
 
+def test_alike_rows_are_alike_transfers_each_booked_once(engine: Engine, tmp_path: Path) -> None:
+    """Soup bought twice on one day: two rows, two transfers, however often imported."""
+    good = tmp_path / "good.csv"
+    lines = ELAS_MEMBERS.replace("-1000,5", "-1000").splitlines()
+    good.write_bytes(("\n".join(lines[:-1]) + "\n").encode("latin-1"))
+    members_of(good, engine, dry_run=False)
+    twice = tmp_path / "twice.csv"
+    row = "2026-01-05;DU-001;DU-002;60;soep\n"
+    twice.write_bytes(("datum;van;naar;bedrag;omschrijving\n" + row + row).encode("latin-1"))
+    sheet = read_sheet(twice, ("date", "from", "to", "amount"))
+    first = import_transfers(engine, sheet, prefix="DU", decimals=0, tz=TZ, dry_run=False)
+    assert (first.added, first.unchanged, first.problems) == (2, 0, [])
+    again = import_transfers(engine, sheet, prefix="DU", decimals=0, tz=TZ, dry_run=False)
+    assert (again.added, again.unchanged) == (0, 2)
+    assert count(engine, "transfers") == 2
+    assert ledger_problems(engine, make_settings().group_limits) == []
+
+
 def test_transfers_need_their_members_first(engine: Engine, elas: tuple[Path, Path]) -> None:
     sheet = read_sheet(elas[1], ("date", "from", "to", "amount"))
     report = import_transfers(engine, sheet, prefix="DU", decimals=0, tz=TZ, dry_run=True)

@@ -110,6 +110,7 @@ def import_transfers(
         # Every account locked once, in the one lock order; no limit is checked.
         locked = store.members.lock_members(list(ids.values()))
         keys = set(connection.execute(select(transfers.c.event_key)).scalars())
+        alike: dict[str, int] = {}
         for line, values in sheet.rows:
             if (problem := control_problem(values)) is not None:
                 report.problem(line, problem)
@@ -134,6 +135,13 @@ def import_transfers(
                 fingerprint = "|".join(
                     [when.isoformat(), str(payer), str(receiver), str(amount), description]
                 )
+                # The same soup bought twice on one day is two rows, two transfers:
+                # the nth alike row of a file is the nth transfer, and importing the
+                # file again finds each of them booked.
+                seen = alike.get(fingerprint, 0)
+                alike[fingerprint] = seen + 1
+                if seen:
+                    fingerprint += f"|{seen}"
                 key = "import:" + hashlib.sha256(fingerprint.encode()).hexdigest()[:40]
                 if key in keys:
                     report.unchanged += 1
