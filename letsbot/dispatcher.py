@@ -23,7 +23,7 @@ from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
 from letsbot.posting import post
 from letsbot.questions import answer as answer_question
-from letsbot.questions import parse_answer
+from letsbot.questions import asked_here, parse_answer
 from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
 from letsbot.reminders import Reminders
 from letsbot.text import refuse_controls, strip_controls
@@ -150,10 +150,23 @@ class Bot:
                     raise Refusal("error.text_too_long", limit=TEXT_LIMIT)
                 refuse_controls(text)  # every typed text passes here: names, descriptions, ...
                 if match is None and answer is None:
+                    if sender is not None and any(
+                        asked_here(question, incoming.chat)
+                        for question in store.questions.open_pending(sender.id)
+                    ):
+                        raise Refusal("confirm.answer_yes_no")
                     raise Refusal("error.not_a_command")
                 if match is None:
                     outcome = answer_question(ctx, answer is True)
                 elif command is None:
+                    meant = REGISTRY.closest(match["word"])
+                    if meant is not None and meant.who <= standing(sender):
+                        raise Refusal(
+                            "error.did_you_mean",
+                            word=match["word"][:40],
+                            meant=meant.name_in(ctx.language),
+                            example=ctx.usage(meant.name),
+                        )
                     raise Refusal("error.unknown_command", word=match["word"][:40])
                 else:
                     self._run(ctx, command, words)

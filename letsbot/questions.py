@@ -24,23 +24,50 @@ from letsbot.i18n import Raw
 from letsbot.messages import Chat, Outcome, Outgoing
 from letsbot.registry import REGISTRY, Who, standing
 
-# In a direct chat (and on a button) any of these answer; in a group only the
-# unmistakable ones, so that "ok" in a conversation is just conversation.
-YES = {"ja", "j", "yes", "y", "1", "ok", "oké", "oke"}
-NO = {"nee", "n", "no", "2", "neen"}
+# In a direct chat (and on a button) an answer is said as people say it: a yes
+# or no word, perhaps with polite words after it ("ja hoor", "nee dank je").
+# In a group only the unmistakable words count, alone, so that "ok" in a
+# conversation is just conversation.
+YES = {
+    *("ja", "jaa", "jaaa", "jawel", "jep", "jup", "j", "zeker", "graag", "akkoord", "goed"),
+    *("prima", "ok", "oké", "oke", "okay", "okido", "yes", "yep", "yeah", "y", "sure", "1"),
+    *("👍", "✅", "✔", "✔️"),
+}
+NO = {
+    *("nee", "neen", "nein", "n", "neenee", "annuleer", "annuleren", "stop", "laat", "niet"),
+    *("no", "nope", "cancel", "2", "👎", "❌"),
+}
+# Said after the answer word without changing it.
+POLITE = {
+    *("hoor", "graag", "dank", "dankje", "dankjewel", "bedankt", "merci", "je", "u", "wel"),
+    *("maar", "doe", "is", "goed", "zo", "zeker", "natuurlijk", "prima", "please"),
+    *("thanks", "thank", "you", "sure", "fine", "zitten", "liever", "doen"),
+}
+# Whole phrases whose first word is no answer word of its own.
+PHRASES = {"doe maar": True, "is goed": True, "liever niet": False, "niet doen": False}
 GROUP_WORDS = {"ja", "yes", "1", "nee", "neen", "no", "2"}
 _NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
+_PUNCTUATION = re.compile(r"[.!?,;:]+")
 
 
 def parse_answer(text: str, *, in_group: bool = False) -> bool | None:
     """True for yes, False for no, None when ``text`` is no answer."""
-    word = text.strip().rstrip(".!").lower()
-    if in_group and word not in GROUP_WORDS:
+    if in_group:
+        word = text.strip().rstrip(".!").lower()
+        return None if word not in GROUP_WORDS else word in YES
+    words = _PUNCTUATION.sub(" ", text.lower()).split()
+    if not words or len(words) > 4:
         return None
-    if word in YES:
-        return True
-    if word in NO:
-        return False
+    phrase = PHRASES.get(" ".join(words[:2]))
+    if phrase is not None and all(word in POLITE for word in words[2:]):
+        return phrase
+    first, rest = words[0], words[1:]
+    if first not in YES and first not in NO:
+        return None
+    said = first in YES
+    # "ja ja", "ja hoor", "nee dank je": the rest is polite, or the same answer again.
+    if all(word in POLITE or (word in YES if said else word in NO) for word in rest):
+        return said
     return None
 
 

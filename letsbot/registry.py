@@ -10,6 +10,7 @@ import enum
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
 from letsbot.domain import Member, PendingAction, Status
@@ -123,6 +124,18 @@ class Registry:
         if command is None or command_key(command.nl) == command_key(command.name):
             return None
         return "en" if command_key(word) == command_key(command.name) else "nl"
+
+    def closest(self, word: str) -> Command | None:
+        """The command ``word`` most likely meant (``betaa``, ``betalen``: /betaal);
+        None when no command word is close."""
+        by_key = {
+            command_key(spelling): command
+            for command in self.commands
+            if command.listed
+            for spelling in (command.name, command.nl)
+        }
+        found = get_close_matches(command_key(word), by_key, n=1, cutoff=0.75)
+        return by_key[found[0]] if found else None
 
     def visible_to(self, member: Member | None) -> list[Command]:
         """The commands a sender may run, in the order of /help."""

@@ -1,0 +1,132 @@
+"""Members answer and type as people do: "ja hoor", "nee dank je", "/betalen".
+
+An open question takes every common way to say yes or no in a direct chat;
+anything else there gets "Antwoord met Ja of Nee", never "only commands". A
+mistyped command gets the command it most likely meant, with an example.
+A group keeps its strict words (tests/test_consent.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+
+from letsbot.questions import parse_answer
+from storage.database import make_engine
+from tests.support import Driver, make_settings
+
+YES = [
+    "ja", "Ja", "JA", "jaa", "ja hoor", "Ja hoor!", "ja graag", "ja, graag", "ja ja", "jep",
+    "jawel", "oké", "ok", "OK dank je wel", "okay", "goed", "goed zo", "prima", "zeker",
+    "akkoord", "doe maar", "is goed", "👍", "yes", "yes please", "yep", "1",
+]  # fmt: skip
+NO = [
+    "nee", "Nee", "neen", "nee hoor", "Nee hoor.", "nee dank je", "nee, bedankt", "nee nee",
+    "annuleer", "annuleren", "stop", "laat maar", "liever niet", "niet doen", "👎", "no",
+    "no thanks", "nope", "cancel", "2",
+]  # fmt: skip
+NEITHER = [
+    "hallo", "ja maar ik wil 40", "ja nee", "misschien", "wat?", "ik betaal morgen", "30",
+    "jan", "neeja", "ja ik weet het niet zo goed eigenlijk",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("said", YES)
+def test_yes_as_people_say_it(said: str) -> None:
+    assert parse_answer(said) is True
+
+
+@pytest.mark.parametrize("said", NO)
+def test_no_as_people_say_it(said: str) -> None:
+    assert parse_answer(said) is False
+
+
+@pytest.mark.parametrize("said", NEITHER)
+def test_no_answer_is_guessed(said: str) -> None:
+    assert parse_answer(said) is None
+
+
+@pytest.mark.parametrize("said", ["ja hoor", "ok", "👍", "nee dank je", "stop", "graag"])
+def test_a_group_keeps_its_strict_words(said: str) -> None:
+    assert parse_answer(said, in_group=True) is None
+
+
+@pytest.fixture
+def club(db_url: str) -> Iterator[Driver]:
+    """admin DU-001, an DU-002, jan DU-003; all Dutch."""
+    engine = make_engine(db_url)
+    driver = Driver(engine, make_settings())
+    driver.member("an")
+    driver.member("jan")
+    yield driver
+    engine.dispose()
+
+
+def transfers(engine: Engine) -> int:
+    with engine.connect() as connection:
+        count = connection.execute(text("SELECT count(*) FROM transfers")).scalar_one()
+        connection.rollback()
+    return int(count)
+
+
+@pytest.mark.parametrize(("said", "booked"), [("ja hoor", 1), ("jep", 1), ("nee dank je", 0)])
+def test_a_plain_answer_books_or_cancels(club: Driver, said: str, booked: int) -> None:
+    club.say("an", "/betaal DU-003 5 soep")
+    reply = club.say("an", said)
+    assert transfers(club.engine) == booked
+    assert reply.startswith("[dm an] Geboekt" if booked else "[dm an] Geannuleerd")
+
+
+def test_other_words_while_a_question_is_open_ask_for_ja_or_nee(club: Driver) -> None:
+    club.say("an", "/betaal DU-003 5 soep")
+    assert club.say("an", "hallo?") == "[dm an] Antwoord met Ja of Nee (of tik op een knop)."
+    assert transfers(club.engine) == 0
+    assert club.say("an", "ja").startswith("[dm an] Geboekt")  # still open, still answerable
+
+
+def test_without_an_open_question_other_words_point_at_commands(club: Driver) -> None:
+    assert club.say("an", "hallo").startswith("[dm an] Ik begrijp alleen opdrachten")
+
+
+def test_a_plain_answer_in_a_group_stays_conversation(club: Driver) -> None:
+    club.say("an", "/betaal DU-003 5 soep", group=True)
+    assert club.say("an", "ja hoor", group=True) == ""
+    assert transfers(club.engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant", "example"),
+    [
+        ("/betalen DU-003 5 soep", "/betaal", "/betaal DU-"),
+        ("/betaa DU-003 5 soep", "/betaal", "/betaal DU-"),
+        ("/saldoo", "/saldo", "/saldo"),
+        ("/Overzichtt", "/overzicht", "/overzicht"),
+    ],
+)
+def test_a_mistyped_command_gets_the_one_meant(
+    club: Driver, typed: str, meant: str, example: str
+) -> None:
+    word = typed.split()[0]
+    reply = club.say("an", typed)
+    assert reply.startswith(f"[dm an] Die opdracht ken ik niet: {word}. Bedoel je {meant}? ")
+    assert f"Bijvoorbeeld: {example}" in reply
+    assert transfers(club.engine) == 0
+
+
+def test_a_member_is_not_pointed_at_a_coordinators_command(club: Driver) -> None:
+    reply = club.say("an", "/goedkeure 3")
+    assert reply == "[dm an] Die opdracht ken ik niet: /goedkeure. Stuur /hulp voor de lijst."
+
+
+def test_an_english_member_gets_the_english_word(club: Driver) -> None:
+    club.member("kim", "Kim", language="en")
+    reply = club.say("kim", "/balanse")
+    assert reply.startswith("[dm kim] I don't know that command: /balanse. Did you mean /balance?")
+
+
+def test_nothing_close_gets_the_list(club: Driver) -> None:
+    assert club.say("an", "/xyzzy") == (
+        "[dm an] Die opdracht ken ik niet: /xyzzy. Stuur /hulp voor de lijst."
+    )
