@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NoReturn
 
 from letsbot.clock import Clock
 from letsbot.config import Settings
@@ -35,6 +36,7 @@ for _capability in CAPABILITIES:
     importlib.import_module(f"letsbot.{_capability}")
 
 TEXT_LIMIT = 4000
+_SLASH_SPACE = re.compile(r"^/\s+(?=\w)")
 _COMMAND = re.compile(r"/(?P<word>[^\s@]+)(?:@\S*)?(?:\s+(?P<rest>.*))?", re.DOTALL)
 
 
@@ -116,7 +118,7 @@ class Bot:
         return result
 
     def _handle(self, incoming: Incoming) -> Result:
-        text = incoming.text.strip()
+        text = _SLASH_SPACE.sub("/", incoming.text.strip(), count=1)  # "/ betaal" is /betaal
         if incoming.chat.is_group:
             self._burn_codes(incoming, text)
         match = _COMMAND.fullmatch(text) if text.startswith("/") else None
@@ -149,14 +151,17 @@ class Bot:
                 if len(text) > TEXT_LIMIT:
                     raise Refusal("error.text_too_long", limit=TEXT_LIMIT)
                 refuse_controls(text)  # every typed text passes here: names, descriptions, ...
-                if match is None and answer is None:
-                    if sender is not None and any(
-                        asked_here(question, incoming.chat)
-                        for question in store.questions.open_pending(sender.id)
-                    ):
-                        raise Refusal("confirm.answer_yes_no")
-                    raise Refusal("error.not_a_command")
-                if match is None:
+                if match is None and answer is None and sender is None:
+                    # A stranger's first words ("hallo", "ik wil meedoen"): the welcome.
+                    command = REGISTRY.find("start")
+                    assert command is not None
+                    name = command.name
+                    self._run(ctx, command, [])
+                    outcome = ctx.outcome
+                elif match is None and answer is None:
+                    assert sender is not None
+                    self._not_understood(ctx, sender, text)
+                elif match is None:
                     outcome = answer_question(ctx, answer is True)
                 elif command is None:
                     meant = REGISTRY.closest(match["word"])
@@ -195,6 +200,21 @@ class Bot:
             except Exception:  # what was booked stands and was told; only the extra is missing
                 log.exception("event=%s work after the commit failed", incoming.event_key)
         return result
+
+    def _not_understood(self, ctx: Context, sender: Member, text: str) -> NoReturn:
+        """Words in a direct chat that are no command and no answer: what they likely meant."""
+        first = text.split()[0] if text.split() else ""
+        typed = REGISTRY.find(first)
+        if typed is not None and typed.who <= standing(sender):  # "saldo", "betaal 3 5 soep"
+            raise Refusal(
+                "error.without_slash",
+                meant=typed.name_in(ctx.language),
+                example=ctx.usage(typed.name),
+            )
+        chat = ctx.incoming.chat
+        if any(asked_here(q, chat) for q in ctx.store.questions.open_pending(sender.id)):
+            raise Refusal("confirm.answer_yes_no")
+        raise Refusal("error.not_a_command")
 
     def _burn_codes(self, incoming: Incoming, text: str) -> None:
         """Link and claim codes read in a group stop working, in a transaction of their own.

@@ -130,3 +130,31 @@ def test_nothing_close_gets_the_list(club: Driver) -> None:
     assert club.say("an", "/xyzzy") == (
         "[dm an] Die opdracht ken ik niet: /xyzzy. Stuur /hulp voor de lijst."
     )
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [("saldo", "/saldo"), ("Saldo", "/saldo"), ("betaal 3 5 soep", "/betaal"), ("hulp", "/hulp")],
+)
+def test_a_command_without_its_slash_is_pointed_at(club: Driver, typed: str, meant: str) -> None:
+    reply = club.say("an", typed)
+    assert reply.startswith(f"[dm an] Opdrachten beginnen met een /. Bedoel je {meant}? ")
+    assert transfers(club.engine) == 0  # shown, not run: "vraag ..." would post to the group
+
+
+def test_a_coordinators_word_without_slash_is_not_suggested_to_a_member(club: Driver) -> None:
+    assert club.say("an", "goedkeuren 3").startswith("[dm an] Ik begrijp alleen opdrachten")
+
+
+def test_a_slash_with_a_space_is_the_command(club: Driver) -> None:
+    assert club.say("an", "/ saldo") == club.say("an", "/saldo")
+
+
+@pytest.mark.parametrize("said", ["hallo", "ik wil meedoen", "Goedendag, hoe werkt dit?"])
+def test_a_strangers_first_words_get_the_welcome(club: Driver, said: str) -> None:
+    assert club.say("lies", said) == club.say("lies", "/start")
+    assert club.say("lies", said).startswith("[dm lies] Welkom bij")
+
+
+def test_a_stranger_in_a_group_is_conversation(club: Driver) -> None:
+    assert club.say("lies", "hallo allemaal", group=True) == ""
