@@ -3,17 +3,27 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: demo test test-fast lint bench format clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+# What the bot needs to run; the demo needs no more.
+# Its output goes to a log, shown only when something fails.
+$(RUNTIME): pyproject.toml
+	@echo "Installing letsbot into $(VENV) (the first time takes a minute or two)..."
+	@$(PYTHON) -m venv $(VENV)
+	@($(PIP) --upgrade pip && $(PIP) -e .) > $(VENV)/install.log 2>&1 \
+		|| (cat $(VENV)/install.log; echo "make: installing failed; see above"; exit 1)
+	@touch $(RUNTIME)
+
+# The tests and the linters besides (a homeserver, ruff, mypy).
+$(STAMP): $(RUNTIME)
+	$(PIP) -e '.[test,dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/letsbot console --demo
+demo: $(RUNTIME)
+	@$(BIN)/letsbot console --demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

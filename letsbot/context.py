@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from difflib import get_close_matches
 
 from letsbot.config import Settings
 from letsbot.domain import (
@@ -23,6 +24,7 @@ from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
 from letsbot.messages import Choice, Incoming, Outcome, Outgoing, ToChat, ToPerson
 from letsbot.ports import Store
+from letsbot.text import fold
 
 Compose = Callable[[Translator], str]
 Later = Callable[[], list[Outgoing]]
@@ -45,6 +47,7 @@ class Context:
     # Slow work on what the transaction read (drawing charts), done after it committed.
     later: list[Later] = field(default_factory=list)
     answered: int | None = None  # the question this message answered, see Result.answered
+    _example: str | None = None  # example_code, once looked up
     closed: list[int] = field(default_factory=list)  # see Result.closed
     # The members an answer's claim locked (letsbot.questions), as read under that
     # lock: its handler books on them without locking and reading them again.
@@ -79,8 +82,24 @@ class Context:
         """The member number in ``DU-007``, ``du7`` or ``7``; None if it isn't a code."""
         return MemberCode.number_in(text, self.settings.group.code_prefix)
 
-    def example_code(self) -> str:
-        return MemberCode.show(self.settings.group.code_prefix, 7)
+    def example_code(self, reader: Member | None = None) -> str:
+        """A member code for examples that exists: an active member's other than the
+        reader's (the sender, unless given), if there is one."""
+        reader = reader or self.sender
+        if reader is not self.sender or self._example is None:
+            number = 7  # a group without other members yet
+            for candidate in range(1, 21):
+                if reader is not None and candidate == reader.number:
+                    continue
+                member = self.store.members.member_by_number(candidate)
+                if member is not None and member.status is Status.ACTIVE:
+                    number = candidate
+                    break
+            code = MemberCode.show(self.settings.group.code_prefix, number)
+            if reader is not self.sender:
+                return code
+            self._example = code
+        return self._example
 
     # replying
     def yes_no(self, t: Translator) -> tuple[Choice, ...]:
@@ -93,6 +112,11 @@ class Context:
         """
         target, reply_to = self.reply_target()
         self.replies.append(Outgoing(target, text, choices, None, reply_to, language=self.language))
+
+    def reply_privately(self, text: str) -> None:
+        """Answer the sender in their direct chat, wherever they wrote."""
+        person = ToPerson(self.incoming.sender)
+        self.replies.append(Outgoing(person, text, (), None, None, language=self.language))
 
     def reply_target(self) -> tuple[ToChat | ToPerson, str | None]:
         if (self.private or self.incoming.pressed) and self.incoming.chat.is_group:
@@ -241,7 +265,7 @@ class Context:
 
     # naming members in arguments
     def find_member(self, token: str) -> Member:
-        """The member a word names: a mention the adapter resolved, or a member code."""
+        """The member a word names: a mention the adapter resolved, a member code, or a name."""
         for mention in self.incoming.mentions:
             if mention.text == token:
                 found = self.store.members.member_by_identity(mention.identity)
@@ -250,12 +274,24 @@ class Context:
                 return found
         number = self.parse_code(token)
         if number is None:
-            raise Refusal("ref.not_a_code", token=token[:40], example=self.example_code())
+            return self._member_named(token)
         member = self.store.members.member_by_number(number)
         if member is None:
             code = MemberCode.show(self.settings.group.code_prefix, number)
             raise Refusal("ref.no_such_code", code=code)
         return member
+
+    def find_member_in(self, words: list[str]) -> tuple[Member, list[str]]:
+        """The member the first words name, and the words after: ``Jan De Smet 30 soep``."""
+        first = words[0]
+        is_mention = any(m.text == first for m in self.incoming.mentions)
+        if not is_mention and self.parse_code(first) is None:
+            for size in (3, 2):  # the longest name first: "Jan De Smet", then "Jan De"
+                if len(words) >= size and not any(_NUMBER.fullmatch(w) for w in words[:size]):
+                    named = self._members_named(" ".join(words[:size]))
+                    if len(named) == 1:
+                        return named[0], words[size:]
+        return self.find_member(first), words[1:]
 
     def take_member(self, words: list[str], *, usage_of: str) -> tuple[Member, list[str]]:
         """The member named first in ``words``, or the author of the message replied to."""
@@ -267,7 +303,56 @@ class Context:
             return member, words
         if not words:
             raise Refusal("error.missing_member", usage=self.usage(usage_of))
-        return self.find_member(words[0]), words[1:]
+        return self.find_member_in(words)
+
+    def _members_named(self, typed: str) -> list[Member]:
+        """The members whose name is ``typed``: first, last or full name, any case or accents."""
+        wanted = fold(typed.lstrip("@").strip(_PUNCTUATION)).split()
+        if not wanted or wanted[-1] in _PARTICLES:
+            return []
+        everyone = self.store.members.members(list(Status))
+        return [
+            m
+            for m in everyone
+            if not m.is_group_account and not m.forgotten and _has_name(m.name, wanted)
+        ]
+
+    def _member_named(self, token: str) -> Member:
+        named = self._members_named(token)
+        if len(named) == 1:
+            return named[0]
+        shown = token[:40]
+        if named:
+            listed = ", ".join(self.label(m) for m in named[:8])
+            raise Refusal(
+                "ref.several_named",
+                name=shown,
+                count=len(named),
+                members=Raw(listed),
+                code=self.code(named[0]),
+            )
+        refusal = Refusal("ref.not_a_code", token=shown, example=self.example_code())
+        close = self._names_close_to(token)
+        if close:
+            listed = ", ".join(self.label(m) for m in close)
+            refusal = Refusal("ref.not_a_name", token=shown, members=Raw(listed))
+        raise refusal
+
+    def _names_close_to(self, token: str) -> list[Member]:
+        """Up to three members whose name or part of it looks like ``token`` (a typo)."""
+        typed = fold(token.lstrip("@").strip(_PUNCTUATION))
+        if len(typed) < 3:
+            return []
+        by_word: dict[str, list[Member]] = {}
+        for member in self.store.members.members(list(Status)):
+            if member.is_group_account or member.forgotten:
+                continue
+            for word in {fold(member.name), *_name_parts(fold(member.name))}:
+                by_word.setdefault(word, []).append(member)
+        found: list[Member] = []
+        for word in get_close_matches(typed, list(by_word), n=3, cutoff=0.75):
+            found += [m for m in by_word[word] if m not in found]
+        return found[:3]
 
     def _names_member_first(self, words: list[str]) -> bool:
         if not words:
@@ -283,6 +368,30 @@ class Context:
 
 
 _NUMBER = re.compile(r"[0-9]+(?:[.,][0-9]+)?", re.ASCII)
+_PUNCTUATION = ",.;:!?"
+# Words that start a Flemish or Dutch surname: "de" alone names no one.
+_PARTICLES = frozenset(
+    {"de", "den", "der", "des", "van", "vande", "vander", "het", "t", "'t", "ter", "ten", "te"}
+    | {"la", "le", "du", "di", "da", "von", "op", "in", "d'"}
+)
+
+
+def _name_parts(folded: str) -> list[str]:
+    """The words of a name, with a double name both whole and split (``anne-marie``)."""
+    parts = folded.split()
+    return parts + [piece for part in parts if "-" in part for piece in part.split("-") if piece]
+
+
+def _has_name(name: str, wanted: list[str]) -> bool:
+    """Whether the words ``wanted`` are the whole name or a run of its words."""
+    folded = fold(name)
+    if " ".join(wanted) == folded:
+        return True
+    for parts in (folded.split(), folded.replace("-", " ").split()):
+        for start in range(len(parts) - len(wanted) + 1):
+            if parts[start : start + len(wanted)] == wanted:
+                return True
+    return False
 
 
 def _replaces(new: Pending, old: Pending) -> bool:
@@ -295,7 +404,9 @@ def _replaces(new: Pending, old: Pending) -> bool:
     """
 
     def key(q: Pending) -> tuple[object, ...]:
-        who = (q.action, q.requested_by_id, q.payer_id, q.receiver_id, q.transfer_id)
+        # Turning down or forgetting one member doesn't correct the question about another.
+        target = q.data if q.action in (PendingAction.REJECT, PendingAction.FORGET) else None
+        who = (q.action, q.requested_by_id, q.payer_id, q.receiver_id, q.transfer_id, target)
         what = () if new.requested_by_id == new.asked_id else (q.amount, q.description, q.data)
         return (*who, *what, q.platform, q.chat_id)
 

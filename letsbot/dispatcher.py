@@ -19,6 +19,7 @@ from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.linking import burn_codes, may_hold_code
 from letsbot.market_schedule import MarketSchedule
+from letsbot.members import waiting_candidates
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
@@ -143,6 +144,9 @@ class Bot:
                 if not claimed:
                     return Result(Outcome.DUPLICATE, command=name)
                 sender = self._sender(store, incoming, found)
+                # A configured coordinator's first message: who applied before anyone
+                # could be told is shown now.
+                first_time = found is None and sender is not None
                 if sender is not None and sender.language:
                     language = sender.language
                 ctx = Context(
@@ -176,6 +180,8 @@ class Bot:
                 else:
                     self._run(ctx, command, words)
                     outcome = ctx.outcome
+                if first_time and (waiting := waiting_candidates(ctx)) is not None:
+                    ctx.reply_privately(waiting)
                 # Written with what they confirm: a crash before they are sent loses none.
                 replies = self.outbox.queue(store, ctx.replies)
                 result = Result(outcome, replies, name, ctx.answered, tuple(ctx.closed))

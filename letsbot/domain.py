@@ -38,6 +38,7 @@ class PendingAction(enum.StrEnum):
     LEAVE = "leave"
     FORGET = "forget"  # erase a member's personal data (letsbot.privacy)
     EVENT = "event"  # a coordinator confirms a parsed event before it is saved
+    REJECT = "reject"  # a coordinator confirms turning a candidate down
 
 
 class PendingStatus(enum.StrEnum):

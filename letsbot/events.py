@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from datetime import datetime
 
 from letsbot.context import Context
@@ -13,6 +12,7 @@ from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.messages import Outgoing, ToAllGroups
 from letsbot.registry import REGISTRY, Who
+from letsbot.text import fold
 from letsbot.when import WhenError, occurrences, parse_when, split_repeat
 
 TITLE_LIMIT = 120
@@ -35,12 +35,6 @@ KIND_WORDS = {
 ADD = {"add", "nieuw", "new"}
 CANCEL = {"cancel", "annuleer", "annuleren", "afgelast"}
 MOVE = {"move", "verplaats", "verplaatsen"}
-
-
-def plain_word(word: str) -> str:
-    """Lower case without accents: ``Repaircafé`` -> ``repaircafe``."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def describe(t: Translator, event: Event) -> Raw:
@@ -103,7 +97,7 @@ def require_coordinator(ctx: Context) -> None:
 
 @REGISTRY.command("event", nl="activiteit", who=Who.MEMBER)
 def event_command(ctx: Context, words: list[str]) -> None:
-    first = plain_word(words[0]) if words else ""
+    first = fold(words[0]) if words else ""
     if first in ADD:
         require_coordinator(ctx)
         add(ctx, words[1:])
@@ -118,7 +112,7 @@ def event_command(ctx: Context, words: list[str]) -> None:
 
 
 def add(ctx: Context, words: list[str]) -> None:
-    kind = KIND_WORDS.get(plain_word(words[0])) if words else None
+    kind = KIND_WORDS.get(fold(words[0])) if words else None
     if kind is None:
         raise Refusal("event.kind_unknown", example=ctx.usage("event"))
     try:

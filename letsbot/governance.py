@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -38,6 +37,7 @@ from letsbot.markup import escape
 from letsbot.messages import Choice, Outgoing, ToAllGroups
 from letsbot.ports import Store
 from letsbot.registry import REGISTRY, Who
+from letsbot.text import fold
 from letsbot.when import WhenError, parse_when
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,6 @@ RULE_WORDS = {
 }
 BALLOT_WORDS = {"open": Ballot.OPEN, "secret": Ballot.SECRET, "geheim": Ballot.SECRET}
 _SHARE = re.compile(r"([0-9]{1,3}(?:[.,][0-9]{1,4})?)(%?)", re.ASCII)
-
-
-def fold(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def group_t(settings: Settings, translators: dict[str, Translator]) -> Translator:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
@@ -27,6 +26,7 @@ from letsbot.market import pass_message
 from letsbot.markup import to_plain
 from letsbot.posting import LimitRefused, post
 from letsbot.registry import REGISTRY, Who
+from letsbot.text import fold
 
 DESCRIPTION_LIMIT = 200
 # The same payment again within this while is asked about first: long enough for
@@ -40,11 +40,30 @@ _PAGE = re.compile(r"[0-9]{1,6}", re.ASCII)
 
 
 def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, list[str]]:
+    """The amount first in ``words`` as people write it (``30``, ``€30``, ``30 pluimen``,
+    ``1.000``), and the words after it, the unit word left out."""
     if not words:
         raise Refusal("error.missing_amount", usage=ctx.usage(usage_of))
+    word, rest = words[0], words[1:]
+    currency = ctx.settings.currency_spec
+    units = {fold(currency.name), fold(currency.plural)}
+    euro = word in _EURO_WORDS and bool(rest)
+    if euro:  # "€ 30"
+        word, rest = rest[0], rest[1:]
+    for sign in ("€", "eur", "euro"):
+        if fold(word).startswith(sign) and word[len(sign) :][:1].isdigit():
+            word, euro = word[len(sign) :], True
+        elif fold(word).endswith(sign) and word[: -len(sign)][-1:].isdigit():
+            word, euro = word[: -len(sign)], True
+    for unit in units:  # "30pluimen"
+        if fold(word).endswith(unit) and word[: -len(unit)][-1:].isdigit():
+            word = word[: -len(unit)]
+    if rest and fold(rest[0]).strip(".,") in units | _EURO_WORDS:  # "30 pluimen", "30 euro"
+        euro = euro or fold(rest[0]).strip(".,") in _EURO_WORDS
+        rest = rest[1:]
     maximum = ctx.settings.minor(ctx.settings.limits.max_transfer)
     try:
-        return ctx.settings.currency_spec.parse(words[0], maximum), words[1:]
+        amount = currency.parse(word, maximum)
     except AmountError as error:
         raise Refusal(
             f"amount.{error.reason}",
@@ -53,6 +72,16 @@ def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, li
             maximum=ctx.t.amount(maximum),
             usage=ctx.usage(usage_of),
         ) from None
+    if euro:
+        ctx.reply(ctx.t("amount.not_euro", unit=currency.plural, amount=ctx.t.amount(amount)))
+    if len(rest) > 1 and fold(rest[0]) in _FOR_WORDS:  # "30 voor soep": the reason is "soep"
+        rest = rest[1:]
+    return amount, rest
+
+
+_EURO_WORDS = frozenset({"€", "eur", "euro", "euros"})
+_FOR_WORDS = frozenset({"voor", "for"})
+_TO_WORDS = frozenset({"aan", "to", "naar"})
 
 
 def ensure_can_trade(ctx: Context, member: Member) -> None:
@@ -88,10 +117,23 @@ def refuse_breach(ctx: Context, breach: Breach) -> Refusal:
         if own:
             return Refusal("limit.hidden_own_payer" if payer_side else "limit.hidden_own_receiver")
         return Refusal("limit.hidden_payer" if payer_side else "limit.hidden_receiver", who=who)
-    room = ctx.t.amount(breach.room)
-    limit = ctx.t.amount(breach.limit)
-    balance = ctx.t.amount(breach.member.balance)
-    return Refusal(f"limit.{breach.kind.value}", who=who, room=room, limit=limit, balance=balance)
+    own = ctx.sender is not None and ctx.sender.id == breach.member.id
+    side = (
+        ("pay" if own else "paid")
+        if breach.kind in _PAYER_SIDE
+        else ("receive" if own else "received")
+    )
+    room = ctx.t(
+        f"limit.room_{side}" if breach.room > 0 else f"limit.room_{side}_none",
+        room=ctx.t.amount(breach.room),
+    )
+    return Refusal(
+        f"limit.own_{breach.kind.value}" if own else f"limit.{breach.kind.value}",
+        who=who,
+        room=Raw(room),
+        limit=ctx.t.amount(breach.limit),
+        balance=ctx.t.amount(breach.member.balance),
+    )
 
 
 def check_limits(ctx: Context, payer: Member, receiver: Member, amount: int) -> list[Breach]:
@@ -105,6 +147,16 @@ def check_limits(ctx: Context, payer: Member, receiver: Member, amount: int) -> 
 
 
 def parse_transfer(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, int, str]:
+    """``Lies 30 soep``, and the order people also use: ``30 pluimen aan Lies voor soep``."""
+    to_at = next((i for i in (1, 2) if i < len(words) and fold(words[i]) in _TO_WORDS), None)
+    if to_at is not None and len(words) > to_at + 1 and any(c.isdigit() for c in words[0]):
+        amount, leftover = parse_amount(ctx, words[:to_at], usage_of)
+        if not leftover:
+            other, rest = ctx.take_member(words[to_at + 1 :], usage_of=usage_of)
+            if len(rest) > 1 and fold(rest[0]) in _FOR_WORDS:
+                rest = rest[1:]
+            description = ctx.text_argument(rest, usage_of=usage_of, limit=DESCRIPTION_LIMIT)
+            return other, amount, description
     other, rest = ctx.take_member(words, usage_of=usage_of)
     amount, rest = parse_amount(ctx, rest, usage_of)
     description = ctx.text_argument(rest, usage_of=usage_of, limit=DESCRIPTION_LIMIT)
@@ -204,8 +256,8 @@ def request(ctx: Context, words: list[str]) -> None:
 def book(ctx: Context, words: list[str]) -> None:
     if not words:
         raise Refusal("error.missing_member", usage=ctx.usage("book"))
-    payer = ctx.find_member(words[0])
-    receiver, amount, description = parse_transfer(ctx, words[1:], "book")
+    payer, rest = ctx.find_member_in(words)
+    receiver, amount, description = parse_transfer(ctx, rest, "book")
     if payer.id == receiver.id:
         raise Refusal("pay.self")
     ensure_can_trade(ctx, payer)
@@ -334,8 +386,7 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
     payer_after, receiver_after = posted.payer_after, posted.receiver_after
     amount = transfer.amount
 
-    def booked_line(t: Translator, *, said: bool = True) -> Raw:
-        description = transfer.description if said else t("booked.description_not_shown")
+    def booked_line(t: Translator) -> Raw:
         return Raw(
             t(
                 "booked.line",
@@ -343,9 +394,27 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
                 payer=ctx.label(payer, t),
                 receiver=ctx.label(receiver, t),
                 amount=t.amount(amount),
-                description=description,
+                description=transfer.description,
             )
         )
+
+    def receipt(party: Member, after: int, *, said: bool = True) -> Compose:
+        """The booking as ``party`` reads it: what they paid or got, and their balance now."""
+        paid = party.id == payer.id
+        other = receiver if paid else payer
+
+        def compose(t: Translator) -> str:
+            reason = t("booked.reason", description=transfer.description) if said else None
+            return t(
+                "booked.you_paid" if paid else "booked.you_received",
+                id=transfer.id,
+                amount=t.amount(amount),
+                other=ctx.label(other, t),
+                reason=Raw(reason or t("booked.description_not_shown")),
+                balance=t.amount(after),
+            )
+
+        return compose
 
     # Balances are private: in the group only the booking is shown.
     sender_id = ctx.member.id
@@ -356,20 +425,16 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
     author = question.requested_by_id
     for party, after in ((payer, payer_after), (receiver, receiver_after)):
         if party.id == sender_id and not in_group:
-            ctx.reply(ctx.t("booked.you", line=booked_line(ctx.t), balance=ctx.t.amount(after)))
+            ctx.reply(receipt(party, after)(ctx.t))
         else:
             said = party.id == author or not ctx.store.contact.is_blocked(party.id, author)
-            ctx.tell(party, told_booked(partial(booked_line, said=said), after))
+            ctx.tell(party, receipt(party, after, said=said))
     for breach in soft:
         warn_soft(
             ctx, breach, payer_after if breach.kind is BreachKind.PAYER_MIN else receiver_after
         )
     close_if_settled(ctx, payer, payer_after)
     close_if_settled(ctx, receiver, receiver_after)
-
-
-def told_booked(booked_line: Callable[[Translator], Raw], after: int) -> Compose:
-    return lambda t: t("booked.you", line=booked_line(t), balance=t.amount(after))
 
 
 def warn_soft(ctx: Context, breach: Breach, after: int) -> None:
@@ -392,7 +457,7 @@ def warn_soft(ctx: Context, breach: Breach, after: int) -> None:
 def balance(ctx: Context, words: list[str]) -> None:
     member = ctx.member
     if words:
-        member = ctx.find_member(words[0])
+        member, _ = ctx.find_member_in(words)
         may_see = (
             member.id == ctx.member.id
             or ctx.settings.group.open_bookkeeping
@@ -479,12 +544,14 @@ def parse_limit(ctx: Context, text: str) -> int | None:
 
 @REGISTRY.command("limit", nl="limiet", who=Who.COORDINATOR)
 def limit(ctx: Context, words: list[str]) -> None:
-    if len(words) != 3:
+    if len(words) < 3:
         raise Refusal("limit.usage", usage=ctx.usage("limit"))
-    target = ctx.find_member(words[0])
+    target, rest = ctx.find_member_in(words)
+    if len(rest) != 2:
+        raise Refusal("limit.usage", usage=ctx.usage("limit"))
     if target.is_group_account:
         raise Refusal("limit.group_account")
-    low, high = parse_limit(ctx, words[1]), parse_limit(ctx, words[2])
+    low, high = parse_limit(ctx, rest[0]), parse_limit(ctx, rest[1])
     member = ctx.store.members.lock_members([target.id])[target.id]
     group = ctx.settings.group_limits
     eff_low = group.min_balance if low is None else low

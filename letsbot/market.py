@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -15,6 +14,7 @@ from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
 from letsbot.messages import Outgoing, ToAllGroups
 from letsbot.registry import REGISTRY, Who
+from letsbot.text import fold
 from letsbot.when import WhenError, parse_day
 
 TEXT_LIMIT = 500
@@ -44,13 +44,6 @@ HEADER = {ListingKind.OFFER: "market.offers_header", ListingKind.WANT: "market.w
 NONE_FOUND = {ListingKind.OFFER: "market.offers_none", ListingKind.WANT: "market.wants_none"}
 EMPTY = {ListingKind.OFFER: "market.offers_empty", ListingKind.WANT: "market.wants_empty"}
 LIST_COMMAND = {ListingKind.OFFER: "offers", ListingKind.WANT: "wants"}
-
-
-def fold(text: str) -> str:
-    """What search compares: lower case, no accents, single spaces (``Café`` -> ``cafe``)."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(plain.split())
 
 
 def read_tag(word: str) -> str | None:

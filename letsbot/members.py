@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import unicodedata
 
 from letsbot.context import Context
@@ -10,6 +11,7 @@ from letsbot.errors import Refusal
 from letsbot.i18n import LANGUAGES, Raw
 from letsbot.posting import post
 from letsbot.registry import REGISTRY, Where, Who, standing
+from letsbot.text import fold
 
 NAME_LIMIT = 100
 
@@ -26,7 +28,7 @@ def clean_name(words: list[str]) -> str:
 def start(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
     group = ctx.settings.group.name
-    if sender is None:
+    if sender is None or may_apply_again(ctx, sender):
         ctx.reply(ctx.t("start.stranger", group=group, example=ctx.usage("join")))
     elif sender.status is Status.CANDIDATE:
         ctx.reply(ctx.t("start.candidate", group=group, code=ctx.code(sender)))
@@ -40,9 +42,15 @@ def howto(ctx: Context) -> Raw:
     return Raw(ctx.t("start.howto", code=ctx.example_code()))
 
 
+# What members do most, in this order: the short /help shows only these.
+EVERYDAY = ("pay", "balance", "history", "offers", "events")
+ALL_WORDS = {"alles", "all", "alle", "allemaal"}
+
+
 @REGISTRY.command("help", nl="hulp", who=Who.ANYONE)
 def help_(ctx: Context, words: list[str]) -> None:
-    if words:
+    everything = bool(words) and fold(words[0]) in ALL_WORDS
+    if words and not everything:
         command = REGISTRY.find(words[0].lstrip("/"))
         if command is None or command not in REGISTRY.visible_to(ctx.sender):
             raise Refusal("help.unknown", word=words[0][:40])
@@ -53,6 +61,10 @@ def help_(ctx: Context, words: list[str]) -> None:
     visible = REGISTRY.visible_to(ctx.sender)
     for section in (Who.ANYONE, Who.MEMBER), (Who.COORDINATOR,):
         listed = [c for c in visible if c.who in section]
+        if section != (Who.COORDINATOR,) and level > Who.ANYONE and not everything:
+            listed = sorted(
+                (c for c in listed if c.name in EVERYDAY), key=lambda c: EVERYDAY.index(c.name)
+            )
         if not listed:
             continue
         if section == (Who.COORDINATOR,):
@@ -61,9 +73,15 @@ def help_(ctx: Context, words: list[str]) -> None:
             if level > Who.ANYONE and command.name in ("start", "join", "claim"):
                 continue
             lines.append(ctx.t(f"cmd.{command.name}.usage"))
-            lines.append("  " + ctx.t(f"cmd.{command.name}.help"))
-            lines.append("  " + ctx.t("help.example", example=ctx.usage(command.name)))
-    lines.append(ctx.t("help.footer"))
+            if everything or level == Who.ANYONE or command.who < Who.COORDINATOR:
+                lines.append("  " + ctx.t(f"cmd.{command.name}.help"))
+                lines.append("  " + ctx.t("help.example", example=ctx.usage(command.name)))
+    lines.append(ctx.t("help.footer" if everything or level == Who.ANYONE else "help.footer_short"))
+    if ctx.incoming.chat.is_group and level > Who.ANYONE:
+        # The group doesn't need to read it: the list goes privately, one line here.
+        ctx.reply_privately("\n".join(lines))
+        ctx.reply(ctx.t("help.sent_privately"))
+        return
     ctx.reply("\n".join(lines))
 
 
@@ -80,6 +98,13 @@ def describe(ctx: Context, name: str, word: str) -> str:
 @REGISTRY.command("join", nl="aanmelden", who=Who.ANYONE, where=Where.DIRECT)
 def join(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
+    if sender is not None and may_apply_again(ctx, sender):
+        member = ctx.store.members.update_member(sender.id, status=Status.CANDIDATE)
+        code = ctx.code(member)
+        group = ctx.settings.group.name
+        ctx.reply(ctx.t("join.done", name=member.name, code=code, group=group))
+        ctx.tell_coordinators(lambda t: t("join.notify_coordinators", name=member.name, code=code))
+        return
     if sender is not None:
         key = {
             Status.CANDIDATE: "join.already_candidate",
@@ -100,13 +125,22 @@ def join(ctx: Context, words: list[str]) -> None:
     ctx.tell_coordinators(lambda t: t("join.notify_coordinators", name=name, code=code))
 
 
+def may_apply_again(ctx: Context, member: Member) -> bool:
+    """A candidate turned down (or a member who left without ever trading) may apply again."""
+    return (
+        member.status is Status.INACTIVE
+        and not member.forgotten
+        and ctx.store.ledger.count_transfers(member.id) == 0
+    )
+
+
 def candidate(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, list[str]]:
     if not words:
         raise Refusal("error.missing_member", usage=ctx.usage(usage_of))
-    member = ctx.find_member(words[0])
+    member, rest = ctx.find_member_in(words)
     if member.status is not Status.CANDIDATE:
         raise Refusal("approve.not_candidate", who=ctx.label(member))
-    return member, words[1:]
+    return member, rest
 
 
 @REGISTRY.command("approve", nl="goedkeuren", who=Who.COORDINATOR)
@@ -141,7 +175,7 @@ def approve(ctx: Context, words: list[str]) -> None:
             group=group,
             code=code,
             balance=t.amount(credit),
-            howto=Raw(t("start.howto", code=ctx.example_code())),
+            howto=Raw(t("start.howto", code=ctx.example_code(member))),
         ),
     )
     ctx.tell_coordinators(
@@ -152,14 +186,56 @@ def approve(ctx: Context, words: list[str]) -> None:
 @REGISTRY.command("reject", nl="weigeren", who=Who.COORDINATOR)
 def reject(ctx: Context, words: list[str]) -> None:
     found, rest = candidate(ctx, words, "reject")
-    member = ctx.store.members.update_member(found.id, status=Status.INACTIVE)
     reason = " ".join(rest).strip()[:200]
+    # Asked first: the candidate is told at once, and that can't be taken back.
+    ctx.ask(
+        PendingAction.REJECT,
+        ctx.member,
+        lambda t: t("reject.ask", who=ctx.label(found, t)),
+        data=json.dumps({"member": found.id, "reason": reason}),
+    )
+
+
+def rejected_id(ctx: Context, question: Pending) -> list[int]:
+    return [int(json.loads(question.data or "{}")["member"])]
+
+
+@REGISTRY.on_answer(PendingAction.REJECT, locks=rejected_id)
+def reject_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    if not yes:
+        ctx.reply(ctx.t("reject.cancelled"))
+        return
+    if not ctx.member.is_coordinator:
+        raise Refusal("error.coordinators_only")
+    details = json.loads(question.data or "{}")
+    found = ctx.store.members.member(int(details["member"]))
+    assert found is not None
+    if found.status is not Status.CANDIDATE:
+        raise Refusal("approve.not_candidate", who=ctx.label(found))
+    member = ctx.store.members.update_member(found.id, status=Status.INACTIVE)
+    reason = str(details.get("reason", ""))
     ctx.reply(ctx.t("reject.done", who=ctx.label(member)))
     group = ctx.settings.group.name
     if reason:
         ctx.tell(member, lambda t: t("reject.told_reason", group=group, reason=reason))
     else:
         ctx.tell(member, lambda t: t("reject.told", group=group))
+
+
+@REGISTRY.command("candidates", nl="kandidaten", who=Who.COORDINATOR, private=True)
+def candidates(ctx: Context, words: list[str]) -> None:
+    ctx.reply(waiting_candidates(ctx) or ctx.t("candidates.none"))
+
+
+def waiting_candidates(ctx: Context) -> str | None:
+    """Who waits for an intake talk, and how to approve or turn them down; None if no one."""
+    waiting = ctx.store.members.members([Status.CANDIDATE])
+    if not waiting:
+        return None
+    lines = [ctx.t("candidates.header", count=len(waiting))]
+    lines += [str(ctx.label(member)) for member in waiting]
+    lines.append(ctx.t("candidates.footer", code=ctx.code(waiting[0])))
+    return "\n".join(lines)
 
 
 @REGISTRY.command("members", nl="leden", who=Who.MEMBER, private=True)

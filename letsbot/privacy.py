@@ -112,7 +112,7 @@ def forget_me(ctx: Context, words: list[str]) -> None:
 def forget(ctx: Context, words: list[str]) -> None:
     if not words:
         raise Refusal("error.missing_member", usage=ctx.usage("forget"))
-    target = ctx.find_member(words[0])
+    target, _ = ctx.find_member_in(words)
     ensure_forgettable(ctx, target)
     ctx.ask(
         PendingAction.FORGET,

@@ -7,13 +7,13 @@ where it implements them.
 from __future__ import annotations
 
 import enum
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import TYPE_CHECKING
 
 from letsbot.domain import Member, PendingAction, Status
+from letsbot.text import fold
 
 if TYPE_CHECKING:
     from letsbot.context import Context
@@ -50,8 +50,7 @@ class Command:
 
 def command_key(word: str) -> str:
     """Command words match without case or accents: /categorieen finds /categorieën."""
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return fold(word)
 
 
 def standing(member: Member | None) -> Who:

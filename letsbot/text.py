@@ -10,6 +10,7 @@ A member who typed one gets told where it is; a name a platform gives us
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from letsbot.errors import Refusal
@@ -72,3 +73,13 @@ def refuse_controls(text: str) -> None:
     raise Refusal(
         "error.control_character", code=found.code, position=found.position, example=cleaned
     )
+
+
+def fold(text: str) -> str:
+    """What searches and names compare: lower case, no accents, single spaces.
+
+    ``Café  Noir`` -> ``cafe noir``.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(plain.split())

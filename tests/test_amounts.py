@@ -15,9 +15,20 @@ def test_whole_amounts(text: str, expected: int) -> None:
     assert PLUIM.parse(text, 100000) == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [("1,5", 150), ("1.50", 150), ("2", 200)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("1,5", 150), ("1.50", 150), ("2", 200), ("2,0", 200), ("1.000,50", 100050), ("30,-", 3000)],
+)
 def test_decimal_amounts(text: str, expected: int) -> None:
     assert EURO_LIKE.parse(text, 10**9) == expected
+
+
+@pytest.mark.parametrize("text", ["1.000", "1,500", "2.500"])
+def test_three_digits_after_one_separator_are_refused_where_there_are_cents(text: str) -> None:
+    """'1.000' is a thousand to a Fleming and one to an Englishman: never guessed."""
+    with pytest.raises(AmountError) as refused:
+        EURO_LIKE.parse(text, 10**9)
+    assert refused.value.reason == "decimals"
 
 
 @pytest.mark.parametrize(
@@ -30,14 +41,19 @@ def test_decimal_amounts(text: str, expected: int) -> None:
         ("NaN", "format"),
         ("Infinity", "format"),
         ("1_000", "format"),
-        ("1.000.000", "format"),
+        ("1.000.000", "too_large"),  # thousands as the bot writes them: a million
+        ("1..000", "format"),
+        ("1.00.0", "format"),
+        ("1.000,5", "decimals"),
+        ("0.500", "decimals"),
         ("١٢٣", "format"),  # Arabic-Indic digits
         ("１２", "format"),  # full-width digits
         ("߁", "format"),  # NKo digit one: int() would accept it
         ("", "format"),
         ("1,5", "decimals"),
         ("0", "zero"),
-        ("0,0", "decimals"),
+        ("0,0", "zero"),
+        ("-30,-", "format"),
         ("100001", "too_large"),
         ("9" * 40, "format"),
     ],

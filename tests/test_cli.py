@@ -37,29 +37,29 @@ DUTCH_EXPECTED = """\
 [dm an] Welkom bij LETS Durme, An Peeters! Je bent nu lid, met code DU-002. Je saldo: 0 pluimen.
   Zo werkt het:
   /saldo: je saldo
-  /betaal DU-007 30 soep: betaal een lid
+  /betaal DU-001 30 soep: betaal een lid
   /overzicht: je laatste transacties
   /leden: wie is er lid
   /aanbiedingen: wat leden aanbieden
   /activiteiten: markten en repaircafés
-  /hulp: alle opdrachten
+  /hulp: meer hulp, met voorbeelden
 [dm admin] Bo Janssens (DU-003) is nu lid. Ik heb een welkomstbericht gestuurd.
 [dm bo] Welkom bij LETS Durme, Bo Janssens! Je bent nu lid, met code DU-003. Je saldo: 0 pluimen.
   Zo werkt het:
   /saldo: je saldo
-  /betaal DU-007 30 soep: betaal een lid
+  /betaal DU-001 30 soep: betaal een lid
   /overzicht: je laatste transacties
   /leden: wie is er lid
   /aanbiedingen: wat leden aanbieden
   /activiteiten: markten en repaircafés
-  /hulp: alle opdrachten
+  /hulp: meer hulp, met voorbeelden
 [group] Betaal 30 pluimen aan Bo Janssens (DU-003) voor: soep?
   (1) Ja  (2) Nee
 [group] Geboekt: #1: An Peeters (DU-002) → Bo Janssens (DU-003), 30 pluimen, soep
-[dm an] Geboekt: #1: An Peeters (DU-002) → Bo Janssens (DU-003), 30 pluimen, soep
-  Je saldo: -30 pluimen
-[dm bo] Geboekt: #1: An Peeters (DU-002) → Bo Janssens (DU-003), 30 pluimen, soep
-  Je saldo: 30 pluimen
+[dm an] Geboekt: #1: je betaalde 30 pluimen aan Bo Janssens (DU-003) voor soep.
+  Je saldo is nu -30 pluimen.
+[dm bo] Geboekt: #1: je kreeg 30 pluimen van An Peeters (DU-002) voor soep.
+  Je saldo is nu 30 pluimen.
 [dm bo] Je saldo: 30 pluimen
   Grenzen: van -1.500 pluimen tot 1.500 pluimen.
   Je kunt nog 1.530 pluimen betalen en 1.470 pluimen ontvangen.
@@ -85,10 +85,10 @@ ENGLISH_EXPECTED_TAIL = """\
 [group] Pay 45 pluimen to Ben Jones (DU-003) for: bike repair?
   (1) Yes  (2) No
 [group] Booked: #1: Ann Smith (DU-002) → Ben Jones (DU-003), 45 pluimen, bike repair
-[dm ann] Booked: #1: Ann Smith (DU-002) → Ben Jones (DU-003), 45 pluimen, bike repair
-  Your balance: -45 pluimen
-[dm ben] Booked: #1: Ann Smith (DU-002) → Ben Jones (DU-003), 45 pluimen, bike repair
-  Your balance: 45 pluimen
+[dm ann] Booked: #1: you paid 45 pluimen to Ben Jones (DU-003) for bike repair.
+  Your balance is now -45 pluimen.
+[dm ben] Booked: #1: you got 45 pluimen from Ann Smith (DU-002) for bike repair.
+  Your balance is now 45 pluimen.
 [dm ben] Your balance: 45 pluimen
   Limits: from -1,500 pluimen to 1,500 pluimen.
   You can still pay 1,545 pluimen and receive 1,455 pluimen.

@@ -111,7 +111,7 @@ def test_a_ja_in_the_group_answers_only_the_question_asked_there(club: Driver) -
 
     # In her direct chat Bob's request is the only question: "ja" books it.
     out = club.say("alice", "ja")
-    assert "Geboekt: #2: Alice (DU-002) → Bob (DU-003), 40 pluimen, fietsherstelling" in out
+    assert "Geboekt: #2: je betaalde 40 pluimen aan Bob (DU-003) voor fietsherstelling." in out
     assert transfers(club) == [(2, 3, 10), (2, 3, 40)]
     assert pending(club) == {mine: "accepted", theirs: "accepted"}
 
@@ -172,7 +172,7 @@ def test_two_questions_in_one_chat_are_answered_by_number(club: Driver) -> None:
 
     # By number, in her direct chat: exactly that one.
     out = club.say("alice", f"/ja {second}")
-    assert "Geboekt: #1: Alice (DU-002) → admin (DU-001), 25 pluimen, eieren" in out
+    assert "Geboekt: #1: je betaalde 25 pluimen aan admin (DU-001) voor eieren." in out
     assert transfers(club) == [(2, 1, 25)]
     assert pending(club) == {first: "open", second: "accepted"}
 
@@ -195,7 +195,7 @@ def test_a_button_answers_its_own_question_not_the_newest(club: Driver, group: b
     result = club.send(press("alice", True, older, group=group))
     assert result.outcome is Outcome.APPLIED
     assert result.answered == older
-    assert "Geboekt: #1: Alice (DU-002) → Bob (DU-003), 40 pluimen, fiets" in shown(result)
+    assert "Geboekt: #1: je betaalde 40 pluimen aan Bob (DU-003) voor fiets." in shown(result)
     assert transfers(club) == [(2, 3, 40)]
     assert pending(club) == {older: "accepted", newer: "open"}
 

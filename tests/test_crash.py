@@ -33,7 +33,7 @@ admin: /goedkeuren 2
 admin: /goedkeuren 3
 """
 KILLS = 20
-BOOKED = re.compile(r"Geboekt: #\d+: An \(DU-002\) → Bo \(DU-003\), 1 pluim, (p\d+-\d+)")
+BOOKED = re.compile(r"Geboekt: #\d+: je betaalde 1 pluim aan Bo \(DU-003\) voor (p\d+-\d+)\.")
 
 
 class Console:

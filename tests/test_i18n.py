@@ -22,7 +22,16 @@ DYNAMIC = {
     "amount": ["format", "decimals", "zero", "too_large"],
     "when": list(REASONS),
     "event.kind": [kind.value for kind in EventKind],
-    "limit": ["payer_min", "receiver_max", "payer_leaving", "receiver_leaving"],
+    "limit": [
+        f"{whose}{kind}"
+        for whose in ("", "own_")
+        for kind in ("payer_min", "receiver_max", "payer_leaving", "receiver_leaving")
+    ]
+    + [
+        f"room_{side}{none}"
+        for side in ("pay", "paid", "receive", "received")
+        for none in ("", "_none")
+    ],
     "soft": ["payer_min", "receiver_max"],
     "status": ["active", "candidate", "leaving", "inactive"],
 }

@@ -66,15 +66,15 @@ def test_a_limit_refusal_shows_no_one_elses_numbers(closed: Driver) -> None:
 def test_own_numbers_only_in_a_direct_chat(closed: Driver) -> None:
     out = closed.say("an", "/betaal 3 1501 x")
     assert out == (
-        "[dm an] Dat gaat niet: An (DU-002) zou onder de ondergrens van -1.500 pluimen komen"
-        " (saldo nu 0 pluimen). Er kan nog 1.500 pluimen betaald worden."
+        "[dm an] Dat gaat niet: zoveel kan je nu niet betalen. Je saldo is 0 pluimen en mag"
+        " niet lager worden dan -1.500 pluimen. Je kan nog 1.500 pluimen betalen."
     )
     out = closed.say("an", "/betaal 3 1501 x", group=True)  # the group would read along
     assert out == (
         "[group] Dat gaat niet: je kunt dit bedrag nu niet betalen, je grenzen laten het niet"
         " toe. Stuur /saldo om te zien hoeveel je nog kunt betalen; ik antwoord privé."
     )
-    assert "bovengrens van 100 pluimen" in closed.say("bo", "/vraagbetaling 2 101 x")
+    assert "niet hoger worden dan 100 pluimen" in closed.say("bo", "/vraagbetaling 2 101 x")
     out = closed.say("bo", "/vraagbetaling 2 101 x", group=True)
     assert "je kunt dit bedrag nu niet ontvangen" in out
     assert numbers_in(out) == []
@@ -82,7 +82,7 @@ def test_own_numbers_only_in_a_direct_chat(closed: Driver) -> None:
 
 def test_coordinators_see_numbers_but_not_in_the_group(closed: Driver) -> None:
     out = closed.say("admin", "/boeken 2 3 101 x")
-    assert "Bo (DU-003) zou boven de bovengrens van 100 pluimen komen (saldo nu 0" in out
+    assert "het saldo van Bo (DU-003) mag niet hoger worden dan 100 pluimen (nu 0" in out
     out = closed.say("admin", "/boeken 2 3 101 x", group=True)
     assert "Bo (DU-003) kan dit bedrag nu niet ontvangen" in out
     assert numbers_in(out) == []
@@ -96,7 +96,7 @@ def test_coordinators_see_numbers_but_not_in_the_group(closed: Driver) -> None:
     )
     closed.say("admin", "/boeken 3 0 1540 schenking")  # bo at -1.490: 10 above the limit
     closed.say("admin", "ja")
-    assert "(saldo nu -1.490 pluimen)" in closed.say("admin", "/terugboeken 1 vergissing")
+    assert "(nu -1.490 pluimen)" in closed.say("admin", "/terugboeken 1 vergissing")
     out = closed.say("admin", "/terugboeken 1 vergissing", group=True)
     assert "Dat gaat niet: Bo (DU-003) kan dit bedrag nu niet betalen" in out
     assert numbers_in(out) == []
@@ -129,7 +129,7 @@ def test_open_bookkeeping_keeps_the_detailed_texts(db: Engine) -> None:
     driver.member("an")
     driver.member("bo")
     out = driver.say("an", "/betaal 3 101 x", group=True)
-    assert "Bo (DU-003) zou boven de bovengrens van 100 pluimen komen (saldo nu 0" in out
+    assert "het saldo van Bo (DU-003) mag niet hoger worden dan 100 pluimen (nu 0" in out
 
 
 # /request respects /block and counts as a message ------------------------------

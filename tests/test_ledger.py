@@ -36,12 +36,12 @@ def test_pay_asks_then_books_and_tells_both(two: Driver) -> None:
     assert two.count("transfers") == 0
     out = two.say("an", "1", group=True)
     assert (
-        "[dm an] Geboekt: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep\n  Je saldo: -30 pluimen"
-        in out
+        "[dm an] Geboekt: #1: je betaalde 30 pluimen aan Bo (DU-003) voor soep.\n"
+        "  Je saldo is nu -30 pluimen." in out
     )
     assert (
-        "[dm bo] Booked: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep\n  Your balance: 30 pluimen"
-        in out
+        "[dm bo] Booked: #1: you got 30 pluimen from An (DU-002) for soep.\n"
+        "  Your balance is now 30 pluimen." in out
     )
     assert (two.balance("an"), two.balance("bo")) == (-30, 30)
     sound(two)
@@ -52,8 +52,8 @@ def test_pay_in_english(two: Driver) -> None:
     assert out == "[dm bo] Pay 45 pluimen to An (DU-002) for: bike repair?\n  (1) Yes  (2) No"
     out = two.say("bo", "yes")
     assert (
-        "Booked: #1: Bo (DU-003) → An (DU-002), 45 pluimen, bike repair\n  Your balance: -45 pluimen"
-        in out
+        "Booked: #1: you paid 45 pluimen to An (DU-002) for bike repair.\n"
+        "  Your balance is now -45 pluimen." in out
     )
     assert "[dm an] Geboekt: #1" in out
 
@@ -94,7 +94,7 @@ def test_questions_expire(two: Driver) -> None:
 
 def test_member_named_by_mention_and_by_reply(two: Driver) -> None:
     two.say("an", "/betaal @bo 5 koffie")
-    assert "Geboekt: #1: An (DU-002) → Bo (DU-003)" in two.say("an", "ja")
+    assert "Geboekt: #1: je betaalde 5 pluimen aan Bo (DU-003)" in two.say("an", "ja")
     two.say("an", "/betaal 6 appels", group=True, reply_to="bo")
     out = two.say("an", "ja", group=True)
     assert "Geboekt: #2: An (DU-002) → Bo (DU-003), 6 pluimen, appels" in out
@@ -108,8 +108,8 @@ def test_member_named_by_mention_and_by_reply(two: Driver) -> None:
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("/betaal", "Zeg welk lid je bedoelt, bijvoorbeeld:\n  /betaal DU-007 30 soep"),
-        ("/betaal 3", "Zet er een bedrag bij, bijvoorbeeld:\n  /betaal DU-007 30 soep"),
+        ("/betaal", "Zeg welk lid je bedoelt, bijvoorbeeld:\n  /betaal DU-001 30 soep"),
+        ("/betaal 3", "Zet er een bedrag bij, bijvoorbeeld:\n  /betaal DU-001 30 soep"),
         ("/betaal 3 30", "Zet er een omschrijving bij"),
         ("/betaal 3 -5 x", "Dit is geen geldig bedrag: -5. Gebruik alleen cijfers"),
         ("/betaal 3 ３０ x", "Dit is geen geldig bedrag"),
@@ -119,7 +119,7 @@ def test_member_named_by_mention_and_by_reply(two: Driver) -> None:
         ("/betaal 2 5 x", "Je kunt jezelf niet betalen."),
         ("/betaal 9 5 x", "Er is geen lid met code DU-009"),
         ("/betaal bob 5 x", "Ik weet niet welk lid je bedoelt met bob"),
-        ("/betaal 3 1501 x", "An (DU-002) zou onder de ondergrens van -1.500 pluimen komen"),
+        ("/betaal 3 1501 x", "Je saldo is 0 pluimen en mag niet lager worden dan -1.500 pluimen"),
         ("/betaal 3 5 " + "x" * 201, "Dat is te lang: hoogstens 200 tekens."),
     ],
 )
@@ -134,7 +134,7 @@ def test_bad_payments_are_explained_and_change_nothing(
 
 
 def test_refusals_speak_the_members_language(two: Driver) -> None:
-    assert "Say which member you mean, for example:\n  /pay DU-007 30 soup" in two.say("bo", "/pay")
+    assert "Say which member you mean, for example:\n  /pay DU-001 30 soup" in two.say("bo", "/pay")
     assert "Zeg welk lid je bedoelt" in two.say("an", "/pay")  # an chose Dutch
 
 
@@ -143,8 +143,11 @@ def test_receiver_maximum(engine: Engine) -> None:
     driver.member("an")
     driver.member("bo")
     out = driver.say("an", "/betaal 3 101 x")
-    assert "Bo (DU-003) zou boven de bovengrens van 100 pluimen komen" in out
+    assert "het saldo van Bo (DU-003) mag niet hoger worden dan 100 pluimen" in out
     assert "Er kan nog 100 pluimen ontvangen worden" in out
+    out = driver.say("an", "/betaal 3 100 x") + driver.say("an", "ja")
+    assert "Er kan nu niets meer ontvangen worden." in driver.say("an", "/betaal 3 1 x")
+    assert "Je kan nu niets meer ontvangen." in driver.say("bo", "/vraagbetaling 2 1 x")
 
 
 def test_limit_is_checked_again_at_confirmation(two: Driver) -> None:
@@ -152,7 +155,8 @@ def test_limit_is_checked_again_at_confirmation(two: Driver) -> None:
     two.say("admin", "/vraagbetaling 2 1000 b")  # question 2, in the same chat
     two.say("an", "/ja 2")  # 1000 to admin
     out = two.say("an", "/ja 1")  # the other one would now break the limit
-    assert "zou onder de ondergrens van -1.500 pluimen komen (saldo nu -1.000 pluimen)" in out
+    assert "Je saldo is -1.000 pluimen en mag niet lager worden dan -1.500 pluimen." in out
+    assert "Je kan nog 500 pluimen betalen." in out
     assert two.balance("an") == -1000
     sound(two)
 
@@ -242,7 +246,8 @@ def test_request_is_confirmed_by_the_payer(two: Driver) -> None:
     assert "[dm an] Ik heb Bo (DU-003) gevraagd om 60 pluimen te betalen." in out
     assert "Er staat geen vraag voor je open" in two.say("an", "ja")  # an can't confirm it
     out = two.say("bo", "yes")
-    assert "Booked: #1: Bo (DU-003) → An (DU-002), 60 pluimen, tuinwerk" in out
+    assert "Booked: #1: you paid 60 pluimen to An (DU-002) for tuinwerk." in out
+    assert "Geboekt: #1: je kreeg 60 pluimen van Bo (DU-003) voor tuinwerk." in out
     assert (two.balance("an"), two.balance("bo")) == (60, -60)
 
 
@@ -362,7 +367,7 @@ def test_decimals(engine: Engine) -> None:
     driver.member("an")
     driver.member("bo")
     driver.say("an", "/betaal 3 2,50 brood")
-    assert "Je saldo: -2,50 dukaten" in driver.say("an", "ja")
+    assert "Je saldo is nu -2,50 dukaten." in driver.say("an", "ja")
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT amount FROM transfers").scalar_one() == 250
 
@@ -372,17 +377,14 @@ def test_answer_in_the_group_shows_no_balance_there(two: Driver) -> None:
     out = two.say("an", "ja", group=True)
     group_lines = [line for line in out.splitlines() if line.startswith("[group]")]
     assert group_lines == ["[group] Geboekt: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep"]
-    assert (
-        "[dm an] Geboekt: #1: An (DU-002) → Bo (DU-003), 30 pluimen, soep\n  Je saldo: -30 pluimen"
-        in out
-    )
+    assert "[dm an] Geboekt: #1: je betaalde 30 pluimen aan Bo (DU-003) voor soep." in out
 
 
 def test_own_questions_in_two_chats_or_to_two_members_wait_side_by_side(two: Driver) -> None:
     two.say("an", "/betaal 1 8 tuinhulp")  # in the direct chat
     out = two.say("an", "/betaal 3 5 eieren", group=True)
     assert "vervallen" not in out
-    assert "Geboekt: #1: An (DU-002) → admin (DU-001), 8 pluimen" in two.say("an", "ja")
+    assert "Geboekt: #1: je betaalde 8 pluimen aan admin (DU-001)" in two.say("an", "ja")
     assert "Geboekt: #2: An (DU-002) → Bo (DU-003), 5 pluimen" in two.say("an", "ja", group=True)
     # Two members in one chat: a bare ja asks which; a correction to the same member replaces.
     two.say("an", "/betaal 1 2 x")

@@ -174,6 +174,7 @@ class Account:
     low: int | None = None  # per-member override
     high: int | None = None
     group: bool = False
+    traded: bool = False  # ever paid or was paid: may not simply apply again after leaving
 
 
 @dataclass
@@ -181,7 +182,7 @@ class Question:
     id: int  # the bot's number for it (Outgoing.question)
     asked: str
     requester: str  # who put it: a new one from them to ``asked`` replaces this one
-    action: str  # pay | request | book | reverse | leave
+    action: str  # pay | request | book | reverse | leave | reject (payer: the candidate)
     chat: str  # GROUP, or DIRECT: the asked person's direct chat
     expires: datetime
     payer: str = ""
@@ -310,6 +311,7 @@ class Model:
         self.accounts[question.receiver].balance += question.amount
         for key in (question.payer, question.receiver):
             account = self.accounts[key]
+            account.traded = True
             if account.status == "leaving" and account.balance == 0:
                 account.status = "inactive"
         return booked
@@ -353,6 +355,13 @@ class Model:
             return Expect("refused")
         if not answer.yes:
             question.status = "declined"
+            return Expect("applied", question.id)
+        if question.action == "reject":
+            candidate = self.accounts[question.payer]
+            if candidate.status != "candidate":
+                return Expect("refused")
+            question.status = "accepted"
+            candidate.status = "inactive"
             return Expect("applied", question.id)
         if question.action == "leave":
             question.status = "accepted"
@@ -702,7 +711,13 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(name=st.sampled_from((*NAMES, ADMIN)), english=st.booleans())
     def join(self, name: str, english: bool) -> None:
         word = "/join" if english else "/aanmelden"
-        if name in self.accounts:
+        account = self.accounts.get(name)
+        if account is not None and (account.status, account.traded) == ("inactive", False):
+            # Turned down, or left without ever trading: applies again, same number.
+            self.send(name, f"{word} {name.title()} Peeters", "applied")
+            account.status = "candidate"
+            return
+        if account is not None:
             self.send(name, f"{word} {name.title()} Peeters", "refused")
             return
         self.send(name, f"{word} {name.title()} Peeters", "applied")
@@ -721,8 +736,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if target is None or self.accounts[target].status != "candidate":
             self.send(ADMIN, f"{verb} {arg}", "refused")
             return
+        if verb == "/weigeren":  # asked first: the rejection waits for Ja
+            self.ask_admin(f"{verb} {arg}", False, "reject", payer=target)
+            return
         self.send(ADMIN, f"{verb} {arg}", "applied")
-        self.accounts[target].status = "inactive" if verb == "/weigeren" else "active"
+        self.accounts[target].status = "active"
 
     @rule(
         data=st.data(),
@@ -1112,7 +1130,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 text(
                     "SELECT q.action, q.asked_id, q.payer_id, q.receiver_id, q.amount,"
                     " q.transfer_id, m.role FROM pending q JOIN members m ON m.id = q.asked_id"
-                    " WHERE q.status = 'accepted' AND q.action <> 'leave'"
+                    " WHERE q.status = 'accepted' AND q.action NOT IN ('leave', 'reject')"
                 )
             ).all()
             connection.rollback()

@@ -464,7 +464,9 @@ def test_claim_codes_from_the_command_line(tmp_path: Path) -> None:
     assert "[dm an] Welkom, An Peeters! Deze chat is nu gekoppeld aan je rekening DU-002" in (
         played.stdout
     )
-    assert "Geboekt: #1: An Peeters (DU-002) → Bö Janssens (DU-003), 25 pluimen" in played.stdout
+    assert (
+        "Geboekt: #1: je betaalde 25 pluimen aan Bö Janssens (DU-003) voor soep." in played.stdout
+    )
     again = letsbot("claim-code", "DU-002", cwd=tmp_path)
     assert again.returncode == 1
     assert again.stderr.startswith("DU-002: uses the bot already")

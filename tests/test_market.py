@@ -152,7 +152,7 @@ def test_at_most_max_active_listings(engine: Engine) -> None:
 
 
 def test_help_lists_the_market_commands(group: Driver) -> None:
-    dutch = group.say("an", "/hulp")
+    dutch = group.say("an", "/hulp alles")
     for usage in ("/aanbod <tekst>", "/vragen [woorden of #categorie]", "/bericht <lid> <tekst>"):
         assert usage in dutch
     assert "Bijvoorbeeld: /reageer 12 Hallo, ik heb interesse!" in group.say("an", "/hulp reageer")
@@ -406,7 +406,7 @@ def test_contact_quotes_the_listing(group: Driver) -> None:
     ("who", "command", "expected"),
     [
         ("an", "/bericht", "Zeg welk lid je bedoelt"),
-        ("an", "/bericht DU-003", "Zet er een omschrijving bij, bijvoorbeeld:\n  /bericht DU-007"),
+        ("an", "/bericht DU-003", "Zet er een omschrijving bij, bijvoorbeeld:\n  /bericht DU-001"),
         ("an", "/bericht DU-002 hallo", "Je kunt jezelf geen bericht sturen."),
         ("an", "/bericht 0 hallo", "De groepsrekening leest geen berichten."),
         ("an", "/bericht DU-099 hallo", "Er is geen lid met code DU-099."),
@@ -467,7 +467,7 @@ def test_a_block_stops_messages_without_telling_the_receiver(group: Driver) -> N
 
 def test_block_in_english(group: Driver) -> None:
     assert group.say("bo", "/block") == (
-        "[dm bo] You block nobody. To block a member, for example:\n  /block DU-007"
+        "[dm bo] You block nobody. To block a member, for example:\n  /block DU-001"
     )
     assert "You will get no more messages from An (DU-002). To undo: /unblock DU-002" in (
         group.say("bo", "/block 2")

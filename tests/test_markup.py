@@ -170,6 +170,7 @@ def test_typed_text_is_shown_literally_in_every_reply_on_every_platform(engine: 
         ("an", "/activiteiten"),
         ("cy", f"/aanmelden Cy {MARKS}"),
         ("admin", f"/weigeren DU-004 reden {MARKS}"),
+        ("admin", "ja"),
         ("an", "/privacy"),
     ):
         say(who, typed)

@@ -86,8 +86,35 @@ def test_reject(driver: Driver) -> None:
     driver.say("admin", "/start")
     driver.say("an", "/aanmelden An")
     out = driver.say("admin", "/weigeren 2 nog geen gesprek")
+    assert out == (
+        "[dm admin] De aanvraag van An (DU-002) weigeren? An (DU-002) krijgt daar meteen"
+        " bericht van.\n  (1) Ja  (2) Nee"
+    )
+    assert "de aanvraag blijft open" in driver.say("admin", "nee")
+    assert "Je aanvraag" in driver.say("an", "/start")  # still a candidate
+    driver.say("admin", "/weigeren An nog geen gesprek")
+    out = driver.say("admin", "ja")
     assert "De aanvraag van An (DU-002) is geweigerd." in out
     assert "[dm an] Je aanvraag bij LETS Durme is niet aanvaard: nog geen gesprek" in out
+    # Turned down is not "no longer a member": An may apply again later.
+    assert "geen actief lid" not in driver.say("an", "/start")
+    assert "Wil je lid worden?" in driver.say("an", "/start")
+    out = driver.say("an", "/aanmelden An")
+    assert "Je bent nu kandidaat-lid van LETS Durme, met code DU-002" in out
+    assert "[dm admin] Nieuwe kandidaat: An (DU-002)" in out
+    driver.say("admin", "/goedkeuren 2")
+    assert "Je saldo: 0 pluimen" in driver.say("an", "/saldo")
+
+
+def test_a_member_who_traded_and_left_may_not_just_apply_again(driver: Driver) -> None:
+    driver.member("an")
+    driver.member("bo")
+    driver.say("an", "/betaal 3 5 soep")
+    driver.say("an", "ja")
+    driver.say("bo", "/betaal 2 5 terug")
+    driver.say("bo", "ja")
+    driver.say("an", "/uitstappen")
+    driver.say("an", "ja")
     assert "Je lidmaatschap (DU-002) is gestopt" in driver.say("an", "/aanmelden An")
 
 
@@ -118,13 +145,20 @@ def test_help_depends_on_role(driver: Driver) -> None:
     assert "/goedkeuren" not in member and "/aanmelden" not in member
     order = [
         member.index(word)
+        for word in ("/betaal ", "/saldo ", "/overzicht ", "/aanbiedingen ", "/activiteiten")
+    ]
+    assert order == sorted(order)  # what members do most, money first
+    assert "/aanbod " not in member and "/hulp alles" in member
+    everything = driver.say("an", "/hulp alles")
+    order = [
+        everything.index(word)
         for word in ("/betaal ", "/aanbod ", "/activiteiten", "/voorstel ", "/hulp ")
     ]
     assert order == sorted(order)  # money first, the account last
     coordinator = driver.say("admin", "/help")
     assert "For coordinators:" in coordinator and "/approve <code>" in coordinator
     one = driver.say("an", "/hulp betaal")
-    assert "Bijvoorbeeld: /betaal DU-007 30 soep" in one
+    assert "Bijvoorbeeld: /betaal DU-001 30 soep" in one  # a member who exists
     assert "Die opdracht ken ik niet: vlieg" in driver.say("an", "/hulp vlieg")
 
 
@@ -166,11 +200,15 @@ def test_leaving_member_moves_only_toward_zero_then_closes(driver: Driver) -> No
     driver.say("an", "/uitstappen")
     out = driver.say("an", "ja")
     assert "Je stapt uit. Je saldo is 50 pluimen" in out
-    assert "stapt uit en mag alleen naar nul toe" in driver.say("bo", "/betaal 2 10 x")
-    assert "Er kan nog 50 pluimen betaald worden" in driver.say("an", "/betaal 3 60 x")
+    assert "stapt uit, en dan mag het saldo alleen nog naar nul toe" in driver.say(
+        "bo", "/betaal 2 10 x"
+    )
+    out = driver.say("an", "/betaal 3 60 x")
+    assert "je stapt uit, dus je saldo mag alleen nog naar nul toe" in out
+    assert "Je kan nog 50 pluimen betalen." in out
     driver.say("an", "/betaal 3 50 terug")
     out = driver.say("an", "ja")
-    assert "Je saldo: 0 pluimen" in out
+    assert "Je saldo is nu 0 pluimen." in out
     assert "[dm admin] De rekening van An (DU-002) staat op nul en is gesloten." in out
     assert "geen actief lid meer" in driver.say("an", "/saldo")
 
@@ -282,3 +320,27 @@ def test_a_configured_coordinator_who_was_forgotten_starts_afresh(engine: Engine
     assert "is vergeten" in later.say("admin", "ja")
     again = configured(engine, "admin", "co", before=later)
     assert "co (DU-003) (coördinator)" in again.say("co", "/leden")
+
+
+def test_candidates_who_applied_before_any_coordinator_wrote_are_shown_to_the_first(
+    driver: Driver,
+) -> None:
+    driver.say("an", "/aanmelden An Peeters")  # no coordinator has written yet: no one is told
+    driver.say("bo", "/aanmelden Bo Janssens")
+    out = driver.say("admin", "/saldo")
+    assert "[dm admin] Kandidaten die wachten op een onthaalgesprek (2):" in out
+    assert "An Peeters (DU-001)" in out and "Bo Janssens (DU-002)" in out
+    assert "Na het gesprek: /goedkeuren DU-001 of /weigeren DU-001" in out
+    assert "Kandidaten" not in driver.say("admin", "/saldo")  # once, on the first message
+
+
+def test_candidates_lists_who_waits(driver: Driver) -> None:
+    driver.say("admin", "/start")
+    assert driver.say("admin", "/kandidaten") == "[dm admin] Er wachten geen kandidaten."
+    driver.say("an", "/aanmelden An Peeters")
+    out = driver.say("admin", "/kandidaten", group=True)  # answered privately
+    assert out.startswith("[dm admin] Kandidaten die wachten op een onthaalgesprek (1):")
+    assert "An Peeters (DU-002)" in out
+    assert "Je aanvraag is nog niet goedgekeurd" in driver.say("an", "/kandidaten")
+    english = driver.say("admin", "/candidates")
+    assert "Candidates waiting for their intake talk (1)" in english

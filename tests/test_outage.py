@@ -48,7 +48,9 @@ ANN = Person(100, "Ann", "Coord", username="ann_coord")  # telegram:100 is a coo
 BOB = Person(200, "Bob", "Peeters", username="bobp")
 CATO = Person(300, "Cato", "Janssens", username="cato_j")
 BUSY = catalog("nl")["error.busy"]
-BOOKED = re.compile(r"Geboekt: #\d+: Bob Peeters \(DU-002\) → Ann Coord \(DU-001\), 1 pluim, (\S+)")
+BOOKED = re.compile(
+    r"Geboekt: #\d+: je betaalde 1 pluim aan Ann Coord \(DU-001\) voor (\S+)\.$", re.M
+)
 
 
 def _free_port() -> int:

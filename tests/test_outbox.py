@@ -208,7 +208,7 @@ async def test_what_a_dead_process_left_unsent_is_sent_at_start_once(tg: Harness
 KILLS = 3
 PAYMENTS = 6  # per run
 PAYMENTS_BOOKED = text("SELECT description FROM transfers WHERE kind = 'payment'")
-CONFIRMED = re.compile(r"Geboekt: #\d+: .* (p\d+-\d+)$", re.MULTILINE)
+CONFIRMED = re.compile(r"Geboekt: #\d+: .* voor (p\d+-\d+)\.$", re.MULTILINE)
 
 
 def confirmations(server: FakeTelegram, person: Person) -> list[str]:

@@ -69,7 +69,7 @@ async def test_a_reply_sent_again_after_a_crash_reaches_the_member_once(mx: Harn
 
 KILLS = 2
 PAYMENTS = 5  # per run
-CONFIRMED = re.compile(r"^Geboekt: #\d+: .* (p\d+-\d+)$", re.MULTILINE)
+CONFIRMED = re.compile(r"^Geboekt: #\d+: .* voor (p\d+-\d+)\.$", re.MULTILINE)
 
 
 class SlowLink:

@@ -158,3 +158,142 @@ def test_a_strangers_first_words_get_the_welcome(club: Driver, said: str) -> Non
 
 def test_a_stranger_in_a_group_is_conversation(club: Driver) -> None:
     assert club.say("lies", "hallo allemaal", group=True) == ""
+
+
+@pytest.fixture
+def neighbours(db_url: str) -> Iterator[Driver]:
+    """admin DU-001; Lies Peeters DU-002, Jan De Smet DU-003, Jan Peeters DU-004,
+    Anne-Marie Vermeulen DU-005, Élise Van den Broeck DU-006; all Dutch."""
+    engine = make_engine(db_url)
+    driver = Driver(engine, make_settings())
+    for name, full in [
+        ("lies", "Lies Peeters"),
+        ("jan", "Jan De Smet"),
+        ("jp", "Jan Peeters"),
+        ("am", "Anne-Marie Vermeulen"),
+        ("el", "Élise Van den Broeck"),
+    ]:
+        driver.member(name, full)
+    yield driver
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("typed", "who"),
+    [
+        ("Lies", "Lies Peeters (DU-002)"),
+        ("lies", "Lies Peeters (DU-002)"),
+        ("LIES,", "Lies Peeters (DU-002)"),
+        ("@lies", "Lies Peeters (DU-002)"),
+        ("smet", "Jan De Smet (DU-003)"),
+        ("De Smet", "Jan De Smet (DU-003)"),
+        ("jan de smet", "Jan De Smet (DU-003)"),
+        ("Anne-Marie", "Anne-Marie Vermeulen (DU-005)"),
+        ("anne", "Anne-Marie Vermeulen (DU-005)"),
+        ("marie vermeulen", "Anne-Marie Vermeulen (DU-005)"),
+        ("elise", "Élise Van den Broeck (DU-006)"),
+        ("broeck", "Élise Van den Broeck (DU-006)"),
+        ("van den broeck", "Élise Van den Broeck (DU-006)"),
+    ],
+)
+def test_a_member_is_found_by_name(neighbours: Driver, typed: str, who: str) -> None:
+    payer = "lies" if "Anne-Marie" in who else "am"
+    out = neighbours.say(payer, f"/betaal {typed} 30 soep")
+    assert f"aan {who} voor: soep?" in out
+
+
+def test_a_named_payment_books_the_named_member_and_keeps_the_description(
+    neighbours: Driver,
+) -> None:
+    neighbours.say("am", "/betaal Jan De Smet 30 verse soep")
+    out = neighbours.say("am", "ja")
+    assert "Jan De Smet (DU-003)" in out and "verse soep" in out
+    assert neighbours.balance("jan") == 30 and neighbours.balance("jp") == 0
+
+
+def test_several_members_with_a_name_are_listed_with_their_codes(neighbours: Driver) -> None:
+    before = neighbours.snapshot()
+    out = neighbours.say("lies", "/betaal jan 30 soep")
+    assert "Er zijn 2 leden die jan heten" in out
+    assert "Jan De Smet (DU-003)" in out and "Jan Peeters (DU-004)" in out
+    assert "DU-003" in out.split("bijvoorbeeld")[-1]
+    assert neighbours.snapshot() == before
+    out = neighbours.say("lies", "/betaal peeters 30 soep")  # Lies Peeters pays Jan Peeters
+    assert "Er zijn 2 leden die peeters heten" in out
+
+
+def test_a_mistyped_name_gets_the_closest_names(neighbours: Driver) -> None:
+    before = neighbours.snapshot()
+    out = neighbours.say("am", "/betaal Lise 30 soep")
+    assert "Ik weet niet welk lid je bedoelt met Lise" in out
+    assert "Bedoel je" in out and "Lies Peeters (DU-002)" in out
+    assert neighbours.snapshot() == before
+    out = neighbours.say("am", "/betaal zorro 30 soep")
+    assert "Ik weet niet welk lid je bedoelt met zorro" in out and "Bedoel je" not in out
+
+
+@pytest.mark.parametrize("typed", ["de", "van", "den", "Van den"])
+def test_a_surname_particle_names_no_one(neighbours: Driver, typed: str) -> None:
+    out = neighbours.say("lies", f"/betaal {typed} 30 soep")
+    assert "Ik weet niet welk lid je bedoelt" in out
+
+
+def test_names_work_for_balance_messages_and_coordinators(neighbours: Driver) -> None:
+    neighbours.say("admin", "/limiet Jan De Smet -200 300")
+    assert "Jan De Smet" in neighbours.say("admin", "/saldo jan de smet")
+    out = neighbours.say("lies", "/bericht anne hallo, ik breng morgen de soep")
+    assert "Anne-Marie Vermeulen" in out
+    neighbours.say("admin", "/boeken lies Élise 5 hulp")
+    assert "Élise Van den Broeck (DU-006)" in neighbours.say("admin", "ja")
+    assert neighbours.balance("el") == 5
+
+
+def test_a_forgotten_members_old_name_finds_no_one(neighbours: Driver) -> None:
+    neighbours.say("el", "/vergeetmij")
+    assert "vergeten" in neighbours.say("el", "ja")
+    out = neighbours.say("lies", "/betaal elise 5 x")
+    assert "Ik weet niet welk lid je bedoelt met elise" in out
+
+
+@pytest.mark.parametrize(
+    ("typed", "amount", "description"),
+    [
+        ("lies 30 soep", "30 pluimen", "soep"),
+        ("lies 30 pluimen soep", "30 pluimen", "soep"),
+        ("lies 30 pluim soep", "30 pluimen", "soep"),
+        ("lies 30pluimen soep", "30 pluimen", "soep"),
+        ("lies 30 Pluimen. soep", "30 pluimen", "soep"),
+        ("lies 30,00 soep", "30 pluimen", "soep"),
+        ("lies 30,- soep", "30 pluimen", "soep"),
+        ("lies 1.000 verhuis", "1.000 pluimen", "verhuis"),
+        ("lies 30 voor soep", "30 pluimen", "soep"),
+        ("lies 30 voor", "30 pluimen", "voor"),
+        ("30 aan lies voor soep", "30 pluimen", "soep"),
+        ("30 pluimen aan Lies Peeters voor verse soep", "30 pluimen", "verse soep"),
+        ("30 aan jan de smet voor soep", "30 pluimen", "soep"),
+        ("30 aan lies soep", "30 pluimen", "soep"),
+    ],
+)
+def test_amounts_as_people_write_them(
+    neighbours: Driver, typed: str, amount: str, description: str
+) -> None:
+    out = neighbours.say("am", f"/betaal {typed}")
+    assert f"Betaal {amount} aan " in out and f"voor: {description}?" in out
+    assert "euro" not in out
+
+
+@pytest.mark.parametrize(
+    "typed", ["lies €30 soep", "lies € 30 soep", "lies 30€ soep", "lies 30 euro soep"]
+)
+def test_euros_are_read_as_pluimen_with_a_gentle_word(neighbours: Driver, typed: str) -> None:
+    out = neighbours.say("am", f"/betaal {typed}")
+    assert "Bij ons betaal je in pluimen, niet in euro. Ik lees het als 30 pluimen." in out
+    assert "Betaal 30 pluimen aan Lies Peeters (DU-002) voor: soep?" in out
+
+
+def test_the_amount_copied_from_a_reply_is_read_as_shown(neighbours: Driver) -> None:
+    neighbours.say("admin", "/limiet lies -5000 5000")
+    neighbours.say("admin", "/limiet am -5000 5000")
+    neighbours.say("am", "/betaal lies 1.500 verhuis")
+    assert "1.500 pluimen" in neighbours.say("am", "ja")
+    assert neighbours.balance("lies") == 1500

@@ -221,8 +221,8 @@ async def test_join_approval_and_a_payment_confirmed_by_button(
     assert "Bob Peeters (DU-002) → Ann Coord (DU-001), 30 pluimen, soep" in booked.text
     bob_told = await server.reply_containing(BOB.id, "Geboekt:")
     ann_told = await server.reply_containing(ANN.id, "Geboekt:")
-    assert bob_told.text.endswith("Je saldo: -30 pluimen")
-    assert ann_told.text.endswith("Je saldo: 30 pluimen")
+    assert bob_told.text.endswith("Je saldo is nu -30 pluimen.")
+    assert ann_told.text.endswith("Je saldo is nu 30 pluimen.")
     assert tg.balance(BOB) == -30 and tg.balance(ANN) == 30
 
     # The question now shows the answer, without buttons.
