@@ -132,8 +132,9 @@ class Bot:
         words = (match["rest"] or "").split() if match else []
         language: str = self.settings.group.language
         if match is not None:
-            # Until a person chooses a language, the command words they use tell it.
+            # Someone who isn't a member yet is answered in the language of their words.
             language = REGISTRY.language_of(match["word"]) or language
+        worded = language
         name = command.name if command else None
         try:
             with self.uow.transaction() as store:
@@ -147,8 +148,10 @@ class Bot:
                 # A configured coordinator's first message: who applied before anyone
                 # could be told is shown now.
                 first_time = found is None and sender is not None
-                if sender is not None and sender.language:
-                    language = sender.language
+                if sender is not None:
+                    # A member's language is the one they chose, else the group's: an
+                    # English command word in a Dutch group switches no one.
+                    language = sender.language or self.settings.group.language
                 ctx = Context(
                     store, self.settings, self.translators, now, incoming, sender, language
                 )
@@ -180,6 +183,12 @@ class Bot:
                 else:
                     self._run(ctx, command, words)
                     outcome = ctx.outcome
+                if sender is not None and worded != language and name != "lang":
+                    now_member = store.members.member(sender.id)
+                    if now_member and now_member.language is None and not now_member.forgotten:
+                        # Said once: the member's language is then recorded as the group's.
+                        ctx.reply(self.translators[worded]("lang.hint"))
+                        store.members.update_member(sender.id, language=language)
                 if first_time and (waiting := waiting_candidates(ctx)) is not None:
                     ctx.reply_privately(waiting)
                 # Written with what they confirm: a crash before they are sent loses none.

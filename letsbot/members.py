@@ -117,7 +117,7 @@ def join(ctx: Context, words: list[str]) -> None:
     if len(name) > NAME_LIMIT:
         raise Refusal("error.text_too_long", limit=NAME_LIMIT)
     member = ctx.store.members.add_member(
-        name=name, language=ctx.language, status=Status.CANDIDATE, role=Role.MEMBER, at=ctx.now
+        name=name, language=None, status=Status.CANDIDATE, role=Role.MEMBER, at=ctx.now
     )
     ctx.store.members.add_identity(member.id, ctx.incoming.sender, ctx.incoming.sender_name)
     code = ctx.code(member)

@@ -130,6 +130,8 @@ class Driver:
         self.say(name, f"/{word} {full_name or name.title()}")
         number = self.number(name)
         self.say("admin", f"/approve {number}")
+        if language != "nl":  # a member's language is the one they choose
+            self.say(name, f"/lang {language}")
 
     def number(self, name: str) -> int:
         with self.engine.connect() as connection:

@@ -74,6 +74,8 @@ ann: /join Ann Smith
 ben: /join Ben Jones
 admin: /approve 2
 admin: /approve 3
+ann: /lang en
+ben: /lang en
 @2026-12-02 18:00
 ann@group: /pay @ben 45 bike repair
 ann@group: 1

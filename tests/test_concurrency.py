@@ -51,7 +51,11 @@ def booked(reply_text: str) -> bool:
 def refusal(result: Result) -> str:
     """Why a payment was refused, from the reply (the members chose Dutch by joining)."""
     said = to_plain(result.replies[0].text) if result.replies else ""
-    if "ondergrens" in said or "bovengrens" in said:
+    if (
+        "mag niet lager worden" in said
+        or "mag niet hoger worden" in said
+        or "nu niets meer" in said
+    ):
         return "limit"
     if said.startswith(("Die vraag is net al beantwoord", "Er staat geen vraag voor je open")):
         # The same payer in another process answered it first, or asked anew

@@ -119,7 +119,7 @@ def test_copy_from_sqlite_to_postgresql_then_the_bot_runs_on_it(
     moved.member("cas")
     assert moved.number("cas") == 4
     moved.say("an", "/betaal DU-004 7 brood")
-    assert "#5: An (DU-002) → Cas (DU-004), 7 pluimen, brood" in moved.say("an", "ja")
+    assert "#5: je betaalde 7 pluimen aan Cas (DU-004) voor brood." in moved.say("an", "ja")
     moved.say("admin", "/voorstel Nog een?", group=True)
     with copy.connect() as connection:
         ids = connection.execute(text("SELECT max(id) FROM proposals")).scalar_one()

@@ -309,6 +309,7 @@ def test_extend(group: Driver) -> None:
     assert "tot en met 30 jun 2027" in group.say("an", "/verlengen 1 tot 30/6")
     assert "tot en met 1 jul 2027" in group.say("an", "/verlengen 1 1 juli")
     group.say("bo", "/offer Cake until 20/12")
+    group.say("admin", "/lang en")
     assert group.say("admin", "/extend 2 until 24/12") == (
         "[dm admin] Offer #2 is now online until 24 Dec 2026 inclusive.\n"
         "[dm bo] A coordinator extended your offer #2: online until 24 Dec 2026 inclusive."
@@ -639,6 +640,7 @@ an: /aanmelden An
 admin: /goedkeuren 2
 bo: /join Bo
 admin: /approve 3
+bo: /lang en
 an: /aanbod Soep in het café #eten prijs: 5 pluimen per kom
 bo@group: /want A ladder for one day #tools until 20/12
 @2026-12-07 12:00

@@ -49,6 +49,12 @@ def test_candidates_cannot_trade(driver: Driver) -> None:
     assert "nog niet goedgekeurd" in driver.say("an", "/saldo")
     assert "nog niet goedgekeurd" in driver.say("an", "/balance")  # an chose Dutch
     driver.say("ann", "/join Ann")
+    # An English word is no choice of language: the group's Dutch, and a hint, once.
+    out = driver.say("ann", "/help")
+    assert "Opdrachten van LETS Durme" in out and "Prefer English? Type /lang en." in out
+    assert "Prefer English" not in driver.say("ann", "/help")
+    assert "nog niet goedgekeurd" in driver.say("ann", "/balance")
+    driver.say("ann", "/lang en")
     assert "not been approved yet" in driver.say("ann", "/saldo")
 
 
@@ -155,6 +161,7 @@ def test_help_depends_on_role(driver: Driver) -> None:
         for word in ("/betaal ", "/aanbod ", "/activiteiten", "/voorstel ", "/hulp ")
     ]
     assert order == sorted(order)  # money first, the account last
+    driver.say("admin", "/lang en")
     coordinator = driver.say("admin", "/help")
     assert "For coordinators:" in coordinator and "/approve <code>" in coordinator
     one = driver.say("an", "/hulp betaal")
@@ -260,7 +267,7 @@ def test_the_last_coordinator_cant_leave_or_be_forgotten(db_url: str) -> None:
             "in group.coordinators in bot.toml te zetten (bijvoorbeeld telegram:123456789)" in out
         )
         assert driver.snapshot() == before
-    assert "You are the last coordinator of LETS Durme" in driver.say("admin", "/leave")
+    assert "Je bent de laatste coördinator van LETS Durme" in driver.say("admin", "/leave")
     assert "is niet gestopt" in driver.say("admin", "/vergeet 1")  # only closed accounts
     assert driver.snapshot() == before
     engine.dispose()
@@ -342,5 +349,6 @@ def test_candidates_lists_who_waits(driver: Driver) -> None:
     assert out.startswith("[dm admin] Kandidaten die wachten op een onthaalgesprek (1):")
     assert "An Peeters (DU-002)" in out
     assert "Je aanvraag is nog niet goedgekeurd" in driver.say("an", "/kandidaten")
+    driver.say("admin", "/lang en")
     english = driver.say("admin", "/candidates")
     assert "Candidates waiting for their intake talk (1)" in english

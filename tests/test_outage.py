@@ -235,7 +235,7 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 20) -> None
 async def pay(server: FakeTelegram, description: str) -> None:
     """Bob pays Ann 1 pluim and confirms; the database is up."""
     await ask(server, BOB, f"/betaal DU-001 1 {description}", "Betaal 1 pluim")
-    await ask(server, BOB, "ja", f"pluim, {description}")
+    await ask(server, BOB, "ja", f"voor {description}.")
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
@@ -273,7 +273,7 @@ async def test_commands_during_an_outage_are_told_to_try_again_and_nothing_is_lo
 
         await asyncio.to_thread(cluster.start)
         # The question from before the outage is still open: "ja" books it now, once.
-        await ask(server, BOB, "ja", "pluim, vlucht")
+        await ask(server, BOB, "ja", "voor vlucht.")
         await pay(server, "na")
         assert "Je saldo: -3 pluimen" in await reply(server, BOB, "/saldo")
         assert await reply(server, BOB, "ja") == catalog("nl")["confirm.nothing"]

@@ -86,8 +86,8 @@ def test_privacy_in_dutch_tells_what_is_kept_and_who_sees_it(group: Driver) -> N
     out = group.say("an", "/privacy", group=True)  # answered privately
     assert out == (
         "[dm an] Wat de bot van LETS Durme over jou bewaart:\n"
-        "  - je code DU-002, je naam (An Peeters), je taal (Nederlands) en je plaats in de groep"
-        " (lid);\n"
+        "  - je code DU-002, je naam (An Peeters), je taal (nog niet gekozen: die van de groep)"
+        " en je plaats in de groep (lid);\n"
         "  - je chat-accounts (console): het nummer of adres waarmee dat platform je kent, de naam"
         " die je daar toont, je @gebruikersnaam, je privéchat met de bot, berichten die wachten"
         " tot je die chat opent, en een koppel- of activeercode die nog geldt (alleen als"
@@ -148,6 +148,7 @@ def test_privacy_in_english_counts_what_the_member_left(engine: Engine) -> None:
 def test_privacy_for_a_candidate_and_a_stranger(driver: Driver) -> None:
     driver.say("admin", "/start")
     driver.say("cas", "/join Cas")
+    driver.say("cas", "/lang en")
     out = driver.say("cas", "/privacy")
     assert "your language (English) and your place in the group (candidate member);" in out
     assert driver.say("zoe", "/privacy") == (

@@ -217,6 +217,7 @@ def assert_png(data: bytes, width: int = 1000, height: int = 560) -> None:
 
 
 def test_stats_on_an_empty_group(driver: Driver) -> None:
+    driver.say("admin", "/lang en")
     out = driver.say("admin", "/stats").splitlines()
     assert out[0] == "[dm admin] Figures of LETS Durme, January 2026 to December 2026"
     assert out[-7:] == [
