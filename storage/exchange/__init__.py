@@ -4,7 +4,7 @@
 everything out again.
 """
 
-from storage.exchange.export import export_rows, write_rows
+from storage.exchange.export import COLUMNS, export_rows, neutralised, plain_cell, write_rows
 from storage.exchange.importing import (
     OPENING,
     BalancesReport,
@@ -31,6 +31,7 @@ from storage.exchange.sheet import (
 
 __all__ = [
     "BALANCE_FIELDS",
+    "COLUMNS",
     "HEADERS",
     "MEMBER_FIELDS",
     "OPENING",
@@ -45,9 +46,11 @@ __all__ = [
     "import_balances",
     "import_members",
     "import_transfers",
+    "neutralised",
     "parse_amount",
     "parse_code",
     "parse_date",
+    "plain_cell",
     "read_sheet",
     "units",
     "write_rows",
