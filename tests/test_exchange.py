@@ -144,7 +144,7 @@ def test_alike_rows_are_alike_transfers_each_booked_once(engine: Engine, tmp_pat
 def test_transfers_need_their_members_first(engine: Engine, elas: tuple[Path, Path]) -> None:
     sheet = read_sheet(elas[1], ("date", "from", "to", "amount"))
     report = import_transfers(engine, sheet, prefix="DU", decimals=0, tz=TZ, dry_run=True)
-    assert report.problems[0] == "line 2: a member code is unknown: import the members first"
+    assert report.problems[0] == "line 2: member 'DU-001' is unknown: import the members first"
     assert count(engine, "transfers") == 0
 
 
@@ -647,7 +647,7 @@ def test_reversals_point_at_the_transfer_of_their_source_id(db_url: str, tmp_pat
         "3;2026-01-07;DU-002;DU-001;60;Terugboeking van #1;reversal;1\n"
     )
     assert book(engine, transfers_sheet(tmp_path, HEADER + first)).problems == []
-    later = HEADER + "4;2026-01-08;DU-003;DU-001;10;Terugboeking van #2;reversal;2\n"
+    later = HEADER + "4;2026-01-08;DU-003;DU-001;10;Terugboeking van #2;;2\n"  # no kind given
     assert book(engine, transfers_sheet(tmp_path, later, "later.csv")).problems == []
     assert ledger(engine)[2:] == [
         (3, 60, "Terugboeking van #1", "reversal", 1),
@@ -764,9 +764,9 @@ def test_a_file_missing_its_oldest_transfers_is_refused(db_url: str, tmp_path: P
         " (a difference of -60)",
         "DU-002 Bö Janssens: the transfers give a balance of -120, the source shows -60"
         " (a difference of 60)",
-        "the balances differ from the source's: transfers are missing (an eLAS export holds"
-        " the newest 5,000 only), or the source's balances include more; import the whole"
-        " history, or opening balances instead (import balances)",
+        "the balances differ from the source's: transfers are missing (an export may hold"
+        " only the newest), or the source's balances include more; import the whole history,"
+        " or opening balances instead (import balances)",
     ]
     assert report.added == 0 and ledger(engine) == []
     whole = book(engine, transfers_sheet(tmp_path, ELAS_TRANSFERS), expected_balances=shown)

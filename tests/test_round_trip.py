@@ -200,3 +200,41 @@ def test_a_reversal_moved_in_cant_be_reversed_again(
     moved.say("admin", "/betaal DU-002 5 brood")
     assert f"#{reversal.id + 1}" in moved.say("admin", "ja")
     assert ledger_problems(copy, SETTINGS.group_limits) == []
+
+
+def test_events_that_cant_be_imported_are_named_by_line(
+    two: tuple[Engine, Engine], tmp_path: Path
+) -> None:
+    source, copy = two
+    busy_group(source)
+    for what in ("members", "events"):
+        (tmp_path / f"{what}.csv").write_bytes(exported(source, what))
+    people = read_sheet(tmp_path / "members.csv", MEMBER_FIELDS)
+    import_members(copy, people, prefix="DU", decimals=0, dry_run=False, now=NOW)
+    lines = (tmp_path / "events.csv").read_text(encoding="utf-8").splitlines()
+    broken = [
+        lines[0],
+        lines[1].replace("market", "braderie"),
+        lines[2].replace("DU-001", "DU-009", 1),
+        lines[3].replace("2026-12-26T09", "26/12/2026 09"),
+        lines[3],
+        lines[3],
+    ]
+    (tmp_path / "broken.csv").write_text("\n".join(broken) + "\n", encoding="utf-8")
+    report = import_events(copy, read_events(tmp_path / "broken.csv"), prefix="DU", dry_run=False)
+    assert report.problems == [
+        "line 2: kind 'braderie' is unknown (one of market, meeting, other, repaircafe)",
+        "line 3: created_by: member 'DU-009' is unknown: import the members first",
+        "line 4: a time is not a date and time with its zone (as the export writes them)",
+        "line 6: event 3 twice in the file (line 5 too)",
+    ]
+    assert report.added == 0
+    good = import_events(copy, read_events(tmp_path / "events.csv"), prefix="DU", dry_run=False)
+    assert (good.added, good.problems) == (3, [])
+    changed = [lines[0], lines[1].replace("Parochiezaal", "Schuur")]
+    (tmp_path / "changed.csv").write_text("\n".join(changed) + "\n", encoding="utf-8")
+    again = import_events(copy, read_events(tmp_path / "changed.csv"), prefix="DU", dry_run=False)
+    assert again.problems == [
+        "line 2: event 1 is here already with other content; a changed file? change an event"
+        " in the chat, not by an import"
+    ]

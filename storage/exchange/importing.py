@@ -1,8 +1,8 @@
 """Importing members, transfers and opening balances from CSV files.
 
 A real import is one transaction (all or nothing) and idempotent: members are
-keyed on their code, transfers on a fingerprint of their row, so importing
-the same file twice adds nothing. A dry run reports what would happen and
+keyed on their code, transfers on the source's id or a fingerprint of their
+row, so importing the same file twice adds nothing. A dry run reports what would happen and
 every problem with its line number, and changes nothing. Transfers are booked
 through ``letsbot.posting.post``, as every transfer is.
 """
@@ -136,7 +136,6 @@ class _Row:
 
 IMPORT = "import:"  # event_key prefix of every imported transfer
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
-ELAS_CAP = 5000  # an eLAS export of transactions holds at most this many, newest first
 
 
 def import_transfers(
@@ -245,7 +244,8 @@ def _read_row(
     source_id = values.get("id", "").strip() or None
     reverses = values.get("reverses", "").strip() or None
     if payer not in known or receiver not in known:
-        return "a member code is unknown: import the members first"
+        cell = values.get("from", "") if payer not in known else values.get("to", "")
+        return f"member {cell!r} is unknown: import the members first"
     assert payer is not None and receiver is not None
     if payer == receiver:
         return "payer and receiver are the same member"
@@ -265,7 +265,8 @@ def _read_row(
         receiver,
         amount,
         values.get("description", "") or "import",
-        TransferKind(kind or TransferKind.PAYMENT),
+        # A file without kinds (eLAS) holds payments, and reversals where it says so.
+        TransferKind(kind or (TransferKind.REVERSAL if reverses else TransferKind.PAYMENT)),
         source_id,
         reverses,
     )
@@ -491,9 +492,9 @@ def _compare(
             )
     if differ:
         report.problems.append(
-            f"the balances differ from the source's: transfers are missing (an eLAS export"
-            f" holds the newest {ELAS_CAP:,} only), or the source's balances include more;"
-            " import the whole history, or opening balances instead (import balances)"
+            "the balances differ from the source's: transfers are missing (an export may"
+            " hold only the newest), or the source's balances include more; import the whole"
+            " history, or opening balances instead (import balances)"
         )
 
 
