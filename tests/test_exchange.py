@@ -842,3 +842,18 @@ def test_two_imports_of_one_file_at_once_book_each_transfer_once(
     assert len(ledger(engine)) == 23
     assert ledger_problems(engine, LIMITS) == []
     engine.dispose()
+
+
+def test_a_file_imported_before_ids_were_read_is_found_booked(
+    engine: Engine, tmp_path: Path
+) -> None:
+    members_of(balances_file(tmp_path, GOOD_MEMBERS, "leden.csv"), engine, dry_run=False)
+    rows = ["2026-01-05;DU-001;DU-002;60;soep", "2026-01-05;DU-001;DU-002;60;soep"]
+    without = "datum;van;naar;bedrag;omschrijving\n" + "\n".join(rows) + "\n"
+    assert book(engine, transfers_sheet(tmp_path, without)).added == 2
+    with_ids = "id;datum;van;naar;bedrag;omschrijving\n" + "".join(
+        f"{n};{row}\n" for n, row in enumerate(rows, start=7)
+    )
+    again = book(engine, transfers_sheet(tmp_path, with_ids, "ids.csv"))
+    assert (again.added, again.unchanged, again.problems) == (0, 2, [])
+    assert len(ledger(engine)) == 2

@@ -132,6 +132,9 @@ class _Row:
     source_id: str | None  # the source's own id of the transaction
     reverses: str | None  # the source id of the transfer this one reverses
     key: str = ""
+    # The key of the row without its id: the same file imported before ids were
+    # read is found booked too.
+    legacy: str = ""
 
 
 IMPORT = "import:"  # event_key prefix of every imported transfer
@@ -278,21 +281,6 @@ def _keyed(rows: list[_Row]) -> list[_Row]:
     alike: dict[str, int] = {}
     for row in rows:
         when, description = row.when.isoformat(), row.description
-        if row.source_id is not None:
-            content = "|".join(
-                [
-                    when,
-                    str(row.payer),
-                    str(row.receiver),
-                    str(row.amount),
-                    description,
-                    row.kind.value,
-                    row.reverses or "",
-                ]
-            )
-            digest = hashlib.sha256(content.encode()).hexdigest()[:32]
-            keyed.append(replace(row, key=f"{IMPORT}id:{row.source_id}:{digest}"))
-            continue
         fingerprint = "|".join(
             [when, str(row.payer), str(row.receiver), str(row.amount), description]
         )
@@ -303,9 +291,23 @@ def _keyed(rows: list[_Row]) -> list[_Row]:
         alike[fingerprint] = seen + 1
         if seen:
             fingerprint += f"|{seen}"
-        keyed.append(
-            replace(row, key=IMPORT + hashlib.sha256(fingerprint.encode()).hexdigest()[:40])
+        legacy = IMPORT + hashlib.sha256(fingerprint.encode()).hexdigest()[:40]
+        if row.source_id is None:
+            keyed.append(replace(row, key=legacy, legacy=legacy))
+            continue
+        content = "|".join(
+            [
+                when,
+                str(row.payer),
+                str(row.receiver),
+                str(row.amount),
+                description,
+                row.kind.value,
+                row.reverses or "",
+            ]
         )
+        digest = hashlib.sha256(content.encode()).hexdigest()[:32]
+        keyed.append(replace(row, key=f"{IMPORT}id:{row.source_id}:{digest}", legacy=legacy))
     return keyed
 
 
@@ -337,14 +339,17 @@ def _book(
             )
         ).all()
     )
+    for row in rows:  # found under the key it had before ids were read
+        if row.key not in booked and row.legacy in booked:
+            booked[row.key] = booked[row.legacy]
     new = [row for row in rows if row.key not in booked]
     numbers = [int(row.source_id) for row in new if row.source_id and row.source_id.isdigit()]
     taken: set[int] = set()
-    if numbers and len(numbers) == len(new):
-        taken = set(
-            connection.execute(select(transfers.c.id).where(transfers.c.id.in_(numbers))).scalars()
-        )
-        report.kept_numbers = not taken and max(numbers) < 2**31
+    if numbers and len(numbers) == len(new) and max(numbers) < 2**31:
+        low, high = min(numbers), max(numbers)
+        here = connection.execute(select(transfers.c.id).where(transfers.c.id.between(low, high)))
+        taken = set(here.scalars()) & set(numbers)
+        report.kept_numbers = not taken
     if taken:
         report.warnings.append(
             f"transfer numbers of the file are taken here (#{min(taken)} first):"
