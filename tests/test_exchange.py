@@ -621,6 +621,7 @@ def test_numbers_taken_here_are_not_kept(engine: Engine, tmp_path: Path) -> None
         "transfer numbers of the file are taken here (#2 first): the transfers get new numbers"
     ]
     assert [row[0] for row in ledger(engine)] == [1, 2, 3, 4]
+    assert ledger_problems(engine, LIMITS) == []
 
 
 def test_an_unknown_kind_is_a_problem_of_its_line(engine: Engine, tmp_path: Path) -> None:
@@ -683,10 +684,12 @@ def test_limits_are_checked_on_the_balances_at_the_end(db_url: str, tmp_path: Pa
     engine = group_on(db_url, tmp_path)
     sheet = transfers_sheet(tmp_path, OVER_LIMITS)
     expected = [
-        "DU-002 Bö Janssens: the balance after the import, 1600, is above its maximum 1000"
-        " (letsbot check would report it); re-run with --widen-limits to make 1600 its maximum",
-        "DU-003 Céline De Smet: the balance after the import, -1700, is below its minimum -1500"
-        " (letsbot check would report it); re-run with --widen-limits to make -1700 its minimum",
+        "DU-002 Bö Janssens (last transfer on line 2): the balance after the import, 1600, is"
+        " above its maximum 1000 (letsbot check would report it); re-run with --widen-limits"
+        " to make 1600 its maximum",
+        "DU-003 Céline De Smet (last transfer on line 3): the balance after the import, -1700,"
+        " is below its minimum -1500 (letsbot check would report it); re-run with"
+        " --widen-limits to make -1700 its minimum",
     ]
     dry = book(engine, sheet, dry_run=True)
     assert (dry.problems, dry.added, dry.widened) == (expected, 2, [])
@@ -695,8 +698,10 @@ def test_limits_are_checked_on_the_balances_at_the_end(db_url: str, tmp_path: Pa
     assert ledger(engine) == [] and set(balances(engine).values()) == {0}
     would = book(engine, sheet, dry_run=True, widen_limits=True)
     widened = [
-        "DU-002 Bö Janssens: maximum 1000 -> 1600, the balance after the import",
-        "DU-003 Céline De Smet: minimum -1500 -> -1700, the balance after the import",
+        "DU-002 Bö Janssens (last transfer on line 2): maximum 1000 -> 1600, the balance after"
+        " the import",
+        "DU-003 Céline De Smet (last transfer on line 3): minimum -1500 -> -1700, the balance"
+        " after the import",
     ]
     assert (would.problems, would.widened) == ([], widened)
     with engine.connect() as connection:
@@ -735,10 +740,11 @@ def test_inactive_members_history_and_soft_limits(engine: Engine, tmp_path: Path
     )
     assert (soft.problems, soft.added) == ([], 2)
     assert soft.warnings == [
-        "DU-002 Bö Janssens: the balance after the import, 1600, is above its maximum 1000;"
-        " it stands, as the group's limits are soft"
+        "DU-002 Bö Janssens (last transfer on line 2): the balance after the import, 1600, is"
+        " above its maximum 1000; it stands, as the group's limits are soft"
     ]
     assert balances(engine) == {0: 0, 1: 100, 2: 1600, 3: -1700}
+    assert ledger_problems(engine, make_settings(limits={"soft": True}).group_limits) == []
 
 
 @dataclass(frozen=True)
@@ -857,3 +863,4 @@ def test_a_file_imported_before_ids_were_read_is_found_booked(
     again = book(engine, transfers_sheet(tmp_path, with_ids, "ids.csv"))
     assert (again.added, again.unchanged, again.problems) == (0, 2, [])
     assert len(ledger(engine)) == 2
+    assert ledger_problems(engine, LIMITS) == []

@@ -210,9 +210,9 @@ def import_transfers(
         if len(rows) > 1 and rows[0].when > rows[-1].when:
             rows.reverse()  # newest first: rows at the same time are read backwards too
         rows.sort(key=lambda row: row.when)
-        _book(connection, store, _keyed(rows), ids, locked, report, lines_of)
+        last = _book(connection, store, _keyed(rows), ids, locked, report, lines_of)
         if limits is not None:
-            _check_limits(connection, limits, widen_limits, report, prefix, decimals)
+            _check_limits(connection, limits, widen_limits, report, prefix, decimals, last)
         if expected_balances is not None:
             _compare(connection, expected_balances, report, prefix, decimals)
         if dry_run or report.problems:
@@ -319,8 +319,12 @@ def _book(
     locked: dict[int, Member],
     report: TransfersReport,
     lines_of: dict[str, int],
-) -> None:
-    """Post each row not booked yet, in order; a row that can't be is a problem."""
+) -> dict[int, int]:
+    """Post each row not booked yet, in order; a row that can't be is a problem.
+
+    Returns the line of each member's last transfer booked (by member number).
+    """
+    last: dict[int, int] = {}
     booked: dict[str, int] = dict(
         connection.execute(
             select(transfers.c.event_key, transfers.c.id).where(
@@ -378,6 +382,7 @@ def _book(
                 continue
             target = found
         report.added += 1
+        last[row.payer] = last[row.receiver] = row.line
         transfer = post(
             store,
             payer_id=ids[row.payer],
@@ -397,6 +402,7 @@ def _book(
             reversed_by[target] = transfer.id
         if row.source_id is not None:
             in_file[row.source_id] = transfer.id
+    return last
 
 
 def _reversed(
@@ -432,10 +438,12 @@ def _check_limits(
     report: TransfersReport,
     prefix: str,
     decimals: int,
+    last: dict[int, int],
 ) -> None:
     """Every balance outside its limits after the import, as ``letsbot check`` finds it.
 
     Inactive members and the group account are not checked, by ``check`` either.
+    ``last``: the line of each member's last transfer in the file, to name.
     """
     for row in connection.execute(select(members).order_by(members.c.number)):
         if row.is_group_account or row.status == Status.INACTIVE.value:
@@ -445,6 +453,8 @@ def _check_limits(
         if low <= row.balance <= high:
             continue
         who = f"{MemberCode.show(prefix, row.number)} {row.name}"
+        if row.number in last:
+            who += f" (last transfer on line {last[row.number]})"
         balance = units(row.balance, decimals)
         side, limit = ("minimum", low) if row.balance < low else ("maximum", high)
         where = "below" if side == "minimum" else "above"
