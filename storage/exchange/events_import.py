@@ -26,6 +26,7 @@ from storage.exchange.export import COLUMNS, plain_cell
 from storage.exchange.importing import Resolve, code_reader
 from storage.exchange.sheet import ImportError_, Report
 from storage.tables import events, members, rsvps
+from storage.uow import SqlStore
 
 EventRows = list[tuple[int, dict[str, str]]]  # (line number, values by column)
 _LONGEST = 200  # title, place and reason: the columns' width
@@ -92,6 +93,9 @@ def import_events(
     report = EventsReport()
     with engine.begin() as connection:
         ids = dict(connection.execute(select(members.c.number, members.c.id)).all())
+        # Every account locked, in the one lock order, as an import of transfers does:
+        # a second import of the same file waits, then finds every event there.
+        SqlStore(connection).members.lock_members(list(ids.values()))
         parsed: list[_Event] = []
         seen: dict[int, int] = {}
         for line, raw in rows:
