@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from app.compose import CliError, ready_engine, settings_from
-from storage.exchange import export_rows, write_rows
+from storage.exchange import COLUMNS, export_rows, write_rows
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -16,11 +16,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         engine, args.what, settings.group.code_prefix.upper(), settings.currency.decimals
     )
     if args.output is None:
-        write_rows(rows, sys.stdout, args.format)
+        write_rows(rows, sys.stdout, args.format, COLUMNS[args.what])
         return 0
     try:
         with args.output.open("w", encoding="utf-8", newline="") as out:
-            write_rows(rows, out, args.format)
+            write_rows(rows, out, args.format, COLUMNS[args.what])
     except OSError as error:
         raise CliError(f"{args.output}: {error.strerror}") from None
     print(f"wrote {len(rows)} {args.what} to {args.output}", file=sys.stderr)

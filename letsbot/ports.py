@@ -238,8 +238,13 @@ class Ledger(Protocol):
         booked_by_id: int | None,
         event_key: str,
         reverses_id: int | None = None,
+        transfer_id: int | None = None,
     ) -> Transfer:
-        """Append a transfer and move both cached balances. Call lock_members first."""
+        """Append a transfer and move both cached balances. Call lock_members first.
+
+        ``transfer_id``: the number it gets (an import keeping the source's
+        numbers); None: the next one.
+        """
         ...
 
     def transfer(self, transfer_id: int) -> Transfer | None: ...

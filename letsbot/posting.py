@@ -61,6 +61,7 @@ def post(
     booked_by_id: int | None,
     event_key: str,
     reverses_id: int | None = None,
+    transfer_id: int | None = None,
     limits: GroupLimits | None = None,
     lock_also: Iterable[int] = (),
     locked: Mapping[int, Member] | None = None,
@@ -75,7 +76,8 @@ def post(
     the transfer names). ``locked``: accounts this transaction locked already,
     their balances unchanged since; when they cover all, they aren't locked again.
     ``check``: runs on the locked payer and receiver before the limits; ``kind``
-    may follow from them too.
+    may follow from them too. ``transfer_id``: the number it gets (an import
+    keeping the source's numbers); None: the next one.
     """
     wanted = {payer_id, receiver_id, *lock_also}
     if locked is None or not wanted <= locked.keys():
@@ -99,5 +101,6 @@ def post(
         booked_by_id=booked_by_id,
         event_key=event_key,
         reverses_id=reverses_id,
+        transfer_id=transfer_id,
     )
     return Posted(transfer, payer, receiver, soft)

@@ -63,6 +63,15 @@ _ADD_AND_MOVE = (
     .add_cte(_MOVE.cte("moved"))
     .returning(transfers.c.id)
 )
+# The same with the number given (an import keeping the source's numbers).
+_ADD_AND_MOVE_AS = (
+    insert(transfers)
+    .values(
+        {column: bindparam(f"new_{column}") for column in ("id", *_TRANSFER_COLUMNS)},
+    )
+    .add_cte(_MOVE.cte("moved"))
+    .returning(transfers.c.id)
+)
 _TRANSFER = select(transfers).where(transfers.c.id == bindparam("transfer_id"))
 
 
@@ -143,8 +152,9 @@ class SqlLedger:
         booked_by_id: int | None,
         event_key: str,
         reverses_id: int | None = None,
+        transfer_id: int | None = None,
     ) -> Transfer:
-        row = {
+        row: dict[str, object] = {
             "payer_id": payer_id,
             "receiver_id": receiver_id,
             "amount": amount,
@@ -155,10 +165,13 @@ class SqlLedger:
             "reverses_id": reverses_id,
             "event_key": event_key,
         }
+        if transfer_id is not None:
+            row["id"] = transfer_id
         move = {"debit_id": payer_id, "credit_id": receiver_id, "moved": amount}
         if self.db.dialect.name == "postgresql":
             values = {f"new_{column}": value for column, value in row.items()}
-            transfer_id = self.db.execute(_ADD_AND_MOVE, {**values, **move}).scalar_one()
+            adding = _ADD_AND_MOVE if transfer_id is None else _ADD_AND_MOVE_AS
+            transfer_id = self.db.execute(adding, {**values, **move}).scalar_one()
         else:
             transfer_id = self.db.execute(_ADD_TRANSFER, row).scalar_one()
             self.db.execute(_MOVE, move)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import shutil
+import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,14 +19,19 @@ from sqlalchemy import Engine, text
 from storage.check import ledger_problems
 from storage.database import make_engine
 from storage.exchange import (
+    COLUMNS,
     TRANSFER_FIELDS,
     BalancesReport,
     ImportError_,
     Report,
+    Sheet,
+    TransfersReport,
     export_rows,
     import_balances,
     import_members,
     import_transfers,
+    neutralised,
+    plain_cell,
     read_sheet,
     write_rows,
 )
@@ -135,7 +144,7 @@ def test_alike_rows_are_alike_transfers_each_booked_once(engine: Engine, tmp_pat
 def test_transfers_need_their_members_first(engine: Engine, elas: tuple[Path, Path]) -> None:
     sheet = read_sheet(elas[1], ("date", "from", "to", "amount"))
     report = import_transfers(engine, sheet, prefix="DU", decimals=0, tz=TZ, dry_run=True)
-    assert report.problems[0] == "line 2: a member code is unknown: import the members first"
+    assert report.problems[0] == "line 2: member 'DU-001' is unknown: import the members first"
     assert count(engine, "transfers") == 0
 
 
@@ -408,6 +417,9 @@ def test_import_balances_from_the_command_line(tmp_path: Path) -> None:
     assert letsbot("export", "events", "--format", "json", cwd=tmp_path).stdout == "[]\n"
     listings = letsbot("export", "listings", "--output", "aanbod.csv", cwd=tmp_path)
     assert listings.returncode == 0 and "wrote 0 listings to aanbod.csv" in listings.stderr
+    assert (tmp_path / "aanbod.csv").read_bytes() == (
+        b"id,kind,owner,text,tags,price,created,expires,withdrawn,status\r\n"
+    )
 
 
 def test_export_listings_and_events_with_everything_needed_to_move(
@@ -505,3 +517,350 @@ def test_balances_on_both_databases(db_url: str, tmp_path: Path) -> None:
     assert balances(engine) == {0: -150, 1: -100, 2: 250, 3: 0}
     assert ledger_problems(engine, make_settings().group_limits) == []
     engine.dispose()
+
+
+# Transfers booked exactly: in date order, keyed on the source's ids, reversals
+# linked, limits and the source's balances checked at the end.
+LIMITS = make_settings().group_limits
+HEADER = "id;datum;van;naar;bedrag;omschrijving;kind;reverses\n"
+
+
+def group_on(db_url: str, tmp_path: Path) -> Engine:
+    """A database of either kind with An (DU-001), Bö (DU-002) and Céline (DU-003, leaving)."""
+    engine = make_engine(db_url)
+    assert members_of(balances_file(tmp_path, GOOD_MEMBERS, "leden.csv"), engine, dry_run=False)
+    return engine
+
+
+def transfers_sheet(tmp_path: Path, text: str, name: str = "t.csv") -> Sheet:
+    return read_sheet(balances_file(tmp_path, text, name), TRANSFER_FIELDS)
+
+
+def book(engine: Engine, sheet: Sheet, *, dry_run: bool = False, **options: Any) -> TransfersReport:
+    return import_transfers(
+        engine, sheet, prefix="DU", decimals=0, tz=TZ, dry_run=dry_run, limits=LIMITS, **options
+    )
+
+
+def ledger(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT id, amount, description, kind, reverses_id FROM transfers ORDER BY id")
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+def test_a_newest_first_file_is_booked_oldest_first(db_url: str, tmp_path: Path) -> None:
+    engine = group_on(db_url, tmp_path)
+    newest_first = (
+        "datum;van;naar;bedrag;omschrijving\n"
+        "2026-03-01 12:00:00;DU-003;DU-001;30;eieren\n"
+        "2026-02-12 10:00:00;DU-002;DU-003;5;later die dag\n"  # the same time: the file's
+        "2026-02-12 10:00:00;DU-002;DU-003;4;eerst\n"  # own order, read backwards
+        "2026-01-05 10:00:00;DU-001;DU-002;60;soep\n"
+    )
+    report = book(engine, transfers_sheet(tmp_path, newest_first))
+    assert (report.added, report.problems, report.kept_numbers) == (4, [], False)
+    assert [row[2] for row in ledger(engine)] == ["soep", "eerst", "later die dag", "eieren"]
+    assert book(engine, transfers_sheet(tmp_path, newest_first)).unchanged == 4
+    assert ledger_problems(engine, LIMITS) == []
+    engine.dispose()
+
+
+def test_the_source_ids_are_the_keys_and_the_numbers(db_url: str, tmp_path: Path) -> None:
+    engine = group_on(db_url, tmp_path)
+    rows = (
+        "14;2026-03-01;DU-003;DU-001;30;eieren;;\n"
+        "12;2026-02-12;DU-002;DU-003;4;soep;;\n"
+        "13;2026-02-12;DU-002;DU-003;4;soep;;\n"  # alike, but their own ids
+        "11;2026-01-05;DU-001;DU-002;60;soep;payment;\n"
+    )
+    first = book(engine, transfers_sheet(tmp_path, HEADER + rows))
+    assert (first.added, first.problems, first.kept_numbers) == (4, [], True)
+    assert [row[:3] for row in ledger(engine)] == [
+        (11, 60, "soep"),
+        (12, 4, "soep"),
+        (13, 4, "soep"),
+        (14, 30, "eieren"),
+    ]
+    again = book(engine, transfers_sheet(tmp_path, HEADER + rows))
+    assert (again.added, again.unchanged, again.problems) == (0, 4, [])
+    # The same id with other content: an edited file, or another source; never a second transfer.
+    changed = HEADER + "12;2026-02-12;DU-002;DU-003;5;soep;;\n15;2026-04-01;DU-001;DU-003;1;x;;\n"
+    refused = book(engine, transfers_sheet(tmp_path, changed))
+    assert refused.problems == [
+        "line 2: id 12 was imported before with other content (transfer #12); a changed file?"
+        " correct a transfer with a booking, not an import"
+    ]
+    assert refused.added == 0 and len(ledger(engine)) == 4
+    twice = HEADER + "20;2026-04-01;DU-001;DU-003;1;x;;\n20;2026-04-02;DU-001;DU-003;2;y;;\n"
+    assert book(engine, transfers_sheet(tmp_path, twice)).problems == [
+        "line 3: id 20 twice in the file (line 2 too)"
+    ]
+    # Numbers taken here already: the transfers get new ones, and the report says so.
+    taken = HEADER + "11;2026-04-01;DU-001;DU-003;1;brood;;\n"
+    moved = book(engine, transfers_sheet(tmp_path, taken))
+    assert (moved.added, moved.kept_numbers, moved.problems) == (0, False, [moved.problems[0]])
+    assert moved.problems[0].startswith("line 2: id 11 was imported before with other content")
+    fresh = HEADER + "1;2026-04-01;DU-001;DU-003;1;brood;;\n"
+    assert book(engine, transfers_sheet(tmp_path, fresh)).kept_numbers is True
+    late = HEADER + "1b;2026-04-01;DU-001;DU-003;1;brood;;\n12x;2026-04-01;DU-001;DU-003;2;x;;\n"
+    late_report = book(engine, transfers_sheet(tmp_path, late))
+    assert (late_report.added, late_report.kept_numbers) == (2, False)
+    assert [row[0] for row in ledger(engine)][-2:] == [15, 16]  # after the highest number
+    assert ledger_problems(engine, LIMITS) == []
+    engine.dispose()
+
+
+def test_numbers_taken_here_are_not_kept(engine: Engine, tmp_path: Path) -> None:
+    members_of(balances_file(tmp_path, GOOD_MEMBERS, "leden.csv"), engine, dry_run=False)
+    book(engine, transfers_sheet(tmp_path, ELAS_TRANSFERS))
+    report = book(engine, transfers_sheet(tmp_path, HEADER + "2;2026-04-01;DU-001;DU-003;1;x;;\n"))
+    assert (report.added, report.kept_numbers) == (1, False)
+    assert report.warnings == [
+        "transfer numbers of the file are taken here (#2 first): the transfers get new numbers"
+    ]
+    assert [row[0] for row in ledger(engine)] == [1, 2, 3, 4]
+    assert ledger_problems(engine, LIMITS) == []
+
+
+def test_an_unknown_kind_is_a_problem_of_its_line(engine: Engine, tmp_path: Path) -> None:
+    members_of(balances_file(tmp_path, GOOD_MEMBERS, "leden.csv"), engine, dry_run=False)
+    sheet = transfers_sheet(
+        tmp_path,
+        "datum;van;naar;bedrag;omschrijving;kind\n"
+        "2026-01-05;DU-001;DU-002;60;soep;payment\n"
+        "2026-01-06;DU-001;DU-002;60;soep;betaling\n",
+    )
+    report = book(engine, sheet)
+    assert report.problems == [
+        "line 3: kind 'betaling' is unknown (one of booking, opening, payment, request, rest,"
+        " reversal, start_credit)"
+    ]
+    assert report.added == 0 and ledger(engine) == []
+
+
+def test_reversals_point_at_the_transfer_of_their_source_id(db_url: str, tmp_path: Path) -> None:
+    engine = group_on(db_url, tmp_path)
+    first = (
+        "1;2026-01-05;DU-001;DU-002;60;soep;payment;\n"
+        "2;2026-01-06;DU-001;DU-003;10;eieren;payment;\n"
+        "3;2026-01-07;DU-002;DU-001;60;Terugboeking van #1;reversal;1\n"
+    )
+    assert book(engine, transfers_sheet(tmp_path, HEADER + first)).problems == []
+    later = HEADER + "4;2026-01-08;DU-003;DU-001;10;Terugboeking van #2;;2\n"  # no kind given
+    assert book(engine, transfers_sheet(tmp_path, later, "later.csv")).problems == []
+    assert ledger(engine)[2:] == [
+        (3, 60, "Terugboeking van #1", "reversal", 1),
+        (4, 10, "Terugboeking van #2", "reversal", 2),
+    ]
+    wrong = (
+        HEADER + "5;2026-01-09;DU-002;DU-001;60;nog eens;reversal;1\n"
+        "6;2026-01-09;DU-002;DU-001;60;nergens;reversal;99\n"
+        "7;2026-01-09;DU-002;DU-001;1;te vroeg;reversal;8\n"
+        "8;2026-01-10;DU-001;DU-002;1;later;payment;\n"
+    )
+    report = book(engine, transfers_sheet(tmp_path, wrong, "wrong.csv"))
+    assert report.problems == [
+        "line 2: reverses 1 (transfer #1), reversed already by #3",
+        "line 3: reverses 99: no transfer with that id in the file or imported before",
+        "line 4: reverses 8 (line 5), which is not booked before it",
+    ]
+    assert len(ledger(engine)) == 4
+    assert ledger_problems(engine, LIMITS) == []
+    engine.dispose()
+
+
+# An's history crosses her limit for a while and ends within it; Bö ends above his
+# maximum, Céline (leaving) below the group's minimum.
+OVER_LIMITS = (
+    "datum;van;naar;bedrag;omschrijving\n"
+    "2026-01-05;DU-001;DU-002;1600;fiets\n"
+    "2026-02-01;DU-003;DU-001;1700;zonnepaneel\n"
+)
+
+
+def test_limits_are_checked_on_the_balances_at_the_end(db_url: str, tmp_path: Path) -> None:
+    engine = group_on(db_url, tmp_path)
+    sheet = transfers_sheet(tmp_path, OVER_LIMITS)
+    expected = [
+        "DU-002 Bö Janssens (last transfer on line 2): the balance after the import, 1600, is"
+        " above its maximum 1000 (letsbot check would report it); re-run with --widen-limits"
+        " to make 1600 its maximum",
+        "DU-003 Céline De Smet (last transfer on line 3): the balance after the import, -1700,"
+        " is below its minimum -1500 (letsbot check would report it); re-run with"
+        " --widen-limits to make -1700 its minimum",
+    ]
+    dry = book(engine, sheet, dry_run=True)
+    assert (dry.problems, dry.added, dry.widened) == (expected, 2, [])
+    real = book(engine, sheet)
+    assert (real.problems, real.added) == (expected, 0)
+    assert ledger(engine) == [] and set(balances(engine).values()) == {0}
+    would = book(engine, sheet, dry_run=True, widen_limits=True)
+    widened = [
+        "DU-002 Bö Janssens (last transfer on line 2): maximum 1000 -> 1600, the balance after"
+        " the import",
+        "DU-003 Céline De Smet (last transfer on line 3): minimum -1500 -> -1700, the balance"
+        " after the import",
+    ]
+    assert (would.problems, would.widened) == ([], widened)
+    with engine.connect() as connection:
+        limits = connection.execute(
+            text("SELECT number, min_balance, max_balance FROM members ORDER BY number")
+        ).all()
+    assert [tuple(row) for row in limits][2:] == [(2, -1000, 1000), (3, None, None)]
+    done = book(engine, sheet, widen_limits=True)
+    assert (done.problems, done.added, done.widened) == ([], 2, widened)
+    assert ledger_problems(engine, LIMITS) == []
+    with engine.connect() as connection:
+        limits = connection.execute(
+            text("SELECT number, min_balance, max_balance FROM members ORDER BY number")
+        ).all()
+    assert [tuple(row) for row in limits][2:] == [(2, -1000, 1600), (3, -1700, None)]
+    engine.dispose()
+
+
+def test_inactive_members_history_and_soft_limits(engine: Engine, tmp_path: Path) -> None:
+    """History is history: an inactive member's is booked and their balance not held
+    to a limit (check doesn't either); soft limits warn and book."""
+    members_of(balances_file(tmp_path, GOOD_MEMBERS, "leden.csv"), engine, dry_run=False)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE members SET status = 'inactive' WHERE number = 3"))
+    sheet = transfers_sheet(tmp_path, OVER_LIMITS)
+    report = book(engine, sheet, dry_run=True)
+    assert [problem[:6] for problem in report.problems] == ["DU-002"]
+    soft = import_transfers(
+        engine,
+        sheet,
+        prefix="DU",
+        decimals=0,
+        tz=TZ,
+        dry_run=False,
+        limits=make_settings(limits={"soft": True}).group_limits,
+    )
+    assert (soft.problems, soft.added) == ([], 2)
+    assert soft.warnings == [
+        "DU-002 Bö Janssens (last transfer on line 2): the balance after the import, 1600, is"
+        " above its maximum 1000; it stands, as the group's limits are soft"
+    ]
+    assert balances(engine) == {0: 0, 1: 100, 2: 1600, 3: -1700}
+    assert ledger_problems(engine, make_settings(limits={"soft": True}).group_limits) == []
+
+
+@dataclass(frozen=True)
+class CappedSheet(Sheet):
+    """A file as long as the source exports at most."""
+
+    capped: bool = True
+
+
+def test_a_file_missing_its_oldest_transfers_is_refused(db_url: str, tmp_path: Path) -> None:
+    engine = group_on(db_url, tmp_path)
+    # The source's balances after all three transfers; the file lost the oldest one.
+    shown = {1: -30, 2: -60, 3: 90}
+    newest = "\n".join(ELAS_TRANSFERS.splitlines()[:1] + ELAS_TRANSFERS.splitlines()[2:]) + "\n"
+    sheet = CappedSheet(transfers_sheet(tmp_path, newest).rows)
+    report = book(engine, sheet, expected_balances=shown)
+    assert report.warnings == [
+        "the file holds 2 rows, as many as the source exports at most: the oldest transfers"
+        " may be missing; give the balances the source shows to compare"
+    ]
+    assert report.problems == [
+        "DU-001 An Peeters: the transfers give a balance of 30, the source shows -30"
+        " (a difference of -60)",
+        "DU-002 Bö Janssens: the transfers give a balance of -120, the source shows -60"
+        " (a difference of 60)",
+        "the balances differ from the source's: transfers are missing (an export may hold"
+        " only the newest), or the source's balances include more; import the whole history,"
+        " or opening balances instead (import balances)",
+    ]
+    assert report.added == 0 and ledger(engine) == []
+    whole = book(engine, transfers_sheet(tmp_path, ELAS_TRANSFERS), expected_balances=shown)
+    assert (whole.problems, whole.added) == ([], 3)
+    assert ledger_problems(engine, LIMITS) == []
+    engine.dispose()
+
+
+@pytest.mark.parametrize("first", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_cell_a_spreadsheet_would_run_is_quoted_and_read_back_exactly(first: str) -> None:
+    cell = f'{first}HYPERLINK("http://x")'
+    assert neutralised(cell) == "'" + cell
+    assert plain_cell(neutralised(cell)) == cell
+    quoted = "'" + cell  # a text that looks quoted already gets a quote of its own
+    assert neutralised(quoted) == "''" + cell and plain_cell(neutralised(quoted)) == quoted
+    out = io.StringIO()
+    write_rows([{"description": cell, "balance": "-12.50"}], out, "csv")
+    assert out.getvalue().splitlines()[0] == "description,balance"
+    assert out.getvalue().endswith(",-12.50\r\n")
+    assert next(csv.reader(io.StringIO(out.getvalue().split("\r\n", 1)[1])))[0] == "'" + cell
+    out = io.StringIO()
+    write_rows([{"description": cell}], out, "json")
+    assert json.loads(out.getvalue()) == [{"description": cell}]
+
+
+@pytest.mark.parametrize("cell", ["-12.50", "-5", "12", "'-5", "'plain", "plain", "", "'", "-"])
+def test_numbers_and_plain_text_stay_as_they_are(cell: str) -> None:
+    kept = cell not in ("-",)
+    assert (neutralised(cell) == cell) is kept
+    assert plain_cell(neutralised(cell)) == cell
+
+
+@pytest.mark.parametrize("what", ["members", "transfers", "listings", "events"])
+def test_an_empty_export_still_has_its_header(engine: Engine, what: str) -> None:
+    out = io.StringIO()
+    rows = [row for row in export_rows(engine, what, "DU", 0) if not row.get("group_account")]  # type: ignore[arg-type]
+    write_rows(rows, out, "csv", COLUMNS[what])
+    assert out.getvalue() == ",".join(COLUMNS[what]) + "\r\n"
+
+
+@pytest.mark.postgres
+def test_two_imports_of_one_file_at_once_book_each_transfer_once(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = group_on(pg_url, tmp_path)
+    row = "2026-01-05;DU-001;DU-002;1;soep\n"
+    many = "datum;van;naar;bedrag;omschrijving\n" + row * 20 + ELAS_TRANSFERS.split("\n", 1)[1]
+    sheet = transfers_sheet(tmp_path, many)
+    barrier = threading.Barrier(2)
+    results: list[TransfersReport | BaseException] = []
+
+    def run() -> None:
+        own = make_engine(pg_url)  # a connection of its own, as a second volunteer has
+        try:
+            barrier.wait()
+            results.append(book(own, sheet))
+        except BaseException as error:  # shown by the assertion below
+            results.append(error)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    reports = [r for r in results if isinstance(r, TransfersReport)]
+    assert len(reports) == 2, results
+    assert sorted((r.added, r.unchanged, tuple(r.problems)) for r in reports) == [
+        (0, 23, ()),
+        (23, 0, ()),
+    ]
+    assert len(ledger(engine)) == 23
+    assert ledger_problems(engine, LIMITS) == []
+    engine.dispose()
+
+
+def test_a_file_imported_before_ids_were_read_is_found_booked(
+    engine: Engine, tmp_path: Path
+) -> None:
+    members_of(balances_file(tmp_path, GOOD_MEMBERS, "leden.csv"), engine, dry_run=False)
+    rows = ["2026-01-05;DU-001;DU-002;60;soep", "2026-01-05;DU-001;DU-002;60;soep"]
+    without = "datum;van;naar;bedrag;omschrijving\n" + "\n".join(rows) + "\n"
+    assert book(engine, transfers_sheet(tmp_path, without)).added == 2
+    with_ids = "id;datum;van;naar;bedrag;omschrijving\n" + "".join(
+        f"{n};{row}\n" for n, row in enumerate(rows, start=7)
+    )
+    again = book(engine, transfers_sheet(tmp_path, with_ids, "ids.csv"))
+    assert (again.added, again.unchanged, again.problems) == (0, 2, [])
+    assert len(ledger(engine)) == 2
+    assert ledger_problems(engine, LIMITS) == []

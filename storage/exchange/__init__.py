@@ -4,10 +4,14 @@
 everything out again.
 """
 
-from storage.exchange.export import export_rows, write_rows
+from storage.exchange.events_import import EventsReport, import_events, read_events
+from storage.exchange.export import COLUMNS, export_rows, neutralised, plain_cell, write_rows
 from storage.exchange.importing import (
     OPENING,
     BalancesReport,
+    Resolve,
+    TransfersReport,
+    code_reader,
     import_balances,
     import_members,
     import_transfers,
@@ -31,23 +35,32 @@ from storage.exchange.sheet import (
 
 __all__ = [
     "BALANCE_FIELDS",
+    "COLUMNS",
     "HEADERS",
     "MEMBER_FIELDS",
     "OPENING",
     "TRANSFER_FIELDS",
     "BalancesReport",
+    "EventsReport",
     "Field",
     "ImportError_",
     "Report",
+    "Resolve",
     "Sheet",
+    "TransfersReport",
+    "code_reader",
     "control_problem",
     "export_rows",
     "import_balances",
+    "import_events",
     "import_members",
     "import_transfers",
+    "neutralised",
     "parse_amount",
     "parse_code",
     "parse_date",
+    "plain_cell",
+    "read_events",
     "read_sheet",
     "units",
     "write_rows",

@@ -1,27 +1,91 @@
-"""Moving out: every member, transfer, listing and event as CSV or JSON."""
+"""Moving out: every member, transfer, listing and event as CSV or JSON.
+
+A CSV cell that a spreadsheet would run as a formula (one starting with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return) gets a single quote in
+front, as OWASP's advice on CSV injection has it; a plain number such as
+``-12.50`` stays as it is. ``plain_cell`` undoes exactly that quote when our
+own CSV is imported again, so a round trip is exact. JSON is written raw.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from letsbot.domain import MemberCode
 from storage.exchange.sheet import units
-from storage.tables import events, identities, listing_tags, listings, members, rsvps, transfers
+from storage.tables import events, listing_tags, listings, members, rsvps, transfers
 
 if TYPE_CHECKING:
     pass
 
+What = Literal["members", "transfers", "listings", "events"]
+
+# The columns of each export, in order: an empty export still has its header.
+# Members have no count of chat accounts: a link to a chat account can't move
+# (it is made again with /claim), so it has no place in a file for moving.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "members": ("code", "name", "status", "role", "min", "max", "balance", "group_account"),
+    "transfers": ("id", "date", "from", "to", "amount", "description", "kind", "reverses"),
+    "listings": (
+        "id",
+        "kind",
+        "owner",
+        "text",
+        "tags",
+        "price",
+        "created",
+        "expires",
+        "withdrawn",
+        "status",
+    ),
+    "events": (
+        "id",
+        "series",
+        "kind",
+        "title",
+        "place",
+        "starts",
+        "ends",
+        "status",
+        "cancel_reason",
+        "created_by",
+        "created",
+        "going",
+        "not_going",
+    ),
+}
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
+
+
+def _quoted(cell: str) -> bool:
+    """Whether ``cell`` gets a quote in front: it starts a formula, or it starts with
+    a quote before such a cell (so that undoing the quote is exact, whatever the text)."""
+    rest = cell.lstrip("'")
+    return bool(rest) and rest[0] in _FORMULA and _NUMBER.fullmatch(rest) is None
+
+
+def neutralised(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it as text, never runs it."""
+    return "'" + cell if _quoted(cell) else cell
+
+
+def plain_cell(cell: str) -> str:
+    """The inverse of ``neutralised``: the text of a cell of our own CSV export."""
+    return cell[1:] if cell.startswith("'") and _quoted(cell[1:]) else cell
+
 
 def export_rows(
     engine: Engine,
-    what: Literal["members", "transfers", "listings", "events"],
+    what: What,
     prefix: str,
     decimals: int,
     now: datetime | None = None,
@@ -38,11 +102,6 @@ def export_rows(
         elif what == "events":
             rows = _event_rows(connection, codes)
         elif what == "members":
-            linked: dict[int, int] = dict(
-                connection.execute(
-                    select(identities.c.member_id, func.count()).group_by(identities.c.member_id)
-                ).all()
-            )
             rows = [
                 {
                     "code": MemberCode.show(prefix, row.number),
@@ -53,7 +112,6 @@ def export_rows(
                     "max": units(row.max_balance, decimals),
                     "balance": units(row.balance, decimals),
                     "group_account": row.is_group_account,
-                    "chat_accounts": linked.get(row.id, 0),
                 }
                 for row in connection.execute(select(members).order_by(members.c.number))
             ]
@@ -147,15 +205,28 @@ def _event_rows(connection: Connection, codes: dict[int, str]) -> list[dict[str,
     ]
 
 
-def write_rows(rows: Iterable[dict[str, Any]], out: io.TextIOBase | Any, fmt: str) -> None:
+def write_rows(
+    rows: Iterable[dict[str, Any]],
+    out: io.TextIOBase | Any,
+    fmt: str,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """``rows`` as JSON, or as CSV with ``columns`` (default: the first row's keys)."""
     listed = list(rows)
     if fmt == "json":
         json.dump(listed, out, ensure_ascii=False, indent=2, default=str)
         out.write("\n")
         return
-    if not listed:
+    names = list(columns) if columns is not None else list(listed[0]) if listed else []
+    if not names:
         return
-    writer = csv.DictWriter(out, fieldnames=list(listed[0]))
+    writer = csv.DictWriter(out, fieldnames=names)
     writer.writeheader()
-    for row in listed:  # lists (tags, member codes) as words separated by spaces
-        writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+    for row in listed:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):  # tags, member codes: words separated by spaces
+        value = " ".join(value)
+    return neutralised(value) if isinstance(value, str) else value

@@ -1,8 +1,8 @@
 """Importing members, transfers and opening balances from CSV files.
 
 A real import is one transaction (all or nothing) and idempotent: members are
-keyed on their code, transfers on a fingerprint of their row, so importing
-the same file twice adds nothing. A dry run reports what would happen and
+keyed on their code, transfers on the source's id or a fingerprint of their
+row, so importing the same file twice adds nothing. A dry run reports what would happen and
 every problem with its line number, and changes nothing. Transfers are booked
 through ``letsbot.posting.post``, as every transfer is.
 """
@@ -10,18 +10,22 @@ through ``letsbot.posting.post``, as every transfer is.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import re
+from collections.abc import Callable, Container
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, text, update
 
 from letsbot.domain import GroupLimits, Member, MemberCode, Status, TransferKind
 from letsbot.posting import post
+from storage.exchange.export import plain_cell
 from storage.exchange.sheet import (
     KINDS,
     STATUSES,
+    Field,
     Report,
     Sheet,
     control_problem,
@@ -94,6 +98,49 @@ def import_members(
     return report
 
 
+Resolve = Callable[[str], int | None]
+
+
+def code_reader(prefix: str) -> Resolve:
+    """The one seam where a cell naming a member (payer, receiver, a balance's owner,
+    an event's people) becomes a member number; None when it names no one.
+
+    Today a code of the group (``DU-007``, ``DU - 0007``); a reader that knows a
+    source's own codes takes its place by being passed as ``resolve``.
+    """
+    return lambda cell: parse_code(cell, prefix)
+
+
+@dataclass
+class TransfersReport(Report):
+    """An import of transfers: besides what was booked, what was told and changed."""
+
+    warnings: list[str] = field(default_factory=list)  # worth knowing, refusing nothing
+    widened: list[str] = field(default_factory=list)  # limits widened (or that would be)
+    kept_numbers: bool = False  # the source's ids became the transfers' own numbers
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    when: datetime
+    payer: int
+    receiver: int
+    amount: int
+    description: str
+    kind: TransferKind
+    source_id: str | None  # the source's own id of the transaction
+    reverses: str | None  # the source id of the transfer this one reverses
+    key: str = ""
+    # The key of the row without its id: the same file imported before ids were
+    # read is found booked too.
+    legacy: str = ""
+
+
+IMPORT = "import:"  # event_key prefix of every imported transfer
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
+
+
 def import_transfers(
     engine: Engine,
     sheet: Sheet,
@@ -102,69 +149,368 @@ def import_transfers(
     decimals: int,
     tz: ZoneInfo,
     dry_run: bool,
-) -> Report:
-    report = Report()
+    limits: GroupLimits | None = None,
+    widen_limits: bool = False,
+    expected_balances: dict[int, int] | None = None,
+    resolve: Resolve | None = None,
+) -> TransfersReport:
+    """Book a file's transfers in date order, each once however often it is imported.
+
+    The file's order of rows at the same time is kept, read backwards when the
+    file lists the newest first (as eLAS does). A row with the source's ``id``
+    is keyed on that id and its content: the same row again is found booked;
+    another row with an id imported before is a problem, never a second
+    transfer (an edited file, or a second source using the same ids). A row
+    without an id is keyed on its content, the nth alike row of a file on its
+    count too. When every row has a numeric id and no transfer here has one
+    of those numbers, the transfers keep the source's numbers (#12 stays #12).
+    A ``reverses`` cell books a reversal of the transfer with that source id,
+    in the file or imported before, which can then not be reversed again.
+
+    History is booked as it happened: limits are not checked on the way (an
+    old ledger often crossed them for a while, and inactive members' history
+    counts too). ``limits`` are checked at the end, as ``letsbot check`` does:
+    a member outside them is a problem, unless ``widen_limits`` widens that
+    member's limit to their balance, or the group's limits are soft (then a
+    warning). ``expected_balances`` (member number: minor units), the
+    balances the source shows: a member whose balance after the import
+    differs is a problem (a file missing its oldest transfers).
+    """
+    read = resolve or code_reader(prefix)
+    report = TransfersReport()
+    if getattr(sheet, "capped", False):
+        report.warnings.append(
+            f"the file holds {len(sheet.rows)} rows, as many as the source exports at most:"
+            " the oldest transfers may be missing; give the balances the source shows to compare"
+        )
     with engine.begin() as connection:
         store = SqlStore(connection)
         ids = dict(connection.execute(select(members.c.number, members.c.id)).all())
-        # Every account locked once, in the one lock order; no limit is checked.
+        # Every account locked once, in the one lock order; a second import of the
+        # same file waits here, then finds every row booked.
         locked = store.members.lock_members(list(ids.values()))
-        keys = set(connection.execute(select(transfers.c.event_key)).scalars())
-        alike: dict[str, int] = {}
-        for line, values in sheet.rows:
-            if (problem := control_problem(values)) is not None:
+        rows: list[_Row] = []
+        lines_of: dict[str, int] = {}  # source id: the line it is on
+        for line, raw in sheet.rows:
+            if (problem := control_problem(raw)) is not None:
                 report.problem(line, problem)
                 continue
-            payer = parse_code(values.get("from", ""), prefix)
-            receiver = parse_code(values.get("to", ""), prefix)
-            amount = parse_amount(values.get("amount", ""), decimals)
-            when = parse_date(values.get("date", ""), tz)
-            description = values.get("description", "") or "import"
-            kind = TransferKind(values["kind"]) if values.get("kind") in KINDS else None
-            if payer not in ids or receiver not in ids:
-                report.problem(line, "a member code is unknown: import the members first")
-            elif payer == receiver:
-                report.problem(line, "payer and receiver are the same member")
-            elif amount is None or amount <= 0:
-                report.problem(
-                    line, f"amount {values.get('amount', '')!r} is not a positive number"
-                )
-            elif when is None:
-                report.problem(line, f"date {values.get('date', '')!r} is not a date")
-            else:
-                fingerprint = "|".join(
-                    [when.isoformat(), str(payer), str(receiver), str(amount), description]
-                )
-                # The same soup bought twice on one day is two rows, two transfers:
-                # the nth alike row of a file is the nth transfer, and importing the
-                # file again finds each of them booked.
-                seen = alike.get(fingerprint, 0)
-                alike[fingerprint] = seen + 1
-                if seen:
-                    fingerprint += f"|{seen}"
-                key = "import:" + hashlib.sha256(fingerprint.encode()).hexdigest()[:40]
-                if key in keys:
-                    report.unchanged += 1
+            values = {name: plain_cell(value) for name, value in raw.items()}
+            row = _read_row(line, values, read, ids, decimals, tz)
+            if isinstance(row, str):
+                report.problem(line, row)
+                continue
+            if row.source_id is not None:
+                if row.source_id in lines_of:
+                    first = lines_of[row.source_id]
+                    report.problem(line, f"id {row.source_id} twice in the file (line {first} too)")
                     continue
-                keys.add(key)
-                report.added += 1
-                post(
-                    store,
-                    payer_id=ids[payer],
-                    receiver_id=ids[receiver],
-                    amount=amount,
-                    description=description[:500],
-                    kind=kind or TransferKind.PAYMENT,
-                    at=when,
-                    booked_by_id=None,
-                    event_key=key,
-                    locked=locked,
-                )
+                lines_of[row.source_id] = line
+            rows.append(row)
+        if len(rows) > 1 and rows[0].when > rows[-1].when:
+            rows.reverse()  # newest first: rows at the same time are read backwards too
+        rows.sort(key=lambda row: row.when)
+        last = _book(connection, store, _keyed(rows), ids, locked, report, lines_of)
+        if limits is not None:
+            _check_limits(connection, limits, widen_limits, report, prefix, decimals, last)
+        if expected_balances is not None:
+            _compare(connection, expected_balances, report, prefix, decimals)
         if dry_run or report.problems:
             connection.rollback()
             if report.problems and not dry_run:
-                report.added = 0
+                report.added, report.widened, report.kept_numbers = 0, [], False
+            return report
+        if report.kept_numbers and report.added and connection.dialect.name == "postgresql":
+            # Numbers given by hand leave the sequence behind: the next transfer follows them.
+            connection.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('transfers', 'id'),"
+                    " (SELECT max(id) FROM transfers))"
+                )
+            )
     return report
+
+
+def _read_row(
+    line: int,
+    values: dict[Field, str],
+    read: Resolve,
+    known: Container[int],
+    decimals: int,
+    tz: ZoneInfo,
+) -> _Row | str:
+    """One row of transfers, or what is wrong with it."""
+    payer, receiver = read(values.get("from", "")), read(values.get("to", ""))
+    amount = parse_amount(values.get("amount", ""), decimals)
+    when = parse_date(values.get("date", ""), tz)
+    kind = values.get("kind", "").strip().lower()
+    source_id = values.get("id", "").strip() or None
+    reverses = values.get("reverses", "").strip() or None
+    if payer not in known or receiver not in known:
+        cell = values.get("from", "") if payer not in known else values.get("to", "")
+        return f"member {cell!r} is unknown: import the members first"
+    assert payer is not None and receiver is not None
+    if payer == receiver:
+        return "payer and receiver are the same member"
+    if amount is None or amount <= 0:
+        return f"amount {values.get('amount', '')!r} is not a positive number"
+    if when is None:
+        return f"date {values.get('date', '')!r} is not a date"
+    if kind and kind not in KINDS:
+        return f"kind {values.get('kind', '')!r} is unknown (one of {', '.join(sorted(KINDS))})"
+    for name, value in (("id", source_id), ("reverses", reverses)):
+        if value is not None and _ID.fullmatch(value) is None:
+            return f"{name} {value!r} is not an id (up to 64 letters, digits, '-', '_' or '.')"
+    return _Row(
+        line,
+        when,
+        payer,
+        receiver,
+        amount,
+        values.get("description", "") or "import",
+        # A file without kinds (eLAS) holds payments, and reversals where it says so.
+        TransferKind(kind or (TransferKind.REVERSAL if reverses else TransferKind.PAYMENT)),
+        source_id,
+        reverses,
+    )
+
+
+def _keyed(rows: list[_Row]) -> list[_Row]:
+    """Each row with its event key, the same whenever the same file is imported."""
+    keyed = []
+    alike: dict[str, int] = {}
+    for row in rows:
+        when, description = row.when.isoformat(), row.description
+        fingerprint = "|".join(
+            [when, str(row.payer), str(row.receiver), str(row.amount), description]
+        )
+        # The same soup bought twice on one day is two rows, two transfers: the
+        # nth alike row of a file is the nth transfer, and importing the file
+        # again finds each of them booked.
+        seen = alike.get(fingerprint, 0)
+        alike[fingerprint] = seen + 1
+        if seen:
+            fingerprint += f"|{seen}"
+        legacy = IMPORT + hashlib.sha256(fingerprint.encode()).hexdigest()[:40]
+        if row.source_id is None:
+            keyed.append(replace(row, key=legacy, legacy=legacy))
+            continue
+        content = "|".join(
+            [
+                when,
+                str(row.payer),
+                str(row.receiver),
+                str(row.amount),
+                description,
+                row.kind.value,
+                row.reverses or "",
+            ]
+        )
+        digest = hashlib.sha256(content.encode()).hexdigest()[:32]
+        keyed.append(replace(row, key=f"{IMPORT}id:{row.source_id}:{digest}", legacy=legacy))
+    return keyed
+
+
+def _book(
+    connection: Connection,
+    store: SqlStore,
+    rows: list[_Row],
+    ids: dict[int, int],
+    locked: dict[int, Member],
+    report: TransfersReport,
+    lines_of: dict[str, int],
+) -> dict[int, int]:
+    """Post each row not booked yet, in order; a row that can't be is a problem.
+
+    Returns the line of each member's last transfer booked (by member number).
+    """
+    last: dict[int, int] = {}
+    booked: dict[str, int] = dict(
+        connection.execute(
+            select(transfers.c.event_key, transfers.c.id).where(
+                transfers.c.event_key.startswith(IMPORT)
+            )
+        ).all()
+    )
+    by_source: dict[str, list[int]] = {}  # source id: transfers imported with it
+    for key, number in booked.items():
+        if key.startswith(f"{IMPORT}id:"):
+            by_source.setdefault(key.split(":")[2], []).append(number)
+    reversed_by: dict[int, int] = dict(
+        connection.execute(
+            select(transfers.c.reverses_id, transfers.c.id).where(
+                transfers.c.reverses_id.is_not(None)
+            )
+        ).all()
+    )
+    for row in rows:  # found under the key it had before ids were read
+        if row.key not in booked and row.legacy in booked:
+            booked[row.key] = booked[row.legacy]
+    new = [row for row in rows if row.key not in booked]
+    numbers = [int(row.source_id) for row in new if row.source_id and row.source_id.isdigit()]
+    taken: set[int] = set()
+    if numbers and len(numbers) == len(new) and max(numbers) < 2**31:
+        low, high = min(numbers), max(numbers)
+        here = connection.execute(select(transfers.c.id).where(transfers.c.id.between(low, high)))
+        taken = set(here.scalars()) & set(numbers)
+        report.kept_numbers = not taken
+    if taken:
+        report.warnings.append(
+            f"transfer numbers of the file are taken here (#{min(taken)} first):"
+            " the transfers get new numbers"
+        )
+    in_file: dict[str, int] = {}  # source id: our transfer, of rows booked so far
+    for row in rows:
+        if row.key in booked:
+            report.unchanged += 1
+            if row.source_id is not None:
+                in_file[row.source_id] = booked[row.key]
+            continue
+        if row.source_id is not None and row.source_id in by_source:
+            earlier = by_source[row.source_id][0]
+            report.problem(
+                row.line,
+                f"id {row.source_id} was imported before with other content (transfer"
+                f" #{earlier}); a changed file? correct a transfer with a booking, not an import",
+            )
+            continue
+        target = None
+        if row.reverses is not None:
+            found = _reversed(row, in_file, lines_of, by_source, reversed_by)
+            if isinstance(found, str):
+                report.problem(row.line, found)
+                continue
+            target = found
+        report.added += 1
+        last[row.payer] = last[row.receiver] = row.line
+        transfer = post(
+            store,
+            payer_id=ids[row.payer],
+            receiver_id=ids[row.receiver],
+            amount=row.amount,
+            description=row.description[:500],
+            kind=row.kind,
+            at=row.when,
+            booked_by_id=None,
+            event_key=row.key,
+            reverses_id=target,
+            transfer_id=int(row.source_id) if report.kept_numbers and row.source_id else None,
+            locked=locked,
+        ).transfer
+        booked[row.key] = transfer.id
+        if target is not None:
+            reversed_by[target] = transfer.id
+        if row.source_id is not None:
+            in_file[row.source_id] = transfer.id
+    return last
+
+
+def _reversed(
+    row: _Row,
+    in_file: dict[str, int],
+    lines_of: dict[str, int],
+    by_source: dict[str, list[int]],
+    reversed_by: dict[int, int],
+) -> int | str:
+    """The transfer a row reverses, or why it can't."""
+    source = row.reverses
+    assert source is not None
+    if source in lines_of:
+        target = in_file.get(source)
+        if target is None:
+            return f"reverses {source} (line {lines_of[source]}), which is not booked before it"
+    elif len(by_source.get(source, [])) == 1:
+        target = by_source[source][0]
+    elif source in by_source:
+        found = ", ".join(f"#{number}" for number in sorted(by_source[source]))
+        return f"reverses {source}, which names more than one transfer imported before ({found})"
+    else:
+        return f"reverses {source}: no transfer with that id in the file or imported before"
+    if target in reversed_by:
+        return f"reverses {source} (transfer #{target}), reversed already by #{reversed_by[target]}"
+    return target
+
+
+def _check_limits(
+    connection: Connection,
+    limits: GroupLimits,
+    widen: bool,
+    report: TransfersReport,
+    prefix: str,
+    decimals: int,
+    last: dict[int, int],
+) -> None:
+    """Every balance outside its limits after the import, as ``letsbot check`` finds it.
+
+    Inactive members and the group account are not checked, by ``check`` either.
+    ``last``: the line of each member's last transfer in the file, to name.
+    """
+    for row in connection.execute(select(members).order_by(members.c.number)):
+        if row.is_group_account or row.status == Status.INACTIVE.value:
+            continue
+        low = limits.min_balance if row.min_balance is None else row.min_balance
+        high = limits.max_balance if row.max_balance is None else row.max_balance
+        if low <= row.balance <= high:
+            continue
+        who = f"{MemberCode.show(prefix, row.number)} {row.name}"
+        if row.number in last:
+            who += f" (last transfer on line {last[row.number]})"
+        balance = units(row.balance, decimals)
+        side, limit = ("minimum", low) if row.balance < low else ("maximum", high)
+        where = "below" if side == "minimum" else "above"
+        if limits.soft:
+            report.warnings.append(
+                f"{who}: the balance after the import, {balance}, is {where} its {side}"
+                f" {units(limit, decimals)}; it stands, as the group's limits are soft"
+            )
+        elif widen:
+            column = "min_balance" if side == "minimum" else "max_balance"
+            connection.execute(
+                update(members).where(members.c.id == row.id).values({column: row.balance})
+            )
+            report.widened.append(
+                f"{who}: {side} {units(limit, decimals)} -> {balance}, the balance after the import"
+            )
+        else:
+            report.problems.append(
+                f"{who}: the balance after the import, {balance}, is {where} its {side}"
+                f" {units(limit, decimals)} (letsbot check would report it); re-run with"
+                f" --widen-limits to make {balance} its {side}"
+            )
+
+
+def _compare(
+    connection: Connection,
+    expected: dict[int, int],
+    report: TransfersReport,
+    prefix: str,
+    decimals: int,
+) -> None:
+    """Each member whose balance after the import is not the one the source shows."""
+    rows = {row.number: row for row in connection.execute(select(members))}
+    differ = False
+    for number, balance in sorted(expected.items()):
+        code = MemberCode.show(prefix, number)
+        row = rows.get(number)
+        if row is None:
+            differ = True
+            report.problems.append(
+                f"{code}: the source shows a balance of {units(balance, decimals)},"
+                " but there is no such member"
+            )
+        elif row.balance != balance:
+            differ = True
+            report.problems.append(
+                f"{code} {row.name}: the transfers give a balance of"
+                f" {units(row.balance, decimals)}, the source shows {units(balance, decimals)}"
+                f" (a difference of {units(balance - row.balance, decimals)})"
+            )
+    if differ:
+        report.problems.append(
+            "the balances differ from the source's: transfers are missing (an export may"
+            " hold only the newest), or the source's balances include more; import the whole"
+            " history, or opening balances instead (import balances)"
+        )
 
 
 OPENING = "opening:"  # event_key prefix: one opening balance per member, ever
@@ -191,6 +537,7 @@ def import_balances(
     dry_run: bool,
     now: datetime,
     description: str,
+    resolve: Resolve | None = None,
 ) -> BalancesReport:
     """One opening transfer per member against the group account (``PREFIX-000``).
 
@@ -200,6 +547,7 @@ def import_balances(
     second booking. A line for the group account itself is summed but not
     booked: the group account is the other side of every opening transfer.
     """
+    read = resolve or code_reader(prefix)
     report = BalancesReport()
     with engine.begin() as connection:
         store = SqlStore(connection)
@@ -223,11 +571,12 @@ def import_balances(
             traded |= set(connection.execute(select(side).where(others).distinct()).scalars())
         seen: set[int] = set()
         plan: list[tuple[int, Member, int]] = []
-        for line, values in sheet.rows:
-            if (problem := control_problem(values)) is not None:
+        for line, raw in sheet.rows:
+            if (problem := control_problem(raw)) is not None:
                 report.problem(line, problem)
                 continue
-            number = parse_code(values.get("code", ""), prefix)
+            values = {name: plain_cell(value) for name, value in raw.items()}
+            number = read(values.get("code", ""))
             amount = parse_amount(values.get("balance", ""), decimals)
             if number is None:
                 report.problem(line, f"member code {values.get('code', '')!r} is not {prefix}-NNN")

@@ -38,6 +38,8 @@ Field = Literal[
     "description",
     "kind",
     "balance",
+    "id",
+    "reverses",
 ]
 
 # Header spellings seen in eLAS/eLAND exports and their Dutch or English variants.
@@ -92,6 +94,8 @@ HEADERS: dict[str, Field] = {
     "balans": "balance",
     "beginsaldo": "balance",
     "opening balance": "balance",
+    "id": "id",
+    "reverses": "reverses",
 }
 FULL_NAMES = {"fullname", "full_name", "volledige naam"}
 MEMBER_FIELDS: tuple[Field, ...] = ("code", "name")
