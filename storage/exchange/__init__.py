@@ -9,9 +9,9 @@ from storage.exchange.importing import (
     OPENING,
     BalancesReport,
     import_balances,
-    import_members,
     import_transfers,
 )
+from storage.exchange.members_import import MembersReport, import_members
 from storage.exchange.sheet import (
     BALANCE_FIELDS,
     HEADERS,
@@ -38,6 +38,7 @@ __all__ = [
     "BalancesReport",
     "Field",
     "ImportError_",
+    "MembersReport",
     "Report",
     "Sheet",
     "control_problem",

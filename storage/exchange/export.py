@@ -46,6 +46,7 @@ def export_rows(
             rows = [
                 {
                     "code": MemberCode.show(prefix, row.number),
+                    "old_code": row.old_code,  # the code before the move-in, if it changed
                     "name": row.name,
                     "status": row.status,
                     "role": row.role,
