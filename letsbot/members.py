@@ -84,6 +84,7 @@ def join(ctx: Context, words: list[str]) -> None:
         key = {
             Status.CANDIDATE: "join.already_candidate",
             Status.INACTIVE: "join.inactive",
+            Status.EXTERNAL: "join.inactive",  # another group's account: not theirs to use
         }.get(sender.status, "join.already_member")
         raise Refusal(key, code=ctx.code(sender))
     name = clean_name(words)
