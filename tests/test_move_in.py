@@ -209,6 +209,12 @@ def test_a_second_look_at_the_members_changes_only_with_update(tmp_path: Path) -
     assert first.returncode == 0, first.stdout + first.stderr
     assert "users.csv: new code ILGENT -> DU-001" in first.stdout
     assert "added 7 members; 1 already there" in first.stdout
+    refused = letsbot("claim-code", "DU-004", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "DU-004: is an account of another group (external)" in refused.stderr
+    handed = letsbot("claim-code", "--all", cwd=tmp_path).stdout
+    assert "DU-001 Ilse Gent:" in handed and "DU-003 Groot Getal:" in handed
+    assert "DU-004" not in handed and "DU-005" not in handed
     later = USERS.replace(
         "012;tine;Tine Peeters;admin;1;-500;500", "012;tine;Tine Peters;admin;2;-500;800"
     ).replace("ILGENT;ilse;Ilse Gent;user;1", "ILGENT;ilse;Ilse Gent;user;0")

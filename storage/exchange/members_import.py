@@ -135,8 +135,7 @@ def import_members(
                 taken = book.show(book.by_old[code_key(row.old_code)])
                 report.problem(row.line, f"old code {row.old_code} is {taken}'s already")
                 continue
-            if row.old_code:
-                book.by_old[code_key(row.old_code)] = row.number
+            book.add(row.number, row.name, row.old_code)  # a later row may name it
             report.added += 1
             connection.execute(
                 insert(members).values(
