@@ -15,6 +15,7 @@ from storage.uow import SqlUnitOfWork
 CLAIM_PROBLEMS = {
     "group_account": "is the group account",
     "inactive": "is no longer a member",
+    "external": "is an account of another group (external): no one claims it",
     "has_chat": "uses the bot already (they add another chat app themselves with /link)",
 }
 

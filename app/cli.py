@@ -138,10 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     imports = commands.add_parser(
         "import",
-        help="read members, transfers or balances from a CSV export of eLAS/eLAND (members first)",
+        help="move in from eLAS/eLAND (or our own export): members, balances, transfers,"
+        " listings; all files in one go, all or nothing",
+        usage="letsbot import [members|transfers|balances|listings] PATH... [options]",
+        description="Read exports of eLAS or eLAND, or of letsbot export. Without a kind"
+        " word each file is recognised by its columns; members are imported first, then"
+        " balances, transfers and listings, all in one transaction: a problem in any file"
+        " imports nothing. Exit status: 0 imported, 1 problems (or members that differ,"
+        " without --update), 2 a wrong command or an unreadable file.",
     )
-    imports.add_argument("what", choices=["members", "transfers", "balances"])
-    imports.add_argument("file", metavar="FILE", type=Path)
+    imports.add_argument(
+        "paths",
+        metavar="PATH",
+        nargs="+",
+        type=Path,
+        help="the files; the first may be the kind of all of them (members, transfers,"
+        " balances or listings)",
+    )
     imports.add_argument(
         "--dry-run", action="store_true", help="report what would happen; change nothing"
     )
@@ -151,7 +164,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="read COLUMN as FIELD (code, name, status, role, min, max, date, from, to,"
-        " amount, description, balance)",
+        " amount, description, balance, owner, text, category, ...)",
+    )
+    imports.add_argument(
+        "--update",
+        action="store_true",
+        help="members: make members already here as the file says (name, status, role,"
+        " limits); without it such differences are shown and nothing is imported",
+    )
+    imports.add_argument(
+        "--widen-limits",
+        action="store_true",
+        help="transfers: widen a member's limits where the old system let them go further",
     )
     imports.add_argument(
         "--via-group-account",

@@ -1,102 +1,283 @@
-"""``letsbot import``: members, transfers or balances from a CSV export of eLAS/eLAND."""
+"""``letsbot import``: members, balances, transfers and listings from eLAS/eLAND or our export.
+
+Every file of one run is imported in one transaction: all or nothing across
+files. Members first (the others name them), then balances, transfers, listings.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection
 
 from app.compose import CliError, ready_engine, settings_from
 from letsbot.clock import SystemClock
 from letsbot.config import Settings
 from letsbot.domain import MemberCode
 from letsbot.i18n import catalog
+from letsbot.market import notice_time
 from storage.exchange import (
     BALANCE_FIELDS,
     HEADERS,
     MEMBER_FIELDS,
     TRANSFER_FIELDS,
+    BalancesReport,
+    Field,
     ImportError_,
+    MembersReport,
+    Report,
+    Sheet,
     import_balances,
     import_members,
     import_transfers,
-    read_sheet,
+    parse_amount,
     units,
 )
+from storage.exchange.codes import CodeBook
+from storage.exchange.formats import OWN_HEADERS, read_source
+from storage.exchange.listings_import import import_listings
+
+KINDS = ("members", "balances", "transfers", "listings")  # the order they are imported in
+REQUIRED: dict[str, tuple[Field, ...]] = {
+    "members": MEMBER_FIELDS,
+    "transfers": TRANSFER_FIELDS,
+    "balances": BALANCE_FIELDS,
+    "listings": ("kind", "owner", "text"),
+}
+
+
+@dataclass
+class Part:
+    """One sheet to import: the file it came from and what it holds."""
+
+    path: Path
+    kind: str
+    sheet: Sheet
+    # The balances the source shows, to check the transfers against (a balances
+    # file or saldo column given with a transfers file); None: nothing to check.
+    expected: list[Sheet] | None = None
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    settings, path = settings_from(args)
-    engine = ready_engine(settings, path.parent)
-    fields = set(HEADERS.values())
-    mapping: dict[str, Any] = {}
-    for item in args.map:
+    settings, config = settings_from(args)
+    mapping = _mapping(args.map)
+    what: str | None = None
+    paths = list(args.paths)
+    if paths and str(paths[0]) in KINDS and not paths[0].exists():
+        what = str(paths.pop(0))
+    if not paths:
+        raise CliError("import: name the file(s) to import, e.g. letsbot import users.csv")
+    parts = [part for path in paths for part in _read(path, what, mapping)]
+    parts.sort(key=lambda part: KINDS.index(part.kind))
+    parts = _with_checks(parts)
+    engine = ready_engine(settings, config.parent)
+    now = SystemClock().now()
+    # One transaction for every file: the later ones see the members of the first,
+    # and a problem anywhere (or a dry run) rolls all of them back.
+    with engine.connect() as connection:
+        good = [_import(connection, part, args, settings, now) for part in parts]
+        if all(good) and not args.dry_run:
+            connection.commit()
+        else:
+            connection.rollback()
+    if not all(good) and len(parts) > 1:
+        print(f"nothing imported from {len(parts)} files: fix the problems above first")
+    return 0 if all(good) else 1
+
+
+def _with_checks(parts: list[Part]) -> list[Part]:
+    """Balances given with transfers check the transfers; they are no opening balances.
+
+    An eLAS or eLAND export holds the whole history: the balances it shows must
+    come out of the transfers (a file that lost its oldest rows doesn't).
+    """
+    transfers = [part for part in parts if part.kind == "transfers"]
+    if not transfers:
+        return parts
+    shown = [part.sheet for part in parts if part.kind == "balances"]
+    shown += [
+        part.sheet
+        for part in parts
+        if part.kind == "members" and any("balance" in values for _, values in part.sheet.rows)
+    ]
+    for part in parts:
+        if part.kind == "balances":
+            print(f"{part.path}: balances to check the transfers against, not opening balances")
+    for part in transfers:
+        part.expected = shown or None
+    return [part for part in parts if part.kind != "balances"]
+
+
+def _expected(
+    connection: Connection, sheets: list[Sheet], prefix: str, decimals: int
+) -> dict[int, int]:
+    """Member number: the balance the source shows, in minor units."""
+    book = CodeBook.load(connection, prefix)
+    expected: dict[int, int] = {}
+    for sheet in sheets:
+        for _, values in sheet.rows:
+            number = book.resolve(values.get("code", ""))
+            amount = parse_amount(values.get("balance", ""), decimals)
+            if number is not None and amount is not None:
+                expected[number] = amount
+    return expected
+
+
+def _mapping(items: list[str]) -> dict[str, Field]:
+    fields = set(HEADERS.values()) | set(OWN_HEADERS.values())
+    mapping: dict[str, Field] = {}
+    for item in items:
         column, sep, field = item.partition("=")
         if not sep or field not in fields:
             raise CliError(f"--map {item}: expected COLUMN=FIELD, FIELD one of {sorted(fields)}")
         mapping[column.strip().lower()] = field
-    required = {
-        "members": MEMBER_FIELDS,
-        "transfers": TRANSFER_FIELDS,
-        "balances": BALANCE_FIELDS,
-    }[args.what]
+    return mapping
+
+
+def _read(path: Path, what: str | None, mapping: dict[str, Field]) -> list[Part]:
     try:
-        sheet = read_sheet(args.file, required, mapping)
+        sheets = read_source(path, mapping)
     except ImportError_ as error:
         raise CliError(str(error)) from None
     except OSError as error:
-        raise CliError(f"{args.file}: {error.strerror}") from None
+        raise CliError(f"{path}: {error.strerror}") from None
+    parts = []
+    for sheet in sheets:
+        kind = what or sheet.kind
+        if kind is None:
+            raise CliError(
+                f"{path}: not recognised as members, balances, transfers or listings;"
+                f" name the kind: letsbot import members {path}"
+            )
+        if what is None:
+            print(f"{path}: {sheet.source or 'a file'} of {kind}")
+        found = {name for _, values in sheet.rows for name in values}
+        missing = [name for name in REQUIRED[kind] if name not in found]
+        if missing and sheet.rows:
+            raise CliError(
+                f"{path}: no column for {', '.join(missing)}; name it with --map COLUMN=FIELD"
+            )
+        parts.append(Part(path, kind, sheet))
+    return parts
+
+
+def _import(
+    connection: Connection,
+    part: Part,
+    args: argparse.Namespace,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """Import one sheet in the run's transaction and say how it went; False: problems.
+
+    Given our connection, the import functions leave the transaction to us.
+    """
     prefix = settings.group.code_prefix.upper()
     decimals = settings.currency.decimals
-    if args.what == "balances":
-        return import_balances_report(args, settings, engine, sheet)
-    if args.what == "members":
-        report = import_members(
-            engine,
-            sheet,
+    if part.kind == "members":
+        members = import_members(
+            connection,
+            part.sheet,
             prefix=prefix,
             decimals=decimals,
             dry_run=args.dry_run,
-            now=SystemClock().now(),
+            now=now,
+            update=args.update,
         )
+        return _members_said(part, members, args)
+    if part.kind == "balances":
+        balances = import_balances(
+            connection,
+            part.sheet,
+            resolve=CodeBook.load(connection, prefix).resolve,
+            prefix=prefix,
+            decimals=decimals,
+            limits=settings.group_limits,
+            via_group_account=args.via_group_account,
+            dry_run=args.dry_run,
+            now=now,
+            description=catalog(settings.group.language)["opening.description"],
+        )
+        return _balances_said(part, balances, args, prefix, decimals)
+    if part.kind == "transfers":
+        shown = part.expected
+        expected = None if shown is None else _expected(connection, shown, prefix, decimals)
+        transfers = import_transfers(
+            connection,
+            part.sheet,
+            prefix=prefix,
+            decimals=decimals,
+            tz=settings.tz,
+            dry_run=args.dry_run,
+            limits=settings.group_limits,
+            widen_limits=args.widen_limits,
+            expected_balances=expected,
+            resolve=CodeBook.load(connection, prefix).resolve,
+        )
+        for line in transfers.warnings:
+            print(f"{part.path}: {line}")
+        for line in transfers.widened:
+            print(f"{part.path}: {line}")
+        report: Report = transfers
     else:
-        report = import_transfers(
-            engine, sheet, prefix=prefix, decimals=decimals, tz=settings.tz, dry_run=args.dry_run
+        report = import_listings(
+            connection,
+            part.sheet,
+            prefix=prefix,
+            tz=settings.tz,
+            dry_run=args.dry_run,
+            now=now,
+            days=settings.market.listing_days,
+            notice_at=lambda expires: notice_time(settings, expires, now),
         )
-    for problem in report.problems:
-        print(f"{args.file}: {problem}")
+    if _problems(part, report, args):
+        return False
     verb = "would add" if args.dry_run else "added"
-    if report.problems and not args.dry_run:
-        print(f"nothing imported: {len(report.problems)} problem(s); fix them or see --dry-run")
-        return 1
-    print(f"{verb} {report.added} {args.what}; {report.unchanged} already there")
-    return 1 if report.problems else 0
+    print(f"{verb} {report.added} {part.kind}; {report.unchanged} already there")
+    return not report.problems
 
 
-def import_balances_report(
-    args: argparse.Namespace, settings: Settings, engine: Engine, sheet: Any
-) -> int:
-    prefix = settings.group.code_prefix.upper()
-    decimals = settings.currency.decimals
-    report = import_balances(
-        engine,
-        sheet,
-        prefix=prefix,
-        decimals=decimals,
-        limits=settings.group_limits,
-        via_group_account=args.via_group_account,
-        dry_run=args.dry_run,
-        now=SystemClock().now(),
-        description=catalog(settings.group.language)["opening.description"],
-    )
+def _problems(part: Part, report: Report, args: argparse.Namespace) -> bool:
+    """Print the problems; True when a real run stops on them."""
     for problem in report.problems:
-        print(f"{args.file}: {problem}")
+        print(f"{part.path}: {problem}")
     if report.problems and not args.dry_run:
         print(f"nothing imported: {len(report.problems)} problem(s); fix them or see --dry-run")
-        return 1
+        return True
+    return False
+
+
+def _members_said(part: Part, report: MembersReport, args: argparse.Namespace) -> bool:
+    if _problems(part, report, args):
+        return False
+    for line in report.mapping:
+        print(f"{part.path}: new code {line}")
+    for line in report.changes:
+        print(f"{part.path}: {line}")
+    verb = "would add" if args.dry_run else "added"
+    said = f"{verb} {report.added} members; {report.unchanged} already there"
+    if report.changed and args.update:
+        said += f"; {report.changed} {'would change' if args.dry_run else 'changed'}"
+    print(said)
+    if report.changed and not args.update:
+        print(
+            f"{part.path}: {report.changed} member(s) differ from the file (above);"
+            " nothing imported: run it again with --update to make them so"
+        )
+        return False
+    return not report.problems
+
+
+def _balances_said(
+    part: Part, report: BalancesReport, args: argparse.Namespace, prefix: str, decimals: int
+) -> bool:
+    if _problems(part, report, args):
+        return False
     for line in report.booked:
-        print(f"{args.file}: {line}")
+        print(f"{part.path}: {line}")
     verb = "would book" if args.dry_run else "booked"
     group = MemberCode.show(prefix, MemberCode.GROUP_ACCOUNT)
     print(
@@ -105,4 +286,4 @@ def import_balances_report(
         f" the group account {group} {'would change' if args.dry_run else 'changed'}"
         f" by {units(report.group_change, decimals)}"
     )
-    return 1 if report.problems else 0
+    return not report.problems

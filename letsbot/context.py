@@ -70,13 +70,17 @@ class Context:
     def code(self, member: Member) -> str:
         return MemberCode.show(self.settings.group.code_prefix, member.number)
 
-    def label(self, member: Member, t: Translator | None = None) -> Raw:
+    def label(self, member: Member, t: Translator | None = None, *, old: bool = False) -> Raw:
+        """``Tine (DU-041)``; with ``old``, also the code from before the move-in."""
         name = member.name
         if member.is_group_account:
             name = (t or self.t)("group_account.name")
         elif member.forgotten:
             name = (t or self.t)("privacy.forgotten_name")
-        return Raw(f"{escape(name)} ({self.code(member)})")
+        code = self.code(member)
+        if old and member.old_code:
+            code = (t or self.t)("label.old_code", code=code, old=member.old_code)
+        return Raw(f"{escape(name)} ({code})")
 
     def parse_code(self, text: str) -> int | None:
         """The member number in ``DU-007``, ``du7`` or ``7``; None if it isn't a code."""

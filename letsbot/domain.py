@@ -13,6 +13,10 @@ class Status(enum.StrEnum):
     ACTIVE = "active"
     LEAVING = "leaving"
     INACTIVE = "inactive"
+    # An account of another group (eLAS status 7, interlets): it carries that group's
+    # trade here. No vote, no login, no place in member counts or lists; its limits
+    # are checked as any account's (its own, else the group's), as eLAND does.
+    EXTERNAL = "external"
 
 
 class Role(enum.StrEnum):
@@ -139,6 +143,7 @@ class Member:
     max_balance: int | None
     is_group_account: bool = False
     forgotten: bool = False  # erased on request: only the code and the transfers remain
+    old_code: str | None = None  # the code in the system the group moved from (``ILGENT``)
 
     @property
     def is_coordinator(self) -> bool:

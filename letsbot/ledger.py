@@ -522,7 +522,7 @@ def history(ctx: Context, words: list[str]) -> None:
                 "history.in" if incoming else "history.out",
                 id=row.id,
                 when=t.moment(row.created_at),
-                who=ctx.label(other),
+                who=ctx.label(other, old=True),
                 amount=t.amount(row.amount),
                 description=row.description,
             )

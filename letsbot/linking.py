@@ -40,6 +40,7 @@ _PROBLEMS = {
 _CLAIM_PROBLEMS = {
     "group_account": "claimcode.group_account",
     "inactive": "claimcode.inactive",
+    "external": "claimcode.external",
     "has_chat": "claimcode.has_chat",
 }
 
@@ -95,11 +96,14 @@ def issue_code(
 
 
 def claim_problem(store: Store, member: Member) -> str | None:
-    """Why ``member`` gets no claim code (group_account, inactive, has_chat); None: they can."""
+    """Why ``member`` gets no claim code (group_account, inactive, external, has_chat);
+    None: they can."""
     if member.is_group_account:
         return "group_account"
     if member.status is Status.INACTIVE:
         return "inactive"
+    if member.status is Status.EXTERNAL:  # another group's account: no one logs in to it
+        return "external"
     if store.members.identities(member.id):
         return "has_chat"
     return None
@@ -356,6 +360,8 @@ def _account_of(ctx: Context, found: AccessCode) -> Member:
     assert member is not None
     if member.status is Status.INACTIVE:
         raise Refusal("code.account_closed")
+    if member.status is Status.EXTERNAL:  # made external after the code was handed out
+        raise Refusal("code.account_external")
     return member
 
 

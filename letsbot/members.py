@@ -32,7 +32,7 @@ def start(ctx: Context, words: list[str]) -> None:
         ctx.reply(ctx.t("start.stranger", group=group, example=ctx.usage("join")))
     elif sender.status is Status.CANDIDATE:
         ctx.reply(ctx.t("start.candidate", group=group, code=ctx.code(sender)))
-    elif sender.status is Status.INACTIVE:
+    elif sender.status in (Status.INACTIVE, Status.EXTERNAL):
         ctx.reply(ctx.t("start.inactive", group=group))
     else:
         ctx.reply(ctx.t("start.member", group=group, name=sender.name, howto=howto(ctx)))
@@ -109,6 +109,7 @@ def join(ctx: Context, words: list[str]) -> None:
         key = {
             Status.CANDIDATE: "join.already_candidate",
             Status.INACTIVE: "join.inactive",
+            Status.EXTERNAL: "join.inactive",  # another group's account: not theirs to use
         }.get(sender.status, "join.already_member")
         raise Refusal(key, code=ctx.code(sender))
     name = clean_name(words)
@@ -256,13 +257,13 @@ def members(ctx: Context, words: list[str]) -> None:
             lines.append(
                 ctx.t(
                     "members.line_balance",
-                    who=ctx.label(member),
+                    who=ctx.label(member, old=True),
                     marks=marks,
                     balance=ctx.t.amount(member.balance),
                 )
             )
         else:
-            lines.append(ctx.t("members.line", who=ctx.label(member), marks=marks))
+            lines.append(ctx.t("members.line", who=ctx.label(member, old=True), marks=marks))
     ctx.reply("\n".join(lines))
 
 

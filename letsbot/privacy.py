@@ -27,6 +27,7 @@ STANDING = {
     Status.ACTIVE: "privacy.standing_member",
     Status.LEAVING: "privacy.standing_leaving",
     Status.INACTIVE: "privacy.standing_inactive",
+    Status.EXTERNAL: "privacy.standing_external",
 }
 LANGUAGE = {"nl": "privacy.language_nl", "en": "privacy.language_en"}
 

@@ -82,7 +82,8 @@ def _month_statements(size: int) -> tuple[Any, Any, Any, Any]:
         .where(
             within,
             ~members.c.is_group_account,
-            members.c.status != Status.CANDIDATE.value,
+            # candidates are no members yet; another group's account never is one
+            members.c.status.notin_([Status.CANDIDATE.value, Status.EXTERNAL.value]),
             # a rejected candidate (inactive, never a transfer) never was a member
             or_(members.c.status != Status.INACTIVE.value, has_transfers),
         )
@@ -102,6 +103,9 @@ def _counted(rows: Iterable[Sequence[Any]], size: int) -> list[int]:
         if period is not None:
             counts[int(period)] = int(value)
     return counts
+
+
+_EXTERNAL = select(members.c.id).where(members.c.status == Status.EXTERNAL.value)
 
 
 class SqlFigures:
@@ -127,8 +131,10 @@ class SqlFigures:
             seen[int(period)].add(member_id)
         for period, member_id, _, _ in self.db.execute(by_receiver, params):
             seen[int(period)].add(member_id)
+        # Traders are members: neither the group account nor another group's accounts.
+        outside = {kas, *self.db.execute(_EXTERNAL).scalars()}
         for members_of in seen:
-            members_of.discard(kas)
+            members_of -= outside
         traders = [len(members_of) for members_of in seen]
         everyone = len(set().union(*seen))
         new_members = _counted(self.db.execute(joined, params), size)

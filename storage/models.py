@@ -57,6 +57,8 @@ class Base(DeclarativeBase):
 
 class MemberRow(Base):
     __tablename__ = "members"
+    # Unique when set; NULLs (most members) don't collide, on SQLite nor PostgreSQL.
+    __table_args__ = (Index("ix_members_old_code", "old_code", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[int] = mapped_column(Integer, unique=True)  # shown as DU-007
@@ -71,6 +73,8 @@ class MemberRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Set when the member asked to be forgotten: the name is a placeholder, the rest erased.
     forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The code in the system the group moved from, when it got another number here.
+    old_code: Mapped[str | None] = mapped_column(String(40))
 
 
 class IdentityRow(Base):

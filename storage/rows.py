@@ -31,6 +31,7 @@ def member_row(row: Row[Any]) -> Member:
         max_balance=row.max_balance,
         is_group_account=row.is_group_account,
         forgotten=row.forgotten_at is not None,
+        old_code=row.old_code,
     )
 
 

@@ -357,11 +357,11 @@ def test_import_export_and_backup_from_the_command_line(ready: Path) -> None:
         "letscode;name;fullname;status;minlimit;maxlimit\n"
         "DU-002;an;An Peeters;1;-1000;1000\n"
         "DU-003;bo;Bö Janssens;1;;\n"
-        "DU-0x4;x;Broken;1;;\n".encode("latin-1")
+        "DU-004;x;Broken;9;;\n".encode("latin-1")
     )
     dry = letsbot("import", "members", "leden.csv", "--dry-run", cwd=ready)
     assert dry.returncode == 1
-    assert "leden.csv: line 4: member code 'DU-0x4' is not DU-NNN" in dry.stdout
+    assert "leden.csv: line 4: DU-004: status '9' unknown" in dry.stdout
     assert "would add 2 members; 0 already there" in dry.stdout
     real = letsbot("import", "members", "leden.csv", cwd=ready)
     assert real.returncode == 1 and "nothing imported" in real.stdout

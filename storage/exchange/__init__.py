@@ -13,9 +13,9 @@ from storage.exchange.importing import (
     TransfersReport,
     code_reader,
     import_balances,
-    import_members,
     import_transfers,
 )
+from storage.exchange.members_import import MembersReport, import_members
 from storage.exchange.sheet import (
     BALANCE_FIELDS,
     HEADERS,
@@ -44,6 +44,7 @@ __all__ = [
     "EventsReport",
     "Field",
     "ImportError_",
+    "MembersReport",
     "Report",
     "Resolve",
     "Sheet",

@@ -32,7 +32,17 @@ What = Literal["members", "transfers", "listings", "events"]
 # Members have no count of chat accounts: a link to a chat account can't move
 # (it is made again with /claim), so it has no place in a file for moving.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "members": ("code", "name", "status", "role", "min", "max", "balance", "group_account"),
+    "members": (
+        "code",
+        "old_code",
+        "name",
+        "status",
+        "role",
+        "min",
+        "max",
+        "balance",
+        "group_account",
+    ),
     "transfers": ("id", "date", "from", "to", "amount", "description", "kind", "reverses"),
     "listings": (
         "id",
@@ -105,6 +115,7 @@ def export_rows(
             rows = [
                 {
                     "code": MemberCode.show(prefix, row.number),
+                    "old_code": row.old_code,  # the code before the move-in, if it changed
                     "name": row.name,
                     "status": row.status,
                     "role": row.role,

@@ -1,8 +1,8 @@
-"""Importing members, transfers and opening balances from CSV files.
+"""Importing transfers and opening balances from CSV files.
 
-A real import is one transaction (all or nothing) and idempotent: members are
-keyed on their code, transfers on the source's id or a fingerprint of their
-row, so importing the same file twice adds nothing. A dry run reports what would happen and
+A real import is one transaction (all or nothing) and idempotent: transfers
+are keyed on the source's id or a fingerprint of their row, so importing the
+same file twice adds nothing. A dry run reports what would happen and
 every problem with its line number, and changes nothing. Transfers are booked
 through ``letsbot.posting.post``, as every transfer is.
 """
@@ -17,14 +17,14 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, insert, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 
 from letsbot.domain import GroupLimits, Member, MemberCode, Status, TransferKind
 from letsbot.posting import post
 from storage.exchange.export import plain_cell
+from storage.exchange.members_import import begun, undo
 from storage.exchange.sheet import (
     KINDS,
-    STATUSES,
     Field,
     Report,
     Sheet,
@@ -36,67 +36,6 @@ from storage.exchange.sheet import (
 )
 from storage.tables import members, transfers
 from storage.uow import SqlStore
-
-
-def import_members(
-    engine: Engine,
-    sheet: Sheet,
-    *,
-    prefix: str,
-    decimals: int,
-    dry_run: bool,
-    now: datetime,
-) -> Report:
-    report = Report()
-    with engine.begin() as connection:
-        known = set(connection.execute(select(members.c.number)).scalars())
-        seen: set[int] = set()
-        for line, values in sheet.rows:
-            if (problem := control_problem(values)) is not None:
-                report.problem(line, problem)
-                continue
-            number = parse_code(values.get("code", ""), prefix)
-            name = values.get("name", "")
-            status = STATUSES.get(values.get("status", "1").strip().lower() or "1")
-            low = parse_amount(values["min"], decimals) if values.get("min") else None
-            high = parse_amount(values["max"], decimals) if values.get("max") else None
-            if number == MemberCode.GROUP_ACCOUNT or number in known:
-                report.unchanged += 1  # the group account, or imported before
-            elif number is None:
-                report.problem(line, f"member code {values.get('code', '')!r} is not {prefix}-NNN")
-            elif not name:
-                report.problem(line, "no name")
-            elif status is None:
-                report.problem(line, f"status {values.get('status')!r} unknown")
-            elif (values.get("min") and low is None) or (values.get("max") and high is None):
-                report.problem(line, "limits are not numbers")
-            elif number in seen:
-                report.problem(line, f"code {MemberCode.show(prefix, number)} twice in the file")
-            else:
-                seen.add(number)
-                report.added += 1
-                role = values.get("role", "").lower()
-                role = "coordinator" if role in ("admin", "coordinator") else "member"
-                connection.execute(
-                    insert(members).values(
-                        number=number,
-                        name=name[:200],
-                        language=None,
-                        status=status,
-                        role=role,
-                        is_group_account=False,
-                        balance=0,
-                        min_balance=low,
-                        max_balance=high,
-                        created_at=now,
-                    )
-                )
-        if dry_run or report.problems:
-            connection.rollback()
-            if report.problems and not dry_run:
-                report.added = 0
-    return report
-
 
 Resolve = Callable[[str], int | None]
 
@@ -142,7 +81,7 @@ _ID = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 
 
 def import_transfers(
-    engine: Engine,
+    engine: Engine | Connection,
     sheet: Sheet,
     *,
     prefix: str,
@@ -183,7 +122,7 @@ def import_transfers(
             f"the file holds {len(sheet.rows)} rows, as many as the source exports at most:"
             " the oldest transfers may be missing; give the balances the source shows to compare"
         )
-    with engine.begin() as connection:
+    with begun(engine) as connection:
         store = SqlStore(connection)
         ids = dict(connection.execute(select(members.c.number, members.c.id)).all())
         # Every account locked once, in the one lock order; a second import of the
@@ -216,7 +155,7 @@ def import_transfers(
         if expected_balances is not None:
             _compare(connection, expected_balances, report, prefix, decimals)
         if dry_run or report.problems:
-            connection.rollback()
+            undo(engine, connection)
             if report.problems and not dry_run:
                 report.added, report.widened, report.kept_numbers = 0, [], False
             return report
@@ -527,7 +466,7 @@ class BalancesReport(Report):
 
 
 def import_balances(
-    engine: Engine,
+    engine: Engine | Connection,
     sheet: Sheet,
     *,
     prefix: str,
@@ -549,7 +488,7 @@ def import_balances(
     """
     read = resolve or code_reader(prefix)
     report = BalancesReport()
-    with engine.begin() as connection:
+    with begun(engine) as connection:
         store = SqlStore(connection)
         # Every account locked in the one lock order (PostgreSQL; SQLite holds the
         # write lock already).
@@ -622,7 +561,7 @@ def import_balances(
             )
         report.added = len(plan)
         if dry_run or report.problems:
-            connection.rollback()
+            undo(engine, connection)
             if report.problems and not dry_run:
                 report.added, report.booked, report.group_change = 0, [], 0
             return report

@@ -40,6 +40,15 @@ Field = Literal[
     "balance",
     "id",
     "reverses",
+    "old_code",
+    "owner",
+    "text",
+    "tags",
+    "category",
+    "price",
+    "created",
+    "expires",
+    "withdrawn",
 ]
 
 # Header spellings seen in eLAS/eLAND exports and their Dutch or English variants.
@@ -145,6 +154,9 @@ class Report:
 @dataclass(frozen=True)
 class Sheet:
     rows: list[tuple[int, dict[Field, str]]]  # (line number, values by field)
+    kind: str | None = None  # members, transfers, balances or listings; None: not recognised
+    source: str = ""  # the format it was recognised as, for the volunteer; "" if unknown
+    capped: bool = False
 
 
 def read_sheet(
