@@ -25,7 +25,7 @@ import io
 import re
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -224,11 +224,14 @@ def _scan_unescaped(label: str, text: str) -> tuple[list[str], list[tuple[int, l
                 )
             values.append(text[cursor:end])
             cursor = end + 3
-        search = cursor
+        search, fallback = cursor, None
         while True:
             end = text.find('"', search)
             if end < 0:
-                raise ImportError_(f"{label}: line {line}: the last value has no closing quote")
+                if fallback is None:
+                    raise ImportError_(f"{label}: line {line}: the last value has no closing quote")
+                end, following = fallback  # the next line is no row: named below
+                break
             after = end + 1
             if after >= size:
                 following = size
@@ -241,6 +244,7 @@ def _scan_unescaped(label: str, text: str) -> tuple[list[str], list[tuple[int, l
                 continue
             if following >= size or text[following] in '"\r\n':
                 break
+            fallback = fallback or (end, following)
             search = after  # a quote before a line break inside the value
         last = text[cursor:end]
         if '","' in last:
@@ -818,7 +822,16 @@ def _read_many(
         sheets.extend(_eland_tables(tables))
     for table in unknown:
         sheets.append(_by_headers(table, mapping))
-    return sorted(sheets, key=lambda sheet: _ORDER.get(sheet.kind, 4))
+    return sorted((_one_newline(sheet) for sheet in sheets), key=lambda s: _ORDER.get(s.kind, 4))
+
+
+def _one_newline(sheet: Sheet) -> Sheet:
+    # A line break inside a value is CR LF from PHP on Windows and LF from psql: one kind.
+    for _, values in sheet.rows:
+        for name, value in values.items():
+            if "\r\n" in value:
+                values[name] = value.replace("\r\n", "\n")
+    return sheet
 
 
 # Tables of eLAND we don't move; in a folder of \copy files they are passed over.
@@ -857,4 +870,4 @@ def _by_headers(table: Table, mapping: dict[str, Field] | None) -> Sheet:
         (line, {f: values[i].strip() for i, f in columns.items() if i < len(values)})
         for line, values in table.records
     ]
-    return replace(Sheet(rows), kind=kind)
+    return Sheet(rows, kind)
