@@ -5,6 +5,7 @@ everything out again.
 """
 
 from storage.exchange.export import export_rows, write_rows
+from storage.exchange.formats import read_source
 from storage.exchange.importing import (
     OPENING,
     BalancesReport,
@@ -19,6 +20,7 @@ from storage.exchange.sheet import (
     TRANSFER_FIELDS,
     Field,
     ImportError_,
+    Kind,
     Report,
     Sheet,
     control_problem,
@@ -38,6 +40,7 @@ __all__ = [
     "BalancesReport",
     "Field",
     "ImportError_",
+    "Kind",
     "Report",
     "Sheet",
     "control_problem",
@@ -49,6 +52,7 @@ __all__ = [
     "parse_code",
     "parse_date",
     "read_sheet",
+    "read_source",
     "units",
     "write_rows",
 ]
