@@ -573,3 +573,150 @@ def test_parse_amount_reads_a_thousands_group_only_where_it_is_one(
 )
 def test_whole_amounts_of_elas_and_eland(text: str, plain: str) -> None:
     assert whole(text) == plain
+
+
+def test_the_first_table_export_of_eland_still_had_elas_columns(tmp_path: Path) -> None:
+    # November 2019 to spring 2020: users held letscode, fullname, saldo and the limits.
+    (tmp_path / "users.csv").write_text(
+        "id,cdate,name,letscode,accountrole,status,saldo,minlimit,maxlimit,fullname\n"
+        "5,2015-01-01 10:00:00,an,DU-001,admin,1,-40,-500,,An Peeters\n"
+        '6,2015-01-01 10:00:00,"bo, de bakker",DU-002,user,2,40,,1000,""\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "transactions.csv").write_text(
+        "id,amount,description,id_from,id_to,real_from,real_to,transid,creator,cdate\n"
+        "1,40,brood,5,6,,,abc@durme,5,2019-12-31 23:30:00\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "contact.csv").write_text("id,value\n1,x\n", encoding="utf-8")
+    sheets = sheets_of(tmp_path)
+    assert sheets["members"].rows == [
+        (
+            2,
+            {
+                "id": "5",
+                "code": "DU-001",
+                "name": "An Peeters",
+                "status": "1",
+                "role": "admin",
+                "min": "-500",
+                "max": "",
+                "balance": "-40",
+            },
+        ),
+        (
+            3,
+            {
+                "id": "6",
+                "code": "DU-002",
+                "name": "bo, de bakker",
+                "status": "2",
+                "role": "user",
+                "min": "",
+                "max": "1000",
+                "balance": "40",
+            },
+        ),
+    ]
+    assert sheets["transfers"].rows == [
+        (
+            2,
+            {
+                "id": "1",
+                "date": "2019-12-31T23:30:00+00:00",
+                "from": "DU-001",
+                "to": "DU-002",
+                "amount": "40",
+                "description": "brood",
+            },
+        )
+    ]
+
+
+def test_the_other_elas_lists(tmp_path: Path) -> None:
+    old = tmp_path / "elas-transactions2014-01-01.csv"
+    old.write_bytes(
+        b'"id","Creatiedatum","Transactiedatum","Van","Aan","Bedrag","Dienst","Ingebracht door"\r\n'
+        b'"9","2014-01-02 10:00:00","2014-01-01 00:00:00","001 (an)","002 (bo)","20","a "b"","001"\r\n'
+    )
+    [sheet] = read_source(old)
+    assert (sheet.kind, sheet.rows) == (
+        "transfers",
+        [
+            (
+                2,
+                {
+                    "id": "9",
+                    "date": "2014-01-01T00:00:00",
+                    "from": "001 (an)",
+                    "to": "002 (bo)",
+                    "amount": "20",
+                    "description": 'a "b"',
+                },
+            )
+        ],
+    )
+    members = tmp_path / "marva-memberlist2014-01-01.csv"
+    members.write_bytes(
+        b'"Status","Letscode","Naam","Tel","gsm","Postcode","Adres","Mail","Stand","fullname","lijn1","lijn2","VA"\r\n'
+        b'"2","001","an","","","9160","","","-1.250","An Peeters","","","3"\r\n'
+    )
+    [sheet] = read_source(members)
+    assert (sheet.kind, sheet.source, sheet.rows) == (
+        "members",
+        "eLAS 3.x member list (export_memberlist.php)",
+        [(2, {"code": "001", "name": "An Peeters", "status": "2", "balance": "-1250"})],
+    )
+    contacts = tmp_path / "marva-contact-2014-01-01.csv"
+    contacts.write_bytes(
+        b'"Code","Naam","Postcode","Saldo","Telefoon","E-mail"\n"001","An Peeters","9160",-40,"","an@x"\n'
+    )
+    [sheet] = read_source(contacts)
+    assert (sheet.kind, sheet.source, sheet.rows) == (
+        "members",
+        "eLAS 3.x contact list (csv_memberlist.php)",
+        [(2, {"code": "001", "name": "An Peeters", "balance": "-40"})],
+    )
+    messages = tmp_path / "elas-messages2014.csv"
+    messages.write_bytes(
+        b'"id","V/A","Wat","Wie","Letscode","Categorie","Gecreeerd op","Aangepast op","Geldig tot"\r\n'
+        b'"3","A","Soep","an","001","Eten","2014-01-01 10:00:00","","2015-01-01 10:00:00"\r\n'
+    )
+    [sheet] = read_source(messages)
+    assert sheet.rows == [
+        (
+            2,
+            {
+                "id": "3",
+                "owner": "001",
+                "kind": "offer",
+                "text": "Soep",
+                "category": "Eten",
+                "created": "2014-01-01T10:00:00",
+                "expires": "2015-01-01T10:00:00",
+            },
+        )
+    ]
+
+
+def test_spreadsheets_and_zips_of_our_own_files(tmp_path: Path) -> None:
+    sheet = tmp_path / "leden.xlsx"
+    sheet.write_bytes(b"PK")
+    with pytest.raises(ImportError_, match="a spreadsheet; save it as CSV"):
+        read_source(sheet)
+    ours = tmp_path / "ours.zip"
+    with zipfile.ZipFile(ours, "w") as archive:
+        archive.writestr("members.csv", "code,name,status\nDU-001,An,active\n")
+        archive.writestr("notes.txt", "not read")
+    [members] = read_source(ours)
+    assert (members.kind, members.rows) == (
+        "members",
+        [(2, {"code": "DU-001", "name": "An", "status": "active"})],
+    )
+    empty = tmp_path / "empty.zip"
+    with zipfile.ZipFile(empty, "w") as archive:
+        archive.writestr("notes.txt", "not read")
+    with pytest.raises(ImportError_, match=r"no \.csv files in this zip"):
+        read_source(empty)
+    with pytest.raises(ImportError_, match="no such file or folder"):
+        read_source(tmp_path / "missing.csv")

@@ -56,13 +56,6 @@ class Table:
     crlf: bool  # lines end in CR LF (or there is one line), as the PHP and JavaScript wrote
     quoted: bool  # every title of the header in quotes
 
-    def column(self, *names: str) -> int | None:
-        plain = [title.strip().lower() for title in self.header]
-        for name in names:
-            if name in plain:
-                return plain.index(name)
-        return None
-
     def dicts(self) -> list[tuple[int, dict[str, str]]]:
         plain = [title.strip().lower() for title in self.header]
         return [
@@ -83,23 +76,25 @@ def read_source(path: Path, mapping: dict[str, Field] | None = None) -> list[She
         files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
         if not files:
             raise ImportError_(f"{path}: no .csv files in this folder")
-        return _read_many([(str(p), p.name, p.read_bytes()) for p in files], mapping, zipped=False)
+        return _read_many([(str(p), p.read_bytes()) for p in files], mapping)
     if not path.is_file():
         raise ImportError_(f"{path}: no such file or folder")
+    if path.suffix.lower() in (".xlsx", ".xls", ".ods"):
+        raise ImportError_(f"{path}: a spreadsheet; save it as CSV (UTF-8) and import that")
     if zipfile.is_zipfile(path):
         try:
             with zipfile.ZipFile(path) as archive:
                 entries = [
-                    (f"{path}:{info.filename}", Path(info.filename).name, archive.read(info))
+                    (f"{path}:{info.filename}", archive.read(info))
                     for info in archive.infolist()
                     if info.filename.lower().endswith(".csv") and not info.is_dir()
                 ]
-        except (zipfile.BadZipFile, OSError) as error:
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as error:
             raise ImportError_(f"{path}: the zip can't be read ({error})") from None
         if not entries:
             raise ImportError_(f"{path}: no .csv files in this zip")
-        return _read_many(entries, mapping, zipped=True)
-    return _read_many([(str(path), path.name, path.read_bytes())], mapping, zipped=False)
+        return _read_many(entries, mapping)
+    return _read_many([(str(path), path.read_bytes())], mapping)
 
 
 # --- files to tables ---------------------------------------------------------------------
@@ -662,10 +657,6 @@ def _eland_transaction_list(table: Table) -> list[tuple[int, Row]]:
 
 # --- eLAND's table export (psql \copy ... csv header, one file per table) ---------------------
 
-_TABLE_FILE = re.compile(
-    r"(?:.+-)?(?P<table>[a-z_]+)(?:-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9a-f]{4})?\.csv",
-    re.IGNORECASE,
-)
 _TABLE_SOURCE = "eLAND table export, {} (Export: CSV per table or zip)"
 
 
@@ -788,13 +779,11 @@ def _eland_tables(tables: dict[str, Table]) -> list[Sheet]:
 _ORDER: dict[Kind | None, int] = {"members": 0, "balances": 1, "transfers": 2, "listings": 3}
 
 
-def _read_many(
-    files: list[tuple[str, str, bytes]], mapping: dict[str, Field] | None, *, zipped: bool
-) -> list[Sheet]:
+def _read_many(files: list[tuple[str, bytes]], mapping: dict[str, Field] | None) -> list[Sheet]:
     sheets: list[Sheet] = []
     tables: dict[str, Table] = {}
     unknown: list[Table] = []
-    for label, name, raw in files:
+    for label, raw in files:
         text = decode(raw, label)
         table = read_table(label, text, unescaped=None)
         try:
@@ -809,19 +798,17 @@ def _read_many(
             sheets.append(Sheet(rows, found.kind, found.source, capped))
             continue
         which = _table_name(table)
-        named = _TABLE_FILE.fullmatch(name)
-        if which is not None:
-            if which in tables:
-                raise ImportError_(f"{label}: a second {which} table; give one export at a time")
-            tables[which] = table
-        elif zipped or (named is not None and named["table"] in _ELAND_TABLES):
-            continue  # another of eLAND's tables (contacts, categories, ...): not moved
-        else:
+        if which is None:
             unknown.append(table)
+        elif which in tables:
+            raise ImportError_(f"{label}: a second {which} table; give one export at a time")
+        else:
+            tables[which] = table
     if tables:
+        # The rest of eLAND's tables (contacts, categories, news, ...) are not moved.
         sheets.extend(_eland_tables(tables))
-    for table in unknown:
-        sheets.append(_by_headers(table, mapping))
+    else:
+        sheets.extend(_by_headers(table, mapping) for table in unknown)
     return sorted((_one_newline(sheet) for sheet in sheets), key=lambda s: _ORDER.get(s.kind, 4))
 
 
@@ -832,16 +819,6 @@ def _one_newline(sheet: Sheet) -> Sheet:
             if "\r\n" in value:
                 values[name] = value.replace("\r\n", "\n")
     return sheet
-
-
-# Tables of eLAND we don't move; in a folder of \copy files they are passed over.
-_ELAND_TABLES = {
-    "categories", "config", "contact", "doc_maps", "docs", "emails", "forum_posts",
-    "forum_topics", "letsgroups", "login", "logout", "messages", "mollie_payment_requests",
-    "mollie_payments", "news", "static_content", "static_content_images", "type_contact",
-    "calendar_items", "calendar_items_periods", "user_active", "tags", "transactions_tags",
-    "users_tags", "messages_tags",
-}  # fmt: skip
 
 
 def _by_headers(table: Table, mapping: dict[str, Field] | None) -> Sheet:
