@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from storage.exchange.export import write_rows
-from storage.exchange.formats import list_date, read_source, whole
+from storage.exchange.formats import eland_time, list_date, read_source, whole
 from storage.exchange.sheet import Field, ImportError_, Sheet, parse_amount, read_sheet
 
 FIXTURES = Path(__file__).parent / "fixtures" / "elas"
@@ -238,6 +238,11 @@ def test_eland_2018_users_and_transactions() -> None:
         "2018-10-28T01:30:00+00:00",
     ][::-1]
     assert by(transfers, "description", "nachtwerk")[0][1]["date"] == "2018-03-24T23:30:00+00:00"
+    # Until August 2016 eLAND, like eLAS, wrote the local time, and never converted it.
+    assert (
+        by(transfers, "description", 'zei "hallo" tegen iedereen')[0][1]["date"]
+        == "2015-02-11T16:36:00"
+    )
     want = expected("eland2018")
     assert balances_from(transfers) == Counter(
         {m["code"]: int(m["balance"]) for m in want["members"]}
@@ -305,7 +310,7 @@ def test_eland_tables_from_the_folder_or_the_zip(where: str) -> None:
     assert len(transfers.rows) == expected("eland_tables")["transfer_count"]
     assert dict(transfers.rows)[284] == {
         "id": "283",
-        "date": "2015-02-12T15:36:00+00:00",
+        "date": "2015-02-12T16:36:00",  # eLAND kept local time until August 2016
         "from": "004",
         "to": "001",
         "amount": "2500",
@@ -361,6 +366,8 @@ def test_eland_lists() -> None:
     }
     assert rows[5]["date"] == rows[6]["date"] == "2018-10-28T02:30:00"
     assert rows[13]["description"] == "verhuis\nmet de camion" and rows[15]["amount"] == "1250"
+    # The list shows 17:36 for a local time of 16:36 before August 2016 (eLAND took it for UTC).
+    assert rows[16]["date"] == "2015-02-10T16:36:00"
     assert len(transfers.rows) == expected("eland_lists")["transfer_count"]
     last = max(transfers.rows)
     assert last == (
@@ -394,11 +401,28 @@ def test_one_members_transaction_list_is_refused(tmp_path: Path) -> None:
         ("5 maart 2019, 14:03", "2019-03-05T14:03:00"),
         ("31 mei 2019, 23:59", "2019-05-31T23:59:00"),
         ("31 februari 2019, 10:00", "31 februari 2019, 10:00"),  # no such day: left as written
+        # Before August 2016 the list shows local times as if they were UTC: shifted back.
+        ("10 feb 2015, 17:36", "2015-02-10T16:36:00"),
+        ("1 jul 2015, 12:00", "2015-07-01T10:00:00"),
         ("morgen", "morgen"),
     ],
 )
 def test_list_dates_in_every_date_format_of_eland(shown: str, iso: str) -> None:
     assert list_date(shown) == iso
+
+
+@pytest.mark.parametrize(
+    ("stored", "iso"),
+    [
+        ("2016-08-09 23:00:00", "2016-08-09T23:00:00"),
+        ("2016-08-10 00:00:00", "2016-08-10T00:00:00+00:00"),
+        ("2021-03-05 14:03:22.12", "2021-03-05T14:03:22.120000+00:00"),
+        ("2013-01-01", "2013-01-01T00:00:00"),
+        ("0000-00-00 00:00:00", "0000-00-00 00:00:00"),  # unreadable: the importer says so
+    ],
+)
+def test_eland_times_are_utc_from_august_2016(stored: str, iso: str) -> None:
+    assert eland_time(stored) == iso
 
 
 # --- reading and refusing ----------------------------------------------------------------

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from storage.exchange.sheet import (
     FULL_NAMES,
@@ -412,6 +413,23 @@ def whole(text: str) -> str:
     return text.strip()
 
 
+# eLAND wrote a transaction's time in UTC from 9 August 2016 ("transactions cdate gmt");
+# before, as eLAS, in the server's local time, and those rows were never converted.
+ELAND_UTC_SINCE = datetime(2016, 8, 10)
+# Where eLAND's servers kept their clock (public/.user.ini, the TIMEZONE default).
+ELAND_ZONE = ZoneInfo("Europe/Brussels")
+
+
+def eland_time(text: str) -> str:
+    """A transaction time of eLAND's database: UTC since August 2016, local time before."""
+    cleaned = text.strip()
+    try:
+        moment = datetime.fromisoformat(cleaned)
+    except ValueError:
+        return cleaned
+    return iso(cleaned, utc=moment.tzinfo is not None or moment >= ELAND_UTC_SINCE)
+
+
 def iso(text: str, *, utc: bool) -> str:
     """A date as ISO 8601, with +00:00 when the source wrote UTC; unreadable text as it is."""
     cleaned = text.strip()
@@ -468,9 +486,14 @@ def list_date(text: str) -> str:
         return cleaned
     try:
         year, month, day, hour, minute, second = parts
-        return datetime(year, month, day, hour, minute, second).isoformat()
+        shown = datetime(year, month, day, hour, minute, second)
     except ValueError:
         return cleaned
+    if shown < ELAND_UTC_SINCE:
+        # eLAND took every stored time for UTC when showing it: the local times of
+        # before August 2016 appear an hour or two late. Take that shift off again.
+        shown = shown.replace(tzinfo=ELAND_ZONE).astimezone(UTC).replace(tzinfo=None)
+    return shown.isoformat()
 
 
 def _name(full: str, nickname: str) -> str:
@@ -540,7 +563,7 @@ def _eland_transactions(table: Table) -> list[tuple[int, Row]]:
             (
                 line,
                 {
-                    "date": iso(v[0], utc=True),
+                    "date": eland_time(v[0]),
                     "from": v[1],
                     "to": v[3],
                     "amount": whole(v[5]),
@@ -739,7 +762,7 @@ def _eland_tables(tables: dict[str, Table]) -> list[Sheet]:
                     line,
                     {
                         "id": v["id"],
-                        "date": iso(v.get("created_at") or v.get("cdate", ""), utc=True),
+                        "date": eland_time(v.get("created_at") or v.get("cdate", "")),
                         "from": codes.get(v["id_from"], f"#{v['id_from']}"),
                         "to": codes.get(v["id_to"], f"#{v['id_to']}"),
                         "amount": whole(v["amount"]),
