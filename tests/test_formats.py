@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from storage.exchange.export import write_rows
-from storage.exchange.formats import eland_time, list_date, read_source, whole
+from storage.exchange.formats import code_in_cell, eland_time, list_date, read_source, whole
 from storage.exchange.sheet import Field, ImportError_, Sheet, parse_amount, read_sheet
 
 FIXTURES = Path(__file__).parent / "fixtures" / "elas"
@@ -744,3 +744,20 @@ def test_spreadsheets_and_zips_of_our_own_files(tmp_path: Path) -> None:
         read_source(empty)
     with pytest.raises(ImportError_, match="no such file or folder"):
         read_source(tmp_path / "missing.csv")
+
+
+def test_the_code_in_a_transfer_cell() -> None:
+    codes = ["001", "DU - 0007", "DU", "ILGENT"]
+    assert code_in_cell("001", codes) == "001"
+    assert code_in_cell("001 hans1", codes) == "001"
+    assert code_in_cell("DU - 0007 an de bakker", codes) == "DU - 0007"  # not "DU"
+    assert code_in_cell("ILGENT  letsgent", codes) == "ILGENT"
+    assert code_in_cell("0011 x", codes) is None
+    assert code_in_cell("GENT-012 Piet", codes) is None
+    members = sheets_of(FIXTURES / "eland2018")
+    known = [row["code"] for _, row in members["members"].rows]
+    assert all(
+        code_in_cell(row[side], known)
+        for _, row in members["transfers"].rows
+        for side in ("from", "to")
+    )

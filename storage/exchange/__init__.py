@@ -5,7 +5,7 @@ everything out again.
 """
 
 from storage.exchange.export import export_rows, write_rows
-from storage.exchange.formats import read_source
+from storage.exchange.formats import code_in_cell, read_source
 from storage.exchange.importing import (
     OPENING,
     BalancesReport,
@@ -43,6 +43,7 @@ __all__ = [
     "Kind",
     "Report",
     "Sheet",
+    "code_in_cell",
     "control_problem",
     "export_rows",
     "import_balances",

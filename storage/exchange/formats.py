@@ -24,7 +24,7 @@ import html
 import io
 import re
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -494,6 +494,17 @@ def list_date(text: str) -> str:
         # before August 2016 appear an hour or two late. Take that shift off again.
         shown = shown.replace(tzinfo=ELAND_ZONE).astimezone(UTC).replace(tzinfo=None)
     return shown.isoformat()
+
+
+def code_in_cell(cell: str, codes: Iterable[str]) -> str | None:
+    """The member code a transfer's cell names, among the ``codes`` of the members file.
+
+    eLAND writes ``code nickname`` and a code may itself hold spaces (``DU - 0007``),
+    so the longest code that the cell is, or starts with before a space, wins.
+    """
+    text = " ".join(cell.split())
+    found = [c for c in codes if text == c or text.startswith(c + " ")]
+    return max(found, key=len) if found else None
 
 
 def _name(full: str, nickname: str) -> str:
