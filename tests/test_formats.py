@@ -14,7 +14,15 @@ from typing import Any
 import pytest
 
 from storage.exchange.export import write_rows
-from storage.exchange.formats import code_in_cell, eland_time, list_date, read_source, whole
+from storage.exchange.formats import (
+    ELAND_USERS,
+    ELAS_USERS,
+    code_in_cell,
+    eland_time,
+    list_date,
+    read_source,
+    whole,
+)
 from storage.exchange.sheet import Field, ImportError_, Sheet, parse_amount, read_sheet
 
 FIXTURES = Path(__file__).parent / "fixtures" / "elas"
@@ -84,6 +92,10 @@ def test_elas3_is_recognised_file_by_file() -> None:
         "transfers": ("eLAS 3.x transactions (export_transactions.php)", 294, False),
         "listings": ("eLAS 3.x offers and wants (export_messages.php)", 30, False),
     }
+    first = (FIXTURES / "elas3" / "users.csv").read_bytes().split(b"\r\n", 1)[0]
+    assert tuple(first.decode().strip('"').split('","')) == ELAS_USERS
+    first = (FIXTURES / "eland2018" / "users.csv").read_bytes().split(b"\r\n", 1)[0]
+    assert tuple(first.decode().strip('"').split('","')) == ELAND_USERS
     # One file alone gives its own table.
     [alone] = read_source(FIXTURES / "elas3" / "transactions.csv")
     assert alone.kind == "transfers" and len(alone.rows) == 294

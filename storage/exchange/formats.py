@@ -162,7 +162,7 @@ def read_table(label: str, text: str, unescaped: bool | None = None) -> Table:
     return Table(label, header, records, crlf, quoted)
 
 
-_ALL_QUOTED = re.compile(r'"[^"]*"(?:[,;]"[^"]*")*')
+_ALL_QUOTED = re.compile(r'"[^"]*"(?:,"[^"]*")*')  # as PHP and csv.js wrote it
 
 
 def _read_csv(label: str, text: str, first: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -278,6 +278,7 @@ ELAS_USERS = (
     "activeringsdatum",
 )  # fmt: skip
 ELAND_USERS = (*ELAS_USERS[:13], "maxlimit", *ELAS_USERS[13:])
+_USER_COLUMNS = {"letscode", "name", "fullname", "accountrole", "status", "minlimit"}
 ELAS_TRANSACTIONS = ("datum", "van", "aan", "bedrag", "dienst")
 ELAS_TRANSACTIONS_LIST = (
     "id", "creatiedatum", "transactiedatum", "van", "aan", "bedrag", "dienst", "ingebracht door",
@@ -298,12 +299,13 @@ ELAS_MEMBERLIST = (
 def recognise(table: Table) -> Format | None:
     """The export a table comes from, by its header, or None (then it is read by HEADERS)."""
     header = _plain(table.header)
-    if header == ELAS_USERS:
+    # Columns are read by name: a later version adding one is read all the same.
+    if header[:1] == ("letscode",) and set(header) >= _USER_COLUMNS:
+        if "maxlimit" in header:
+            return Format(
+                "eLAND users, 'Csv export zoals eLAS' (export.php)", "members", True, _elas_users
+            )
         return Format("eLAS 3.x users (export_users.php)", "members", True, _elas_users)
-    if header == ELAND_USERS:
-        return Format(
-            "eLAND users, 'Csv export zoals eLAS' (export.php)", "members", True, _elas_users
-        )
     if header == ELAS_TRANSACTIONS:
         return Format(
             "eLAS 3.x transactions (export_transactions.php)",
