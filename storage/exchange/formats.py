@@ -7,8 +7,9 @@ table with values normalised, so that the importers need not know the source:
 - members: ``code`` as written, ``name`` the full name (else the nickname),
   ``status`` and ``role`` raw, ``min``/``max``/``balance`` when the source has them;
 - transfers: ``from``/``to`` the cell as written (a table export's user ids become
-  codes), ``date`` ISO 8601 (``+00:00`` where the source wrote UTC, no offset where
-  it wrote the server's local time), ``amount`` a plain number with ``.``,
+  codes), ``date`` ISO 8601 (``+00:00`` where the source wrote UTC, as eLAND did
+  from August 2016; no offset where it wrote the server's local time), ``amount``
+  a plain number with ``.``,
   ``description`` with the HTML entities eLAS added decoded;
 - listings: ``owner``, ``kind`` (offer or want), ``text``, ``description``,
   ``category``, ``created``, ``expires``.
@@ -733,9 +734,9 @@ def _latest(table: Table | None, column: str) -> dict[str, str] | None:
 def _eland_tables(tables: dict[str, Table]) -> list[Sheet]:
     users = tables.get("users")
     if users is None:
-        held = ", ".join(sorted(tables))
+        held = ", ".join(table.label for table in tables.values())
         raise ImportError_(
-            f"the users table is missing (found {held}); without it user ids can't be turned"
+            f"{held}: eLAND's users table is missing; without it user ids can't be turned"
             " into codes: export the zip of all tables"
         )
     codes: dict[str, str] = {}
