@@ -37,7 +37,7 @@ from storage.exchange import (
     units,
 )
 from storage.exchange.codes import CodeBook
-from storage.exchange.formats import OWN_HEADERS, read_source
+from storage.exchange.formats import read_source
 from storage.exchange.listings_import import import_listings
 
 KINDS = ("members", "balances", "transfers", "listings")  # the order they are imported in
@@ -127,7 +127,7 @@ def _expected(
 
 
 def _mapping(items: list[str]) -> dict[str, Field]:
-    fields = set(HEADERS.values()) | set(OWN_HEADERS.values())
+    fields = set(HEADERS.values())
     mapping: dict[str, Field] = {}
     for item in items:
         column, sep, field = item.partition("=")
@@ -153,7 +153,8 @@ def _read(path: Path, what: str | None, mapping: dict[str, Field]) -> list[Part]
                 f" name the kind: letsbot import members {path}"
             )
         if what is None:
-            print(f"{path}: {sheet.source or 'a file'} of {kind}")
+            found_as = f"recognised as {sheet.source}" if sheet.source else "read by its headers"
+            print(f"{path}: {kind}, {found_as}")
         found = {name for _, values in sheet.rows for name in values}
         missing = [name for name in REQUIRED[kind] if name not in found]
         if missing and sheet.rows:

@@ -349,8 +349,8 @@ def test_several_files_are_one_transaction(tmp_path: Path) -> None:
     # Transfers named first: members are imported first all the same.
     failed = letsbot("import", "transactions.csv", "users.csv", cwd=tmp_path)
     assert failed.returncode == 1
-    assert "transactions.csv: a file of transfers" in failed.stdout
-    assert "users.csv: a file of members" in failed.stdout
+    assert "transactions.csv: transfers, read by its headers" in failed.stdout
+    assert "users.csv: members, recognised as eLAND users" in failed.stdout
     assert "transactions.csv: line 4: member 'DU-099' is unknown" in failed.stdout
     assert "nothing imported from 2 files" in failed.stdout
     assert rows(database, "SELECT count(*) FROM members") == [(1,)]  # the first file too
@@ -381,9 +381,9 @@ def test_the_import_command_line(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "nowhere.csv" in missing.stderr
     (tmp_path / "odd.csv").write_text("a,b\n1,2\n")
     odd = letsbot("import", "odd.csv", cwd=tmp_path)
-    assert odd.returncode == 2 and "not recognised" in odd.stderr
+    assert odd.returncode == 2 and "not an export we know" in odd.stderr
     named = letsbot("import", "members", "odd.csv", cwd=tmp_path)
-    assert named.returncode == 2 and "no column for code, name" in named.stderr
+    assert named.returncode == 2 and "name the columns with --map" in named.stderr
     mapped = letsbot(
         "import", "members", "odd.csv", "--map", "a=code", "--map", "b=name", cwd=tmp_path
     )

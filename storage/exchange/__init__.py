@@ -6,6 +6,7 @@ everything out again.
 
 from storage.exchange.events_import import EventsReport, import_events, read_events
 from storage.exchange.export import COLUMNS, export_rows, neutralised, plain_cell, write_rows
+from storage.exchange.formats import code_in_cell, read_source
 from storage.exchange.importing import (
     OPENING,
     BalancesReport,
@@ -23,6 +24,7 @@ from storage.exchange.sheet import (
     TRANSFER_FIELDS,
     Field,
     ImportError_,
+    Kind,
     Report,
     Sheet,
     control_problem,
@@ -44,11 +46,13 @@ __all__ = [
     "EventsReport",
     "Field",
     "ImportError_",
+    "Kind",
     "MembersReport",
     "Report",
     "Resolve",
     "Sheet",
     "TransfersReport",
+    "code_in_cell",
     "code_reader",
     "control_problem",
     "export_rows",
@@ -63,6 +67,7 @@ __all__ = [
     "plain_cell",
     "read_events",
     "read_sheet",
+    "read_source",
     "units",
     "write_rows",
 ]

@@ -50,6 +50,7 @@ Field = Literal[
     "expires",
     "withdrawn",
 ]
+Kind = Literal["members", "transfers", "balances", "listings"]
 
 # Header spellings seen in eLAS/eLAND exports and their Dutch or English variants.
 HEADERS: dict[str, Field] = {
@@ -104,7 +105,18 @@ HEADERS: dict[str, Field] = {
     "beginsaldo": "balance",
     "opening balance": "balance",
     "id": "id",
+    "transid": "id",
+    "transactie id": "id",
     "reverses": "reverses",
+    "owner": "owner",
+    "text": "text",
+    "category": "category",
+    "expires": "expires",
+    "created": "created",
+    "old_code": "old_code",
+    "tags": "tags",
+    "price": "price",
+    "withdrawn": "withdrawn",
 }
 FULL_NAMES = {"fullname", "full_name", "volledige naam"}
 MEMBER_FIELDS: tuple[Field, ...] = ("code", "name")
@@ -133,6 +145,7 @@ STATUSES = {
 }
 KINDS = {kind.value for kind in TransferKind}
 _AMOUNT = re.compile(r"-?[0-9]{1,12}(?:[.,][0-9]{1,6})?", re.ASCII)
+_THOUSANDS = re.compile(r"-?[0-9]{1,3}[.,][0-9]{3}", re.ASCII)
 
 
 class ImportError_(Exception):
@@ -153,9 +166,16 @@ class Report:
 
 @dataclass(frozen=True)
 class Sheet:
-    rows: list[tuple[int, dict[Field, str]]]  # (line number, values by field)
-    kind: str | None = None  # members, transfers, balances or listings; None: not recognised
-    source: str = ""  # the format it was recognised as, for the volunteer; "" if unknown
+    """One table of a file: its rows as (physical line where the row starts, values by field).
+
+    ``kind`` says what the rows are (None: not known), ``source`` names the export
+    it was recognised as ("" for our own CSV or one read by its headers), and
+    ``capped`` warns that the file may be cut off (eLAS wrote at most 5,000 transactions).
+    """
+
+    rows: list[tuple[int, dict[Field, str]]]
+    kind: Kind | None = None
+    source: str = ""
     capped: bool = False
 
 
@@ -199,13 +219,13 @@ def _read_rows(
     names = {**HEADERS, **{k.lower(): v for k, v in (mapping or {}).items()}}
     columns: dict[int, Field] = {}
     for index, title in enumerate(header):
-        found = names.get(_plain(title))
+        found = names.get(plain_title(title))
         if found is None:
             continue
         taken = [i for i, f in columns.items() if f == found]
         if not taken:
             columns[index] = found
-        elif _plain(title) in FULL_NAMES:  # eLAS "name" is a nickname; the full name wins
+        elif plain_title(title) in FULL_NAMES:  # eLAS "name" is a nickname; the full name wins
             del columns[taken[0]]
             columns[index] = found
     missing = [f for f in required if f not in columns.values()]
@@ -223,7 +243,22 @@ def _read_rows(
         if not any(v.strip() for v in values):
             continue
         rows.append((line, {f: values[i].strip() for i, f in columns.items() if i < len(values)}))
-    return Sheet(rows)
+    return Sheet(rows, guess_kind(set(columns.values())))
+
+
+def guess_kind(fields: set[Field]) -> Kind | None:
+    """What a table holds, from the fields found in its headers."""
+    if {"date", "from", "to", "amount"} <= fields:
+        return "transfers"
+    if {"owner", "text"} <= fields:
+        return "listings"
+    if {"code", "name"} <= fields and fields & {"status", "role", "min", "max"}:
+        return "members"
+    if {"code", "balance"} <= fields:
+        return "balances"
+    if {"code", "name"} <= fields:
+        return "members"
+    return None
 
 
 def control_problem(values: dict[Field, str]) -> str | None:
@@ -238,7 +273,7 @@ def control_problem(values: dict[Field, str]) -> str | None:
     return None
 
 
-def _plain(title: str) -> str:
+def plain_title(title: str) -> str:
     decomposed = unicodedata.normalize("NFKD", title.strip().lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -249,10 +284,20 @@ def parse_code(text: str, prefix: str) -> int | None:
 
 
 def parse_amount(text: str, decimals: int) -> int | None:
-    """``1.234,5`` or ``12,50`` or ``12.5`` -> minor units; None if it isn't a number."""
+    """``1.234,5`` or ``12,50`` or ``12.5`` -> minor units; None if it isn't a number.
+
+    One separator before exactly three digits (``1.000``, ``1,000``) groups thousands
+    when amounts are whole numbers; with one or two decimals it could mean either, so
+    it is refused rather than guessed.
+    """
     cleaned = text.replace(" ", "")
     if "," in cleaned and "." in cleaned:  # 1.234,50: dots group thousands
         cleaned = cleaned.replace(".", "")
+    elif _THOUSANDS.fullmatch(cleaned) is not None:
+        if decimals == 0:
+            cleaned = cleaned.replace(".", "").replace(",", "")
+        elif decimals < 3:
+            return None
     if _AMOUNT.fullmatch(cleaned) is None:
         return None
     try:
