@@ -77,7 +77,8 @@ class _Row:
 
 
 IMPORT = "import:"  # event_key prefix of every imported transfer
-_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
+# eLAND's transids look like "c9492d279afb_1@letsdurme": any visible ASCII, no spaces.
+_ID = re.compile(r"[!-~]{1,128}", re.ASCII)
 
 
 def import_transfers(
@@ -199,7 +200,7 @@ def _read_row(
         return f"kind {values.get('kind', '')!r} is unknown (one of {', '.join(sorted(KINDS))})"
     for name, value in (("id", source_id), ("reverses", reverses)):
         if value is not None and _ID.fullmatch(value) is None:
-            return f"{name} {value!r} is not an id (up to 64 letters, digits, '-', '_' or '.')"
+            return f"{name} {value!r} is not an id (up to 128 letters, digits or signs, no spaces)"
     return _Row(
         line,
         when,

@@ -224,6 +224,8 @@ def _compare(
     for column, value in wanted.items():
         if column in ("status", "role") and value is None:
             continue  # the file doesn't say
+        if column.endswith("_balance") and _widened(here, column, value):
+            continue  # an import's --widen-limits, kept: the file's limit would break it
         if here._mapping[column] != value:
             differences[column] = value
             lines.append(
@@ -238,6 +240,17 @@ def _compare(
     report.changes.extend(f"{who}: {line}" for line in lines)
     if apply:
         connection.execute(update(members).where(members.c.id == here.id).values(**differences))
+
+
+def _widened(here: Any, column: str, value: int | None) -> bool:
+    """Whether the limit here was widened to the member's balance (``--widen-limits``)
+    past the one the file gives, which that balance would break."""
+    stored, balance = here._mapping[column], here._mapping["balance"]
+    if stored != balance:
+        return False
+    if value is None:  # the group's limit, which the balance broke
+        return True
+    return value > balance if column == "min_balance" else value < balance
 
 
 _LABEL = {
