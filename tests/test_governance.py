@@ -43,8 +43,8 @@ def test_a_proposal_is_announced_voted_changed_and_closed_at_the_deadline(group:
         "[group] Nieuw voorstel #1 van An (DU-002):\n"
         "  Markt voortaan op zaterdag\n"
         "  Keuzes: 1 Voor, 2 Tegen, 3 Onthouding\n"
-        "  Stemmen kan tot 10 dec 2026 20:00. Regel: meer Voor dan Tegen; quorum 25%: 2 van de"
-        " 5 leden stemmen; open stemming.\n"
+        "  Stemmen kan tot 10 dec 2026 20:00. Regel: meer Voor dan Tegen; er moeten minstens 2 van"
+        " de 5 leden stemmen (quorum 25%); open stemming.\n"
         "  Stem in de groep of privé, bijvoorbeeld: /stem 1 voor"
     )
     assert group.say("an", "/stem 1 ja", group=True) == (
@@ -74,8 +74,9 @@ def test_a_proposal_is_announced_voted_changed_and_closed_at_the_deadline(group:
         "[group] Uitslag voorstel #1: Markt voortaan op zaterdag\n"
         "  Aangenomen.\n"
         "  Stemmen: Voor: 2, Tegen: 0, Onthouding: 1\n"
-        "  Gestemd: 3 van 5 leden; quorum 2: gehaald.\n"
-        "  Regel: meer Voor dan Tegen; quorum 25%: 2 van de 5 leden stemmen; open stemming."
+        "  Gestemd: 3 van 5 leden; er moesten er minstens 2 stemmen: gehaald.\n"
+        "  Regel: meer Voor dan Tegen; er moeten minstens 2 van de 5 leden stemmen (quorum 25%);"
+        " open stemming."
     )
     assert rows(group, "SELECT status, verdict FROM proposals") == [("closed", "accepted")]
     assert later(group, days=1) == ""  # announced once
@@ -106,8 +107,9 @@ def test_the_third_for_closes_with_the_result_announced(group: Driver) -> None:
         " vervroegd gesloten.\n"
         "  Aangenomen.\n"
         "  Stemmen: Voor: 3, Tegen: 0, Onthouding: 0\n"
-        "  Gestemd: 3 van 5 leden; quorum 2: gehaald.\n"
-        "  Regel: meer Voor dan Tegen; quorum 25%: 2 van de 5 leden stemmen; open stemming."
+        "  Gestemd: 3 van 5 leden; er moesten er minstens 2 stemmen: gehaald.\n"
+        "  Regel: meer Voor dan Tegen; er moeten minstens 2 van de 5 leden stemmen (quorum 25%);"
+        " open stemming."
     )
     assert "voorbij" in group.say("dirk", "/stem 1 tegen")
     assert later(group, days=8) == ""  # not announced again at the deadline
@@ -143,7 +145,7 @@ def test_missing_quorum_is_not_decided(engine: Engine) -> None:
     driver.say("bo", "/stem 1 tegen")
     out = later(driver, days=7)
     assert "Niet beslist: te weinig leden stemden (niet verworpen)." in out
-    assert "Gestemd: 1 van 4 leden; quorum 2: niet gehaald." in out
+    assert "Gestemd: 1 van 4 leden; er moesten er minstens 2 stemmen: niet gehaald." in out
     assert rows(driver, "SELECT verdict FROM proposals") == [("not_decided",)]
 
 
@@ -184,7 +186,7 @@ def test_bad_input_is_refused_and_changes_nothing(
 
 def test_overrides_by_a_coordinator(group: Driver) -> None:
     out = group.say("admin", "/voorstel Ledenbijdrage naar 10 euro regel: tweederde quorum:60%")
-    assert "minstens 66,7% Voor van Voor en Tegen samen; quorum 60%: 3 van de 5" in out
+    assert "minstens 66,7% Voor van Voor en Tegen samen; er moeten minstens 3 van de 5" in out
     assert "Ledenbijdrage naar 10 euro\n" in out
 
 
@@ -413,20 +415,22 @@ def test_console_script_in_dutch_closes_at_the_deadline(engine: Engine) -> None:
         "[group] Nieuw voorstel #1 van An (DU-002):\n"
         "  Repaircafé ook in de zomer\n"
         "  Keuzes: 1 Voor, 2 Tegen, 3 Onthouding\n"
-        "  Stemmen kan tot 4 dec 2026 20:00. Regel: meer Voor dan Tegen; quorum 25%: 1 van de 3"
-        " leden stemmen; open stemming.\n"
+        "  Stemmen kan tot 4 dec 2026 20:00. Regel: meer Voor dan Tegen; er moeten minstens 1 van"
+        " de 3 leden stemmen (quorum 25%); open stemming.\n"
         "  Stem in de groep of privé, bijvoorbeeld: /stem 1 voor\n"
         "[group] Je stem op voorstel #1: Voor. Wijzigen kan tot 4 dec 2026 20:00.\n"
         "[dm admin] Je stem op voorstel #1: Tegen. Wijzigen kan tot 4 dec 2026 20:00.\n"
         "[group] Uitslag voorstel #1: Repaircafé ook in de zomer\n"
         "  Verworpen.\n"
         "  Stemmen: Voor: 1, Tegen: 1, Onthouding: 0\n"
-        "  Gestemd: 2 van 3 leden; quorum 1: gehaald.\n"
-        "  Regel: meer Voor dan Tegen; quorum 25%: 1 van de 3 leden stemmen; open stemming.\n"
+        "  Gestemd: 2 van 3 leden; er moesten er minstens 1 stemmen: gehaald.\n"
+        "  Regel: meer Voor dan Tegen; er moeten minstens 1 van de 3 leden stemmen (quorum 25%);"
+        " open stemming.\n"
         "[dm an] Voorstel #1 van An (DU-002):\n"
         "  Repaircafé ook in de zomer\n"
         "  Keuzes: 1 Voor, 2 Tegen, 3 Onthouding\n"
-        "  Regel: meer Voor dan Tegen; quorum 25%: 1 van de 3 leden stemmen; open stemming.\n"
+        "  Regel: meer Voor dan Tegen; er moeten minstens 1 van de 3 leden stemmen (quorum 25%);"
+        " open stemming.\n"
         "  Gesloten op 4 dec 2026 20:00.\n"
         "  Verworpen.\n"
         "  Stemmen: Voor: 1, Tegen: 1, Onthouding: 0\n"
@@ -442,8 +446,8 @@ def test_console_script_in_english_closes_early_on_certainty(engine: Engine) -> 
         "[group] New proposal #1 by An (DU-002):\n"
         "  Market day\n"
         "  Choices: 1 Saturday, 2 Sunday\n"
-        "  Voting is open until 3 Dec 2026 12:00. Rule: the option with the most votes; quorum"
-        " 25%: 1 of the 3 members vote; open ballot.\n"
+        "  Voting is open until 3 Dec 2026 12:00. Rule: the option with the most votes; at least 1"
+        " of the 3 members must vote (quorum 25%); open ballot.\n"
         "  Vote in the group or privately, for example: /vote 1 1\n"
         "[dm bo] Your vote on proposal #1: Sunday. You can change it until 3 Dec 2026 12:00.\n"
         "[dm an] Your vote on proposal #1: Sunday. You can change it until 3 Dec 2026 12:00.\n"
@@ -452,7 +456,8 @@ def test_console_script_in_english_closes_early_on_certainty(engine: Engine) -> 
         " early.\n"
         "  Chosen: Sunday.\n"
         "  Votes: Saturday: 0, Sunday: 2\n"
-        "  Voted: 2 of 3 members; quorum 1: met.\n"
-        "  Rule: the option with the most votes; quorum 25%: 1 of the 3 members vote; open"
+        "  Voted: 2 of 3 members; at least 1 had to vote: met.\n"
+        "  Rule: the option with the most votes; at least 1 of the 3 members must vote (quorum"
+        " 25%); open"
         " ballot.\n"
     )

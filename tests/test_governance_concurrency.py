@@ -83,7 +83,7 @@ def test_concurrent_votes_count_each_member_once(db_url: str, tmp_path: Path) ->
         assert driver.count("votes") == len(NAMES)
 
         out = driver.advance(driver.clock.now() + timedelta(days=7))
-        assert "Gestemd: 12 van 13 leden; quorum 4: gehaald." in out
+        assert "Gestemd: 12 van 13 leden; er moesten er minstens 4 stemmen: gehaald." in out
         tallies = out.split("Stemmen: ")[1].split("\n")[0]  # Voor: 5, Tegen: 4, Onthouding: 3
         counts = [int(part.split(": ")[1]) for part in tallies.split(", ")]
         assert sum(counts) == len(NAMES)
