@@ -315,11 +315,14 @@ class Context:
         if not wanted or wanted[-1] in _PARTICLES:
             return []
         everyone = self.store.members.members(list(Status))
-        return [
+        named = [
             m
             for m in everyone
             if not m.is_group_account and not m.forgotten and _has_name(m.name, wanted)
         ]
+        # An Peeters who types "peeters" means the other Peeters.
+        others = [m for m in named if self.sender is None or m.id != self.sender.id]
+        return others if len(named) > 1 and len(others) == 1 else named
 
     def _member_named(self, token: str) -> Member:
         named = self._members_named(token)

@@ -28,7 +28,7 @@ from letsbot.questions import answer as answer_question
 from letsbot.questions import asked_here, parse_answer
 from letsbot.registry import CAPABILITIES, REGISTRY, Command, Where, Who, standing
 from letsbot.reminders import Reminders
-from letsbot.text import refuse_controls, strip_controls
+from letsbot.text import fold, refuse_controls, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,8 @@ for _capability in CAPABILITIES:
 
 TEXT_LIMIT = 4000
 _SLASH_SPACE = re.compile(r"^/\s+(?=\w)")
+# Words only an English speaker starts with; "help" and "ok" are Dutch too.
+_ENGLISH = frozenset({"hello", "hi", "hey", "join", "english", "want", "please", "how", "does"})
 _COMMAND = re.compile(r"/(?P<word>[^\s@]+)(?:@\S*)?(?:\s+(?P<rest>.*))?", re.DOTALL)
 
 
@@ -159,10 +161,13 @@ class Bot:
                     raise Refusal("error.text_too_long", limit=TEXT_LIMIT)
                 refuse_controls(text)  # every typed text passes here: names, descriptions, ...
                 if match is None and answer is None and sender is None:
-                    # A stranger's first words ("hallo", "ik wil meedoen"): the welcome.
+                    # A stranger's first words ("hallo", "ik wil meedoen"): the welcome,
+                    # in English to someone who wrote English ("hello, I want to join").
                     command = REGISTRY.find("start")
                     assert command is not None
                     name = command.name
+                    if set(fold(text).replace("?", " ").replace("!", " ").split()) & _ENGLISH:
+                        ctx.language = language = "en"
                     self._run(ctx, command, [])
                     outcome = ctx.outcome
                 elif match is None and answer is None:

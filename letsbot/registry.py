@@ -133,8 +133,13 @@ class Registry:
             if command.listed
             for spelling in (command.name, command.nl)
         }
-        found = get_close_matches(command_key(word), by_key, n=1, cutoff=0.75)
-        return by_key[found[0]] if found else None
+        key = command_key(word)
+        found = get_close_matches(key, by_key, n=1, cutoff=0.75)
+        if found:
+            return by_key[found[0]]
+        # Two letters swapped ("/pya"): short words fall below the cutoff.
+        swapped = {key[:i] + key[i + 1] + key[i] + key[i + 2 :] for i in range(len(key) - 1)}
+        return next((by_key[k] for k in by_key if k in swapped), None)
 
     def visible_to(self, member: Member | None) -> list[Command]:
         """The commands a sender may run, in the order of /help."""
