@@ -218,8 +218,9 @@ def test_several_members_with_a_name_are_listed_with_their_codes(neighbours: Dri
     assert "Jan De Smet (DU-003)" in out and "Jan Peeters (DU-004)" in out
     assert "DU-003" in out.split("bijvoorbeeld")[-1]
     assert neighbours.snapshot() == before
-    out = neighbours.say("lies", "/betaal peeters 30 soep")  # Lies Peeters pays Jan Peeters
-    assert "Er zijn 2 leden die peeters heten" in out
+    # Lies Peeters who types "peeters" means the other Peeters; An doesn't know which.
+    assert "aan Jan Peeters (DU-004)" in neighbours.say("lies", "/betaal peeters 30 soep")
+    assert "Er zijn 2 leden die peeters heten" in neighbours.say("am", "/betaal peeters 30 soep")
 
 
 def test_a_mistyped_name_gets_the_closest_names(neighbours: Driver) -> None:
