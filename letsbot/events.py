@@ -130,6 +130,13 @@ def when_refusal(
     return Refusal(f"when.{error.reason}", text=error.text[:40], example=shown)
 
 
+def half_year(first: date) -> str:
+    """An end that fits an example for a repeat starting on ``first``: ``1/6/2027``."""
+    month = first.month + 5
+    on = date(first.year + month // 12, month % 12 + 1, 1)
+    return f"{on.day}/{on.month}/{on.year}"
+
+
 def split_place(words: list[str]) -> tuple[list[str], list[str], bool]:
     """Title and place words, and whether the place was read from 'in', 'op', 'bij', 'te'.
 
@@ -243,6 +250,7 @@ def add(ctx: Context, words: list[str]) -> None:
                 "event.ask_open_end",
                 last=ctx.t.date(series[-1].start.date()),
                 count=len(series),
+                until=half_year(series[0].start.date()),
             )
         )
     text = "\n".join(lines)

@@ -527,7 +527,7 @@ def test_an_open_repeat_runs_a_year_and_says_so(group: Driver) -> None:
         " vr 12 mrt 2027 10:00, ma 12 apr 2027 10:00, wo 12 mei 2027 10:00",
         "  en nog 6 keer.",
         "  Er staat geen 'tot' bij, dus ik plan een jaar vooruit: 12 keer, de laatste op"
-        " 12 november 2027. Korter of langer? Antwoord Nee en zet bijvoorbeeld 'tot 30/6'"
+        " 12 november 2027. Korter of langer? Antwoord Nee en zet bijvoorbeeld 'tot 1/6/2027'"
         " achteraan.",
         "  (1) Ja  (2) Nee",
     ]
@@ -540,10 +540,13 @@ def test_an_open_weekly_repeat_in_english(group: Driver) -> None:
     out = group.say("admin", "/event new market saturday 10am Market every week")
     assert (
         "  There is no 'until', so I plan a year ahead: 53 times, the last on 4 December 2027."
-        " Shorter or longer? Answer No and add for example 'until 30/6' at the end."
+        " Shorter or longer? Answer No and add for example 'until 1/6/2027' at the end."
     ) in out.splitlines()
     group.say("admin", "no")
     assert group.count("events") == 0
+    # the end it suggests works as it stands
+    out = group.say("admin", "/event new market saturday 10am Market every week until 1/6/2027")
+    assert "It repeats: 26 times" in out and "no 'until'" not in out
 
 
 def test_a_repeat_with_an_end_asks_nothing_more(group: Driver) -> None:
