@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from adapters.console import render
@@ -630,3 +632,92 @@ def test_moving_to_a_named_day(group: Driver) -> None:
     out = group.say("admin", "/activiteit verplaats 1 volgende zaterdag van 13 tot 17 uur")
     assert "Verplaatst: Markt #1: Ruilmarkt, za 12 dec 2026 13:00-17:00 @ Parochiezaal" in out
     assert "(was za 12 dec 2026 10:00-16:00)" in out
+
+
+_TYPED = [
+    "markt",
+    "repair",
+    "café",
+    "herstelcafé",
+    "vergadering",
+    "andere",
+    "feest",
+    "vandaag",
+    "morgen",
+    "overmorgen",
+    "zaterdag",
+    "za",
+    "volgende",
+    "deze",
+    "week",
+    "next",
+    "this",
+    "saturday",
+    "om",
+    "at",
+    "van",
+    "tot",
+    "tussen",
+    "en",
+    "from",
+    "to",
+    "uur",
+    "10",
+    "16",
+    "10u",
+    "10u30",
+    "10.30",
+    "10-16u",
+    "10am",
+    "4pm",
+    "'s",
+    "middags",
+    "avonds",
+    "12/12",
+    "12",
+    "dec",
+    "vr",
+    "2027",
+    "31/2",
+    "25:00",
+    "Wintermarkt",
+    "in",
+    "op",
+    "bij",
+    "te",
+    "Gent",
+    "de",
+    "zaal",
+    "@",
+    "elke",
+    "every",
+    "maand",
+    "week",
+    "2",
+    "weken",
+    "eerste",
+    "laatste",
+    "tot",
+    "31/12/2027",
+    "’s",
+    "é",
+    "–",
+]
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.one_of(st.sampled_from(_TYPED), st.text(max_size=5)), max_size=9))
+def test_anything_typed_gets_a_question_or_a_refusal_and_saves_nothing(
+    group: Driver, words: list[str]
+) -> None:
+    command = " ".join(["/activiteit", "nieuw", *words])
+    out = group.say("admin", command)
+    assert group.last is not None
+    assert group.last.outcome in ("applied", "refused"), (command, out)
+    if group.last.outcome == "refused":
+        assert "Bijvoorbeeld" in out or "/activiteit" in out, (command, out)
+    else:
+        assert "Deze activiteit opslaan?" in out, (command, out)
+    assert group.count("events") == 0
