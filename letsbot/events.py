@@ -4,34 +4,54 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
+
+from babel.dates import format_date
 
 from letsbot.context import Context
 from letsbot.domain import Event, EventKind, EventStatus, Pending, PendingAction
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
+from letsbot.markup import escape
 from letsbot.messages import Outgoing, ToAllGroups
 from letsbot.registry import REGISTRY, Who
 from letsbot.text import fold
-from letsbot.when import WhenError, occurrences, parse_when, split_repeat
+from letsbot.when import (
+    Repeat,
+    WhenError,
+    names_a_day,
+    occurrences,
+    open_end,
+    parse_when,
+    split_repeat,
+)
 
 TITLE_LIMIT = 120
 PLACE_LIMIT = 120
 LIST_LIMIT = 10
 _ID = re.compile(r"#?([0-9]{1,9})", re.ASCII)
 
+# Keys as kind_key leaves them: folded, without spaces, hyphens or apostrophes, so
+# "Repair Café", "repair-cafe" and "repaircafé" are one word.
 KIND_WORDS = {
     "market": EventKind.MARKET,
     "markt": EventKind.MARKET,
+    "ruilmarkt": EventKind.MARKET,
     "repaircafe": EventKind.REPAIRCAFE,
     "repair": EventKind.REPAIRCAFE,
+    "herstelcafe": EventKind.REPAIRCAFE,
+    "reparatiecafe": EventKind.REPAIRCAFE,
     "meeting": EventKind.MEETING,
     "bijeenkomst": EventKind.MEETING,
     "vergadering": EventKind.MEETING,
     "other": EventKind.OTHER,
     "andere": EventKind.OTHER,
     "ander": EventKind.OTHER,
+    "activiteit": EventKind.OTHER,
 }
+# Words that put a place at the end of a title: "Wintermarkt in de parochiezaal".
+PLACE_WORDS = frozenset({"in", "op", "bij", "te", "at"})
+PLACE_WORDS_MAX = 5
 ADD = {"add", "nieuw", "new"}
 CANCEL = {"cancel", "annuleer", "annuleren", "afgelast"}
 MOVE = {"move", "verplaats", "verplaatsen"}
@@ -75,8 +95,69 @@ def example(ctx: Context, subcommand: str, event_id: int = 12) -> Raw:
     return Raw(ctx.t(EXAMPLES[subcommand], id=event_id))
 
 
-def when_refusal(ctx: Context, error: WhenError, shown: Raw) -> Refusal:
+def kind_key(text: str) -> str:
+    return re.sub(r"[\s'’-]", "", fold(text))
+
+
+def read_kind(words: list[str]) -> tuple[EventKind | None, int]:
+    """The kind the first one or two words name (``repair café``) and how many words it took."""
+    if len(words) > 1 and (kind := KIND_WORDS.get(kind_key(words[0] + words[1]))):
+        return kind, 2
+    return (KIND_WORDS.get(kind_key(words[0])), 1) if words else (None, 0)
+
+
+def day_name(t: Translator, on: date) -> str:
+    return str(format_date(on, "EEEE", locale=t.language))
+
+
+def when_refusal(
+    ctx: Context, error: WhenError, shown: Raw, typed: list[str] | None = None
+) -> Refusal:
+    """The refusal for a date or time; ``typed``: the command as typed, words from the date on
+    preceded by the command words, so a wrong weekday gets the command with the right one."""
+    if error.reason == "weekday_mismatch" and error.on is not None:
+        typed_day = error.on + timedelta(days=((error.typed_weekday or 0) - error.on.weekday()) % 7)
+        if typed is not None and error.at is not None and error.at < len(typed):
+            fixed = [*typed[: error.at], day_name(ctx.t, error.on), *typed[error.at + 1 :]]
+            shown = Raw(escape(" ".join(fixed)))
+        return Refusal(
+            "when.weekday_mismatch",
+            date=error.text.partition(" ")[2][:40],
+            actual=day_name(ctx.t, error.on),
+            typed=day_name(ctx.t, typed_day),
+            example=shown,
+        )
     return Refusal(f"when.{error.reason}", text=error.text[:40], example=shown)
+
+
+def half_year(first: date) -> str:
+    """An end that fits an example for a repeat starting on ``first``: ``1/6/2027``."""
+    month = first.month + 5
+    on = date(first.year + month // 12, month % 12 + 1, 1)
+    return f"{on.day}/{on.month}/{on.year}"
+
+
+def split_place(words: list[str]) -> tuple[list[str], list[str], bool]:
+    """Title and place words, and whether the place was read from 'in', 'op', 'bij', 'te'.
+
+    An '@' decides: what follows the first one is the place (nothing after it: no place).
+    Without one, the LAST 'in', 'op', 'bij', 'at' or 'te' after the first word starts the
+    place when 1 to 5 words follow it, none of them naming a day ("Ruilen op zondag" keeps
+    its title) and, after 'te', a capital ("te Gent", not "te koop").
+    """
+    if "@" in words:
+        cut = words.index("@")
+        return words[:cut], words[cut + 1 :], False
+    found = [i for i, word in enumerate(words) if i > 0 and fold(word) in PLACE_WORDS]
+    if not found:
+        return words, [], False
+    cut = found[-1]
+    place = words[cut + 1 :]
+    if not 1 <= len(place) <= PLACE_WORDS_MAX or any(names_a_day(word) for word in place):
+        return words, [], False
+    if fold(words[cut]) == "te" and not place[0][:1].isupper():
+        return words, [], False
+    return words[:cut], place, True
 
 
 def find_event(ctx: Context, words: list[str], shown: Raw) -> tuple[Event, list[str]]:
@@ -112,19 +193,27 @@ def event_command(ctx: Context, words: list[str]) -> None:
 
 
 def add(ctx: Context, words: list[str]) -> None:
-    kind = KIND_WORDS.get(fold(words[0])) if words else None
+    kind, used = read_kind(words)
     if kind is None:
         raise Refusal("event.kind_unknown", example=ctx.usage("event"))
+    typed = [*str(ctx.usage("event")).split()[:2], *words]  # "/activiteit nieuw" and the rest
+    shown = ctx.usage("event")
+    before = len(typed) - len(words) + used  # where the date starts in typed
     try:
-        when, rest = parse_when(words[1:], now=ctx.now, tz=ctx.settings.tz)
-        rest, repeat = split_repeat(rest, now=ctx.now, tz=ctx.settings.tz)
+        when, after_when = parse_when(words[used:], now=ctx.now, tz=ctx.settings.tz)
+    except WhenError as error:
+        raise when_refusal(ctx, error.shifted(before), shown, typed) from None
+    before = len(typed) - len(after_when)
+    try:
+        rest, repeat = split_repeat(after_when, now=ctx.now, tz=ctx.settings.tz)
+        open_ended = repeat is not None and repeat.until is None
+        if repeat is not None and repeat.until is None:
+            until = open_end(when.start.date())
+            repeat = Repeat(repeat.unit, repeat.interval, repeat.nth_weekday, until)
         series = occurrences(when, repeat)
     except WhenError as error:
-        raise when_refusal(ctx, error, ctx.usage("event")) from None
-    title_words, place_words = rest, []
-    if "@" in rest:
-        cut = rest.index("@")
-        title_words, place_words = rest[:cut], rest[cut + 1 :]
+        raise when_refusal(ctx, error.shifted(before), shown, typed) from None
+    title_words, place_words, guessed = split_place(rest)
     title = ctx.text_argument(title_words, usage_of="event", limit=TITLE_LIMIT)
     place = " ".join(place_words).strip()[:PLACE_LIMIT] or None
     draft = {
@@ -137,12 +226,33 @@ def add(ctx: Context, words: list[str]) -> None:
         0, None, kind, title, place, when.start, when.end, EventStatus.SCHEDULED, None, 0
     )
     lines = [ctx.t("event.ask", event=describe(ctx.t, preview))]
+    if guessed:
+        # With an @ after the place, its words stay in the title.
+        cut = before + len(rest)
+        fixed = [*typed[:cut], "@", *typed[cut:]]
+        lines.append(
+            ctx.t(
+                "event.ask_place",
+                title=title,
+                place=place or "",
+                example=Raw(escape(" ".join(fixed))),
+            )
+        )
     if len(series) > 1:
-        shown = ", ".join(str(ctx.t.event_time(o.start, None)) for o in series[1:6])
+        dates = ", ".join(str(ctx.t.event_time(o.start, None)) for o in series[1:6])
         more = len(series) - 6
-        lines.append(ctx.t("event.ask_series", count=len(series), dates=Raw(shown)))
+        lines.append(ctx.t("event.ask_series", count=len(series), dates=Raw(dates)))
         if more > 0:
             lines.append(ctx.t("event.ask_more", count=more))
+    if open_ended:
+        lines.append(
+            ctx.t(
+                "event.ask_open_end",
+                last=ctx.t.date(series[-1].start.date()),
+                count=len(series),
+                until=half_year(series[0].start.date()),
+            )
+        )
     text = "\n".join(lines)
     ctx.ask(PendingAction.EVENT, ctx.member, lambda t: text, data=json.dumps(draft))
 
@@ -197,10 +307,11 @@ def move(ctx: Context, words: list[str]) -> None:
     if event.starts_at <= ctx.now:  # what took place stays in the books as it was
         raise Refusal("event.past_move", id=event.id, example=ctx.usage("event"))
     shown = example(ctx, "move", event.id)
+    typed = [*str(shown).split()[:3], *rest]  # "/activiteit verplaats 12" and the rest
     try:
         when, extra = parse_when(rest, now=ctx.now, tz=ctx.settings.tz)
     except WhenError as error:
-        raise when_refusal(ctx, error, shown) from None
+        raise when_refusal(ctx, error.shifted(3), shown, typed) from None
     if extra:
         raise Refusal("event.move_usage", example=shown)
     t = group_t(ctx)

@@ -38,13 +38,34 @@ HORIZON_YEARS = 10
 class WhenError(ValueError):
     """Why a typed date or repeat was refused; ``reason`` is a catalog key suffix.
 
-    ``text`` holds the offending words as typed ('' when they are missing).
+    ``text`` holds the offending words as typed ('' when they are missing). A
+    "weekday_mismatch" also carries the day the date really is (``on``), the weekday typed
+    (``typed_weekday``, 0 is Monday) and, where known, the index of the typed weekday in
+    the words given (``at``), so the reply can name both days and show the corrected words.
     """
 
-    def __init__(self, reason: str, text: str = "") -> None:
+    def __init__(
+        self,
+        reason: str,
+        text: str = "",
+        *,
+        on: date | None = None,
+        typed_weekday: int | None = None,
+        at: int | None = None,
+    ) -> None:
         super().__init__(reason, text)
         self.reason = reason
         self.text = text
+        self.on = on
+        self.typed_weekday = typed_weekday
+        self.at = at
+
+    def shifted(self, offset: int) -> WhenError:
+        """The same error with ``at`` counted in a longer list that starts ``offset`` earlier."""
+        at = None if self.at is None else self.at + offset
+        return WhenError(
+            self.reason, self.text, on=self.on, typed_weekday=self.typed_weekday, at=at
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +171,13 @@ _UNTIL = ("tot en met", "t.e.m", "t/m", "tem", "tot", "until", "till", "through"
 _OF_MONTH = ("van de maand", "van elke maand", "of the month", "of every month", "of each month")
 _ON = ("op de", "op", "on the", "on")
 _DATE_PREFIX = frozenset({"op", "on"})
+# Days counted from today. Not "morgens": "'s morgens" is a time of day.
+_DAYS_AHEAD = {"vandaag": 0, "today": 0, "morgen": 1, "tomorrow": 1, "overmorgen": 2}
+# "volgende zaterdag" is the Saturday of next week (weeks run Monday to Sunday); "deze"
+# and "komende" zaterdag are the coming one, like a bare "zaterdag".
+_NEXT = frozenset({"volgende", "next"})
+_THIS = frozenset({"deze", "komende", "this", "coming"})
+_NEXT_WEEK = ("volgende week", "next week")
 
 # ASCII digits only: `\d` and int() would accept Arabic-Indic, full-width and other digits.
 _ISO = re.compile(r"(?P<y>[0-9]{4})-(?P<m>[0-9]{1,2})-(?P<d>[0-9]{1,2})", re.ASCII)
@@ -164,29 +192,47 @@ _COUNT = re.compile(r"[0-9]{1,3}", re.ASCII)
 
 
 def _clock(p: str) -> str:
-    """One time of day: 10:00, 10.30, 10u, 10u30, 10h30, 10:00u, 10am, 10:30 p.m., or a bare 10."""
+    """One time of day: 10:00, 10.30, 10u, 10 uur, 10u30, 10h30, 10:00u, 10am, 10:30 p.m.,
+    2 uur 's middags, or a bare 10."""
     return (
         rf"(?P<{p}h>[0-9]{{1,2}})"
-        rf"(?:[:.](?P<{p}m>[0-9]{{2}})[uh]?|(?P<{p}u>[uh])(?P<{p}um>[0-9]{{2}})?)?"
+        rf"(?:[:.](?P<{p}m>[0-9]{{2}})(?:[uh]| uur)?|(?P<{p}u>[uh]| ?uur)(?P<{p}um>[0-9]{{2}})?)?"
         rf"(?: ?(?P<{p}ap>[ap])\.?m)?"
+        rf"(?: 's (?P<{p}dp>{'|'.join(_DAY_PARTS)}))?"
     )
+
+
+# The hours that a part of the day makes unambiguous, and what they become: "2 uur 's
+# middags" is 14:00. An hour outside the range ("10 uur 's avonds" is fine, "3 uur 's
+# avonds" is not) is a bad time. "'s nachts" is left out: 1 uur 's nachts is the next day.
+_DAY_PARTS: dict[str, dict[int, int]] = {
+    "morgens": {h: h for h in range(5, 12)},
+    "ochtends": {h: h for h in range(5, 12)},
+    "middags": {12: 12} | {h: h + 12 for h in range(1, 7)} | {h: h for h in range(13, 19)},
+    "namiddags": {h: h + 12 for h in range(1, 7)} | {h: h for h in range(13, 19)},
+    "avonds": {h: h + 12 for h in range(6, 12)} | {h: h for h in range(18, 24)},
+}
 
 
 # Matched against the normalised words joined by single spaces, so 10:00-16:00,
 # 10:00 - 16:00 and 10u tot 16u all read the same.
 _SPAN = re.compile(
-    rf"(?:(?:om|at|van|from) )?{_clock('s')}"
-    rf"(?:(?: ?[-–] ?| (?:tot|to|till|until) ){_clock('e')})?",
+    rf"(?:(?P<pre>om|at|van|from|tussen|between) )?{_clock('s')}"
+    rf"(?:(?P<sep> ?[-–] ?| (?:tot|to|till|until|en|and) ){_clock('e')})?",
     re.ASCII,
 )
+# "om 10" and "van 10 tot 16" are times without a u or :, a bare "10" is not.
+_AT = frozenset({"om", "at"})
+_FROM = frozenset({"van", "from", "tussen", "between"})
+_BETWEEN = frozenset({"tussen", "between"})
 # Digits followed by something a time has: reported as a bad time rather than a missing one.
 _TIME_LIKE = re.compile(r"[0-9]+(?=[^0-9])[:.hu0-9]*(?:[ap]\.?m)?", re.ASCII)
-_MAX_SPAN_WORDS = 6  # "van 10 a.m tot 4 p.m"
+_MAX_SPAN_WORDS = 10  # "tussen 2 uur 's middags en 5 uur 's middags"
 
 
 def _norm(word: str) -> str:
     # A trailing dot or comma is punctuation: "za, 12 dec. 10u" reads as "za 12 dec 10u".
-    return word.lower().rstrip(".,")
+    return word.lower().rstrip(".,").replace("\u2019", "'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +245,26 @@ class _Day:
     weekday: int | None
     text: str
     weekday_text: str
+    weekday_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Relative:
+    """A day named from today: ``morgen`` (days=1), ``zaterdag``, ``volgende zaterdag``."""
+
+    days: int | None
+    weekday: int | None
+    next_week: bool
+    text: str
+
+    def resolve(self, today: date, *, skip_today: bool) -> date:
+        if self.days is not None:
+            return today + timedelta(days=self.days)
+        assert self.weekday is not None
+        if self.next_week:
+            return today + timedelta(days=7 - today.weekday() + self.weekday)
+        on = today + timedelta(days=(self.weekday - today.weekday()) % 7)
+        return on + timedelta(days=7) if on == today and skip_today else on
 
 
 def _starts_with(norm: list[str], i: int, phrases: tuple[str, ...]) -> int:
@@ -217,6 +283,7 @@ def _read_day(words: list[str], i: int) -> tuple[_Day, int]:
         i += 1
     weekday = _WEEKDAYS.get(norm[i]) if i < len(norm) else None
     weekday_text = words[i] if weekday is not None else ""
+    weekday_at = i if weekday is not None else None
     if weekday is not None:
         i += 1
     if i >= len(norm):
@@ -237,7 +304,52 @@ def _read_day(words: list[str], i: int) -> tuple[_Day, int]:
         date(2000 if year is None else year, month, day)
     except ValueError:
         raise WhenError("bad_date", text) from None
-    return _Day(day, month, year, weekday, text, weekday_text), i + used
+    return _Day(day, month, year, weekday, text, weekday_text, weekday_at), i + used
+
+
+def _read_relative(words: list[str], i: int) -> tuple[_Relative | None, int]:
+    """A day named from today at ``words[i:]`` (after an optional 'op'), and the index after it.
+
+    (None, i) when the words name no such day, or a weekday is followed by a date
+    ("za 12 dec"): that is for _read_day.
+    """
+    norm = [_norm(w) for w in words]
+    start = i + 1 if i < len(norm) and norm[i] in _DATE_PREFIX else i
+    word = norm[start] if start < len(norm) else ""
+    if word in _DAYS_AHEAD:
+        return _Relative(_DAYS_AHEAD[word], None, False, words[start]), start + 1
+    if (week := _starts_with(norm, start, _NEXT_WEEK)) and _weekday_at(norm, start + week):
+        end = start + week + 1
+        return _Relative(None, _WEEKDAYS[norm[end - 1]], True, _joined(words, start, end)), end
+    if (word in _NEXT or word in _THIS) and _weekday_at(norm, start + 1):
+        end = start + 2
+        weekday = _WEEKDAYS[norm[start + 1]]
+        return _Relative(None, weekday, word in _NEXT, _joined(words, start, end)), end
+    if word not in _WEEKDAYS or _date_follows(norm, start + 1):
+        return None, i
+    week = _starts_with(norm, start + 1, _NEXT_WEEK)
+    end = start + 1 + week
+    return _Relative(None, _WEEKDAYS[word], bool(week), _joined(words, start, end)), end
+
+
+def _weekday_at(norm: list[str], i: int) -> bool:
+    return i < len(norm) and norm[i] in _WEEKDAYS
+
+
+def _joined(words: list[str], start: int, end: int) -> str:
+    return " ".join(words[start:end])
+
+
+def _date_follows(norm: list[str], i: int) -> bool:
+    """Whether a date (or something meant as one) comes next: 'za 12 dec', 'za 31/13'."""
+    if i >= len(norm):
+        return False
+    word = norm[i]
+    if _DATE_LIKE.fullmatch(word) or _numeric_day(word) is not None or word in _MONTHS:
+        return True
+    # "za 12 decmber" is a date with a typo, "za 10 uur" a time.
+    following = norm[i + 1] if i + 1 < len(norm) else ""
+    return bool(_DAY.fullmatch(word)) and following not in ("uur", "'s", "-", "–", "tot", "to")
 
 
 def _numeric_day(word: str) -> tuple[int, int, int | None] | None:
@@ -277,18 +389,21 @@ def _read_span(words: list[str], i: int) -> tuple[time, time | None, int] | None
         if match is None:
             continue
         text = " ".join(words[i : i + used])
-        if match["eh"] is not None and not _marked(match, "e"):
+        pre = match["pre"]
+        if match["sep"] is not None and match["sep"].strip() in ("en", "and"):
+            if pre not in _BETWEEN:
+                continue  # "10u en 16u" without "tussen" is no span
+        elif pre in _BETWEEN:
+            continue  # "tussen 10u" alone is no time
+        if match["eh"] is not None and not (_marked(match, "e") or pre in _FROM):
             continue  # the end needs a u/h/:/am: "tot 16" may start the title
-        if match["eh"] is None and not _marked(match, "s"):
+        if match["eh"] is None and not (_marked(match, "s") or pre in _AT):
             continue  # a bare number is no time: "10" might be a day or a count
         start = _time_of(match, "s", text)
         if match["eh"] is None:
             return start, None, i + used
         end = _time_of(match, "e", text)
-        if match["sap"] is None and match["eap"] is not None and 1 <= int(match["sh"]) <= 12:
-            # "1-4pm" means 13:00-16:00, but "10-4pm" still means 10:00-16:00.
-            later = start.replace(hour=start.hour % 12 + (12 if match["eap"] == "p" else 0))
-            start = later if later < end else start
+        start = _carried(match, start, end)
         if end <= start:
             raise WhenError("end_before_start", text)
         return start, end, i + used
@@ -297,16 +412,38 @@ def _read_span(words: list[str], i: int) -> tuple[time, time | None, int] | None
     return None
 
 
+def _carried(match: re.Match[str], start: time, end: time) -> time:
+    """The start with the pm or part of day of the end when only the end has one.
+
+    "1-4pm" means 13:00-16:00 and "van 2 tot 5 uur 's middags" 14:00-17:00, but "10-4pm"
+    still means 10:00-16:00: the later reading is taken only when it lies before the end.
+    """
+    if match["sap"] is None and match["sdp"] is None and 1 <= start.hour <= 12:
+        later = None
+        if match["eap"] is not None:
+            later = start.replace(hour=start.hour % 12 + (12 if match["eap"] == "p" else 0))
+        elif match["edp"] is not None and start.hour in _DAY_PARTS[match["edp"]]:
+            later = start.replace(hour=_DAY_PARTS[match["edp"]][start.hour])
+        if later is not None and later < end:
+            return later
+    return start
+
+
 def _marked(match: re.Match[str], p: str) -> bool:
-    return any(match[p + group] for group in ("m", "u", "ap"))
+    return any(match[p + group] for group in ("m", "u", "ap", "dp"))
 
 
 def _time_of(match: re.Match[str], p: str, text: str) -> time:
     hour, minute = int(match[p + "h"]), int(match[p + "m"] or match[p + "um"] or 0)
     if match[p + "ap"] is not None:
-        if not 1 <= hour <= 12:
+        if not 1 <= hour <= 12 or match[p + "dp"] is not None:
             raise WhenError("bad_time", text)
         hour = hour % 12 + (12 if match[p + "ap"] == "p" else 0)
+    if match[p + "dp"] is not None:
+        hours = _DAY_PARTS[match[p + "dp"]]
+        if hour not in hours:
+            raise WhenError("bad_time", text)
+        hour = hours[hour]
     if hour > 23 or minute > 59:
         raise WhenError("bad_time", text)
     return time(hour, minute)
@@ -336,7 +473,13 @@ def _check_range(on: date, today: date, day: _Day, past: str) -> None:
     if on.year > today.year + HORIZON_YEARS:
         raise WhenError("too_far", day.text)
     if day.weekday is not None and on.weekday() != day.weekday:
-        raise WhenError("weekday_mismatch", f"{day.weekday_text} {day.text}")
+        raise WhenError(
+            "weekday_mismatch",
+            f"{day.weekday_text} {day.text}",
+            on=on,
+            typed_weekday=day.weekday,
+            at=day.weekday_at,
+        )
 
 
 def _upcoming(day: _Day, today: date, *, skip_today: bool) -> date:
@@ -367,26 +510,39 @@ def parse_when(words: list[str], *, now: datetime, tz: ZoneInfo) -> tuple[When, 
     """Read a date and a time (optionally an end time) from the START of words.
 
     Returns them and the remaining words. A date without a year is the next such date
-    (today if the time is still to come); with a year it must not be in the past.
+    (today if the time is still to come); with a year it must not be in the past. So is a
+    bare weekday ("zaterdag", "za", "deze zaterdag"): the coming one, today only while the
+    time is still to come. "volgende zaterdag", "zaterdag volgende week" and "next
+    saturday" are the Saturday of next week (weeks run Monday to Sunday). "vandaag",
+    "morgen" and "overmorgen" count from today.
     """
     now = _aware(now, tz)
-    day, i = _read_day(words, 0)
+    relative, i = _read_relative(words, 0)
+    day = None
+    if relative is None:
+        day, i = _read_day(words, 0)
     span = _read_span(words, i)
     if span is None:
         raise WhenError("no_time", words[i] if i < len(words) else "")
     start_at, end_at, rest = span
-    if day.year is None:
-        gone = not _later(datetime.combine(now.date(), start_at, tzinfo=tz), now)
-        on = _upcoming(day, now.date(), skip_today=gone)
+    gone = not _later(datetime.combine(now.date(), start_at, tzinfo=tz), now)
+    if relative is not None:
+        on = relative.resolve(now.date(), skip_today=gone)
+        day_text = relative.text
     else:
-        on = date(day.year, day.month, day.day)
-    _check_range(on, now.date(), day, "past")
+        assert day is not None
+        day_text = day.text
+        if day.year is None:
+            on = _upcoming(day, now.date(), skip_today=gone)
+        else:
+            on = date(day.year, day.month, day.day)
+        _check_range(on, now.date(), day, "past")
     time_text = " ".join(words[i:rest])
     if not _exists(on, start_at, tz) or (end_at is not None and not _exists(on, end_at, tz)):
         raise WhenError("no_such_time", time_text)
     start = datetime.combine(on, start_at, tzinfo=tz)
     if not _later(start, now):
-        raise WhenError("past", f"{day.text} {time_text}")
+        raise WhenError("past", f"{day_text} {time_text}")
     end = None if end_at is None else datetime.combine(on, end_at, tzinfo=tz)
     return When(start, end), words[rest:]
 
@@ -411,7 +567,31 @@ def split_repeat(
     at = starts[-1]
     if at + 1 < len(norm) and not _repeat_word(norm[at + 1]):
         return words, None
-    return words[:at], _read_repeat(words[at + 1 :], norm[at + 1 :], now, words[at])
+    try:
+        return words[:at], _read_repeat(words[at + 1 :], norm[at + 1 :], now, words[at])
+    except WhenError as error:
+        raise error.shifted(at + 1) from None
+
+
+def open_end(first: date) -> date:
+    """The last day a repeat without 'tot' runs to: a year after ``first``, less one day.
+
+    Weekly that is 52 or 53 times, monthly 12: within the 60 that ``occurrences`` makes.
+    """
+    if first.year >= date.max.year:
+        return date.max
+    return date(first.year + 1, first.month, 1) + timedelta(days=first.day - 2)
+
+
+def names_a_day(word: str) -> bool:
+    """Whether a word names a day: 'zondag', 'za', 'morgen', 'volgende', 'dec', '12/12'.
+
+    Words after 'op' or 'in' that name a day are part of the title ("Ruilen op zondag"),
+    not a place.
+    """
+    norm = _norm(word)
+    names = (_WEEKDAYS, _MONTHS, _DAYS_AHEAD, _NEXT)
+    return any(norm in group for group in names) or norm[:1].isdigit()
 
 
 def _repeat_word(word: str) -> bool:

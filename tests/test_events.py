@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
 from adapters.console import render
@@ -325,3 +327,397 @@ def test_console_script_reminds_in_order(engine: Engine) -> None:
         "[group] Herinnering: Repaircafé #1: Repaircafé, za 12 dec 2026 13:00-17:00 @ Buurthuis begint over 2 uur.",
     ]
     assert "[dm admin] Activiteit #1 is al voorbij." in out.getvalue()  # nothing to cancel
+
+
+# --- events as coordinators type them (the clock: Tuesday 1 December 2026, 09:00) ----------
+
+
+def asked(driver: Driver, command: str) -> str:
+    """The confirmation's first event line, after checking that nothing was saved yet."""
+    out = driver.say("admin", command)
+    assert driver.count("events") == 0
+    lines = out.splitlines()
+    assert lines[0] in ("[dm admin] Deze activiteit opslaan?", "[dm admin] Save this event?"), out
+    return lines[1].strip()
+
+
+@pytest.mark.parametrize(
+    ("typed", "line"),
+    [
+        # days named from today
+        ("markt vandaag 14u Markt", "Markt #0: Markt, di 1 dec 2026 14:00"),
+        ("markt morgen om 10 uur Markt", "Markt #0: Markt, wo 2 dec 2026 10:00"),
+        ("markt overmorgen 10u Markt", "Markt #0: Markt, do 3 dec 2026 10:00"),
+        ("markt zaterdag 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
+        ("markt za 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
+        ("markt op zaterdag om 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
+        ("markt deze zaterdag 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
+        ("markt volgende zaterdag 10u Markt", "Markt #0: Markt, za 12 dec 2026 10:00"),
+        ("markt zaterdag volgende week 10u Markt", "Markt #0: Markt, za 12 dec 2026 10:00"),
+        ("markt dinsdag 10u Markt", "Markt #0: Markt, di 1 dec 2026 10:00"),  # still to come
+        ("markt dinsdag 8u Markt", "Markt #0: Markt, di 8 dec 2026 08:00"),  # gone by today
+        ("market today 2pm Market", "Markt #0: Market, di 1 dec 2026 14:00"),
+        ("market tomorrow at 10 Market", "Markt #0: Market, wo 2 dec 2026 10:00"),
+        ("market saturday at 10am Market", "Markt #0: Market, za 5 dec 2026 10:00"),
+        ("market next saturday 10am Market", "Markt #0: Market, za 12 dec 2026 10:00"),
+        # times
+        ("markt za om 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
+        ("markt za 10u30 Markt", "Markt #0: Markt, za 5 dec 2026 10:30"),
+        ("markt za 10.30 Markt", "Markt #0: Markt, za 5 dec 2026 10:30"),
+        ("markt za van 10 tot 16 Markt", "Markt #0: Markt, za 5 dec 2026 10:00-16:00"),
+        ("markt za van 10 tot 16 uur Markt", "Markt #0: Markt, za 5 dec 2026 10:00-16:00"),
+        ("markt za 10-16u Markt", "Markt #0: Markt, za 5 dec 2026 10:00-16:00"),
+        ("markt za tussen 14 en 17 uur Markt", "Markt #0: Markt, za 5 dec 2026 14:00-17:00"),
+        ("markt za om 2 uur 's middags Markt", "Markt #0: Markt, za 5 dec 2026 14:00"),
+        ("market sat from 10 to 4pm Market", "Markt #0: Market, za 5 dec 2026 10:00-16:00"),
+        ("market sat 10am-4pm Market", "Markt #0: Market, za 5 dec 2026 10:00-16:00"),
+        # the strict form still reads as before
+        (
+            "markt 12/12 10:00 Wintermarkt @ Parochiezaal",
+            "Markt #0: Wintermarkt, za 12 dec 2026 10:00 @ Parochiezaal",
+        ),
+        ("markt 12/12 10:00 Wintermarkt @", "Markt #0: Wintermarkt, za 12 dec 2026 10:00"),
+        (
+            "markt 12/12 10:00 Ruilen op zondag @ de zaal",
+            "Markt #0: Ruilen op zondag, za 12 dec 2026 10:00 @ de zaal",
+        ),
+        # kinds in two words, with accents and spelling variants
+        ("repair café za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("repair cafe za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("Repair Café za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("repaircafé za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("repair-cafe za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("repair za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("herstelcafé za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("herstel café za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("reparatiecafé za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
+        ("Markt za 14u Ruilen", "Markt #0: Ruilen, za 5 dec 2026 14:00"),
+        ("ruilmarkt za 14u Ruilen", "Markt #0: Ruilen, za 5 dec 2026 14:00"),
+        ("vergadering za 14u Bestuur", "Bijeenkomst #0: Bestuur, za 5 dec 2026 14:00"),
+        ("bijeenkomst za 14u Bestuur", "Bijeenkomst #0: Bestuur, za 5 dec 2026 14:00"),
+        ("meeting za 14u Board", "Bijeenkomst #0: Board, za 5 dec 2026 14:00"),
+        ("andere za 14u Wandeling", "Activiteit #0: Wandeling, za 5 dec 2026 14:00"),
+        ("activiteit za 14u Wandeling", "Activiteit #0: Wandeling, za 5 dec 2026 14:00"),
+    ],
+)
+def test_dates_times_and_kinds_as_typed(group: Driver, typed: str, line: str) -> None:
+    assert asked(group, f"/activiteit nieuw {typed}") == line
+
+
+@pytest.mark.parametrize(
+    ("title", "line"),
+    [
+        ("Wintermarkt in de parochiezaal", "Wintermarkt, za 5 dec 2026 10:00 @ de parochiezaal"),
+        ("Wintermarkt op het Dorpsplein", "Wintermarkt, za 5 dec 2026 10:00 @ het Dorpsplein"),
+        ("Soep bij Lies thuis", "Soep, za 5 dec 2026 10:00 @ Lies thuis"),
+        ("Wintermarkt te Gent", "Wintermarkt, za 5 dec 2026 10:00 @ Gent"),
+        ("Winter market at the library", "Winter market, za 5 dec 2026 10:00 @ the library"),
+        (
+            "Winter market in the old town hall",
+            "Winter market, za 5 dec 2026 10:00 @ the old town hall",
+        ),
+        # the last one counts
+        ("Ruilen in de zomer bij De Kring", "Ruilen in de zomer, za 5 dec 2026 10:00 @ De Kring"),
+        (
+            "Markt op de hoek in de kerk van Sint-Jan",
+            "Markt op de hoek, za 5 dec 2026 10:00 @ de kerk van Sint-Jan",
+        ),
+        (
+            "Markt in de grote zaal van het oude gemeentehuis",  # six words: no place
+            "Markt in de grote zaal van het oude gemeentehuis, za 5 dec 2026 10:00",
+        ),
+        ("Ruilen op zondag", "Ruilen op zondag, za 5 dec 2026 10:00"),  # a day, not a place
+        ("Ruilen op 13 december", "Ruilen op 13 december, za 5 dec 2026 10:00"),
+        ("Soep in december", "Soep in december, za 5 dec 2026 10:00"),
+        ("Fietsen te koop", "Fietsen te koop, za 5 dec 2026 10:00"),  # 'te' wants a capital
+        ("Op stap", "Op stap, za 5 dec 2026 10:00"),  # never the first word
+        ("in de zaal", "in de zaal, za 5 dec 2026 10:00"),
+        ("Ruilen op", "Ruilen op, za 5 dec 2026 10:00"),  # nothing after it
+        ("Kook op vuur @", "Kook op vuur, za 5 dec 2026 10:00"),  # an @ decides
+        ("Kook op vuur @ de Kring", "Kook op vuur, za 5 dec 2026 10:00 @ de Kring"),
+    ],
+)
+def test_a_place_at_the_end_of_the_title(group: Driver, title: str, line: str) -> None:
+    assert asked(group, f"/activiteit nieuw markt za 10u {title}") == f"Markt #0: {line}"
+
+
+def test_a_place_read_from_op_is_shown_with_the_way_to_keep_it_in_the_title(group: Driver) -> None:
+    out = group.say(
+        "admin", "/activiteit nieuw markt za van 10 tot 16 Kook op vuur elke week tot 19/12"
+    )
+    assert out.splitlines()[:5] == [
+        "[dm admin] Deze activiteit opslaan?",
+        "  Markt #0: Kook, za 5 dec 2026 10:00-16:00 @ vuur",
+        "  Titel: Kook. Plaats: vuur.",
+        "  Hoort dat bij de titel? Antwoord Nee en zet een @ achter de titel:",
+        "  /activiteit nieuw markt za van 10 tot 16 Kook op vuur @ elke week tot 19/12",
+    ]
+    assert "Niet opgeslagen." in group.say("admin", "nee")
+    out = group.say(
+        "admin", "/activiteit nieuw markt za van 10 tot 16 Kook op vuur @ elke week tot 19/12"
+    )
+    assert out.splitlines()[1:3] == [
+        "  Markt #0: Kook op vuur, za 5 dec 2026 10:00-16:00",
+        "  Ze herhaalt: 3 keer, daarna op za 12 dec 2026 10:00, za 19 dec 2026 10:00",
+    ]
+    assert "Opgeslagen (3x): Markt #1: Kook op vuur" in group.say("admin", "ja")
+
+
+def test_the_place_question_in_english(group: Driver) -> None:
+    group.say("admin", "/lang en")
+    out = group.say(
+        "admin", "/event new market next saturday 10am-4pm Winter market at the library"
+    )
+    assert out.splitlines()[:5] == [
+        "[dm admin] Save this event?",
+        "  Market #0: Winter market, Sat 12 Dec 2026 10:00-16:00 @ the library",
+        "  Title: Winter market. Place: the library.",
+        "  Is that part of the title? Answer No and put an @ after the title:",
+        "  /event add market next saturday 10am-4pm Winter market at the library @",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("command", "reply"),
+    [
+        (
+            "/activiteit nieuw markt vr 12/12/2026 10:00 Wintermarkt @ Parochiezaal",
+            "[dm admin] 12/12/2026 is een zaterdag, geen vrijdag.\n"
+            "  Bijvoorbeeld:\n"
+            "  /activiteit nieuw markt zaterdag 12/12/2026 10:00 Wintermarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw repair café op maandag 12 dec 10u Herstellen",
+            "[dm admin] 12 dec is een zaterdag, geen maandag.\n"
+            "  Bijvoorbeeld:\n"
+            "  /activiteit nieuw repair café op zaterdag 12 dec 10u Herstellen",
+        ),
+        (
+            "/activiteit nieuw markt 12/12 10u Markt elke week tot vr 2/1/2027",
+            "[dm admin] 2/1/2027 is een zaterdag, geen vrijdag.\n"
+            "  Bijvoorbeeld:\n"
+            "  /activiteit nieuw markt 12/12 10u Markt elke week tot zaterdag 2/1/2027",
+        ),
+    ],
+)
+def test_a_wrong_weekday_says_which_day_the_date_is(
+    group: Driver, command: str, reply: str
+) -> None:
+    before = group.snapshot()
+    assert group.say("admin", command) == reply
+    assert group.snapshot() == before and group.count("events") == 0
+
+
+def test_a_wrong_weekday_in_english_and_when_moving(group: Driver) -> None:
+    market(group)
+    group.say("admin", "/lang en")
+    assert group.say("admin", "/event move 1 fri 19/12 10:00") == (
+        "[dm admin] 19/12 is a Saturday, not a Friday.\n"
+        "  For example:\n"
+        "  /event move 1 Saturday 19/12 10:00"
+    )
+    assert "Moved: Market #1: Ruilmarkt, Sat 5 Dec 2026 14:00-20:00" in group.say(
+        "admin", "/event move 1 saturday 2pm"
+    )
+
+
+def test_an_open_repeat_runs_a_year_and_says_so(group: Driver) -> None:
+    out = group.say("admin", "/activiteit nieuw markt 12/12 10u Ruilmarkt elke maand")
+    assert out.splitlines()[1:] == [
+        "  Markt #0: Ruilmarkt, za 12 dec 2026 10:00",
+        "  Ze herhaalt: 12 keer, daarna op di 12 jan 2027 10:00, vr 12 feb 2027 10:00,"
+        " vr 12 mrt 2027 10:00, ma 12 apr 2027 10:00, wo 12 mei 2027 10:00",
+        "  en nog 6 keer.",
+        "  Er staat geen 'tot' bij, dus ik plan een jaar vooruit: 12 keer, de laatste op"
+        " 12 november 2027. Korter of langer? Antwoord Nee en zet bijvoorbeeld 'tot 1/6/2027'"
+        " achteraan.",
+        "  (1) Ja  (2) Nee",
+    ]
+    assert "Opgeslagen (12x)" in group.say("admin", "ja")
+    assert group.count("events") == 12
+
+
+def test_an_open_weekly_repeat_in_english(group: Driver) -> None:
+    group.say("admin", "/lang en")
+    out = group.say("admin", "/event new market saturday 10am Market every week")
+    assert (
+        "  There is no 'until', so I plan a year ahead: 53 times, the last on 4 December 2027."
+        " Shorter or longer? Answer No and add for example 'until 1/6/2027' at the end."
+    ) in out.splitlines()
+    group.say("admin", "no")
+    assert group.count("events") == 0
+    # the end it suggests works as it stands
+    out = group.say("admin", "/event new market saturday 10am Market every week until 1/6/2027")
+    assert "It repeats: 26 times" in out and "no 'until'" not in out
+
+
+def test_a_repeat_with_an_end_asks_nothing_more(group: Driver) -> None:
+    out = group.say("admin", "/activiteit nieuw markt 12/12 10u Ruilmarkt elke week tot 26/12")
+    assert "tot' bij" not in out and "Ze herhaalt: 3 keer" in out
+
+
+@pytest.mark.parametrize(
+    ("command", "first_line", "example"),
+    [
+        (
+            "/activiteit nieuw markt Wintermarkt",
+            "[dm admin] Ik vind geen datum aan het begin.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw markt gisteren 10u Wintermarkt",
+            "[dm admin] Ik vind geen datum aan het begin.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw markt zaterdag Wintermarkt",
+            "[dm admin] Na de datum hoort een uur, bijvoorbeeld 10:00, om 10 uur, 10u30 of van"
+            " 10 tot 16 uur.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw markt morgen 10 Wintermarkt",
+            "[dm admin] Na de datum hoort een uur, bijvoorbeeld 10:00, om 10 uur, 10u30 of van"
+            " 10 tot 16 uur.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw markt vandaag 8u Wintermarkt",
+            "[dm admin] Dat moment is al voorbij: vandaag 8u.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw markt za om 3 uur 's avonds Wintermarkt",
+            "[dm admin] Dat uur bestaat niet: om 3 uur 's avonds. Schrijf bijvoorbeeld 10:00,"
+            " 9:05 of 10u30.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw markt za van 16 tot 10 Wintermarkt",
+            "[dm admin] Het einduur moet na het beginuur liggen, op dezelfde dag: van 16 tot 10.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw markt za 10u Wintermarkt elke zaterdag",
+            "[dm admin] Schrijf 'elke week' in plaats van 'elke zaterdag': de dag volgt uit de"
+            " datum. Eén keer per maand? Schrijf dan bijvoorbeeld 'elke eerste zaterdag'.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw repair koffie za 10u Herstellen",
+            "[dm admin] Ik vind geen datum aan het begin.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+        (
+            "/activiteit nieuw feest za 10u Wintermarkt",
+            "[dm admin] Zeg eerst wat voor activiteit: markt, repaircafe, bijeenkomst of andere.",
+            "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal",
+        ),
+    ],
+)
+def test_what_cant_be_read_is_explained_with_an_example_and_changes_nothing(
+    group: Driver, command: str, first_line: str, example: str
+) -> None:
+    before = group.snapshot()
+    out = group.say("admin", command)
+    assert out.startswith(first_line), out
+    assert out.endswith(f"\n  {example}"), out
+    assert group.snapshot() == before and group.count("events") == 0
+    # the example works as it stands
+    assert group.say("admin", example).startswith("[dm admin] Deze activiteit opslaan?")
+
+
+def test_moving_to_a_named_day(group: Driver) -> None:
+    market(group)
+    out = group.say("admin", "/activiteit verplaats 1 volgende zaterdag van 13 tot 17 uur")
+    assert "Verplaatst: Markt #1: Ruilmarkt, za 12 dec 2026 13:00-17:00 @ Parochiezaal" in out
+    assert "(was za 12 dec 2026 10:00-16:00)" in out
+
+
+_TYPED = [
+    "markt",
+    "repair",
+    "café",
+    "herstelcafé",
+    "vergadering",
+    "andere",
+    "feest",
+    "vandaag",
+    "morgen",
+    "overmorgen",
+    "zaterdag",
+    "za",
+    "volgende",
+    "deze",
+    "week",
+    "next",
+    "this",
+    "saturday",
+    "om",
+    "at",
+    "van",
+    "tot",
+    "tussen",
+    "en",
+    "from",
+    "to",
+    "uur",
+    "10",
+    "16",
+    "10u",
+    "10u30",
+    "10.30",
+    "10-16u",
+    "10am",
+    "4pm",
+    "'s",
+    "middags",
+    "avonds",
+    "12/12",
+    "12",
+    "dec",
+    "vr",
+    "2027",
+    "31/2",
+    "25:00",
+    "Wintermarkt",
+    "in",
+    "op",
+    "bij",
+    "te",
+    "Gent",
+    "de",
+    "zaal",
+    "@",
+    "elke",
+    "every",
+    "maand",
+    "week",
+    "2",
+    "weken",
+    "eerste",
+    "laatste",
+    "tot",
+    "31/12/2027",
+    "’s",
+    "é",
+    "–",
+]
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.one_of(st.sampled_from(_TYPED), st.text(max_size=5)), max_size=9))
+def test_anything_typed_gets_a_question_or_a_refusal_and_saves_nothing(
+    group: Driver, words: list[str]
+) -> None:
+    command = " ".join(["/activiteit", "nieuw", *words])
+    out = group.say("admin", command)
+    assert group.last is not None
+    assert group.last.outcome in ("applied", "refused"), (command, out)
+    if group.last.outcome == "refused":
+        assert "Bijvoorbeeld" in out or "/activiteit" in out, (command, out)
+    else:
+        assert "Deze activiteit opslaan?" in out, (command, out)
+    assert group.count("events") == 0

@@ -13,7 +13,9 @@ from letsbot.when import (
     Repeat,
     When,
     WhenError,
+    names_a_day,
     occurrences,
+    open_end,
     parse_when,
     split_repeat,
 )
@@ -197,6 +199,237 @@ def test_weekday_names_must_match_the_date(name: str, weekday: int) -> None:
     )
 
 
+# --- parse_when: days named from today ------------------------------------------------------
+# NOW is Thursday 26 November 2026, 12:00. Weeks run Monday to Sunday: next week is 30 Nov-6 Dec.
+
+_THIS_WEEK = {0: 30, 1: 1, 2: 2, 3: 3, 4: 27, 5: 28, 6: 29}  # at 10:00 today has gone by
+_NEXT_WEEK = {0: 30, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6}
+
+
+def coming(weekday: int, hour: int, next_week: bool = False) -> datetime:
+    day = (_NEXT_WEEK if next_week else _THIS_WEEK)[weekday]
+    return at(2026, 11 if day >= 26 else 12, day, hour)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("vandaag 14u", at(2026, 11, 26, 14)),
+        ("Vandaag om 14 uur", at(2026, 11, 26, 14)),
+        ("today at 2pm", at(2026, 11, 26, 14)),
+        ("morgen 10u", at(2026, 11, 27, 10)),
+        ("morgen om 10", at(2026, 11, 27, 10)),
+        ("op morgen 10u", at(2026, 11, 27, 10)),
+        ("Morgen, 10u", at(2026, 11, 27, 10)),
+        ("tomorrow 10am", at(2026, 11, 27, 10)),
+        ("tomorrow at 10", at(2026, 11, 27, 10)),
+        ("overmorgen 9u", at(2026, 11, 28, 9)),
+        ("morgen 0:00", at(2026, 11, 27, 0)),
+        ("vandaag 23:59", at(2026, 11, 26, 23, 59)),
+        # today's weekday: today while the time is still to come, else next week
+        ("donderdag 13u", at(2026, 11, 26, 13)),
+        ("donderdag 12u", at(2026, 12, 3, 12)),
+        ("do 11u", at(2026, 12, 3, 11)),
+        ("deze donderdag 13u", at(2026, 11, 26, 13)),
+        ("deze donderdag 11u", at(2026, 12, 3, 11)),
+        ("thursday 1pm", at(2026, 11, 26, 13)),
+        # next Thursday is in next week whatever the time
+        ("volgende donderdag 13u", at(2026, 12, 3, 13)),
+        ("donderdag volgende week 13u", at(2026, 12, 3, 13)),
+        ("next thursday 1pm", at(2026, 12, 3, 13)),
+        # a Sunday is in this week; "volgende zondag" is the one after
+        ("zondag 10u", at(2026, 11, 29, 10)),
+        ("volgende zondag 10u", at(2026, 12, 6, 10)),
+        ("zo 10u", at(2026, 11, 29, 10)),
+        ("woensdag 10u", at(2026, 12, 2, 10)),
+        ("volgende woensdag 10u", at(2026, 12, 2, 10)),  # the coming one is in next week too
+    ],
+)
+def test_days_named_from_today(text: str, expected: datetime) -> None:
+    assert when(f"{text} Ruilmarkt") == (When(expected), ["Ruilmarkt"])
+
+
+@pytest.mark.parametrize("weekday", range(7))
+@pytest.mark.parametrize(
+    ("pattern", "next_week"),
+    [
+        ("{day} 10u", False),
+        ("{Day} 10u", False),
+        ("op {day} 10u", False),
+        ("deze {day} 10u", False),
+        ("komende {day} 10u", False),
+        ("this {day} 10u", False),
+        ("coming {day} 10u", False),
+        ("volgende {day} 10u", True),
+        ("Volgende {day} 10u", True),
+        ("op volgende {day} 10u", True),
+        ("{day} volgende week 10u", True),
+        ("volgende week {day} 10u", True),
+        ("next {day} 10u", True),
+        ("{day} next week 10u", True),
+        ("next week {day} 10u", True),
+    ],
+)
+def test_every_weekday_name_in_every_phrase(weekday: int, pattern: str, next_week: bool) -> None:
+    for name in _WEEKDAY_NAMES[weekday]:
+        text = pattern.format(day=name, Day=name.capitalize())
+        expected = coming(weekday, 10, next_week)
+        assert when(f"{text} Markt") == (When(expected), ["Markt"]), text
+
+
+def test_a_weekday_followed_by_a_date_is_still_checked_against_it() -> None:
+    assert when("za 28/11 10u")[0].start == at(2026, 11, 28, 10)
+    assert reason(lambda: when("vr 28/11 10u")) == ("weekday_mismatch", "vr 28/11")
+
+
+def test_a_wrong_weekday_says_which_day_it_is_and_where_it_was_typed() -> None:
+    with pytest.raises(WhenError) as caught:
+        parse_when(["vrijdag", "12/12/2026", "10:00", "Wintermarkt"], now=NOW, tz=TZ)
+    error = caught.value
+    assert (error.reason, error.text) == ("weekday_mismatch", "vrijdag 12/12/2026")
+    assert (error.on, error.typed_weekday, error.at) == (date(2026, 12, 12), 4, 0)
+    with pytest.raises(WhenError) as caught:
+        parse_when(["op", "vr", "12", "dec", "10u"], now=NOW, tz=TZ)
+    assert caught.value.at == 1 and caught.value.shifted(3).at == 4
+
+
+def test_a_wrong_weekday_in_the_until_date_is_placed_too() -> None:
+    with pytest.raises(WhenError) as caught:
+        repeat("Markt elke week tot vr 31 dec 2026")
+    error = caught.value
+    assert (error.reason, error.on, error.typed_weekday) == (
+        "weekday_mismatch",
+        date(2026, 12, 31),
+        4,
+    )
+    assert ["Markt", "elke", "week", "tot", "vr", "31", "dec", "2026"][error.at or 0] == "vr"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("vandaag 11u", ("past", "vandaag 11u")),
+        ("vandaag 12u", ("past", "vandaag 12u")),
+        ("today 10am-4pm", ("past", "today 10am-4pm")),  # it has begun
+        ("morgen", ("no_time", "")),
+        ("morgen Markt", ("no_time", "Markt")),
+        ("morgen 10 Markt", ("no_time", "10")),  # a bare number without 'om'
+        ("za 10 Markt", ("no_date", "10 Markt")),  # read as a day with a month missing
+        ("zaterdag om Markt", ("no_time", "om")),
+        ("morgen om 25 uur", ("bad_time", "om 25 uur")),
+        ("morgen 25u", ("bad_time", "25u")),
+        ("volgende maand 10u", ("no_date", "volgende")),
+        ("volgende 10u", ("no_date", "volgende")),
+        ("deze week 10u", ("no_date", "deze")),
+        ("next 10am", ("no_date", "next")),
+        ("gisteren 10u", ("no_date", "gisteren")),
+        ("morgen van 16 tot 10 Markt", ("end_before_start", "van 16 tot 10")),
+        ("morgen tussen 17 en 14 uur", ("end_before_start", "tussen 17 en 14 uur")),
+        ("morgen 3 uur 's avonds", ("bad_time", "3 uur 's avonds")),
+        ("morgen 10 uur 's middags", ("bad_time", "10 uur 's middags")),
+        ("morgen 12 uur 's morgens", ("bad_time", "12 uur 's morgens")),
+        ("morgen 2pm 's middags", ("bad_time", "2pm 's middags")),
+        ("zondag 28 mrt 2027 2u30", ("no_such_time", "2u30")),
+    ],
+)
+def test_refusals_of_days_named_from_today(text: str, expected: tuple[str, str]) -> None:
+    assert reason(lambda: when(text)) == expected
+
+
+def test_a_named_day_in_the_skipped_hour_is_refused() -> None:
+    saturday = at(2027, 3, 27, 12)
+    assert reason(lambda: when("morgen 2u30", saturday)) == ("no_such_time", "2u30")
+    assert reason(lambda: when("zondag 02:30", saturday)) == ("no_such_time", "02:30")
+
+
+# --- parse_when: times as people write them ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("span", "start", "end"),
+    [
+        ("om 10 uur", (10, 0), None),
+        ("om 10u", (10, 0), None),
+        ("om 10", (10, 0), None),
+        ("10 uur", (10, 0), None),
+        ("10uur", (10, 0), None),
+        ("om 10uur", (10, 0), None),
+        ("10u30", (10, 30), None),
+        ("om 10u30", (10, 30), None),
+        ("10.30", (10, 30), None),
+        ("om 10.30", (10, 30), None),
+        ("10.30 uur", (10, 30), None),
+        ("10:30 uur", (10, 30), None),
+        ("om 9", (9, 0), None),
+        ("at 10", (10, 0), None),
+        ("at 10am", (10, 0), None),
+        ("at 4pm", (16, 0), None),
+        ("van 10 tot 16", (10, 0), (16, 0)),
+        ("van 10 tot 16 uur", (10, 0), (16, 0)),
+        ("van 10 uur tot 16 uur", (10, 0), (16, 0)),
+        ("van 10u tot 16u", (10, 0), (16, 0)),
+        ("van 10u30 tot 16u", (10, 30), (16, 0)),
+        ("van 10.30 tot 16.00", (10, 30), (16, 0)),
+        ("van 10 tot 16u", (10, 0), (16, 0)),
+        ("van 10 - 16", (10, 0), (16, 0)),
+        ("10-16u", (10, 0), (16, 0)),
+        ("10-16 uur", (10, 0), (16, 0)),
+        ("10u-16u", (10, 0), (16, 0)),
+        ("10 - 16 uur", (10, 0), (16, 0)),
+        ("tussen 14 en 17 uur", (14, 0), (17, 0)),
+        ("tussen 14 en 17", (14, 0), (17, 0)),
+        ("tussen 14u en 17u", (14, 0), (17, 0)),
+        ("tussen 14u30 en 17u", (14, 30), (17, 0)),
+        ("between 2 and 5pm", (14, 0), (17, 0)),
+        ("between 2pm and 5pm", (14, 0), (17, 0)),
+        ("from 10 to 4pm", (10, 0), (16, 0)),
+        ("from 10 to 16", (10, 0), (16, 0)),
+        ("from 10am to 4pm", (10, 0), (16, 0)),
+        ("10am-4pm", (10, 0), (16, 0)),
+        ("10am - 4pm", (10, 0), (16, 0)),
+        ("10 am to 4 pm", (10, 0), (16, 0)),
+        ("from 1 to 4pm", (13, 0), (16, 0)),
+        # a part of the day, where it leaves one reading
+        ("om 2 uur 's middags", (14, 0), None),
+        ("2 uur 's middags", (14, 0), None),
+        ("om 2u 's middags", (14, 0), None),
+        ("om 2 uur ’s middags", (14, 0), None),
+        ("om 12 uur 's middags", (12, 0), None),
+        ("om 14 uur 's middags", (14, 0), None),
+        ("om 3 uur 's namiddags", (15, 0), None),
+        ("om 8 uur 's avonds", (20, 0), None),
+        ("om 8u30 's avonds", (20, 30), None),
+        ("om 20 uur 's avonds", (20, 0), None),
+        ("om 9 uur 's morgens", (9, 0), None),
+        ("om 9 uur 's ochtends", (9, 0), None),
+        ("om 9 's morgens", (9, 0), None),
+        ("van 2 tot 5 uur 's middags", (14, 0), (17, 0)),
+        ("van 2 tot 5 's middags", (14, 0), (17, 0)),
+        ("tussen 2 en 5 uur 's middags", (14, 0), (17, 0)),
+        ("van 10 uur 's morgens tot 4 uur 's middags", (10, 0), (16, 0)),
+        ("van 10 tot 4 uur 's middags", (10, 0), (16, 0)),  # 22:00 would be after 16:00
+        ("van 7 tot 10 uur 's avonds", (19, 0), (22, 0)),
+    ],
+)
+def test_times_as_people_write_them(
+    span: str, start: tuple[int, int], end: tuple[int, int] | None
+) -> None:
+    for day, on in (("12 dec", at(2026, 12, 12)), ("morgen", at(2026, 11, 27))):
+        found, rest = when(f"{day} {span} Ruilmarkt op het plein")
+        expected_end = None if end is None else on.replace(hour=end[0], minute=end[1])
+        assert found == When(on.replace(hour=start[0], minute=start[1]), expected_end), span
+        assert rest == ["Ruilmarkt", "op", "het", "plein"]
+
+
+def test_without_van_a_bare_end_stays_in_the_title() -> None:
+    assert when("morgen om 10 tot 16 kinderen") == (
+        When(at(2026, 11, 27, 10)),
+        ["tot", "16", "kinderen"],
+    )
+    assert when("morgen 10u en 16u Markt") == (When(at(2026, 11, 27, 10)), ["en", "16u", "Markt"])
+    assert when("morgen 10u 's nachts") == (When(at(2026, 11, 27, 10)), ["'s", "nachts"])
+
+
 # --- parse_when: which year ---------------------------------------------------------------
 
 
@@ -270,12 +503,11 @@ def test_an_ambiguous_time_takes_the_first() -> None:
     [
         ("", ("no_date", "")),
         ("Ruilmarkt", ("no_date", "Ruilmarkt")),
-        ("za", ("no_date", "")),
-        ("za 10u Markt", ("no_date", "10u")),
+        ("za", ("no_time", "")),  # a bare weekday is a day now; the time is missing
         ("12 decmber 10u", ("no_date", "12 decmber")),
         ("10:00 12 dec", ("no_date", "10:00")),
         ("12", ("no_date", "12")),
-        ("morgen 10u", ("no_date", "morgen")),
+        ("overmorgens 10u", ("no_date", "overmorgens")),
         ("10.30 Markt", ("no_date", "10.30")),  # 10.30 is a time, not a date
         ("１２/１２ 10u", ("no_date", "１２/１２")),  # full-width digits
         ("١٢ dec 10u", ("no_date", "١٢")),  # Arabic-Indic digits
@@ -432,6 +664,72 @@ def test_no_repeat(text: str) -> None:
 )
 def test_repeat_refusals(text: str, expected: tuple[str, str]) -> None:
     assert reason(lambda: repeat(text)) == expected
+
+
+# --- a repeat without an end ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "last"),
+    [
+        (date(2026, 12, 12), date(2027, 12, 11)),
+        (date(2027, 1, 1), date(2027, 12, 31)),
+        (date(2028, 2, 29), date(2029, 2, 28)),
+        (date(2027, 3, 31), date(2028, 3, 30)),
+        (date(9999, 6, 1), date.max),
+    ],
+)
+def test_open_end_is_a_year_less_a_day(first: date, last: date) -> None:
+    assert open_end(first) == last
+
+
+@pytest.mark.parametrize(
+    ("rule", "count"),
+    [
+        (Repeat("week", 1), 53),  # Saturday 12 Dec 2026 up to Saturday 11 Dec 2027
+        (Repeat("week", 2), 27),
+        (Repeat("month", 1), 12),
+        (Repeat("month", 3), 4),
+        (Repeat("month", 1, (2, 5)), 13),  # the second Saturday of Dec 2027 is the 11th
+    ],
+)
+def test_an_open_repeat_for_a_year_stays_within_the_limit(rule: Repeat, count: int) -> None:
+    first = When(at(2026, 12, 12, 10))
+    until = open_end(first.start.date())
+    bounded = Repeat(rule.unit, rule.interval, rule.nth_weekday, until)
+    series = occurrences(first, bounded)
+    assert len(series) == count < 60
+    assert series[-1].start.date() <= until
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "zondag",
+        "Zondag",
+        "zo",
+        "sunday",
+        "morgen",
+        "vandaag",
+        "today",
+        "volgende",
+        "next",
+        "december",
+        "dec",
+        "12/12",
+        "12",
+        "10u",
+    ],
+)
+def test_words_that_name_a_day(word: str) -> None:
+    assert names_a_day(word)
+
+
+@pytest.mark.parametrize(
+    "word", ["de", "parochiezaal", "Gent", "het", "plein", "zaal", "deze", "'t"]
+)
+def test_words_that_name_no_day(word: str) -> None:
+    assert not names_a_day(word)
 
 
 # --- occurrences --------------------------------------------------------------------------
@@ -661,6 +959,8 @@ def test_every_reason_is_reachable() -> None:
 _MORE_WORDS = """
 elke every iedere week weken maand maanden month months eerste laatste last first
 tot to until t/m en met van de om op on the of - – @ am pm a.m. u h : / . ,
+vandaag morgen overmorgen today tomorrow volgende next deze this komende coming
+tussen between and uur 's ’s middags avonds morgens namiddags nachts at from
 0 1 2 9 10 12 13 24 29 30 31 59 60 99 2026 2027 2028 9999 0000
 10:00 10u 10u30 10.30 16:00 10:00-16:00 10-16u 12/12 31/12/2027 2027-03-28 02:30
 １２ ١٢ ߁ 10am 4pm 10:5 25:00 12.12. 1e 2de 3rd
