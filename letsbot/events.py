@@ -13,7 +13,7 @@ from letsbot.domain import Event, EventKind, EventStatus, Pending, PendingAction
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
-from letsbot.messages import Outgoing, ToAllGroups
+from letsbot.messages import Choice, Outgoing, ToAllGroups
 from letsbot.registry import REGISTRY, Who
 from letsbot.text import fold
 from letsbot.when import (
@@ -72,8 +72,21 @@ def describe(t: Translator, event: Event) -> Raw:
     )
 
 
-def announce(ctx: Context, text: str) -> None:
-    ctx.replies.append(Outgoing(ToAllGroups(), text))
+def announce(ctx: Context, text: str, choices: tuple[Choice, ...] = ()) -> None:
+    ctx.replies.append(Outgoing(ToAllGroups(), text, choices))
+
+
+def rsvp_choices(t: Translator, event_id: int) -> tuple[Choice, ...]:
+    """Buttons (reactions on Matrix) by which whoever presses says they come, or not."""
+    words = []
+    for name in ("going", "notgoing"):
+        command = REGISTRY.find(name)
+        assert command is not None
+        words.append(command.name_in(t.language))
+    return (
+        Choice(t("event.choice_going"), f"/{words[0]} {event_id}"),
+        Choice(t("event.choice_not_going"), f"/{words[1]} {event_id}"),
+    )
 
 
 def group_t(ctx: Context) -> Translator:
@@ -281,7 +294,8 @@ def add_answered(ctx: Context, question: Pending, yes: bool) -> None:
     ctx.reply(ctx.t("event.saved", event=describe(ctx.t, first), count=len(saved)))
     t = group_t(ctx)
     key = "event.announce_series" if len(saved) > 1 else "event.announce"
-    announce(ctx, t(key, event=describe(t, first), count=len(saved), id=first.id))
+    text = t(key, event=describe(t, first), count=len(saved), id=first.id)
+    announce(ctx, text, rsvp_choices(t, first.id))
 
 
 def cancel(ctx: Context, words: list[str]) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.domain import Event
-from letsbot.events import describe
+from letsbot.events import describe, rsvp_choices
 from letsbot.i18n import Translator
 from letsbot.messages import Outgoing, ToAllGroups
 from letsbot.outbox import Outbox
@@ -95,7 +95,9 @@ class Reminders:
                     continue
                 outcome = "late" if late > LATE_AFTER else "posted"
                 if store.claims.claim_reminder(due.event.id, seconds, due.at, now, outcome):
-                    posts.append(Outgoing(ToAllGroups(), self._text(due, now, late > LATE_AFTER)))
+                    text = self._text(due, now, late > LATE_AFTER)
+                    choices = rsvp_choices(self.t, due.event.id)
+                    posts.append(Outgoing(ToAllGroups(), text, choices))
                     log.info("reminder %s: event=%s offset=%ss", outcome, due.event.id, seconds)
             posts = self.outbox.queue(store, posts)  # sent once: claimed and queued together
         return posts
@@ -103,4 +105,5 @@ class Reminders:
     def _text(self, due: Due, now: datetime, late: bool) -> str:
         t = self.t
         key = "event.reminder_late" if late else "event.reminder"
-        return t(key, event=describe(t, due.event), ahead=t.ahead(due.event.starts_at - now))
+        ahead = t.ahead(due.event.starts_at - now)
+        return t(key, event=describe(t, due.event), ahead=ahead, id=due.event.id)

@@ -195,6 +195,10 @@ def test_balance_offers_and_the_market(street: Driver, language: str) -> None:
     assert "Verse soep op zaterdag" in street.say("an", f"{offers} soep")
     street.say("admin", "/activiteit nieuw markt 12/12 10:00-16:00 Wintermarkt @ Parochiezaal")
     street.say("admin", "ja")
+    assert street.last is not None
+    announced = [reply for reply in street.last.replies if reply.choices]
+    # The group's announcement, in the group's language, with its buttons.
+    assert [c.answer for c in announced[0].choices] == ["/ikkom 1", "/ikkomniet 1"]
     for typed in (f"{going} 1", f"{going.upper()} 1", f"/ {going[1:]} 1"):
         out = street.say("an", typed)
         assert "Wintermarkt" in out, (typed, out)
