@@ -178,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="transfers: widen a member's limits where the old system let them go further",
     )
     imports.add_argument(
+        "--group-account",
+        metavar="CODE",
+        help="the old system's code of the group's own account (e.g. 099): its history is"
+        " booked on the group account here, DU-000, instead of on a member",
+    )
+    imports.add_argument(
         "--via-group-account",
         action="store_true",
         help="balances: accept a file that doesn't sum to zero; the group account carries"

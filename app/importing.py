@@ -7,11 +7,12 @@ files. Members first (the others name them), then balances, transfers, listings.
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, update
 
 from app.compose import CliError, ready_engine, settings_from
 from letsbot.clock import SystemClock
@@ -39,6 +40,7 @@ from storage.exchange import (
 from storage.exchange.codes import CodeBook
 from storage.exchange.formats import read_source
 from storage.exchange.listings_import import import_listings
+from storage.tables import members
 
 KINDS = ("members", "balances", "transfers", "listings")  # the order they are imported in
 REQUIRED: dict[str, tuple[Field, ...]] = {
@@ -78,6 +80,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     # One transaction for every file: the later ones see the members of the first,
     # and a problem anywhere (or a dry run) rolls all of them back.
     with engine.connect() as connection:
+        if args.group_account:
+            _name_group_account(connection, args.group_account, settings)
+        else:
+            _suggest_group_account(parts)
         good = [_import(connection, part, args, settings, now) for part in parts]
         if all(good) and not args.dry_run:
             connection.commit()
@@ -86,6 +92,40 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not all(good) and len(parts) > 1:
         print(f"nothing imported from {len(parts)} files: fix the problems above first")
     return 0 if all(good) else 1
+
+
+# Names an old system gives the group's own account ("kas" in eLAS, "Groepsrekening").
+_GROUP_NAMES = re.compile(r"groeps?rekening|groepskas|^kas$|group account|^lets\b", re.I)
+
+
+def _suggest_group_account(parts: list[Part]) -> None:
+    """A member that looks like the group's own account: say how to book it as such."""
+    for part in parts:
+        if part.kind != "members":
+            continue
+        for line, values in part.sheet.rows:
+            if _GROUP_NAMES.search(values.get("name", "").strip()):
+                code = values.get("code", "")
+                print(
+                    f"{part.path}: line {line}: {code} {values.get('name', '')} looks like the"
+                    f" group's own account; if it is, add --group-account {code} so that its"
+                    " history is booked on the group account here instead of on a member"
+                )
+
+
+def _name_group_account(connection: Connection, code: str, settings: Settings) -> None:
+    """The old code of the group's own account is ours: files naming it book on DU-000."""
+    prefix = settings.group.code_prefix.upper()
+    book = CodeBook.load(connection, prefix)
+    owner = book.owner(code)
+    group = MemberCode.show(prefix, MemberCode.GROUP_ACCOUNT)
+    if owner is not None and owner != MemberCode.GROUP_ACCOUNT:
+        raise CliError(
+            f"--group-account {code}: that is {book.show(owner)} {book.names[owner]} here"
+            f" already; the group account is {group}"
+        )
+    connection.execute(update(members).where(members.c.is_group_account).values(old_code=code))
+    print(f"{code}: the group's own account, booked on {group}")
 
 
 def _with_checks(parts: list[Part]) -> list[Part]:

@@ -134,3 +134,31 @@ def test_a_truncated_elas_history_is_refused_with_the_difference_per_member(
     assert "the transfers give a balance of" in out.stdout and "the source shows" in out.stdout
     assert "nothing imported" in out.stdout
     assert counted(tmp_path, "transfers") == 0
+
+
+@pytest.mark.slow
+def test_the_old_systems_group_account_is_ours(tmp_path: Path) -> None:
+    """eLAND's "Groepsrekening" (099) is the group's own account, not a member who
+    could claim it and coordinate: named so, its history books on DU-000."""
+    ready(tmp_path, "eland_tables")
+    dry = letsbot("import", "eland_tables.zip", "--dry-run", cwd=tmp_path)
+    assert "099 Groepsrekening looks like the group's own account" in dry.stdout
+    assert "--group-account 099" in dry.stdout
+    done = letsbot(
+        "import", "eland_tables.zip", "--widen-limits", "--group-account", "099", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert letsbot("check", cwd=tmp_path).returncode == 0
+    shown = next(m for m in expected("eland_tables")["members"] if m["code"] == "099")
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'letsbot.db'}")
+    with engine.connect() as connection:
+        group = connection.execute(
+            text("SELECT number, balance FROM members WHERE old_code = '099'")
+        ).one()
+        claimable = connection.execute(
+            text("SELECT count(*) FROM members WHERE name = 'Groepsrekening'")
+        ).scalar_one()
+    engine.dispose()
+    assert tuple(group) == (0, int(shown["balance"])) and claimable == 0
+    again = letsbot("import", "eland_tables.zip", "--group-account", "099", cwd=tmp_path)
+    assert again.returncode == 0 and "added 0 transfers" in again.stdout, again.stdout

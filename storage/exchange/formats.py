@@ -715,6 +715,8 @@ def _table_name(table: Table) -> str | None:
         return "max_limit"
     if {"id", "content"} <= names and names & {"user_id", "id_user"}:
         return "messages"
+    if {"id", "name"} <= names and names & {"parent_id", "id_parent"}:
+        return "categories"
     return None
 
 
@@ -789,6 +791,11 @@ def _eland_tables(tables: dict[str, Table]) -> list[Sheet]:
             )
         sheets.append(Sheet(rows, "transfers", _TABLE_SOURCE.format("transactions")))
     if (messages := tables.get("messages")) is not None:
+        # A message names its category by id: the categories table has the name.
+        categories = {
+            v["id"]: v["name"]
+            for _, v in (tables["categories"].dicts() if "categories" in tables else [])
+        }
         listings: list[tuple[int, Row]] = []
         for line, v in messages.dicts():
             owner = v.get("user_id", v.get("id_user", ""))
@@ -803,7 +810,9 @@ def _eland_tables(tables: dict[str, Table]) -> list[Sheet]:
                 "owner": codes.get(owner, f"#{owner}"),
                 "kind": kind,
                 "text": v.get("subject") or v["content"],
-                "category": v.get("category_id", v.get("id_category", "")),
+                "category": categories.get(
+                    category := v.get("category_id", v.get("id_category", "")), category
+                ),
                 "created": iso(v.get("created_at") or v.get("cdate", ""), utc=True),
                 "expires": iso(v.get("expires_at") or v.get("validity", ""), utc=True),
             }

@@ -250,7 +250,7 @@ def _widened(here: Any, column: str, value: int | None) -> bool:
         return False
     if value is None:  # the group's limit, which the balance broke
         return True
-    return value > balance if column == "min_balance" else value < balance
+    return bool(value > balance if column == "min_balance" else value < balance)
 
 
 _LABEL = {
