@@ -39,6 +39,10 @@ def cmd_claim_code(args: argparse.Namespace) -> int:
             for text in args.members:
                 number = parse_code(text, prefix)
                 member = store.members.member_by_number(number) if number is not None else None
+                if member is None:  # a code from the system the group moved from
+                    old = "".join(text.split()).upper()
+                    everyone = store.members.members(list(Status))
+                    member = next((m for m in everyone if (m.old_code or "").upper() == old), None)
                 if member is None:
                     problems.append(f"{text}: no member with that code")
                 elif (problem := claim_problem(store, member)) is not None:

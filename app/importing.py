@@ -7,6 +7,8 @@ files. Members first (the others name them), then balances, transfers, listings.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +40,7 @@ from storage.exchange import (
     units,
 )
 from storage.exchange.codes import CodeBook
-from storage.exchange.formats import read_source
+from storage.exchange.formats import read_files, read_source
 from storage.exchange.listings_import import import_listings
 from storage.tables import members
 
@@ -72,7 +74,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         what = str(paths.pop(0))
     if not paths:
         raise CliError("import: name the file(s) to import, e.g. letsbot import users.csv")
-    parts = [part for path in paths for part in _read(path, what, mapping)]
+    # Plain CSV files are read together (eLAND's tables saved one by one find each
+    # other); a folder, a zip or a JSON export on its own.
+    single = [p for p in paths if p.suffix.lower() == ".csv" and p.is_file()]
+    parts = _read(single, what, mapping) if single else []
+    for path in paths:
+        if path not in single:
+            parts += _read([path], what, mapping)
     parts.sort(key=lambda part: KINDS.index(part.kind))
     parts = _with_checks(parts)
     engine = ready_engine(settings, config.parent)
@@ -84,14 +92,26 @@ def cmd_import(args: argparse.Namespace) -> int:
             _name_group_account(connection, args.group_account, settings)
         else:
             _suggest_group_account(parts)
-        good = [_import(connection, part, args, settings, now) for part in parts]
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):
+            good = [_import(connection, part, args, settings, now) for part in parts]
         if all(good) and not args.dry_run:
             connection.commit()
         else:
             connection.rollback()
+    # What each file added is said once the run is over: of a run stopped by a
+    # problem in a later file, "added" would read as done.
+    for line in said.getvalue().splitlines():
+        if not all(good) and not args.dry_run:
+            line = _UNDONE.sub(lambda verb: f"would {_WOULD[verb[1]]}", line)
+        print(line)
     if not all(good) and len(parts) > 1:
-        print(f"nothing imported from {len(parts)} files: fix the problems above first")
+        print("nothing imported from any file: fix the problems above first")
     return 0 if all(good) else 1
+
+
+_WOULD = {"added": "add", "booked": "book", "changed": "change"}
+_UNDONE = re.compile(r"\b(added|booked|changed)\b(?= \d)")
 
 
 # Names an old system gives the group's own account ("kas" in eLAS, "Groepsrekening").
@@ -177,15 +197,16 @@ def _mapping(items: list[str]) -> dict[str, Field]:
     return mapping
 
 
-def _read(path: Path, what: str | None, mapping: dict[str, Field]) -> list[Part]:
+def _read(paths: list[Path], what: str | None, mapping: dict[str, Field]) -> list[Part]:
     try:
-        sheets = read_source(path, mapping)
+        sheets = read_files(paths, mapping) if len(paths) > 1 else read_source(paths[0], mapping)
     except ImportError_ as error:
         raise CliError(str(error)) from None
     except OSError as error:
-        raise CliError(f"{path}: {error.strerror}") from None
+        raise CliError(f"{error.filename}: {error.strerror}") from None
     parts = []
     for sheet in sheets:
+        path = Path(sheet.label) if sheet.label else paths[0]
         kind = what or sheet.kind
         if kind is None:
             raise CliError(

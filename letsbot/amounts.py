@@ -67,8 +67,16 @@ class Currency:
         match = _NUMBER.fullmatch(typed)
         if match is not None:
             whole, frac = match["whole"], match["frac"] or ""
-            # "1.500" means fifteen hundred where there are no cents to write.
-            if self.decimals == 0 and len(frac) == 3 and len(whole) <= 3 and whole[0] != "0":
+            # "1.500" means fifteen hundred where there are no cents to write, as the bot
+            # writes it; "1,500" is refused: one and a half to a Fleming, never guessed.
+            dotted = "." in typed
+            if (
+                self.decimals == 0
+                and dotted
+                and len(frac) == 3
+                and len(whole) <= 3
+                and whole[0] != "0"
+            ):
                 whole, frac = whole + frac, ""
             return whole, frac, bool(match["minus"])
         grouped = _GROUPED.fullmatch(typed)

@@ -315,6 +315,11 @@ class Context:
         if not wanted or wanted[-1] in _PARTICLES:
             return []
         everyone = self.store.members.members(list(Status))
+        # A code from the system the group moved from ("EW24", "ILGENT") names its member.
+        typed_code = "".join(typed.split()).upper()
+        by_old = [m for m in everyone if m.old_code and m.old_code.upper() == typed_code]
+        if len(by_old) == 1 and not by_old[0].forgotten:
+            return by_old
         named = [
             m
             for m in everyone

@@ -45,6 +45,8 @@ def test_three_digits_after_one_separator_are_refused_where_there_are_cents(text
         ("1..000", "format"),
         ("1.00.0", "format"),
         ("1.000,5", "decimals"),
+        ("1,500", "decimals"),  # one and a half to a Fleming, 1500 to an Englishman
+        ("1,000", "decimals"),
         ("0.500", "decimals"),
         ("١٢٣", "format"),  # Arabic-Indic digits
         ("１２", "format"),  # full-width digits

@@ -162,3 +162,15 @@ def test_the_old_systems_group_account_is_ours(tmp_path: Path) -> None:
     assert tuple(group) == (0, int(shown["balance"])) and claimable == 0
     again = letsbot("import", "eland_tables.zip", "--group-account", "099", cwd=tmp_path)
     assert again.returncode == 0 and "added 0 transfers" in again.stdout, again.stdout
+
+
+@pytest.mark.slow
+def test_old_codes_name_members_in_the_chat_and_for_claim_codes(tmp_path: Path) -> None:
+    ready(tmp_path, "eland_tables")
+    letsbot("import", "eland_tables.zip", "--widen-limits", "--group-account", "099", cwd=tmp_path)
+    codes = letsbot("claim-code", "ILGENT", cwd=tmp_path)  # another group's account
+    assert codes.returncode != 0 and "no member with that code" not in codes.stdout + codes.stderr
+    script = tmp_path / "s.txt"
+    script.write_text("admin: /saldo ilgent\nadmin: /saldo Ilgent\n", encoding="utf-8")
+    out = letsbot("console", "--script", "s.txt", cwd=tmp_path).stdout
+    assert out.count("Saldo van Interlets Gent (DU-037)") == 2, out

@@ -62,7 +62,7 @@ PAYMENTS = {
         ("/pay Lies 30 for soup", 30, "soup"),
         ("/pay 30 to Lies for soup", 30, "soup"),
         ("/pay 30 pluimen to Lies Peeters for fresh soup", 30, "fresh soup"),
-        ("/pay Lies 1,000 moving", 1000, "moving"),
+        ("/pay Lies 1.000 moving", 1000, "moving"),
         ("/pay DU-003 30 soup", 30, "soup"),
         ("/pay @lies 30 soup", 30, "soup"),
     ],

@@ -102,6 +102,12 @@ def read_source(path: Path, mapping: dict[str, Field] | None = None) -> list[She
     return _read_many([(str(path), path.read_bytes())], mapping)
 
 
+def read_files(paths: Sequence[Path], mapping: dict[str, Field] | None = None) -> list[Sheet]:
+    """Several CSV files read together, as one folder is: eLAND's tables, each saved
+    with its own button, find each other (transactions name users by id)."""
+    return _read_many([(str(path), path.read_bytes()) for path in paths], mapping)
+
+
 # --- files to tables ---------------------------------------------------------------------
 
 
@@ -772,7 +778,7 @@ def _eland_tables(tables: dict[str, Table]) -> list[Sheet]:
             if value is not None:
                 row[name] = whole(value)
         members.append((line, row))
-    sheets = [Sheet(members, "members", _TABLE_SOURCE.format("users"))]
+    sheets = [Sheet(members, "members", _TABLE_SOURCE.format("users"), label=users.label)]
     if (transactions := tables.get("transactions")) is not None:
         rows: list[tuple[int, Row]] = []
         for line, v in transactions.dicts():
@@ -789,7 +795,8 @@ def _eland_tables(tables: dict[str, Table]) -> list[Sheet]:
                     },
                 )
             )
-        sheets.append(Sheet(rows, "transfers", _TABLE_SOURCE.format("transactions")))
+        source = _TABLE_SOURCE.format("transactions")
+        sheets.append(Sheet(rows, "transfers", source, label=transactions.label))
     if (messages := tables.get("messages")) is not None:
         # A message names its category by id: the categories table has the name.
         categories = {
@@ -819,7 +826,8 @@ def _eland_tables(tables: dict[str, Table]) -> list[Sheet]:
             if v.get("subject"):
                 listing["description"] = v["content"]
             listings.append((line, listing))
-        sheets.append(Sheet(listings, "listings", _TABLE_SOURCE.format("messages")))
+        source = _TABLE_SOURCE.format("messages")
+        sheets.append(Sheet(listings, "listings", source, label=messages.label))
     return sheets
 
 
@@ -844,7 +852,7 @@ def _read_many(files: list[tuple[str, bytes]], mapping: dict[str, Field] | None)
                 table = read_table(label, text, unescaped=True)
             rows = found.read(table)
             capped = found.capped_at is not None and len(rows) == found.capped_at
-            sheets.append(Sheet(rows, found.kind, found.source, capped))
+            sheets.append(Sheet(rows, found.kind, found.source, capped, table.label))
             continue
         which = _table_name(table)
         if which is None:
@@ -896,7 +904,7 @@ def _by_headers(table: Table, mapping: dict[str, Field] | None) -> Sheet:
         (line, {f: values[i].strip() for i, f in columns.items() if i < len(values)})
         for line, values in table.records
     ]
-    return Sheet(rows, kind)
+    return Sheet(rows, kind, label=table.label)
 
 
 def _read_json(path: Path) -> Sheet:

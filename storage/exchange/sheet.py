@@ -177,6 +177,7 @@ class Sheet:
     kind: Kind | None = None
     source: str = ""
     capped: bool = False
+    label: str = ""  # the file (and zip entry) the rows are from, for messages; "" if one
 
 
 def read_sheet(
