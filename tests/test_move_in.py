@@ -193,7 +193,7 @@ def test_external_accounts_cannot_claim_vote_or_count(db: Engine, tmp_path: Path
     out = driver.say("admin", "/voorstel Markt op zaterdag")
     # Voters: admin, Tine, Jan (newcomer), Ilse, Abdel (secretariat); not the candidate,
     # not the three accounts of other groups.
-    assert "quorum 25%: 2 van de 5 leden" in out
+    assert "minstens 2 van de 5 leden stemmen (quorum 25%)" in out
     assert "geen actief lid" in driver.say("an", "/stem 1 voor")
     assert "geen actief lid" in driver.say("admin", "/betaal DU-004 5 soep")
     figures = driver.say("admin", "/leden")
