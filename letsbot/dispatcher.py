@@ -146,7 +146,10 @@ class Bot:
                 )
                 if not claimed:
                     return Result(Outcome.DUPLICATE, command=name)
-                sender = self._sender(store, incoming, found)
+                # A configured coordinator whose first words claim an imported account
+                # (their own) gets no new, empty one first.
+                claiming = found is None and name == "claim"
+                sender = found if claiming else self._sender(store, incoming, found)
                 # A configured coordinator's first message: who applied before anyone
                 # could be told is shown now.
                 first_time = found is None and sender is not None

@@ -189,7 +189,7 @@ def claim(ctx: Context, words: list[str]) -> None:
                 code=ctx.code(member),
                 group=group,
                 balance=ctx.t.amount(member.balance),
-                howto=Raw(ctx.t("start.howto", code=ctx.example_code())),
+                howto=Raw(ctx.t("start.howto", code=ctx.example_code(member))),
             )
         )
     platform = ctx.incoming.sender.platform

@@ -174,3 +174,21 @@ def test_old_codes_name_members_in_the_chat_and_for_claim_codes(tmp_path: Path) 
     script.write_text("admin: /saldo ilgent\nadmin: /saldo Ilgent\n", encoding="utf-8")
     out = letsbot("console", "--script", "s.txt", cwd=tmp_path).stdout
     assert out.count("Saldo van Interlets Gent (DU-037)") == 2, out
+
+
+@pytest.mark.slow
+def test_the_coordinator_takes_their_own_imported_account(tmp_path: Path) -> None:
+    """The coordinator named in bot.toml whose first words claim their own imported
+    account coordinates from it, without a new, empty account beside it."""
+    ready(tmp_path, "eland_tables")
+    letsbot("import", "eland_tables.zip", "--widen-limits", "--group-account", "099", cwd=tmp_path)
+    printed = letsbot("claim-code", "001", cwd=tmp_path).stdout
+    code = printed.split(": ", 1)[1].split(" (")[0]
+    (tmp_path / "claim.txt").write_text(
+        f"admin: /activeer {code}\nadmin: /saldo\nadmin: /kandidaten\n", encoding="utf-8"
+    )
+    out = letsbot("console", "--script", "claim.txt", cwd=tmp_path).stdout
+    assert "Welkom, Hans Peeters! Deze chat is nu gekoppeld aan je rekening DU-001" in out, out
+    assert "Je saldo: 1.135 pluimen" in out
+    assert "Kandidaten die wachten" in out  # a coordinator's command: Hans coordinates
+    assert letsbot("check", cwd=tmp_path).stdout.startswith("OK: 39 members"), out  # none made
