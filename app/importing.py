@@ -262,6 +262,7 @@ def _import(
             dry_run=args.dry_run,
             now=now,
             description=catalog(settings.group.language)["opening.description"],
+            widen_limits=args.widen_limits,
         )
         return _balances_said(part, balances, args, prefix, decimals)
     if part.kind == "transfers":
@@ -317,6 +318,8 @@ def _members_said(part: Part, report: MembersReport, args: argparse.Namespace) -
         return False
     for line in report.mapping:
         print(f"{part.path}: new code {line}")
+    for line in report.notes:
+        print(f"{part.path}: {line}")
     for line in report.changes:
         print(f"{part.path}: {line}")
     verb = "would add" if args.dry_run else "added"

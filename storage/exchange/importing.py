@@ -464,6 +464,7 @@ class BalancesReport(Report):
     zero: int = 0  # members at zero: nothing to book
     total: int = 0  # the file's balances summed, minor units
     group_change: int = 0  # what the group account's balance moves by
+    widened: list[str] = field(default_factory=list)  # limits widened (or that would be)
 
 
 def import_balances(
@@ -478,6 +479,7 @@ def import_balances(
     now: datetime,
     description: str,
     resolve: Resolve | None = None,
+    widen_limits: bool = False,
 ) -> BalancesReport:
     """One opening transfer per member against the group account (``PREFIX-000``).
 
@@ -531,9 +533,12 @@ def import_balances(
             else:
                 seen.add(number)
                 report.total += amount
-                problem = _opening_problem(
-                    rows[number], amount, opened, traded, limits, code, decimals
-                )
+                member = rows[number]
+                checked = replace(limits, soft=True) if widen_limits else limits
+                problem = _opening_problem(member, amount, opened, traded, checked, code, decimals)
+                if widen_limits and problem is None and amount and not member.is_group_account:
+                    after = member.balance + amount
+                    _widen_to(connection, member, after, limits, report, code, decimals)
                 if problem:
                     report.problem(line, problem)
                 elif rows[number].is_group_account:
@@ -581,6 +586,29 @@ def import_balances(
                 locked=locked,  # the limits were checked above, on the file's balances
             )
     return report
+
+
+def _widen_to(
+    connection: Connection,
+    member: Member,
+    after: int,
+    limits: GroupLimits,
+    report: BalancesReport,
+    code: str,
+    decimals: int,
+) -> None:
+    """Widen the one limit a member's opening balance would cross to that balance."""
+    if member.status == Status.INACTIVE.value:
+        return
+    low, high = limits.min_for(member), limits.max_for(member)
+    if low <= after <= high:
+        return
+    column = "min_balance" if after < low else "max_balance"
+    connection.execute(update(members).where(members.c.id == member.id).values({column: after}))
+    side = "minimum" if after < low else "maximum"
+    report.widened.append(
+        f"{code} {member.name}: {side} widened to {units(after, decimals)}, its opening balance"
+    )
 
 
 def _opening_problem(

@@ -31,7 +31,9 @@ STATUS_WORDS = {
     "external": Status.EXTERNAL.value,
 }
 EXTERNAL_ROLES = {"guest", "interlets"}
-COORDINATOR_ROLES = {"admin", "coordinator"}
+# Our own export's word. eLAS/eLAND's "admin" makes no coordinator here: who
+# coordinates is named in bot.toml (group.coordinators), not by a file.
+COORDINATOR_ROLES = {"coordinator"}
 
 
 @contextmanager
@@ -62,6 +64,7 @@ class MembersReport(Report):
     changes: list[str] = field(default_factory=list)  # DU-012 Tine: status active -> leaving
     mapping: list[str] = field(default_factory=list)  # ILGENT -> DU-041
     applied: bool = False  # the changes were made (update, not a dry run, no problems)
+    notes: list[str] = field(default_factory=list)  # worth knowing, refusing nothing
 
 
 @dataclass
@@ -163,7 +166,9 @@ def import_members(
     return report
 
 
-def _read(line: int, values: dict[Field, str], decimals: int, report: Report) -> _Member | None:
+def _read(
+    line: int, values: dict[Field, str], decimals: int, report: MembersReport
+) -> _Member | None:
     """A row as a member, or None with its problem reported."""
     if (problem := control_problem(values)) is not None:
         report.problem(line, problem)
@@ -186,6 +191,11 @@ def _read(line: int, values: dict[Field, str], decimals: int, report: Report) ->
     if "role" in values:
         written = values["role"].strip().lower()
         role = Role.COORDINATOR.value if written in COORDINATOR_ROLES else Role.MEMBER.value
+        if written == "admin":
+            report.notes.append(
+                f"line {line}: {code} {name} was an admin there and is a member here;"
+                " coordinators are named in bot.toml (group.coordinators)"
+            )
         if written in EXTERNAL_ROLES:
             status = Status.EXTERNAL.value
     limits: dict[str, int | None] = {}
@@ -197,6 +207,11 @@ def _read(line: int, values: dict[Field, str], decimals: int, report: Report) ->
         if text and limits[column] is None:
             report.problem(line, f"{code}: limits are not numbers")
             return None
+    low, high = limits.get("min_balance"), limits.get("max_balance")
+    if (low is not None and low > 0) or (high is not None and high < 0):
+        # A balance starts at zero: a limit that excludes zero breaks at once.
+        report.problem(line, f"{code}: the minimum must be 0 or less and the maximum 0 or more")
+        return None
     old = " ".join(values.get("old_code", "").split()) or None
     return _Member(line, code, name[:200], status, role, limits, old)
 
