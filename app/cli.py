@@ -206,11 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def day_argument(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
+        day = None
+    # Beyond these years a date is a typo, and would overflow the arithmetic of months.
+    if day is None or not 1970 <= day.year <= 2999:
         raise argparse.ArgumentTypeError(
-            f"expected a date such as 2026-01-31, got {text!r}"
-        ) from None
+            f"expected a date from 1970 to 2999 such as 2026-01-31, got {text!r}"
+        )
+    return day
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -173,17 +173,26 @@ def _with_checks(parts: list[Part]) -> list[Part]:
 
 def _expected(
     connection: Connection, sheets: list[Sheet], prefix: str, decimals: int
-) -> dict[int, int]:
-    """Member number: the balance the source shows, in minor units."""
+) -> tuple[dict[int, int], list[str]]:
+    """Member number: the balance the source shows, in minor units; and the lines
+    that name no member (a balance no transfer could give is no check)."""
     book = CodeBook.load(connection, prefix)
     expected: dict[int, int] = {}
+    unknown: list[str] = []
     for sheet in sheets:
-        for _, values in sheet.rows:
+        for line, values in sheet.rows:
             number = book.resolve(values.get("code", ""))
             amount = parse_amount(values.get("balance", ""), decimals)
-            if number is not None and amount is not None:
+            if number is None:
+                if amount:
+                    where = f"{sheet.label or 'balances'}: "
+                    unknown.append(
+                        f"{where}line {line}: balance of {values.get('code', '')!r}, who is"
+                        " no member here or in the members file"
+                    )
+            elif amount is not None:
                 expected[number] = amount
-    return expected
+    return expected, unknown
 
 
 def _mapping(items: list[str]) -> dict[str, Field]:
@@ -267,7 +276,14 @@ def _import(
         return _balances_said(part, balances, args, prefix, decimals)
     if part.kind == "transfers":
         shown = part.expected
-        expected = None if shown is None else _expected(connection, shown, prefix, decimals)
+        expected: dict[int, int] | None = None
+        if shown is not None:
+            expected, unknown = _expected(connection, shown, prefix, decimals)
+            for line in unknown:
+                print(line)
+            if unknown and not args.dry_run:
+                print(f"nothing imported: {len(unknown)} balance(s) of no member")
+                return False
         transfers = import_transfers(
             connection,
             part.sheet,

@@ -665,6 +665,27 @@ def test_reversals_point_at_the_transfer_of_their_source_id(db_url: str, tmp_pat
         "line 4: reverses 8 (line 5), which is not booked before it",
     ]
     assert len(ledger(engine)) == 4
+    # A reversal pays the same amount back between the same two members, and says so.
+    nonsense = (
+        HEADER + "9;2026-01-11;DU-001;DU-002;5;brood;payment;\n"
+        "10;2026-01-12;DU-001;DU-002;5;dezelfde kant op;reversal;9\n"
+        "11;2026-01-12;DU-002;DU-001;4;te weinig;reversal;9\n"
+        "12;2026-01-12;DU-003;DU-001;5;andere leden;reversal;9\n"
+        "13;2026-01-12;DU-002;DU-001;5;zonder verwijzing;reversal;\n"
+        "14;2026-01-12;DU-002;DU-001;5;een betaling;payment;9\n"
+    )
+    report = book(engine, transfers_sheet(tmp_path, nonsense, "nonsense.csv"))
+    assert report.problems == [
+        "line 6: a reversal names the transfer it undoes (the reverses column)",
+        "line 7: reverses 9 but its kind is payment, not reversal",
+        "line 3: reverses 9 (transfer #9) but doesn't undo it: a reversal pays the same amount"
+        " back between the same two members",
+        "line 4: reverses 9 (transfer #9) but doesn't undo it: a reversal pays the same amount"
+        " back between the same two members",
+        "line 5: reverses 9 (transfer #9) but doesn't undo it: a reversal pays the same amount"
+        " back between the same two members",
+    ]
+    assert len(ledger(engine)) == 4
     assert ledger_problems(engine, LIMITS) == []
     engine.dispose()
 

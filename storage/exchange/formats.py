@@ -115,7 +115,13 @@ def decode(raw: bytes, label: str) -> str:
     """UTF-8 (with or without BOM), else Windows-1252; never a C1 control character."""
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as broken:
+        if _UTF8.search(raw):  # some lines UTF-8, others not: no one reading is right
+            line = raw[: broken.start].count(b"\n") + 1
+            raise ImportError_(
+                f"{label}: line {line}: this line is not UTF-8 while others are (a file"
+                " pieced together?); save the whole file as UTF-8 and try again"
+            ) from None
         try:
             text = raw.decode("cp1252")
         except UnicodeDecodeError as error:
@@ -128,6 +134,8 @@ def decode(raw: bytes, label: str) -> str:
 
 
 _C1 = re.compile("[\x80-\x9f]")
+# Two- and three-byte UTF-8 sequences: in Windows-1252 text they read as "Ã©", "â‚¬".
+_UTF8 = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
 
 
 def _repair_c1(found: re.Match[str], text: str, label: str) -> str:

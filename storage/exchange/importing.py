@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -195,9 +195,15 @@ def _read_row(
     if amount is None or amount <= 0:
         return f"amount {values.get('amount', '')!r} is not a positive number"
     if when is None:
-        return f"date {values.get('date', '')!r} is not a date"
+        return f"date {values.get('date', '')!r} is not a date (of 1970 or later)"
+    if when > datetime.now(UTC) + timedelta(days=1):
+        return f"date {values.get('date', '')!r} is in the future"
     if kind and kind not in KINDS:
         return f"kind {values.get('kind', '')!r} is unknown (one of {', '.join(sorted(KINDS))})"
+    if kind == TransferKind.REVERSAL.value and reverses is None:
+        return "a reversal names the transfer it undoes (the reverses column)"
+    if reverses is not None and kind and kind != TransferKind.REVERSAL.value:
+        return f"reverses {reverses} but its kind is {kind}, not reversal"
     for name, value in (("id", source_id), ("reverses", reverses)):
         if value is not None and _ID.fullmatch(value) is None:
             return f"{name} {value!r} is not an id (up to 128 letters, digits or signs, no spaces)"
@@ -319,6 +325,16 @@ def _book(
             found = _reversed(row, in_file, lines_of, by_source, reversed_by)
             if isinstance(found, str):
                 report.problem(row.line, found)
+                continue
+            undone = store.ledger.transfer(found)
+            assert undone is not None
+            back = (ids[row.receiver], ids[row.payer], row.amount)
+            if (undone.payer_id, undone.receiver_id, undone.amount) != back:
+                report.problem(
+                    row.line,
+                    f"reverses {row.reverses} (transfer #{found}) but doesn't undo it: a reversal"
+                    " pays the same amount back between the same two members",
+                )
                 continue
             target = found
         report.added += 1

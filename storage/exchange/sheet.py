@@ -310,20 +310,29 @@ def parse_amount(text: str, decimals: int) -> int | None:
     return int(value)
 
 
+# A LETS history starts after this: earlier dates are typos (0001, 1900), which
+# would also overflow a time zone's arithmetic.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_date(text: str, tz: ZoneInfo) -> datetime | None:
-    """ISO (with or without a zone), or day-first dates; local time of the group."""
+    """ISO (with or without a zone), or day-first dates; local time of the group.
+
+    None when it is no date, or one before 1970.
+    """
+    moment: datetime | None = None
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
-        pass
-    else:
-        return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
-    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
-        try:
-            return datetime.strptime(text.strip(), pattern).replace(tzinfo=tz).astimezone(UTC)
-        except ValueError:
-            continue
-    return None
+        for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
+            try:
+                moment = datetime.strptime(text.strip(), pattern)
+                break
+            except ValueError:
+                continue
+    if moment is None or moment.year < EARLIEST.year:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=tz)).astimezone(UTC)
 
 
 def units(minor: int | None, decimals: int) -> str | None:
