@@ -212,7 +212,7 @@ def day_argument(text: str) -> date:
     # Beyond these years a date is a typo, and would overflow the arithmetic of months.
     if day is None or not 1970 <= day.year <= 2999:
         raise argparse.ArgumentTypeError(
-            f"expected a date from 1970 to 2999 such as 2026-01-31, got {text!r}"
+            f"expected a date such as 2026-01-31 (from 1970 to 2999), got {text!r}"
         )
     return day
 

@@ -38,6 +38,7 @@ for _capability in CAPABILITIES:
 
 TEXT_LIMIT = 4000
 _SLASH_SPACE = re.compile(r"^/\s+(?=\w)")
+_NO_HINT = frozenset({"lang", "yes", "no"})  # commands after which no /lang hint is given
 # Words only an English speaker starts with; "help" and "ok" are Dutch too.
 _ENGLISH = frozenset({"hello", "hi", "hey", "join", "english", "want", "please", "how", "does"})
 _COMMAND = re.compile(r"/(?P<word>[^\s@]+)(?:@\S*)?(?:\s+(?P<rest>.*))?", re.DOTALL)
@@ -191,7 +192,8 @@ class Bot:
                 else:
                     self._run(ctx, command, words)
                     outcome = ctx.outcome
-                if sender is not None and worded != language and name != "lang":
+                # Not on an answer (/yes, /no): that only answers, and changes nothing else.
+                if sender is not None and worded != language and name not in _NO_HINT:
                     now_member = store.members.member(sender.id)
                     if now_member and now_member.language is None and not now_member.forgotten:
                         # Said once: the member's language is then recorded as the group's.

@@ -611,6 +611,7 @@ async def test_stats_charts_are_sent_as_m_image(mx: Harness) -> None:
     # Bob, a member, in the group: the text in his direct chat, no image anywhere
     await bob.say(group, "/statistiek")
     await bob.reply(bob_dm, "Statistiek van LETS Durme")
+    await ann.ask(ann_dm, "/lang en", "English")  # an English word alone switches no one
     await ann.ask(ann_dm, "/stats", "Figures of LETS Durme")
     await until(lambda: len(images(ann, ann_dm)) == 2, what="two images in Ann's direct chat")
     assert images(bob, bob_dm) == [] and len(images(ann, group)) == 2
