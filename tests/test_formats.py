@@ -775,3 +775,14 @@ def test_the_code_in_a_transfer_cell() -> None:
         for _, row in members["transfers"].rows
         for side in ("from", "to")
     )
+
+
+def test_a_stray_quote_that_would_swallow_rows_is_named_by_line(tmp_path: Path) -> None:
+    """A quote opened in one value and closed lines later would make thirty members
+    one value: refused, never imported as ten."""
+    lines = (FIXTURES / "eland_tables" / "users.csv").read_text(encoding="utf-8").split("\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("110,"))
+    lines[at] = lines[at].replace(",user,", ',"user,', 1)
+    (tmp_path / "users.csv").write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ImportError_, match=rf"line {at + 1}: a quote here is closed only on"):
+        read_source(tmp_path / "users.csv")

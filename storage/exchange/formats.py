@@ -193,6 +193,13 @@ def _read_csv(label: str, text: str, first: str) -> tuple[list[str], list[tuple[
         for values in reader:
             # The line a row starts on, as an editor counts: a quoted value may hold line breaks.
             line, start = start, reader.line_num + 1
+            if start - line > 1 and len(values) != len(header):
+                # A quote opened in a value and closed lines later: the rows between
+                # would silently become one value.
+                raise ImportError_(
+                    f"{label}: line {line}: a quote here is closed only on line"
+                    f" {start - 1}, which swallows the rows between; fix the quote"
+                )
             if any(v.strip() for v in values):
                 records.append((line, values))
     except csv.Error as error:
