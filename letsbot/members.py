@@ -14,6 +14,7 @@ from letsbot.registry import REGISTRY, Where, Who, standing
 from letsbot.text import fold
 
 NAME_LIMIT = 100
+MEMBERS_PAGE = 50  # members a /leden page shows: a chat message stays readable
 
 
 def clean_name(words: list[str]) -> str:
@@ -35,7 +36,12 @@ def start(ctx: Context, words: list[str]) -> None:
     elif sender.status in (Status.INACTIVE, Status.EXTERNAL):
         ctx.reply(ctx.t("start.inactive", group=group))
     else:
-        ctx.reply(ctx.t("start.member", group=group, name=sender.name, howto=howto(ctx)))
+        text = ctx.t("start.member", group=group, name=sender.name, howto=howto(ctx))
+        if ctx.incoming.chat.is_group:  # the group needn't read it: privately, one line here
+            ctx.reply_privately(text)
+            ctx.reply(ctx.t("help.sent_privately"))
+        else:
+            ctx.reply(text)
 
 
 def howto(ctx: Context) -> Raw:
@@ -246,8 +252,26 @@ def members(ctx: Context, words: list[str]) -> None:
     if ctx.member.is_coordinator:
         statuses.append(Status.CANDIDATE)
     listed = ctx.store.members.members(statuses)
-    lines = [ctx.t("members.header", group=ctx.settings.group.name, count=len(listed) - 1)]
-    for member in listed:
+    page = 1
+    if words and words[-1].isdigit():
+        page, words = max(1, int(words[-1])), words[:-1]
+    wanted = fold(" ".join(words))
+    if wanted:  # "/leden peeters": whose name or code holds the word
+        listed = [
+            m
+            for m in listed
+            if not m.is_group_account
+            and (wanted in fold(m.name) or wanted in fold(f"{ctx.code(m)} {m.old_code or ''}"))
+        ]
+        if not listed:
+            raise Refusal("members.none_found", word=" ".join(words)[:40])
+        header = ctx.t("members.header_found", word=" ".join(words)[:40], count=len(listed))
+    else:
+        header = ctx.t("members.header", group=ctx.settings.group.name, count=len(listed) - 1)
+    pages = max(1, -(-len(listed) // MEMBERS_PAGE))
+    page = min(page, pages)
+    lines = [header]
+    for member in listed[(page - 1) * MEMBERS_PAGE : page * MEMBERS_PAGE]:
         marks = ""
         if member.status is not Status.ACTIVE:
             marks = " " + ctx.t(f"status.{member.status.value}")
@@ -264,6 +288,9 @@ def members(ctx: Context, words: list[str]) -> None:
             )
         else:
             lines.append(ctx.t("members.line", who=ctx.label(member, old=True), marks=marks))
+    if page < pages:
+        more = " ".join([*words, str(page + 1)])
+        lines.append(ctx.t("members.more", page=page, pages=pages, command=Raw(more)))
     ctx.reply("\n".join(lines))
 
 

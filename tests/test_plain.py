@@ -298,3 +298,39 @@ def test_the_amount_copied_from_a_reply_is_read_as_shown(neighbours: Driver) -> 
     neighbours.say("am", "/betaal lies 1.500 verhuis")
     assert "1.500 pluimen" in neighbours.say("am", "ja")
     assert neighbours.balance("lies") == 1500
+
+
+def test_the_directory_filters_on_a_word_and_pages(neighbours: Driver) -> None:
+    out = neighbours.say("lies", "/leden peeters")
+    assert out.startswith("[dm lies] Leden met “peeters” (2):")
+    assert "Lies Peeters (DU-002)" in out and "Jan Peeters (DU-004)" in out
+    assert "Jan De Smet" not in out
+    assert "Élise Van den Broeck" in neighbours.say("lies", "/leden elise")  # no accents needed
+    assert "DU-003" in neighbours.say("lies", "/leden du-003")
+    out = neighbours.say("lies", "/leden zorro")
+    assert "Ik vind geen lid met “zorro”" in out and neighbours.last is not None
+    assert neighbours.last.outcome == "refused"
+
+
+def test_a_large_directory_is_paged(db_url: str) -> None:
+    engine = make_engine(db_url)
+    driver = Driver(engine, make_settings())
+    driver.say("admin", "/start")
+    for n in range(60):
+        driver.say(f"p{n}", f"/aanmelden Persoon {n}")
+        driver.say("admin", f"/goedkeuren DU-{n + 2:03d}")
+    first = driver.say("admin", "/leden")
+    assert "Pagina 1 van 2. Verder: /leden 2" in first
+    assert first.count("\n") == 51  # header, then 50 members, then the way on
+    second = driver.say("admin", "/leden 2")
+    assert "Persoon 59" in second and "Verder" not in second
+    assert "Pagina 1 van 2. Verder: /leden persoon 2" in driver.say("admin", "/leden persoon")
+    engine.dispose()
+
+
+@pytest.mark.parametrize("typed", ["/start", "/hulp"])
+def test_start_and_help_in_the_group_go_privately(neighbours: Driver, typed: str) -> None:
+    out = neighbours.say("lies", typed, group=True)
+    assert out.startswith("[dm lies] ")
+    assert out.endswith("[group] Ik heb je de hulp privé gestuurd.")
+    assert out.count("[group]") == 1
