@@ -43,6 +43,7 @@ class PendingAction(enum.StrEnum):
     FORGET = "forget"  # erase a member's personal data (letsbot.privacy)
     EVENT = "event"  # a coordinator confirms a parsed event before it is saved
     REJECT = "reject"  # a coordinator confirms turning a candidate down
+    EVENT_CHANGE = "event_change"  # a coordinator confirms cancelling or moving an event
 
 
 class PendingStatus(enum.StrEnum):

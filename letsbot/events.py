@@ -62,7 +62,7 @@ def describe(t: Translator, event: Event) -> Raw:
     place = t("event.at_place", place=event.place) if event.place else ""
     return Raw(
         t(
-            "event.line",
+            "event.line" if event.id else "event.line_unsaved",  # a preview has no number yet
             kind=Raw(t(f"event.kind.{event.kind.value}")),
             id=event.id,
             title=event.title,
@@ -298,28 +298,26 @@ def add_answered(ctx: Context, question: Pending, yes: bool) -> None:
     announce(ctx, text, rsvp_choices(t, first.id))
 
 
-def cancel(ctx: Context, words: list[str]) -> None:
-    event, rest = find_event(ctx, words, example(ctx, "cancel"))
+def ensure_changeable(event: Event, now: datetime, past_key: str, example: Raw) -> None:
     if event.status is EventStatus.CANCELLED:
         raise Refusal("event.already_cancelled", id=event.id)
-    if event.starts_at <= ctx.now:
-        raise Refusal("event.past", id=event.id)
+    if event.starts_at <= now:  # what took place stays in the books as it was
+        raise Refusal(past_key, id=event.id, example=example)
+
+
+def cancel(ctx: Context, words: list[str]) -> None:
+    event, rest = find_event(ctx, words, example(ctx, "cancel"))
+    ensure_changeable(event, ctx.now, "event.past", ctx.usage("event"))
     reason = " ".join(rest).strip()[:200]
-    event = ctx.store.events.update_event(event.id, cancelled=True, cancel_reason=reason or None)
-    ctx.reply(ctx.t("event.cancelled_done", event=describe(ctx.t, event)))
-    t = group_t(ctx)
-    if reason:
-        announce(ctx, t("event.cancelled_reason", event=describe(t, event), reason=reason))
-    else:
-        announce(ctx, t("event.cancelled", event=describe(t, event)))
+    # Asked first: every member is told at once, and that can't be taken back.
+    change = {"event": event.id, "cancel": True, "reason": reason}
+    text = ctx.t("event.ask_cancel", event=describe(ctx.t, event))
+    ctx.ask(PendingAction.EVENT_CHANGE, ctx.member, lambda t: text, data=json.dumps(change))
 
 
 def move(ctx: Context, words: list[str]) -> None:
     event, rest = find_event(ctx, words, example(ctx, "move"))
-    if event.status is EventStatus.CANCELLED:
-        raise Refusal("event.already_cancelled", id=event.id)
-    if event.starts_at <= ctx.now:  # what took place stays in the books as it was
-        raise Refusal("event.past_move", id=event.id, example=ctx.usage("event"))
+    ensure_changeable(event, ctx.now, "event.past_move", ctx.usage("event"))
     shown = example(ctx, "move", event.id)
     typed = [*str(shown).split()[:3], *rest]  # "/activiteit verplaats 12" and the rest
     try:
@@ -328,12 +326,51 @@ def move(ctx: Context, words: list[str]) -> None:
         raise when_refusal(ctx, error.shifted(3), shown, typed) from None
     if extra:
         raise Refusal("event.move_usage", example=shown)
-    t = group_t(ctx)
-    old = t.event_time(event.starts_at, event.ends_at)
     end = when.end
     if end is None and event.ends_at is not None:
         end = when.start + (event.ends_at - event.starts_at)  # keep the length
-    event = ctx.store.events.update_event(event.id, starts_at=when.start, ends_at=end)
+    change = {
+        "event": event.id,
+        "start": when.start.isoformat(),
+        "end": end.isoformat() if end else None,
+    }
+    text = ctx.t(
+        "event.ask_move",
+        event=describe(ctx.t, event),
+        when=ctx.t.event_time(when.start, end),
+    )
+    ctx.ask(PendingAction.EVENT_CHANGE, ctx.member, lambda t: text, data=json.dumps(change))
+
+
+@REGISTRY.on_answer(PendingAction.EVENT_CHANGE)
+def change_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    if not yes:
+        ctx.reply(ctx.t("event.not_changed"))
+        return
+    require_coordinator(ctx)
+    change = json.loads(question.data or "{}")
+    event = ctx.store.events.event(int(change["event"]))
+    if event is None:
+        raise Refusal("event.unknown", id=change["event"])
+    t = group_t(ctx)
+    if change.get("cancel"):
+        # Checked again: someone else may have cancelled it, or it began, meanwhile.
+        ensure_changeable(event, ctx.now, "event.past", ctx.usage("event"))
+        reason = str(change.get("reason") or "")
+        event = ctx.store.events.update_event(
+            event.id, cancelled=True, cancel_reason=reason or None
+        )
+        ctx.reply(ctx.t("event.cancelled_done", event=describe(ctx.t, event)))
+        if reason:
+            announce(ctx, t("event.cancelled_reason", event=describe(t, event), reason=reason))
+        else:
+            announce(ctx, t("event.cancelled", event=describe(t, event)))
+        return
+    ensure_changeable(event, ctx.now, "event.past_move", ctx.usage("event"))
+    old = t.event_time(event.starts_at, event.ends_at)
+    start = datetime.fromisoformat(change["start"])
+    end = datetime.fromisoformat(change["end"]) if change.get("end") else None
+    event = ctx.store.events.update_event(event.id, starts_at=start, ends_at=end)
     ctx.reply(ctx.t("event.moved_done", event=describe(ctx.t, event)))
     announce(ctx, t("event.moved", event=describe(t, event), old=old))
 

@@ -40,7 +40,7 @@ def test_a_coordinator_schedules_and_the_group_is_told(group: Driver) -> None:
     out = group.say("admin", "/activiteit nieuw markt 12/12 10:00-16:00 Ruilmarkt @ Parochiezaal")
     assert out == (
         "[dm admin] Deze activiteit opslaan?\n"
-        "  Markt #0: Ruilmarkt, za 12 dec 2026 10:00-16:00 @ Parochiezaal\n"
+        "  Markt: Ruilmarkt, za 12 dec 2026 10:00-16:00 @ Parochiezaal\n"
         "  (1) Ja  (2) Nee"
     )
     assert group.count("events") == 0
@@ -59,6 +59,34 @@ def test_declining_saves_nothing(group: Driver) -> None:
     group.say("admin", "/activiteit nieuw markt 12/12 10:00 Ruilmarkt")
     assert "Niet opgeslagen." in group.say("admin", "nee")
     assert group.count("events") == 0
+
+
+def test_cancelling_or_moving_asks_first_and_nee_changes_nothing(group: Driver) -> None:
+    market(group)
+    before = dump_events(group)
+    out = group.say("admin", "/activiteit annuleer 1 regen")
+    assert out == (
+        "[dm admin] Deze activiteit afgelasten? Iedereen in de groep krijgt het meteen te horen.\n"
+        "  Markt #1: Ruilmarkt, za 12 dec 2026 10:00-16:00 @ Parochiezaal\n"
+        "  (1) Ja  (2) Nee"
+    )
+    assert group.say("admin", "nee") == (
+        "[dm admin] Niets veranderd: de activiteit blijft zoals ze was."
+    )
+    out = group.say("admin", "/activiteit verplaats 1 19/12 14:00")
+    assert out.startswith(
+        "[dm admin] Deze activiteit verplaatsen naar za 19 dec 2026 14:00-20:00?"
+    ), out
+    assert "[group]" not in out
+    assert "Niets veranderd" in group.say("admin", "nee")
+    assert dump_events(group) == before
+    # Checked again at Ja: a market that began meanwhile is not cancelled.
+    market(group, "1/12 10:00-16:00")
+    group.say("admin", "/activiteit annuleer 2")
+    group.advance(local(2026, 12, 1, 10, 30))
+    before = dump_events(group)
+    assert "Activiteit #2 is al voorbij." in group.say("admin", "ja")
+    assert dump_events(group) == before
 
 
 def test_only_coordinators_schedule(group: Driver) -> None:
@@ -186,7 +214,8 @@ def test_reminders_at_each_offset_then_cancel(group: Driver) -> None:
         "2026-12-11 09:00",
         "2026-12-12 07:00",
     ]
-    out = group.say("admin", "/activiteit annuleer 2 te weinig kramen")
+    group.say("admin", "/activiteit annuleer 2 te weinig kramen")
+    out = group.say("admin", "ja")
     assert (
         "[group] Afgelast: Markt #2: Ruilmarkt, za 19 dec 2026 10:00-16:00 @ Parochiezaal\n  Reden: te weinig kramen"
         in out
@@ -196,7 +225,8 @@ def test_reminders_at_each_offset_then_cancel(group: Driver) -> None:
 
 def test_a_moved_event_is_reminded_at_its_new_time_only(group: Driver) -> None:
     market(group, "12/12 10:00-16:00")
-    out = group.say("admin", "/activiteit verplaats 1 19/12 14:00")
+    group.say("admin", "/activiteit verplaats 1 19/12 14:00")
+    out = group.say("admin", "ja")
     assert (
         "[group] Verplaatst: Markt #1: Ruilmarkt, za 19 dec 2026 14:00-20:00 @ Parochiezaal (was za 12 dec 2026 10:00-16:00)"
         in out
@@ -320,6 +350,7 @@ admin: /goedkeuren 2
 an@group: /ikkom 1
 @2026-12-12 18:00
 admin: /activiteit annuleer 1
+admin: ja
 """
 
 
@@ -360,59 +391,59 @@ def asked(driver: Driver, command: str) -> str:
     ("typed", "line"),
     [
         # days named from today
-        ("markt vandaag 14u Markt", "Markt #0: Markt, di 1 dec 2026 14:00"),
-        ("markt morgen om 10 uur Markt", "Markt #0: Markt, wo 2 dec 2026 10:00"),
-        ("markt overmorgen 10u Markt", "Markt #0: Markt, do 3 dec 2026 10:00"),
-        ("markt zaterdag 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
-        ("markt za 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
-        ("markt op zaterdag om 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
-        ("markt deze zaterdag 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
-        ("markt volgende zaterdag 10u Markt", "Markt #0: Markt, za 12 dec 2026 10:00"),
-        ("markt zaterdag volgende week 10u Markt", "Markt #0: Markt, za 12 dec 2026 10:00"),
-        ("markt dinsdag 10u Markt", "Markt #0: Markt, di 1 dec 2026 10:00"),  # still to come
-        ("markt dinsdag 8u Markt", "Markt #0: Markt, di 8 dec 2026 08:00"),  # gone by today
-        ("market today 2pm Market", "Markt #0: Market, di 1 dec 2026 14:00"),
-        ("market tomorrow at 10 Market", "Markt #0: Market, wo 2 dec 2026 10:00"),
-        ("market saturday at 10am Market", "Markt #0: Market, za 5 dec 2026 10:00"),
-        ("market next saturday 10am Market", "Markt #0: Market, za 12 dec 2026 10:00"),
+        ("markt vandaag 14u Markt", "Markt: Markt, di 1 dec 2026 14:00"),
+        ("markt morgen om 10 uur Markt", "Markt: Markt, wo 2 dec 2026 10:00"),
+        ("markt overmorgen 10u Markt", "Markt: Markt, do 3 dec 2026 10:00"),
+        ("markt zaterdag 10u Markt", "Markt: Markt, za 5 dec 2026 10:00"),
+        ("markt za 10u Markt", "Markt: Markt, za 5 dec 2026 10:00"),
+        ("markt op zaterdag om 10u Markt", "Markt: Markt, za 5 dec 2026 10:00"),
+        ("markt deze zaterdag 10u Markt", "Markt: Markt, za 5 dec 2026 10:00"),
+        ("markt volgende zaterdag 10u Markt", "Markt: Markt, za 12 dec 2026 10:00"),
+        ("markt zaterdag volgende week 10u Markt", "Markt: Markt, za 12 dec 2026 10:00"),
+        ("markt dinsdag 10u Markt", "Markt: Markt, di 1 dec 2026 10:00"),  # still to come
+        ("markt dinsdag 8u Markt", "Markt: Markt, di 8 dec 2026 08:00"),  # gone by today
+        ("market today 2pm Market", "Markt: Market, di 1 dec 2026 14:00"),
+        ("market tomorrow at 10 Market", "Markt: Market, wo 2 dec 2026 10:00"),
+        ("market saturday at 10am Market", "Markt: Market, za 5 dec 2026 10:00"),
+        ("market next saturday 10am Market", "Markt: Market, za 12 dec 2026 10:00"),
         # times
-        ("markt za om 10u Markt", "Markt #0: Markt, za 5 dec 2026 10:00"),
-        ("markt za 10u30 Markt", "Markt #0: Markt, za 5 dec 2026 10:30"),
-        ("markt za 10.30 Markt", "Markt #0: Markt, za 5 dec 2026 10:30"),
-        ("markt za van 10 tot 16 Markt", "Markt #0: Markt, za 5 dec 2026 10:00-16:00"),
-        ("markt za van 10 tot 16 uur Markt", "Markt #0: Markt, za 5 dec 2026 10:00-16:00"),
-        ("markt za 10-16u Markt", "Markt #0: Markt, za 5 dec 2026 10:00-16:00"),
-        ("markt za tussen 14 en 17 uur Markt", "Markt #0: Markt, za 5 dec 2026 14:00-17:00"),
-        ("markt za om 2 uur 's middags Markt", "Markt #0: Markt, za 5 dec 2026 14:00"),
-        ("market sat from 10 to 4pm Market", "Markt #0: Market, za 5 dec 2026 10:00-16:00"),
-        ("market sat 10am-4pm Market", "Markt #0: Market, za 5 dec 2026 10:00-16:00"),
+        ("markt za om 10u Markt", "Markt: Markt, za 5 dec 2026 10:00"),
+        ("markt za 10u30 Markt", "Markt: Markt, za 5 dec 2026 10:30"),
+        ("markt za 10.30 Markt", "Markt: Markt, za 5 dec 2026 10:30"),
+        ("markt za van 10 tot 16 Markt", "Markt: Markt, za 5 dec 2026 10:00-16:00"),
+        ("markt za van 10 tot 16 uur Markt", "Markt: Markt, za 5 dec 2026 10:00-16:00"),
+        ("markt za 10-16u Markt", "Markt: Markt, za 5 dec 2026 10:00-16:00"),
+        ("markt za tussen 14 en 17 uur Markt", "Markt: Markt, za 5 dec 2026 14:00-17:00"),
+        ("markt za om 2 uur 's middags Markt", "Markt: Markt, za 5 dec 2026 14:00"),
+        ("market sat from 10 to 4pm Market", "Markt: Market, za 5 dec 2026 10:00-16:00"),
+        ("market sat 10am-4pm Market", "Markt: Market, za 5 dec 2026 10:00-16:00"),
         # the strict form still reads as before
         (
             "markt 12/12 10:00 Wintermarkt @ Parochiezaal",
-            "Markt #0: Wintermarkt, za 12 dec 2026 10:00 @ Parochiezaal",
+            "Markt: Wintermarkt, za 12 dec 2026 10:00 @ Parochiezaal",
         ),
-        ("markt 12/12 10:00 Wintermarkt @", "Markt #0: Wintermarkt, za 12 dec 2026 10:00"),
+        ("markt 12/12 10:00 Wintermarkt @", "Markt: Wintermarkt, za 12 dec 2026 10:00"),
         (
             "markt 12/12 10:00 Ruilen op zondag @ de zaal",
-            "Markt #0: Ruilen op zondag, za 12 dec 2026 10:00 @ de zaal",
+            "Markt: Ruilen op zondag, za 12 dec 2026 10:00 @ de zaal",
         ),
         # kinds in two words, with accents and spelling variants
-        ("repair café za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("repair cafe za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("Repair Café za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("repaircafé za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("repair-cafe za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("repair za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("herstelcafé za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("herstel café za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("reparatiecafé za 14u Herstellen", "Repaircafé #0: Herstellen, za 5 dec 2026 14:00"),
-        ("Markt za 14u Ruilen", "Markt #0: Ruilen, za 5 dec 2026 14:00"),
-        ("ruilmarkt za 14u Ruilen", "Markt #0: Ruilen, za 5 dec 2026 14:00"),
-        ("vergadering za 14u Bestuur", "Bijeenkomst #0: Bestuur, za 5 dec 2026 14:00"),
-        ("bijeenkomst za 14u Bestuur", "Bijeenkomst #0: Bestuur, za 5 dec 2026 14:00"),
-        ("meeting za 14u Board", "Bijeenkomst #0: Board, za 5 dec 2026 14:00"),
-        ("andere za 14u Wandeling", "Activiteit #0: Wandeling, za 5 dec 2026 14:00"),
-        ("activiteit za 14u Wandeling", "Activiteit #0: Wandeling, za 5 dec 2026 14:00"),
+        ("repair café za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("repair cafe za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("Repair Café za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("repaircafé za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("repair-cafe za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("repair za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("herstelcafé za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("herstel café za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("reparatiecafé za 14u Herstellen", "Repaircafé: Herstellen, za 5 dec 2026 14:00"),
+        ("Markt za 14u Ruilen", "Markt: Ruilen, za 5 dec 2026 14:00"),
+        ("ruilmarkt za 14u Ruilen", "Markt: Ruilen, za 5 dec 2026 14:00"),
+        ("vergadering za 14u Bestuur", "Bijeenkomst: Bestuur, za 5 dec 2026 14:00"),
+        ("bijeenkomst za 14u Bestuur", "Bijeenkomst: Bestuur, za 5 dec 2026 14:00"),
+        ("meeting za 14u Board", "Bijeenkomst: Board, za 5 dec 2026 14:00"),
+        ("andere za 14u Wandeling", "Activiteit: Wandeling, za 5 dec 2026 14:00"),
+        ("activiteit za 14u Wandeling", "Activiteit: Wandeling, za 5 dec 2026 14:00"),
     ],
 )
 def test_dates_times_and_kinds_as_typed(group: Driver, typed: str, line: str) -> None:
@@ -453,7 +484,7 @@ def test_dates_times_and_kinds_as_typed(group: Driver, typed: str, line: str) ->
     ],
 )
 def test_a_place_at_the_end_of_the_title(group: Driver, title: str, line: str) -> None:
-    assert asked(group, f"/activiteit nieuw markt za 10u {title}") == f"Markt #0: {line}"
+    assert asked(group, f"/activiteit nieuw markt za 10u {title}") == f"Markt: {line}"
 
 
 def test_a_place_read_from_op_is_shown_with_the_way_to_keep_it_in_the_title(group: Driver) -> None:
@@ -462,7 +493,7 @@ def test_a_place_read_from_op_is_shown_with_the_way_to_keep_it_in_the_title(grou
     )
     assert out.splitlines()[:5] == [
         "[dm admin] Deze activiteit opslaan?",
-        "  Markt #0: Kook, za 5 dec 2026 10:00-16:00 @ vuur",
+        "  Markt: Kook, za 5 dec 2026 10:00-16:00 @ vuur",
         "  Titel: Kook. Plaats: vuur.",
         "  Hoort dat bij de titel? Antwoord Nee en zet een @ achter de titel:",
         "  /activiteit nieuw markt za van 10 tot 16 Kook op vuur @ elke week tot 19/12",
@@ -472,7 +503,7 @@ def test_a_place_read_from_op_is_shown_with_the_way_to_keep_it_in_the_title(grou
         "admin", "/activiteit nieuw markt za van 10 tot 16 Kook op vuur @ elke week tot 19/12"
     )
     assert out.splitlines()[1:3] == [
-        "  Markt #0: Kook op vuur, za 5 dec 2026 10:00-16:00",
+        "  Markt: Kook op vuur, za 5 dec 2026 10:00-16:00",
         "  Ze herhaalt: 3 keer, daarna op za 12 dec 2026 10:00, za 19 dec 2026 10:00",
     ]
     assert "Opgeslagen (3x): Markt #1: Kook op vuur" in group.say("admin", "ja")
@@ -485,7 +516,7 @@ def test_the_place_question_in_english(group: Driver) -> None:
     )
     assert out.splitlines()[:5] == [
         "[dm admin] Save this event?",
-        "  Market #0: Winter market, Sat 12 Dec 2026 10:00-16:00 @ the library",
+        "  Market: Winter market, Sat 12 Dec 2026 10:00-16:00 @ the library",
         "  Title: Winter market. Place: the library.",
         "  Is that part of the title? Answer No and put an @ after the title:",
         "  /event add market next saturday 10am-4pm Winter market at the library @",
@@ -531,15 +562,14 @@ def test_a_wrong_weekday_in_english_and_when_moving(group: Driver) -> None:
         "  For example:\n"
         "  /event move 1 Saturday 19/12 10:00"
     )
-    assert "Moved: Market #1: Ruilmarkt, Sat 5 Dec 2026 14:00-20:00" in group.say(
-        "admin", "/event move 1 saturday 2pm"
-    )
+    group.say("admin", "/event move 1 saturday 2pm")
+    assert "Moved: Market #1: Ruilmarkt, Sat 5 Dec 2026 14:00-20:00" in group.say("admin", "yes")
 
 
 def test_an_open_repeat_runs_a_year_and_says_so(group: Driver) -> None:
     out = group.say("admin", "/activiteit nieuw markt 12/12 10u Ruilmarkt elke maand")
     assert out.splitlines()[1:] == [
-        "  Markt #0: Ruilmarkt, za 12 dec 2026 10:00",
+        "  Markt: Ruilmarkt, za 12 dec 2026 10:00",
         "  Ze herhaalt: 12 keer, daarna op di 12 jan 2027 10:00, vr 12 feb 2027 10:00,"
         " vr 12 mrt 2027 10:00, ma 12 apr 2027 10:00, wo 12 mei 2027 10:00",
         "  en nog 6 keer.",
@@ -644,7 +674,8 @@ def test_what_cant_be_read_is_explained_with_an_example_and_changes_nothing(
 
 def test_moving_to_a_named_day(group: Driver) -> None:
     market(group)
-    out = group.say("admin", "/activiteit verplaats 1 volgende zaterdag van 13 tot 17 uur")
+    group.say("admin", "/activiteit verplaats 1 volgende zaterdag van 13 tot 17 uur")
+    out = group.say("admin", "ja")
     assert "Verplaatst: Markt #1: Ruilmarkt, za 12 dec 2026 13:00-17:00 @ Parochiezaal" in out
     assert "(was za 12 dec 2026 10:00-16:00)" in out
 

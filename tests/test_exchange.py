@@ -437,6 +437,7 @@ def test_export_listings_and_events_with_everything_needed_to_move(
     driver.say("an", "/ikkom 1")
     driver.say("bo", "/notgoing 1")
     driver.say("admin", "/activiteit annuleer 2 te weinig kramen")
+    driver.say("admin", "ja")
     now = datetime(2026, 12, 10, tzinfo=UTC)
     listings = export_rows(engine, "listings", "DU", 0, now=now)
     assert [(r["id"], r["kind"], r["owner"], r["status"]) for r in listings] == [

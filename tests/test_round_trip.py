@@ -100,6 +100,7 @@ def busy_group(engine: Engine) -> Driver:
     driver.say("bo", "/ikkom 1")
     driver.say("admin", "/ikkomniet 1")
     driver.say("admin", "/activiteit annuleer 2 -te weinig kramen")
+    driver.say("admin", "ja")
     return driver
 
 
