@@ -394,7 +394,7 @@ def details(ctx: Context, words: list[str]) -> None:
     ctx.reply("\n".join(lines))
 
 
-@REGISTRY.command("events", nl="activiteiten", who=Who.MEMBER)
+@REGISTRY.command("events", nl="activiteiten", who=Who.MEMBER, also=("agenda", "kalender"))
 def events(ctx: Context, words: list[str]) -> None:
     upcoming = ctx.store.events.events_between(ctx.now, None, LIST_LIMIT)
     if not upcoming:

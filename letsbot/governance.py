@@ -429,7 +429,7 @@ def read_choice(ctx: Context, proposal: Proposal, words: list[str]) -> tuple[int
     )
 
 
-@REGISTRY.command("vote", nl="stem", who=Who.MEMBER)
+@REGISTRY.command("vote", nl="stem", who=Who.MEMBER, also=("stemmen",))
 def vote(ctx: Context, words: list[str]) -> None:
     proposal, rest = find_proposal(ctx, words, "vote")
     if proposal.status is not ProposalStatus.OPEN or ctx.now >= proposal.closes_at:

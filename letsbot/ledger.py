@@ -163,7 +163,7 @@ def parse_transfer(ctx: Context, words: list[str], usage_of: str) -> tuple[Membe
     return other, amount, description
 
 
-@REGISTRY.command("pay", nl="betaal", who=Who.MEMBER)
+@REGISTRY.command("pay", nl="betaal", who=Who.MEMBER, also=("betalen", "betaling"))
 def pay(ctx: Context, words: list[str]) -> None:
     receiver, amount, description = parse_transfer(ctx, words, "pay")
     payer = ctx.member
@@ -489,7 +489,7 @@ def balance(ctx: Context, words: list[str]) -> None:
         ctx.reply(t("balance.leaving"))
 
 
-@REGISTRY.command("history", nl="overzicht", who=Who.MEMBER, private=True)
+@REGISTRY.command("history", nl="overzicht", who=Who.MEMBER, private=True, also=("geschiedenis", "historiek", "transacties"))
 def history(ctx: Context, words: list[str]) -> None:
     page = 1
     if words:

@@ -228,7 +228,7 @@ def ensure_room(ctx: Context, owner: Member) -> None:
 # posting
 
 
-@REGISTRY.command("offer", nl="aanbod", who=Who.MEMBER, private=True)
+@REGISTRY.command("offer", nl="aanbod", who=Who.MEMBER, private=True, also=("aanbieden",))
 def offer(ctx: Context, words: list[str]) -> None:
     post(ctx, words, ListingKind.OFFER)
 
@@ -268,7 +268,7 @@ def post(ctx: Context, words: list[str], kind: ListingKind) -> None:
 # finding
 
 
-@REGISTRY.command("offers", nl="aanbiedingen", who=Who.MEMBER, private=True)
+@REGISTRY.command("offers", nl="aanbiedingen", who=Who.MEMBER, private=True, also=("zoek", "zoeken"))
 def offers(ctx: Context, words: list[str]) -> None:
     search(ctx, words, ListingKind.OFFER)
 

@@ -101,7 +101,7 @@ def describe(ctx: Context, name: str, word: str) -> str:
     )
 
 
-@REGISTRY.command("join", nl="aanmelden", who=Who.ANYONE, where=Where.DIRECT)
+@REGISTRY.command("join", nl="aanmelden", who=Who.ANYONE, where=Where.DIRECT, also=("inschrijven", "lidworden"))
 def join(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
     if sender is not None and may_apply_again(ctx, sender):
@@ -245,7 +245,7 @@ def waiting_candidates(ctx: Context) -> str | None:
     return "\n".join(lines)
 
 
-@REGISTRY.command("members", nl="leden", who=Who.MEMBER, private=True)
+@REGISTRY.command("members", nl="leden", who=Who.MEMBER, private=True, also=("ledenlijst",))
 def members(ctx: Context, words: list[str]) -> None:
     show_balance = ctx.settings.group.open_bookkeeping or ctx.member.is_coordinator
     statuses = [Status.ACTIVE, Status.LEAVING]

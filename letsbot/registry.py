@@ -43,6 +43,7 @@ class Command:
     handler: Callable[[Context, list[str]], None]
     private: bool = False  # replies go to the sender's direct chat
     listed: bool = True  # shown in /help (answers to questions are offered where asked)
+    also: tuple[str, ...] = ()  # more Dutch words people reach for (/betalen, /zoek)
 
     def name_in(self, language: str) -> str:
         return self.nl if language == "nl" else self.name
@@ -79,12 +80,13 @@ class Registry:
         where: Where = Where.ANY,
         private: bool = False,
         listed: bool = True,
+        also: tuple[str, ...] = (),
     ) -> Callable[[Callable[[Context, list[str]], None]], Callable[[Context, list[str]], None]]:
         def register(
             handler: Callable[[Context, list[str]], None],
         ) -> Callable[[Context, list[str]], None]:
-            cmd = Command(name, nl, who, where, handler, private, listed)
-            for word in {command_key(name), command_key(nl)}:
+            cmd = Command(name, nl, who, where, handler, private, listed, also)
+            for word in {command_key(name), command_key(nl), *map(command_key, also)}:
                 if word in self._by_word:
                     raise ValueError(f"command word /{word} declared twice")
                 self._by_word[word] = cmd
@@ -122,7 +124,7 @@ class Registry:
         command = self.find(word)
         if command is None or command_key(command.nl) == command_key(command.name):
             return None
-        return "en" if command_key(word) == command_key(command.name) else "nl"
+        return "en" if command_key(word) == command_key(command.name) else "nl"  # or an alias
 
     def closest(self, word: str) -> Command | None:
         """The command ``word`` most likely meant (``betaa``, ``betalen``: /betaal);
@@ -131,7 +133,7 @@ class Registry:
             command_key(spelling): command
             for command in self.commands
             if command.listed
-            for spelling in (command.name, command.nl)
+            for spelling in (command.name, command.nl, *command.also)
         }
         key = command_key(word)
         found = get_close_matches(key, by_key, n=1, cutoff=0.75)

@@ -75,7 +75,7 @@ def chart_replies(
     ]
 
 
-@REGISTRY.command("stats", nl="statistiek", who=Who.MEMBER)
+@REGISTRY.command("stats", nl="statistiek", who=Who.MEMBER, also=("statistieken",))
 def stats(ctx: Context, words: list[str]) -> None:
     """Figures of the last twelve months.
 

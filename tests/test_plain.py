@@ -99,7 +99,7 @@ def test_a_plain_answer_in_a_group_stays_conversation(club: Driver) -> None:
 @pytest.mark.parametrize(
     ("typed", "meant", "example"),
     [
-        ("/betalen DU-003 5 soep", "/betaal", "/betaal DU-"),
+        ("/betalne DU-003 5 soep", "/betaal", "/betaal DU-"),
         ("/betaa DU-003 5 soep", "/betaal", "/betaal DU-"),
         ("/saldoo", "/saldo", "/saldo"),
         ("/Overzichtt", "/overzicht", "/overzicht"),

@@ -53,6 +53,8 @@ PAYMENTS = {
         ("/betaal @lies 30 soep", 30, "soep"),
         ("/betaal Lies, 30 soep", 30, "soep"),
         ("/betaal Lies 30 soep en brood", 30, "soep en brood"),
+        ("/betalen Lies 30 soep", 30, "soep"),  # the Dutch words people reach for
+        ("/Betaling lies 30 soep", 30, "soep"),
     ],
     "en": [
         ("/pay Lies 30 soup", 30, "soup"),
@@ -72,7 +74,7 @@ PAYMENTS = {
 MISTAKES = {
     "nl": [
         ("/betaa lies 30 soep", "Bedoel je /betaal?"),
-        ("/betalen lies 30 soep", "Bedoel je /betaal?"),
+        ("/betalne lies 30 soep", "Bedoel je /betaal?"),
         ("betaal lies 30 soep", "Bedoel je /betaal?"),
         ("/betaal lise 30 soep", "Bedoel je Lies Peeters (DU-003)?"),
         ("/betaal lies soep", "Dit is geen geldig bedrag: soep"),
@@ -193,6 +195,9 @@ def test_balance_offers_and_the_market(street: Driver, language: str) -> None:
     )
     assert "#1" in street.say("lies", f"{offer} Verse soep op zaterdag #eten")
     assert "Verse soep op zaterdag" in street.say("an", f"{offers} soep")
+    if language == "nl":
+        assert "Verse soep op zaterdag" in street.say("an", "/zoek soep")
+        assert "Bedoel je /aanbiedingen?" in street.say("an", "zoeken soep")
     street.say("admin", "/activiteit nieuw markt 12/12 10:00-16:00 Wintermarkt @ Parochiezaal")
     street.say("admin", "ja")
     assert street.last is not None
