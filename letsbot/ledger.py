@@ -489,7 +489,13 @@ def balance(ctx: Context, words: list[str]) -> None:
         ctx.reply(t("balance.leaving"))
 
 
-@REGISTRY.command("history", nl="overzicht", who=Who.MEMBER, private=True, also=("geschiedenis", "historiek", "transacties"))
+@REGISTRY.command(
+    "history",
+    nl="overzicht",
+    who=Who.MEMBER,
+    private=True,
+    also=("geschiedenis", "historiek", "transacties"),
+)
 def history(ctx: Context, words: list[str]) -> None:
     page = 1
     if words:

@@ -268,7 +268,9 @@ def post(ctx: Context, words: list[str], kind: ListingKind) -> None:
 # finding
 
 
-@REGISTRY.command("offers", nl="aanbiedingen", who=Who.MEMBER, private=True, also=("zoek", "zoeken"))
+@REGISTRY.command(
+    "offers", nl="aanbiedingen", who=Who.MEMBER, private=True, also=("zoek", "zoeken")
+)
 def offers(ctx: Context, words: list[str]) -> None:
     search(ctx, words, ListingKind.OFFER)
 

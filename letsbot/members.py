@@ -101,7 +101,9 @@ def describe(ctx: Context, name: str, word: str) -> str:
     )
 
 
-@REGISTRY.command("join", nl="aanmelden", who=Who.ANYONE, where=Where.DIRECT, also=("inschrijven", "lidworden"))
+@REGISTRY.command(
+    "join", nl="aanmelden", who=Who.ANYONE, where=Where.DIRECT, also=("inschrijven", "lidworden")
+)
 def join(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
     if sender is not None and may_apply_again(ctx, sender):
