@@ -11,6 +11,7 @@ from difflib import get_close_matches
 from letsbot.config import Settings
 from letsbot.domain import (
     Identity,
+    ListingKind,
     Member,
     MemberCode,
     Pending,
@@ -86,24 +87,29 @@ class Context:
         """The member number in ``DU-007``, ``du7`` or ``7``; None if it isn't a code."""
         return MemberCode.number_in(text, self.settings.group.code_prefix)
 
-    def example_code(self, reader: Member | None = None) -> str:
+    def example_code(self, reader: Member | None = None, *, exclude: object = None) -> str:
         """A member code for examples that exists: an active member's other than the
-        reader's (the sender, unless given), if there is one."""
+        reader's (the sender, unless given) and than ``exclude``, if there is one."""
         reader = reader or self.sender
-        if reader is not self.sender or self._example is None:
-            number = 7  # a group without other members yet
-            for candidate in range(1, 21):
-                if reader is not None and candidate == reader.number:
-                    continue
-                member = self.store.members.member_by_number(candidate)
-                if member is not None and member.status is Status.ACTIVE:
-                    number = candidate
-                    break
-            code = MemberCode.show(self.settings.group.code_prefix, number)
-            if reader is not self.sender:
-                return code
+        cached = reader is self.sender and exclude is None
+        if cached and self._example is not None:
+            return self._example
+        prefix = self.settings.group.code_prefix
+        skipped = {reader.number if reader is not None else None}
+        if exclude is not None:
+            skipped.add(MemberCode.number_in(str(exclude), prefix))
+        number = next(n for n in (7, 8, 9) if n not in skipped)  # no other members yet
+        for candidate in range(1, 21):
+            if candidate in skipped:
+                continue
+            member = self.store.members.member_by_number(candidate)
+            if member is not None and member.status is Status.ACTIVE:
+                number = candidate
+                break
+        code = MemberCode.show(prefix, number)
+        if cached:
             self._example = code
-        return self._example
+        return code
 
     # replying
     def yes_no(self, t: Translator) -> tuple[Choice, ...]:
@@ -264,8 +270,36 @@ class Context:
         return text
 
     def usage(self, command: str) -> Raw:
-        """A correct example of ``command`` (its English name) in the sender's language."""
-        return Raw(self.t(f"cmd.{command}.example", code=self.example_code()))
+        """A correct example of ``command`` (its English name) in the sender's language,
+        naming a member, an event or an offer that exists where it names one."""
+        key = f"cmd.{command}.example"
+        template = self.t.template(key)
+        params: dict[str, object] = {"code": self.example_code()}
+        if "{other}" in template:
+            params["other"] = self.example_code(exclude=params["code"])
+        if "{event}" in template:
+            params["event"] = self.example_event()
+        if "{listing}" in template:
+            params["listing"] = self.example_listing(own=False)
+        if "{own_listing}" in template:
+            params["own_listing"] = self.example_listing(own=True)
+        return Raw(self.t(key, **params))
+
+    def example_event(self) -> int:
+        """The soonest scheduled event's number (1 when none is planned)."""
+        soonest = self.store.events.events_between(self.now, None, 1)
+        return soonest[0].id if soonest else 1
+
+    def example_listing(self, *, own: bool) -> int:
+        """A live listing's number: one of the sender's own, or someone else's offer."""
+        if own and self.sender is not None:
+            mine = self.store.market.listings_of(self.sender.id, self.now)
+            return mine[0].id if mine else 1
+        found, _ = self.store.market.search_listings(
+            ListingKind.OFFER, words=(), tags=(), now=self.now, offset=0, limit=5
+        )
+        others = [listing for listing, owner in found if owner != self.sender]
+        return others[0].id if others else (found[0][0].id if found else 1)
 
     # naming members in arguments
     def find_member(self, token: str) -> Member:

@@ -100,12 +100,12 @@ EXAMPLES = {
 }
 
 
-def example(ctx: Context, subcommand: str, event_id: int = 12) -> Raw:
+def example(ctx: Context, subcommand: str, event_id: int | None = None) -> Raw:
     """A correct example of the subcommand typed (``move``, ``cancel``, ``details``).
 
     A refusal shows the command the member meant, not the one for scheduling.
     """
-    return Raw(ctx.t(EXAMPLES[subcommand], id=event_id))
+    return Raw(ctx.t(EXAMPLES[subcommand], id=event_id or ctx.example_event()))
 
 
 def kind_key(text: str) -> str:
@@ -177,6 +177,8 @@ def find_event(ctx: Context, words: list[str], shown: Raw) -> tuple[Event, list[
     """The event a number names; ``shown``: the example a refusal gives."""
     match = _ID.fullmatch(words[0]) if words else None
     if match is None:
+        if not ctx.store.events.events_between(ctx.now, None, 1):
+            raise Refusal("events.none")  # no example to give: none is planned
         raise Refusal("event.which", example=shown)
     event = ctx.store.events.event(int(match.group(1)))
     if event is None:
@@ -406,7 +408,7 @@ def events(ctx: Context, words: list[str]) -> None:
         lines.append(
             ctx.t("events.line", event=describe(ctx.t, event), count=counts.get(event.id, 0))
         )
-    lines.append(ctx.t("events.footer"))
+    lines.append(ctx.t("events.footer", id=upcoming[0].id))
     ctx.reply("\n".join(lines))
 
 

@@ -56,10 +56,15 @@ class Translator:
     currency: Currency
     timezone: tzinfo
 
-    def __call__(self, key: str, **params: Any) -> str:
+    def template(self, key: str) -> str:
+        """The message with its {placeholders} unfilled."""
         text = catalog(self.language).get(key) or catalog(DEFAULT_LANGUAGE).get(key)
         if text is None:
             raise KeyError(f"message {key!r} is missing from the catalogs")
+        return text
+
+    def __call__(self, key: str, **params: Any) -> str:
+        text = self.template(key)
         if not params:
             return text
         safe = {k: v if isinstance(v, Raw) else escape(str(v)) for k, v in params.items()}

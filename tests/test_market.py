@@ -155,7 +155,11 @@ def test_help_lists_the_market_commands(group: Driver) -> None:
     dutch = group.say("an", "/hulp alles")
     for usage in ("/aanbod <tekst>", "/vragen [woorden of #categorie]", "/bericht <lid> <tekst>"):
         assert usage in dutch
-    assert "Bijvoorbeeld: /reageer 12 Hallo, ik heb interesse!" in group.say("an", "/hulp reageer")
+    group.say("bo", "/offer Soup")
+    group.say("an", "/aanbod Brood")
+    # The example names an offer that exists, and not one of the reader's own.
+    assert "Bijvoorbeeld: /reageer 1 Hallo, ik heb interesse!" in group.say("an", "/hulp reageer")
+    assert "Bijvoorbeeld: /intrekken 2" in group.say("an", "/hulp intrekken")
     english = group.say("bo", "/help categories")
     assert english.startswith("[dm bo] /categories\n  The categories in use")
     assert "/categorieën" in group.say("an", "/hulp categorieen")  # accents may be left out
@@ -416,7 +420,7 @@ def test_contact_quotes_the_listing(group: Driver) -> None:
         ("bo", "/contact 1 hi", "#1 is no longer online (withdrawn or expired)."),
         ("an", "/reageer 2 hallo", "#2 is van jezelf."),
         ("an", "/reageer 99 hallo", "Aanbod of vraag #99 bestaat niet."),
-        ("bo", "/contact 2", "Add a description, for example:\n  /contact 12"),
+        ("bo", "/contact 2", "Add a description, for example:\n  /contact 2"),
         ("bo", "/contact", "Say which offer or want you mean"),
     ],
 )
