@@ -158,6 +158,8 @@ class Bot:
                     # A member's language is the one they chose, else the group's: an
                     # English command word in a Dutch group switches no one.
                     language = sender.language or self.settings.group.language
+                else:  # a stranger who chose with /taal keeps to it
+                    language = store.members.chosen_language(incoming.sender) or language
                 ctx = Context(
                     store, self.settings, self.translators, now, incoming, sender, language
                 )

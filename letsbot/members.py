@@ -125,10 +125,13 @@ def join(ctx: Context, words: list[str]) -> None:
         raise Refusal("join.missing_name", example=ctx.usage("join"))
     if len(name) > NAME_LIMIT:
         raise Refusal("error.text_too_long", limit=NAME_LIMIT)
+    chosen = ctx.store.members.chosen_language(ctx.incoming.sender)
     member = ctx.store.members.add_member(
-        name=name, language=None, status=Status.CANDIDATE, role=Role.MEMBER, at=ctx.now
+        name=name, language=chosen, status=Status.CANDIDATE, role=Role.MEMBER, at=ctx.now
     )
     ctx.store.members.add_identity(member.id, ctx.incoming.sender, ctx.incoming.sender_name)
+    if chosen is not None:
+        ctx.store.members.choose_language(ctx.incoming.sender, None, ctx.now)
     code = ctx.code(member)
     ctx.reply(ctx.t("join.done", name=name, code=code, group=ctx.settings.group.name))
     ctx.tell_coordinators(lambda t: t("join.notify_coordinators", name=name, code=code))
@@ -302,7 +305,8 @@ def lang(ctx: Context, words: list[str]) -> None:
     if choice not in LANGUAGES:
         raise Refusal("lang.usage", example=ctx.usage("lang"))
     ctx.language = choice
-    if ctx.sender is None:
+    if ctx.sender is None:  # remembered until they join, when it becomes theirs
+        ctx.store.members.choose_language(ctx.incoming.sender, choice, ctx.now)
         ctx.reply(ctx.t("lang.stranger", example=ctx.usage("join")))
         return
     ctx.store.members.update_member(ctx.sender.id, language=choice)

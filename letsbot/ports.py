@@ -151,6 +151,14 @@ class Members(Protocol):
 
     def identities(self, member_id: int) -> list[Identity]: ...
 
+    def chosen_language(self, identity: Identity) -> str | None:
+        """The language someone chose with /taal before they joined."""
+        ...
+
+    def choose_language(self, identity: Identity, language: str | None, at: datetime) -> None:
+        """Keep (or, with None, drop) the language of someone who is not a member yet."""
+        ...
+
     def move_identity(self, identity: Identity, member_id: int) -> None: ...
 
     def remove_identity(self, identity: Identity) -> bool:

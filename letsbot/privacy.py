@@ -87,7 +87,9 @@ def privacy(ctx: Context, words: list[str]) -> None:
 def forget_me(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
     if sender is None:
-        raise Refusal("forget.stranger", group=ctx.settings.group.name)
+        ctx.store.members.choose_language(ctx.incoming.sender, None, ctx.now)  # all there is
+        ctx.reply(ctx.t("forget.stranger", group=ctx.settings.group.name))
+        return
     ensure_not_configured(ctx, sender, "forget.configured")
     ensure_other_coordinator(ctx, sender)
     if sender.balance < 0:

@@ -27,6 +27,7 @@ from storage.rows import member_row
 from storage.tables import (
     identities,
     members,
+    platform_state,
 )
 
 _MEMBER = select(members).where(members.c.id == bindparam("member_id"))
@@ -172,6 +173,30 @@ class SqlMembers:
     def identities(self, member_id: int) -> list[Identity]:
         rows = self.db.execute(_IDENTITIES, {"member_id": member_id})
         return [Identity(row.platform, row.user_id) for row in rows]
+
+    # Kept beside the adapters' small facts, keyed by the person (forgetting them drops it).
+    def chosen_language(self, identity: Identity) -> str | None:
+        value = self.db.execute(
+            select(platform_state.c.value).where(
+                platform_state.c.platform == identity.platform,
+                platform_state.c.key == f"language:{identity.user_id}",
+            )
+        ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def choose_language(self, identity: Identity, language: str | None, at: datetime) -> None:
+        key = f"language:{identity.user_id}"
+        self.db.execute(
+            delete(platform_state).where(
+                platform_state.c.platform == identity.platform, platform_state.c.key == key
+            )
+        )
+        if language is not None:
+            self.db.execute(
+                insert(platform_state).values(
+                    platform=identity.platform, key=key, value=language, updated_at=at
+                )
+            )
 
     def move_identity(self, identity: Identity, member_id: int) -> None:
         self.db.execute(

@@ -142,6 +142,19 @@ def test_language_choice_is_remembered(driver: Driver) -> None:
     assert "Kies nl of en" in driver.say("an", "/taal fr")
 
 
+def test_a_language_chosen_before_joining_stays(driver: Driver) -> None:
+    driver.say("admin", "/start")
+    assert "I will remember your language" in driver.say("an", "/taal en")
+    # A Dutch command word after it doesn't undo the choice.
+    assert "You are now a candidate member" in driver.say("an", "/aanmelden An Peeters")
+    assert "[dm an] Welcome to LETS Durme, An Peeters!" in driver.say("admin", "/goedkeuren 2")
+    assert "Your balance: 0 pluimen" in driver.say("an", "/saldo")
+    # Someone who changed their mind: /vergeetmij drops the choice, all there was.
+    driver.say("bo", "/lang en")
+    assert "keeps nothing (more) about you" in driver.say("bo", "/vergeetmij")
+    assert "Je bent nu kandidaat-lid" in driver.say("bo", "/aanmelden Bo")
+
+
 def test_help_depends_on_role(driver: Driver) -> None:
     stranger = driver.say("zoe", "/hulp")
     assert "/aanmelden <naam>" in stranger and "/betaal" not in stranger

@@ -155,7 +155,8 @@ def test_privacy_for_a_candidate_and_a_stranger(driver: Driver) -> None:
         "[dm zoe] Over jou bewaart de bot van LETS Durme niets: je bent geen lid of kandidaat-lid."
         " Alleen de nummers van je berichten aan de bot blijven bewaard, zodat niets twee keer"
         " gebeurt, je @gebruikersnaam op Telegram als je er een hebt (om je te herkennen als"
-        " iemand je vermeldt) en je privéchat met de bot op Matrix.\n"
+        " iemand je vermeldt), je privéchat met de bot op Matrix en de taal die je met /taal"
+        " koos. /vergeetmij wist die taal.\n"
         "  Lid worden? /aanmelden An Peeters"
     )
     assert "[dm admin] Wat de bot" in driver.say("admin", "/privacy")
@@ -176,7 +177,7 @@ def test_forget_me_with_a_negative_balance_is_refused_and_changes_nothing(group:
     )
     assert group.last is not None and group.last.outcome == "refused"
     assert "Use /forget_me in a direct chat with me" in group.say("bo", "/forget_me", group=True)
-    assert "De bot bewaart niets over jou" in group.say("zoe", "/vergeetmij")
+    assert "De bot bewaart niets (meer) over jou" in group.say("zoe", "/vergeetmij")
     assert group.snapshot() == before
 
 
