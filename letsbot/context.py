@@ -369,6 +369,16 @@ class Context:
             return named[0]
         shown = token[:40]
         if named:
+            fixed = [(m, self._with_code(token, m)) for m in named[:8]]
+            if all(command for _, command in fixed):
+                lines = [f"{escape(str(command))} ({escape(m.name)})" for m, command in fixed]
+                raise Refusal(
+                    "ref.several_named_commands",
+                    name=shown,
+                    count=len(named),
+                    commands=Raw("\n".join(lines)),
+                    buttons=tuple(Choice(f"{m.name} ({self.code(m)})", str(c)) for m, c in fixed),
+                )
             listed = ", ".join(self.label(m) for m in named[:8])
             raise Refusal(
                 "ref.several_named",
@@ -383,6 +393,19 @@ class Context:
             listed = ", ".join(self.label(m) for m in close)
             refusal = Refusal("ref.not_a_name", token=shown, members=Raw(listed))
         raise refusal
+
+    def _with_code(self, token: str, member: Member) -> str | None:
+        """The command as typed, with ``token`` (a name) replaced by the member's code:
+        one to copy or tap. None when the name isn't found after the command word."""
+        typed = self.incoming.text.strip()
+        head, _, rest = typed.partition(" ")
+        if not head.startswith("/"):
+            return None
+        place = re.search(rf"(?<!\S){re.escape(token)}(?!\S)", rest)
+        if place is None:
+            return None
+        words = f"{rest[: place.start()]}{self.code(member)}{rest[place.end() :]}"
+        return f"{head} {' '.join(words.split())}"
 
     def _names_close_to(self, token: str) -> list[Member]:
         """Up to three members whose name or part of it looks like ``token`` (a typo)."""

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import NoReturn
 
@@ -207,9 +208,10 @@ class Bot:
                 replies = self.outbox.queue(store, ctx.replies)
                 result = Result(outcome, replies, name, ctx.answered, tuple(ctx.closed))
         except Refusal as refusal:
-            return Result(
-                Outcome.REFUSED, [self._say(incoming, language, refusal.key, refusal.params)], name
-            )
+            said = self._say(incoming, language, refusal.key, refusal.params)
+            if refusal.buttons and not incoming.chat.is_group:
+                said = replace(said, choices=refusal.buttons)
+            return Result(Outcome.REFUSED, [said], name)
         except Unsure:
             log.error("event=%s the database connection broke while committing", incoming.event_key)
             return Result(Outcome.UNSURE, [self._say(incoming, language, "error.unsure", {})], name)
@@ -241,6 +243,12 @@ class Bot:
         chat = ctx.incoming.chat
         if any(asked_here(q, chat) for q in ctx.store.questions.open_pending(sender.id)):
             raise Refusal("confirm.answer_yes_no")
+        number = ctx.parse_code(text.strip()) if len(text.split()) == 1 else None
+        named = ctx.store.members.member_by_number(number) if number is not None else None
+        if named is not None and not named.is_group_account:
+            # A code alone, as if answering "which Jan?": the command goes before it.
+            code = ctx.code(named)
+            raise Refusal("error.code_alone", who=ctx.label(named), code=code)
         raise Refusal("error.not_a_command")
 
     def _burn_codes(self, incoming: Incoming, text: str) -> None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from letsbot.messages import Choice
 
 
 class Refusal(Exception):
-    """A command that can't be done. Nothing it did is kept; the member gets ``key``."""
+    """A command that can't be done. Nothing it did is kept; the member gets ``key``,
+    with ``buttons``: corrected commands to tap (in a direct chat)."""
 
-    def __init__(self, key: str, **params: Any) -> None:
+    def __init__(self, key: str, *, buttons: tuple[Choice, ...] = (), **params: Any) -> None:
         super().__init__(key)
         self.key = key
         self.params = params
+        self.buttons = buttons
 
 
 class Busy(Exception):

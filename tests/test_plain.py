@@ -214,10 +214,31 @@ def test_a_named_payment_books_the_named_member_and_keeps_the_description(
 def test_several_members_with_a_name_are_listed_with_their_codes(neighbours: Driver) -> None:
     before = neighbours.snapshot()
     out = neighbours.say("lies", "/betaal jan 30 soep")
-    assert "Er zijn 2 leden die jan heten" in out
-    assert "Jan De Smet (DU-003)" in out and "Jan Peeters (DU-004)" in out
-    assert "DU-003" in out.split("bijvoorbeeld")[-1]
+    assert out == (
+        "[dm lies] Er zijn 2 leden die jan heten. Welke bedoel je?"
+        " Stuur de juiste opdracht (of tik erop):\n"
+        "  /betaal DU-003 30 soep (Jan De Smet)\n"
+        "  /betaal DU-004 30 soep (Jan Peeters)"
+    )
+    assert neighbours.last is not None
+    (refused,) = neighbours.last.replies
+    assert [(c.label, c.answer) for c in refused.choices] == [
+        ("Jan De Smet (DU-003)", "/betaal DU-003 30 soep"),
+        ("Jan Peeters (DU-004)", "/betaal DU-004 30 soep"),
+    ]
     assert neighbours.snapshot() == before
+    # The code alone, as if answering the question: what to put before it.
+    assert "Zet de opdracht ervoor, bijvoorbeeld:\n  /betaal DU-003 30 soep" in (
+        neighbours.say("lies", "DU-003")
+    )
+    # Tapping one runs it as typed: the payment is asked, nothing else.
+    assert neighbours.snapshot() == before
+    assert "Jan De Smet (DU-003)" in neighbours.say("lies", "/betaal DU-003 30 soep")
+    # In the group: the list of commands, no buttons there for anyone to press.
+    neighbours.say("lies", "nee")
+    neighbours.say("lies", "/betaal jan 30 soep", group=True)
+    assert neighbours.last is not None
+    assert all(not reply.choices for reply in neighbours.last.replies)
     # Lies Peeters who types "peeters" means the other Peeters; An doesn't know which.
     assert "aan Jan Peeters (DU-004)" in neighbours.say("lies", "/betaal peeters 30 soep")
     assert "Er zijn 2 leden die peeters heten" in neighbours.say("am", "/betaal peeters 30 soep")
