@@ -58,7 +58,7 @@ class Currency:
         if len(frac) > self.decimals and len(frac) != 3:
             frac = frac.rstrip("0")
         if len(frac) > self.decimals:
-            raise AmountError("decimals")
+            raise AmountError("decimals" if self.decimals else "whole")
         value = int(whole) * self.scale + int(frac.ljust(self.decimals, "0") or "0")
         return -value if minus else value
 
@@ -81,6 +81,8 @@ class Currency:
             return whole, frac, bool(match["minus"])
         grouped = _GROUPED.fullmatch(typed)
         if grouped is None:
+            if re.fullmatch(r"-?[0-9]{16,}(?:[.,][0-9]+)?", typed, re.ASCII):
+                raise AmountError("too_large")  # digits only, just far too many of them
             raise AmountError("format")
         whole = grouped["whole"].replace(".", "").replace(",", "")
         return whole, grouped["frac"] or "", bool(grouped["minus"])

@@ -266,7 +266,7 @@ class Context:
         if not text:
             raise Refusal("error.missing_text", usage=self.usage(usage_of))
         if len(text) > limit:
-            raise Refusal("error.text_too_long", limit=limit)
+            raise Refusal("error.words_too_long", length=len(text), limit=limit)
         return text
 
     def usage(self, command: str) -> Raw:

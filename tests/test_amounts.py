@@ -44,20 +44,20 @@ def test_three_digits_after_one_separator_are_refused_where_there_are_cents(text
         ("1.000.000", "too_large"),  # thousands as the bot writes them: a million
         ("1..000", "format"),
         ("1.00.0", "format"),
-        ("1.000,5", "decimals"),
-        ("1,500", "decimals"),  # one and a half to a Fleming, 1500 to an Englishman
-        ("1,000", "decimals"),
-        ("0.500", "decimals"),
+        ("1.000,5", "whole"),
+        ("1,500", "whole"),  # one and a half to a Fleming, 1500 to an Englishman
+        ("1,000", "whole"),
+        ("0.500", "whole"),
         ("١٢٣", "format"),  # Arabic-Indic digits
         ("１２", "format"),  # full-width digits
         ("߁", "format"),  # NKo digit one: int() would accept it
         ("", "format"),
-        ("1,5", "decimals"),
+        ("1,5", "whole"),  # pluimen are whole
         ("0", "zero"),
         ("0,0", "zero"),
         ("-30,-", "format"),
         ("100001", "too_large"),
-        ("9" * 40, "format"),
+        ("9" * 40, "too_large"),  # digits only: too many of them
     ],
 )
 def test_refused(text: str, reason: str) -> None:

@@ -19,7 +19,7 @@ SOURCES = Path(__file__).resolve().parent.parent
 
 # Keys the code builds from parts (f"amount.{reason}") are listed by their parts here.
 DYNAMIC = {
-    "amount": ["format", "decimals", "zero", "too_large"],
+    "amount": ["format", "decimals", "whole", "zero", "too_large"],
     "when": list(REASONS),
     "event.kind": [kind.value for kind in EventKind],
     "limit": [

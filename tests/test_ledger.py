@@ -113,14 +113,14 @@ def test_member_named_by_mention_and_by_reply(two: Driver) -> None:
         ("/betaal 3 30", "Zet er een omschrijving bij"),
         ("/betaal 3 -5 x", "Dit is geen geldig bedrag: -5. Gebruik alleen cijfers"),
         ("/betaal 3 ３０ x", "Dit is geen geldig bedrag"),
-        ("/betaal 3 1,5 x", "Te veel cijfers na de komma in 1,5 (hoogstens 0)"),
+        ("/betaal 3 1,5 x", "Een bedrag is een heel getal, zonder komma: 1,5 kan niet."),
         ("/betaal 3 0 x", "Het bedrag moet groter zijn dan nul"),
         ("/betaal 3 100001 x", "Dat bedrag is te groot: hoogstens 100.000 pluimen per transactie"),
         ("/betaal 2 5 x", "Je kunt jezelf niet betalen."),
         ("/betaal 9 5 x", "Er is geen lid met code DU-009"),
         ("/betaal bob 5 x", "Ik weet niet welk lid je bedoelt met bob"),
         ("/betaal 3 1501 x", "Je saldo is 0 pluimen en mag niet lager worden dan -1.500 pluimen"),
-        ("/betaal 3 5 " + "x" * 201, "Dat is te lang: hoogstens 200 tekens."),
+        ("/betaal 3 5 " + "x" * 201, "Je tekst is te lang: 201 tekens, hoogstens 200."),
     ],
 )
 def test_bad_payments_are_explained_and_change_nothing(

@@ -111,7 +111,7 @@ def test_tot_inside_the_text_is_just_text(group: Driver) -> None:
     [
         ("an", "/aanbod", "Zet er een omschrijving bij, bijvoorbeeld:\n  /aanbod Ik herstel"),
         ("bo", "/want", "Add a description, for example:\n  /want Who helps me"),
-        ("an", "/aanbod " + "x" * 501, "Dat is te lang: hoogstens 500 tekens."),
+        ("an", "/aanbod " + "x" * 501, "Je tekst is te lang: 501 tekens, hoogstens 500."),
         ("an", "/aanbod Soep prijs:", "Zet na prijs: wat je ervoor vraagt, bijvoorbeeld:"),
         ("bo", "/offer Soup price: " + "9" * 101, "The price is too long: at most 100"),
         ("an", "/aanbod x #a #b #c #d #e #f", "Hoogstens 5 categorieën (#woorden)"),
@@ -416,7 +416,7 @@ def test_contact_quotes_the_listing(group: Driver) -> None:
         ("an", "/bericht 0 hallo", "De groepsrekening leest geen berichten."),
         ("an", "/bericht DU-099 hallo", "Er is geen lid met code DU-099."),
         ("an", "/bericht DU-004 hallo", "Zoe (DU-004) is geen actief lid. Je bericht is niet"),
-        ("bo", "/msg 2 " + "x" * 1001, "That is too long: at most 1000 characters."),
+        ("bo", "/msg 2 " + "x" * 1001, "Your text is too long: 1001 characters, at most 1000."),
         ("bo", "/contact 1 hi", "#1 is no longer online (withdrawn or expired)."),
         ("an", "/reageer 2 hallo", "#2 is van jezelf."),
         ("an", "/reageer 99 hallo", "Aanbod of vraag #99 bestaat niet."),

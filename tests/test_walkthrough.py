@@ -80,7 +80,7 @@ MISTAKES = {
         ("/betaal lies soep", "Dit is geen geldig bedrag: soep"),
         ("/betaal lies 30", "Zet er een omschrijving bij"),
         ("/betaal", "Zeg welk lid je bedoelt"),
-        ("/betaal lies 1,5 soep", "Te veel cijfers na de komma"),
+        ("/betaal lies 1,5 soep", "Een bedrag is een heel getal"),
         ("/betaal lies -30 soep", "Dit is geen geldig bedrag"),
         ("/betaal an 30 soep", "Je kunt jezelf niet betalen."),
         ("/betaal zorro 30 soep", "Ik weet niet welk lid je bedoelt met zorro"),
