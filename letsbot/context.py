@@ -354,6 +354,12 @@ class Context:
         by_old = [m for m in everyone if m.old_code and m.old_code.upper() == typed_code]
         if len(by_old) == 1 and not by_old[0].forgotten:
             return by_old
+        # The group account by its whole name only ("groepsrekening", "group account").
+        account_names = {fold(t("group_account.name")) for t in self.translators.values()}
+        if " ".join(wanted) in account_names | {
+            fold(m.name) for m in everyone if m.is_group_account
+        }:
+            return [m for m in everyone if m.is_group_account]
         named = [
             m
             for m in everyone

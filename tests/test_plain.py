@@ -244,6 +244,14 @@ def test_several_members_with_a_name_are_listed_with_their_codes(neighbours: Dri
     assert "Er zijn 2 leden die peeters heten" in neighbours.say("am", "/betaal peeters 30 soep")
 
 
+def test_the_group_account_by_its_whole_name(neighbours: Driver) -> None:
+    assert "aan Groepsrekening (DU-000)" in neighbours.say("am", "/betaal groepsrekening 5 x")
+    neighbours.say("am", "nee")
+    assert "aan Groepsrekening (DU-000)" in neighbours.say("am", "/betaal Group account 5 x")
+    neighbours.say("am", "nee")
+    assert "Ik weet niet welk lid je bedoelt met groep" in neighbours.say("am", "/betaal groep 5 x")
+
+
 def test_a_mistyped_name_gets_the_closest_names(neighbours: Driver) -> None:
     before = neighbours.snapshot()
     out = neighbours.say("am", "/betaal Lise 30 soep")
