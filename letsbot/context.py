@@ -247,10 +247,13 @@ class Context:
             chat_id=new.chat_id,
             text=new.text,
         )
+        shown = question.text or ""
+        if chat_id is not None:  # in the group, everyone sees whose question it is
+            shown = t("confirm.for_whom", who=self.label(asked, t), question=Raw(shown))
         self.replies.append(
             Outgoing(
                 target,
-                question.text or "",
+                shown,
                 self.yes_no(t),
                 identity,
                 reply_to,

@@ -53,7 +53,8 @@ DUTCH_EXPECTED = """\
   /aanbiedingen: wat leden aanbieden
   /activiteiten: markten en repaircafés
   /hulp: meer hulp, met voorbeelden
-[group] Betaal 30 pluimen aan Bo Janssens (DU-003) voor: soep?
+[group] Vraag voor An Peeters (DU-002):
+  Betaal 30 pluimen aan Bo Janssens (DU-003) voor: soep?
   (1) Ja  (2) Nee
 [group] Geboekt: #1: An Peeters (DU-002) → Bo Janssens (DU-003), 30 pluimen, soep
 [dm an] Geboekt: #1: je betaalde 30 pluimen aan Bo Janssens (DU-003) voor soep.
@@ -84,7 +85,8 @@ ann: /history
 """
 
 ENGLISH_EXPECTED_TAIL = """\
-[group] Pay 45 pluimen to Ben Jones (DU-003) for: bike repair?
+[group] A question for Ann Smith (DU-002):
+  Pay 45 pluimen to Ben Jones (DU-003) for: bike repair?
   (1) Yes  (2) No
 [group] Booked: #1: Ann Smith (DU-002) → Ben Jones (DU-003), 45 pluimen, bike repair
 [dm ann] Booked: #1: you paid 45 pluimen to Ben Jones (DU-003) for bike repair.

@@ -25,7 +25,10 @@ def sound(driver: Driver) -> None:
 
 def test_pay_asks_then_books_and_tells_both(two: Driver) -> None:
     out = two.say("an", "/betaal DU-003 30 soep", group=True)
-    assert out == "[group] Betaal 30 pluimen aan Bo (DU-003) voor: soep?\n  (1) Ja  (2) Nee"
+    assert out == (
+        "[group] Vraag voor An (DU-002):\n  Betaal 30 pluimen aan Bo (DU-003) voor: soep?\n"
+        "  (1) Ja  (2) Nee"
+    )
     assert two.count("transfers") == 0
     # The question belongs to the group, where it was asked: a "1" in the direct chat books nothing.
     assert two.say("an", "1") == (

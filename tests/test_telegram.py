@@ -205,7 +205,9 @@ async def test_join_approval_and_a_payment_confirmed_by_button(
     # Bob pays Ann in the group: addressed to the bot, Ann named by her @username.
     payment = server.say(BOB, GROUP, f"/betaal@{BOT_USERNAME} @ann_coord 30 soep")
     question = await server.reply_containing(GROUP, "Betaal 30 pluimen aan Ann Coord (DU-001)")
-    assert question.text == "Betaal 30 pluimen aan Ann Coord (DU-001) voor: soep?"
+    assert question.text == (
+        "Vraag voor Bob Peeters (DU-002):\nBetaal 30 pluimen aan Ann Coord (DU-001) voor: soep?"
+    )
     assert question.reply_to == payment["message_id"]
     assert question.buttons == [("Ja", "yes:200:1"), ("Nee", "no:200:1")]  # Bob, question 1
 
