@@ -338,7 +338,8 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
     assert question.payer_id is not None and question.receiver_id is not None
     assert question.amount is not None
     if not yes:
-        ctx.reply(ctx.t("confirm.declined"))
+        # Named: a "nee" meant for something else must show what it answered.
+        ctx.reply(ctx.t("confirm.declined", question=Raw(question.text or "")))
         if question.requested_by_id != ctx.member.id:
             asker = ctx.store.members.member(question.requested_by_id)
             if asker is not None:

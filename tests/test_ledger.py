@@ -63,7 +63,10 @@ def test_pay_in_english(two: Driver) -> None:
 
 def test_declining_books_nothing(two: Driver) -> None:
     two.say("an", "/betaal 3 30 soep")
-    assert "Geannuleerd. Er is niets geboekt." in two.say("an", "nee")
+    assert two.say("an", "nee") == (
+        "[dm an] Geannuleerd. Er is niets geboekt.\n"
+        "  (Je zei Nee op: Betaal 30 pluimen aan Bo (DU-003) voor: soep?)"
+    )
     assert two.count("transfers") == 0
     assert "Er staat geen vraag voor je open" in two.say("an", "ja")
 
