@@ -8,7 +8,7 @@ import unicodedata
 from letsbot.context import Context
 from letsbot.domain import Member, Pending, PendingAction, Role, Status, TransferKind
 from letsbot.errors import Refusal
-from letsbot.i18n import LANGUAGES, Raw
+from letsbot.i18n import LANGUAGES, Raw, Translator
 from letsbot.posting import post
 from letsbot.registry import REGISTRY, Where, Who, standing
 from letsbot.text import fold
@@ -134,7 +134,23 @@ def join(ctx: Context, words: list[str]) -> None:
         ctx.store.members.choose_language(ctx.incoming.sender, None, ctx.now)
     code = ctx.code(member)
     ctx.reply(ctx.t("join.done", name=name, code=code, group=ctx.settings.group.name))
-    ctx.tell_coordinators(lambda t: t("join.notify_coordinators", name=name, code=code))
+    # Someone taking a member's name (to be paid in their place) is pointed out.
+    alike = [
+        m
+        for m in ctx.store.members.members([Status.ACTIVE, Status.LEAVING, Status.CANDIDATE])
+        if m.id != member.id
+        and not m.is_group_account
+        and fold(m.name).split() == fold(name).split()
+    ]
+
+    def notice(t: Translator) -> str:
+        text = t("join.notify_coordinators", name=name, code=code)
+        if alike:
+            same = ", ".join(ctx.label(m, t) for m in alike)
+            text += "\n" + t("join.same_name", members=Raw(same))
+        return text
+
+    ctx.tell_coordinators(notice)
 
 
 def may_apply_again(ctx: Context, member: Member) -> bool:

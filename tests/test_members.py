@@ -155,6 +155,17 @@ def test_a_language_chosen_before_joining_stays(driver: Driver) -> None:
     assert "Je bent nu kandidaat-lid" in driver.say("bo", "/aanmelden Bo")
 
 
+def test_a_candidate_with_a_members_name_is_pointed_out(driver: Driver) -> None:
+    driver.member("an", "An Peeters")
+    out = driver.say("eve", "/aanmelden an  PEETERS")
+    assert (
+        "[dm admin] Nieuwe kandidaat: an PEETERS (DU-003). Na het onthaalgesprek:"
+        " /goedkeuren DU-003 of /weigeren DU-003\n"
+        "  Let op: die naam heeft al An Peeters (DU-002)."
+    ) in out
+    assert "Let op" not in driver.say("bo", "/aanmelden Bo Peeters")
+
+
 def test_help_depends_on_role(driver: Driver) -> None:
     stranger = driver.say("zoe", "/hulp")
     assert "/aanmelden <naam>" in stranger and "/betaal" not in stranger
