@@ -218,7 +218,16 @@ def day_argument(text: str) -> date:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if (
+        extra
+        and getattr(args, "paths", None) is not None
+        and not any(word.startswith("-") for word in extra)
+    ):
+        args.paths += [Path(word) for word in extra]  # files after an option: import --dry-run F
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         JsonFormatter()

@@ -358,6 +358,9 @@ def test_several_files_are_one_transaction(tmp_path: Path) -> None:
     dry = letsbot("import", "users.csv", "transactions.csv", "--dry-run", cwd=tmp_path)
     assert dry.returncode == 0, dry.stdout
     assert "would add 2 transfers" in dry.stdout
+    # The options may come first, as people type them.
+    first = letsbot("import", "--dry-run", "users.csv", "transactions.csv", cwd=tmp_path)
+    assert first.returncode == 0 and first.stdout == dry.stdout, first.stdout + first.stderr
     assert rows(database, "SELECT count(*) FROM members") == [(1,)]
     done = letsbot("import", "users.csv", "transactions.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
