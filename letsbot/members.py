@@ -272,7 +272,8 @@ def members(ctx: Context, words: list[str]) -> None:
     statuses = [Status.ACTIVE, Status.LEAVING]
     if ctx.member.is_coordinator:
         statuses.append(Status.CANDIDATE)
-    listed = ctx.store.members.members(statuses)
+    # The group account last: the count in the header is of the members above it.
+    listed = sorted(ctx.store.members.members(statuses), key=lambda m: m.is_group_account)
     page = 1
     if words and words[-1].isdigit():
         page, words = max(1, int(words[-1])), words[:-1]

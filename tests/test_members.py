@@ -129,7 +129,7 @@ def test_directory_with_and_without_open_bookkeeping(engine: Engine) -> None:
     driver.member("an")
     driver.member("bo")
     out = driver.say("an", "/leden", group=True)
-    assert out.startswith("[dm an] Leden van LETS Durme (3):")
+    assert out.startswith("[dm an] Leden van LETS Durme (3), en de groepsrekening:")
     assert "Bo (DU-003)" in out and "pluimen" not in out
     assert "admin (DU-001) (coördinator): 0 pluimen" in driver.say("admin", "/leden")
 

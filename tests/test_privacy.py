@@ -371,9 +371,9 @@ def test_forget_me_in_the_console_script(tmp_path: Path) -> None:
         " gesloten; naar de groepsrekening: 0 pluimen.\n"
         "[dm griet] Dat kan alleen een lid van LETS Durme. Lid worden? Stuur me een privébericht:"
         " /aanmelden Je Naam\n"
-        "[dm admin] Leden van LETS Durme (1):\n"
-        "  Groepsrekening (DU-000): 0 pluimen\n"
+        "[dm admin] Leden van LETS Durme (1), en de groepsrekening:\n"
         "  admin (DU-001) (coördinator): 0 pluimen\n"
+        "  Groepsrekening (DU-000): 0 pluimen\n"
     )
     check = letsbot("check", cwd=tmp_path)
     assert check.returncode == 0 and check.stdout.startswith("OK: 2 members, 0 transfers")
