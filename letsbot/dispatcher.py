@@ -20,7 +20,7 @@ from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.linking import burn_codes, may_hold_code
 from letsbot.market_schedule import MarketSchedule
-from letsbot.members import waiting_candidates
+from letsbot.members import looks_like_a_name, offer_to_join, waiting_candidates
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
@@ -175,7 +175,11 @@ class Bot:
                     name = command.name
                     if set(fold(text).replace("?", " ").replace("!", " ").split()) & _ENGLISH:
                         ctx.language = language = "en"
-                    self._run(ctx, command, [])
+                    typed_name = looks_like_a_name(text)
+                    if typed_name is not None:  # "Maria Janssens", as the welcome asked
+                        offer_to_join(ctx, typed_name)
+                    else:
+                        self._run(ctx, command, [])
                     outcome = ctx.outcome
                 elif match is None and answer is None:
                     assert sender is not None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 from letsbot.context import Context
 from letsbot.domain import Member, Pending, PendingAction, Role, Status, TransferKind
 from letsbot.errors import Refusal
 from letsbot.i18n import LANGUAGES, Raw, Translator
+from letsbot.messages import Choice
 from letsbot.posting import post
 from letsbot.registry import REGISTRY, Where, Who, standing
 from letsbot.text import fold
@@ -22,7 +24,48 @@ def clean_name(words: list[str]) -> str:
     name = " ".join(words).strip()
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise Refusal("join.bad_name")
-    return name
+    return _NAME_INTRO.sub("", name).strip()
+
+
+# "/aanmelden ik ben Jan De Smet": the name is Jan De Smet.
+_NAME_INTRO = re.compile(
+    r"^(?:ik\s+ben|ik\s+heet|mijn\s+naam\s+is|my\s+name\s+is|i\s+am|i'm)\s*[:,]?\s+",
+    re.IGNORECASE,
+)
+
+
+def looks_like_a_name(text: str) -> str | None:
+    """``Maria Janssens`` typed alone by someone who isn't a member: their name, or None."""
+    words = text.split()
+    if not 2 <= len(words) <= 4 or len(text) > NAME_LIMIT:
+        return None
+    if not all(re.fullmatch(r"[^\W\d_][\w'’.-]*", w) for w in words):
+        return None
+    if any(fold(w) in _NOT_NAME_WORDS for w in words):
+        return None
+    return " ".join(words)
+
+
+# Words of a sentence, not of a name ("ik wil meedoen", "hoe werkt dat").
+_NOT_NAME_WORDS = {
+    *("ik", "wil", "wilt", "hoe", "wat", "is", "dit", "dat", "werkt", "hallo", "dag", "help"),
+    *("hulp", "meedoen", "lid", "worden", "graag", "ja", "nee", "ok", "oke", "goeiedag"),
+    *("goedemorgen", "goeiemorgen", "goedenavond", "bedankt", "dank", "je", "u", "jij"),
+    *("hoi", "hey", "hello", "hi", "i", "want", "to", "join", "how", "does", "this", "work"),
+    *("please", "thanks", "what", "my", "name", "am", "me", "mij", "mijn", "naam", "heet"),
+    *("kan", "kun", "mag", "waar", "wie", "welkom", "met", "en", "of", "om", "te", "het"),
+    *("saldo", "betaal", "betalen", "aanmelden", "start", "there", "the", "a", "een"),
+}
+
+
+def offer_to_join(ctx: Context, name: str) -> None:
+    """A name typed alone after the welcome: the command that applies with it, to tap."""
+    word = "aanmelden" if ctx.language == "nl" else "join"
+    command = f"/{word} {name}"
+    ctx.reply(
+        ctx.t("join.offer_name", name=name, command=command),
+        choices=(Choice(ctx.t("join.offer_button", name=name), command),),
+    )
 
 
 @REGISTRY.command("start", nl="start", who=Who.ANYONE)

@@ -43,6 +43,8 @@ POLITE = {
     *("maar", "doe", "is", "goed", "zo", "zeker", "natuurlijk", "prima", "please"),
     *("thanks", "thank", "you", "sure", "fine", "zitten", "liever", "doen"),
 }
+# After a no only ("nee, toch niet"): a wrong no costs nothing, a wrong yes may cost money.
+NO_TAIL = {"toch", "niet", "nu", "even", "sorry", "vergissing", "fout", "not", "now", "mistake"}
 # Whole phrases whose first word is no answer word of its own.
 PHRASES = {"doe maar": True, "is goed": True, "liever niet": False, "niet doen": False}
 GROUP_WORDS = {"ja", "yes", "1", "nee", "neen", "no", "2"}
@@ -68,6 +70,8 @@ def parse_answer(text: str, *, in_group: bool = False) -> bool | None:
     # "ja ja", "ja hoor", "nee dank je": the rest is polite, or the same answer again.
     if all(word in POLITE or (word in YES if said else word in NO) for word in rest):
         return said
+    if not said and all(word in POLITE or word in NO or word in NO_TAIL for word in rest):
+        return False
     return None
 
 
@@ -91,6 +95,8 @@ def answer(
     if sender is None:
         if chat.is_group and not typed_command:
             return Outcome.IGNORED  # a stranger said "ja" in a conversation
+        if yes:  # "ja hoor" to the welcome's "Wil je lid worden?"
+            raise Refusal("join.ask_name")
         raise Refusal("confirm.nothing")
     if question_id is not None:
         named = ctx.store.questions.pending(question_id)

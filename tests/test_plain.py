@@ -25,7 +25,7 @@ YES = [
 NO = [
     "nee", "Nee", "neen", "nee hoor", "Nee hoor.", "nee dank je", "nee, bedankt", "nee nee",
     "annuleer", "annuleren", "stop", "laat maar", "liever niet", "niet doen", "👎", "no",
-    "no thanks", "nope", "cancel", "2",
+    "no thanks", "nope", "cancel", "2", "nee, toch niet", "neen sorry", "nee, vergissing",
 ]  # fmt: skip
 NEITHER = [
     "hallo", "ja maar ik wil 40", "ja nee", "misschien", "wat?", "ik betaal morgen", "30",
@@ -154,6 +154,32 @@ def test_a_slash_with_a_space_is_the_command(club: Driver) -> None:
 def test_a_strangers_first_words_get_the_welcome(club: Driver, said: str) -> None:
     assert club.say("lies", said) == club.say("lies", "/start")
     assert club.say("lies", said).startswith("[dm lies] Welkom bij")
+
+
+@pytest.mark.parametrize(
+    "typed", ["Maria Janssens", "maria janssens", "Jan De Smet", "Élise Van den Broeck"]
+)
+def test_a_name_typed_alone_by_a_stranger_offers_to_join_with_it(club: Driver, typed: str) -> None:
+    before = club.snapshot()
+    assert club.say("maria", typed) == (
+        f"[dm maria] Wil je lid worden als {typed}? Tik op de knop of stuur:\n  /aanmelden {typed}"
+    )
+    assert club.last is not None
+    assert [(c.label, c.answer) for c in club.last.replies[0].choices] == [
+        (f"Aanmelden als {typed}", f"/aanmelden {typed}")
+    ]
+    assert club.snapshot() == before  # nothing until the command is sent or tapped
+
+
+def test_a_stranger_who_says_ja_to_the_welcome_is_asked_their_name(club: Driver) -> None:
+    club.say("maria", "hallo")
+    assert "Hoe heet je? Typ je voor- en achternaam" in club.say("maria", "ja hoor")
+    assert "Er staat geen vraag voor je open" in club.say("maria", "nee")
+
+
+def test_a_name_introduced_in_words_is_the_name(club: Driver) -> None:
+    assert "Dank je, Jos De Smet!" in club.say("jos", "/aanmelden ik ben Jos De Smet")
+    assert "Thank you, Ann Lee!" in club.say("ann", "/join my name is Ann Lee")
 
 
 def test_a_stranger_in_a_group_is_conversation(club: Driver) -> None:
