@@ -238,7 +238,8 @@ class Bot:
         """Words in a direct chat that are no command and no answer: what they likely meant."""
         first = text.split()[0] if text.split() else ""
         typed = REGISTRY.find(first)
-        if typed is not None and typed.who <= standing(sender):  # "saldo", "betaal 3 5 soep"
+        # "saldo", "betaal 3 5 soep"; not "ja maar wacht": that hesitates, it asks for no /ja
+        if typed is not None and typed.listed and typed.who <= standing(sender):
             raise Refusal(
                 "error.without_slash",
                 meant=typed.name_in(ctx.language),

@@ -228,17 +228,33 @@ def request(ctx: Context, words: list[str]) -> None:
     # Money leaves the payer's account on someone else's word: asked, and
     # answered, only in the payer's direct chat. A payer who blocks the sender
     # is asked nothing, and the sender hears what they would hear otherwise.
+    before = just_paid(ctx, payer, receiver, amount, description)
+
+    def question(t: Translator) -> str:
+        asked = t(
+            "request.ask",
+            who=ctx.label(receiver, t),
+            amount=t.amount(amount),
+            description=description,
+        )
+        if before is None:
+            return asked
+        # The same request again: the payer must not pay twice unawares.
+        again = t(
+            "pay.again",
+            who=ctx.label(receiver, t),
+            amount=t.amount(amount),
+            description=before.description,
+            id=before.id,
+        )
+        return f"{again}\n{asked}"
+
     if pass_message(ctx, payer):
         asked = (
             ctx.ask(
                 PendingAction.REQUEST,
                 payer,
-                lambda t: t(
-                    "request.ask",
-                    who=ctx.label(receiver, t),
-                    amount=t.amount(amount),
-                    description=description,
-                ),
+                question,
                 payer=payer,
                 receiver=receiver,
                 amount=amount,

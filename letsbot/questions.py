@@ -16,6 +16,7 @@ question no longer open and changes nothing.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from letsbot.context import Context
 from letsbot.domain import Pending, PendingStatus
@@ -48,12 +49,15 @@ NO_TAIL = {"toch", "niet", "nu", "even", "sorry", "vergissing", "fout", "not", "
 # Whole phrases whose first word is no answer word of its own.
 PHRASES = {"doe maar": True, "is goed": True, "liever niet": False, "niet doen": False}
 GROUP_WORDS = {"ja", "yes", "1", "nee", "neen", "no", "2"}
+GROUP_ANSWER_WINDOW = timedelta(minutes=10)
 _NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
 _PUNCTUATION = re.compile(r"[.!?,;:]+")
 
 
 def parse_answer(text: str, *, in_group: bool = False) -> bool | None:
     """True for yes, False for no, None when ``text`` is no answer."""
+    if "?" in text:
+        return None  # "ja?" asks what is meant; it consents to nothing
     if in_group:
         word = text.strip().rstrip(".!").lower()
         return None if word not in GROUP_WORDS else word in YES
@@ -116,7 +120,26 @@ def answer(
             in_a_group = any(q.chat_id is not None for q in waiting)
             raise Refusal("confirm.in_group" if in_a_group else "confirm.nothing")
         live = [q for q in here if q.expires_at > ctx.now]
-        if len(live) > 1:
+        if chat.is_group and not typed_command and ctx.incoming.answers is None:
+            # A bare "ja" in a group answers only a question just asked there: hours
+            # later it belongs to another conversation (or to a vote's "1").
+            fresh = [q for q in live if ctx.now - q.created_at <= GROUP_ANSWER_WINDOW]
+            if live and not fresh:
+                ctx.reply_privately(ctx.t("confirm.stale_in_group"))
+                return Outcome.IGNORED
+            live = fresh
+        # One question here, someone else's request that came in while the member's
+        # own waits in a group: a "ja" meant for that one must not pay this one.
+        slipped_in = [
+            q
+            for q in live
+            if q.requested_by_id != sender.id
+            and any(
+                o.chat_id is not None and o.expires_at > ctx.now and o.created_at <= q.created_at
+                for o in waiting
+            )
+        ]
+        if len(live) > 1 or (slipped_in and not chat.is_group):
             _ask_which(ctx, live)
             return Outcome.WHICH
         question = live[0] if live else here[-1]  # only expired ones: say so
@@ -161,9 +184,13 @@ def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
 
 
 def _ask_which(ctx: Context, questions: list[Pending]) -> None:
-    """Several questions wait here: show each again with its own answer, book nothing."""
+    """Several questions wait here (or one here, one in a group): show each again with
+    its own answer, book nothing."""
     t = ctx.t
-    ctx.reply(t("confirm.which", count=len(questions)))
+    if len(questions) == 1:
+        ctx.reply(t("confirm.which_also_group"))
+    else:
+        ctx.reply(t("confirm.which", count=len(questions)))
     target, _ = ctx.reply_target()  # the questions stand on their own, not as replies
     for question in questions:
         text = t("confirm.which_one", id=question.id, question=_shown(ctx, question))

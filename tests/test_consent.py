@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from datetime import timedelta
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -117,6 +118,49 @@ def test_a_ja_in_the_group_answers_only_the_question_asked_there(club: Driver) -
 
 
 # --- 2. in a group only unmistakable words count --------------------------------------
+
+
+def test_a_bare_ja_in_the_group_hours_later_pays_nothing(club: Driver) -> None:
+    """Asked at ten, a "ja" at six answers someone's chat question, or is a vote's "1"."""
+    question = ask(club, "alice", "/betaal bob 200 tuinwerk", group=True)
+    club.advance(club.clock.now() + timedelta(hours=8))
+    before = club.snapshot()
+    for said in ("ja", "1"):
+        out = club.say("alice", said, group=True)
+        assert "[group]" not in out
+        assert "[dm alice] Je “ja” of “nee” in de groep telt niet meer" in out
+    assert club.snapshot() == before
+    # A reply to the question, its button, or /ja with its number still answer it.
+    assert "Geboekt" in club.say("alice", f"/ja {question}", group=True)
+
+
+def test_a_question_mark_makes_no_answer(club: Driver) -> None:
+    ask(club, "bob", "/vraagbetaling alice 50 soep")
+    before = club.snapshot()
+    for said in ("ja?", "ja ??", "ok?", "👍?", "1?", "nee?"):
+        assert "Antwoord met Ja of Nee" in club.say("alice", said), said
+    assert club.snapshot() == before
+
+
+def test_a_ja_in_private_doesnt_pay_a_request_that_slipped_in_after_ones_own(
+    club: Driver,
+) -> None:
+    ask(club, "alice", "/betaal bob 10 brood", group=True)
+    ask(club, "bob", "/vraagbetaling alice 300 x")
+    before = club.snapshot()
+    out = club.say("alice", "ja")
+    assert "Er staat ook een vraag van jou open in de groep. Welke bedoel je?" in out
+    assert "Betalen?" in out  # the request, shown with its own number to answer
+    assert club.snapshot() == before
+
+
+def test_the_same_request_again_says_it_was_just_paid(club: Driver) -> None:
+    ask(club, "bob", "/vraagbetaling alice 30 soep")
+    assert "Geboekt" in club.say("alice", "ja")
+    club.say("bob", "/vraagbetaling alice 30 soep")
+    assert club.last is not None
+    asked = [to_plain(r.text) for r in club.last.replies if r.question is not None]
+    assert asked and asked[0].startswith("Je betaalde Bob (DU-003) net al 30 pluimen"), asked
 
 
 def test_conversation_in_the_group_answers_nothing(club: Driver) -> None:
@@ -367,7 +411,8 @@ def test_two_answers_at_the_same_moment_apply_once(club: Driver, action: str) ->
     assert applied.answered == question.id
     refused = next(r for r in done if r.outcome is Outcome.REFUSED)
     said = to_plain(refused.replies[0].text)
-    assert said.startswith((ALREADY, "Er staat geen vraag voor je open")), said
+    # One forgotten a moment ago is a stranger now: their "ja" is asked for a name.
+    assert said.startswith((ALREADY, "Er staat geen vraag voor je open", "Fijn! Hoe heet")), said
     if action == "forget":  # the questions about a forgotten member go with them
         assert question.id not in pending(club)
     else:
