@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import timedelta
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
