@@ -31,6 +31,9 @@ Compose = Callable[[Translator], str]
 Later = Callable[[], list[Outgoing]]
 
 
+_TRADING = (Status.ACTIVE, Status.LEAVING)  # whom a name means first
+
+
 @dataclass
 class Context:
     store: Store
@@ -305,7 +308,7 @@ class Context:
         return others[0].id if others else (found[0][0].id if found else 1)
 
     # naming members in arguments
-    def find_member(self, token: str) -> Member:
+    def find_member(self, token: str, among: tuple[Status, ...] = _TRADING) -> Member:
         """The member a word names: a mention the adapter resolved, a member code, or a name."""
         for mention in self.incoming.mentions:
             if mention.text == token:
@@ -315,24 +318,30 @@ class Context:
                 return found
         number = self.parse_code(token)
         if number is None:
-            return self._member_named(token)
+            return self._member_named(token, among)
         member = self.store.members.member_by_number(number)
         if member is None:
             code = MemberCode.show(self.settings.group.code_prefix, number)
             raise Refusal("ref.no_such_code", code=code)
         return member
 
-    def find_member_in(self, words: list[str]) -> tuple[Member, list[str]]:
-        """The member the first words name, and the words after: ``Jan De Smet 30 soep``."""
+    def find_member_in(
+        self, words: list[str], among: tuple[Status, ...] = _TRADING
+    ) -> tuple[Member, list[str]]:
+        """The member the first words name, and the words after: ``Jan De Smet 30 soep``.
+
+        Of several with a name, those of a status in ``among`` are meant, if any."""
         first = words[0]
         is_mention = any(m.text == first for m in self.incoming.mentions)
         if not is_mention and self.parse_code(first) is None:
             for size in (3, 2):  # the longest name first: "Jan De Smet", then "Jan De"
                 if len(words) >= size and not any(_NUMBER.fullmatch(w) for w in words[:size]):
-                    named = self._members_named(" ".join(words[:size]))
+                    named = self._members_named(" ".join(words[:size]), among)
                     if len(named) == 1:
                         return named[0], words[size:]
-        return self.find_member(first), words[1:]
+                    if named:  # several with that whole name: which, by all of it
+                        return self._member_named(" ".join(words[:size]), among), words[size:]
+        return self.find_member(first, among), words[1:]
 
     def take_member(self, words: list[str], *, usage_of: str) -> tuple[Member, list[str]]:
         """The member named first in ``words``, or the author of the message replied to."""
@@ -346,7 +355,7 @@ class Context:
             raise Refusal("error.missing_member", usage=self.usage(usage_of))
         return self.find_member_in(words)
 
-    def _members_named(self, typed: str) -> list[Member]:
+    def _members_named(self, typed: str, among: tuple[Status, ...] = _TRADING) -> list[Member]:
         """The members whose name is ``typed``: first, last or full name, any case or accents."""
         wanted = fold(typed.lstrip("@").strip(_PUNCTUATION)).split()
         if not wanted or wanted[-1] in _PARTICLES:
@@ -368,12 +377,15 @@ class Context:
             for m in everyone
             if not m.is_group_account and not m.forgotten and _has_name(m.name, wanted)
         ]
+        meant = [m for m in named if m.status in among]
+        if meant and len(named) > 1:  # a candidate of the same name is no one to pay yet
+            named = meant
         # An Peeters who types "peeters" means the other Peeters.
         others = [m for m in named if self.sender is None or m.id != self.sender.id]
         return others if len(named) > 1 and len(others) == 1 else named
 
-    def _member_named(self, token: str) -> Member:
-        named = self._members_named(token)
+    def _member_named(self, token: str, among: tuple[Status, ...] = _TRADING) -> Member:
+        named = self._members_named(token, among)
         if len(named) == 1:
             return named[0]
         shown = token[:40]
@@ -469,6 +481,9 @@ def _has_name(name: str, wanted: list[str]) -> bool:
         for start in range(len(parts) - len(wanted) + 1):
             if parts[start : start + len(wanted)] == wanted:
                 return True
+        # "Peeters Lies", as lists write it: the last name first, then the first name.
+        if len(wanted) == 2 and len(parts) >= 2 and wanted == [parts[-1], parts[0]]:
+            return True
     return False
 
 

@@ -208,7 +208,7 @@ def may_apply_again(ctx: Context, member: Member) -> bool:
 def candidate(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, list[str]]:
     if not words:
         raise Refusal("error.missing_member", usage=ctx.usage(usage_of))
-    member, rest = ctx.find_member_in(words)
+    member, rest = ctx.find_member_in(words, among=(Status.CANDIDATE,))
     if member.status is not Status.CANDIDATE:
         raise Refusal("approve.not_candidate", who=ctx.label(member))
     return member, rest

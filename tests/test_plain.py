@@ -217,6 +217,8 @@ def neighbours(db_url: str) -> Iterator[Driver]:
         ("Anne-Marie", "Anne-Marie Vermeulen (DU-005)"),
         ("anne", "Anne-Marie Vermeulen (DU-005)"),
         ("marie vermeulen", "Anne-Marie Vermeulen (DU-005)"),
+        ("Peeters Jan", "Jan Peeters (DU-004)"),  # the last name first, as lists write it
+        ("peeters lies", "Lies Peeters (DU-002)"),
         ("elise", "Élise Van den Broeck (DU-006)"),
         ("broeck", "Élise Van den Broeck (DU-006)"),
         ("van den broeck", "Élise Van den Broeck (DU-006)"),
@@ -268,6 +270,19 @@ def test_several_members_with_a_name_are_listed_with_their_codes(neighbours: Dri
     # Lies Peeters who types "peeters" means the other Peeters; An doesn't know which.
     assert "aan Jan Peeters (DU-004)" in neighbours.say("lies", "/betaal peeters 30 soep")
     assert "Er zijn 2 leden die peeters heten" in neighbours.say("am", "/betaal peeters 30 soep")
+
+
+def test_several_with_a_whole_name_get_commands_that_work(neighbours: Driver) -> None:
+    neighbours.say("dup", "/aanmelden Lies Peeters")  # a candidate with Lies's name, DU-007
+    # A candidate is no one to pay yet: Lies is meant.
+    assert "aan Lies Peeters (DU-002)" in neighbours.say("am", "/betaal lies peeters 5 soep")
+    neighbours.say("am", "nee")
+    # A coordinator approving by that name means the candidate.
+    assert "is nu lid" in neighbours.say("admin", "/goedkeuren lies peeters")
+    out = neighbours.say("am", "/betaal lies peeters 5 soep")
+    assert "/betaal DU-002 5 soep (Lies Peeters)" in out
+    assert "/betaal DU-007 5 soep (Lies Peeters)" in out
+    assert "Lies Peeters (DU-002)" in neighbours.say("am", "/betaal DU-002 5 soep")
 
 
 def test_the_group_account_by_its_whole_name(neighbours: Driver) -> None:
