@@ -24,7 +24,25 @@ def clean_name(words: list[str]) -> str:
     name = " ".join(words).strip()
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise Refusal("join.bad_name")
-    return _NAME_INTRO.sub("", name).strip()
+    name = _NAME_INTRO.sub("", name).strip()
+    # A name that passes for something else: a code ("Lies (DU-004)", "30"), the group
+    # account, a coordinator, or letters of two scripts ("Lіes" with a Cyrillic і).
+    code_like = [w for w in re.split(r"[\s()\[\],]+", name) if _CODE_LIKE.fullmatch(w)]
+    if code_like or re.search(r"[@/#]", name) or len(_scripts(name)) > 1:
+        raise Refusal("join.bad_name")
+    folded = fold(name).replace("-", " ")
+    if set(folded.split()) & _TAKEN_WORDS or "group account" in " ".join(folded.split()):
+        raise Refusal("join.taken_name", name=name)
+    return name
+
+
+_CODE_LIKE = re.compile(r"[0-9]+|[A-Za-z]{1,5}-[0-9]+", re.ASCII)  # "30", "DU-004"
+_TAKEN_WORDS = {"groepsrekening", "coordinator", "coordinatrice", "bot", "admin", "beheerder"}
+
+
+def _scripts(name: str) -> set[str]:
+    """The scripts of a name's letters (LATIN, CYRILLIC, GREEK, ...)."""
+    return {unicodedata.name(ch, "?").split()[0] for ch in name if ch.isalpha()}
 
 
 # "/aanmelden ik ben Jan De Smet": the name is Jan De Smet.

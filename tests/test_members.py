@@ -166,6 +166,33 @@ def test_a_candidate_with_a_members_name_is_pointed_out(driver: Driver) -> None:
     assert "Let op" not in driver.say("bo", "/aanmelden Bo Peeters")
 
 
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("Lies Maes (DU-004)", "Je naam bevat tekens die ik niet kan gebruiken."),
+        ("DU-003", "Je naam bevat tekens die ik niet kan gebruiken."),
+        ("30", "Je naam bevat tekens die ik niet kan gebruiken."),
+        ("L\u0456es Maes", "Je naam bevat tekens die ik niet kan gebruiken."),  # Cyrillic і
+        ("Groepsrekening", "“Groepsrekening” kan geen naam van een lid zijn"),
+        ("De Coördinator", "“De Coördinator” kan geen naam van een lid zijn"),
+        ("Group Account", "“Group Account” kan geen naam van een lid zijn"),
+    ],
+)
+def test_a_name_that_passes_for_something_else_is_refused(
+    driver: Driver, typed: str, said: str
+) -> None:
+    driver.say("admin", "/start")
+    before = driver.snapshot()
+    assert said in driver.say("mal", f"/aanmelden {typed}")
+    assert driver.snapshot() == before
+
+
+def test_names_in_other_scripts_and_with_accents_are_names(driver: Driver) -> None:
+    driver.say("admin", "/start")
+    for name, who in (("Нина Петрова", "nina"), ("Zoë Ødegård", "zoe"), ("Anne-Marie", "am")):
+        assert "kandidaat-lid" in driver.say(who, f"/aanmelden {name}")
+
+
 def test_help_depends_on_role(driver: Driver) -> None:
     stranger = driver.say("zoe", "/hulp")
     assert "/aanmelden <naam>" in stranger and "/betaal" not in stranger
