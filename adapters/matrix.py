@@ -34,12 +34,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import vodozemac
 from aiohttp import ClientError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
     JoinedRoomsResponse,
     JoinResponse,
+    KeysQueryResponse,
+    KeysUploadResponse,
     LoginResponse,
     MessageDirection,
     RoomCreateResponse,
@@ -52,7 +55,10 @@ from nio import (
     UploadResponse,
     WhoamiResponse,
 )
+from nio.rooms import MatrixRoom
+from nio.store import SqliteStore
 
+from adapters import matrix_store
 from letsbot.config import MatrixSection
 from letsbot.doctor import Check
 from letsbot.domain import Identity
@@ -134,6 +140,7 @@ class Health:
 
 
 _NETWORK = (ClientError, TimeoutError, OSError)
+_NO_GUARD = contextlib.nullcontext()
 
 
 class MatrixTransport:
@@ -173,23 +180,47 @@ class MatrixTransport:
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
         self._handling = False
+        self._crypto = asyncio.Lock()  # key uploads, queries and claims, one at a time
 
     # lifecycle -----------------------------------------------------------------------
     async def start(self, hub: Hub) -> str:
         self._hub = hub
         await self._load()
+        folder = self.section.store_path
+        if folder is None:
+            raise TransportError(
+                "matrix: matrix.store_path is not set: name a private folder for the"
+                " bot's encryption keys"
+            )
+        try:
+            await asyncio.to_thread(matrix_store.open_folder, folder)
+            key = await asyncio.to_thread(matrix_store.pickle_key, self.section, folder)
+        except matrix_store.StoreError as error:
+            raise TransportError(str(error)) from None
         self.client = AsyncClient(
             self.section.homeserver,
             self.user_id,
+            store_path=str(folder),
             config=AsyncClientConfig(
                 max_limit_exceeded=0,  # we wait out M_LIMIT_EXCEEDED ourselves, bounded
                 max_timeouts=0,  # and network failures, with backoff and one log line
-                encryption_enabled=False,
-                store_sync_tokens=False,
+                encryption_enabled=True,
+                store=SqliteStore,  # one file, trust included
+                pickle_key=key,
+                store_sync_tokens=False,  # our own checkpoint, written after handling
                 request_timeout=self.tuning.poll_timeout + 30,
             ),
         )
-        await self._login()
+        try:
+            await self._login()
+        except (vodozemac.PickleException, vodozemac.LibolmPickleException):
+            raise TransportError(
+                f"matrix: the pickle key does not open the encryption store in {folder};"
+                " use the key it was made with (matrix.pickle_key, or the pickle-key file"
+                " that was in the folder)"
+            ) from None
+        await asyncio.to_thread(matrix_store.make_private, folder)
+        await self._crypto_chores(at_start=True)
         for room in self.section.group_rooms:
             room_id = await self._join_group(room)
             if room_id is not None:
@@ -229,9 +260,25 @@ class MatrixTransport:
         """Reuse a stored session (no new device per restart), else the token or password."""
         client = self.client
         stored = await self._db(self.store.state, "session")
+        folder = self.section.store_path
+        assert folder is not None
         if stored:
             session = json.loads(stored)
-            if session.get("user_id") == self.user_id:
+            keys = matrix_store.account_file(folder, self.user_id, str(session.get("device_id")))
+            if session.get("user_id") == self.user_id and not keys.exists():
+                # A device whose keys are not in this store can't read encrypted rooms
+                # (its keys on the server would not match): a new device then.
+                log.warning(
+                    "matrix: no encryption keys of device %s in %s; logging in as a new device",
+                    session.get("device_id"),
+                    folder,
+                )
+                await self._db(self.store.set_state, "session", None)
+                client.access_token = session["access_token"]  # the old device goes
+                with contextlib.suppress(*_NETWORK):
+                    await client.logout()
+                client.access_token = ""
+            elif session.get("user_id") == self.user_id:
                 client.restore_login(self.user_id, session["device_id"], session["access_token"])
                 whoami = await self._until_up(client.whoami)
                 if isinstance(whoami, WhoamiResponse):
@@ -248,6 +295,7 @@ class MatrixTransport:
                 )
             client.user_id = whoami.user_id
             client.device_id = whoami.device_id or ""
+            client.load_store()
             return
         password = self.section.login_password()
         answer = await self._until_up(
@@ -264,6 +312,41 @@ class MatrixTransport:
             "access_token": answer.access_token,
         }
         await self._db(self.store.set_state, "session", json.dumps(session))
+
+    async def _crypto_chores(self, *, at_start: bool = False) -> None:
+        """What nio's sync_forever does between syncs, for our own loop: our one-time keys
+        topped up, members' device lists queried (their new devices trusted on first
+        use), Olm sessions claimed for devices that need one, to-device messages sent."""
+        client = self.client
+        if client is None or client.olm is None:
+            return
+        async with self._crypto:
+            if client.should_upload_keys:
+                uploaded = await self._until_up(client.keys_upload)
+                if not isinstance(uploaded, KeysUploadResponse):
+                    log.warning("matrix: the encryption keys were not uploaded: %s", uploaded)
+            if client.should_query_keys:
+                queried = await self._until_up(client.keys_query)
+                if isinstance(queried, KeysQueryResponse):
+                    self._trust_new_devices()
+            if client.should_claim_keys:
+                users = client.get_users_for_key_claiming()
+                await self._until_up(lambda: client.keys_claim(users))
+            if client.outgoing_to_device_messages:
+                await self._until_up(client.send_to_device_messages)
+        if at_start:
+            log.info("matrix: encryption ready (device %s)", client.device_id)
+
+    def _trust_new_devices(self) -> None:
+        """Members' devices are trusted as first seen (TOFU): nobody has to verify the bot.
+
+        nio keeps a device's first keys; a device that shows up later with other
+        keys is not taken for the same one.
+        """
+        client = self.client
+        for device in client.device_store:
+            if device.user_id != self.user_id and device.trust_state.name == "unset":
+                client.verify_device(device)
 
     async def _until_up(self, call: Callable[[], Any]) -> Any:
         delay = self.tuning.backoff_start
@@ -367,6 +450,7 @@ class MatrixTransport:
                 log.error("matrix: the homeserver no longer accepts our access token")
             raise _SyncFailed(str(response))
         self.health.ok()
+        await self._crypto_chores()
         self._handling = True
         try:
             for room_id, info in response.rooms.invite.items():
@@ -655,6 +739,11 @@ class MatrixTransport:
         if not isinstance(created, RoomCreateResponse):
             log.warning("matrix: can't open a direct chat with %s: %s", user_id, created)
             return None
+        # nio sends only to rooms it knows, and learns of this one at the next sync:
+        # a room we just made without encryption is known as such already.
+        self.client.rooms.setdefault(
+            created.room_id, MatrixRoom(created.room_id, self.client.user_id)
+        )
         await self._direct_room(user_id, created.room_id)
         return str(created.room_id)
 
@@ -786,9 +875,12 @@ class MatrixTransport:
         give_up = time.monotonic() + self.tuning.send_give_up
         while True:
             try:
-                answer = await self.client.room_send(
-                    room_id, kind, content, tx_id=tx_id, ignore_unverified_devices=True
-                )
+                room = self.client.rooms.get(room_id)
+                guard = self._crypto if room is not None and room.encrypted else _NO_GUARD
+                async with guard:  # sharing a room key claims and queries keys too
+                    answer = await self.client.room_send(
+                        room_id, kind, content, tx_id=tx_id, ignore_unverified_devices=True
+                    )
             except _NETWORK as error:
                 answer = error
             if isinstance(answer, RoomSendResponse):

@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -73,7 +74,7 @@ def build_hub(
         platform = load(listed)
         hub.add(
             platform.build(
-                platform.configured(settings),
+                platform.configured(settings).beside(sqlite_file(engine)),
                 SqlPlatformStore(engine, platform.name, clock),
                 bot.translators,
                 language=settings.group.language,
@@ -82,6 +83,14 @@ def build_hub(
             )
         )
     return hub
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database's file when it is SQLite (a platform keeps its own files beside it)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
 
 
 async def serve(
