@@ -11,6 +11,7 @@ import importlib.util
 import itertools
 import logging
 import re
+import stat
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,6 +215,7 @@ class Harness:
     task: asyncio.Task[None] | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     log: Lines = field(default_factory=Lines)
+    matrix: dict[str, Any] = field(default_factory=dict)  # more of the [matrix] section
 
     @property
     def bot_id(self) -> str:
@@ -228,6 +230,7 @@ class Harness:
                 "user_id": self.bot_id,
                 "password": PASSWORD,
                 "group_rooms": self.rooms,
+                **self.matrix,
             },
         )
 
@@ -481,6 +484,24 @@ async def test_an_encrypted_room_gets_a_clear_notice(mx: Harness) -> None:
     await ann.client._send(RoomSendResponse, method, path, data, (room,))
     notice = await ann.reply(room, "versleutelde kamers")
     assert mx.bot_id in notice["content"]["body"]
+
+
+async def test_the_encryption_store_is_private_and_opens_only_with_its_key(mx: Harness) -> None:
+    from letsbot.hub import TransportError
+
+    await mx.start()
+    await mx.stop()
+    database = Path(str(mx.engine.url.database))
+    store = database.parent / "letsbot-matrix"  # beside the SQLite file
+    files = sorted(p.name for p in store.iterdir())
+    assert "pickle-key" in files and any(name.endswith(".db") for name in files)
+    assert stat.S_IMODE(store.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in store.iterdir()} == {0o600}
+
+    mx.matrix["pickle_key"] = "not the key it was made with"
+    with pytest.raises(TransportError, match="the pickle key does not open the encryption store"):
+        await mx.start()
+    mx.task = None
 
 
 async def test_a_matrix_member_pays_a_console_member_in_one_database(mx: Harness) -> None:
