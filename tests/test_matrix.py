@@ -123,7 +123,8 @@ class Person:
                 continue
             for room_id, info in getattr(getattr(response, "rooms", None), "join", {}).items():
                 for event in info.timeline.events:
-                    self.events.setdefault(room_id, []).append(event.source)
+                    seen = {**event.source, "decrypted": getattr(event, "decrypted", False)}
+                    self.events.setdefault(room_id, []).append(seen)
             for room_id in getattr(getattr(response, "rooms", None), "invite", {}):
                 await self.client.join(room_id)
 
@@ -189,7 +190,9 @@ class Person:
         return str(created.room_id)
 
     async def dm(self, bot_id: str) -> str:
-        room_id = await self.room(bot_id, direct=True)
+        """A direct chat with the bot; encrypted as Element makes one when the member's
+        client has encryption on (``m.room.encryption`` in the initial state)."""
+        room_id = await self.room(bot_id, direct=True, encrypted=self.encrypted)
         await until(lambda: self.joined(room_id, bot_id), what="the bot in the direct chat")
         return room_id
 
@@ -463,6 +466,38 @@ async def test_a_synapse_restart_while_the_bot_runs_is_survived(mx: Harness) -> 
     )
     await ann.ask(room, "/hulp", "/aanmelden")
     assert len([x for x in mx.log.lines if "can't reach the homeserver" in x]) == 1
+
+
+async def test_an_encrypted_direct_chat_join_and_balance_across_a_restart(mx: Harness) -> None:
+    ann = await mx.person("Ann")
+    mx.coordinators.append(f"matrix:{ann.user_id}")
+    await mx.start()
+    ann_dm = await ann.dm(mx.bot_id)
+    await ann.ask(ann_dm, "/start", "Welkom bij LETS Durme")
+    bob = await mx.person("Bob", encrypted=True)
+    bob_dm = await mx.member(bob, "Bob Peeters", ann)  # his encrypted direct chat
+    assert bob.client.rooms[bob_dm].encrypted
+    sent = [e for e in bob.events[bob_dm] if e["sender"] == bob.user_id and "body" in e["content"]]
+    assert sent and all(e["decrypted"] for e in sent)  # he wrote encrypted ...
+    answer = await bob.ask(bob_dm, "/saldo", "Je saldo: 0 pluimen")
+    assert answer["decrypted"] and answer["sender"] == mx.bot_id  # ... and reads the answers
+    await bob.ask(bob_dm, "/betaal DU-001 5 soep", "Betaal 5 pluimen")
+    await bob.ask(bob_dm, "ja", "Geboekt:")
+    assert mx.payments() == 1 and mx.balance(bob) == -5
+    assert all(n["decrypted"] for n in bob.notices(bob_dm))
+
+    # Restarted: the same device, and it reads what was written while it was down.
+    await mx.stop()
+    await bob.say(bob_dm, "/saldo")
+    before = len(bob.notices(bob_dm))
+    await mx.start()
+    await bob.reply(bob_dm, "Je saldo: -5 pluimen", before)
+    await bob.ask(bob_dm, "/hulp", "/betaal")
+    balances = [n for n in bob.notices(bob_dm)[before:] if "Je saldo: -5" in n["content"]["body"]]
+    assert len(balances) == 1
+    devices = {m[1] for line in mx.log.lines if (m := re.search(r"\(device (\w+)\)", line))}
+    assert len(devices) == 1
+    assert not [line for line in mx.log.lines if "encrypt" in line and "ready" not in line]
 
 
 async def test_an_encrypted_room_gets_a_clear_notice(mx: Harness) -> None:
