@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import vodozemac
@@ -55,10 +56,11 @@ from nio import (
     UploadResponse,
     WhoamiResponse,
 )
+from nio.api import MATRIX_API_PATH_V3
 from nio.rooms import MatrixRoom
 from nio.store import SqliteStore
 
-from adapters import matrix_store
+from adapters import matrix_signing, matrix_store
 from letsbot.config import MatrixSection
 from letsbot.doctor import Check
 from letsbot.domain import Identity
@@ -221,6 +223,7 @@ class MatrixTransport:
             ) from None
         await asyncio.to_thread(matrix_store.make_private, folder)
         await self._crypto_chores(at_start=True)
+        await self._cross_sign(folder, key)
         for room in self.section.group_rooms:
             room_id = await self._join_group(room)
             if room_id is not None:
@@ -336,6 +339,69 @@ class MatrixTransport:
                 await self._until_up(client.send_to_device_messages)
         if at_start:
             log.info("matrix: encryption ready (device %s)", client.device_id)
+
+    async def _cross_sign(self, folder: Path, pickle_key: str) -> None:
+        """The bot's device signed by its own account, so members' clients trust it.
+
+        Never keeps the bot from serving: what is missing is logged (and
+        ``letsbot doctor`` shows it).
+        """
+        client = self.client
+        try:
+            result = await matrix_signing.cross_sign(
+                lambda method, path, body: self._until_up(lambda: self._http(method, path, body)),
+                self.user_id,
+                client.device_id,
+                folder,
+                pickle_key,
+                self.section.login_password(),
+            )
+        except matrix_signing.SealError as error:
+            log.warning("matrix: the device is not cross-signed: %s", error)
+            return
+        await asyncio.to_thread(matrix_store.make_private, folder)
+        if result.outcome is matrix_signing.Outcome.SIGNED:
+            if result.published:
+                log.info(
+                    "matrix: cross-signing keys of %s published%s",
+                    self.user_id,
+                    " (with the account's password)" if result.with_password else "",
+                )
+            if result.signed_now:
+                log.info("matrix: device %s cross-signed by %s", client.device_id, self.user_id)
+            return
+        hint = (
+            "; set matrix.password (LETSBOT_MATRIX__PASSWORD) so the bot can publish its keys"
+            if result.outcome is matrix_signing.Outcome.NEEDS_PASSWORD
+            else ""
+        )
+        log.warning(
+            "matrix: device %s is not cross-signed: %s (%s)%s",
+            client.device_id,
+            result.outcome.value,
+            result.detail,
+            hint,
+        )
+
+    async def _http(
+        self, method: str, path: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """A client-server API call nio has no method for; its status and JSON answer."""
+        client = self.client
+        answer = await client.send(
+            method,
+            MATRIX_API_PATH_V3 + path,
+            json.dumps(body),
+            headers={
+                "Authorization": f"Bearer {client.access_token}",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            data = await answer.json(content_type=None)
+        except ValueError:
+            data = None
+        return int(answer.status), data if isinstance(data, dict) else {}
 
     def _trust_new_devices(self) -> None:
         """Members' devices are trusted as first seen (TOFU): nobody has to verify the bot.

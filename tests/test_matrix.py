@@ -500,6 +500,92 @@ async def test_an_encrypted_direct_chat_join_and_balance_across_a_restart(mx: Ha
     assert not [line for line in mx.log.lines if "encrypt" in line and "ready" not in line]
 
 
+def _verified(value: dict[str, Any], signer: str, key_id: str, public: str) -> bool:
+    """The test's own check of a Matrix JSON signature (spec appendix "Signing JSON"), with
+    vodozemac's ed25519, not the bot's code."""
+    import json
+
+    from vodozemac import Ed25519PublicKey, Ed25519Signature
+
+    body = {k: v for k, v in value.items() if k not in ("signatures", "unsigned")}
+    message = json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    signature = value.get("signatures", {}).get(signer, {}).get(key_id)
+    if signature is None:
+        return False
+    try:
+        Ed25519PublicKey.from_base64(public).verify_signature(
+            message.encode(), Ed25519Signature.from_base64(signature)
+        )
+    except Exception:
+        return False
+    return True
+
+
+async def test_the_bots_device_is_cross_signed_by_its_own_account(mx: Harness) -> None:
+    import json
+
+    ann = await mx.person("Ann")
+    await mx.start()
+    device = await until(
+        lambda: next(
+            (
+                m[1]
+                for x in mx.log.lines
+                if (m := re.search(r"matrix ready: .*\(device (\w+)\)", x))
+            ),
+            None,
+        )
+    )
+
+    async def query() -> dict[str, Any]:
+        answer = await ann.client.send(
+            "POST",
+            "/_matrix/client/v3/keys/query",
+            json.dumps({"device_keys": {mx.bot_id: []}}),
+            headers={"Authorization": f"Bearer {ann.client.access_token}"},
+        )
+        assert answer.status == 200
+        return dict(await answer.json())
+
+    keys = await query()
+    master = keys["master_keys"][mx.bot_id]
+    self_signing = keys["self_signing_keys"][mx.bot_id]
+    assert master["usage"] == ["master"] and self_signing["usage"] == ["self_signing"]
+    ((master_id, master_public),) = master["keys"].items()
+    ((ssk_id, ssk_public),) = self_signing["keys"].items()
+    assert master_id == f"ed25519:{master_public}" and ssk_id == f"ed25519:{ssk_public}"
+    assert _verified(self_signing, mx.bot_id, master_id, master_public)
+    bots_device = keys["device_keys"][mx.bot_id][device]
+    assert _verified(bots_device, mx.bot_id, ssk_id, ssk_public)
+    assert not _verified(bots_device, mx.bot_id, master_id, master_public)  # a real check
+    assert any(f"device {device} cross-signed" in x for x in mx.log.lines)
+
+    # A restart keeps its keys: the same identity, nothing uploaded or signed again.
+    signed_lines = len([x for x in mx.log.lines if "cross-signed" in x])
+    await mx.stop()
+    await mx.start()
+    again = await query()
+    assert again["master_keys"][mx.bot_id]["keys"] == master["keys"]
+    assert again["self_signing_keys"][mx.bot_id]["keys"] == self_signing["keys"]
+    assert len([x for x in mx.log.lines if "cross-signed" in x]) == signed_lines
+    store = Path(str(mx.engine.url.database)).parent / "letsbot-matrix"
+    assert stat.S_IMODE((store / "cross-signing.json").stat().st_mode) == 0o600
+
+    # Its private keys lost: new ones replace the published ones (the homeserver asks
+    # for the password then), and the same device is signed again.
+    await mx.stop()
+    (store / "cross-signing.json").unlink()
+    await mx.start()
+    renewed = await query()
+    new_master = renewed["master_keys"][mx.bot_id]
+    assert new_master["keys"] != master["keys"]
+    assert any("published (with the account's password)" in x for x in mx.log.lines)
+    ((new_ssk_id, new_ssk_public),) = renewed["self_signing_keys"][mx.bot_id]["keys"].items()
+    assert _verified(
+        renewed["device_keys"][mx.bot_id][device], mx.bot_id, new_ssk_id, new_ssk_public
+    )
+
+
 async def test_an_encrypted_room_gets_a_clear_notice(mx: Harness) -> None:
     ann = await mx.person("Ann", encrypted=True)
     await mx.start()
