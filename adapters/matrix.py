@@ -57,6 +57,8 @@ from nio import (
     WhoamiResponse,
 )
 from nio.api import MATRIX_API_PATH_V3
+from nio.events import MegolmEvent
+from nio.exceptions import EncryptionError, LocalProtocolError
 from nio.rooms import MatrixRoom
 from nio.store import SqliteStore
 
@@ -115,7 +117,8 @@ class Tuning:
     send_give_up: float = 600  # an unreachable homeserver: a message is dropped after this
     timeline_limit: int = 50  # events per room per sync
     gap_limit: int = 1000  # events fetched to fill a cut-short timeline
-    encrypted_every: float = 600  # seconds between two encryption notices in one room
+    encrypted_every: float = 600  # seconds between two "can't read it" notices in one room
+    undecryptable_after: float = 30  # a message whose key hasn't come by then: the sender is told
 
 
 class Health:
@@ -178,6 +181,8 @@ class MatrixTransport:
         self._asking_written = asyncio.Lock()  # stored in the order they changed
         self._authors: dict[str, str] = {}  # event id -> sender, for replies
         self._told_encrypted: dict[str, float] = {}
+        # event id -> (chat, event, first seen): encrypted messages waiting for their key
+        self._undecrypted: dict[str, tuple[Chat, dict[str, Any], float]] = {}
         self._since: str | None = None
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
@@ -526,6 +531,7 @@ class MatrixTransport:
                     events = self._after_join(room_id, await self._timeline(room_id, info, since))
                     for event in events:
                         await self._on_event(room_id, event)
+                await self._retry_undecrypted()
             self._since = response.next_batch
             await self._db(self.store.set_state, "since", response.next_batch)
         finally:
@@ -617,7 +623,7 @@ class MatrixTransport:
             return
         try:
             if kind == "m.room.encrypted":
-                await self._on_encrypted(chat, event_id)
+                self._wait_for_key(chat, room_id, event)
             elif kind == "m.reaction":
                 await self._on_reaction(chat, event)
             elif kind == "m.room.message":
@@ -638,15 +644,44 @@ class MatrixTransport:
             return Chat(PLATFORM, room_id, ChatKind.DIRECT)
         return None
 
-    async def _on_encrypted(self, chat: Chat, event_id: str) -> None:
+    def _wait_for_key(self, chat: Chat, room_id: str, event: dict[str, Any]) -> None:
+        """An encrypted message nio could not decrypt: its room key may still come (a
+        to-device message can arrive a sync later); it is tried again after each sync."""
+        if len(self._undecrypted) >= 1000:
+            self._undecrypted.pop(next(iter(self._undecrypted)))
+        self._undecrypted[event["event_id"]] = (
+            chat,
+            {**event, "room_id": room_id},
+            time.monotonic(),
+        )
+
+    async def _retry_undecrypted(self) -> None:
+        """Messages whose key came are handled now (the core claims each event id, so
+        once); one whose key stays away gets one plain notice to its sender."""
+        now = time.monotonic()
+        for event_id, (chat, event, since) in list(self._undecrypted.items()):
+            decrypted = None
+            with contextlib.suppress(EncryptionError, ValueError, LocalProtocolError):
+                decrypted = self.client.decrypt_event(MegolmEvent.from_dict(event))
+            source = getattr(decrypted, "source", None)
+            if isinstance(source, dict) and source.get("type") != "m.room.encrypted":
+                del self._undecrypted[event_id]
+                await self._on_event(event["room_id"], source)
+            elif now - since >= self.tuning.undecryptable_after:
+                del self._undecrypted[event_id]
+                log.warning(
+                    "matrix: an encrypted message from %s stayed unreadable (no room key)",
+                    event.get("sender"),
+                )
+                self._tell_undecryptable(chat, event_id)
+
+    def _tell_undecryptable(self, chat: Chat, event_id: str) -> None:
         now = time.monotonic()
         last = self._told_encrypted.get(chat.chat_id)
         if last is not None and now - last < self.tuning.encrypted_every:
             return
         self._told_encrypted[chat.chat_id] = now
-        text = self.translators[self.language](
-            "matrix.encrypted", bot=self.user_id, group=self.group_name
-        )
+        text = self.translators[self.language]("matrix.undecryptable", group=self.group_name)
         assert self._hub is not None
         self._hub.post(Outgoing(ToChat(chat), text, reply_to_event=event_id))
 
@@ -1038,6 +1073,7 @@ async def diagnose(section: MatrixSection) -> list[Check]:
             )
         for room in section.group_rooms:
             checks.extend(await _diagnose_room(client, section.user_id, room, rooms))
+        checks.extend(await _diagnose_encryption(client, section))
         return checks
     except _NETWORK as error:
         checks.append(
@@ -1128,17 +1164,101 @@ async def _diagnose_room(
         )
         return checks
     encrypted = await client.room_get_state_event(room_id, "m.room.encryption")
-    if isinstance(encrypted, RoomGetStateEventResponse):
+    state = (
+        "; the room is encrypted, the bot reads it with its own keys"
+        if isinstance(encrypted, RoomGetStateEventResponse)
+        else ""
+    )
+    checks.append(Check.passed(rights, f"the bot may send messages (power level {level}){state}"))
+    return checks
+
+
+async def _diagnose_encryption(client: AsyncClient, section: MatrixSection) -> list[Check]:
+    """The encryption store (a private folder, its pickle key) and the cross-signing keys."""
+    name = "matrix encryption store"
+    folder = section.store_path
+    if folder is None:
+        return [
+            Check.failed(
+                name,
+                "matrix.store_path is not set",
+                "set matrix.store_path to a private folder for the bot's encryption keys",
+            )
+        ]
+    configured = bool(section.secret("pickle_key"))
+    key_source = (
+        "the pickle key from matrix.pickle_key"
+        if configured
+        else "the pickle key kept in the folder (set matrix.pickle_key to keep it apart)"
+    )
+    if not folder.exists():
+        return [Check.passed(name, f"{folder} is made at the first 'letsbot run'; {key_source}")]
+    mode = folder.stat().st_mode & 0o777
+    if mode & 0o077:
+        return [
+            Check.failed(
+                name,
+                f"others may read {folder} (mode {mode:o})",
+                f"chmod 700 {folder} (the bot does it at its next start)",
+            )
+        ]
+    checks = [Check.passed(name, f"{folder} is private (mode 700); {key_source}")]
+    try:
+        key = (
+            matrix_store.pickle_key(section, folder)
+            if configured or (folder / matrix_store.KEY_FILE).exists()
+            else ""
+        )
+        keys = matrix_signing.load(folder, key) if key else None
+    except (matrix_signing.SealError, matrix_store.StoreError) as error:
         checks.append(
             Check.failed(
-                rights,
-                "the room is encrypted: the bot can't read it",
-                "use a room without encryption (it can't be switched off: make a new room)",
+                "matrix cross-signing",
+                str(error),
+                "use the pickle key the store was made with",
             )
         )
         return checks
-    checks.append(Check.passed(rights, f"the bot may send messages (power level {level})"))
+    checks.append(await _diagnose_cross_signing(client, section, keys))
     return checks
+
+
+async def _diagnose_cross_signing(
+    client: AsyncClient, section: MatrixSection, keys: matrix_signing.CrossSigningKeys | None
+) -> Check:
+    name = "matrix cross-signing"
+    how = (
+        "run 'letsbot run' with matrix.password set: the homeserver asks for it to publish the keys"
+    )
+    if keys is None:
+        return Check.passed(name, "the keys are made at the first 'letsbot run'")
+    user = section.user_id
+    answer = await client.send(
+        "POST",
+        MATRIX_API_PATH_V3 + "/keys/query",
+        json.dumps({"device_keys": {user: []}}),
+        headers={"Authorization": f"Bearer {client.access_token}"},
+    )
+    query = await answer.json(content_type=None) if answer.status == 200 else {}
+    published = (query.get("master_keys") or {}).get(user, {}).get("keys", {})
+    if keys.master.key_id not in published:
+        return Check.failed(
+            name,
+            "the homeserver has other cross-signing keys than the store"
+            if published
+            else "the keys in the store are not published yet",
+            how,
+        )
+    devices = (query.get("device_keys") or {}).get(user, {})
+    ssk = keys.self_signing
+    signed = sorted(
+        device_id
+        for device_id, device in devices.items()
+        if matrix_signing.verify(device, user, ssk.key_id, ssk.public)
+    )
+    if not signed:
+        return Check.failed(name, "the keys are published, but no device of the bot is signed", how)
+    return Check.passed(name, f"published; the bot's device {', '.join(signed)} is signed")
 
 
 def _code(answer: Any) -> str:

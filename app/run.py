@@ -8,11 +8,10 @@ import logging
 import signal
 from collections.abc import Mapping
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import Engine
 
-from app.compose import CliError, build_bot, ready_engine, settings_from
+from app.compose import CliError, build_bot, ready_engine, settings_from, sqlite_file
 from app.logs import redacted
 from app.platforms import PLATFORMS, enabled, load, secret_values
 from letsbot.clock import Clock, SystemClock
@@ -83,14 +82,6 @@ def build_hub(
             )
         )
     return hub
-
-
-def sqlite_file(engine: Engine) -> Path | None:
-    """The database's file when it is SQLite (a platform keeps its own files beside it)."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return Path(url.database).resolve()
 
 
 async def serve(
