@@ -13,9 +13,17 @@ before callbacks run, so we keep our own checkpoint in the platform store and
 write it only after a batch is handled; after a restart the first sync asks
 for the full state; a timeline the server cut short ("limited") is filled in
 with /messages; ``room.is_group`` is not "direct", so direct rooms are the
-ones we were invited to with ``is_direct`` or opened ourselves; encrypted
-rooms get a notice instead of silence; sends keep one transaction id across
-retries; M_LIMIT_EXCEEDED is waited out a bounded number of times.
+ones we were invited to with ``is_direct`` or opened ourselves; sends keep
+one transaction id across retries; M_LIMIT_EXCEEDED is waited out a bounded
+number of times.
+
+Encryption: nio decrypts what it can while syncing and encrypts sends to
+encrypted rooms; what its ``sync_forever`` does between syncs (key uploads,
+queries, claims, to-device messages) our loop does in ``_crypto_chores``.
+Members' devices are trusted on first use. The keys live in a private folder
+(``adapters/matrix_store.py``); the device is cross-signed by the bot's own
+account (``adapters/matrix_signing.py``). A message whose key never comes
+gets one plain notice.
 """
 
 from __future__ import annotations

@@ -326,12 +326,17 @@ async def mx(synapse: Synapse, engine: Engine) -> AsyncIterator[Harness]:
         await person.close()
 
 
-async def group_with_ann_and_bob(mx: Harness) -> tuple[Person, Person, str, str, str]:
-    """Ann (coordinator) and Bob (member), a group room with both; the bot running."""
-    ann = await mx.person("Ann")
-    bob = await mx.person("Bob")
+async def group_with_ann_and_bob(
+    mx: Harness, *, encrypted: bool = False
+) -> tuple[Person, Person, str, str, str]:
+    """Ann (coordinator) and Bob (member), a group room with both; the bot running.
+
+    ``encrypted``: their clients encrypt, and so are the group room and their direct chats.
+    """
+    ann = await mx.person("Ann", encrypted=encrypted)
+    bob = await mx.person("Bob", encrypted=encrypted)
     mx.coordinators.append(f"matrix:{ann.user_id}")
-    group = await ann.room(mx.bot_id, bob.user_id)
+    group = await ann.room(mx.bot_id, bob.user_id, encrypted=encrypted)
     await until(lambda: bob.joined(group, bob.user_id), what="Bob in the group")
     mx.rooms.append(group)
     await mx.start()
@@ -590,6 +595,30 @@ async def test_the_bots_device_is_cross_signed_by_its_own_account(mx: Harness) -
     assert _verified(
         renewed["device_keys"][mx.bot_id][device], mx.bot_id, new_ssk_id, new_ssk_public
     )
+
+
+async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness) -> None:
+    ann, bob, group, ann_dm, bob_dm = await group_with_ann_and_bob(mx, encrypted=True)
+    assert all(bob.client.rooms[r].encrypted for r in (group, bob_dm))
+    assert ann.client.rooms[ann_dm].encrypted
+    await bob.ask(group, f"/betaal {ann.user_id} 3 koffie", "Betaal 3 pluimen")
+    question = bob.notices(group)[-1]
+    await bob.react(group, question["event_id"], "👍")
+    booked = await bob.reply(group, "Geboekt:")
+    assert mx.balance(bob) == -3 and mx.payments() == 1
+
+    await bob.ask(bob_dm, "/voorstel Koffie op de markt", "Ik heb het in de groep gemeld")
+    announce = await ann.reply(group, "Nieuw voorstel #1")
+    await until(
+        lambda: len([e for e in bob.events.get(group, []) if e.get("type") == "m.reaction"]) == 3,
+        what="the bot's reactions",
+    )
+    await bob.react(group, announce["event_id"], "1️⃣")
+    await bob.reply(bob_dm, "Je stem op voorstel #1: Voor.")
+    assert mx.scalar("SELECT count(*) FROM votes") == 1
+    for person, room in ((bob, group), (ann, group), (bob, bob_dm), (ann, ann_dm)):
+        assert person.notices(room) and all(n["decrypted"] for n in person.notices(room))
+    assert booked["decrypted"] and announce["decrypted"]
 
 
 async def test_a_message_the_bot_cant_decrypt_gets_one_plain_notice(mx: Harness) -> None:
