@@ -65,6 +65,7 @@ from nio import (
     WhoamiResponse,
 )
 from nio.api import MATRIX_API_PATH_V3
+from nio.crypto import encrypt_attachment
 from nio.events import MegolmEvent
 from nio.exceptions import EncryptionError, LocalProtocolError
 from nio.rooms import MatrixRoom
@@ -917,13 +918,18 @@ class MatrixTransport:
         """
         image = outgoing.image
         assert image is not None
+        room = self.client.rooms.get(room_id)
+        encrypted = room is not None and room.encrypted
+        # In an encrypted room the picture is uploaded encrypted too (AES-CTR, nio's
+        # attachment helper); its key travels in the Megolm-encrypted event.
+        data, secret = encrypt_attachment(image.data) if encrypted else (image.data, {})
 
         async def upload() -> Any:
             answer, _ = await self.client.upload(
-                io.BytesIO(image.data),
-                content_type="image/png",
+                io.BytesIO(data),
+                content_type="application/octet-stream" if encrypted else "image/png",
                 filename=image.name,
-                filesize=len(image.data),
+                filesize=len(data),
             )
             return answer
 
@@ -934,11 +940,16 @@ class MatrixTransport:
         if not isinstance(uploaded, UploadResponse):
             log.warning("matrix: a picture for %s could not be uploaded: %s", room_id, uploaded)
             return
+        where = (
+            {"file": {"url": uploaded.content_uri, **secret}}
+            if encrypted
+            else {"url": uploaded.content_uri}
+        )
         content: dict[str, Any] = {
             "msgtype": "m.image",
             "body": image.alt,
             "filename": image.name,
-            "url": uploaded.content_uri,
+            **where,
             "info": {
                 "mimetype": "image/png",
                 "size": len(image.data),

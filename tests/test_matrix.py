@@ -616,6 +616,33 @@ async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness)
     await bob.react(group, announce["event_id"], "1️⃣")
     await bob.reply(bob_dm, "Je stem op voorstel #1: Voor.")
     assert mx.scalar("SELECT count(*) FROM votes") == 1
+
+    # A chart in an encrypted room is an encrypted attachment: only the event has its key.
+    from nio import MemoryDownloadResponse
+    from nio.crypto import decrypt_attachment
+
+    from tests.test_stats import assert_png
+
+    await ann.ask(group, "/statistiek", "Statistiek van LETS Durme")
+    images = await until(
+        lambda: [
+            e
+            for e in ann.events.get(group, [])
+            if e.get("type") == "m.room.message" and e["content"].get("msgtype") == "m.image"
+        ],
+        what="a chart in the group",
+    )
+    chart = images[0]["content"]
+    assert "url" not in chart and chart["file"]["url"].startswith("mxc://localhost/")
+    assert images[0]["decrypted"] and chart["info"]["mimetype"] == "image/png"
+    answer = await ann.client.download(mxc=chart["file"]["url"])
+    assert isinstance(answer, MemoryDownloadResponse), answer
+    assert not answer.body.startswith(b"\x89PNG")  # what the homeserver keeps is no picture
+    file = chart["file"]
+    png = decrypt_attachment(answer.body, file["key"]["k"], file["hashes"]["sha256"], file["iv"])
+    assert len(png) == chart["info"]["size"]
+    assert_png(png)
+
     for person, room in ((bob, group), (ann, group), (bob, bob_dm), (ann, ann_dm)):
         assert person.notices(room) and all(n["decrypted"] for n in person.notices(room))
     assert booked["decrypted"] and announce["decrypted"]
