@@ -272,6 +272,7 @@ class MatrixTransport:
         self._dms = await self._db(self.store.states, "dm:")
         self._rooms = await self._db(self.store.states, "room:")
         self._asking = await self._db(self.store.states, "asking:")
+        self._restore_undecrypted(await self._db(self.store.states, "undecrypted:"))
 
     async def _login(self) -> None:
         """Reuse a stored session (no new device per restart), else the token or password."""
@@ -632,7 +633,7 @@ class MatrixTransport:
             return
         try:
             if kind == "m.room.encrypted":
-                self._wait_for_key(chat, room_id, event)
+                await self._wait_for_key(chat, room_id, event)
             elif kind == "m.reaction":
                 await self._on_reaction(chat, event)
             elif kind == "m.room.message":
@@ -653,16 +654,37 @@ class MatrixTransport:
             return Chat(PLATFORM, room_id, ChatKind.DIRECT)
         return None
 
-    def _wait_for_key(self, chat: Chat, room_id: str, event: dict[str, Any]) -> None:
+    async def _wait_for_key(self, chat: Chat, room_id: str, event: dict[str, Any]) -> None:
         """An encrypted message nio could not decrypt: its room key may still come (a
-        to-device message can arrive a sync later); it is tried again after each sync."""
+        to-device message can arrive a sync later); it is tried again after each sync.
+
+        Kept in the platform store until then, so a restart (the checkpoint is past
+        it) still handles it or tells its sender.
+        """
+        event_id = event["event_id"]
+        if event_id in self._undecrypted:
+            return
         if len(self._undecrypted) >= 1000:
-            self._undecrypted.pop(next(iter(self._undecrypted)))
-        self._undecrypted[event["event_id"]] = (
-            chat,
-            {**event, "room_id": room_id},
-            time.monotonic(),
-        )
+            await self._forget_undecrypted(next(iter(self._undecrypted)))
+        event = {**event, "room_id": room_id}
+        self._undecrypted[event_id] = (chat, event, time.monotonic())
+        kept = {"kind": chat.kind.value, "event": event, "at": time.time()}
+        await self._db(self.store.set_state, f"undecrypted:{event_id}", json.dumps(kept))
+
+    async def _forget_undecrypted(self, event_id: str) -> None:
+        self._undecrypted.pop(event_id, None)
+        await self._db(self.store.set_state, f"undecrypted:{event_id}", None)
+
+    def _restore_undecrypted(self, kept: dict[str, str]) -> None:
+        """The messages still waiting for their key when the bot stopped (its wait goes on)."""
+        now, wall = time.monotonic(), time.time()
+        for event_id, text in kept.items():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                value = json.loads(text)
+                event = value["event"]
+                chat = Chat(PLATFORM, event["room_id"], ChatKind(value["kind"]))
+                waited = max(0.0, wall - float(value["at"]))
+                self._undecrypted[event_id] = (chat, event, now - waited)
 
     async def _retry_undecrypted(self) -> None:
         """Messages whose key came are handled now (the core claims each event id, so
@@ -674,10 +696,10 @@ class MatrixTransport:
                 decrypted = self.client.decrypt_event(MegolmEvent.from_dict(event))
             source = getattr(decrypted, "source", None)
             if isinstance(source, dict) and source.get("type") != "m.room.encrypted":
-                del self._undecrypted[event_id]
+                await self._forget_undecrypted(event_id)
                 await self._on_event(event["room_id"], source)
             elif now - since >= self.tuning.undecryptable_after:
-                del self._undecrypted[event_id]
+                await self._forget_undecrypted(event_id)
                 log.warning(
                     "matrix: an encrypted message from %s stayed unreadable (no room key)",
                     event.get("sender"),

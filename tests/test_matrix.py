@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import itertools
 import logging
@@ -219,6 +220,7 @@ class Harness:
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     log: Lines = field(default_factory=Lines)
     matrix: dict[str, Any] = field(default_factory=dict)  # more of the [matrix] section
+    tuning: Tuning = FAST
 
     @property
     def bot_id(self) -> str:
@@ -252,7 +254,7 @@ class Harness:
                 self.engine,
                 SystemClock(),
                 self.stop_event,
-                tunings={"matrix": FAST},
+                tunings={"matrix": self.tuning},
             )
         )
         self.task = task
@@ -648,24 +650,43 @@ async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness)
     assert booked["decrypted"] and announce["decrypted"]
 
 
+async def send_without_key(person: Person, room: str, number: int) -> None:
+    """A message encrypted with a room key the bot never got (sent as it is, past nio)."""
+    forged = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnAC",
+        "sender_key": "c2VuZGVy",
+        "session_id": "c2Vzc2lvbg",
+        "device_id": "ANNPHONE",
+    }
+    method, path, data = Api.room_send(
+        person.client.access_token, room, "m.room.encrypted", forged, f"forged-{number}"
+    )
+    await person.client._send(RoomSendResponse, method, path, data, (room,))
+
+
+async def test_a_message_waiting_for_its_key_is_not_lost_in_a_restart(mx: Harness) -> None:
+    mx.tuning = dataclasses.replace(FAST, undecryptable_after=3600)  # it waits
+    ann = await mx.person("Ann", encrypted=True)
+    await mx.start()
+    room = await ann.dm(mx.bot_id)
+    await send_without_key(ann, room, 1)
+    waiting = "SELECT count(*) FROM platform_state WHERE key LIKE 'undecrypted:%'"
+    await until(lambda: mx.scalar(waiting) == 1, what="the message kept while it waits")
+    await mx.stop()
+    mx.tuning = FAST  # restarted, and waited long enough: its sender is told
+    await mx.start()
+    await ann.reply(room, "Ik kon je bericht niet lezen")
+    assert mx.scalar(waiting) == 0
+
+
 async def test_a_message_the_bot_cant_decrypt_gets_one_plain_notice(mx: Harness) -> None:
     ann = await mx.person("Ann", encrypted=True)
     await mx.start()
     room = await ann.room(mx.bot_id, direct=True, encrypted=True)
     await until(lambda: ann.joined(room, mx.bot_id), what="the bot in the encrypted chat")
-    # Messages encrypted with a room key the bot never got (sent as they are, past nio)
-    for number in (1, 2):
-        forged = {
-            "algorithm": "m.megolm.v1.aes-sha2",
-            "ciphertext": "AwgAEnAC",
-            "sender_key": "c2VuZGVy",
-            "session_id": "c2Vzc2lvbg",
-            "device_id": "ANNPHONE",
-        }
-        method, path, data = Api.room_send(
-            ann.client.access_token, room, "m.room.encrypted", forged, f"forged-{number}"
-        )
-        await ann.client._send(RoomSendResponse, method, path, data, (room,))
+    await send_without_key(ann, room, 1)
+    await send_without_key(ann, room, 2)
     notice = await ann.reply(room, "Ik kon je bericht niet lezen")
     assert notice["decrypted"]  # the notice itself is encrypted, and she reads it
     assert "coördinator van LETS Durme" in notice["content"]["body"]
