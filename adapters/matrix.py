@@ -201,6 +201,13 @@ class MatrixTransport:
     # lifecycle -----------------------------------------------------------------------
     async def start(self, hub: Hub) -> str:
         self._hub = hub
+        # One device per bot: a second process on this database would log in with the
+        # same stored session but other keys, and members could read neither well.
+        if not await self._db(self.store.take_lease, "device"):
+            raise TransportError(
+                "matrix: another letsbot process already serves Matrix on this database;"
+                " only one may (the bot has one device). Stop it, or disable matrix here"
+            )
         await self._load()
         folder = self.section.store_path
         if folder is None:
@@ -266,6 +273,7 @@ class MatrixTransport:
         await self.stop()
         if self.client is not None:
             await self.client.close()
+        await self._db(self.store.drop_lease, "device")
 
     async def _load(self) -> None:
         self._since = await self._db(self.store.state, "since")

@@ -695,6 +695,19 @@ async def test_a_message_the_bot_cant_decrypt_gets_one_plain_notice(mx: Harness)
     assert len(unreadable) == 1  # told once, not per message
 
 
+async def test_a_second_process_on_the_same_database_does_not_serve_matrix(mx: Harness) -> None:
+    from letsbot.hub import TransportError
+
+    await mx.start()
+    with pytest.raises(TransportError, match="another letsbot process already serves Matrix"):
+        await serve(mx.settings(), mx.engine, SystemClock(), asyncio.Event())
+    ann = await mx.person("Ann")
+    room = await ann.dm(mx.bot_id)
+    await ann.ask(room, "/hulp", "/aanmelden")  # the first one serves on
+    await mx.stop()
+    await mx.start()  # and once it stopped, the lease is free
+
+
 async def test_the_encryption_store_is_private_and_opens_only_with_its_key(mx: Harness) -> None:
     from letsbot.hub import TransportError
 

@@ -86,3 +86,26 @@ def test_with_a_database_server_the_store_path_is_required(tmp_path: Path) -> No
     assert load_settings(path).matrix.store_path == Path("/var/lib/letsbot/matrix")
     path.write_text(server + BASE.replace("enabled = true", "enabled = false"))
     assert load_settings(path).matrix.store_path is None  # Matrix off: nothing needed
+
+
+def test_one_process_holds_the_lease_on_a_database(db_url: str) -> None:
+    from letsbot.clock import SystemClock
+    from storage.database import make_engine
+    from storage.platform import SqlPlatformStore
+
+    engine = make_engine(db_url)
+    first = SqlPlatformStore(engine, "matrix", SystemClock())
+    second = SqlPlatformStore(make_engine(db_url), "matrix", SystemClock())  # another process
+    telegram = SqlPlatformStore(engine, "telegram", SystemClock())
+    try:
+        assert first.take_lease("device") and first.take_lease("device")
+        assert not second.take_lease("device")
+        assert telegram.take_lease("device")  # each platform its own
+        first.drop_lease("device")
+        assert second.take_lease("device")
+        assert not first.take_lease("device")
+    finally:
+        for store in (first, second, telegram):
+            store.drop_lease("device")
+        second.engine.dispose()
+        engine.dispose()
