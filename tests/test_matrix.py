@@ -488,6 +488,8 @@ async def test_an_encrypted_direct_chat_join_and_balance_across_a_restart(mx: Ha
     assert sent and all(e["decrypted"] for e in sent)  # he wrote encrypted ...
     answer = await bob.ask(bob_dm, "/saldo", "Je saldo: 0 pluimen")
     assert answer["decrypted"] and answer["sender"] == mx.bot_id  # ... and reads the answers
+    privacy = await bob.ask(bob_dm, "/privacy", "Wat de bot van LETS Durme over jou bewaart")
+    assert "versleutelde gesprekken versleuteld onderweg" in privacy["content"]["body"]
     await bob.ask(bob_dm, "/betaal DU-001 5 soep", "Betaal 5 pluimen")
     await bob.ask(bob_dm, "ja", "Geboekt:")
     assert mx.payments() == 1 and mx.balance(bob) == -5
