@@ -75,11 +75,17 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
 class Person:
     """A member at a Matrix client: sends, reacts, and sees everything in their rooms."""
 
-    def __init__(self, server: Synapse, name: str, *, encrypted: bool = False) -> None:
-        self.localpart = f"{name.lower()}{next(_names)}"
-        self.user_id = server.register(self.localpart, PASSWORD)
+    def __init__(
+        self, server: Synapse, name: str, *, encrypted: bool = False, same_as: Person | None = None
+    ) -> None:
+        """``same_as``: another device (a second login) of that person."""
+        if same_as is None:
+            self.localpart = f"{name.lower()}{next(_names)}"
+            self.user_id = server.register(self.localpart, PASSWORD)
+        else:
+            self.localpart, self.user_id = same_as.localpart, same_as.user_id
         self.encrypted = encrypted
-        store = server.folder / "people" / self.localpart
+        store = server.folder / "people" / f"{self.localpart}-{next(_names)}"
         store.mkdir(parents=True)
         self.client = AsyncClient(
             server.url,
@@ -239,8 +245,10 @@ class Harness:
             },
         )
 
-    async def person(self, name: str, *, encrypted: bool = False) -> Person:
-        person = Person(self.server, name, encrypted=encrypted)
+    async def person(
+        self, name: str, *, encrypted: bool = False, same_as: Person | None = None
+    ) -> Person:
+        person = Person(self.server, name, encrypted=encrypted, same_as=same_as)
         await person.start()
         self.people.append(person)
         return person
@@ -650,6 +658,27 @@ async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness)
     for person, room in ((bob, group), (ann, group), (bob, bob_dm), (ann, ann_dm)):
         assert person.notices(room) and all(n["decrypted"] for n in person.notices(room))
     assert booked["decrypted"] and announce["decrypted"]
+
+
+async def test_a_members_second_device_and_a_late_joiner_read_the_bot(mx: Harness) -> None:
+    ann, bob, group, _, bob_dm = await group_with_ann_and_bob(mx, encrypted=True)
+    await bob.ask(bob_dm, "/saldo", "Je saldo: 0 pluimen")  # the bot has spoken here
+
+    # Bob logs in on a second device: it writes, and both his devices read the answer.
+    tablet = await mx.person("Bob", encrypted=True, same_as=bob)
+    await until(lambda: tablet.joined(bob_dm, mx.bot_id), what="the chat on his tablet")
+    answer = await tablet.ask(bob_dm, "/hulp", "/betaal")
+    assert answer["decrypted"]
+    on_phone = await bob.reply(bob_dm, "/betaal", len(bob.notices(bob_dm)) - 1)
+    assert on_phone["decrypted"] and on_phone["event_id"] == answer["event_id"]
+
+    # Carl joins the encrypted group room late: he reads what the bot says after that.
+    carl = await mx.person("Carl", encrypted=True)
+    await ann.client.room_invite(group, carl.user_id)
+    await until(lambda: carl.joined(group, carl.user_id), what="Carl in the group")
+    await bob.ask(group, f"/betaal {ann.user_id} 2 thee", "Betaal 2 pluimen")
+    said = await carl.reply(group, "Betaal 2 pluimen")
+    assert said["decrypted"]
 
 
 async def send_without_key(person: Person, room: str, number: int) -> None:
