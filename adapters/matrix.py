@@ -13,9 +13,17 @@ before callbacks run, so we keep our own checkpoint in the platform store and
 write it only after a batch is handled; after a restart the first sync asks
 for the full state; a timeline the server cut short ("limited") is filled in
 with /messages; ``room.is_group`` is not "direct", so direct rooms are the
-ones we were invited to with ``is_direct`` or opened ourselves; encrypted
-rooms get a notice instead of silence; sends keep one transaction id across
-retries; M_LIMIT_EXCEEDED is waited out a bounded number of times.
+ones we were invited to with ``is_direct`` or opened ourselves; sends keep
+one transaction id across retries; M_LIMIT_EXCEEDED is waited out a bounded
+number of times.
+
+Encryption: nio decrypts what it can while syncing and encrypts sends to
+encrypted rooms; what its ``sync_forever`` does between syncs (key uploads,
+queries, claims, to-device messages) our loop does in ``_crypto_chores``.
+Members' devices are trusted on first use. The keys live in a private folder
+(``adapters/matrix_store.py``); the device is cross-signed by the bot's own
+account (``adapters/matrix_signing.py``). A message whose key never comes
+gets one plain notice.
 """
 
 from __future__ import annotations
@@ -32,14 +40,18 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
+import vodozemac
 from aiohttp import ClientError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
     JoinedRoomsResponse,
     JoinResponse,
+    KeysQueryResponse,
+    KeysUploadResponse,
     LoginResponse,
     MessageDirection,
     RoomCreateResponse,
@@ -52,7 +64,14 @@ from nio import (
     UploadResponse,
     WhoamiResponse,
 )
+from nio.api import MATRIX_API_PATH_V3
+from nio.crypto import encrypt_attachment
+from nio.events import MegolmEvent
+from nio.exceptions import EncryptionError, LocalProtocolError
+from nio.rooms import MatrixRoom
+from nio.store import SqliteStore
 
+from adapters import matrix_signing, matrix_store
 from letsbot.config import MatrixSection
 from letsbot.doctor import Check
 from letsbot.domain import Identity
@@ -107,7 +126,8 @@ class Tuning:
     send_give_up: float = 600  # an unreachable homeserver: a message is dropped after this
     timeline_limit: int = 50  # events per room per sync
     gap_limit: int = 1000  # events fetched to fill a cut-short timeline
-    encrypted_every: float = 600  # seconds between two encryption notices in one room
+    encrypted_every: float = 600  # seconds between two "can't read it" notices in one room
+    undecryptable_after: float = 30  # a message whose key hasn't come by then: the sender is told
 
 
 class Health:
@@ -134,6 +154,7 @@ class Health:
 
 
 _NETWORK = (ClientError, TimeoutError, OSError)
+_NO_GUARD = contextlib.nullcontext()
 
 
 class MatrixTransport:
@@ -169,27 +190,61 @@ class MatrixTransport:
         self._asking_written = asyncio.Lock()  # stored in the order they changed
         self._authors: dict[str, str] = {}  # event id -> sender, for replies
         self._told_encrypted: dict[str, float] = {}
+        # event id -> (chat, event, first seen): encrypted messages waiting for their key
+        self._undecrypted: dict[str, tuple[Chat, dict[str, Any], float]] = {}
         self._since: str | None = None
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
         self._handling = False
+        self._crypto = asyncio.Lock()  # key uploads, queries and claims, one at a time
 
     # lifecycle -----------------------------------------------------------------------
     async def start(self, hub: Hub) -> str:
         self._hub = hub
+        # One device per bot: a second process on this database would log in with the
+        # same stored session but other keys, and members could read neither well.
+        if not await self._db(self.store.take_lease, "device"):
+            raise TransportError(
+                "matrix: another letsbot process already serves Matrix on this database;"
+                " only one may (the bot has one device). Stop it, or disable matrix here"
+            )
         await self._load()
+        folder = self.section.store_path
+        if folder is None:
+            raise TransportError(
+                "matrix: matrix.store_path is not set: name a private folder for the"
+                " bot's encryption keys"
+            )
+        try:
+            await asyncio.to_thread(matrix_store.open_folder, folder)
+            key = await asyncio.to_thread(matrix_store.pickle_key, self.section, folder)
+        except matrix_store.StoreError as error:
+            raise TransportError(str(error)) from None
         self.client = AsyncClient(
             self.section.homeserver,
             self.user_id,
+            store_path=str(folder),
             config=AsyncClientConfig(
                 max_limit_exceeded=0,  # we wait out M_LIMIT_EXCEEDED ourselves, bounded
                 max_timeouts=0,  # and network failures, with backoff and one log line
-                encryption_enabled=False,
-                store_sync_tokens=False,
+                encryption_enabled=True,
+                store=SqliteStore,  # one file, trust included
+                pickle_key=key,
+                store_sync_tokens=False,  # our own checkpoint, written after handling
                 request_timeout=self.tuning.poll_timeout + 30,
             ),
         )
-        await self._login()
+        try:
+            await self._login()
+        except (vodozemac.PickleException, vodozemac.LibolmPickleException):
+            raise TransportError(
+                f"matrix: the pickle key does not open the encryption store in {folder};"
+                " use the key it was made with (matrix.pickle_key, or the pickle-key file"
+                " that was in the folder)"
+            ) from None
+        await asyncio.to_thread(matrix_store.make_private, folder)
+        await self._crypto_chores(at_start=True)
+        await self._cross_sign(folder, key)
         for room in self.section.group_rooms:
             room_id = await self._join_group(room)
             if room_id is not None:
@@ -218,20 +273,38 @@ class MatrixTransport:
         await self.stop()
         if self.client is not None:
             await self.client.close()
+        await self._db(self.store.drop_lease, "device")
 
     async def _load(self) -> None:
         self._since = await self._db(self.store.state, "since")
         self._dms = await self._db(self.store.states, "dm:")
         self._rooms = await self._db(self.store.states, "room:")
         self._asking = await self._db(self.store.states, "asking:")
+        self._restore_undecrypted(await self._db(self.store.states, "undecrypted:"))
 
     async def _login(self) -> None:
         """Reuse a stored session (no new device per restart), else the token or password."""
         client = self.client
         stored = await self._db(self.store.state, "session")
+        folder = self.section.store_path
+        assert folder is not None
         if stored:
             session = json.loads(stored)
-            if session.get("user_id") == self.user_id:
+            keys = matrix_store.account_file(folder, self.user_id, str(session.get("device_id")))
+            if session.get("user_id") == self.user_id and not keys.exists():
+                # A device whose keys are not in this store can't read encrypted rooms
+                # (its keys on the server would not match): a new device then.
+                log.warning(
+                    "matrix: no encryption keys of device %s in %s; logging in as a new device",
+                    session.get("device_id"),
+                    folder,
+                )
+                await self._db(self.store.set_state, "session", None)
+                client.access_token = session["access_token"]  # the old device goes
+                with contextlib.suppress(*_NETWORK):
+                    await client.logout()
+                client.access_token = ""
+            elif session.get("user_id") == self.user_id:
                 client.restore_login(self.user_id, session["device_id"], session["access_token"])
                 whoami = await self._until_up(client.whoami)
                 if isinstance(whoami, WhoamiResponse):
@@ -248,6 +321,7 @@ class MatrixTransport:
                 )
             client.user_id = whoami.user_id
             client.device_id = whoami.device_id or ""
+            client.load_store()
             return
         password = self.section.login_password()
         answer = await self._until_up(
@@ -264,6 +338,104 @@ class MatrixTransport:
             "access_token": answer.access_token,
         }
         await self._db(self.store.set_state, "session", json.dumps(session))
+
+    async def _crypto_chores(self, *, at_start: bool = False) -> None:
+        """What nio's sync_forever does between syncs, for our own loop: our one-time keys
+        topped up, members' device lists queried (their new devices trusted on first
+        use), Olm sessions claimed for devices that need one, to-device messages sent."""
+        client = self.client
+        if client is None or client.olm is None:
+            return
+        async with self._crypto:
+            if client.should_upload_keys:
+                uploaded = await self._until_up(client.keys_upload)
+                if not isinstance(uploaded, KeysUploadResponse):
+                    log.warning("matrix: the encryption keys were not uploaded: %s", uploaded)
+            if client.should_query_keys:
+                queried = await self._until_up(client.keys_query)
+                if isinstance(queried, KeysQueryResponse):
+                    self._trust_new_devices()
+            if client.should_claim_keys:
+                users = client.get_users_for_key_claiming()
+                await self._until_up(lambda: client.keys_claim(users))
+            if client.outgoing_to_device_messages:
+                await self._until_up(client.send_to_device_messages)
+        if at_start:
+            log.info("matrix: encryption ready (device %s)", client.device_id)
+
+    async def _cross_sign(self, folder: Path, pickle_key: str) -> None:
+        """The bot's device signed by its own account, so members' clients trust it.
+
+        Never keeps the bot from serving: what is missing is logged (and
+        ``letsbot doctor`` shows it).
+        """
+        client = self.client
+        try:
+            result = await matrix_signing.cross_sign(
+                lambda method, path, body: self._until_up(lambda: self._http(method, path, body)),
+                self.user_id,
+                client.device_id,
+                folder,
+                pickle_key,
+                self.section.login_password(),
+            )
+        except matrix_signing.SealError as error:
+            log.warning("matrix: the device is not cross-signed: %s", error)
+            return
+        await asyncio.to_thread(matrix_store.make_private, folder)
+        if result.outcome is matrix_signing.Outcome.SIGNED:
+            if result.published:
+                log.info(
+                    "matrix: cross-signing keys of %s published%s",
+                    self.user_id,
+                    " (with the account's password)" if result.with_password else "",
+                )
+            if result.signed_now:
+                log.info("matrix: device %s cross-signed by %s", client.device_id, self.user_id)
+            return
+        hint = (
+            "; set matrix.password (LETSBOT_MATRIX__PASSWORD) so the bot can publish its keys"
+            if result.outcome is matrix_signing.Outcome.NEEDS_PASSWORD
+            else ""
+        )
+        log.warning(
+            "matrix: device %s is not cross-signed: %s (%s)%s",
+            client.device_id,
+            result.outcome.value,
+            result.detail,
+            hint,
+        )
+
+    async def _http(
+        self, method: str, path: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """A client-server API call nio has no method for; its status and JSON answer."""
+        client = self.client
+        answer = await client.send(
+            method,
+            MATRIX_API_PATH_V3 + path,
+            json.dumps(body),
+            headers={
+                "Authorization": f"Bearer {client.access_token}",
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            data = await answer.json(content_type=None)
+        except ValueError:
+            data = None
+        return int(answer.status), data if isinstance(data, dict) else {}
+
+    def _trust_new_devices(self) -> None:
+        """Members' devices are trusted as first seen (TOFU): nobody has to verify the bot.
+
+        nio keeps a device's first keys; a device that shows up later with other
+        keys is not taken for the same one.
+        """
+        client = self.client
+        for device in client.device_store:
+            if device.user_id != self.user_id and device.trust_state.name == "unset":
+                client.verify_device(device)
 
     async def _until_up(self, call: Callable[[], Any]) -> Any:
         delay = self.tuning.backoff_start
@@ -367,6 +539,7 @@ class MatrixTransport:
                 log.error("matrix: the homeserver no longer accepts our access token")
             raise _SyncFailed(str(response))
         self.health.ok()
+        await self._crypto_chores()
         self._handling = True
         try:
             for room_id, info in response.rooms.invite.items():
@@ -376,6 +549,7 @@ class MatrixTransport:
                     events = self._after_join(room_id, await self._timeline(room_id, info, since))
                     for event in events:
                         await self._on_event(room_id, event)
+                await self._retry_undecrypted()
             self._since = response.next_batch
             await self._db(self.store.set_state, "since", response.next_batch)
         finally:
@@ -467,7 +641,7 @@ class MatrixTransport:
             return
         try:
             if kind == "m.room.encrypted":
-                await self._on_encrypted(chat, event_id)
+                await self._wait_for_key(chat, room_id, event)
             elif kind == "m.reaction":
                 await self._on_reaction(chat, event)
             elif kind == "m.room.message":
@@ -488,15 +662,65 @@ class MatrixTransport:
             return Chat(PLATFORM, room_id, ChatKind.DIRECT)
         return None
 
-    async def _on_encrypted(self, chat: Chat, event_id: str) -> None:
+    async def _wait_for_key(self, chat: Chat, room_id: str, event: dict[str, Any]) -> None:
+        """An encrypted message nio could not decrypt: its room key may still come (a
+        to-device message can arrive a sync later); it is tried again after each sync.
+
+        Kept in the platform store until then, so a restart (the checkpoint is past
+        it) still handles it or tells its sender.
+        """
+        event_id = event["event_id"]
+        if event_id in self._undecrypted:
+            return
+        if len(self._undecrypted) >= 1000:
+            await self._forget_undecrypted(next(iter(self._undecrypted)))
+        event = {**event, "room_id": room_id}
+        self._undecrypted[event_id] = (chat, event, time.monotonic())
+        kept = {"kind": chat.kind.value, "event": event, "at": time.time()}
+        await self._db(self.store.set_state, f"undecrypted:{event_id}", json.dumps(kept))
+
+    async def _forget_undecrypted(self, event_id: str) -> None:
+        self._undecrypted.pop(event_id, None)
+        await self._db(self.store.set_state, f"undecrypted:{event_id}", None)
+
+    def _restore_undecrypted(self, kept: dict[str, str]) -> None:
+        """The messages still waiting for their key when the bot stopped (its wait goes on)."""
+        now, wall = time.monotonic(), time.time()
+        for event_id, text in kept.items():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                value = json.loads(text)
+                event = value["event"]
+                chat = Chat(PLATFORM, event["room_id"], ChatKind(value["kind"]))
+                waited = max(0.0, wall - float(value["at"]))
+                self._undecrypted[event_id] = (chat, event, now - waited)
+
+    async def _retry_undecrypted(self) -> None:
+        """Messages whose key came are handled now (the core claims each event id, so
+        once); one whose key stays away gets one plain notice to its sender."""
+        now = time.monotonic()
+        for event_id, (chat, event, since) in list(self._undecrypted.items()):
+            decrypted = None
+            with contextlib.suppress(EncryptionError, ValueError, LocalProtocolError):
+                decrypted = self.client.decrypt_event(MegolmEvent.from_dict(event))
+            source = getattr(decrypted, "source", None)
+            if isinstance(source, dict) and source.get("type") != "m.room.encrypted":
+                await self._forget_undecrypted(event_id)
+                await self._on_event(event["room_id"], source)
+            elif now - since >= self.tuning.undecryptable_after:
+                await self._forget_undecrypted(event_id)
+                log.warning(
+                    "matrix: an encrypted message from %s stayed unreadable (no room key)",
+                    event.get("sender"),
+                )
+                self._tell_undecryptable(chat, event_id)
+
+    def _tell_undecryptable(self, chat: Chat, event_id: str) -> None:
         now = time.monotonic()
         last = self._told_encrypted.get(chat.chat_id)
         if last is not None and now - last < self.tuning.encrypted_every:
             return
         self._told_encrypted[chat.chat_id] = now
-        text = self.translators[self.language](
-            "matrix.encrypted", bot=self.user_id, group=self.group_name
-        )
+        text = self.translators[self.language]("matrix.undecryptable", group=self.group_name)
         assert self._hub is not None
         self._hub.post(Outgoing(ToChat(chat), text, reply_to_event=event_id))
 
@@ -655,6 +879,11 @@ class MatrixTransport:
         if not isinstance(created, RoomCreateResponse):
             log.warning("matrix: can't open a direct chat with %s: %s", user_id, created)
             return None
+        # nio sends only to rooms it knows, and learns of this one at the next sync:
+        # a room we just made without encryption is known as such already.
+        self.client.rooms.setdefault(
+            created.room_id, MatrixRoom(created.room_id, self.client.user_id)
+        )
         await self._direct_room(user_id, created.room_id)
         return str(created.room_id)
 
@@ -719,13 +948,18 @@ class MatrixTransport:
         """
         image = outgoing.image
         assert image is not None
+        room = self.client.rooms.get(room_id)
+        encrypted = room is not None and room.encrypted
+        # In an encrypted room the picture is uploaded encrypted too (AES-CTR, nio's
+        # attachment helper); its key travels in the Megolm-encrypted event.
+        data, secret = encrypt_attachment(image.data) if encrypted else (image.data, {})
 
         async def upload() -> Any:
             answer, _ = await self.client.upload(
-                io.BytesIO(image.data),
-                content_type="image/png",
+                io.BytesIO(data),
+                content_type="application/octet-stream" if encrypted else "image/png",
                 filename=image.name,
-                filesize=len(image.data),
+                filesize=len(data),
             )
             return answer
 
@@ -736,11 +970,16 @@ class MatrixTransport:
         if not isinstance(uploaded, UploadResponse):
             log.warning("matrix: a picture for %s could not be uploaded: %s", room_id, uploaded)
             return
+        where = (
+            {"file": {"url": uploaded.content_uri, **secret}}
+            if encrypted
+            else {"url": uploaded.content_uri}
+        )
         content: dict[str, Any] = {
             "msgtype": "m.image",
             "body": image.alt,
             "filename": image.name,
-            "url": uploaded.content_uri,
+            **where,
             "info": {
                 "mimetype": "image/png",
                 "size": len(image.data),
@@ -786,9 +1025,12 @@ class MatrixTransport:
         give_up = time.monotonic() + self.tuning.send_give_up
         while True:
             try:
-                answer = await self.client.room_send(
-                    room_id, kind, content, tx_id=tx_id, ignore_unverified_devices=True
-                )
+                room = self.client.rooms.get(room_id)
+                guard = self._crypto if room is not None and room.encrypted else _NO_GUARD
+                async with guard:  # sharing a room key claims and queries keys too
+                    answer = await self.client.room_send(
+                        room_id, kind, content, tx_id=tx_id, ignore_unverified_devices=True
+                    )
             except _NETWORK as error:
                 answer = error
             if isinstance(answer, RoomSendResponse):
@@ -880,6 +1122,7 @@ async def diagnose(section: MatrixSection) -> list[Check]:
             )
         for room in section.group_rooms:
             checks.extend(await _diagnose_room(client, section.user_id, room, rooms))
+        checks.extend(await _diagnose_encryption(client, section))
         return checks
     except _NETWORK as error:
         checks.append(
@@ -970,17 +1213,101 @@ async def _diagnose_room(
         )
         return checks
     encrypted = await client.room_get_state_event(room_id, "m.room.encryption")
-    if isinstance(encrypted, RoomGetStateEventResponse):
+    state = (
+        "; the room is encrypted, the bot reads it with its own keys"
+        if isinstance(encrypted, RoomGetStateEventResponse)
+        else ""
+    )
+    checks.append(Check.passed(rights, f"the bot may send messages (power level {level}){state}"))
+    return checks
+
+
+async def _diagnose_encryption(client: AsyncClient, section: MatrixSection) -> list[Check]:
+    """The encryption store (a private folder, its pickle key) and the cross-signing keys."""
+    name = "matrix encryption store"
+    folder = section.store_path
+    if folder is None:
+        return [
+            Check.failed(
+                name,
+                "matrix.store_path is not set",
+                "set matrix.store_path to a private folder for the bot's encryption keys",
+            )
+        ]
+    configured = bool(section.secret("pickle_key"))
+    key_source = (
+        "the pickle key from matrix.pickle_key"
+        if configured
+        else "the pickle key kept in the folder (set matrix.pickle_key to keep it apart)"
+    )
+    if not folder.exists():
+        return [Check.passed(name, f"{folder} is made at the first 'letsbot run'; {key_source}")]
+    mode = folder.stat().st_mode & 0o777
+    if mode & 0o077:
+        return [
+            Check.failed(
+                name,
+                f"others may read {folder} (mode {mode:o})",
+                f"chmod 700 {folder} (the bot does it at its next start)",
+            )
+        ]
+    checks = [Check.passed(name, f"{folder} is private (mode 700); {key_source}")]
+    try:
+        key = (
+            matrix_store.pickle_key(section, folder)
+            if configured or (folder / matrix_store.KEY_FILE).exists()
+            else ""
+        )
+        keys = matrix_signing.load(folder, key) if key else None
+    except (matrix_signing.SealError, matrix_store.StoreError) as error:
         checks.append(
             Check.failed(
-                rights,
-                "the room is encrypted: the bot can't read it",
-                "use a room without encryption (it can't be switched off: make a new room)",
+                "matrix cross-signing",
+                str(error),
+                "use the pickle key the store was made with",
             )
         )
         return checks
-    checks.append(Check.passed(rights, f"the bot may send messages (power level {level})"))
+    checks.append(await _diagnose_cross_signing(client, section, keys))
     return checks
+
+
+async def _diagnose_cross_signing(
+    client: AsyncClient, section: MatrixSection, keys: matrix_signing.CrossSigningKeys | None
+) -> Check:
+    name = "matrix cross-signing"
+    how = (
+        "run 'letsbot run' with matrix.password set: the homeserver asks for it to publish the keys"
+    )
+    if keys is None:
+        return Check.passed(name, "the keys are made at the first 'letsbot run'")
+    user = section.user_id
+    answer = await client.send(
+        "POST",
+        MATRIX_API_PATH_V3 + "/keys/query",
+        json.dumps({"device_keys": {user: []}}),
+        headers={"Authorization": f"Bearer {client.access_token}"},
+    )
+    query = await answer.json(content_type=None) if answer.status == 200 else {}
+    published = (query.get("master_keys") or {}).get(user, {}).get("keys", {})
+    if keys.master.key_id not in published:
+        return Check.failed(
+            name,
+            "the homeserver has other cross-signing keys than the store"
+            if published
+            else "the keys in the store are not published yet",
+            how,
+        )
+    devices = (query.get("device_keys") or {}).get(user, {})
+    ssk = keys.self_signing
+    signed = sorted(
+        device_id
+        for device_id, device in devices.items()
+        if matrix_signing.verify(device, user, ssk.key_id, ssk.public)
+    )
+    if not signed:
+        return Check.failed(name, "the keys are published, but no device of the bot is signed", how)
+    return Check.passed(name, f"published; the bot's device {', '.join(signed)} is signed")
 
 
 def _code(answer: Any) -> str:

@@ -52,6 +52,14 @@ def safe_url(url: str) -> str:
         return "(unreadable URL)"
 
 
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database's file when it is SQLite (a platform keeps its own files beside it)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
+
+
 def ready_engine(settings: Settings, base: Path) -> Engine:
     """An engine on a database whose schema is current, or a clear CliError."""
     engine = engine_for(settings, base)

@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import logging
 from collections.abc import Awaitable, Sequence
+from pathlib import Path
 
-from app.compose import CliError, config_path, engine_for, safe_url
+from app.compose import CliError, config_path, engine_for, safe_url, sqlite_file
 from app.logs import redacted
 from app.platforms import enabled, load, secret_values
 from app.secret_checks import secret_checks
@@ -38,23 +39,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         )
     )
     checks.extend(secret_checks(settings, path))
+    database = None
     try:
         engine = engine_for(settings, path.parent)
     except CliError as error:
         checks.append(Check.failed("database", str(error), "correct storage.url"))
     else:
         checks.extend(database_checks(engine, settings.group_limits, safe_url(str(engine.url))))
+        database = sqlite_file(engine)
     with redacted(secret_values(settings)):
-        checks.extend(asyncio.run(platform_checks(settings)))
+        checks.extend(asyncio.run(platform_checks(settings, database)))
     return report_checks(checks)
 
 
-async def platform_checks(settings: Settings) -> list[Check]:
-    """Each enabled chat platform asked by its own adapter (the SDKs load only now)."""
+async def platform_checks(settings: Settings, database: Path | None = None) -> list[Check]:
+    """Each enabled chat platform asked by its own adapter (the SDKs load only now).
+
+    ``database``: the SQLite file, beside which a platform may keep its own files.
+    """
     checks: list[Check] = []
     for listed in enabled(settings):
         platform = load(listed)
-        probe = platform.diagnose(platform.configured(settings))
+        probe = platform.diagnose(platform.configured(settings).beside(database))
         checks.extend(await unexpected(platform.name, probe))
     return checks
 

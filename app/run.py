@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from app.compose import CliError, build_bot, ready_engine, settings_from
+from app.compose import CliError, build_bot, ready_engine, settings_from, sqlite_file
 from app.logs import redacted
 from app.platforms import PLATFORMS, enabled, load, secret_values
 from letsbot.clock import Clock, SystemClock
@@ -73,7 +73,7 @@ def build_hub(
         platform = load(listed)
         hub.add(
             platform.build(
-                platform.configured(settings),
+                platform.configured(settings).beside(sqlite_file(engine)),
                 SqlPlatformStore(engine, platform.name, clock),
                 bot.translators,
                 language=settings.group.language,

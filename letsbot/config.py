@@ -7,7 +7,7 @@ import re
 import tomllib
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -130,6 +130,10 @@ class PlatformSection(Section):
         value: SecretStr = getattr(self, key)
         return _secret(value, self.secret_file(key))
 
+    def beside(self, database: Path | None) -> Self:
+        """The section with the defaults that depend on the SQLite file ``database`` (if any)."""
+        return self
+
     def secrets_in_use(self) -> list[str]:
         """The secret keys the bot connects with, when the platform is enabled."""
         return list(self.secret_keys())
@@ -166,6 +170,11 @@ class MatrixSection(PlatformSection):
     access_token_file: Path | None = None
     device_name: str = "letsbot"
     group_rooms: list[str] = Field(default_factory=list)  # room ids or aliases
+    # The private folder of the encryption keys; empty: beside the SQLite database file.
+    store_path: Path | None = None
+    # Encrypts the keys in that folder; empty: a key generated in the folder itself.
+    pickle_key: SecretStr = SecretStr("")
+    pickle_key_file: Path | None = None
 
     @field_validator("user_id")
     @classmethod
@@ -193,7 +202,14 @@ class MatrixSection(PlatformSection):
 
     def secrets_in_use(self) -> list[str]:
         # An access token, when there is one, is used instead of logging in.
-        return ["access_token"] if self.token() else ["password"]
+        used = ["access_token"] if self.token() else ["password"]
+        return [*used, "pickle_key"] if self.secret("pickle_key") else used
+
+    def beside(self, database: Path | None) -> Self:
+        """With ``store_path`` beside the SQLite file ``database`` when none is configured."""
+        if self.store_path is not None or database is None:
+            return self
+        return self.model_copy(update={"store_path": database.parent / f"{database.stem}-matrix"})
 
     def problem(self) -> str | None:
         if not self.homeserver.startswith(("http://", "https://")):
@@ -360,7 +376,25 @@ def load_settings(path: Path | None, *, required: bool = True) -> Settings:
         raise ConfigError(f"{path}: limits.start_credit: must not exceed limits.max_balance")
     for name, section in settings.platforms().items():
         _check_platform(name, section, path)
+    _place_matrix_store(settings, path)
     return settings
+
+
+def _place_matrix_store(settings: Settings, path: Path | None) -> None:
+    """A relative ``matrix.store_path`` is relative to the config file's folder; with a
+    database server (no SQLite file to put it beside) it must be set."""
+    matrix = settings.matrix
+    if matrix.store_path is not None and not matrix.store_path.is_absolute() and path:
+        matrix.store_path = (path.parent / matrix.store_path).resolve()
+    if (
+        matrix.enabled
+        and matrix.store_path is None
+        and not settings.storage.url.startswith("sqlite:")
+    ):
+        raise ConfigError(
+            f"{path or 'environment'}: matrix.store_path: empty; with a database server it must"
+            " name a private folder for the bot's encryption keys, e.g. /var/lib/letsbot/matrix"
+        )
 
 
 def _check_platform(name: str, section: PlatformSection, path: Path | None) -> None:

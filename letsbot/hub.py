@@ -130,6 +130,13 @@ class PlatformStore(Protocol):
         """The person's display name and chosen language, if they are known to the core."""
         ...
 
+    def take_lease(self, name: str) -> bool:
+        """Hold ``name`` as the only process on this database, until ``drop_lease`` or
+        this process ends (a crash frees it); False when another process holds it."""
+        ...
+
+    def drop_lease(self, name: str) -> None: ...
+
 
 Job = Callable[[], Awaitable[None]]
 

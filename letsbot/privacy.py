@@ -78,6 +78,7 @@ def privacy(ctx: Context, words: list[str]) -> None:
         t("privacy.who_coordinators"),
         t("privacy.who_hosts"),
         t("privacy.who_platforms"),
+        *([t("privacy.matrix_encryption")] if "matrix" in platforms else []),
         t("privacy.forget_hint", example=ctx.usage("forget_me")),
     ]
     ctx.reply("\n".join(lines))

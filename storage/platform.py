@@ -8,11 +8,13 @@ raises letsbot.errors.Busy, as in the core.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import hashlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from letsbot.clock import Clock
@@ -39,6 +41,7 @@ class SqlPlatformStore:
         self._insert: Any = (
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
+        self._leases: dict[str, Callable[[], None]] = {}  # name -> how to let it go
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -153,6 +156,59 @@ class SqlPlatformStore:
                 .where(held_messages.c.id == held_id)
                 .values(delivered_at=self.clock.now())
             )
+
+    # one process at a time
+    def take_lease(self, name: str) -> bool:
+        """PostgreSQL: a session advisory lock on a connection kept for it; SQLite: an
+        exclusive ``flock`` on a file beside the database. Either ends with the process."""
+        if name in self._leases:
+            return True
+        key = f"letsbot:{self.platform}:{name}"
+        if self.engine.dialect.name == "postgresql":
+            number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+            with busy_when_unreachable():
+                connection = self.engine.connect()
+                try:
+                    got = connection.execute(
+                        text("SELECT pg_try_advisory_lock(:n)"), {"n": number}
+                    ).scalar_one()
+                    connection.commit()
+                except BaseException:
+                    connection.invalidate()
+                    connection.close()
+                    raise
+            if not got:
+                connection.close()
+                return False
+
+            def unlock() -> None:
+                try:
+                    connection.execute(text("SELECT pg_advisory_unlock(:n)"), {"n": number})
+                    connection.commit()
+                    connection.close()
+                except Exception:  # the server went away: the lock went with it
+                    connection.invalidate()
+                    connection.close()
+
+            self._leases[name] = unlock
+            return True
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            self._leases[name] = lambda: None  # one process by definition
+            return True
+        handle = open(f"{database}.{self.platform}-{name}.lock", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._leases[name] = handle.close
+        return True
+
+    def drop_lease(self, name: str) -> None:
+        release = self._leases.pop(name, None)
+        if release is not None:
+            release()
 
     # the core's view of a person
     def profile(self, user_id: str) -> Profile | None:

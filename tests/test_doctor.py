@@ -311,6 +311,7 @@ def matrix(server: Synapse, rooms: list[str], **secrets: str) -> MatrixSection:
         homeserver=server.url,
         user_id="@letsbot:localhost",
         group_rooms=rooms,
+        store_path=server.folder / "doctor-store",  # not made: the bot never ran here
         **secrets,  # type: ignore[arg-type]
     )
 
@@ -355,13 +356,16 @@ async def test_matrix_login_rooms_and_power_levels(synapse: Synapse) -> None:
         " to send messages; fix: let the bot send messages (Element: Room settings, Roles &"
         " Permissions)",
         f"OK    matrix room {rooms['secret']}: the bot is in the room",
-        f"FAIL  matrix rights in {rooms['secret']}: the room is encrypted: the bot can't read it;"
-        " fix: use a room without encryption (it can't be switched off: make a new room)",
+        f"OK    matrix rights in {rooms['secret']}: the bot may send messages (power level 0);"
+        " the room is encrypted, the bot reads it with its own keys",
         f"FAIL  matrix room {rooms['elsewhere']}: the bot is not in this room; fix: invite"
         " @letsbot:localhost to the room; 'letsbot run' then joins it",
         "FAIL  matrix room #nergens:localhost: the homeserver knows no room with this alias; fix:"
         " check the alias in matrix.group_rooms, or use the room id (Element: Room settings,"
         " Advanced)",
+        f"OK    matrix encryption store: {synapse.folder / 'doctor-store'} is made at the first"
+        " 'letsbot run'; the pickle key kept in the folder (set matrix.pickle_key to keep it"
+        " apart)",
     ]
     devices = await bot.devices()
     assert [d.display_name for d in devices.devices if "doctor" in (d.display_name or "")] == []
@@ -375,6 +379,9 @@ async def test_matrix_login_rooms_and_power_levels(synapse: Synapse) -> None:
         "OK    matrix login: the access token of @letsbot:localhost is valid",
         "FAIL  matrix rooms: matrix.group_rooms is empty: the bot serves no group room; fix: put"
         " the group room's id or alias in matrix.group_rooms",
+        f"OK    matrix encryption store: {synapse.folder / 'doctor-store'} is made at the first"
+        " 'letsbot run'; the pickle key kept in the folder (set matrix.pickle_key to keep it"
+        " apart)",
     ]
     stale = await matrix_diagnose(matrix(synapse, [], access_token="syt_not_a_token"))
     assert (

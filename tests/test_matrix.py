@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import itertools
 import logging
 import re
+import stat
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +27,23 @@ from letsbot.config import Settings
 from tests.support import Driver, make_settings
 
 try:
-    from nio import AsyncClient, AsyncClientConfig, LoginResponse, RoomCreateResponse, RoomPreset
+    from nio import (
+        Api,
+        AsyncClient,
+        AsyncClientConfig,
+        LoginResponse,
+        RoomCreateResponse,
+        RoomPreset,
+        RoomSendResponse,
+    )
 
-    from adapters.matrix import Tuning
+    from adapters.matrix import Tuning, diagnose
     from tests.synapse import Synapse
 except ImportError as error:  # pragma: no cover - the test extra installs them
     pytest.skip(f"matrix-nio or matrix-synapse is not installed: {error}", allow_module_level=True)
 
 PASSWORD = "correct horse battery"
-FAST = Tuning(poll_timeout=2, backoff_start=0.05, backoff_max=0.5)
+FAST = Tuning(poll_timeout=2, backoff_start=0.05, backoff_max=0.5, undecryptable_after=0.3)
 _names = itertools.count(1)
 T = TypeVar("T")
 
@@ -65,14 +75,26 @@ def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
 class Person:
     """A member at a Matrix client: sends, reacts, and sees everything in their rooms."""
 
-    def __init__(self, server: Synapse, name: str) -> None:
-        self.localpart = f"{name.lower()}{next(_names)}"
-        self.user_id = server.register(self.localpart, PASSWORD)
+    def __init__(
+        self, server: Synapse, name: str, *, encrypted: bool = False, same_as: Person | None = None
+    ) -> None:
+        """``same_as``: another device (a second login) of that person."""
+        if same_as is None:
+            self.localpart = f"{name.lower()}{next(_names)}"
+            self.user_id = server.register(self.localpart, PASSWORD)
+        else:
+            self.localpart, self.user_id = same_as.localpart, same_as.user_id
+        self.encrypted = encrypted
+        store = server.folder / "people" / f"{self.localpart}-{next(_names)}"
+        store.mkdir(parents=True)
         self.client = AsyncClient(
             server.url,
             self.user_id,
+            store_path=str(store),
             config=AsyncClientConfig(
-                encryption_enabled=False, backoff_factor=0.02, max_timeout_retry_wait_time=0.3
+                encryption_enabled=encrypted,
+                backoff_factor=0.02,
+                max_timeout_retry_wait_time=0.3,
             ),
         )
         self.events: dict[str, list[dict[str, Any]]] = {}
@@ -82,18 +104,34 @@ class Person:
         answer = await self.client.login(PASSWORD)
         assert isinstance(answer, LoginResponse), answer
         await self.client.sync(timeout=0)
+        await self.chores()
         self._task = asyncio.create_task(self._sync())
+
+    async def chores(self) -> None:
+        """What nio's sync_forever does between syncs: keys uploaded, queried, claimed."""
+        client = self.client
+        if not self.encrypted:
+            return
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
 
     async def _sync(self) -> None:
         while True:
             try:
                 response = await self.client.sync(timeout=500)
+                await self.chores()
             except Exception:  # the homeserver restarts in one test
                 await asyncio.sleep(0.05)
                 continue
             for room_id, info in getattr(getattr(response, "rooms", None), "join", {}).items():
                 for event in info.timeline.events:
-                    self.events.setdefault(room_id, []).append(event.source)
+                    seen = {**event.source, "decrypted": getattr(event, "decrypted", False)}
+                    self.events.setdefault(room_id, []).append(seen)
             for room_id in getattr(getattr(response, "rooms", None), "invite", {}):
                 await self.client.join(room_id)
 
@@ -106,7 +144,9 @@ class Person:
 
     async def say(self, room_id: str, line: str, **extra: Any) -> str:
         content = {"msgtype": "m.text", "body": line, **extra}
-        answer = await self.client.room_send(room_id, "m.room.message", content)
+        answer = await self.client.room_send(
+            room_id, "m.room.message", content, ignore_unverified_devices=True
+        )
         return str(answer.event_id)
 
     async def react(self, room_id: str, event_id: str, key: str) -> None:
@@ -157,7 +197,9 @@ class Person:
         return str(created.room_id)
 
     async def dm(self, bot_id: str) -> str:
-        room_id = await self.room(bot_id, direct=True)
+        """A direct chat with the bot; encrypted as Element makes one when the member's
+        client has encryption on (``m.room.encryption`` in the initial state)."""
+        room_id = await self.room(bot_id, direct=True, encrypted=self.encrypted)
         await until(lambda: self.joined(room_id, bot_id), what="the bot in the direct chat")
         return room_id
 
@@ -183,6 +225,8 @@ class Harness:
     task: asyncio.Task[None] | None = None
     stop_event: asyncio.Event = field(default_factory=asyncio.Event)
     log: Lines = field(default_factory=Lines)
+    matrix: dict[str, Any] = field(default_factory=dict)  # more of the [matrix] section
+    tuning: Tuning = FAST
 
     @property
     def bot_id(self) -> str:
@@ -197,11 +241,14 @@ class Harness:
                 "user_id": self.bot_id,
                 "password": PASSWORD,
                 "group_rooms": self.rooms,
+                **self.matrix,
             },
         )
 
-    async def person(self, name: str) -> Person:
-        person = Person(self.server, name)
+    async def person(
+        self, name: str, *, encrypted: bool = False, same_as: Person | None = None
+    ) -> Person:
+        person = Person(self.server, name, encrypted=encrypted, same_as=same_as)
         await person.start()
         self.people.append(person)
         return person
@@ -215,7 +262,7 @@ class Harness:
                 self.engine,
                 SystemClock(),
                 self.stop_event,
-                tunings={"matrix": FAST},
+                tunings={"matrix": self.tuning},
             )
         )
         self.task = task
@@ -289,12 +336,17 @@ async def mx(synapse: Synapse, engine: Engine) -> AsyncIterator[Harness]:
         await person.close()
 
 
-async def group_with_ann_and_bob(mx: Harness) -> tuple[Person, Person, str, str, str]:
-    """Ann (coordinator) and Bob (member), a group room with both; the bot running."""
-    ann = await mx.person("Ann")
-    bob = await mx.person("Bob")
+async def group_with_ann_and_bob(
+    mx: Harness, *, encrypted: bool = False
+) -> tuple[Person, Person, str, str, str]:
+    """Ann (coordinator) and Bob (member), a group room with both; the bot running.
+
+    ``encrypted``: their clients encrypt, and so are the group room and their direct chats.
+    """
+    ann = await mx.person("Ann", encrypted=encrypted)
+    bob = await mx.person("Bob", encrypted=encrypted)
     mx.coordinators.append(f"matrix:{ann.user_id}")
-    group = await ann.room(mx.bot_id, bob.user_id)
+    group = await ann.room(mx.bot_id, bob.user_id, encrypted=encrypted)
     await until(lambda: bob.joined(group, bob.user_id), what="Bob in the group")
     mx.rooms.append(group)
     await mx.start()
@@ -431,24 +483,278 @@ async def test_a_synapse_restart_while_the_bot_runs_is_survived(mx: Harness) -> 
     assert len([x for x in mx.log.lines if "can't reach the homeserver" in x]) == 1
 
 
-async def test_an_encrypted_room_gets_a_clear_notice(mx: Harness) -> None:
+async def test_an_encrypted_direct_chat_join_and_balance_across_a_restart(mx: Harness) -> None:
     ann = await mx.person("Ann")
+    mx.coordinators.append(f"matrix:{ann.user_id}")
+    await mx.start()
+    ann_dm = await ann.dm(mx.bot_id)
+    await ann.ask(ann_dm, "/start", "Welkom bij LETS Durme")
+    bob = await mx.person("Bob", encrypted=True)
+    bob_dm = await mx.member(bob, "Bob Peeters", ann)  # his encrypted direct chat
+    assert bob.client.rooms[bob_dm].encrypted
+    sent = [e for e in bob.events[bob_dm] if e["sender"] == bob.user_id and "body" in e["content"]]
+    assert sent and all(e["decrypted"] for e in sent)  # he wrote encrypted ...
+    answer = await bob.ask(bob_dm, "/saldo", "Je saldo: 0 pluimen")
+    assert answer["decrypted"] and answer["sender"] == mx.bot_id  # ... and reads the answers
+    privacy = await bob.ask(bob_dm, "/privacy", "Wat de bot van LETS Durme over jou bewaart")
+    assert "versleutelde gesprekken versleuteld onderweg" in privacy["content"]["body"]
+    await bob.ask(bob_dm, "/betaal DU-001 5 soep", "Betaal 5 pluimen")
+    await bob.ask(bob_dm, "ja", "Geboekt:")
+    assert mx.payments() == 1 and mx.balance(bob) == -5
+    assert all(n["decrypted"] for n in bob.notices(bob_dm))
+
+    # Restarted: the same device, and it reads what was written while it was down.
+    await mx.stop()
+    await bob.say(bob_dm, "/saldo")
+    before = len(bob.notices(bob_dm))
+    await mx.start()
+    await bob.reply(bob_dm, "Je saldo: -5 pluimen", before)
+    await bob.ask(bob_dm, "/hulp", "/betaal")
+    balances = [n for n in bob.notices(bob_dm)[before:] if "Je saldo: -5" in n["content"]["body"]]
+    assert len(balances) == 1
+    devices = {m[1] for line in mx.log.lines if (m := re.search(r"\(device (\w+)\)", line))}
+    assert len(devices) == 1
+    assert not [line for line in mx.log.lines if "encrypt" in line and "ready" not in line]
+
+
+def _verified(value: dict[str, Any], signer: str, key_id: str, public: str) -> bool:
+    """The test's own check of a Matrix JSON signature (spec appendix "Signing JSON"), with
+    vodozemac's ed25519, not the bot's code."""
+    import json
+
+    from vodozemac import Ed25519PublicKey, Ed25519Signature
+
+    body = {k: v for k, v in value.items() if k not in ("signatures", "unsigned")}
+    message = json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    signature = value.get("signatures", {}).get(signer, {}).get(key_id)
+    if signature is None:
+        return False
+    try:
+        Ed25519PublicKey.from_base64(public).verify_signature(
+            message.encode(), Ed25519Signature.from_base64(signature)
+        )
+    except Exception:
+        return False
+    return True
+
+
+async def test_the_bots_device_is_cross_signed_by_its_own_account(mx: Harness) -> None:
+    import json
+
+    ann = await mx.person("Ann")
+    await mx.start()
+    device = await until(
+        lambda: next(
+            (
+                m[1]
+                for x in mx.log.lines
+                if (m := re.search(r"matrix ready: .*\(device (\w+)\)", x))
+            ),
+            None,
+        )
+    )
+
+    async def query() -> dict[str, Any]:
+        answer = await ann.client.send(
+            "POST",
+            "/_matrix/client/v3/keys/query",
+            json.dumps({"device_keys": {mx.bot_id: []}}),
+            headers={"Authorization": f"Bearer {ann.client.access_token}"},
+        )
+        assert answer.status == 200
+        return dict(await answer.json())
+
+    keys = await query()
+    master = keys["master_keys"][mx.bot_id]
+    self_signing = keys["self_signing_keys"][mx.bot_id]
+    assert master["usage"] == ["master"] and self_signing["usage"] == ["self_signing"]
+    ((master_id, master_public),) = master["keys"].items()
+    ((ssk_id, ssk_public),) = self_signing["keys"].items()
+    assert master_id == f"ed25519:{master_public}" and ssk_id == f"ed25519:{ssk_public}"
+    assert _verified(self_signing, mx.bot_id, master_id, master_public)
+    bots_device = keys["device_keys"][mx.bot_id][device]
+    assert _verified(bots_device, mx.bot_id, ssk_id, ssk_public)
+    assert not _verified(bots_device, mx.bot_id, master_id, master_public)  # a real check
+    assert any(f"device {device} cross-signed" in x for x in mx.log.lines)
+    store = Path(str(mx.engine.url.database)).parent / "letsbot-matrix"
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    assert [c.line() for c in doctor if "encryption" in c.name or "cross" in c.name] == [
+        f"OK    matrix encryption store: {store} is private (mode 700); the pickle key kept in"
+        " the folder (set matrix.pickle_key to keep it apart)",
+        f"OK    matrix cross-signing: published; the bot's device {device} is signed",
+    ]
+
+    # A restart keeps its keys: the same identity, nothing uploaded or signed again.
+    signed_lines = len([x for x in mx.log.lines if "cross-signed" in x])
+    await mx.stop()
+    await mx.start()
+    again = await query()
+    assert again["master_keys"][mx.bot_id]["keys"] == master["keys"]
+    assert again["self_signing_keys"][mx.bot_id]["keys"] == self_signing["keys"]
+    assert len([x for x in mx.log.lines if "cross-signed" in x]) == signed_lines
+    assert stat.S_IMODE((store / "cross-signing.json").stat().st_mode) == 0o600
+
+    # Its private keys lost: new ones replace the published ones (the homeserver asks
+    # for the password then), and the same device is signed again.
+    await mx.stop()
+    (store / "cross-signing.json").unlink()
+    await mx.start()
+    renewed = await query()
+    new_master = renewed["master_keys"][mx.bot_id]
+    assert new_master["keys"] != master["keys"]
+    assert any("published (with the account's password)" in x for x in mx.log.lines)
+    ((new_ssk_id, new_ssk_public),) = renewed["self_signing_keys"][mx.bot_id]["keys"].items()
+    assert _verified(
+        renewed["device_keys"][mx.bot_id][device], mx.bot_id, new_ssk_id, new_ssk_public
+    )
+
+
+async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness) -> None:
+    ann, bob, group, ann_dm, bob_dm = await group_with_ann_and_bob(mx, encrypted=True)
+    assert all(bob.client.rooms[r].encrypted for r in (group, bob_dm))
+    assert ann.client.rooms[ann_dm].encrypted
+    await bob.ask(group, f"/betaal {ann.user_id} 3 koffie", "Betaal 3 pluimen")
+    question = bob.notices(group)[-1]
+    await bob.react(group, question["event_id"], "👍")
+    booked = await bob.reply(group, "Geboekt:")
+    assert mx.balance(bob) == -3 and mx.payments() == 1
+
+    await bob.ask(bob_dm, "/voorstel Koffie op de markt", "Ik heb het in de groep gemeld")
+    announce = await ann.reply(group, "Nieuw voorstel #1")
+    await until(
+        lambda: len([e for e in bob.events.get(group, []) if e.get("type") == "m.reaction"]) == 3,
+        what="the bot's reactions",
+    )
+    await bob.react(group, announce["event_id"], "1️⃣")
+    await bob.reply(bob_dm, "Je stem op voorstel #1: Voor.")
+    assert mx.scalar("SELECT count(*) FROM votes") == 1
+
+    # A chart in an encrypted room is an encrypted attachment: only the event has its key.
+    from nio import MemoryDownloadResponse
+    from nio.crypto import decrypt_attachment
+
+    from tests.test_stats import assert_png
+
+    await ann.ask(group, "/statistiek", "Statistiek van LETS Durme")
+    images = await until(
+        lambda: [
+            e
+            for e in ann.events.get(group, [])
+            if e.get("type") == "m.room.message" and e["content"].get("msgtype") == "m.image"
+        ],
+        what="a chart in the group",
+    )
+    chart = images[0]["content"]
+    assert "url" not in chart and chart["file"]["url"].startswith("mxc://localhost/")
+    assert images[0]["decrypted"] and chart["info"]["mimetype"] == "image/png"
+    answer = await ann.client.download(mxc=chart["file"]["url"])
+    assert isinstance(answer, MemoryDownloadResponse), answer
+    assert not answer.body.startswith(b"\x89PNG")  # what the homeserver keeps is no picture
+    file = chart["file"]
+    png = decrypt_attachment(answer.body, file["key"]["k"], file["hashes"]["sha256"], file["iv"])
+    assert len(png) == chart["info"]["size"]
+    assert_png(png)
+
+    for person, room in ((bob, group), (ann, group), (bob, bob_dm), (ann, ann_dm)):
+        assert person.notices(room) and all(n["decrypted"] for n in person.notices(room))
+    assert booked["decrypted"] and announce["decrypted"]
+
+
+async def test_a_members_second_device_and_a_late_joiner_read_the_bot(mx: Harness) -> None:
+    ann, bob, group, _, bob_dm = await group_with_ann_and_bob(mx, encrypted=True)
+    await bob.ask(bob_dm, "/saldo", "Je saldo: 0 pluimen")  # the bot has spoken here
+
+    # Bob logs in on a second device: it writes, and both his devices read the answer.
+    tablet = await mx.person("Bob", encrypted=True, same_as=bob)
+    await until(lambda: tablet.joined(bob_dm, mx.bot_id), what="the chat on his tablet")
+    answer = await tablet.ask(bob_dm, "/hulp", "/betaal")
+    assert answer["decrypted"]
+    on_phone = await bob.reply(bob_dm, "/betaal", len(bob.notices(bob_dm)) - 1)
+    assert on_phone["decrypted"] and on_phone["event_id"] == answer["event_id"]
+
+    # Carl joins the encrypted group room late: he reads what the bot says after that.
+    carl = await mx.person("Carl", encrypted=True)
+    await ann.client.room_invite(group, carl.user_id)
+    await until(lambda: carl.joined(group, carl.user_id), what="Carl in the group")
+    await bob.ask(group, f"/betaal {ann.user_id} 2 thee", "Betaal 2 pluimen")
+    said = await carl.reply(group, "Betaal 2 pluimen")
+    assert said["decrypted"]
+
+
+async def send_without_key(person: Person, room: str, number: int) -> None:
+    """A message encrypted with a room key the bot never got (sent as it is, past nio)."""
+    forged = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnAC",
+        "sender_key": "c2VuZGVy",
+        "session_id": "c2Vzc2lvbg",
+        "device_id": "ANNPHONE",
+    }
+    method, path, data = Api.room_send(
+        person.client.access_token, room, "m.room.encrypted", forged, f"forged-{number}"
+    )
+    await person.client._send(RoomSendResponse, method, path, data, (room,))
+
+
+async def test_a_message_waiting_for_its_key_is_not_lost_in_a_restart(mx: Harness) -> None:
+    mx.tuning = dataclasses.replace(FAST, undecryptable_after=3600)  # it waits
+    ann = await mx.person("Ann", encrypted=True)
+    await mx.start()
+    room = await ann.dm(mx.bot_id)
+    await send_without_key(ann, room, 1)
+    waiting = "SELECT count(*) FROM platform_state WHERE key LIKE 'undecrypted:%'"
+    await until(lambda: mx.scalar(waiting) == 1, what="the message kept while it waits")
+    await mx.stop()
+    mx.tuning = FAST  # restarted, and waited long enough: its sender is told
+    await mx.start()
+    await ann.reply(room, "Ik kon je bericht niet lezen")
+    assert mx.scalar(waiting) == 0
+
+
+async def test_a_message_the_bot_cant_decrypt_gets_one_plain_notice(mx: Harness) -> None:
+    ann = await mx.person("Ann", encrypted=True)
     await mx.start()
     room = await ann.room(mx.bot_id, direct=True, encrypted=True)
     await until(lambda: ann.joined(room, mx.bot_id), what="the bot in the encrypted chat")
-    await ann.client.room_send(
-        room,
-        "m.room.encrypted",
-        {
-            "algorithm": "m.megolm.v1.aes-sha2",
-            "ciphertext": "AwgAEnAC",
-            "sender_key": "c2VuZGVy",
-            "session_id": "c2Vzc2lvbg",
-            "device_id": "ANNPHONE",
-        },
-    )
-    notice = await ann.reply(room, "versleutelde kamers")
-    assert mx.bot_id in notice["content"]["body"]
+    await send_without_key(ann, room, 1)
+    await send_without_key(ann, room, 2)
+    notice = await ann.reply(room, "Ik kon je bericht niet lezen")
+    assert notice["decrypted"]  # the notice itself is encrypted, and she reads it
+    assert "coördinator van LETS Durme" in notice["content"]["body"]
+    await ann.ask(room, "/hulp", "/aanmelden")  # the bot reads what she writes with her key
+    unreadable = [n for n in ann.notices(room) if "niet lezen" in n["content"]["body"]]
+    assert len(unreadable) == 1  # told once, not per message
+
+
+async def test_a_second_process_on_the_same_database_does_not_serve_matrix(mx: Harness) -> None:
+    from letsbot.hub import TransportError
+
+    await mx.start()
+    with pytest.raises(TransportError, match="another letsbot process already serves Matrix"):
+        await serve(mx.settings(), mx.engine, SystemClock(), asyncio.Event())
+    ann = await mx.person("Ann")
+    room = await ann.dm(mx.bot_id)
+    await ann.ask(room, "/hulp", "/aanmelden")  # the first one serves on
+    await mx.stop()
+    await mx.start()  # and once it stopped, the lease is free
+
+
+async def test_the_encryption_store_is_private_and_opens_only_with_its_key(mx: Harness) -> None:
+    from letsbot.hub import TransportError
+
+    await mx.start()
+    await mx.stop()
+    database = Path(str(mx.engine.url.database))
+    store = database.parent / "letsbot-matrix"  # beside the SQLite file
+    files = sorted(p.name for p in store.iterdir())
+    assert "pickle-key" in files and any(name.endswith(".db") for name in files)
+    assert stat.S_IMODE(store.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in store.iterdir()} == {0o600}
+
+    mx.matrix["pickle_key"] = "not the key it was made with"
+    with pytest.raises(TransportError, match="the pickle key does not open the encryption store"):
+        await mx.start()
+    mx.task = None
 
 
 async def test_a_matrix_member_pays_a_console_member_in_one_database(mx: Harness) -> None:

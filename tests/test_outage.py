@@ -373,12 +373,13 @@ def scalar(engine: Engine, sql: str) -> int:
 
 
 async def test_the_matrix_sync_loop_lives_through_an_outage(
-    cluster: Cluster, synapse: Synapse
+    cluster: Cluster, synapse: Synapse, tmp_path: Path
 ) -> None:
     """Matrix stores its sync checkpoint after each batch: with the database down that
     write fails, and the loop must go on (from the token it holds) rather than stop."""
     engine = make_engine(cluster.url)
-    mx = Harness(synapse, engine)
+    # with PostgreSQL the encryption keys' folder is configured
+    mx = Harness(synapse, engine, matrix={"store_path": tmp_path / "matrix"})
     logging.getLogger().addHandler(mx.log)
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("nio").setLevel(logging.WARNING)

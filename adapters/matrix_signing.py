@@ -1,0 +1,250 @@
+"""Cross-signing of the bot's Matrix device: its master, self-signing and user-signing keys.
+
+matrix-nio has no cross-signing, and Element shows (and since MSC4153 may
+refuse) a device its owner never signed. So the bot makes its three ed25519
+keys once, publishes them (``POST /keys/device_signing/upload``, which may ask
+for the account's password: user-interactive authentication), and signs its
+own device with the self-signing key (``POST /keys/signatures/upload``).
+
+From the Matrix spec: objects are signed over their canonical JSON (keys
+sorted, no white space, UTF-8) without ``signatures`` and ``unsigned``; the
+signature is unpadded base64 under ``signatures[user_id]["ed25519:<key id>"]``,
+and a cross-signing key's id is its unpadded base64 public key. The master key
+signs the other two; the self-signing key signs the user's devices.
+
+The private keys (32-byte seeds) are kept in the store folder in one file,
+sealed with the store's pickle key (AES-GCM), 0600; a restart reuses them, so
+members' clients keep seeing the same identity. ed25519 and AES come from
+pycryptodome, which matrix-nio already depends on.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from Crypto.Cipher import AES
+from Crypto.Signature import eddsa
+
+KEYS_FILE = "cross-signing.json"
+USAGES = ("master", "self_signing", "user_signing")
+
+# (method, path below /_matrix/client/v3, JSON body) -> (HTTP status, JSON answer)
+Http = Callable[[str, str, dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+def canonical_json(value: Any) -> bytes:
+    """The spec's canonical JSON: sorted keys, no white space, UTF-8, no floats."""
+    return json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+    ).encode("utf-8")
+
+
+def b64(data: bytes) -> str:
+    """Unpadded base64."""
+    return base64.b64encode(data).decode("ascii").rstrip("=")
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
+class SigningKey:
+    """One ed25519 key pair, from its 32-byte seed."""
+
+    def __init__(self, seed: bytes) -> None:
+        if len(seed) != 32:
+            raise ValueError("an ed25519 seed has 32 bytes")
+        self.seed = seed
+        self._key = eddsa.import_private_key(seed)
+        self.public = b64(self._key.public_key().export_key(format="raw"))
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(secrets.token_bytes(32))
+
+    @property
+    def key_id(self) -> str:
+        """``ed25519:<public key>``, as cross-signing keys are named."""
+        return f"ed25519:{self.public}"
+
+    def sign(self, message: bytes) -> str:
+        return b64(eddsa.new(self._key, "rfc8032").sign(message))
+
+
+def signed(value: dict[str, Any], key: SigningKey, signer: str, key_id: str = "") -> dict[str, Any]:
+    """A copy of ``value`` with ``signer``'s signature by ``key`` added to its others."""
+    body = {k: v for k, v in value.items() if k not in ("signatures", "unsigned")}
+    signature = key.sign(canonical_json(body))
+    signatures = {user: dict(sigs) for user, sigs in value.get("signatures", {}).items()}
+    signatures.setdefault(signer, {})[key_id or key.key_id] = signature
+    copy = dict(value)
+    copy["signatures"] = signatures
+    return copy
+
+
+def verify(value: dict[str, Any], signer: str, key_id: str, public: str) -> bool:
+    """Whether ``value`` carries a valid signature of ``signer`` by ``public`` (a check)."""
+    signature = value.get("signatures", {}).get(signer, {}).get(key_id)
+    if not isinstance(signature, str):
+        return False
+    body = {k: v for k, v in value.items() if k not in ("signatures", "unsigned")}
+    try:
+        checker = eddsa.new(eddsa.import_public_key(unb64(public)), "rfc8032")
+        checker.verify(canonical_json(body), unb64(signature))
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class CrossSigningKeys:
+    master: SigningKey
+    self_signing: SigningKey
+    user_signing: SigningKey
+
+    @classmethod
+    def generate(cls) -> CrossSigningKeys:
+        return cls(SigningKey.generate(), SigningKey.generate(), SigningKey.generate())
+
+    def public_object(self, user_id: str, usage: str) -> dict[str, Any]:
+        """The public key object of ``usage``; the other two are signed by the master key."""
+        key: SigningKey = getattr(self, usage)
+        value: dict[str, Any] = {
+            "user_id": user_id,
+            "usage": [usage],
+            "keys": {key.key_id: key.public},
+        }
+        return value if usage == "master" else signed(value, self.master, user_id)
+
+    def upload_body(self, user_id: str) -> dict[str, Any]:
+        return {f"{usage}_key": self.public_object(user_id, usage) for usage in USAGES}
+
+
+def _sealing_key(pickle_key: str) -> bytes:
+    return hashlib.sha256(b"letsbot cross-signing\0" + pickle_key.encode("utf-8")).digest()
+
+
+def save(folder: Path, keys: CrossSigningKeys, pickle_key: str) -> None:
+    """The seeds, sealed with the pickle key, in one 0600 file (written whole, then renamed)."""
+    plain = canonical_json({usage: b64(getattr(keys, usage).seed) for usage in USAGES})
+    nonce = secrets.token_bytes(12)
+    cipher = AES.new(_sealing_key(pickle_key), AES.MODE_GCM, nonce=nonce)
+    sealed, tag = cipher.encrypt_and_digest(plain)
+    text = json.dumps({"version": 1, "nonce": b64(nonce), "sealed": b64(sealed), "tag": b64(tag)})
+    path = folder / KEYS_FILE
+    temporary = folder / f".{KEYS_FILE}.new"
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(handle, "w", encoding="utf-8") as file:
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(temporary, path)
+
+
+class SealError(Exception):
+    """The keys file is there but doesn't open with this pickle key."""
+
+
+def load(folder: Path, pickle_key: str) -> CrossSigningKeys | None:
+    path = folder / KEYS_FILE
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        cipher = AES.new(_sealing_key(pickle_key), AES.MODE_GCM, nonce=unb64(stored["nonce"]))
+        plain = cipher.decrypt_and_verify(unb64(stored["sealed"]), unb64(stored["tag"]))
+        seeds = json.loads(plain)
+        return CrossSigningKeys(*(SigningKey(unb64(seeds[usage])) for usage in USAGES))
+    except (ValueError, KeyError, TypeError) as error:
+        raise SealError(f"{path} does not open with this pickle key ({error})") from None
+
+
+class Outcome(Enum):
+    SIGNED = "the device is cross-signed"  # already, or now
+    NEEDS_PASSWORD = "publishing the cross-signing keys needs the account's password"
+    FAILED = "the homeserver refused the cross-signing keys or the device's signature"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    detail: str = ""
+    published: bool = False  # new keys were uploaded this time
+    signed_now: bool = False  # the device was signed this time
+    with_password: bool = False  # the homeserver asked for the password to publish them
+
+
+async def cross_sign(
+    http: Http,
+    user_id: str,
+    device_id: str,
+    folder: Path,
+    pickle_key: str,
+    password: str,
+) -> Result:
+    """The bot's device cross-signed: keys made (once), published, the device signed.
+
+    Idempotent: what the homeserver already has is not sent again.
+    """
+    keys = load(folder, pickle_key)
+    if keys is None:
+        keys = CrossSigningKeys.generate()
+        save(folder, keys, pickle_key)  # before publishing: a crash in between reuses them
+    status, query = await http("POST", "/keys/query", {"device_keys": {user_id: [device_id]}})
+    if status != 200:
+        return Result(Outcome.FAILED, f"keys/query: HTTP {status} {query.get('errcode', '')}")
+    master = query.get("master_keys", {}).get(user_id, {})
+    published = with_password = False
+    if keys.master.key_id not in master.get("keys", {}):
+        result = await _publish(http, keys, user_id, password)
+        if result.outcome is not Outcome.SIGNED:
+            return result
+        published, with_password = True, result.with_password
+    device = query.get("device_keys", {}).get(user_id, {}).get(device_id)
+    if not isinstance(device, dict):
+        return Result(Outcome.FAILED, f"the homeserver has no keys of device {device_id}")
+    key_id = keys.self_signing.key_id
+    if not published and verify(device, user_id, key_id, keys.self_signing.public):
+        return Result(Outcome.SIGNED)
+    own = {k: v for k, v in device.items() if k not in ("signatures", "unsigned")}
+    body = {user_id: {device_id: signed(own, keys.self_signing, user_id)}}
+    status, answer = await http("POST", "/keys/signatures/upload", body)
+    failures = answer.get("failures") or {}
+    if status != 200 or failures:
+        return Result(Outcome.FAILED, f"keys/signatures/upload: HTTP {status} {failures or answer}")
+    return Result(Outcome.SIGNED, published=published, signed_now=True, with_password=with_password)
+
+
+async def _publish(http: Http, keys: CrossSigningKeys, user_id: str, password: str) -> Result:
+    """Upload the three public keys; with the password when the homeserver asks for it.
+
+    The outcome SIGNED here means "published"; the device is signed after it.
+    """
+    body = keys.upload_body(user_id)
+    status, answer = await http("POST", "/keys/device_signing/upload", body)
+    if status == 401 and "flows" in answer:
+        stages = {s for flow in answer.get("flows", []) for s in flow.get("stages", [])}
+        if not password or "m.login.password" not in stages:
+            return Result(Outcome.NEEDS_PASSWORD, "the homeserver asks to authenticate")
+        auth = {
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user_id},
+            "password": password,
+            "session": answer.get("session"),
+        }
+        status, answer = await http("POST", "/keys/device_signing/upload", {**body, "auth": auth})
+        if status == 200:
+            return Result(Outcome.SIGNED, with_password=True)
+    if status != 200:
+        code = answer.get("errcode", "")
+        return Result(Outcome.FAILED, f"keys/device_signing/upload: HTTP {status} {code}")
+    return Result(Outcome.SIGNED)
