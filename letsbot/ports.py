@@ -515,6 +515,10 @@ class Figures(Protocol):
         """Balances of the active and leaving members, lowest first; at ``at`` if given."""
         ...
 
+    def turnover(self, since: datetime) -> dict[int, int]:
+        """Per member id: what they paid and received in trades that stand, from ``since``."""
+        ...
+
 
 class Privacy(Protocol):
     """What the bot keeps about a member, and forgetting it."""

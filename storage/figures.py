@@ -160,6 +160,17 @@ class SqlFigures:
         found = {row[0]: int(row[1]) for row in rows}
         return found.get(ListingKind.OFFER.value, 0), found.get(ListingKind.WANT.value, 0)
 
+    def turnover(self, since: datetime) -> dict[int, int]:
+        within = and_(transfers.c.created_at >= since, _STANDING_TRADE)
+        sides = union_all(
+            select(transfers.c.payer_id.label("member_id"), transfers.c.amount).where(within),
+            select(transfers.c.receiver_id, transfers.c.amount).where(within),
+        ).subquery()
+        rows = self.db.execute(
+            select(sides.c.member_id, func.sum(sides.c.amount)).group_by(sides.c.member_id)
+        )
+        return {int(row[0]): int(row[1]) for row in rows}
+
     def balances(self, at: datetime | None = None) -> list[int]:
         members_now = and_(members.c.status.in_(TRADING), ~members.c.is_group_account)
         if at is None:

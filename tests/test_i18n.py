@@ -33,6 +33,10 @@ DYNAMIC = {
         for none in ("", "_none")
     ],
     "soft": ["payer_min", "receiver_max"],
+    "bulk": [
+        f"refused_{kind}"
+        for kind in ("payer_min", "receiver_max", "payer_leaving", "receiver_leaving")
+    ],
     "status": ["active", "candidate", "leaving", "inactive"],
 }
 
