@@ -42,7 +42,7 @@ from letsbot.domain import (
 )
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
-from letsbot.ledger import DESCRIPTION_LIMIT, parse_amount, warn_soft
+from letsbot.ledger import DESCRIPTION_LIMIT, close_if_settled, parse_amount, warn_soft
 from letsbot.markup import to_plain
 from letsbot.messages import Outgoing, ToAllGroups
 from letsbot.posting import LimitRefused, post
@@ -214,7 +214,7 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
             found = [
                 m for m in ctx.store.members.members([Status.ACTIVE]) if m.role is Role.COORDINATOR
             ]
-        return (many, [m for m in found if not m.is_group_account], words[0]), words[1:]
+        return (many, [m for m in found if not m.is_group_account], f"set:{many.value}"), words[1:]
     if first in _EVENT:
         if len(words) < 2 or not words[1].lstrip("#").isdigit() or len(words[1]) > 9:
             raise Refusal("bulk.event_number", usage=ctx.usage("bulk"))
@@ -223,7 +223,7 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
         if event is None:
             raise Refusal("bulk.no_event", id=number)
         going = [m for m, yes in ctx.store.events.rsvps(number) if yes]
-        label = f"{words[0]} {words[1]}"
+        label = f"event:{number}"
         return (Many.EVENT, [m for m in going if not m.is_group_account], label), words[2:]
     chosen: list[Member] = []
     rest = words
@@ -241,7 +241,8 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
         raise Refusal("bulk.usage", usage=ctx.usage("bulk"))
     if len(chosen) == 1:
         return chosen[0], rest
-    return (Many.LIST, chosen, ", ".join(ctx.label(m) for m in chosen[:3])), rest
+    label = ", ".join(ctx.label(m) for m in chosen[:3]) + (", …" if len(chosen) > 3 else "")
+    return (Many.LIST, chosen, label), rest
 
 
 def parse_rule(ctx: Context, words: list[str]) -> tuple[Rule, list[str]]:
@@ -288,7 +289,7 @@ class Run:
     one_id: int
     pays: bool
     many_ids: list[int]
-    label: str  # how the coordinator named the many
+    label: str  # the many: ``set:everyone``, ``event:12``, or the first names (markup)
     rule: Rule
     description: str
 
@@ -342,7 +343,7 @@ def parse_run(ctx: Context, words: list[str]) -> Run:
     _kind, many, label = right if left_one else left
     many = [m for m in many if m.id != one.id]
     if not many:
-        raise Refusal("bulk.empty", who=label)
+        raise Refusal("bulk.empty", who=many_label(ctx.t, label))
     if not one.can_trade:
         raise Refusal("pay.not_active", who=ctx.label(one))
     rule, rest = parse_rule(ctx, rest)
@@ -379,6 +380,16 @@ def _rule_text(t: Translator, rule: Rule) -> str:
     return text
 
 
+def many_label(t: Translator, label: str) -> Raw:
+    """The many as the reader's language names them."""
+    kind, _, value = label.partition(":")
+    if kind == "set":
+        return Raw(t(f"bulk.set_{value}"))
+    if kind == "event":
+        return Raw(t("bulk.set_event", id=value))
+    return Raw(label)
+
+
 def _refused_line(ctx: Context, t: Translator, member: Member, breach: Breach | None) -> str:
     who = ctx.label(member, t)
     if breach is None:
@@ -392,7 +403,7 @@ def _refused_line(ctx: Context, t: Translator, member: Member, breach: Breach | 
 
 
 def _sides(ctx: Context, t: Translator, run: Run, one: Member) -> tuple[Raw, Raw]:
-    many = Raw(t("bulk.many", label=run.label, count=len(run.many_ids)))
+    many = Raw(t("bulk.many", label=many_label(t, run.label), count=len(run.many_ids)))
     return (ctx.label(one, t), many) if run.pays else (many, ctx.label(one, t))
 
 
@@ -530,6 +541,8 @@ def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
     _tell(ctx, run, plan, one, question.id, locked)
     for member_id, breach in soft.items():
         warn_soft(ctx, breach, locked[member_id].balance)
+    for member, _ in [*plan.lines, (one, 0)]:
+        close_if_settled(ctx, member, locked[member.id].balance)
 
 
 def _tell(
