@@ -3,6 +3,8 @@ skipping, the group account's exemption, both languages, and what bad input gets
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from pathlib import Path
 
@@ -370,3 +372,28 @@ def test_a_console_script_and_letsbot_check_after_the_runs(ready: Path) -> None:
     check = letsbot("check", cwd=ready)
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.startswith("OK: 3 members, 6 transfers"), check.stdout
+    # The export names each booking's kind, and the run in its description.
+    exported = letsbot("export", "transfers", cwd=ready)
+    assert exported.returncode == 0, exported.stderr
+    table = list(csv.DictReader(io.StringIO(exported.stdout)))
+    kinds = [(row["from"], row["to"], row["amount"], row["kind"]) for row in table]
+    assert kinds[-5:] == [
+        ("DU-001", "DU-000", "2", "group"),
+        ("DU-002", "DU-000", "2", "group"),
+        ("DU-003", "DU-000", "5", "group"),
+        ("DU-000", "DU-002", "30", "group"),
+        ("DU-000", "DU-003", "30", "group"),
+    ]
+    assert table[-1]["description"] == "helpers repaircafé (massabetaling #3)"
+
+
+def test_help_explains_it_with_examples(four: Driver) -> None:
+    out = plain(four.say("admin", "/hulp massa"))
+    assert out.startswith("[dm admin] /massa <van> aan <aan> <bedrag> <omschrijving>")
+    assert "2 promille omzet 365 dagen" in out
+    assert "/massa kas aan iedereen 10 nieuwjaarsgeschenk" in out
+    assert "/massa <van> aan <aan>" in plain(four.say("admin", "/hulp"))
+    out = plain(four.say("bo", "/help"))
+    assert "/bulk" not in out  # not a coordinator
+    four.say("admin", "/lang en")
+    assert "2 permille turnover 365 days" in plain(four.say("admin", "/help bulk"))
