@@ -45,7 +45,7 @@ from letsbot.i18n import Raw, Translator
 from letsbot.ledger import DESCRIPTION_LIMIT, close_if_settled, parse_amount, warn_soft
 from letsbot.markup import to_plain
 from letsbot.messages import Outgoing, ToAllGroups
-from letsbot.posting import LimitRefused, post
+from letsbot.posting import LimitRefused, post_many
 from letsbot.registry import REGISTRY, Who
 from letsbot.text import fold
 
@@ -324,7 +324,8 @@ class Run:
         )
 
 
-def parse_run(ctx: Context, words: list[str]) -> Run:
+def parse_run(ctx: Context, words: list[str]) -> tuple[Run, dict[int, Member]]:
+    """The run typed, and its members as read (the one account and the many) by id."""
     if words and fold(words[0]) in _FROM:
         words = words[1:]
     to_at = next((i for i, w in enumerate(words) if fold(w) in _TO), None)
@@ -348,7 +349,8 @@ def parse_run(ctx: Context, words: list[str]) -> Run:
         raise Refusal("pay.not_active", who=ctx.label(one))
     rule, rest = parse_rule(ctx, rest)
     description = ctx.text_argument(rest, usage_of="bulk", limit=DESCRIPTION_LIMIT)
-    return Run(one.id, left_one, [m.id for m in many], label, rule, description)
+    run = Run(one.id, left_one, [m.id for m in many], label, rule, description)
+    return run, {m.id: m for m in [one, *many]}
 
 
 # The preview and the booking
@@ -468,20 +470,8 @@ def _ask(ctx: Context, run: Run, members: dict[int, Member]) -> None:
 
 @REGISTRY.command("bulk", nl="massa", who=Who.COORDINATOR, private=True)
 def bulk(ctx: Context, words: list[str]) -> None:
-    run = parse_run(ctx, words)
-    wanted = [run.one_id, *run.many_ids]
-    members = {m.id: m for m in _read(ctx, wanted)}
+    run, members = parse_run(ctx, words)  # as they stand: the preview books nothing
     _ask(ctx, run, members)
-
-
-def _read(ctx: Context, ids: list[int]) -> list[Member]:
-    """The members of a run as they stand (no lock: the preview books nothing)."""
-    found = []
-    for member_id in ids:
-        member = ctx.store.members.member(member_id)
-        if member is not None:
-            found.append(member)
-    return found
 
 
 def _locks(ctx: Context, question: Pending) -> list[int]:
@@ -514,30 +504,25 @@ def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
     description = to_plain(
         group_t("bulk.description", description=run.description, run=question.id)
     )
-    limits = ctx.settings.group_limits
-    soft: dict[int, Breach] = {}
-    for member, amount in plan.lines:
-        payer_id, receiver_id = (one.id, member.id) if run.pays else (member.id, one.id)
-        try:
-            posted = post(
-                ctx.store,
-                payer_id=payer_id,
-                receiver_id=receiver_id,
-                amount=amount,
-                description=description,
-                kind=TransferKind.GROUP,
-                at=ctx.now,
-                booked_by_id=ctx.member.id,
-                event_key=f"bulk:{question.id}:{member.id}",
-                limits=limits,
-                locked=locked,
-            )
-        except LimitRefused:  # the plan checked these same balances: never expected
-            raise Refusal("bulk.changed") from None
-        locked[payer_id] = dataclasses.replace(posted.payer, balance=posted.payer_after)
-        locked[receiver_id] = dataclasses.replace(posted.receiver, balance=posted.receiver_after)
-        for breach in posted.soft:
-            soft[breach.member.id] = breach
+    lines = [
+        ((one.id, m.id) if run.pays else (m.id, one.id)) + (amount, f"bulk:{question.id}:{m.id}")
+        for m, amount in plan.lines
+    ]
+    try:
+        posted = post_many(
+            ctx.store,
+            lines,
+            description=description,
+            kind=TransferKind.GROUP,
+            at=ctx.now,
+            booked_by_id=ctx.member.id,
+            limits=ctx.settings.group_limits,
+            locked=locked,
+        )
+    except LimitRefused:  # the plan checked these same balances: never expected
+        raise Refusal("bulk.changed") from None
+    locked.update(posted.after)
+    soft = {breach.member.id: breach for breach in posted.soft}
     _tell(ctx, run, plan, one, question.id, locked)
     for member_id, breach in soft.items():
         warn_soft(ctx, breach, locked[member_id].balance)
@@ -571,8 +556,7 @@ def _tell(
             balance=tt.amount(balance),
         )
 
-    for member, amount in plan.lines:
-        ctx.tell(member, line(amount, after[member.id].balance))
+    ctx.tell_many([(m, line(amount, after[m.id].balance)) for m, amount in plan.lines])
     if not one.is_group_account and one.id != ctx.member.id:
         ctx.tell(
             one,

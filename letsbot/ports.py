@@ -151,6 +151,10 @@ class Members(Protocol):
 
     def identities(self, member_id: int) -> list[Identity]: ...
 
+    def first_identities(self, member_ids: Sequence[int]) -> dict[int, Identity]:
+        """``identities(id)[0]`` of each member that has one, in one query."""
+        ...
+
     def move_identity(self, identity: Identity, member_id: int) -> None: ...
 
     def remove_identity(self, identity: Identity) -> bool:
@@ -245,6 +249,20 @@ class Ledger(Protocol):
         ``transfer_id``: the number it gets (an import keeping the source's
         numbers); None: the next one.
         """
+        ...
+
+    def add_transfers(
+        self,
+        lines: Sequence[tuple[int, int, int, str]],
+        *,
+        description: str,
+        kind: TransferKind,
+        at: datetime,
+        booked_by_id: int | None,
+    ) -> None:
+        """Append many transfers (payer id, receiver id, amount, event key) with one
+        description, and move the cached balances by what each account gained or
+        lost in all of them. Call lock_members first."""
         ...
 
     def transfer(self, transfer_id: int) -> Transfer | None: ...

@@ -72,6 +72,13 @@ _ADD_AND_MOVE_AS = (
     .add_cte(_MOVE.cte("moved"))
     .returning(transfers.c.id)
 )
+# Many at once (a mass payment): one executemany each, whatever their number.
+_ADD_MANY = insert(transfers)
+_MOVE_ONE = (
+    update(members)
+    .where(members.c.id == bindparam("member"))
+    .values(balance=members.c.balance + bindparam("delta", type_=Integer))
+)
 _TRANSFER = select(transfers).where(transfers.c.id == bindparam("transfer_id"))
 
 
@@ -186,6 +193,40 @@ class SqlLedger:
             booked_by_id,
             reverses_id,
         )
+
+    def add_transfers(
+        self,
+        lines: Sequence[tuple[int, int, int, str]],
+        *,
+        description: str,
+        kind: TransferKind,
+        at: datetime,
+        booked_by_id: int | None,
+    ) -> None:
+        if not lines:
+            return
+        rows = []
+        delta: dict[int, int] = {}
+        for payer_id, receiver_id, amount, event_key in lines:
+            rows.append(
+                {
+                    "payer_id": payer_id,
+                    "receiver_id": receiver_id,
+                    "amount": amount,
+                    "description": description,
+                    "kind": kind.value,
+                    "created_at": at,
+                    "booked_by_id": booked_by_id,
+                    "reverses_id": None,
+                    "event_key": event_key,
+                }
+            )
+            delta[payer_id] = delta.get(payer_id, 0) - amount
+            delta[receiver_id] = delta.get(receiver_id, 0) + amount
+        self.db.execute(_ADD_MANY, rows)
+        moves = [{"member": m, "delta": d} for m, d in sorted(delta.items()) if d]
+        if moves:
+            self.db.execute(_MOVE_ONE, moves)
 
     def transfer(self, transfer_id: int) -> Transfer | None:
         row = self.db.execute(_TRANSFER, {"transfer_id": transfer_id}).first()

@@ -45,6 +45,7 @@ _MEMBER_BY_IDENTITY = (
 )
 
 
+_CHUNK = 5_000  # ids per IN list: well below SQLite's limit of bound parameters
 _IDENTITIES = (
     select(identities.c.platform, identities.c.user_id)
     .where(identities.c.member_id == bindparam("member_id"))
@@ -172,6 +173,19 @@ class SqlMembers:
     def identities(self, member_id: int) -> list[Identity]:
         rows = self.db.execute(_IDENTITIES, {"member_id": member_id})
         return [Identity(row.platform, row.user_id) for row in rows]
+
+    def first_identities(self, member_ids: Sequence[int]) -> dict[int, Identity]:
+        found: dict[int, Identity] = {}
+        statement = (
+            select(identities.c.member_id, identities.c.platform, identities.c.user_id)
+            .where(identities.c.member_id.in_(bindparam("ids", expanding=True)))
+            .order_by(identities.c.member_id, identities.c.id.desc())
+        )
+        for start in range(0, len(member_ids), _CHUNK):
+            chunk = list(member_ids[start : start + _CHUNK])
+            for row in self.db.execute(statement, {"ids": chunk}):
+                found.setdefault(row.member_id, Identity(row.platform, row.user_id))
+        return found
 
     def move_identity(self, identity: Identity, member_id: int) -> None:
         self.db.execute(
