@@ -546,15 +546,30 @@ def _tell(
     description = run.description
     key = "bulk.told_received" if run.pays else "bulk.told_paid"
 
+    # Thousands of lines share a few amounts: each formatted once per language.
+    shown: dict[tuple[str, int], Raw] = {}
+    who: dict[str, Raw] = {}
+
+    def amount_in(tt: Translator, value: int) -> Raw:
+        key = (tt.language, value)
+        if key not in shown:
+            shown[key] = tt.amount(value)
+        return shown[key]
+
     def line(amount: int, balance: int) -> Compose:
-        return lambda tt: tt(
-            key,
-            amount=tt.amount(amount),
-            who=ctx.label(one, tt),
-            description=description,
-            run=run_id,
-            balance=tt.amount(balance),
-        )
+        def compose(tt: Translator) -> str:
+            if tt.language not in who:
+                who[tt.language] = ctx.label(one, tt)
+            return tt(
+                key,
+                amount=amount_in(tt, amount),
+                who=who[tt.language],
+                description=description,
+                run=run_id,
+                balance=amount_in(tt, balance),
+            )
+
+        return compose
 
     ctx.tell_many([(m, line(amount, after[m.id].balance)) for m, amount in plan.lines])
     if not one.is_group_account and one.id != ctx.member.id:
