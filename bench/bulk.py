@@ -131,8 +131,10 @@ def one_backend(engine: Engine, url: str, count: int, runs: int) -> dict[str, An
         ).scalar_one()
         connection.rollback()
     assert booked == 2 * runs * count, booked
-    assert ledger_consistent(engine)
+    consistent = ledger_consistent(engine)
+    assert consistent
     return {
+        "ledger_consistent": consistent,
         "preview_s": statistics.median(previews),
         "booking_s": statistics.median(bookings),
         "baseline_s": statistics.median(bases),
