@@ -397,3 +397,12 @@ def test_help_explains_it_with_examples(four: Driver) -> None:
     assert "/bulk" not in out  # not a coordinator
     four.say("admin", "/lang en")
     assert "2 permille turnover 365 days" in plain(four.say("admin", "/help bulk"))
+
+
+def test_a_new_run_replaces_the_open_preview(four: Driver) -> None:
+    four.say("admin", "/massa kas aan iedereen 10 x")
+    out = four.say("admin", "/massa kas aan iedereen 20 x")
+    assert "Je vorige vraag, die nog open stond, is vervallen." in out
+    four.say("admin", "ja")
+    assert group_rows(four) == [(0, 1, 20), (0, 2, 20), (0, 3, 20), (0, 4, 20)]
+    sound(four)
