@@ -42,7 +42,7 @@ from letsbot.domain import (
 )
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
-from letsbot.ledger import DESCRIPTION_LIMIT, close_if_settled, parse_amount, warn_soft
+from letsbot.ledger import DESCRIPTION_LIMIT, close_if_settled, parse_amount
 from letsbot.markup import to_plain
 from letsbot.messages import Outgoing, ToAllGroups
 from letsbot.posting import LimitRefused, post_many
@@ -524,10 +524,16 @@ def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
     locked.update(posted.after)
     soft = {breach.member.id: breach for breach in posted.soft}
     _tell(ctx, run, plan, one, question.id, locked)
-    for member_id, breach in soft.items():
-        warn_soft(ctx, breach, locked[member_id].balance)
+    # Soft limits: each member is told; the coordinator read how many in the preview
+    # (``warn_soft`` would tell every coordinator once per member).
+    ctx.tell_many([(b.member, _soft_line(b, locked[i].balance)) for i, b in soft.items()])
     for member, _ in [*plan.lines, (one, 0)]:
         close_if_settled(ctx, member, locked[member.id].balance)
+
+
+def _soft_line(breach: Breach, after: int) -> Compose:
+    key = f"soft.{breach.kind.value}"
+    return lambda t: t(key, limit=t.amount(breach.limit), balance=t.amount(after))
 
 
 def _tell(

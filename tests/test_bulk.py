@@ -216,6 +216,7 @@ def test_soft_limits_book_and_warn(engine: Engine) -> None:
     assert "2 leden komen over een zachte grens; dat wordt toch geboekt." in out
     out = driver.say("admin", "ja")
     assert "[dm an] Let op: je saldo (-150 pluimen) staat nu onder de grens van -100 pluimen" in out
+    assert "Saldo buiten de grens" not in out  # the coordinator read it in the preview
     assert driver.balance("an") == -150
     sound(driver)
 
