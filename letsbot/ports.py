@@ -533,6 +533,11 @@ class Figures(Protocol):
         """Balances of the active and leaving members, lowest first; at ``at`` if given."""
         ...
 
+    def group_bookings(self, since: datetime) -> tuple[int, int]:
+        """(count, units) of the group's own bookings (mass payments) from ``since``
+        that stand: not trade, so apart from the month figures."""
+        ...
+
     def turnover(self, since: datetime) -> dict[int, int]:
         """Per member id: what they paid and received in trades that stand, from ``since``."""
         ...

@@ -330,6 +330,7 @@ def test_stats_count_no_group_bookings_as_trade(four: Driver) -> None:
     four.say("admin", "ja")
     out = plain(four.say("admin", "/statistiek"))
     assert "Samen: 0 pluimen; aantal transacties: 0." in out
+    assert "Groepsboekingen (massabetalingen, geen ruil): 4, samen 40 pluimen." in out
     assert "Leden die ruilden: 0 van de 4." in out
     assert {kind for *_, kind, _ in rows(four)} == {"group"}
 
