@@ -7,6 +7,7 @@ Benchmarks (``--only`` takes their names, comma-separated):
 - ``ledger``   4: ledger throughput on SQLite (and PostgreSQL with --postgres)
 - ``startup``  5: start-up on 10,000 members / 1,000,000 transfers, idle memory
 - ``fanout``   6: one reminder to 20 group channels (Telegram and Matrix)
+- ``bulk``     7: a mass payment to 10,000 members, preview and booking (SQLite, PostgreSQL)
 
 ``--readme`` prints the Markdown table of the last results file, for the
 README's Performance section; ``--update-readme`` puts it there. The exit
@@ -29,7 +30,7 @@ from typing import Any
 
 from bench.report import Row, machine, machine_line, markdown, table
 
-NAMES = ("latency", "load", "ledger", "startup", "fanout")
+NAMES = ("latency", "load", "ledger", "startup", "fanout", "bulk")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 README = Path(__file__).resolve().parent.parent / "README.md"
 MARKS = ("<!-- bench:table -->", "<!-- /bench:table -->")
@@ -89,6 +90,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     group.add_argument("--startup-transfers", type=int, default=1_000_000)
     group.add_argument("--startup-runs", type=int, default=3)
     group.add_argument("--channels", type=int, default=20, help="fan-out: group channels")
+    group.add_argument("--bulk-members", type=int, default=10_000, help="bulk: members paid")
+    group.add_argument("--bulk-runs", type=int, default=3, help="bulk: runs (median)")
     group.add_argument(
         "--cache",
         type=Path,
@@ -113,6 +116,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.ledger_rounds, args.ledger_seconds = 1, 0.3
         args.startup_members, args.startup_transfers, args.startup_runs = 50, 2_000, 1
         args.channels = 3
+        args.bulk_members, args.bulk_runs = 50, 1
     return args
 
 
@@ -186,7 +190,15 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
             )
             rows += more
             details["fanout"] = info
-    order = {name: n for n, name in enumerate(("1", "2", "3", "4", "5", "6"))}
+        if "bulk" in chosen:
+            from bench import bulk
+
+            more, info = bulk.measure(
+                folder, count=args.bulk_members, runs=args.bulk_runs, postgres=args.postgres
+            )
+            rows += more
+            details["bulk"] = info
+    order = {name: n for n, name in enumerate(("1", "2", "3", "4", "5", "6", "7"))}
     rows.sort(key=lambda row: order.get(row.bench[:1], 9))
     return rows, details
 

@@ -152,6 +152,18 @@ class Context:
         self.replies.append(Outgoing(ToPerson(found), compose(t), language=t.language))
         return True
 
+    def tell_many(self, messages: list[tuple[Member, Compose]]) -> None:
+        """``tell`` each member their message, their chats looked up at once."""
+        found = self.store.members.first_identities(
+            [m.id for m, _ in messages if not m.is_group_account]
+        )
+        for member, compose in messages:
+            identity = found.get(member.id)
+            if identity is None or member.is_group_account:
+                continue
+            t = self.translator_for(member)
+            self.replies.append(Outgoing(ToPerson(identity), compose(t), language=t.language))
+
     def _direct(self, member: Member) -> Identity | None:
         """Where a direct message to ``member`` goes, if anywhere."""
         if member.is_group_account:

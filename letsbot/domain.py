@@ -32,6 +32,9 @@ class TransferKind(enum.StrEnum):
     REVERSAL = "reversal"
     OPENING = "opening"  # a balance brought in from another system, against the group account
     REST = "rest"  # what is left on an account that closes, given to the group account
+    # The group's own economy: a mass payment (/massa) between one account and many.
+    # Not trade: /stats and the report leave it out.
+    GROUP = "group"
 
 
 class PendingAction(enum.StrEnum):
@@ -44,6 +47,7 @@ class PendingAction(enum.StrEnum):
     EVENT = "event"  # a coordinator confirms a parsed event before it is saved
     REJECT = "reject"  # a coordinator confirms turning a candidate down
     EVENT_CHANGE = "event_change"  # a coordinator confirms cancelling or moving an event
+    BULK = "bulk"  # a coordinator confirms a mass payment after its preview (letsbot.bulk)
 
 
 class PendingStatus(enum.StrEnum):

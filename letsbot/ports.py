@@ -159,6 +159,10 @@ class Members(Protocol):
         """Keep (or, with None, drop) the language of someone who is not a member yet."""
         ...
 
+    def first_identities(self, member_ids: Sequence[int]) -> dict[int, Identity]:
+        """``identities(id)[0]`` of each member that has one, in one query."""
+        ...
+
     def move_identity(self, identity: Identity, member_id: int) -> None: ...
 
     def remove_identity(self, identity: Identity) -> bool:
@@ -253,6 +257,20 @@ class Ledger(Protocol):
         ``transfer_id``: the number it gets (an import keeping the source's
         numbers); None: the next one.
         """
+        ...
+
+    def add_transfers(
+        self,
+        lines: Sequence[tuple[int, int, int, str]],
+        *,
+        description: str,
+        kind: TransferKind,
+        at: datetime,
+        booked_by_id: int | None,
+    ) -> None:
+        """Append many transfers (payer id, receiver id, amount, event key) with one
+        description, and move the cached balances by what each account gained or
+        lost in all of them. Call lock_members first."""
         ...
 
     def transfer(self, transfer_id: int) -> Transfer | None: ...
@@ -521,6 +539,15 @@ class Figures(Protocol):
 
     def balances(self, at: datetime | None = None) -> list[int]:
         """Balances of the active and leaving members, lowest first; at ``at`` if given."""
+        ...
+
+    def group_bookings(self, since: datetime) -> tuple[int, int]:
+        """(count, units) of the group's own bookings (mass payments) from ``since``
+        that stand: not trade, so apart from the month figures."""
+        ...
+
+    def turnover(self, since: datetime) -> dict[int, int]:
+        """Per member id: what they paid and received in trades that stand, from ``since``."""
         ...
 
 

@@ -4,13 +4,15 @@ Every transfer (a payment, a request, a booking on behalf, a reversal, the
 start credit, a leaving or forgotten member's rest, an import) goes through
 ``post``: it locks the accounts in id order (the one lock order of every
 transaction, see storage), checks the limits when asked to, appends the
-transfer and moves the cached balances. Nothing else writes transfers.
+transfer and moves the cached balances. ``post_many`` books many at once (a
+mass payment) by the same rules, with one write for all of them. Nothing else
+writes transfers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from letsbot.domain import (
@@ -104,3 +106,48 @@ def post(
         transfer_id=transfer_id,
     )
     return Posted(transfer, payer, receiver, soft)
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMany:
+    after: dict[int, Member]  # every account booked on, as it stands after all of them
+    soft: list[Breach]  # soft limits broken on the way: the bookings stand
+
+
+def post_many(
+    store: Store,
+    lines: Sequence[tuple[int, int, int, str]],
+    *,
+    description: str,
+    kind: TransferKind,
+    at: datetime,
+    booked_by_id: int | None,
+    limits: GroupLimits | None,
+    locked: Mapping[int, Member] | None = None,
+) -> PostedMany:
+    """Book many transfers (payer id, receiver id, amount, event key) in ``store``'s
+    transaction, as ``post`` books each: the accounts locked in id order (or
+    given as ``locked``), each transfer's limits checked in turn on the balances
+    the ones before it left, a refusing breach raising ``LimitRefused`` (nothing
+    is booked: the caller's transaction rolls back). Then all are written at once.
+    """
+    wanted = {i for payer, receiver, _, _ in lines for i in (payer, receiver)}
+    if locked is None or not wanted <= locked.keys():
+        locked = store.members.lock_members(sorted(wanted))
+    now = {i: locked[i] for i in wanted}
+    soft: list[Breach] = []
+    for payer_id, receiver_id, amount, _ in lines:
+        payer, receiver = now[payer_id], now[receiver_id]
+        if limits is not None:
+            breaches = transfer_breaches(payer, receiver, amount, limits)
+            if breaches:
+                refusing = blocking(breaches, limits)
+                if refusing:
+                    raise LimitRefused(refusing[0])
+                soft += breaches
+        now[payer_id] = replace(payer, balance=payer.balance - amount)
+        now[receiver_id] = replace(receiver, balance=receiver.balance + amount)
+    store.ledger.add_transfers(
+        lines, description=description, kind=kind, at=at, booked_by_id=booked_by_id
+    )
+    return PostedMany(now, soft)

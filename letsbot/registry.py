@@ -155,6 +155,7 @@ class Registry:
 # linking chats to it, and what the bot keeps about you.
 CAPABILITIES = (
     "ledger",
+    "bulk",
     "market",
     "events",
     "governance",

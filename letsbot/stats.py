@@ -28,8 +28,13 @@ def summary(
     traders: int,
     listings: tuple[int, int],
     spread: Spread,
+    bookings: tuple[int, int] = (0, 0),
 ) -> str:
-    """The figures as text: always sent, for every member and every client."""
+    """The figures as text: always sent, for every member and every client.
+
+    ``bookings``: (count, units) of the group's own bookings (mass payments) in the
+    period, not trade: a line of their own, when there are any.
+    """
     lines = [
         t(
             "stats.header",
@@ -47,6 +52,8 @@ def summary(
             count=sum(m.transfers for m in months),
         )
     )
+    if bookings[0]:
+        lines.append(t("stats.group", count=bookings[0], amount=t.amount(bookings[1])))
     lines.append(t("stats.traders", count=traders, members=len(spread.balances)))
     lines.append(t("stats.new_members", count=sum(m.new_members for m in months)))
     lines.append(t("stats.listings", offers=listings[0], wants=listings[1]))
@@ -95,10 +102,10 @@ def stats(ctx: Context, words: list[str]) -> None:
     months, traders = figures.months, figures.traders
     balances = ctx.store.figures.balances()
     listings = ctx.store.figures.open_listings(ctx.now)
+    group = ctx.store.figures.group_bookings(bounds[0])
     t = ctx.t
-    ctx.reply(
-        summary(t, ctx.settings.group.name, months, traders, listings, Spread(tuple(balances)))
-    )
+    name = ctx.settings.group.name
+    ctx.reply(summary(t, name, months, traders, listings, Spread(tuple(balances)), group))
     if coordinator:
         chat = ctx.incoming.chat
         # The spread of balances (its lowest and highest) is the group's to see only

@@ -22,6 +22,7 @@ from sqlalchemy import (
 from letsbot.domain import (
     ListingKind,
     Status,
+    TransferKind,
 )
 from letsbot.figures import TRADE_KINDS, MonthFigures, PeriodFigures
 from storage.members import SqlMembers
@@ -159,6 +160,28 @@ class SqlFigures:
         )
         found = {row[0]: int(row[1]) for row in rows}
         return found.get(ListingKind.OFFER.value, 0), found.get(ListingKind.WANT.value, 0)
+
+    def group_bookings(self, since: datetime) -> tuple[int, int]:
+        standing = and_(
+            transfers.c.kind == TransferKind.GROUP.value,
+            transfers.c.created_at >= since,
+            ~exists().where(_REVERSAL.c.reverses_id == transfers.c.id),
+        )
+        row = self.db.execute(
+            select(func.count(), func.coalesce(func.sum(transfers.c.amount), 0)).where(standing)
+        ).one()
+        return int(row[0]), int(row[1])
+
+    def turnover(self, since: datetime) -> dict[int, int]:
+        within = and_(transfers.c.created_at >= since, _STANDING_TRADE)
+        sides = union_all(
+            select(transfers.c.payer_id.label("member_id"), transfers.c.amount).where(within),
+            select(transfers.c.receiver_id, transfers.c.amount).where(within),
+        ).subquery()
+        rows = self.db.execute(
+            select(sides.c.member_id, func.sum(sides.c.amount)).group_by(sides.c.member_id)
+        )
+        return {int(row[0]): int(row[1]) for row in rows}
 
     def balances(self, at: datetime | None = None) -> list[int]:
         members_now = and_(members.c.status.in_(TRADING), ~members.c.is_group_account)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     union_all,
     update,
 )
@@ -71,6 +72,28 @@ _ADD_AND_MOVE_AS = (
     )
     .add_cte(_MOVE.cte("moved"))
     .returning(transfers.c.id)
+)
+# Many at once (a mass payment): one executemany each, whatever their number.
+_ADD_MANY = insert(transfers)
+_MOVE_ONE = (
+    update(members)
+    .where(members.c.id == bindparam("member"))
+    .values(balance=members.c.balance + bindparam("delta", type_=Integer))
+)
+# PostgreSQL: the same as two statements with arrays, whatever their number
+# (an executemany of 10,000 rows costs the driver more than the server).
+_ADD_MANY_PG = text(
+    "INSERT INTO transfers"
+    " (payer_id, receiver_id, amount, description, kind, created_at, booked_by_id, event_key)"
+    " SELECT u.payer, u.receiver, u.amount, :description, :kind, :at, :booked_by, u.event_key"
+    " FROM unnest(CAST(:payers AS integer[]), CAST(:receivers AS integer[]),"
+    " CAST(:amounts AS bigint[]), CAST(:keys AS varchar[]))"
+    " AS u(payer, receiver, amount, event_key)"
+).bindparams(bindparam("at", type_=transfers.c.created_at.type))
+_MOVE_MANY_PG = text(
+    "UPDATE members SET balance = members.balance + d.delta"
+    " FROM unnest(CAST(:ids AS integer[]), CAST(:deltas AS bigint[])) AS d(id, delta)"
+    " WHERE members.id = d.id"
 )
 _TRANSFER = select(transfers).where(transfers.c.id == bindparam("transfer_id"))
 
@@ -186,6 +209,74 @@ class SqlLedger:
             booked_by_id,
             reverses_id,
         )
+
+    def add_transfers(
+        self,
+        lines: Sequence[tuple[int, int, int, str]],
+        *,
+        description: str,
+        kind: TransferKind,
+        at: datetime,
+        booked_by_id: int | None,
+    ) -> None:
+        if not lines:
+            return
+        if self.db.dialect.name == "postgresql":
+            self._add_many_pg(lines, description, kind, at, booked_by_id)
+            return
+        rows = []
+        delta: dict[int, int] = {}
+        for payer_id, receiver_id, amount, event_key in lines:
+            rows.append(
+                {
+                    "payer_id": payer_id,
+                    "receiver_id": receiver_id,
+                    "amount": amount,
+                    "description": description,
+                    "kind": kind.value,
+                    "created_at": at,
+                    "booked_by_id": booked_by_id,
+                    "reverses_id": None,
+                    "event_key": event_key,
+                }
+            )
+            delta[payer_id] = delta.get(payer_id, 0) - amount
+            delta[receiver_id] = delta.get(receiver_id, 0) + amount
+        self.db.execute(_ADD_MANY, rows)
+        moves = [{"member": m, "delta": d} for m, d in sorted(delta.items()) if d]
+        if moves:
+            self.db.execute(_MOVE_ONE, moves)
+
+    def _add_many_pg(
+        self,
+        lines: Sequence[tuple[int, int, int, str]],
+        description: str,
+        kind: TransferKind,
+        at: datetime,
+        booked_by_id: int | None,
+    ) -> None:
+        payers, receivers, amounts, keys = (list(column) for column in zip(*lines, strict=True))
+        self.db.execute(
+            _ADD_MANY_PG,
+            {
+                "payers": payers,
+                "receivers": receivers,
+                "amounts": amounts,
+                "keys": keys,
+                "description": description,
+                "kind": kind.value,
+                "at": at,
+                "booked_by": booked_by_id,
+            },
+        )
+        delta: dict[int, int] = {}
+        for payer_id, receiver_id, amount, _ in lines:
+            delta[payer_id] = delta.get(payer_id, 0) - amount
+            delta[receiver_id] = delta.get(receiver_id, 0) + amount
+        moved = sorted((m, d) for m, d in delta.items() if d)
+        if moved:
+            ids, deltas = (list(column) for column in zip(*moved, strict=True))
+            self.db.execute(_MOVE_MANY_PG, {"ids": ids, "deltas": deltas})
 
     def transfer(self, transfer_id: int) -> Transfer | None:
         row = self.db.execute(_TRANSFER, {"transfer_id": transfer_id}).first()

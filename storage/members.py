@@ -7,7 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Connection,
+    Integer,
+    any_,
     bindparam,
     delete,
     func,
@@ -46,6 +49,7 @@ _MEMBER_BY_IDENTITY = (
 )
 
 
+_CHUNK = 1_000  # ids per IN list: well below SQLite's limit of bound parameters
 _IDENTITIES = (
     select(identities.c.platform, identities.c.user_id)
     .where(identities.c.member_id == bindparam("member_id"))
@@ -68,6 +72,16 @@ _IDENTITIES = (
 _LOCK_MEMBERS = (
     select(members)
     .where(members.c.id.in_(bindparam("member_ids", expanding=True)))
+    .order_by(members.c.id)
+    .with_for_update(key_share=True)
+)
+# The same for many (a mass payment): PostgreSQL takes the ids as one array
+# (a statement with 10,000 placeholders costs the driver more than the locks);
+# SQLite, which holds its one write lock already, reads them in chunks (it allows
+# only so many placeholders in a statement).
+_LOCK_MEMBERS_ANY = (
+    select(members)
+    .where(members.c.id == any_(bindparam("member_ids", type_=ARRAY(Integer))))
     .order_by(members.c.id)
     .with_for_update(key_share=True)
 )
@@ -198,6 +212,25 @@ class SqlMembers:
                 )
             )
 
+    def first_identities(self, member_ids: Sequence[int]) -> dict[int, Identity]:
+        found: dict[int, Identity] = {}
+        columns = select(identities.c.member_id, identities.c.platform, identities.c.user_id)
+        newest_first = (identities.c.member_id, identities.c.id.desc())
+        if self.db.dialect.name == "postgresql":
+            statement = columns.where(
+                identities.c.member_id == any_(bindparam("ids", type_=ARRAY(Integer)))
+            ).order_by(*newest_first)
+            chunks = [list(member_ids)]
+        else:
+            statement = columns.where(
+                identities.c.member_id.in_(bindparam("ids", expanding=True))
+            ).order_by(*newest_first)
+            chunks = [list(member_ids[i : i + _CHUNK]) for i in range(0, len(member_ids), _CHUNK)]
+        for chunk in chunks:
+            for row in self.db.execute(statement, {"ids": chunk}):
+                found.setdefault(row.member_id, Identity(row.platform, row.user_id))
+        return found
+
     def move_identity(self, identity: Identity, member_id: int) -> None:
         self.db.execute(
             update(identities)
@@ -219,8 +252,21 @@ class SqlMembers:
 
     def lock_members(self, member_ids: Sequence[int]) -> dict[int, Member]:
         # Step 1 of the lock order (see _LOCK_MEMBERS): all of them in one call.
-        rows = self.db.execute(_LOCK_MEMBERS, {"member_ids": sorted(set(member_ids))})
-        return {row.id: member_row(row) for row in rows}
+        ids = sorted(set(member_ids))
+        if len(ids) <= _CHUNK:
+            rows = self.db.execute(_LOCK_MEMBERS, {"member_ids": ids})
+            return {row.id: member_row(row) for row in rows}
+        if self.db.dialect.name == "postgresql":
+            rows = self.db.execute(_LOCK_MEMBERS_ANY, {"member_ids": ids})
+            return {row.id: member_row(row) for row in rows}
+        found: dict[int, Member] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            found.update(
+                (row.id, member_row(row))
+                for row in self.db.execute(_LOCK_MEMBERS, {"member_ids": chunk})
+            )
+        return found
 
     def hold_members(self, member_ids: Sequence[int]) -> None:
         # SQLite's BEGIN IMMEDIATE holds the one write lock already: nothing to send.

@@ -54,7 +54,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str
 def test_every_benchmark_reports_its_figures(smoke: tuple[dict[str, Any], str, Path]) -> None:
     report, printed, _ = smoke
     assert report["smoke"] is True
-    assert report["benchmarks"] == ["latency", "load", "ledger", "startup", "fanout"]
+    assert report["benchmarks"] == ["latency", "load", "ledger", "startup", "fanout", "bulk"]
     rows = {row["key"]: row for row in report["rows"]}
     for key in (
         "balance_median_ms",
@@ -68,10 +68,20 @@ def test_every_benchmark_reports_its_figures(smoke: tuple[dict[str, Any], str, P
         "idle_rss_mb",
         "fanout_telegram_delivered",
         "fanout_matrix_delivered",
+        "bulk_sqlite_preview_s",
+        "bulk_sqlite_booking_s",
     ):
         assert key in rows, key
         assert rows[key]["value"] == rows[key]["value"], f"{key} is NaN"  # measured
-    for bench in ("1 latency", "2 payment", "3 load", "4 ledger", "5 start-up", "6 fan-out"):
+    for bench in (
+        "1 latency",
+        "2 payment",
+        "3 load",
+        "4 ledger",
+        "5 start-up",
+        "6 fan-out",
+        "7 bulk",
+    ):
         assert f"\n{bench} " in printed
     assert "results written to" in printed
 
@@ -85,6 +95,7 @@ def test_the_correctness_the_benchmarks_check_holds(
     assert rows["load_errors"]["value"] == 0, details["matrix"]["load"]["errors"]
     assert rows["load_ledger_sound"]["met"] is True, details["matrix"]
     assert details["ledger"]["ledgers_consistent"] is True
+    assert details["bulk"]["sqlite"]["ledger_consistent"] is True
     assert rows["check_passed"]["met"] is True, details["startup"]
     fanout = details["fanout"]
     for platform in ("telegram", "matrix"):

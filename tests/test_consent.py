@@ -355,6 +355,16 @@ def _check_event(club: Driver, lines: list[str]) -> None:
     assert _count(lines, "[group] Nieuwe activiteit: Markt #1: Kerstmarkt") == 1
 
 
+def _ask_bulk(club: Driver) -> None:
+    club.say("admin", "/massa kas aan iedereen 10 nieuwjaar")
+
+
+def _check_bulk(club: Driver, lines: list[str]) -> None:
+    assert transfers(club) == [(0, 1, 10), (0, 2, 10), (0, 3, 10)]
+    assert _count(lines, "[dm alice] Massabetaling #1") == 1
+    assert _count(lines, "[group] Massabetaling #1") == 1
+
+
 RACES = {
     "pay": Race("alice", _ask_pay, _check_pay),
     "request": Race("alice", _ask_request, _check_request),
@@ -363,6 +373,7 @@ RACES = {
     "leave": Race("alice", _ask_leave, _check_leave),
     "forget": Race("alice", _ask_forget, _check_forget),
     "event": Race("admin", _ask_event, _check_event),
+    "bulk": Race("admin", _ask_bulk, _check_bulk),
 }
 
 
@@ -403,7 +414,7 @@ def test_two_answers_at_the_same_moment_apply_once(club: Driver, action: str) ->
     lines = [render(o) for r in done for o in r.replies]
     race.check(club, lines)
     assert sum(isinstance(o.target, ToAllGroups) for r in done for o in r.replies) == (
-        1 if action == "event" else 0
+        1 if action in ("event", "bulk") else 0
     )
     outcomes = sorted(r.outcome for r in done)
     assert outcomes == [Outcome.APPLIED, Outcome.REFUSED], lines

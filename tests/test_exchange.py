@@ -633,7 +633,7 @@ def test_an_unknown_kind_is_a_problem_of_its_line(engine: Engine, tmp_path: Path
     )
     report = book(engine, sheet)
     assert report.problems == [
-        "line 3: kind 'betaling' is unknown (one of booking, opening, payment, request, rest,"
+        "line 3: kind 'betaling' is unknown (one of booking, group, opening, payment, request, rest,"
         " reversal, start_credit)"
     ]
     assert report.added == 0 and ledger(engine) == []

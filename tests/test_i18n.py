@@ -33,6 +33,11 @@ DYNAMIC = {
         for none in ("", "_none")
     ],
     "soft": ["payer_min", "receiver_max"],
+    "bulk": [
+        f"refused_{kind}"
+        for kind in ("payer_min", "receiver_max", "payer_leaving", "receiver_leaving")
+    ]
+    + [f"set_{many}" for many in ("everyone", "leaving", "coordinators")],
     "status": ["active", "candidate", "leaving", "inactive"],
 }
 

@@ -1,0 +1,603 @@
+"""Mass payments (/massa, /bulk): one account pays many, or many pay one account.
+
+A coordinator names the one account (the group account, ``kas``, or a member),
+the many (everyone active, a status, those who said they come to an event, or
+a list of members) and the amount: a fixed amount, a per-mille of each
+member's balance or of their turnover over a number of days, or both added.
+The amount follows eLAND's mass transaction: the per-mille part of a negative
+balance is 0, every part is rounded half up to whole units, and a member whose
+amount comes to 0 is not booked.
+
+The coordinator first sees a preview, privately: how many, the total, the
+smallest and largest amount, and who a hard limit refuses (those are skipped,
+the rest is booked). When the one account's own limit can't carry the total,
+the whole run is refused. Ja books every line in one transaction through
+``letsbot.posting.post``; at Ja the run is worked out again on the locked
+balances, and when it no longer matches the preview nothing is booked and
+the new preview is asked instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from letsbot.context import Compose, Context
+from letsbot.domain import (
+    Breach,
+    GroupLimits,
+    Member,
+    Pending,
+    PendingAction,
+    Role,
+    Status,
+    TransferKind,
+    blocking,
+    transfer_breaches,
+)
+from letsbot.errors import Refusal
+from letsbot.i18n import Raw, Translator
+from letsbot.ledger import DESCRIPTION_LIMIT, close_if_settled, parse_amount
+from letsbot.markup import to_plain
+from letsbot.messages import Outgoing, ToAllGroups
+from letsbot.posting import LimitRefused, post_many
+from letsbot.registry import REGISTRY, Who
+from letsbot.text import fold
+
+_FROM = frozenset({"van", "from"})
+_TO = frozenset({"aan", "naar", "to"})
+_GROUP = frozenset({"kas", "groep", "groepsrekening", "group", "kitty"})
+_AND = frozenset({"en", "and", ",", "&"})
+_PLUS = frozenset({"+", "plus"})
+_PER_MILLE = frozenset({"promille", "permille", "‰", "pm"})
+_BALANCE = frozenset({"saldo", "stand", "balance"})
+_TURNOVER = frozenset({"omzet", "turnover"})
+_DAYS = frozenset({"dag", "dagen", "day", "days"})
+_EVENT = frozenset({"activiteit", "event", "markt", "market", "repaircafe"})
+MAX_DAYS = 3660
+SHOWN_REFUSED = 15  # refused members named in a preview; the rest counted
+
+
+class Many(enum.StrEnum):
+    """Which members the other side is, as a word names them."""
+
+    EVERYONE = "everyone"  # every active member
+    LEAVING = "leaving"
+    COORDINATORS = "coordinators"
+    EVENT = "event"  # those who said they come to an event
+    LIST = "list"
+
+
+_SETS = {
+    **dict.fromkeys(("iedereen", "allen", "alle", "everyone", "all"), Many.EVERYONE),
+    **dict.fromkeys(("actief", "actieve", "active"), Many.EVERYONE),
+    **dict.fromkeys(("vertrekkers", "vertrekkend", "vertrekkende", "leaving"), Many.LEAVING),
+    **dict.fromkeys(("kernleden", "coordinatoren", "coordinators"), Many.COORDINATORS),
+}
+
+
+class Base(enum.StrEnum):
+    NONE = "none"
+    BALANCE = "balance"
+    TURNOVER = "turnover"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How much each member's line is: ``fixed`` plus ``per_mille`` of a base."""
+
+    fixed: int = 0
+    per_mille: int = 0
+    base: Base = Base.NONE
+    days: int = 0  # the turnover's period, back from now
+
+
+def round_units(value: int, per_mille: int, scale: int) -> int:
+    """``per_mille`` of ``value`` (minor units), rounded half up to whole units; never below 0."""
+    if value <= 0:
+        return 0
+    whole = (value * per_mille + 500 * scale) // (1000 * scale)
+    return int(whole * scale)
+
+
+def line_amount(rule: Rule, member: Member, turnover: dict[int, int], scale: int) -> int:
+    part = 0
+    if rule.base is Base.BALANCE:
+        part = round_units(member.balance, rule.per_mille, scale)
+    elif rule.base is Base.TURNOVER:
+        part = round_units(turnover.get(member.id, 0), rule.per_mille, scale)
+    return rule.fixed + part
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A run worked out on given balances: what is booked, who is skipped and why."""
+
+    lines: list[tuple[Member, int]]  # (member, amount), in id order
+    refused: list[tuple[Member, Breach | None]]  # None: no longer active
+    zero: int  # members whose amount is 0: nothing booked for them
+    soft: list[Breach]  # soft limits the many pass: booked anyway
+    one_soft: Breach | None  # the one account passes a soft limit
+    one_hard: Breach | None  # the one account can't carry the total: nothing is booked
+
+    @property
+    def total(self) -> int:
+        return sum(amount for _, amount in self.lines)
+
+    def fingerprint(self) -> str:
+        lines = [(m.id, a) for m, a in self.lines]
+        refused = [m.id for m, _ in self.refused]
+        text = json.dumps([lines, refused, self.one_hard is not None])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _exempt(member: Member) -> Member:
+    """A stand-in for the other side, exempt from limits: only one side is checked."""
+    return dataclasses.replace(member, id=-1, is_group_account=True)
+
+
+def make_plan(
+    one: Member,
+    pays: bool,
+    many: list[Member],
+    rule: Rule,
+    turnover: dict[int, int],
+    limits: GroupLimits,
+    scale: int,
+) -> Plan:
+    """The run on these balances. ``pays``: the one account pays the many."""
+    lines: list[tuple[Member, int]] = []
+    refused: list[tuple[Member, Breach | None]] = []
+    soft: list[Breach] = []
+    zero = 0
+    for member in sorted(many, key=lambda m: m.id):
+        if not member.can_trade:
+            refused.append((member, None))
+            continue
+        amount = line_amount(rule, member, turnover, scale)
+        if amount <= 0:
+            zero += 1
+            continue
+        if pays:
+            breaches = transfer_breaches(_exempt(one), member, amount, limits)
+        else:
+            breaches = transfer_breaches(member, _exempt(one), amount, limits)
+        hard = blocking(breaches, limits)
+        if hard:
+            refused.append((member, hard[0]))
+            continue
+        soft += breaches
+        lines.append((member, amount))
+    total = sum(amount for _, amount in lines)
+    one_soft = one_hard = None
+    if total:
+        if pays:
+            own = transfer_breaches(one, _exempt(one), total, limits)
+        else:
+            own = transfer_breaches(_exempt(one), one, total, limits)
+        if own:
+            if blocking(own, limits):
+                one_hard = own[0]
+            else:
+                one_soft = own[0]
+    return Plan(lines, refused, zero, soft, one_soft, one_hard)
+
+
+# Parsing what the coordinator typed
+
+
+def _is_amount(word: str) -> bool:
+    """A word that starts the amount: digits (``30``, ``1.000``, ``€30``), not a code."""
+    bare = word.lstrip("€")
+    return bare[:1].isdigit() or (fold(word).startswith("eur") and word[3:4].isdigit())
+
+
+def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, list[str]]:
+    """One side: a Member, or (Many, members, label); the words after it."""
+    if not words:
+        raise Refusal("bulk.usage", usage=ctx.usage("bulk"))
+    first = fold(words[0]).strip(",.:")
+    if first in _GROUP:
+        return ctx.store.members.group_account(), words[1:]
+    if first in _SETS:
+        many = _SETS[first]
+        if many is Many.EVERYONE:
+            found = ctx.store.members.members([Status.ACTIVE])
+        elif many is Many.LEAVING:
+            found = ctx.store.members.members([Status.LEAVING])
+        else:
+            found = [
+                m for m in ctx.store.members.members([Status.ACTIVE]) if m.role is Role.COORDINATOR
+            ]
+        return (many, [m for m in found if not m.is_group_account], f"set:{many.value}"), words[1:]
+    if first in _EVENT:
+        if len(words) < 2 or not words[1].lstrip("#").isdigit() or len(words[1]) > 9:
+            raise Refusal("bulk.event_number", usage=ctx.usage("bulk"))
+        number = int(words[1].lstrip("#"))
+        event = ctx.store.events.event(number)
+        if event is None:
+            raise Refusal("bulk.no_event", id=number)
+        going = [m for m, yes in ctx.store.events.rsvps(number) if yes]
+        label = f"event:{number}"
+        return (Many.EVENT, [m for m in going if not m.is_group_account], label), words[2:]
+    chosen: list[Member] = []
+    rest = words
+    while rest:
+        word = rest[0].strip(",")
+        if not word or fold(word) in _AND:
+            rest = rest[1:]
+            continue
+        if until_amount and _is_amount(word):
+            break
+        member, rest = ctx.find_member_in([word, *rest[1:]])
+        if member not in chosen:
+            chosen.append(member)
+    if not chosen:
+        raise Refusal("bulk.usage", usage=ctx.usage("bulk"))
+    if len(chosen) == 1:
+        return chosen[0], rest
+    label = ", ".join(ctx.label(m) for m in chosen[:3]) + (", …" if len(chosen) > 3 else "")
+    return (Many.LIST, chosen, label), rest
+
+
+def parse_rule(ctx: Context, words: list[str]) -> tuple[Rule, list[str]]:
+    """``10``, ``10 pluimen``, ``5 promille saldo``, ``2 promille omzet 365 dagen``,
+    ``10 + 5 promille saldo``; the words after it."""
+    if not words:
+        raise Refusal("error.missing_amount", usage=ctx.usage("bulk"))
+    fixed = 0
+    if len(words) >= 2 and fold(words[1]) in _PER_MILLE:
+        rest = words
+    else:
+        fixed, rest = parse_amount(ctx, words, "bulk")
+        if not rest or fold(rest[0]) not in _PLUS:
+            return Rule(fixed), rest
+        rest = rest[1:]
+    if len(rest) < 2 or fold(rest[1]) not in _PER_MILLE:
+        raise Refusal("bulk.bad_per_mille", text=" ".join(rest[:2])[:40], usage=ctx.usage("bulk"))
+    typed = rest[0]
+    if not typed.isdigit() or len(typed) > 4 or not 1 <= int(typed) <= 1000:
+        raise Refusal("bulk.bad_per_mille", text=typed[:40], usage=ctx.usage("bulk"))
+    per_mille, rest = int(typed), rest[2:]
+    base = fold(rest[0]) if rest else ""
+    if base in _BALANCE:
+        return Rule(fixed, per_mille, Base.BALANCE), rest[1:]
+    if base not in _TURNOVER:
+        raise Refusal("bulk.bad_base", usage=ctx.usage("bulk"))
+    rest = rest[1:]
+    days = rest[0] if rest else ""
+    if (
+        len(rest) < 2
+        or not days.isdigit()
+        or len(days) > 5
+        or not 1 <= int(days) <= MAX_DAYS
+        or fold(rest[1]) not in _DAYS
+    ):
+        raise Refusal("bulk.bad_days", maximum=MAX_DAYS, usage=ctx.usage("bulk"))
+    return Rule(fixed, per_mille, Base.TURNOVER, int(days)), rest[2:]
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """What the coordinator asked for, as kept with the question until Ja."""
+
+    one_id: int
+    pays: bool
+    many_ids: list[int]
+    label: str  # the many: ``set:everyone``, ``event:12``, or the first names (markup)
+    rule: Rule
+    description: str
+
+    def dump(self, fingerprint: str) -> str:
+        rule = dataclasses.asdict(self.rule)
+        return json.dumps(
+            {
+                "one": self.one_id,
+                "pays": self.pays,
+                "many": self.many_ids,
+                "label": self.label,
+                "rule": {**rule, "base": self.rule.base.value},
+                "description": self.description,
+                "print": fingerprint,
+            }
+        )
+
+    @classmethod
+    def load(cls, data: str) -> tuple[Run, str]:
+        raw = json.loads(data)
+        rule = raw["rule"]
+        return (
+            cls(
+                raw["one"],
+                raw["pays"],
+                list(raw["many"]),
+                raw["label"],
+                Rule(rule["fixed"], rule["per_mille"], Base(rule["base"]), rule["days"]),
+                raw["description"],
+            ),
+            raw["print"],
+        )
+
+
+def parse_run(ctx: Context, words: list[str]) -> tuple[Run, dict[int, Member]]:
+    """The run typed, and its members as read (the one account and the many) by id."""
+    if words and fold(words[0]) in _FROM:
+        words = words[1:]
+    to_at = next((i for i, w in enumerate(words) if fold(w) in _TO), None)
+    if to_at is None or to_at == 0:
+        raise Refusal("bulk.usage", usage=ctx.usage("bulk"))
+    left, after = _side(ctx, words[:to_at], until_amount=False)
+    if after:
+        raise Refusal("bulk.usage", usage=ctx.usage("bulk"))
+    right, rest = _side(ctx, words[to_at + 1 :], until_amount=True)
+    left_one, right_one = isinstance(left, Member), isinstance(right, Member)
+    if left_one and right_one:
+        raise Refusal("bulk.both_one", usage=ctx.usage("book"))
+    if not left_one and not right_one:
+        raise Refusal("bulk.both_many", usage=ctx.usage("bulk"))
+    one: Member = left if left_one else right
+    _kind, many, label = right if left_one else left
+    many = [m for m in many if m.id != one.id]
+    if not many:
+        raise Refusal("bulk.empty", who=many_label(ctx.t, label))
+    if not one.can_trade:
+        raise Refusal("pay.not_active", who=ctx.label(one))
+    rule, rest = parse_rule(ctx, rest)
+    description = ctx.text_argument(rest, usage_of="bulk", limit=DESCRIPTION_LIMIT)
+    run = Run(one.id, left_one, [m.id for m in many], label, rule, description)
+    return run, {m.id: m for m in [one, *many]}
+
+
+# The preview and the booking
+
+
+def _plan(ctx: Context, run: Run, members: dict[int, Member]) -> Plan:
+    turnover: dict[int, int] = {}
+    if run.rule.base is Base.TURNOVER:
+        turnover = ctx.store.figures.turnover(ctx.now - timedelta(days=run.rule.days))
+    many = [members[i] for i in run.many_ids if i in members]
+    return make_plan(
+        members[run.one_id],
+        run.pays,
+        many,
+        run.rule,
+        turnover,
+        ctx.settings.group_limits,
+        ctx.settings.currency_spec.scale,
+    )
+
+
+def _rule_text(t: Translator, rule: Rule) -> str:
+    if rule.base is Base.NONE:
+        return t("bulk.rule_fixed", amount=t.amount(rule.fixed))
+    key = "bulk.rule_balance" if rule.base is Base.BALANCE else "bulk.rule_turnover"
+    text = t(key, per_mille=rule.per_mille, days=rule.days)
+    if rule.fixed:
+        text = t("bulk.rule_plus", amount=t.amount(rule.fixed), rule=Raw(text))
+    return text
+
+
+def many_label(t: Translator, label: str) -> Raw:
+    """The many as the reader's language names them."""
+    kind, _, value = label.partition(":")
+    if kind == "set":
+        return Raw(t(f"bulk.set_{value}"))
+    if kind == "event":
+        return Raw(t("bulk.set_event", id=value))
+    return Raw(label)
+
+
+def _refused_line(ctx: Context, t: Translator, member: Member, breach: Breach | None) -> str:
+    who = ctx.label(member, t)
+    if breach is None:
+        return t("bulk.refused_inactive", who=who)
+    return t(
+        f"bulk.refused_{breach.kind.value}",
+        who=who,
+        limit=t.amount(breach.limit),
+        balance=t.amount(member.balance),
+    )
+
+
+def _sides(ctx: Context, t: Translator, run: Run, one: Member) -> tuple[Raw, Raw]:
+    many = Raw(t("bulk.many", label=many_label(t, run.label), count=len(run.many_ids)))
+    return (ctx.label(one, t), many) if run.pays else (many, ctx.label(one, t))
+
+
+def preview(ctx: Context, t: Translator, run: Run, plan: Plan, one: Member) -> str:
+    payer, receiver = _sides(ctx, t, run, one)
+    lines = [t("bulk.preview_header", payer=payer, receiver=receiver)]
+    lines.append(t("bulk.preview_rule", rule=Raw(_rule_text(t, run.rule))))
+    lines.append(t("bulk.preview_description", description=run.description))
+    amounts = [amount for _, amount in plan.lines]
+    if amounts:
+        lines.append(
+            t(
+                "bulk.preview_count",
+                count=len(amounts),
+                total=t.amount(plan.total),
+                smallest=t.amount(min(amounts)),
+                largest=t.amount(max(amounts)),
+            )
+        )
+    if plan.zero:
+        lines.append(t("bulk.preview_zero", count=plan.zero))
+    if plan.refused:
+        lines.append(t("bulk.preview_refused", count=len(plan.refused)))
+        for member, breach in plan.refused[:SHOWN_REFUSED]:
+            lines.append("  - " + _refused_line(ctx, t, member, breach))
+        if len(plan.refused) > SHOWN_REFUSED:
+            lines.append("  " + t("bulk.preview_more", count=len(plan.refused) - SHOWN_REFUSED))
+    if plan.soft:
+        lines.append(t("bulk.preview_soft", count=len({b.member.id for b in plan.soft})))
+    if plan.one_soft is not None:
+        lines.append(t("bulk.preview_one_soft", who=ctx.label(one, t)))
+    lines.append(t("bulk.preview_ask", count=len(amounts)))
+    return "\n".join(lines)
+
+
+def _refuse_whole(ctx: Context, plan: Plan, one: Member) -> Refusal:
+    breach = plan.one_hard
+    assert breach is not None
+    return Refusal(
+        "bulk.one_limit",
+        who=ctx.label(one),
+        total=ctx.t.amount(plan.total),
+        room=ctx.t.amount(breach.room),
+    )
+
+
+def _ask(ctx: Context, run: Run, members: dict[int, Member]) -> None:
+    plan = _plan(ctx, run, members)
+    one = members[run.one_id]
+    if plan.one_hard is not None:
+        raise _refuse_whole(ctx, plan, one)
+    if not plan.lines:
+        raise Refusal("bulk.nothing")
+    ctx.ask(
+        PendingAction.BULK,
+        ctx.member,
+        lambda t: preview(ctx, t, run, plan, one),
+        data=run.dump(plan.fingerprint()),
+        description=run.description,
+    )
+
+
+@REGISTRY.command("bulk", nl="massa", who=Who.COORDINATOR, private=True)
+def bulk(ctx: Context, words: list[str]) -> None:
+    run, members = parse_run(ctx, words)  # as they stand: the preview books nothing
+    _ask(ctx, run, members)
+
+
+def _locks(ctx: Context, question: Pending) -> list[int]:
+    if question.data is None:
+        return []
+    run, _ = Run.load(question.data)
+    return [run.one_id, *run.many_ids]
+
+
+@REGISTRY.on_answer(PendingAction.BULK, locks=_locks)
+def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    if not yes:
+        ctx.reply(ctx.t("confirm.declined"))
+        return
+    assert question.data is not None
+    run, fingerprint = Run.load(question.data)
+    locked = dict(ctx.locked)  # every account of the run, locked by the answer's claim
+    plan = _plan(ctx, run, locked)
+    one = locked[run.one_id]
+    if plan.one_hard is not None:
+        raise _refuse_whole(ctx, plan, one)
+    if plan.fingerprint() != fingerprint:
+        # Balances or members changed since the preview: ask again on what holds now.
+        ctx.reply(ctx.t("bulk.changed"))
+        if not plan.lines:
+            raise Refusal("bulk.nothing")
+        _ask(ctx, run, locked)
+        return
+    group_t = ctx.translators[ctx.settings.group.language]
+    description = to_plain(
+        group_t("bulk.description", description=run.description, run=question.id)
+    )
+    lines = [
+        ((one.id, m.id) if run.pays else (m.id, one.id)) + (amount, f"bulk:{question.id}:{m.id}")
+        for m, amount in plan.lines
+    ]
+    try:
+        posted = post_many(
+            ctx.store,
+            lines,
+            description=description,
+            kind=TransferKind.GROUP,
+            at=ctx.now,
+            booked_by_id=ctx.member.id,
+            limits=ctx.settings.group_limits,
+            locked=locked,
+        )
+    except LimitRefused:  # the plan checked these same balances: never expected
+        raise Refusal("bulk.changed") from None
+    locked.update(posted.after)
+    soft = {breach.member.id: breach for breach in posted.soft}
+    _tell(ctx, run, plan, one, question.id, locked)
+    # Soft limits: each member is told; the coordinator read how many in the preview
+    # (``warn_soft`` would tell every coordinator once per member).
+    ctx.tell_many([(b.member, _soft_line(b, locked[i].balance)) for i, b in soft.items()])
+    for member, _ in [*plan.lines, (one, 0)]:
+        close_if_settled(ctx, member, locked[member.id].balance)
+
+
+def _soft_line(breach: Breach, after: int) -> Compose:
+    key = f"soft.{breach.kind.value}"
+    return lambda t: t(key, limit=t.amount(breach.limit), balance=t.amount(after))
+
+
+def _tell(
+    ctx: Context, run: Run, plan: Plan, one: Member, run_id: int, after: dict[int, Member]
+) -> None:
+    t = ctx.t
+    ctx.reply(
+        t(
+            "bulk.done",
+            run=run_id,
+            count=len(plan.lines),
+            total=t.amount(plan.total),
+            skipped=len(plan.refused),
+        )
+    )
+    description = run.description
+    key = "bulk.told_received" if run.pays else "bulk.told_paid"
+
+    # Thousands of lines share a few amounts: each formatted once per language.
+    shown: dict[tuple[str, int], Raw] = {}
+    who: dict[str, Raw] = {}
+
+    def amount_in(tt: Translator, value: int) -> Raw:
+        key = (tt.language, value)
+        if key not in shown:
+            shown[key] = tt.amount(value)
+        return shown[key]
+
+    def line(amount: int, balance: int) -> Compose:
+        def compose(tt: Translator) -> str:
+            if tt.language not in who:
+                who[tt.language] = ctx.label(one, tt)
+            return tt(
+                key,
+                amount=amount_in(tt, amount),
+                who=who[tt.language],
+                description=description,
+                run=run_id,
+                balance=amount_in(tt, balance),
+            )
+
+        return compose
+
+    ctx.tell_many([(m, line(amount, after[m.id].balance)) for m, amount in plan.lines])
+    if not one.is_group_account and one.id != ctx.member.id:
+        ctx.tell(
+            one,
+            lambda tt: tt(
+                "bulk.told_one_paid" if run.pays else "bulk.told_one_received",
+                count=len(plan.lines),
+                total=tt.amount(plan.total),
+                description=description,
+                run=run_id,
+            ),
+        )
+    group_t = ctx.translators[ctx.settings.group.language]
+    payer, receiver = _sides(ctx, group_t, run, one)
+    summary = group_t(
+        "bulk.group",
+        run=run_id,
+        payer=payer,
+        receiver=receiver,
+        count=len(plan.lines),
+        total=group_t.amount(plan.total),
+        description=description,
+    )
+    ctx.replies.append(Outgoing(ToAllGroups(), summary, language=group_t.language))
