@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import NoReturn
 
 from letsbot.clock import Clock
 from letsbot.config import Settings
@@ -42,6 +41,14 @@ _SLASH_SPACE = re.compile(r"^/\s+(?=\w)")
 _NO_HINT = frozenset({"lang", "yes", "no"})  # commands after which no /lang hint is given
 # Words only an English speaker starts with; "help" and "ok" are Dutch too.
 _ENGLISH = frozenset({"hello", "hi", "hey", "join", "english", "want", "please", "how", "does"})
+_GREETINGS = frozenset(
+    {"hallo", "dag", "hoi", "goeiedag", "goedendag", "goeiemorgen", "goedemorgen", "hello"}
+    | {"hi", "hey", "hoe", "werkt", "dit", "dat", "het", "help", "hulp", "allemaal", "daar"}
+)
+_THANKS = frozenset(
+    {"dank", "je", "u", "wel", "dankjewel", "dankuwel", "bedankt", "merci", "thanks", "thank"}
+    | {"you", "top", "super", "fijn", "ok", "oke", "oké", "👍", "🙏", "😊", "veel"}
+)
 _COMMAND = re.compile(r"/(?P<word>[^\s@]+)(?:@\S*)?(?:\s+(?P<rest>.*))?", re.DOTALL)
 
 
@@ -184,6 +191,7 @@ class Bot:
                 elif match is None and answer is None:
                     assert sender is not None
                     self._not_understood(ctx, sender, text)
+                    name, outcome = "start", ctx.outcome  # a greeting: the short list
                 elif match is None:
                     outcome = answer_question(ctx, answer is True)
                 elif command is None:
@@ -234,8 +242,9 @@ class Bot:
                 log.exception("event=%s work after the commit failed", incoming.event_key)
         return result
 
-    def _not_understood(self, ctx: Context, sender: Member, text: str) -> NoReturn:
-        """Words in a direct chat that are no command and no answer: what they likely meant."""
+    def _not_understood(self, ctx: Context, sender: Member, text: str) -> None:
+        """Words in a direct chat that are no command and no answer: what they likely meant;
+        to a greeting ("hallo", "hoe werkt dit?"), what /start says."""
         first = text.split()[0] if text.split() else ""
         typed = REGISTRY.find(first)
         # "saldo", "betaal 3 5 soep"; not "ja maar wacht": that hesitates, it asks for no /ja
@@ -248,6 +257,13 @@ class Bot:
         chat = ctx.incoming.chat
         if any(asked_here(q, chat) for q in ctx.store.questions.open_pending(sender.id)):
             raise Refusal("confirm.answer_yes_no")
+        if _only_words(text, _THANKS):
+            raise Refusal("chat.thanks")  # "dank je wel!": no lesson in commands
+        if _only_words(text, _GREETINGS):
+            command = REGISTRY.find("start")
+            assert command is not None
+            self._run(ctx, command, [])
+            return
         number = ctx.parse_code(text.strip()) if len(text.split()) == 1 else None
         named = ctx.store.members.member_by_number(number) if number is not None else None
         if named is not None and not named.is_group_account:
@@ -331,9 +347,10 @@ class Bot:
     def _run(self, ctx: Context, command: Command, words: list[str]) -> None:
         level = standing(ctx.sender)
         if command.who > level:
-            raise Refusal(
-                self._not_allowed_key(ctx.sender, command.who), group=self.settings.group.name
-            )
+            key = self._not_allowed_key(ctx.sender, command.who)
+            if key == "error.not_a_member" and not ctx.incoming.chat.is_group:
+                key = "error.not_a_member_here"  # already in the direct chat: just the command
+            raise Refusal(key, group=self.settings.group.name, example=ctx.usage("join"))
         chat = ctx.incoming.chat
         if command.where is Where.DIRECT and chat.is_group:
             raise Refusal("error.direct_only", command=command.name_in(ctx.language))
@@ -351,3 +368,9 @@ class Bot:
         if sender.status is Status.CANDIDATE:
             return "error.candidate"
         return "error.inactive"
+
+
+def _only_words(text: str, words: frozenset[str]) -> bool:
+    """Whether ``text`` says nothing but some of ``words`` ("Hallo!", "dank je wel")."""
+    said = re.sub(r"[.!?,]+", " ", fold(text)).split()
+    return bool(said) and all(word in words for word in said)

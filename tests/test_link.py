@@ -323,7 +323,7 @@ def test_unlink_a_platform_but_never_the_last(two: Driver) -> None:
         "[dm an] telegram is losgekoppeld van je rekening. Je gebruikt de bot nu via: console."
     )
     assert identities_of(two.engine, 2) == ["console:an"]
-    assert "Only members" in two.say("tg-an", "/balance", platform=TG)
+    assert "You are not a member" in two.say("tg-an", "/balance", platform=TG)
     before = state(two)
     assert two.say("an", "/ontkoppel console") == (
         "[dm an] console is de enige chat-app van je rekening. Zonder kun je de bot niet meer"
@@ -336,7 +336,7 @@ def test_unlink_from_the_other_platform(two: Driver) -> None:
     linked(two)
     assert "console is losgekoppeld" in two.say("tg-an", "/ontkoppel console", platform=TG)
     assert "Je saldo: 100 pluimen" in two.say("tg-an", "/saldo", platform=TG)
-    assert "Dat kan alleen een lid van LETS Durme" in two.say("an", "/saldo")
+    assert "Je bent nog geen lid van LETS Durme" in two.say("an", "/saldo")
 
 
 # /claim -----------------------------------------------------------------------

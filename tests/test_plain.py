@@ -87,7 +87,7 @@ def test_other_words_while_a_question_is_open_ask_for_ja_or_nee(club: Driver) ->
 
 
 def test_without_an_open_question_other_words_point_at_commands(club: Driver) -> None:
-    assert club.say("an", "hallo").startswith("[dm an] Ik begrijp alleen opdrachten")
+    assert club.say("an", "ik betaal morgen").startswith("[dm an] Ik begrijp alleen opdrachten")
 
 
 def test_a_plain_answer_in_a_group_stays_conversation(club: Driver) -> None:
@@ -180,6 +180,19 @@ def test_a_stranger_who_says_ja_to_the_welcome_is_asked_their_name(club: Driver)
 def test_a_name_introduced_in_words_is_the_name(club: Driver) -> None:
     assert "Dank je, Jos De Smet!" in club.say("jos", "/aanmelden ik ben Jos De Smet")
     assert "Thank you, Ann Lee!" in club.say("ann", "/join my name is Ann Lee")
+
+
+@pytest.mark.parametrize("said", ["hallo", "Hallo!", "hoe werkt dat?", "dag allemaal"])
+def test_a_members_greeting_gets_the_short_list(club: Driver, said: str) -> None:
+    out = club.say("an", said)
+    assert "Zo werkt het:" in out and "/saldo" in out, out
+
+
+@pytest.mark.parametrize("said", ["dank je wel!", "Bedankt", "merci", "dank u"])
+def test_thanks_get_a_kind_word(club: Driver, said: str) -> None:
+    before = club.snapshot()
+    assert club.say("an", said) == "[dm an] Graag gedaan!"
+    assert club.snapshot() == before
 
 
 def test_a_stranger_in_a_group_is_conversation(club: Driver) -> None:

@@ -343,7 +343,7 @@ def test_forget_me_leaves_no_trace_and_a_sound_ledger(any_engine: Engine) -> Non
     assert rows(driver, "SELECT key FROM platform_state") == [("since",)]
     assert "Vergeten lid (DU-004)" in driver.say("an", "/overzicht")
     # The same chat account is a stranger now, and may join again as someone new.
-    assert "Dat kan alleen een lid van LETS Durme" in say_as_griet(driver, numbers, "/saldo")
+    assert "Je bent nog geen lid van LETS Durme" in say_as_griet(driver, numbers, "/saldo")
     out = say_as_griet(driver, numbers, f"/aanmelden {NAME}")
     assert "met code DU-005" in out
 
@@ -369,8 +369,9 @@ def test_forget_me_in_the_console_script(tmp_path: Path) -> None:
         " Dank je om mee te doen! Wil je later terugkomen, dan kun je je opnieuw aanmelden.\n"
         "[dm admin] Een lid vroeg om vergeten te worden: Vergeten lid (DU-002). De rekening is"
         " gesloten; naar de groepsrekening: 0 pluimen.\n"
-        "[dm griet] Dat kan alleen een lid van LETS Durme. Lid worden? Stuur me een privébericht:"
-        " /aanmelden Je Naam\n"
+        "[dm griet] Je bent nog geen lid van LETS Durme. Lid worden? Typ /aanmelden met je voor-"
+        " en achternaam, bijvoorbeeld:\n"
+        "  /aanmelden An Peeters\n"
         "[dm admin] Leden van LETS Durme (1), en de groepsrekening:\n"
         "  admin (DU-001) (coördinator): 0 pluimen\n"
         "  Groepsrekening (DU-000): 0 pluimen\n"
@@ -542,7 +543,7 @@ async def test_telegram_logs_and_database_keep_nothing_of_a_forgotten_member(
         await tg.ask(BOB, None, "/privacy", "Wat de bot van LETS Durme over jou bewaart")
         await tg.ask(BOB, None, "/vergeetmij", "Wil je echt dat de bot je vergeet?")
         await tg.ask(BOB, None, "ja", "Klaar: de bot heeft je vergeten")
-        await tg.ask(BOB, None, "/saldo", "Dat kan alleen een lid")
+        await tg.ask(BOB, None, "/saldo", "Je bent nog geen lid")
         await tg.stop()
     finally:
         if tg.task is not None and not tg.task.done():
