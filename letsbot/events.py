@@ -367,6 +367,7 @@ def change_answered(ctx: Context, question: Pending, yes: bool) -> None:
             announce(ctx, t("event.cancelled_reason", event=describe(t, event), reason=reason))
         else:
             announce(ctx, t("event.cancelled", event=describe(t, event)))
+        tell_who_comes(ctx, event, "event.cancelled_you")
         return
     ensure_changeable(event, ctx.now, "event.past_move", ctx.usage("event"))
     old = t.event_time(event.starts_at, event.ends_at)
@@ -375,6 +376,14 @@ def change_answered(ctx: Context, question: Pending, yes: bool) -> None:
     event = ctx.store.events.update_event(event.id, starts_at=start, ends_at=end)
     ctx.reply(ctx.t("event.moved_done", event=describe(ctx.t, event)))
     announce(ctx, t("event.moved", event=describe(t, event), old=old))
+    tell_who_comes(ctx, event, "event.moved_you")
+
+
+def tell_who_comes(ctx: Context, event: Event, key: str) -> None:
+    """Those who said they come hear it privately too: not everyone reads the group."""
+    for member, going in ctx.store.events.rsvps(event.id):
+        if going and member.id != ctx.member.id:
+            ctx.tell(member, lambda t: t(key, event=describe(t, event)))
 
 
 def details(ctx: Context, words: list[str]) -> None:

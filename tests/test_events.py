@@ -215,8 +215,15 @@ def test_reminders_at_each_offset_then_cancel(group: Driver) -> None:
         "2026-12-11 09:00",
         "2026-12-12 07:00",
     ]
+    group.say("an", "/ikkom 2")
+    group.say("bo", "/notgoing 2")
     group.say("admin", "/activiteit annuleer 2 te weinig kramen")
     out = group.say("admin", "ja")
+    # Who said they come hears it privately too; who said no doesn't.
+    assert (
+        "[dm an] Afgelast: Markt #2: Ruilmarkt, za 19 dec 2026 10:00-16:00 @ Parochiezaal." in out
+    )
+    assert "[dm bo]" not in out
     assert (
         "[group] Afgelast: Markt #2: Ruilmarkt, za 19 dec 2026 10:00-16:00 @ Parochiezaal\n  Reden: te weinig kramen"
         in out
