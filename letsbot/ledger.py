@@ -61,6 +61,11 @@ def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, li
     if rest and fold(rest[0]).strip(".,") in units | _EURO_WORDS:  # "30 pluimen", "30 euro"
         euro = euro or fold(rest[0]).strip(".,") in _EURO_WORDS
         rest = rest[1:]
+    if rest and re.fullmatch(r"[0-9]{3}", rest[0]) and re.fullmatch(r"[0-9]{1,3}", word):
+        # "1 000": a thousand with a space in it, never 1 with "000" as its reason.
+        raise Refusal(
+            "amount.spaced", text=f"{word} {rest[0]}", joined=f"{word}.{rest[0]}", word=word
+        )
     maximum = ctx.settings.minor(ctx.settings.limits.max_transfer)
     try:
         amount = currency.parse(word, maximum)
@@ -490,6 +495,12 @@ def balance(ctx: Context, words: list[str]) -> None:
         )
         return
     low, high = limits.min_for(member), limits.max_for(member)
+    can_pay, can_receive = max(member.balance - low, 0), max(high - member.balance, 0)
+    if member.status is Status.LEAVING:  # only toward zero now
+        can_pay, can_receive = (
+            min(can_pay, max(member.balance, 0)),
+            min(can_receive, max(-member.balance, 0)),
+        )
     key = "balance.own" if member.id == ctx.member.id else "balance.other"
     ctx.reply(
         t(
@@ -498,8 +509,8 @@ def balance(ctx: Context, words: list[str]) -> None:
             balance=t.amount(member.balance),
             min=t.amount(low),
             max=t.amount(high),
-            can_pay=t.amount(max(member.balance - low, 0)),
-            can_receive=t.amount(max(high - member.balance, 0)),
+            can_pay=t.amount(can_pay),
+            can_receive=t.amount(can_receive),
         )
     )
     if member.status is Status.LEAVING:

@@ -258,6 +258,8 @@ def test_leaving_member_moves_only_toward_zero_then_closes(driver: Driver) -> No
     driver.say("an", "/uitstappen")
     out = driver.say("an", "ja")
     assert "Je stapt uit. Je saldo is 50 pluimen" in out
+    # The room /saldo shows is what leaving allows: paying down to zero, receiving nothing.
+    assert "Je kunt nog 50 pluimen betalen en 0 pluimen ontvangen." in driver.say("an", "/saldo")
     assert "stapt uit, en dan mag het saldo alleen nog naar nul toe" in driver.say(
         "bo", "/betaal 2 10 x"
     )

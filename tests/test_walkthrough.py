@@ -81,6 +81,7 @@ MISTAKES = {
         ("/betaal lies 30", "Zet er een omschrijving bij"),
         ("/betaal", "Zeg welk lid je bedoelt"),
         ("/betaal lies 1,5 soep", "Een bedrag is een heel getal"),
+        ("/betaal lies 1 000 verhuis", "Is het bedrag 1.000? Schrijf het dan zonder spatie"),
         ("/betaal lies -30 soep", "Dit is geen geldig bedrag"),
         ("/betaal an 30 soep", "Je kunt jezelf niet betalen."),
         ("/betaal zorro 30 soep", "Ik weet niet welk lid je bedoelt met zorro"),
