@@ -67,6 +67,8 @@ from tests.support import START, Driver, make_settings
 
 ADMIN = "admin"  # the coordinator configured in make_settings()
 KAS = "kas"  # the group account, number 0; no console identity
+# A bare "ja" in a group answers only a question asked there this long ago or less.
+GROUP_ANSWER_WINDOW = timedelta(minutes=10)
 NAMES = ("ann", "bert", "cis", "dirk", "els")
 GROUP_MIN, GROUP_MAX = -200, 200
 MISSING = 99  # a member number nobody has
@@ -343,9 +345,29 @@ class Model:
         if not here:
             return Expect("ignored" if in_group and not command else "refused")
         live = [q for q in here if q.expires > self.now]
-        if len(live) > 1:
+        if in_group and not command and answer.answers is None:
+            # A bare word in a group answers only a question asked there in the last minutes.
+            fresh = [q for q in live if self.now - self.asked_at(q) <= GROUP_ANSWER_WINDOW]
+            if live and not fresh:
+                return Expect("ignored")
+            live = fresh
+        own_in_group = [
+            q
+            for q in self.open_questions()
+            if q.asked == answer.name and q.chat == GROUP and q.expires > self.now
+        ]
+        slipped_in = [
+            q
+            for q in live
+            if q.requester != answer.name
+            and any(self.asked_at(o) <= self.asked_at(q) for o in own_in_group)
+        ]
+        if len(live) > 1 or (slipped_in and not in_group):
             return Expect("which", which=tuple(q.id for q in live))
         return self.apply(live[0] if live else here[-1], answer)
+
+    def asked_at(self, question: Question) -> datetime:
+        return question.expires - self.timeout
 
     def apply(self, question: Question, answer: Answer) -> Expect:
         if question.expires <= self.now:
