@@ -176,33 +176,39 @@ def pay(ctx: Context, words: list[str]) -> None:
         raise Refusal("pay.self")
     ensure_can_trade(ctx, receiver)
     check_limits(ctx, payer, receiver, amount)
+    ctx.ask(
+        PendingAction.PAY,
+        payer,
+        asked_twice_aware(ctx, "pay.ask", payer, receiver, amount, description),
+        payer=payer,
+        receiver=receiver,
+        amount=amount,
+        description=description,
+    )
+
+
+def asked_twice_aware(
+    ctx: Context, key: str, payer: Member, receiver: Member, amount: int, description: str
+) -> Compose:
+    """The question ``key`` (pay.ask, request.ask), after the same payment booked just
+    now if there is one: a member who saw no "Geboekt" must not pay twice unawares."""
     before = just_paid(ctx, payer, receiver, amount, description)
 
     def question(t: Translator) -> str:
-        asked = t(
-            "pay.ask", who=ctx.label(receiver, t), amount=t.amount(amount), description=description
-        )
+        who = ctx.label(receiver, t)
+        asked = t(key, who=who, amount=t.amount(amount), description=description)
         if before is None:
             return asked
-        # A member who saw no "Geboekt" must not pay twice unawares.
         again = t(
             "pay.again",
-            who=ctx.label(receiver, t),
+            who=who,
             amount=t.amount(amount),
             description=before.description,
             id=before.id,
         )
         return f"{again}\n{asked}"
 
-    ctx.ask(
-        PendingAction.PAY,
-        payer,
-        question,
-        payer=payer,
-        receiver=receiver,
-        amount=amount,
-        description=description,
-    )
+    return question
 
 
 def just_paid(
@@ -233,27 +239,7 @@ def request(ctx: Context, words: list[str]) -> None:
     # Money leaves the payer's account on someone else's word: asked, and
     # answered, only in the payer's direct chat. A payer who blocks the sender
     # is asked nothing, and the sender hears what they would hear otherwise.
-    before = just_paid(ctx, payer, receiver, amount, description)
-
-    def question(t: Translator) -> str:
-        asked = t(
-            "request.ask",
-            who=ctx.label(receiver, t),
-            amount=t.amount(amount),
-            description=description,
-        )
-        if before is None:
-            return asked
-        # The same request again: the payer must not pay twice unawares.
-        again = t(
-            "pay.again",
-            who=ctx.label(receiver, t),
-            amount=t.amount(amount),
-            description=before.description,
-            id=before.id,
-        )
-        return f"{again}\n{asked}"
-
+    question = asked_twice_aware(ctx, "request.ask", payer, receiver, amount, description)
     if pass_message(ctx, payer):
         asked = (
             ctx.ask(
