@@ -101,7 +101,9 @@ class Context:
         skipped = {reader.number if reader is not None else None}
         if exclude is not None:
             skipped.add(MemberCode.number_in(str(exclude), prefix))
-        number = next(n for n in (7, 8, 9) if n not in skipped)  # no other members yet
+        # No other active member yet: the group account, which exists from the start.
+        fallback = [MemberCode.GROUP_ACCOUNT, reader.number if reader is not None else 7]
+        number = next((n for n in fallback if n not in skipped), 7)
         for candidate in range(1, 21):
             if candidate in skipped:
                 continue
@@ -295,6 +297,11 @@ class Context:
         params: dict[str, object] = {"code": self.example_code()}
         if "{other}" in template:
             params["other"] = self.example_code(exclude=params["code"])
+        if "{candidate}" in template:
+            waiting = self.store.members.members([Status.CANDIDATE])
+            params["candidate"] = self.code(waiting[0]) if waiting else params["code"]
+        if "{transfer}" in template:
+            params["transfer"] = self.store.ledger.last_transfer_id() or 1
         if "{event}" in template:
             params["event"] = self.example_event()
         if "{listing}" in template:
@@ -420,8 +427,14 @@ class Context:
                 members=Raw(listed),
                 code=self.code(named[0]),
             )
-        refusal = Refusal("ref.not_a_code", token=shown, example=self.example_code())
         close = self._names_close_to(token)
+        if among == (Status.CANDIDATE,):  # /approve, /reject: a candidate, not a member
+            close = [m for m in close if m.status is Status.CANDIDATE]
+            if close:
+                listed = ", ".join(self.label(m) for m in close)
+                raise Refusal("ref.not_a_candidate_name", token=shown, members=Raw(listed))
+            raise Refusal("ref.not_a_candidate", token=shown)
+        refusal = Refusal("ref.not_a_code", token=shown, example=self.example_code())
         if close:
             listed = ", ".join(self.label(m) for m in close)
             refusal = Refusal("ref.not_a_name", token=shown, members=Raw(listed))

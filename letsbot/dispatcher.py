@@ -19,7 +19,7 @@ from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Translator
 from letsbot.linking import burn_codes, may_hold_code
 from letsbot.market_schedule import MarketSchedule
-from letsbot.members import looks_like_a_name, offer_to_join, waiting_candidates
+from letsbot.members import looks_like_a_name, may_apply_again, offer_to_join, waiting_candidates
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
@@ -142,8 +142,9 @@ class Bot:
         command = REGISTRY.find(match["word"]) if match else None
         words = (match["rest"] or "").split() if match else []
         language: str = self.settings.group.language
-        if match is not None:
-            # Someone who isn't a member yet is answered in the language of their words.
+        if match is not None and not incoming.chat.is_group:
+            # Someone who isn't a member yet is answered in the language of their words;
+            # in a group everyone reads the answer: the group's language.
             language = REGISTRY.language_of(match["word"]) or language
         worded = language
         name = command.name if command else None
@@ -174,7 +175,11 @@ class Bot:
                 if len(text) > TEXT_LIMIT:
                     raise Refusal("error.text_too_long", limit=TEXT_LIMIT)
                 refuse_controls(text)  # every typed text passes here: names, descriptions, ...
-                if match is None and answer is None and sender is None:
+                # A candidate turned down may apply again: their words are a stranger's.
+                outsider = sender is None or (
+                    not incoming.chat.is_group and may_apply_again(ctx, sender)
+                )
+                if match is None and answer is None and outsider:
                     # A stranger's first words ("hallo", "ik wil meedoen"): the welcome,
                     # in English to someone who wrote English ("hello, I want to join").
                     command = REGISTRY.find("start")
@@ -245,8 +250,16 @@ class Bot:
     def _not_understood(self, ctx: Context, sender: Member, text: str) -> None:
         """Words in a direct chat that are no command and no answer: what they likely meant;
         to a greeting ("hallo", "hoe werkt dit?"), what /start says."""
-        first = text.split()[0] if text.split() else ""
-        typed = REGISTRY.find(first)
+        said = text.split()
+        # "saldo", and "ik kom" or "ik kom niet" for /ikkom, /ikkomniet: longest first.
+        typed = next(
+            (
+                found
+                for size in (3, 2, 1)
+                if len(said) >= size and (found := REGISTRY.find("".join(said[:size]))) is not None
+            ),
+            None,
+        )
         # "saldo", "betaal 3 5 soep"; not "ja maar wacht": that hesitates, it asks for no /ja
         if typed is not None and typed.listed and typed.who <= standing(sender):
             raise Refusal(

@@ -11,7 +11,7 @@ from babel.dates import format_date
 from letsbot.context import Context
 from letsbot.domain import Event, EventKind, EventStatus, Pending, PendingAction
 from letsbot.errors import Refusal
-from letsbot.i18n import Raw, Translator
+from letsbot.i18n import LANGUAGES, Raw, Translator, catalog
 from letsbot.markup import escape
 from letsbot.messages import Choice, Outgoing, ToAllGroups
 from letsbot.registry import REGISTRY, Who
@@ -60,16 +60,26 @@ MOVE = {"move", "verplaats", "verplaatsen"}
 def describe(t: Translator, event: Event) -> Raw:
     """``Markt #12: Ruilmarkt, za 12 dec 2026 10:00-16:00 @ Parochiezaal``."""
     place = t("event.at_place", place=event.place) if event.place else ""
+    kind = t(f"event.kind.{event.kind.value}")
+    key = "event.line" if event.id else "event.line_unsaved"  # a preview has no number yet
+    kind_key = f"event.kind.{event.kind.value}"
+    if fold(event.title) in {fold(catalog(language)[kind_key]) for language in LANGUAGES}:
+        key += "_untitled"  # "Markt #3, za 12 dec", not "Markt #3: Markt, za 12 dec"
     return Raw(
         t(
-            "event.line" if event.id else "event.line_unsaved",  # a preview has no number yet
-            kind=Raw(t(f"event.kind.{event.kind.value}")),
+            key,
+            kind=Raw(kind),
             id=event.id,
             title=event.title,
             when=t.event_time(event.starts_at, event.ends_at),
             place=Raw(place),
         )
     )
+
+
+def count_key(key: str, count: int) -> str:
+    """``key`` for many, ``key_none`` for none and ``key_one`` for one: "1 komt", "3 komen"."""
+    return {0: f"{key}_none", 1: f"{key}_one"}.get(count, key)
 
 
 def announce(ctx: Context, text: str, choices: tuple[Choice, ...] = ()) -> None:
@@ -229,6 +239,8 @@ def add(ctx: Context, words: list[str]) -> None:
     except WhenError as error:
         raise when_refusal(ctx, error.shifted(before), shown, typed) from None
     title_words, place_words, guessed = split_place(rest)
+    # No title typed: the kind is title enough ("Markt", "Repaircafé").
+    title_words = title_words or [catalog(ctx.settings.group.language)[f"event.kind.{kind.value}"]]
     title = ctx.text_argument(title_words, usage_of="event", limit=TITLE_LIMIT)
     place = " ".join(place_words).strip()[:PLACE_LIMIT] or None
     draft = {
@@ -393,10 +405,13 @@ def details(ctx: Context, words: list[str]) -> None:
         lines.append(ctx.t("event.is_cancelled"))
     answers = ctx.store.events.rsvps(event.id)
     going = [member for member, yes in answers if yes]
-    lines.append(ctx.t("event.going_count", count=len(going)))
+    cancelled = event.status is EventStatus.CANCELLED
+    if not cancelled:
+        lines.append(ctx.t(count_key("event.going_count", len(going)), count=len(going)))
     if going and (ctx.member.is_coordinator or ctx.member.id == event.created_by_id):
         names = ", ".join(ctx.label(m) for m in going)  # labels are markup already
-        lines.append(ctx.t("event.going_names", names=Raw(names)))
+        key = "event.had_said_names" if cancelled else "event.going_names"
+        lines.append(ctx.t(key, names=Raw(names)))
     mine = next((yes for member, yes in answers if member.id == ctx.member.id), None)
     if mine is not None:
         lines.append(ctx.t("event.you_go" if mine else "event.you_dont"))
@@ -415,7 +430,11 @@ def events(ctx: Context, words: list[str]) -> None:
     lines = [ctx.t("events.header")]
     for event in upcoming:
         lines.append(
-            ctx.t("events.line", event=describe(ctx.t, event), count=counts.get(event.id, 0))
+            ctx.t(
+                count_key("events.line", counts.get(event.id, 0)),
+                event=describe(ctx.t, event),
+                count=counts.get(event.id, 0),
+            )
         )
     lines.append(ctx.t("events.footer", id=upcoming[0].id))
     ctx.reply("\n".join(lines))

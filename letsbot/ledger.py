@@ -50,7 +50,7 @@ def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, li
     euro = word in _EURO_WORDS and bool(rest)
     if euro:  # "€ 30"
         word, rest = rest[0], rest[1:]
-    for sign in ("€", "eur", "euro"):
+    for sign in ("€", "eur", "euro", "$"):
         if fold(word).startswith(sign) and word[len(sign) :][:1].isdigit():
             word, euro = word[len(sign) :], True
         elif fold(word).endswith(sign) and word[: -len(sign)][-1:].isdigit():
@@ -58,6 +58,9 @@ def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, li
     for unit in units:  # "30pluimen"
         if fold(word).endswith(unit) and word[: -len(unit)][-1:].isdigit():
             word = word[: -len(unit)]
+    hours = _hours_word(word, rest)
+    if hours is not None:  # "2 uur", "1,5 uur", "2u": hours at the group's rate
+        return _hours(ctx, hours, rest[1:] if hours == word else rest, usage_of)
     if rest and fold(rest[0]).strip(".,") in units | _EURO_WORDS:  # "30 pluimen", "30 euro"
         euro = euro or fold(rest[0]).strip(".,") in _EURO_WORDS
         rest = rest[1:]
@@ -84,7 +87,49 @@ def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, li
     return amount, rest
 
 
-_EURO_WORDS = frozenset({"€", "eur", "euro", "euros"})
+_EURO_WORDS = frozenset({"€", "eur", "euro", "euros", "$"})
+_HOUR_WORDS = ("uur", "uren", "hour", "hours", "u", "h")
+_HOURS = re.compile(r"[0-9]{1,4}(?:[.,][0-9]{1,2})?", re.ASCII)
+
+
+def _hours_word(word: str, rest: list[str]) -> str | None:
+    """The number of hours typed, when the amount is in hours ("2 uur", "2u")."""
+    if rest and fold(rest[0]).strip(".,") in _HOUR_WORDS[:4] and _HOURS.fullmatch(word):
+        return word
+    for unit in _HOUR_WORDS:
+        if fold(word).endswith(unit) and _HOURS.fullmatch(word[: -len(unit)]):
+            return word[: -len(unit)]
+    return None
+
+
+def _hours(ctx: Context, hours: str, rest: list[str], usage_of: str) -> tuple[int, list[str]]:
+    """Hours in the group's unit (``currency.units_per_hour``), to the nearest whole minor unit."""
+    whole, _, frac = hours.replace(",", ".").partition(".")
+    hundredths = int(whole) * 100 + int(frac.ljust(2, "0") or "0")
+    currency = ctx.settings.currency
+    amount = (hundredths * ctx.settings.minor(currency.units_per_hour) + 50) // 100
+    maximum = ctx.settings.minor(ctx.settings.limits.max_transfer)
+    if amount == 0 or amount > maximum:
+        reason = "zero" if amount == 0 else "too_large"
+        raise Refusal(
+            f"amount.{reason}",
+            text=hours,
+            maximum=ctx.t.amount(maximum),
+            usage=ctx.usage(usage_of),
+        )
+    ctx.reply(
+        ctx.t(
+            "amount.hours",
+            hours=hours,
+            amount=ctx.t.amount(amount),
+            per_hour=ctx.t.amount(ctx.settings.minor(currency.units_per_hour)),
+        )
+    )
+    if len(rest) > 1 and fold(rest[0]) in _FOR_WORDS:
+        rest = rest[1:]
+    return amount, rest
+
+
 _FOR_WORDS = frozenset({"voor", "for"})
 _TO_WORDS = frozenset({"aan", "to", "naar"})
 
@@ -406,19 +451,37 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
             )
         )
 
+    booker = ctx.member
+    reversing = question.action is PendingAction.REVERSE
+
     def receipt(party: Member, after: int, *, said: bool = True) -> Compose:
-        """The booking as ``party`` reads it: what they paid or got, and their balance now."""
+        """The booking as ``party`` reads it: what they paid or got, and their balance now;
+        who booked it when that was a coordinator, not the reader."""
         paid = party.id == payer.id
         other = receiver if paid else payer
+        if reversing:
+            key = "booked.reversed_paid" if paid else "booked.reversed_received"
+        elif question.action is PendingAction.BOOK and party.id != booker.id:
+            key = "booked.for_you_paid" if paid else "booked.for_you_received"
+        else:
+            key = "booked.you_paid" if paid else "booked.you_received"
 
         def compose(t: Translator) -> str:
-            reason = t("booked.reason", description=transfer.description) if said else None
+            reason: Raw | str = Raw(t("booked.description_not_shown"))
+            if said:  # the coordinator's reason is their plain text, escaped by t()
+                reason = (
+                    question.description or ""
+                    if reversing
+                    else Raw(t("booked.reason", description=transfer.description))
+                )
             return t(
-                "booked.you_paid" if paid else "booked.you_received",
+                key,
                 id=transfer.id,
+                original=transfer.reverses_id or 0,
+                booker=ctx.label(booker, t),
                 amount=t.amount(amount),
                 other=ctx.label(other, t),
-                reason=Raw(reason or t("booked.description_not_shown")),
+                reason=reason,
                 balance=t.amount(after),
             )
 

@@ -12,7 +12,7 @@ from letsbot.domain import Listing, ListingKind, Member
 from letsbot.errors import Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.markup import escape
-from letsbot.messages import Outgoing, ToAllGroups
+from letsbot.messages import Choice, Outgoing, ToAllGroups
 from letsbot.registry import REGISTRY, Who
 from letsbot.text import fold
 from letsbot.when import WhenError, parse_day
@@ -235,7 +235,31 @@ def offer(ctx: Context, words: list[str]) -> None:
 
 @REGISTRY.command("want", nl="vraag", who=Who.MEMBER, private=True)
 def want(ctx: Context, words: list[str]) -> None:
+    asked = asks_payment(ctx, words)
+    if asked is not None:  # "/vraag an 10 soep": asking An to pay, not a want for everyone
+        request = REGISTRY.find("request")
+        assert request is not None
+        command = f"/{request.name_in(ctx.language)} {' '.join(words)}"
+        raise Refusal(
+            "market.want_or_request",
+            who=ctx.label(asked),
+            command=command,
+            example=ctx.usage("want"),
+            buttons=(Choice(command, command),),
+        )
     post(ctx, words, ListingKind.WANT)
+
+
+def asks_payment(ctx: Context, words: list[str]) -> Member | None:
+    """The member a want names first, followed by an amount: a payment request typed short."""
+    if len(words) < 2 or words[0].startswith("#"):
+        return None
+    try:
+        member, rest = ctx.find_member_in(words)
+    except Refusal:
+        return None
+    amount = rest[0].lstrip("€$") if rest else ""
+    return member if amount[:1].isdigit() and not member.is_group_account else None
 
 
 def post(ctx: Context, words: list[str], kind: ListingKind) -> None:

@@ -124,6 +124,10 @@ def help_(ctx: Context, words: list[str]) -> None:
         ctx.reply(describe(ctx, command.name, command.name_in(ctx.language)))
         return
     level = standing(ctx.sender)
+    if ctx.incoming.chat.is_group and level == Who.ANYONE:
+        # Someone not (yet) a member: one line in the group, not a list for everyone.
+        ctx.reply(ctx.t("help.stranger_in_group", group=ctx.settings.group.name))
+        return
     lines = [ctx.t("help.header", group=ctx.settings.group.name)]
     visible = REGISTRY.visible_to(ctx.sender)
     for section in (Who.ANYONE, Who.MEMBER), (Who.COORDINATOR,):
@@ -139,10 +143,15 @@ def help_(ctx: Context, words: list[str]) -> None:
         for command in listed:
             if level > Who.ANYONE and command.name in ("start", "join", "claim"):
                 continue
+            if not everything:
+                # The short list shows each command as it is typed, no <placeholders>.
+                lines.append(ctx.usage(command.name))
+                if command.who < Who.COORDINATOR:
+                    lines.append("  " + ctx.t(f"cmd.{command.name}.help"))
+                continue
             lines.append(ctx.t(f"cmd.{command.name}.usage"))
-            if everything or level == Who.ANYONE or command.who < Who.COORDINATOR:
-                lines.append("  " + ctx.t(f"cmd.{command.name}.help"))
-                lines.append("  " + ctx.t("help.example", example=ctx.usage(command.name)))
+            lines.append("  " + ctx.t(f"cmd.{command.name}.help"))
+            lines.append("  " + ctx.t("help.example", example=ctx.usage(command.name)))
     lines.append(ctx.t("help.footer" if everything or level == Who.ANYONE else "help.footer_short"))
     if ctx.incoming.chat.is_group and level > Who.ANYONE:
         # The group doesn't need to read it: the list goes privately, one line here.
@@ -377,9 +386,16 @@ def members(ctx: Context, words: list[str]) -> None:
     ctx.reply("\n".join(lines))
 
 
+# What people type after /taal: the code, or the language's name in either language.
+LANGUAGE_WORDS = {
+    **{word: "nl" for word in ("nl", "nederlands", "vlaams", "dutch", "flemish", "be", "nl-be")},
+    **{word: "en" for word in ("en", "engels", "english", "eng", "uk", "gb")},
+}
+
+
 @REGISTRY.command("lang", nl="taal", who=Who.ANYONE)
 def lang(ctx: Context, words: list[str]) -> None:
-    choice = words[0].lower() if words else ""
+    choice = LANGUAGE_WORDS.get(fold(words[0]).strip(".!"), "") if words else ""
     if choice not in LANGUAGES:
         raise Refusal("lang.usage", example=ctx.usage("lang"))
     ctx.language = choice

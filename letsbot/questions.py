@@ -151,7 +151,9 @@ def _named(ctx: Context, question: Pending) -> Pending:
     if question.status is PendingStatus.EXPIRED:
         raise Refusal("confirm.expired")
     if question.status is not PendingStatus.OPEN:
-        raise Refusal("confirm.already_answered")
+        # Which answer it had, or that a newer question took its place: never a bare
+        # "already answered" for a question that the member never answered.
+        raise Refusal(f"confirm.was_{question.status.value}", id=question.id)
     if not asked_here(question, ctx.incoming.chat):
         raise Refusal("confirm.in_group" if question.chat_id else "confirm.in_direct")
     return question

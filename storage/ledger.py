@@ -282,6 +282,9 @@ class SqlLedger:
         row = self.db.execute(_TRANSFER, {"transfer_id": transfer_id}).first()
         return _transfer(row) if row else None
 
+    def last_transfer_id(self) -> int | None:
+        return self.db.execute(select(func.max(transfers.c.id))).scalar()
+
     def reversal_of(self, transfer_id: int) -> Transfer | None:
         row = self.db.execute(_REVERSAL_OF, {"transfer_id": transfer_id}).first()
         return _transfer(row) if row else None

@@ -57,7 +57,9 @@ def refusal(result: Result) -> str:
         or "nu niets meer" in said
     ):
         return "limit"
-    if said.startswith(("Die vraag is net al beantwoord", "Er staat geen vraag voor je open")):
+    if said.startswith(("Die vraag is net al beantwoord", "Er staat geen vraag voor je open")) or (
+        "geldt niet meer" in said or "is al beantwoord met" in said
+    ):
         # The same payer in another process answered it first, or asked anew
         # (a new question replaces the payer's open one).
         return "no-question"

@@ -39,6 +39,9 @@ DYNAMIC = {
     ]
     + [f"set_{many}" for many in ("everyone", "leaving", "coordinators")],
     "status": ["active", "candidate", "leaving", "inactive"],
+    "confirm": ["was_accepted", "was_declined", "was_superseded"],
+    "event": ["line_untitled", "line_unsaved_untitled", "going_count_none", "going_count_one"],
+    "events": ["line_none", "line_one"],
 }
 
 

@@ -270,7 +270,8 @@ def test_coordinator_books_for_others(two: Driver) -> None:
     assert "Boek 45 pluimen van Bo (DU-003) aan An (DU-002) voor: fiets hersteld?" in out
     out = two.say("admin", "ja")
     assert "[dm admin] Geboekt: #1: Bo (DU-003) → An (DU-002), 45 pluimen, fiets hersteld" in out
-    assert "[dm bo] Booked: #1" in out and "[dm an] Geboekt: #1" in out
+    assert "[dm bo] Booked by admin (DU-001): #1" in out
+    assert "[dm an] Geboekt door admin (DU-001): #1" in out
 
 
 def test_reverse_once(two: Driver) -> None:

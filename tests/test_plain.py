@@ -81,7 +81,7 @@ def test_a_plain_answer_books_or_cancels(club: Driver, said: str, booked: int) -
 
 def test_other_words_while_a_question_is_open_ask_for_ja_or_nee(club: Driver) -> None:
     club.say("an", "/betaal DU-003 5 soep")
-    assert club.say("an", "hallo?") == "[dm an] Antwoord met Ja of Nee (of tik op een knop)."
+    assert club.say("an", "hallo?") == "[dm an] Antwoord met Ja of Nee."
     assert transfers(club.engine) == 0
     assert club.say("an", "ja").startswith("[dm an] Geboekt")  # still open, still answerable
 
@@ -162,7 +162,7 @@ def test_a_strangers_first_words_get_the_welcome(club: Driver, said: str) -> Non
 def test_a_name_typed_alone_by_a_stranger_offers_to_join_with_it(club: Driver, typed: str) -> None:
     before = club.snapshot()
     assert club.say("maria", typed) == (
-        f"[dm maria] Wil je lid worden als {typed}? Tik op de knop of stuur:\n  /aanmelden {typed}"
+        f"[dm maria] Wil je lid worden als {typed}? Stuur dan:\n  /aanmelden {typed}"
     )
     assert club.last is not None
     assert [(c.label, c.answer) for c in club.last.replies[0].choices] == [

@@ -55,6 +55,13 @@ PAYMENTS = {
         ("/betaal Lies 30 soep en brood", 30, "soep en brood"),
         ("/betalen Lies 30 soep", 30, "soep"),  # the Dutch words people reach for
         ("/Betaling lies 30 soep", 30, "soep"),
+        ("/betaal lies 2 uur tuinwerk", 120, "tuinwerk"),  # hours at the group's rate
+        ("/betaal lies 1,5 uur voor tuinwerk", 90, "tuinwerk"),
+        ("/betaal lies 2u tuinwerk", 120, "tuinwerk"),
+        ("/betaal lies 0,5 uur tuinwerk", 30, "tuinwerk"),
+        ("/betaal Lies €30 soep", 30, "soep"),
+        ("/betaal Lies 30 euro soep", 30, "soep"),
+        ("/betaal Lies $30 soep", 30, "soep"),
     ],
     "en": [
         ("/pay Lies 30 soup", 30, "soup"),
@@ -67,6 +74,9 @@ PAYMENTS = {
         ("/pay Lies 1.000 moving", 1000, "moving"),
         ("/pay DU-003 30 soup", 30, "soup"),
         ("/pay @lies 30 soup", 30, "soup"),
+        ("/pay lies 2 hours gardening", 120, "gardening"),
+        ("/pay lies 1 hour for gardening", 60, "gardening"),
+        ("/pay Lies $30 soup", 30, "soup"),
     ],
 }
 

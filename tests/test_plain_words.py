@@ -1,0 +1,182 @@
+"""Replies a first-time member can act on: who booked for them, help as it is typed,
+hours at the group's rate, the language by its name, and examples that exist.
+
+Each test says something as a member would and checks the reply understood it (or
+asked the right question) and changed exactly what it should.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+
+from tests.support import Driver, make_settings
+
+
+@pytest.fixture
+def club(db_url: str) -> Iterator[Driver]:
+    """admin DU-001 (coordinator), an DU-002, jan DU-003; all Dutch."""
+    from storage.database import make_engine
+
+    engine = make_engine(db_url)
+    driver = Driver(engine, make_settings())
+    driver.member("an", "An Peeters")
+    driver.member("jan", "Jan De Smet")
+    yield driver
+    engine.dispose()
+
+
+def count(engine: Engine, table: str) -> int:
+    with engine.connect() as connection:
+        value = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+        connection.rollback()
+    return int(value)
+
+
+def test_a_booking_for_a_member_says_who_booked_it(club: Driver) -> None:
+    club.say("admin", "/boeken DU-002 DU-003 10 soep")
+    told = club.say("admin", "ja")
+    assert "[dm an] Geboekt door admin (DU-001): #1: je betaalde 10 pluimen aan Jan" in told
+    assert "[dm jan] Geboekt door admin (DU-001): #1: je kreeg 10 pluimen van An" in told
+
+
+def test_a_reversal_says_what_was_undone_and_why(club: Driver) -> None:
+    club.say("admin", "/boeken DU-002 DU-003 10 soep")
+    club.say("admin", "ja")
+    club.say("admin", "/terugboeken 1 dubbel <b>")
+    told = club.say("admin", "ja")
+    assert "admin (DU-001) heeft transactie #1 teruggedraaid (reden: dubbel <b>)." in told
+    assert "Je kreeg 10 pluimen terug van Jan De Smet (DU-003) (#2)" in told
+    assert "Je gaf 10 pluimen terug aan An Peeters (DU-002) (#2)" in told
+
+
+@pytest.mark.parametrize(
+    ("typed", "amount"),
+    [("2 uur", 120), ("1,5 uur", 90), ("2u", 120), ("1 hour", 60), ("0,25 uur", 15)],
+)
+def test_hours_are_paid_at_the_groups_rate(club: Driver, typed: str, amount: int) -> None:
+    reply = club.say("an", f"/betaal jan {typed} tuinwerk")
+    assert f"is bij ons {amount} pluimen (een uur is 60 pluimen)." in reply
+    assert f"Betaal {amount} pluimen aan Jan De Smet (DU-003) voor: tuinwerk?" in reply
+    club.say("an", "ja")
+    assert count(club.engine, "transfers") == 1
+
+
+def test_dollars_are_read_as_the_groups_unit(club: Driver) -> None:
+    reply = club.say("an", "/betaal jan $30 soep")
+    assert "niet in euro. Ik lees het als 30 pluimen." in reply
+    assert "voor: soep?" in reply
+
+
+@pytest.mark.parametrize(("said", "language"), [("engels", "en"), ("English", "en")])
+def test_the_language_by_its_name(club: Driver, said: str, language: str) -> None:
+    assert club.say("an", f"/taal {said}") == "[dm an] I will speak English with you from now on."
+    assert club.say("an", "/lang nederlands") == "[dm an] Ik spreek voortaan Nederlands met je."
+
+
+def test_the_short_help_shows_commands_as_typed(club: Driver) -> None:
+    reply = club.say("an", "/hulp")
+    assert "<" not in reply  # no <placeholders>
+    assert "/betaal DU-001 30 soep\n    Betaal een lid." in reply
+    everything = club.say("an", "/hulp alles")
+    assert "/betaal <lid> <bedrag> <omschrijving>" in everything
+
+
+def test_coordinator_examples_name_what_exists(club: Driver) -> None:
+    club.say("rosa", "/aanmelden Rosa Wouters")  # DU-004, waiting
+    club.say("an", "/betaal jan 5 soep")
+    club.say("an", "ja")
+    reply = club.say("admin", "/hulp")
+    assert "/goedkeuren DU-004" in reply
+    assert "/weigeren DU-004 geen onthaalgesprek gehad" in reply
+    assert "/terugboeken 1 dubbel betaald" in reply
+    assert "DU-007" not in reply
+
+
+def test_a_lone_member_is_shown_an_account_that_exists(sqlite_url: str) -> None:
+    from storage.database import make_engine
+
+    engine = make_engine(sqlite_url)
+    driver = Driver(engine, make_settings())
+    reply = driver.say("admin", "hallo")
+    assert "/betaal DU-000 30 soep" in reply and "DU-007" not in reply
+    engine.dispose()
+
+
+def test_a_stranger_asking_help_in_the_group_gets_one_line(club: Driver) -> None:
+    for word in ("/hulp", "/help"):
+        reply = club.say("eva", word, group=True)
+        assert reply == (
+            "[group] Wil je lid worden van LETS Durme? Stuur me een privébericht met "
+            "/aanmelden en je naam."
+        )
+
+
+def test_a_want_that_names_a_member_and_an_amount_is_asked_about(club: Driver) -> None:
+    reply = club.say("jan", "/vraag an 10 soep")
+    assert "Wil je An Peeters (DU-002) vragen om je te betalen? Stuur dan:" in reply
+    assert "/vraagbetaling an 10 soep" in reply
+    assert count(club.engine, "listings") == 0
+    club.say("jan", "/vraag Wie helpt 2 uur in de tuin")
+    assert count(club.engine, "listings") == 1
+
+
+@pytest.mark.parametrize(("said", "meant"), [("ik kom", "/ikkom"), ("Ik kom niet", "/ikkomniet")])
+def test_i_come_without_a_slash(club: Driver, said: str, meant: str) -> None:
+    reply = club.say("an", said)
+    assert f"Bedoel je {meant}?" in reply
+
+
+def test_an_event_without_a_title_is_called_by_its_kind(club: Driver) -> None:
+    reply = club.say("admin", "/activiteit nieuw markt 12/12 10:00-16:00")
+    assert "Markt, za 12 dec 2026 10:00-16:00" in reply
+    club.say("admin", "ja")
+    listed = club.say("an", "/activiteiten")
+    assert "Markt #1, za 12 dec 2026 10:00-16:00\n" in listed
+    assert "komen)" not in listed
+    club.say("jan", "/ikkom 1")
+    assert "(1 komt)" in club.say("an", "/activiteiten")
+    assert "1 lid komt." in club.say("an", "/activiteit 1")
+
+
+def test_a_cancelled_event_counts_no_one_coming(club: Driver) -> None:
+    club.say("admin", "/activiteit nieuw markt 12/12 10:00-16:00 Wintermarkt")
+    club.say("admin", "ja")
+    club.say("jan", "/ikkom 1")
+    club.say("admin", "/activiteit annuleer 1")
+    club.say("admin", "ja")
+    shown = club.say("admin", "/activiteit 1")
+    assert "Deze activiteit is afgelast." in shown
+    assert "komt" not in shown
+    assert "Hadden gezegd dat ze kwamen (ze kregen bericht): Jan De Smet (DU-003)" in shown
+
+
+def test_a_turned_down_candidate_is_welcomed_again(club: Driver) -> None:
+    club.say("rosa", "/aanmelden Rosa Wouters")
+    club.say("admin", "/weigeren rosa")
+    club.say("admin", "ja")
+    for said in ("hallo", "ik wil meedoen"):
+        assert "Wil je lid worden?" in club.say("rosa", said)
+
+
+def test_approving_a_misspelt_candidate_speaks_of_candidates(club: Driver) -> None:
+    club.say("rosa", "/aanmelden Rosa Wouters")
+    assert club.say("admin", "/goedkeuren rosaa") == (
+        "[dm admin] Ik vind geen kandidaat met de naam rosaa. Bedoel je Rosa Wouters "
+        "(DU-004)? Wie wacht, staat in /kandidaten."
+    )
+    assert club.say("admin", "/goedkeuren xyzzy") == (
+        "[dm admin] Ik vind geen kandidaat met de naam xyzzy. Wie wacht, staat in /kandidaten."
+    )
+
+
+def test_answering_a_replaced_question_says_so(club: Driver) -> None:
+    club.say("an", "/betaal jan 5 soep")
+    club.say("an", "/betaal jan 6 soep")  # replaces question 1
+    reply = club.say("an", "/ja 1")
+    assert "Vraag #1 geldt niet meer: er kwam een nieuwere vraag in de plaats." in reply
+    club.say("an", "nee")
+    assert "Vraag #2 is al beantwoord met Nee." in club.say("an", "/ja 2")
+    assert count(club.engine, "transfers") == 0
