@@ -16,9 +16,10 @@ from letsbot.context import Context
 from letsbot.domain import Member, Role, Status, TransferKind
 from letsbot.errors import Busy, Refusal, Unsure
 from letsbot.governance_schedule import GovernanceSchedule
-from letsbot.i18n import LANGUAGES, Translator
+from letsbot.i18n import LANGUAGES, Raw, Translator
 from letsbot.linking import burn_codes, may_hold_code
 from letsbot.market_schedule import MarketSchedule
+from letsbot.markup import escape
 from letsbot.members import looks_like_a_name, may_apply_again, offer_to_join, waiting_candidates
 from letsbot.messages import Incoming, Outcome, Outgoing, Result, ToChat, ToPerson
 from letsbot.outbox import Outbox
@@ -168,7 +169,7 @@ class Bot:
                     # English command word in a Dutch group switches no one.
                     language = sender.language or self.settings.group.language
                 else:  # a stranger who chose with /taal keeps to it
-                    language = store.members.chosen_language(incoming.sender) or language
+                    language = store.members.stranger_fact(incoming.sender, "language") or language
                 ctx = Context(
                     store, self.settings, self.translators, now, incoming, sender, language
                 )
@@ -187,7 +188,11 @@ class Bot:
                     name = command.name
                     if set(fold(text).replace("?", " ").replace("!", " ").split()) & _ENGLISH:
                         ctx.language = language = "en"
-                    typed_name = looks_like_a_name(text)
+                    typed_words = text.split()
+                    if typed_words and (typed := REGISTRY.find(typed_words[0])):
+                        if typed.name == "join":  # "aanmelden Marie Claes", without its slash
+                            typed_words = typed_words[1:]
+                    typed_name = looks_like_a_name(" ".join(typed_words))
                     if typed_name is not None:  # "Maria Janssens", as the welcome asked
                         offer_to_join(ctx, typed_name)
                     else:
@@ -197,6 +202,17 @@ class Bot:
                     assert sender is not None
                     self._not_understood(ctx, sender, text)
                     name, outcome = "start", ctx.outcome  # a greeting: the short list
+                elif match is None and (offered := self._offered_name(ctx, outsider, answer)):
+                    # "ja" (or "nee") to "Wil je lid worden als Maria Janssens?"
+                    command = REGISTRY.find("join")
+                    assert command is not None
+                    name = command.name
+                    if answer:
+                        self._run(ctx, command, offered.split())
+                    else:
+                        store.members.keep_stranger_fact(incoming.sender, "name", None, now)
+                        ctx.reply(ctx.t("join.offer_declined", example=ctx.usage("join")))
+                    outcome = ctx.outcome
                 elif match is None:
                     outcome = answer_question(ctx, answer is True)
                 elif command is None:
@@ -247,42 +263,61 @@ class Bot:
                 log.exception("event=%s work after the commit failed", incoming.event_key)
         return result
 
+    @staticmethod
+    def _offered_name(ctx: Context, outsider: bool, answer: bool | None) -> str | None:
+        """The name a stranger's yes accepts: the one they were offered to join with."""
+        if not outsider or answer is None or ctx.incoming.chat.is_group:
+            return None
+        return ctx.store.members.stranger_fact(ctx.incoming.sender, "name")
+
     def _not_understood(self, ctx: Context, sender: Member, text: str) -> None:
         """Words in a direct chat that are no command and no answer: what they likely meant;
         to a greeting ("hallo", "hoe werkt dit?"), what /start says."""
         said = text.split()
-        # "saldo", and "ik kom" or "ik kom niet" for /ikkom, /ikkomniet: longest first.
-        typed = next(
-            (
-                found
-                for size in (3, 2, 1)
-                if len(said) >= size and (found := REGISTRY.find("".join(said[:size]))) is not None
-            ),
-            None,
-        )
+        typed, size = _command_at_start(said)
         # "saldo", "betaal 3 5 soep"; not "ja maar wacht": that hesitates, it asks for no /ja
         if typed is not None and typed.listed and typed.who <= standing(sender):
-            raise Refusal(
-                "error.without_slash",
-                meant=typed.name_in(ctx.language),
-                example=ctx.usage(typed.name),
-            )
+            if typed.name in ("help", "start"):  # "hulp": the help itself, not a lesson
+                self._run(ctx, typed, said[size:])
+                return
+            example = ctx.usage(typed.name)
+            if size == 1 and len(said) > 1:  # their own words, with the slash before them
+                example = Raw(escape(f"/{typed.name_in(ctx.language)} {' '.join(said[1:])}"))
+            raise Refusal("error.without_slash", meant=typed.name_in(ctx.language), example=example)
         chat = ctx.incoming.chat
-        if any(asked_here(q, chat) for q in ctx.store.questions.open_pending(sender.id)):
-            raise Refusal("confirm.answer_yes_no")
+        waiting = [
+            q
+            for q in ctx.store.questions.open_pending(sender.id)
+            if asked_here(q, chat) and q.expires_at > ctx.now  # an expired one holds no one up
+        ]
+        if waiting:
+            raise Refusal("confirm.answer_yes_no", question=Raw(waiting[-1].text or ""))
         if _only_words(text, _THANKS):
             raise Refusal("chat.thanks")  # "dank je wel!": no lesson in commands
-        if _only_words(text, _GREETINGS):
+        if _only_words(text, _GREETINGS) or sender.status is Status.CANDIDATE:
+            # A candidate hears where their application stands, whatever they ask.
             command = REGISTRY.find("start")
             assert command is not None
             self._run(ctx, command, [])
             return
-        number = ctx.parse_code(text.strip()) if len(text.split()) == 1 else None
+        number = ctx.parse_code(text.strip()) if len(said) == 1 else None
         named = ctx.store.members.member_by_number(number) if number is not None else None
         if named is not None and not named.is_group_account:
             # A code alone, as if answering "which Jan?": the command goes before it.
             code = ctx.code(named)
             raise Refusal("error.code_alone", who=ctx.label(named), code=code)
+        # A command's word somewhere in a question: "wat is mijn saldo?", "Saldo?"
+        words = re.sub(r"[.!?,:;]+", " ", text).split()
+        for place, word in enumerate(words):
+            found = REGISTRY.find(word)
+            if found is not None and found.name in _ASKED_ABOUT and found.who <= standing(sender):
+                example = ctx.usage(found.name)
+                wanted = [w for w in words[place + 1 :] if fold(w) not in _ARTICLES]
+                if found.name == "offers" and wanted:  # "ik zoek een ladder"
+                    example = Raw(escape(f"/{found.name_in(ctx.language)} {' '.join(wanted)}"))
+                raise Refusal(
+                    "error.without_slash", meant=found.name_in(ctx.language), example=example
+                )
         raise Refusal("error.not_a_command")
 
     def _burn_codes(self, incoming: Incoming, text: str) -> None:
@@ -381,6 +416,23 @@ class Bot:
         if sender.status is Status.CANDIDATE:
             return "error.candidate"
         return "error.inactive"
+
+
+# Commands whose word in a question says what is meant ("wat is mijn saldo?"); not words
+# as common in a sentence as "mijn", "vraag" or "stem".
+_ASKED_ABOUT = frozenset({"balance", "pay", "history", "members", "events", "offers"})
+_ARTICLES = frozenset({"een", "de", "het", "a", "an", "the"})
+
+
+def _command_at_start(said: list[str]) -> tuple[Command | None, int]:
+    """The command the first words name without a slash, and how many words that took:
+    "saldo", and "ik kom" or "ik kom niet" for /ikkom, /ikkomniet (longest first)."""
+    for size in (3, 2, 1):
+        if len(said) >= size:
+            found = REGISTRY.find("".join(said[:size]).rstrip("?!.,"))
+            if found is not None:
+                return found, size
+    return None, 0
 
 
 def _only_words(text: str, words: frozenset[str]) -> bool:

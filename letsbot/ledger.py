@@ -75,7 +75,7 @@ def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, li
     except AmountError as error:
         raise Refusal(
             f"amount.{error.reason}",
-            text=words[0][:40],
+            text=word[:40],  # the number itself, not a "€" before it
             decimals=ctx.settings.currency.decimals,
             maximum=ctx.t.amount(maximum),
             usage=ctx.usage(usage_of),

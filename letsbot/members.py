@@ -53,7 +53,11 @@ _NAME_INTRO = re.compile(
 
 
 def looks_like_a_name(text: str) -> str | None:
-    """``Maria Janssens`` typed alone by someone who isn't a member: their name, or None."""
+    """``Maria Janssens`` typed by someone who isn't a member, alone or in a sentence
+    ("Hallo, ik ben Maria Janssens en ik wil meedoen"): their name, or None."""
+    said = _SENTENCE_NAME.search(text)
+    if said is not None:
+        text = said["name"]
     words = text.split()
     if not 2 <= len(words) <= 4 or len(text) > NAME_LIMIT:
         return None
@@ -62,6 +66,14 @@ def looks_like_a_name(text: str) -> str | None:
     if any(fold(w) in _NOT_NAME_WORDS for w in words):
         return None
     return " ".join(words)
+
+
+# "ik ben X", "mijn naam is X", after a greeting; the name ends at "en", a comma or a stop.
+_SENTENCE_NAME = re.compile(
+    r"(?:^|[\s,.!])(?:ik\s+ben|ik\s+heet|mijn\s+naam\s+is|my\s+name\s+is|i\s+am|i'm)"
+    r"\s*[:,]?\s+(?P<name>.+?)\s*(?:[,.!?]|\s(?:en|and)\s|$)",
+    re.IGNORECASE,
+)
 
 
 # Words of a sentence, not of a name ("ik wil meedoen", "hoe werkt dat").
@@ -76,8 +88,19 @@ _NOT_NAME_WORDS = {
 }
 
 
+# What the bot keeps of someone before they join; dropped when they join or ask to be forgotten.
+STRANGER_FACTS = ("language", "name")
+
+
+def forget_stranger(ctx: Context) -> None:
+    for fact in STRANGER_FACTS:
+        ctx.store.members.keep_stranger_fact(ctx.incoming.sender, fact, None, ctx.now)
+
+
 def offer_to_join(ctx: Context, name: str) -> None:
-    """A name typed alone after the welcome: the command that applies with it, to tap."""
+    """A name typed after the welcome: the command that applies with it, to tap; a "ja"
+    to the offer applies with it too (the name is kept for that)."""
+    ctx.store.members.keep_stranger_fact(ctx.incoming.sender, "name", name, ctx.now)
     word = "aanmelden" if ctx.language == "nl" else "join"
     command = f"/{word} {name}"
     ctx.reply(
@@ -195,13 +218,12 @@ def join(ctx: Context, words: list[str]) -> None:
         raise Refusal("join.missing_name", example=ctx.usage("join"))
     if len(name) > NAME_LIMIT:
         raise Refusal("error.text_too_long", limit=NAME_LIMIT)
-    chosen = ctx.store.members.chosen_language(ctx.incoming.sender)
+    chosen = ctx.store.members.stranger_fact(ctx.incoming.sender, "language")
     member = ctx.store.members.add_member(
         name=name, language=chosen, status=Status.CANDIDATE, role=Role.MEMBER, at=ctx.now
     )
     ctx.store.members.add_identity(member.id, ctx.incoming.sender, ctx.incoming.sender_name)
-    if chosen is not None:
-        ctx.store.members.choose_language(ctx.incoming.sender, None, ctx.now)
+    forget_stranger(ctx)
     code = ctx.code(member)
     ctx.reply(ctx.t("join.done", name=name, code=code, group=ctx.settings.group.name))
     # Someone taking a member's name (to be paid in their place) is pointed out.
@@ -400,7 +422,7 @@ def lang(ctx: Context, words: list[str]) -> None:
         raise Refusal("lang.usage", example=ctx.usage("lang"))
     ctx.language = choice
     if ctx.sender is None:  # remembered until they join, when it becomes theirs
-        ctx.store.members.choose_language(ctx.incoming.sender, choice, ctx.now)
+        ctx.store.members.keep_stranger_fact(ctx.incoming.sender, "language", choice, ctx.now)
         ctx.reply(ctx.t("lang.stranger", example=ctx.usage("join")))
         return
     ctx.store.members.update_member(ctx.sender.id, language=choice)

@@ -151,12 +151,15 @@ class Members(Protocol):
 
     def identities(self, member_id: int) -> list[Identity]: ...
 
-    def chosen_language(self, identity: Identity) -> str | None:
-        """The language someone chose with /taal before they joined."""
+    def stranger_fact(self, identity: Identity, fact: str) -> str | None:
+        """What someone who is not a member yet told the bot: ``language`` they chose with
+        /taal, the ``name`` they were offered to join with."""
         ...
 
-    def choose_language(self, identity: Identity, language: str | None, at: datetime) -> None:
-        """Keep (or, with None, drop) the language of someone who is not a member yet."""
+    def keep_stranger_fact(
+        self, identity: Identity, fact: str, value: str | None, at: datetime
+    ) -> None:
+        """Keep (or, with None, drop) one fact of someone who is not a member yet."""
         ...
 
     def first_identities(self, member_ids: Sequence[int]) -> dict[int, Identity]:

@@ -17,6 +17,7 @@ from letsbot.members import (
     active_coordinators,
     ensure_not_configured,
     ensure_other_coordinator,
+    forget_stranger,
     lock_with_coordinators,
 )
 from letsbot.posting import post
@@ -88,7 +89,7 @@ def privacy(ctx: Context, words: list[str]) -> None:
 def forget_me(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
     if sender is None:
-        ctx.store.members.choose_language(ctx.incoming.sender, None, ctx.now)  # all there is
+        forget_stranger(ctx)  # all there is
         ctx.reply(ctx.t("forget.stranger", group=ctx.settings.group.name))
         return
     ensure_not_configured(ctx, sender, "forget.configured")

@@ -189,26 +189,28 @@ class SqlMembers:
         return [Identity(row.platform, row.user_id) for row in rows]
 
     # Kept beside the adapters' small facts, keyed by the person (forgetting them drops it).
-    def chosen_language(self, identity: Identity) -> str | None:
+    def stranger_fact(self, identity: Identity, fact: str) -> str | None:
         value = self.db.execute(
             select(platform_state.c.value).where(
                 platform_state.c.platform == identity.platform,
-                platform_state.c.key == f"language:{identity.user_id}",
+                platform_state.c.key == f"{fact}:{identity.user_id}",
             )
         ).scalar_one_or_none()
         return None if value is None else str(value)
 
-    def choose_language(self, identity: Identity, language: str | None, at: datetime) -> None:
-        key = f"language:{identity.user_id}"
+    def keep_stranger_fact(
+        self, identity: Identity, fact: str, value: str | None, at: datetime
+    ) -> None:
+        key = f"{fact}:{identity.user_id}"
         self.db.execute(
             delete(platform_state).where(
                 platform_state.c.platform == identity.platform, platform_state.c.key == key
             )
         )
-        if language is not None:
+        if value is not None:
             self.db.execute(
                 insert(platform_state).values(
-                    platform=identity.platform, key=key, value=language, updated_at=at
+                    platform=identity.platform, key=key, value=value, updated_at=at
                 )
             )
 

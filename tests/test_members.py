@@ -224,7 +224,8 @@ def test_unknown_commands_and_chatter(driver: Driver) -> None:
     driver.member("an")
     assert "Die opdracht ken ik niet: /vlieg" in driver.say("an", "/vlieg")
     assert driver.say("an", "hallo allemaal", group=True) == ""
-    assert "Ik begrijp alleen opdrachten" in driver.say("an", "hallo, ik zoek een ladder")
+    assert "/aanbiedingen ladder" in driver.say("an", "hallo, ik zoek een ladder")
+    assert "Dat begrijp ik niet goed." in driver.say("an", "hallo, weet jij dat?")
     assert driver.say("an", "/saldo@letsbot").startswith("[dm an] Je saldo")
 
 

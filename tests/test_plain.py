@@ -81,13 +81,18 @@ def test_a_plain_answer_books_or_cancels(club: Driver, said: str, booked: int) -
 
 def test_other_words_while_a_question_is_open_ask_for_ja_or_nee(club: Driver) -> None:
     club.say("an", "/betaal DU-003 5 soep")
-    assert club.say("an", "hallo?") == "[dm an] Antwoord met Ja of Nee."
+    assert club.say("an", "hallo?") == (
+        "[dm an] Er staat nog een vraag voor je open:\n"
+        "  Betaal 5 pluimen aan Jan (DU-003) voor: soep?\n"
+        "  Antwoord met Ja of Nee."
+    )
     assert transfers(club.engine) == 0
     assert club.say("an", "ja").startswith("[dm an] Geboekt")  # still open, still answerable
 
 
 def test_without_an_open_question_other_words_point_at_commands(club: Driver) -> None:
-    assert club.say("an", "ik betaal morgen").startswith("[dm an] Ik begrijp alleen opdrachten")
+    assert club.say("an", "ik betaal morgen").startswith("[dm an] Bedoel je /betaal?")
+    assert club.say("an", "ik weet het niet").startswith("[dm an] Dat begrijp ik niet goed.")
 
 
 def test_a_plain_answer_in_a_group_stays_conversation(club: Driver) -> None:
@@ -134,16 +139,33 @@ def test_nothing_close_gets_the_list(club: Driver) -> None:
 
 @pytest.mark.parametrize(
     ("typed", "meant"),
-    [("saldo", "/saldo"), ("Saldo", "/saldo"), ("betaal 3 5 soep", "/betaal"), ("hulp", "/hulp")],
+    [
+        ("saldo", "/saldo"),
+        ("Saldo", "/saldo"),
+        ("Saldo?", "/saldo"),
+        ("wat is mijn saldo", "/saldo"),
+        ("betaal 3 5 soep", "/betaal 3 5 soep"),
+        ("betaal lies 30 voor soep", "/betaal lies 30 voor soep"),
+        ("vraag fiets", "/vraag fiets"),
+        ("taal engels", "/taal engels"),
+    ],
 )
 def test_a_command_without_its_slash_is_pointed_at(club: Driver, typed: str, meant: str) -> None:
     reply = club.say("an", typed)
-    assert reply.startswith(f"[dm an] Opdrachten beginnen met een /. Bedoel je {meant}? ")
+    word = meant.split()[0]
+    assert reply.startswith(f"[dm an] Bedoel je {word}? Typ het met een / ervoor, zo:\n  ")
+    assert reply.endswith(meant) or " " not in meant  # their own words, with the slash
     assert transfers(club.engine) == 0  # shown, not run: "vraag ..." would post to the group
+    assert club.count("listings") == 0
+
+
+@pytest.mark.parametrize("typed", ["help", "hulp", "Hulp?"])
+def test_help_without_its_slash_is_the_help(club: Driver, typed: str) -> None:
+    assert club.say("an", typed).startswith("[dm an] Opdrachten van LETS Durme:")
 
 
 def test_a_coordinators_word_without_slash_is_not_suggested_to_a_member(club: Driver) -> None:
-    assert club.say("an", "goedkeuren 3").startswith("[dm an] Ik begrijp alleen opdrachten")
+    assert club.say("an", "goedkeuren 3").startswith("[dm an] Dat begrijp ik niet goed.")
 
 
 def test_a_slash_with_a_space_is_the_command(club: Driver) -> None:
@@ -162,7 +184,7 @@ def test_a_strangers_first_words_get_the_welcome(club: Driver, said: str) -> Non
 def test_a_name_typed_alone_by_a_stranger_offers_to_join_with_it(club: Driver, typed: str) -> None:
     before = club.snapshot()
     assert club.say("maria", typed) == (
-        f"[dm maria] Wil je lid worden als {typed}? Stuur dan:\n  /aanmelden {typed}"
+        f"[dm maria] Wil je lid worden als {typed}? Antwoord dan met Ja, of stuur:\n  /aanmelden {typed}"
     )
     assert club.last is not None
     assert [(c.label, c.answer) for c in club.last.replies[0].choices] == [
