@@ -29,6 +29,7 @@ from typing import Any
 
 from letsbot.context import Compose, Context
 from letsbot.domain import (
+    GROUP_ACCOUNT_WORDS,
     Breach,
     GroupLimits,
     Member,
@@ -51,7 +52,6 @@ from letsbot.text import fold
 
 _FROM = frozenset({"van", "from"})
 _TO = frozenset({"aan", "naar", "to"})
-_GROUP = frozenset({"kas", "groep", "groepsrekening", "group", "kitty"})
 _AND = frozenset({"en", "and", ",", "&"})
 _PLUS = frozenset({"+", "plus"})
 _PER_MILLE = frozenset({"promille", "permille", "‰", "pm"})
@@ -202,7 +202,7 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
     if not words:
         raise Refusal("bulk.usage", usage=ctx.usage("bulk"))
     first = fold(words[0]).strip(",.:")
-    if first in _GROUP:
+    if first in GROUP_ACCOUNT_WORDS:
         return ctx.store.members.group_account(), words[1:]
     if first in _SETS:
         many = _SETS[first]

@@ -10,6 +10,7 @@ from difflib import get_close_matches
 
 from letsbot.config import Settings
 from letsbot.domain import (
+    GROUP_ACCOUNT_WORDS,
     Identity,
     ListingKind,
     Member,
@@ -387,9 +388,11 @@ class Context:
             return by_old
         # The group account by its whole name only ("groepsrekening", "group account").
         account_names = {fold(t("group_account.name")) for t in self.translators.values()}
-        if " ".join(wanted) in account_names | {
-            fold(m.name) for m in everyone if m.is_group_account
-        }:
+        if (
+            " ".join(wanted)
+            in account_names | {fold(m.name) for m in everyone if m.is_group_account}
+            or "".join(wanted) in GROUP_ACCOUNT_WORDS
+        ):
             return [m for m in everyone if m.is_group_account]
         named = [
             m

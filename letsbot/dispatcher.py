@@ -189,9 +189,9 @@ class Bot:
                     if set(fold(text).replace("?", " ").replace("!", " ").split()) & _ENGLISH:
                         ctx.language = language = "en"
                     typed_words = text.split()
-                    if typed_words and (typed := REGISTRY.find(typed_words[0])):
-                        if typed.name == "join":  # "aanmelden Marie Claes", without its slash
-                            typed_words = typed_words[1:]
+                    joining = REGISTRY.find("join")
+                    if typed_words and REGISTRY.find(typed_words[0]) is joining:
+                        typed_words = typed_words[1:]  # "aanmelden Marie Claes", no slash
                     typed_name = looks_like_a_name(" ".join(typed_words))
                     if typed_name is not None:  # "Maria Janssens", as the welcome asked
                         offer_to_join(ctx, typed_name)

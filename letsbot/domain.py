@@ -19,6 +19,13 @@ class Status(enum.StrEnum):
     EXTERNAL = "external"
 
 
+# What members call the group account besides its name: these name it in commands
+# (``/betaal kas 12 bijdrage``), and no member may take one as their name.
+GROUP_ACCOUNT_WORDS = frozenset(
+    {"kas", "groepskas", "groep", "groepsrekening", "group", "groupaccount", "kitty"}
+)
+
+
 class Role(enum.StrEnum):
     MEMBER = "member"
     COORDINATOR = "coordinator"

@@ -413,7 +413,9 @@ def details(ctx: Context, words: list[str]) -> None:
         key = "event.had_said_names" if cancelled else "event.going_names"
         lines.append(ctx.t(key, names=Raw(names)))
     mine = next((yes for member, yes in answers if member.id == ctx.member.id), None)
-    if mine is not None:
+    if cancelled:
+        pass  # whether you come to what won't take place says nothing
+    elif mine is not None:
         lines.append(ctx.t("event.you_go" if mine else "event.you_dont"))
     elif event.status is EventStatus.SCHEDULED:
         lines.append(ctx.t("event.how_to_rsvp", id=event.id))

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from functools import partial
 
-from letsbot.amounts import AmountError
+from letsbot.amounts import AmountError, Currency
 from letsbot.context import Compose, Context
 from letsbot.domain import (
     Breach,
@@ -87,15 +87,15 @@ def parse_amount(ctx: Context, words: list[str], usage_of: str) -> tuple[int, li
     return amount, rest
 
 
-_EURO_WORDS = frozenset({"€", "eur", "euro", "euros", "$"})
+_EURO_WORDS = frozenset({"€", "eur", "euro", "euros", "$", "dollar", "dollars", "usd"})
 _HOUR_WORDS = ("uur", "uren", "hour", "hours", "u", "h")
 _HOURS = re.compile(r"[0-9]{1,4}(?:[.,][0-9]{1,2})?", re.ASCII)
 
 
 def _hours_word(word: str, rest: list[str]) -> str | None:
     """The number of hours typed, when the amount is in hours ("2 uur", "2u")."""
-    if rest and fold(rest[0]).strip(".,") in _HOUR_WORDS[:4] and _HOURS.fullmatch(word):
-        return word
+    if rest and fold(rest[0]).strip(".,") in _HOUR_WORDS and word[:1].isdigit():
+        return word  # "2 uur", "2 u", and "1.000 uur" (refused as too much, not a 1.000)
     for unit in _HOUR_WORDS:
         if fold(word).endswith(unit) and _HOURS.fullmatch(word[: -len(unit)]):
             return word[: -len(unit)]
@@ -104,10 +104,23 @@ def _hours_word(word: str, rest: list[str]) -> str | None:
 
 def _hours(ctx: Context, hours: str, rest: list[str], usage_of: str) -> tuple[int, list[str]]:
     """Hours in the group's unit (``currency.units_per_hour``), to the nearest whole minor unit."""
-    whole, _, frac = hours.replace(",", ".").partition(".")
-    hundredths = int(whole) * 100 + int(frac.ljust(2, "0") or "0")
     currency = ctx.settings.currency
-    amount = (hundredths * ctx.settings.minor(currency.units_per_hour) + 50) // 100
+    if _HOURS.fullmatch(hours):
+        whole, _, frac = hours.replace(",", ".").partition(".")
+        hundredths = int(whole) * 100 + int(frac.ljust(2, "0") or "0")
+    else:  # "1.000 uur": as many hours as the bot would read pluimen
+        try:
+            hundredths = Currency("", "", 0).parse(hours, 10**12) * 100
+        except AmountError as error:
+            raise Refusal(
+                f"amount.{error.reason}",
+                text=hours[:40],
+                decimals=currency.decimals,
+                maximum=ctx.t.amount(ctx.settings.minor(ctx.settings.limits.max_transfer)),
+                usage=ctx.usage(usage_of),
+            ) from None
+    exact = hundredths * ctx.settings.minor(currency.units_per_hour)
+    amount = (exact + 50) // 100
     maximum = ctx.settings.minor(ctx.settings.limits.max_transfer)
     if amount == 0 or amount > maximum:
         reason = "zero" if amount == 0 else "too_large"
@@ -119,7 +132,7 @@ def _hours(ctx: Context, hours: str, rest: list[str], usage_of: str) -> tuple[in
         )
     ctx.reply(
         ctx.t(
-            "amount.hours",
+            "amount.hours" if exact % 100 == 0 else "amount.hours_rounded",
             hours=hours,
             amount=ctx.t.amount(amount),
             per_hour=ctx.t.amount(ctx.settings.minor(currency.units_per_hour)),
@@ -187,10 +200,22 @@ def refuse_breach(ctx: Context, breach: Breach) -> Refusal:
 
 
 def check_limits(ctx: Context, payer: Member, receiver: Member, amount: int) -> list[Breach]:
-    """Raise for a breach that refuses; return the soft ones to warn about."""
+    """Raise for a breach that refuses; return the soft ones to warn about.
+
+    Under closed bookkeeping another member's limit is not checked when asking: a
+    refusal then would answer "how much can An still receive?" for free, amount after
+    amount. It is checked when the payment is booked, after the payer's Ja, where a
+    probe that fits is a real payment.
+    """
     limits = ctx.settings.group_limits
     breaches = transfer_breaches(payer, receiver, amount, limits)
-    refusing = blocking(breaches, limits)
+    sender = ctx.sender
+    refusing = [
+        b
+        for b in blocking(breaches, limits)
+        if ctx.settings.group.open_bookkeeping
+        or (sender is not None and (sender.id == b.member.id or sender.is_coordinator))
+    ]
     if refusing:
         raise refuse_breach(ctx, refusing[0])
     return breaches

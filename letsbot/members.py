@@ -7,7 +7,15 @@ import re
 import unicodedata
 
 from letsbot.context import Context
-from letsbot.domain import Member, Pending, PendingAction, Role, Status, TransferKind
+from letsbot.domain import (
+    GROUP_ACCOUNT_WORDS,
+    Member,
+    Pending,
+    PendingAction,
+    Role,
+    Status,
+    TransferKind,
+)
 from letsbot.errors import Refusal
 from letsbot.i18n import LANGUAGES, Raw, Translator
 from letsbot.messages import Choice
@@ -19,8 +27,9 @@ NAME_LIMIT = 100
 MEMBERS_PAGE = 50  # members a /leden page shows: a chat message stays readable
 
 
-def clean_name(words: list[str]) -> str:
-    """A member's name as typed: single spaces, no control characters."""
+def clean_name(words: list[str], group_name: str = "") -> str:
+    """A member's name as typed: single spaces, no control characters; refused when it
+    passes for something else (a code, the group account, a coordinator, the group)."""
     name = " ".join(words).strip()
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise Refusal("join.bad_name")
@@ -30,14 +39,19 @@ def clean_name(words: list[str]) -> str:
     code_like = [w for w in re.split(r"[\s()\[\],]+", name) if _CODE_LIKE.fullmatch(w)]
     if code_like or re.search(r"[@/#]", name) or len(_scripts(name)) > 1:
         raise Refusal("join.bad_name")
-    folded = fold(name).replace("-", " ")
-    if set(folded.split()) & _TAKEN_WORDS or "group account" in " ".join(folded.split()):
+    # Word by word, whatever is around them: "An (coördinator)", "Groeps Rekening".
+    words = re.findall(r"[^\W\d_]+", fold(name))
+    joined = "".join(words)
+    if set(words) & (_TAKEN_WORDS | GROUP_ACCOUNT_WORDS) or joined in _TAKEN_WHOLE | {
+        "".join(re.findall(r"[^\W\d_]+", fold(group_name)))
+    }:
         raise Refusal("join.taken_name", name=name)
     return name
 
 
 _CODE_LIKE = re.compile(r"[0-9]+|[A-Za-z]{1,5}-[0-9]+", re.ASCII)  # "30", "DU-004"
-_TAKEN_WORDS = {"groepsrekening", "coordinator", "coordinatrice", "bot", "admin", "beheerder"}
+_TAKEN_WORDS = {"coordinator", "coordinatrice", "bot", "letsbot", "admin", "beheerder"}
+_TAKEN_WHOLE = {"groepsrekening", "groupaccount", "vergetenlid", "forgottenmember", "iedereen"}
 
 
 def _scripts(name: str) -> set[str]:
@@ -149,7 +163,12 @@ def help_(ctx: Context, words: list[str]) -> None:
     level = standing(ctx.sender)
     if ctx.incoming.chat.is_group and level == Who.ANYONE:
         # Someone not (yet) a member: one line in the group, not a list for everyone.
-        ctx.reply(ctx.t("help.stranger_in_group", group=ctx.settings.group.name))
+        sender, group = ctx.sender, ctx.settings.group.name
+        if sender is not None and sender.status is Status.CANDIDATE:  # applied already
+            ctx.reply_privately(ctx.t("start.candidate", group=group, code=ctx.code(sender)))
+            ctx.reply(ctx.t("help.sent_privately"))
+            return
+        ctx.reply(ctx.t("help.stranger_in_group", group=group))
         return
     lines = [ctx.t("help.header", group=ctx.settings.group.name)]
     visible = REGISTRY.visible_to(ctx.sender)
@@ -204,7 +223,7 @@ def join(ctx: Context, words: list[str]) -> None:
         code = ctx.code(member)
         group = ctx.settings.group.name
         ctx.reply(ctx.t("join.done", name=member.name, code=code, group=group))
-        ctx.tell_coordinators(lambda t: t("join.notify_coordinators", name=member.name, code=code))
+        ctx.tell_coordinators(lambda t: t("join.notify_again", name=member.name, code=code))
         return
     if sender is not None:
         key = {
@@ -213,7 +232,7 @@ def join(ctx: Context, words: list[str]) -> None:
             Status.EXTERNAL: "join.inactive",  # another group's account: not theirs to use
         }.get(sender.status, "join.already_member")
         raise Refusal(key, code=ctx.code(sender))
-    name = clean_name(words)
+    name = clean_name(words, ctx.settings.group.name)
     if not name:
         raise Refusal("join.missing_name", example=ctx.usage("join"))
     if len(name) > NAME_LIMIT:

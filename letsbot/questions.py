@@ -48,7 +48,9 @@ POLITE = {
 NO_TAIL = {"toch", "niet", "nu", "even", "sorry", "vergissing", "fout", "not", "now", "mistake"}
 # Whole phrases whose first word is no answer word of its own.
 PHRASES = {"doe maar": True, "is goed": True, "liever niet": False, "niet doen": False}
-GROUP_WORDS = {"ja", "yes", "1", "nee", "neen", "no", "2"}
+# A bare "1" in a group is no answer: a proposal's "1 Voor" posted just after a
+# payment question would make a vote a Ja. Replying to the question with "1" still is.
+GROUP_WORDS = {"ja", "yes", "nee", "neen", "no"}
 GROUP_ANSWER_WINDOW = timedelta(minutes=10)
 _NUMBER = re.compile(r"#?([0-9]{1,9})", re.ASCII)
 _PUNCTUATION = re.compile(r"[.!?,;:]+")

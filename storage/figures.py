@@ -36,8 +36,13 @@ from storage.tables import (
 _REVERSAL = transfers.alias("reversal")
 
 
+_GROUP_ACCOUNT = select(members.c.id).where(members.c.is_group_account).scalar_subquery()
+# Trade is between members: what the group account pays or is paid (a gift, a fee a
+# coordinator books) is the group's, as mass payments are, not trade.
 _STANDING_TRADE = and_(
     transfers.c.kind.in_([kind.value for kind in TRADE_KINDS]),
+    transfers.c.payer_id != _GROUP_ACCOUNT,
+    transfers.c.receiver_id != _GROUP_ACCOUNT,
     ~exists().where(_REVERSAL.c.reverses_id == transfers.c.id),
 )
 

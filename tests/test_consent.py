@@ -126,10 +126,10 @@ def test_a_bare_ja_in_the_group_hours_later_pays_nothing(club: Driver) -> None:
     question = ask(club, "alice", "/betaal bob 200 tuinwerk", group=True)
     club.advance(club.clock.now() + timedelta(hours=8))
     before = club.snapshot()
-    for said in ("ja", "1"):
-        out = club.say("alice", said, group=True)
-        assert "[group]" not in out
-        assert "[dm alice] Je “ja” of “nee” in de groep telt niet meer" in out
+    out = club.say("alice", "ja", group=True)
+    assert "[group]" not in out
+    assert "[dm alice] Je “ja” of “nee” in de groep telt niet meer" in out
+    assert club.say("alice", "1", group=True) == ""  # a bare "1" in a group answers nothing
     assert club.snapshot() == before
     # A reply to the question, its button, or /ja with its number still answer it.
     assert "Geboekt" in club.say("alice", f"/ja {question}", group=True)

@@ -49,18 +49,30 @@ def closed(db: Engine) -> Driver:
     return driver
 
 
-def test_a_limit_refusal_shows_no_one_elses_numbers(closed: Driver) -> None:
+def test_another_members_limit_is_checked_only_at_the_ja(closed: Driver) -> None:
+    """Refused when asking, "/betaal bo 101" would tell for free how much bo can still
+    receive, amount after amount: it is refused after the Ja, where one that fits books."""
     before = closed.snapshot()
     # an pays bo past bo's upper limit: that bo can't receive it, not bo's numbers.
     for group in (False, True):
         out = closed.say("an", "/betaal 3 101 x", group=group)
+        assert "Betaal 101 pluimen aan Bo (DU-003) voor: x?" in out
+        out = closed.say("an", "ja", group=group)
         assert "Dat gaat niet: Bo (DU-003) kan dit bedrag nu niet ontvangen" in out
         assert numbers_in(out) == [], out
-        # bo asks an for more than an's lower limit allows: not an's numbers either.
-        out = closed.say("bo", "/vraagbetaling 2 1501 x", group=group)
-        assert "Dat gaat niet: An (DU-002) kan dit bedrag nu niet betalen" in out
-        assert numbers_in(out) == [], out
-    assert closed.snapshot() == before
+        closed.say("an", "nee", group=group)  # the question stayed open after the refusal
+    assert closed.snapshot()["transfers"] == before["transfers"]
+    closed.say("admin", "/boeken 2 0 1450 bijdrage")  # an at -1.450: 50 above the limit
+    closed.say("admin", "ja")
+    # bo asks an for more than an's lower limit allows: not an's numbers either.
+    for group in (False, True):
+        out = closed.say("bo", "/vraagbetaling 2 60 x", group=group)
+        assert "Ik heb An (DU-002) gevraagd" in out
+        assert "kan dit bedrag nu niet" not in out
+        out = closed.say("an", "ja")  # an's own numbers, to an alone
+        assert "Dat gaat niet: zoveel kan je nu niet betalen. Je saldo is -1.450" in out
+        closed.say("an", "nee")  # the question stayed open after the refusal
+    assert closed.balance("bo") == 0
 
 
 def test_own_numbers_only_in_a_direct_chat(closed: Driver) -> None:
@@ -117,7 +129,8 @@ def test_a_leaving_receiver_keeps_their_balance_to_themselves(closed: Driver) ->
     closed.say("an", "ja")
     closed.say("bo", "/uitstappen")
     assert "Je stapt uit. Je saldo is 40 pluimen" in closed.say("bo", "ja")
-    out = closed.say("an", "/betaal 3 10 x")
+    closed.say("an", "/betaal 3 10 x")
+    out = closed.say("an", "ja")
     assert out == (
         "[dm an] Dat gaat niet: Bo (DU-003) kan dit bedrag nu niet ontvangen, de grenzen van de"
         " groep laten het niet toe. Spreek samen iets anders af, of vraag een coördinator om hulp."

@@ -37,7 +37,8 @@ def test_pay_asks_then_books_and_tells_both(two: Driver) -> None:
     )
 
     assert two.count("transfers") == 0
-    out = two.say("an", "1", group=True)
+    assert two.say("an", "1", group=True) == ""  # a bare "1" in a group may be a vote
+    out = two.say("an", "ja", group=True)
     assert (
         "[dm an] Geboekt: #1: je betaalde 30 pluimen aan Bo (DU-003) voor soep.\n"
         "  Je saldo is nu -30 pluimen." in out

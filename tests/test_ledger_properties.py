@@ -137,7 +137,7 @@ HIGHS = st.one_of(
 # unmistakable ones count and the rest ("ok", "j") is conversation.
 YES_WORDS = ("ja", "j", "yes", "ok", "Ja!", "1", "y", "oké")
 NO_WORDS = ("nee", "n", "no", "neen", "2", "Nee.")
-GROUP_WORDS = {"ja", "yes", "1", "nee", "neen", "no", "2"}
+GROUP_WORDS = {"ja", "yes", "nee", "neen", "no"}
 # How an answer reaches the bot: typed; "/ja 12"; a bare "/ja"; a Telegram
 # button or Matrix reaction ("ja"/"nee" with Incoming.answers); a reply to the
 # question's message (a typed word with Incoming.answers).

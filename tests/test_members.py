@@ -107,7 +107,7 @@ def test_reject(driver: Driver) -> None:
     assert "Wil je lid worden?" in driver.say("an", "/start")
     out = driver.say("an", "/aanmelden An")
     assert "Je bent nu kandidaat-lid van LETS Durme, met code DU-002" in out
-    assert "[dm admin] Nieuwe kandidaat: An (DU-002)" in out
+    assert "[dm admin] An (DU-002) meldt zich opnieuw aan; de vorige aanvraag werd geweigerd" in out
     driver.say("admin", "/goedkeuren 2")
     assert "Je saldo: 0 pluimen" in driver.say("an", "/saldo")
 

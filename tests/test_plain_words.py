@@ -151,6 +151,7 @@ def test_a_cancelled_event_counts_no_one_coming(club: Driver) -> None:
     assert "Deze activiteit is afgelast." in shown
     assert "komt" not in shown
     assert "Hadden gezegd dat ze kwamen (ze kregen bericht): Jan De Smet (DU-003)" in shown
+    assert "Jij komt" not in club.say("jan", "/activiteit 1")
 
 
 def test_a_turned_down_candidate_is_welcomed_again(club: Driver) -> None:
@@ -180,3 +181,74 @@ def test_answering_a_replaced_question_says_so(club: Driver) -> None:
     club.say("an", "nee")
     assert "Vraag #2 is al beantwoord met Nee." in club.say("an", "/ja 2")
     assert count(club.engine, "transfers") == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Kas",
+        "Groeps Rekening",
+        "Groepskas",
+        "An Peeters (coördinator)",
+        "LETS Durme",
+        "Vergeten lid",
+    ],
+)
+def test_names_that_pass_for_the_group_account_or_a_coordinator_are_refused(
+    club: Driver, name: str
+) -> None:
+    reply = club.say("mal", f"/aanmelden {name}")
+    assert "kan geen naam van een lid zijn" in reply
+    assert count(club.engine, "members") == 4  # the group account, admin, an, jan
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "ik ben Marie Claes",
+        "Hallo, ik heet Marie Claes",
+        "Hallo ik ben Marie Claes en ik wil graag meedoen",
+        "mijn naam is Marie Claes",
+        "aanmelden Marie Claes",
+    ],
+)
+def test_a_strangers_name_in_a_sentence_and_a_ja_join(club: Driver, said: str) -> None:
+    assert "Wil je lid worden als Marie Claes? Antwoord dan met Ja" in club.say("marie", said)
+    assert "Dank je, Marie Claes! Je bent nu kandidaat-lid" in club.say("marie", "ja hoor")
+
+
+def test_a_no_to_the_offered_name_forgets_it(club: Driver) -> None:
+    club.say("marie", "ik ben Marie Claes")
+    assert "Goed, ik heb niets gedaan." in club.say("marie", "nee")
+    assert "Hoe heet je?" in club.say("marie", "ja")
+    assert count(club.engine, "members") == 4
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("2 u", "2 uur is bij ons 120 pluimen (een uur is 60 pluimen)."),
+        ("0,01 uur", "0,01 uur is bij ons 1 pluim, afgerond (een uur is 60 pluimen)."),
+    ],
+)
+def test_hours_as_typed_and_rounded(club: Driver, typed: str, said: str) -> None:
+    assert said in club.say("an", f"/betaal jan {typed} tuinwerk")
+
+
+def test_a_thousand_hours_is_never_a_thousand_pluimen(club: Driver) -> None:
+    reply = club.say("an", "/betaal jan 1.000 uur tuinwerk")
+    assert "Dat gaat niet" in reply and "1.000 pluimen" not in reply
+    assert count(club.engine, "pending") == 0
+
+
+def test_what_the_group_account_pays_is_no_trade(club: Driver) -> None:
+    club.say("admin", "/boeken kas an 100 geschenk")
+    club.say("admin", "ja")
+    assert "Leden die ruilden: 0" in club.say("an", "/statistiek")
+
+
+def test_a_candidates_help_in_the_group_goes_privately(club: Driver) -> None:
+    club.say("rosa", "/aanmelden Rosa Wouters")
+    reply = club.say("rosa", "/hulp", group=True)
+    assert "[dm rosa] Je aanvraag bij LETS Durme is ontvangen (code DU-004)." in reply
+    assert "Wil je lid worden" not in reply
