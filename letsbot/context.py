@@ -301,6 +301,9 @@ class Context:
         if "{candidate}" in template:
             waiting = self.store.members.members([Status.CANDIDATE])
             params["candidate"] = self.code(waiting[0]) if waiting else params["code"]
+        if "{proposal}" in template:  # the newest open proposal
+            open_ones = self.store.governance.open_proposals(1)
+            params["proposal"] = open_ones[0].id if open_ones else 1
         if "{transfer}" in template:
             params["transfer"] = self.store.ledger.last_transfer_id() or 1
         if "{event}" in template:

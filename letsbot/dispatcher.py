@@ -281,7 +281,10 @@ class Bot:
                 self._run(ctx, typed, said[size:])
                 return
             example = ctx.usage(typed.name)
-            if size == 1 and len(said) > 1:  # their own words, with the slash before them
+            meant_event = _event_meant(ctx, said[size:]) if typed.name in _RSVP else None
+            if meant_event is not None:  # "ik kom naar de kerstmarkt": that one's number
+                example = Raw(f"/{typed.name_in(ctx.language)} {meant_event}")
+            elif size == 1 and len(said) > 1:  # their own words, with the slash before them
                 example = Raw(escape(f"/{typed.name_in(ctx.language)} {' '.join(said[1:])}"))
             raise Refusal("error.without_slash", meant=typed.name_in(ctx.language), example=example)
         chat = ctx.incoming.chat
@@ -422,6 +425,21 @@ class Bot:
 # as common in a sentence as "mijn", "vraag" or "stem".
 _ASKED_ABOUT = frozenset({"balance", "pay", "history", "members", "events", "offers"})
 _ARTICLES = frozenset({"een", "de", "het", "a", "an", "the"})
+
+
+_RSVP = frozenset({"going", "notgoing"})
+
+
+def _event_meant(ctx: Context, words: list[str]) -> int | None:
+    """The upcoming event some words name: by its number, or by a word of its title."""
+    for word in words:
+        if word.isdigit() and len(word) < 7:
+            return int(word)
+    named = {w for w in (fold(w.strip("?!.,")) for w in words) if len(w) > 3}
+    for event in ctx.store.events.events_between(ctx.now, None, 20):
+        if named & set(fold(event.title).split()):
+            return event.id
+    return None
 
 
 def _command_at_start(said: list[str]) -> tuple[Command | None, int]:

@@ -122,6 +122,16 @@ def kind_key(text: str) -> str:
     return re.sub(r"[\s'’-]", "", fold(text))
 
 
+# Words that end in a kind name it: "Kerstmarkt", "Paasmarkt", "Buurtrepaircafé".
+KIND_ENDINGS = (
+    ("markt", EventKind.MARKET),
+    ("market", EventKind.MARKET),
+    ("repaircafe", EventKind.REPAIRCAFE),
+    ("herstelcafe", EventKind.REPAIRCAFE),
+    ("vergadering", EventKind.MEETING),
+)
+
+
 def read_kind(words: list[str]) -> tuple[EventKind | None, int]:
     """The kind the first one or two words name (``repair café``) and how many words it took."""
     if len(words) > 1 and (kind := KIND_WORDS.get(kind_key(words[0] + words[1]))):
@@ -165,13 +175,19 @@ def split_place(words: list[str]) -> tuple[list[str], list[str], bool]:
 
     An '@' decides: what follows the first one is the place (nothing after it: no place).
     Without one, the LAST 'in', 'op', 'bij', 'at' or 'te' after the first word starts the
-    place when 1 to 5 words follow it, none of them naming a day ("Ruilen op zondag" keeps
+    place (or the first, before a name: "in het Buurthuis") when 1 to 5 words follow it, none of them naming a day ("Ruilen op zondag" keeps
     its title) and, after 'te', a capital ("te Gent", not "te koop").
     """
     if "@" in words:
         cut = words.index("@")
         return words[:cut], words[cut + 1 :], False
-    found = [i for i, word in enumerate(words) if i > 0 and fold(word) in PLACE_WORDS]
+    found = [
+        i
+        for i, word in enumerate(words)
+        if fold(word) in PLACE_WORDS
+        # first, it starts a title ("Op stap"), unless a name follows: "in het Buurthuis"
+        and (i > 0 or (fold(word) != "op" and any(w[:1].isupper() for w in words[1:])))
+    ]
     if not found:
         return words, [], False
     cut = found[-1]
@@ -219,6 +235,10 @@ def event_command(ctx: Context, words: list[str]) -> None:
 
 def add(ctx: Context, words: list[str]) -> None:
     kind, used = read_kind(words)
+    named = None
+    if kind is None and words:  # "Kerstmarkt": a market, and its title if none follows
+        kind = next((k for end, k in KIND_ENDINGS if kind_key(words[0]).endswith(end)), None)
+        named = words[0] if kind is not None else None
     if kind is None:
         raise Refusal("event.kind_unknown", example=ctx.usage("event"))
     typed = [*str(ctx.usage("event")).split()[:2], *words]  # "/activiteit nieuw" and the rest
@@ -239,8 +259,11 @@ def add(ctx: Context, words: list[str]) -> None:
     except WhenError as error:
         raise when_refusal(ctx, error.shifted(before), shown, typed) from None
     title_words, place_words, guessed = split_place(rest)
-    # No title typed: the kind is title enough ("Markt", "Repaircafé").
-    title_words = title_words or [catalog(ctx.settings.group.language)[f"event.kind.{kind.value}"]]
+    guessed = guessed and bool(title_words)  # no title typed: nothing to have taken from it
+    # No title typed: the word that named the kind ("Kerstmarkt"), or the kind ("Markt").
+    title_words = title_words or [
+        named or catalog(ctx.settings.group.language)[f"event.kind.{kind.value}"]
+    ]
     title = ctx.text_argument(title_words, usage_of="event", limit=TITLE_LIMIT)
     place = " ".join(place_words).strip()[:PLACE_LIMIT] or None
     draft = {
@@ -449,9 +472,10 @@ def rsvp(ctx: Context, words: list[str], going: bool) -> None:
     if event.starts_at <= ctx.now:
         raise Refusal("event.past", id=event.id)
     ctx.store.events.set_rsvp(event.id, ctx.member.id, going, ctx.now)
-    ctx.reply(
-        ctx.t("event.going_done" if going else "event.not_going_done", event=describe(ctx.t, event))
-    )
+    key = "event.going_done" if going else "event.not_going_done"
+    if ctx.incoming.chat.is_group and not ctx.incoming.pressed:
+        key += "_named"  # the group reads it: "je" would be no one
+    ctx.reply(ctx.t(key, who=ctx.label(ctx.member), event=describe(ctx.t, event)))
 
 
 @REGISTRY.command("going", nl="ikkom", who=Who.MEMBER)

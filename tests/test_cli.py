@@ -79,7 +79,7 @@ ann: /lang en
 ben: /lang en
 @2026-12-02 18:00
 ann@group: /pay @ben 45 bike repair
-ann@group: 1
+ann@group: yes
 ben: /balance
 ann: /history
 """

@@ -374,7 +374,7 @@ def test_console_script_reminds_in_order(engine: Engine) -> None:
     group_lines = [line for line in out.getvalue().splitlines() if line.startswith("[group]")]
     assert group_lines == [
         "[group] Nieuwe activiteit: Repaircafé #1, za 12 dec 2026 13:00-17:00 @ Buurthuis",
-        "[group] Genoteerd: je komt naar Repaircafé #1, za 12 dec 2026 13:00-17:00 @ Buurthuis",
+        "[group] Genoteerd: An (DU-002) komt naar Repaircafé #1, za 12 dec 2026 13:00-17:00 @ Buurthuis",
         "[group] Herinnering: Repaircafé #1, za 12 dec 2026 13:00-17:00 @ Buurthuis begint over 1 week.",
         "[group] Herinnering: Repaircafé #1, za 12 dec 2026 13:00-17:00 @ Buurthuis begint over 1 dag.",
         "[group] Herinnering: Repaircafé #1, za 12 dec 2026 13:00-17:00 @ Buurthuis begint over 2 uur.",

@@ -40,7 +40,10 @@ DYNAMIC = {
     + [f"set_{many}" for many in ("everyone", "leaving", "coordinators")],
     "status": ["active", "candidate", "leaving", "inactive"],
     "confirm": ["was_accepted", "was_declined", "was_superseded"],
-    "event": ["line_untitled", "line_unsaved_untitled", "going_count_none", "going_count_one"],
+    "event": [
+        *("line_untitled", "line_unsaved_untitled", "going_count_none", "going_count_one"),
+        *("going_done_named", "not_going_done_named"),
+    ],
     "events": ["line_none", "line_one"],
 }
 

@@ -388,11 +388,12 @@ async def test_join_in_a_direct_chat_approve_and_pay_in_the_group(mx: Harness) -
     assert mx.payments() == 1
     assert mx.balance(bob) == -30 and mx.balance(ann) == 30
 
-    # Typing the option's number answers too; user text is escaped in the HTML.
+    # Typing "ja" answers too (a bare "1" in a group could be a vote); user text is
+    # escaped in the HTML.
     await bob.ask(group, f"/betaal {ann.user_id} 5 <b>thee</b>", "Betaal 5 pluimen")
     question = bob.notices(group)[-1]["content"]
     assert "&lt;b&gt;thee&lt;/b&gt;" in question["formatted_body"]
-    await bob.ask(group, "1", "Geboekt:")
+    await bob.ask(group, "ja", "Geboekt:")
     assert mx.balance(bob) == -35 and mx.payments() == 2
 
 
