@@ -175,8 +175,9 @@ def split_place(words: list[str]) -> tuple[list[str], list[str], bool]:
 
     An '@' decides: what follows the first one is the place (nothing after it: no place).
     Without one, the LAST 'in', 'op', 'bij', 'at' or 'te' after the first word starts the
-    place (or the first, before a name: "in het Buurthuis") when 1 to 5 words follow it, none of them naming a day ("Ruilen op zondag" keeps
-    its title) and, after 'te', a capital ("te Gent", not "te koop").
+    place (or the first, before a name: "in het Buurthuis") when 1 to 5 words follow it,
+    none of them naming a day ("Ruilen op zondag" keeps its title) and, after 'te', a
+    capital ("te Gent", not "te koop").
     """
     if "@" in words:
         cut = words.index("@")
