@@ -252,3 +252,44 @@ def test_a_candidates_help_in_the_group_goes_privately(club: Driver) -> None:
     reply = club.say("rosa", "/hulp", group=True)
     assert "[dm rosa] Je aanvraag bij LETS Durme is ontvangen (code DU-004)." in reply
     assert "Wil je lid worden" not in reply
+
+
+def test_ik_kom_names_the_event_meant(club: Driver) -> None:
+    for typed in (
+        "/activiteit nieuw markt 5/12 10:00 Ruilmarkt",
+        "/activiteit nieuw markt 19/12 10u",
+    ):
+        club.say("admin", typed)
+        club.say("admin", "ja")
+    club.say("admin", "/activiteit nieuw Kerstmarkt 19/12 14u")
+    club.say("admin", "ja")
+    assert club.say("an", "ik kom naar de kerstmarkt").endswith("\n  /ikkom 3")
+    assert club.say("an", "ik kom niet naar de ruilmarkt").endswith("\n  /ikkomniet 1")
+    assert club.say("an", "ik kom 2").endswith("\n  /ikkom 2")
+    assert club.count("rsvps") == 0  # pointed at, never signed up
+
+
+def test_a_market_named_by_its_title_and_a_place_without_a_title(club: Driver) -> None:
+    reply = club.say(
+        "admin", "/activiteit nieuw Kerstmarkt za 19/12 van 10 tot 16u in zaal Ons Huis"
+    )
+    assert "Markt: Kerstmarkt, za 19 dec 2026 10:00-16:00 @ zaal Ons Huis" in reply
+    club.say("admin", "nee")
+    reply = club.say("admin", "/activiteit nieuw markt za 19/12 om 14 uur in het Buurthuis")
+    assert "Markt, za 19 dec 2026 14:00 @ het Buurthuis\n  (1) Ja" in reply
+
+
+def test_the_group_reads_who_signed_up(club: Driver) -> None:
+    club.say("admin", "/activiteit nieuw markt 5/12 10:00 Ruilmarkt")
+    club.say("admin", "ja")
+    assert club.say("an", "/ikkom 1", group=True).startswith(
+        "[group] Genoteerd: An Peeters (DU-002) komt naar Markt #1"
+    )
+    assert club.say("jan", "/ikkom 1").startswith("[dm jan] Genoteerd: je komt naar Markt #1")
+
+
+def test_vote_examples_name_an_open_proposal(club: Driver) -> None:
+    club.say("an", "/voorstel Markt op zaterdag")
+    club.say("an", "/voorstel Soep op de markt")
+    club.say("an", "/voorstel_intrekken 1")  # withdrawn: no longer one to vote on
+    assert "Bijvoorbeeld: /stem 2 voor" in club.say("jan", "/hulp stem")
