@@ -225,6 +225,16 @@ def join(ctx: Context, words: list[str]) -> None:
         ctx.reply(ctx.t("join.done", name=member.name, code=code, group=group))
         ctx.tell_coordinators(lambda t: t("join.notify_again", name=member.name, code=code))
         return
+    if sender is not None and sender.status is Status.CANDIDATE and words:
+        # "/aanmelden jos", then "/aanmelden Jos Van Damme": the name is corrected.
+        name = clean_name(words, ctx.settings.group.name)
+        if name and len(name) <= NAME_LIMIT and name != sender.name:
+            member = ctx.store.members.update_member(sender.id, name=name)
+            code = ctx.code(member)
+            ctx.reply(ctx.t("join.renamed", name=name, code=code))
+            old = sender.name
+            ctx.tell_coordinators(lambda t: t("join.renamed_notify", old=old, name=name, code=code))
+            return
     if sender is not None:
         key = {
             Status.CANDIDATE: "join.already_candidate",

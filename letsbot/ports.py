@@ -145,6 +145,7 @@ class Members(Protocol):
         role: Role | None = None,
         language: str | None = None,
         limits: tuple[int | None, int | None] | None = None,
+        name: str | None = None,
     ) -> Member: ...
 
     def add_identity(self, member_id: int, identity: Identity, display_name: str) -> None: ...

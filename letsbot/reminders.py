@@ -85,7 +85,9 @@ class Reminders:
                 late = now - due.at
                 if late > grace:
                     if store.claims.claim_reminder(due.event.id, seconds, due.at, now, "skipped"):
-                        log.warning(
+                        # Mostly a week-ahead reminder of an event planned four days ahead:
+                        # normal, no warning; the claim keeps it, with outcome "skipped".
+                        log.info(
                             "reminder skipped: event=%s offset=%ss due=%s, %s late",
                             due.event.id,
                             seconds,

@@ -157,6 +157,7 @@ class SqlMembers:
         role: Role | None = None,
         language: str | None = None,
         limits: tuple[int | None, int | None] | None = None,
+        name: str | None = None,
     ) -> Member:
         values: dict[str, Any] = {}
         if status is not None:
@@ -167,6 +168,8 @@ class SqlMembers:
             values["language"] = language
         if limits is not None:
             values["min_balance"], values["max_balance"] = limits
+        if name is not None:
+            values["name"] = name
         if values:
             self.db.execute(update(members).where(members.c.id == member_id).values(**values))
         found = self.member(member_id)

@@ -293,3 +293,12 @@ def test_vote_examples_name_an_open_proposal(club: Driver) -> None:
     club.say("an", "/voorstel Soep op de markt")
     club.say("an", "/voorstel_intrekken 1")  # withdrawn: no longer one to vote on
     assert "Bijvoorbeeld: /stem 2 voor" in club.say("jan", "/hulp stem")
+
+
+def test_a_candidate_corrects_their_name(club: Driver) -> None:
+    club.say("jos", "/aanmelden jos")
+    reply = club.say("jos", "/aanmelden Jos Van Damme")
+    assert "[dm jos] Goed, je naam is nu Jos Van Damme (code DU-004)." in reply
+    assert "[dm admin] Kandidaat jos (DU-004) heet nu Jos Van Damme." in reply
+    assert "kan geen naam van een lid zijn" in club.say("jos", "/aanmelden Kas")
+    assert "Jos Van Damme (DU-004)" in club.say("admin", "/kandidaten")
