@@ -154,6 +154,16 @@ class Health:
 
 
 _NETWORK = (ClientError, TimeoutError, OSError)
+# What the operator does when the device is left unsigned (start-up log and doctor).
+HINTS = {
+    matrix_signing.Outcome.NEEDS_PASSWORD: (
+        "; set matrix.password (LETSBOT_MATRIX__PASSWORD) so the bot can publish its keys"
+    ),
+    matrix_signing.Outcome.NEEDS_RECOVERY_KEY: (
+        "; set matrix.recovery_key (LETSBOT_MATRIX__RECOVERY_KEY) to the account's recovery"
+        " key so the bot restores them"
+    ),
+}
 _NO_GUARD = contextlib.nullcontext()
 
 
@@ -378,12 +388,23 @@ class MatrixTransport:
                 folder,
                 pickle_key,
                 self.section.login_password(),
+                self.section.secret("recovery_key"),
             )
         except matrix_signing.SealError as error:
             log.warning("matrix: the device is not cross-signed: %s", error)
             return
         await asyncio.to_thread(matrix_store.make_private, folder)
         if result.outcome is matrix_signing.Outcome.SIGNED:
+            if result.restored:
+                log.info(
+                    "matrix: cross-signing keys of %s restored with the recovery key", self.user_id
+                )
+            if result.recovery_file is not None:
+                log.warning(
+                    "matrix: the bot's recovery key is in %s: keep a copy apart from the"
+                    " store (it restores the bot's identity if the store is lost)",
+                    result.recovery_file,
+                )
             if result.published:
                 log.info(
                     "matrix: cross-signing keys of %s published%s",
@@ -393,38 +414,19 @@ class MatrixTransport:
             if result.signed_now:
                 log.info("matrix: device %s cross-signed by %s", client.device_id, self.user_id)
             return
-        hint = (
-            "; set matrix.password (LETSBOT_MATRIX__PASSWORD) so the bot can publish its keys"
-            if result.outcome is matrix_signing.Outcome.NEEDS_PASSWORD
-            else ""
-        )
+        hint = HINTS.get(result.outcome, "")
         log.warning(
-            "matrix: device %s is not cross-signed: %s (%s)%s",
+            "matrix: device %s is not cross-signed: %s%s%s",
             client.device_id,
             result.outcome.value,
-            result.detail,
+            f" ({result.detail})" if result.detail else "",
             hint,
         )
 
     async def _http(
-        self, method: str, path: str, body: dict[str, Any]
+        self, method: str, path: str, body: dict[str, Any] | None
     ) -> tuple[int, dict[str, Any]]:
-        """A client-server API call nio has no method for; its status and JSON answer."""
-        client = self.client
-        answer = await client.send(
-            method,
-            MATRIX_API_PATH_V3 + path,
-            json.dumps(body),
-            headers={
-                "Authorization": f"Bearer {client.access_token}",
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            data = await answer.json(content_type=None)
-        except ValueError:
-            data = None
-        return int(answer.status), data if isinstance(data, dict) else {}
+        return await _call(self.client, method, path, body)
 
     def _trust_new_devices(self) -> None:
         """Members' devices are trusted as first seen (TOFU): nobody has to verify the bot.
@@ -1083,6 +1085,7 @@ def _server_trouble(answer: Any) -> bool:
 # doctor ------------------------------------------------------------------------
 
 MESSAGE_EVENT = ".".join(("m", "room", "message"))
+MEGOLM = "m.megolm.v1.aes-sha2"  # the room encryption matrix-nio reads
 
 
 async def diagnose(section: MatrixSection) -> list[Check]:
@@ -1120,8 +1123,11 @@ async def diagnose(section: MatrixSection) -> list[Check]:
                     "put the group room's id or alias in matrix.group_rooms",
                 )
             )
+        room_keys = await asyncio.to_thread(
+            matrix_store.room_keys, section.store_path, section.user_id
+        )
         for room in section.group_rooms:
-            checks.extend(await _diagnose_room(client, section.user_id, room, rooms))
+            checks.extend(await _diagnose_room(client, section.user_id, room, rooms, room_keys))
         checks.extend(await _diagnose_encryption(client, section))
         return checks
     except _NETWORK as error:
@@ -1173,7 +1179,7 @@ async def _diagnose_login(client: AsyncClient, section: MatrixSection) -> Check:
 
 
 async def _diagnose_room(
-    client: AsyncClient, user: str, room: str, joined: set[str]
+    client: AsyncClient, user: str, room: str, joined: set[str], room_keys: dict[str, int] | None
 ) -> list[Check]:
     name = f"matrix room {room}"
     room_id = room
@@ -1211,15 +1217,45 @@ async def _diagnose_room(
                 "let the bot send messages (Element: Room settings, Roles & Permissions)",
             )
         )
-        return checks
-    encrypted = await client.room_get_state_event(room_id, "m.room.encryption")
-    state = (
-        "; the room is encrypted, the bot reads it with its own keys"
-        if isinstance(encrypted, RoomGetStateEventResponse)
-        else ""
-    )
-    checks.append(Check.passed(rights, f"the bot may send messages (power level {level}){state}"))
+    else:
+        checks.append(Check.passed(rights, f"the bot may send messages (power level {level})"))
+    encryption = await client.room_get_state_event(room_id, "m.room.encryption")
+    content = encryption.content if isinstance(encryption, RoomGetStateEventResponse) else {}
+    checks.append(_diagnose_room_keys(room, room_id, content, room_keys))
     return checks
+
+
+def _diagnose_room_keys(
+    room: str, room_id: str, encryption: dict[str, Any], room_keys: dict[str, int] | None
+) -> Check:
+    """Whether the bot can read the room: unencrypted, or encrypted in a way it reads and
+    with room keys members' devices sent to its device (counted in its store)."""
+    name = f"matrix encryption in {room}"
+    algorithm = encryption.get("algorithm")
+    if not algorithm:
+        return Check.passed(name, "the room is not encrypted; the bot reads it as it is")
+    if algorithm != MEGOLM:
+        return Check.failed(
+            name,
+            f"the room is encrypted with {algorithm}, which the bot can't read",
+            "use a room with Element's usual encryption (Megolm) for the group",
+        )
+    if room_keys is None:
+        return Check.passed(
+            name, "the room is encrypted; the bot reads it with the keys 'letsbot run' makes"
+        )
+    senders = room_keys.get(room_id, 0)
+    if not senders:
+        return Check.passed(
+            name,
+            "the room is encrypted; the bot holds no room key of it yet: members' devices send"
+            " it one with their next message (while its device is cross-signed, see below)",
+        )
+    return Check.passed(
+        name,
+        f"the room is encrypted; the bot reads it with room keys from {senders}"
+        f" member device{'s' if senders != 1 else ''}",
+    )
 
 
 async def _diagnose_encryption(client: AsyncClient, section: MatrixSection) -> list[Check]:
@@ -1241,7 +1277,8 @@ async def _diagnose_encryption(client: AsyncClient, section: MatrixSection) -> l
         else "the pickle key kept in the folder (set matrix.pickle_key to keep it apart)"
     )
     if not folder.exists():
-        return [Check.passed(name, f"{folder} is made at the first 'letsbot run'; {key_source}")]
+        made = Check.passed(name, f"{folder} is made at the first 'letsbot run'; {key_source}")
+        return [made, await _diagnose_cross_signing(client, section, None)]
     mode = folder.stat().st_mode & 0o777
     if mode & 0o077:
         return [
@@ -1279,25 +1316,23 @@ async def _diagnose_cross_signing(
     how = (
         "run 'letsbot run' with matrix.password set: the homeserver asks for it to publish the keys"
     )
-    if keys is None:
-        return Check.passed(name, "the keys are made at the first 'letsbot run'")
     user = section.user_id
-    answer = await client.send(
-        "POST",
-        MATRIX_API_PATH_V3 + "/keys/query",
-        json.dumps({"device_keys": {user: []}}),
-        headers={"Authorization": f"Bearer {client.access_token}"},
-    )
-    query = await answer.json(content_type=None) if answer.status == 200 else {}
+    _, query = await _call(client, "POST", "/keys/query", {"device_keys": {user: []}})
     published = (query.get("master_keys") or {}).get(user, {}).get("keys", {})
-    if keys.master.key_id not in published:
+    if published and (keys is None or keys.master.key_id not in published):
+        # Never replaced by the bot: restored with the recovery key, or left as they are.
+        what = "the account already has cross-signing keys that the store doesn't hold"
+        if section.secret("recovery_key"):
+            return Check.passed(name, f"{what}; the next 'letsbot run' restores them")
         return Check.failed(
             name,
-            "the homeserver has other cross-signing keys than the store"
-            if published
-            else "the keys in the store are not published yet",
-            how,
+            what,
+            HINTS[matrix_signing.Outcome.NEEDS_RECOVERY_KEY].removeprefix("; "),
         )
+    if keys is None:
+        return Check.passed(name, "the keys are made at the first 'letsbot run'")
+    if not published:
+        return Check.failed(name, "the keys in the store are not published yet", how)
     devices = (query.get("device_keys") or {}).get(user, {})
     ssk = keys.self_signing
     signed = sorted(
@@ -1307,7 +1342,33 @@ async def _diagnose_cross_signing(
     )
     if not signed:
         return Check.failed(name, "the keys are published, but no device of the bot is signed", how)
-    return Check.passed(name, f"published; the bot's device {', '.join(signed)} is signed")
+    recovery = section.store_path and section.store_path / matrix_signing.RECOVERY_FILE
+    kept = (
+        f"; its recovery key is in {recovery}: keep a copy apart from the store"
+        if recovery and recovery.exists()
+        else ""
+    )
+    return Check.passed(name, f"published; the bot's device {', '.join(signed)} is signed{kept}")
+
+
+async def _call(
+    client: AsyncClient, method: str, path: str, body: dict[str, Any] | None
+) -> tuple[int, dict[str, Any]]:
+    """A client-server API call nio has no method for; its status and JSON answer."""
+    answer = await client.send(
+        method,
+        MATRIX_API_PATH_V3 + path,
+        None if body is None else json.dumps(body),
+        headers={
+            "Authorization": f"Bearer {client.access_token}",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        data = await answer.json(content_type=None)
+    except ValueError:
+        data = None
+    return int(answer.status), data if isinstance(data, dict) else {}
 
 
 def _code(answer: Any) -> str:

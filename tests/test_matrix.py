@@ -12,6 +12,7 @@ import importlib.util
 import itertools
 import logging
 import re
+import shutil
 import stat
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ except ImportError as error:  # pragma: no cover - the test extra installs them
     pytest.skip(f"matrix-nio or matrix-synapse is not installed: {error}", allow_module_level=True)
 
 PASSWORD = "correct horse battery"
+# The bot's account is shared by the tests (one Synapse per session), and so are its
+# cross-signing keys: each test's new store restores them with this recovery key.
+RECOVERY_KEY = "EsTW oTqj HCJx dk29 c4dk H394 k2v9 wsHL yt7W 82H8 gZ7z B3NZ"
 FAST = Tuning(poll_timeout=2, backoff_start=0.05, backoff_max=0.5, undecryptable_after=0.3)
 _names = itertools.count(1)
 T = TypeVar("T")
@@ -241,6 +245,7 @@ class Harness:
                 "user_id": self.bot_id,
                 "password": PASSWORD,
                 "group_rooms": self.rooms,
+                "recovery_key": RECOVERY_KEY,
                 **self.matrix,
             },
         )
@@ -578,11 +583,16 @@ async def test_the_bots_device_is_cross_signed_by_its_own_account(mx: Harness) -
     assert any(f"device {device} cross-signed" in x for x in mx.log.lines)
     store = Path(str(mx.engine.url.database)).parent / "letsbot-matrix"
     doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
-    assert [c.line() for c in doctor if "encryption" in c.name or "cross" in c.name] == [
+    lines = [c.line() for c in doctor if "encryption" in c.name or "cross" in c.name]
+    assert lines[0] == (
         f"OK    matrix encryption store: {store} is private (mode 700); the pickle key kept in"
-        " the folder (set matrix.pickle_key to keep it apart)",
-        f"OK    matrix cross-signing: published; the bot's device {device} is signed",
-    ]
+        " the folder (set matrix.pickle_key to keep it apart)"
+    )
+    # (the devices of earlier tests on this account are signed too)
+    assert re.fullmatch(
+        rf"OK    matrix cross-signing: published; the bot's device .*\b{device}\b.* is signed",
+        lines[1],
+    )
 
     # A restart keeps its keys: the same identity, nothing uploaded or signed again.
     signed_lines = len([x for x in mx.log.lines if "cross-signed" in x])
@@ -594,19 +604,86 @@ async def test_the_bots_device_is_cross_signed_by_its_own_account(mx: Harness) -
     assert len([x for x in mx.log.lines if "cross-signed" in x]) == signed_lines
     assert stat.S_IMODE((store / "cross-signing.json").stat().st_mode) == 0o600
 
-    # Its private keys lost: new ones replace the published ones (the homeserver asks
-    # for the password then), and the same device is signed again.
+    # The store lost (a new device then) and no recovery key: the identity members' clients
+    # know is not replaced; the log and doctor say, in one line, what is needed.
     await mx.stop()
-    (store / "cross-signing.json").unlink()
+    shutil.rmtree(store)
+    mx.matrix["recovery_key"] = ""
     await mx.start()
-    renewed = await query()
-    new_master = renewed["master_keys"][mx.bot_id]
-    assert new_master["keys"] != master["keys"]
-    assert any("published (with the account's password)" in x for x in mx.log.lines)
-    ((new_ssk_id, new_ssk_public),) = renewed["self_signing_keys"][mx.bot_id]["keys"].items()
-    assert _verified(
-        renewed["device_keys"][mx.bot_id][device], mx.bot_id, new_ssk_id, new_ssk_public
+    new_device = _device(mx, -1)
+    assert new_device != device
+    kept = await query()
+    assert kept["master_keys"][mx.bot_id]["keys"] == master["keys"]
+    assert not _verified(kept["device_keys"][mx.bot_id][new_device], mx.bot_id, ssk_id, ssk_public)
+    warned = [x for x in mx.log.lines if f"device {new_device} is not cross-signed" in x]
+    assert warned == [
+        f"matrix: device {new_device} is not cross-signed: the account already has cross-signing"
+        " keys that this store doesn't hold; the bot leaves them as they are; set"
+        " matrix.recovery_key (LETSBOT_MATRIX__RECOVERY_KEY) to the account's recovery key so"
+        " the bot restores them"
+    ]
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    assert [c.line() for c in doctor if "cross" in c.name] == [
+        "FAIL  matrix cross-signing: the account already has cross-signing keys that the store"
+        " doesn't hold; fix: set matrix.recovery_key (LETSBOT_MATRIX__RECOVERY_KEY) to the"
+        " account's recovery key so the bot restores them"
+    ]
+
+    # A wrong recovery key restores nothing; the right one restores the keys and signs the
+    # new device with them: the same identity as before.
+    await mx.stop()
+    mx.matrix["recovery_key"] = "EsT1 H3Wm yHnZ VYce KwM9 c6Gk nX71 3FkR Yz9x vary hjQh 5m7X"
+    await mx.start()
+    assert any("the recovery key is not the one" in x for x in mx.log.lines)
+    await mx.stop()
+    mx.matrix["recovery_key"] = RECOVERY_KEY
+    await mx.start()
+    assert _device(mx, -1) == new_device
+    assert any("restored with the recovery key" in x for x in mx.log.lines)
+    restored = await query()
+    assert restored["master_keys"][mx.bot_id]["keys"] == master["keys"]
+    assert _verified(restored["device_keys"][mx.bot_id][new_device], mx.bot_id, ssk_id, ssk_public)
+
+
+async def test_a_new_bot_keeps_its_own_recovery_key_which_restores_it(mx: Harness) -> None:
+    """A bot account without cross-signing keys and no recovery key configured: the bot
+    makes one, writes it in its store for the operator, and that key restores it later."""
+    localpart = f"freshbot{next(_names)}"
+    bot = mx.server.register(localpart, PASSWORD)
+    mx.matrix.update({"user_id": bot, "recovery_key": ""})
+    await mx.start()
+    store = Path(str(mx.engine.url.database)).parent / "letsbot-matrix"
+    kept = store / "recovery-key"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    recovery_key = kept.read_text().strip()
+    assert re.fullmatch(r"Es(\w{2}) (\w{4} ){10}\w{4}", recovery_key)
+    told = [x for x in mx.log.lines if "recovery key is in" in x]
+    assert told == [
+        f"matrix: the bot's recovery key is in {kept}: keep a copy apart from the store (it"
+        " restores the bot's identity if the store is lost)"
+    ]
+    assert recovery_key not in "\n".join(mx.log.lines)  # where it is, never the key itself
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    assert next(c.line() for c in doctor if "cross" in c.name).endswith(
+        f"is signed; its recovery key is in {kept}: keep a copy apart from the store"
     )
+    first = _device(mx, -1)
+
+    await mx.stop()
+    shutil.rmtree(store)
+    mx.matrix["recovery_key"] = recovery_key  # the operator's copy
+    await mx.start()
+    assert _device(mx, -1) != first
+    assert any("restored with the recovery key" in x for x in mx.log.lines)
+    assert any(f"device {_device(mx, -1)} cross-signed by {bot}" in x for x in mx.log.lines)
+    assert not kept.exists()  # the key came from the operator: nothing new to keep
+
+
+def _device(mx: Harness, index: int) -> str:
+    """The bot's device as its ``index``-th start logged it."""
+    return [m[1] for x in mx.log.lines if (m := re.search(r"matrix ready: .*\(device (\w+)\)", x))][
+        index
+    ]
 
 
 async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness) -> None:
@@ -658,6 +735,13 @@ async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness)
     for person, room in ((bob, group), (ann, group), (bob, bob_dm), (ann, ann_dm)):
         assert person.notices(room) and all(n["decrypted"] for n in person.notices(room))
     assert booked["decrypted"] and announce["decrypted"]
+
+    # doctor: the room is encrypted and the bot holds room keys of Ann's and Bob's devices
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    assert [c.line() for c in doctor if c.name == f"matrix encryption in {group}"] == [
+        f"OK    matrix encryption in {group}: the room is encrypted; the bot reads it with room"
+        " keys from 2 member devices"
+    ]
 
 
 async def test_a_members_second_device_and_a_late_joiner_read_the_bot(mx: Harness) -> None:
