@@ -202,6 +202,9 @@ class MatrixTransport:
         self._told_encrypted: dict[str, float] = {}
         # event id -> (chat, event, first seen): encrypted messages waiting for their key
         self._undecrypted: dict[str, tuple[Chat, dict[str, Any], float]] = {}
+        # Megolm session id -> code: sessions a member's device said it won't send us
+        # (m.room_key.withheld, e.g. m.unverified); their messages stay unreadable.
+        self._withheld: dict[str, str] = {}
         self._since: str | None = None
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
@@ -541,6 +544,7 @@ class MatrixTransport:
                 log.error("matrix: the homeserver no longer accepts our access token")
             raise _SyncFailed(str(response))
         self.health.ok()
+        self._note_withheld(response.to_device_events)
         await self._crypto_chores()
         self._handling = True
         try:
@@ -696,23 +700,37 @@ class MatrixTransport:
                 waited = max(0.0, wall - float(value["at"]))
                 self._undecrypted[event_id] = (chat, event, now - waited)
 
+    def _note_withheld(self, events: list[Any]) -> None:
+        """Room keys a member's device tells us it won't send (``m.room_key.withheld``)."""
+        for event in events:
+            source = getattr(event, "source", None) or {}
+            content = source.get("content") or {}
+            session = content.get("session_id")
+            if source.get("type") == "m.room_key.withheld" and isinstance(session, str):
+                if len(self._withheld) >= 1000:
+                    self._withheld.pop(next(iter(self._withheld)))
+                self._withheld[session] = str(content.get("code", ""))
+
     async def _retry_undecrypted(self) -> None:
         """Messages whose key came are handled now (the core claims each event id, so
-        once); one whose key stays away gets one plain notice to its sender."""
+        once); one whose key stays away (or is withheld) gets one plain notice to its
+        sender."""
         now = time.monotonic()
         for event_id, (chat, event, since) in list(self._undecrypted.items()):
             decrypted = None
             with contextlib.suppress(EncryptionError, ValueError, LocalProtocolError):
                 decrypted = self.client.decrypt_event(MegolmEvent.from_dict(event))
             source = getattr(decrypted, "source", None)
+            withheld = self._withheld.get(str(event.get("content", {}).get("session_id")))
             if isinstance(source, dict) and source.get("type") != "m.room.encrypted":
                 await self._forget_undecrypted(event_id)
                 await self._on_event(event["room_id"], source)
-            elif now - since >= self.tuning.undecryptable_after:
+            elif withheld is not None or now - since >= self.tuning.undecryptable_after:
                 await self._forget_undecrypted(event_id)
                 log.warning(
-                    "matrix: an encrypted message from %s stayed unreadable (no room key)",
+                    "matrix: an encrypted message from %s stayed unreadable (%s)",
                     event.get("sender"),
+                    f"its room key was withheld: {withheld}" if withheld else "no room key",
                 )
                 self._tell_undecryptable(chat, event_id)
 

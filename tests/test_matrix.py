@@ -810,6 +810,88 @@ async def test_a_message_the_bot_cant_decrypt_gets_one_plain_notice(mx: Harness)
     assert len(unreadable) == 1  # told once, not per message
 
 
+async def test_a_message_whose_room_key_comes_late_is_handled_once_it_comes(mx: Harness) -> None:
+    """Ann's client sends its message before the room key reaches the bot (a to-device
+    message can come syncs later): the bot waits, then handles it once, and says nothing
+    about an unreadable message."""
+    from uuid import uuid4
+
+    from nio import ShareGroupSessionResponse
+
+    mx.tuning = dataclasses.replace(FAST, undecryptable_after=3600)  # it waits
+    ann = await mx.person("Ann", encrypted=True)
+    await mx.start()
+    room = await ann.dm(mx.bot_id)
+    client = ann.client
+    await until(lambda: client.rooms[room].encrypted, what="Ann's client to see encryption")
+    if client.should_query_keys:
+        await client.keys_query()
+    await until(lambda: list(client.device_store.active_user_devices(mx.bot_id)), what="keys")
+    missing = client.get_missing_sessions(room)
+    if missing:
+        await client.keys_claim(missing)
+    # the room key, encrypted for the bot's device, made now and held back
+    held = list(
+        client.olm.share_group_session_parallel(
+            room, list(client.rooms[room].users), ignore_unverified_devices=True
+        )
+    )
+    assert held
+    client.olm.outbound_group_sessions[room].shared = True
+    content = client.olm.group_encrypt(
+        room, {"type": "m.room.message", "content": {"msgtype": "m.text", "body": "/hulp"}}
+    )
+    method, path, data = Api.room_send(
+        client.access_token, room, "m.room.encrypted", content, "late-1"
+    )
+    sent = await client._send(RoomSendResponse, method, path, data, (room,))
+    assert isinstance(sent, RoomSendResponse), sent
+    waiting = "SELECT count(*) FROM platform_state WHERE key LIKE 'undecrypted:%'"
+    await until(lambda: mx.scalar(waiting) == 1, what="the message waiting for its key")
+    assert not ann.notices(room)
+
+    for sharing_with, to_device in held:  # now the key reaches the bot
+        method, path, data = Api.to_device(
+            client.access_token, "m.room.encrypted", to_device, uuid4()
+        )
+        await client._send(ShareGroupSessionResponse, method, path, data, (room, sharing_with))
+    answer = await ann.reply(room, "/aanmelden")
+    assert answer["decrypted"]
+    assert mx.scalar(waiting) == 0
+    await ann.ask(room, "/start", "Welkom bij LETS Durme")  # a round trip later: still once
+    assert len([n for n in ann.notices(room) if "/aanmelden" in n["content"]["body"]]) == 2
+    once = "SELECT count(*) FROM processed_events WHERE key LIKE :event"
+    assert mx.scalar(once, event=f"%{sent.event_id}%") == 1
+    assert not [n for n in ann.notices(room) if "niet lezen" in n["content"]["body"]]
+
+
+async def test_a_withheld_room_key_is_told_at_once(mx: Harness) -> None:
+    """A member's device that won't send the bot its room key says so
+    (``m.room_key.withheld``, as Element does for devices it doesn't trust): the sender
+    is told without the bot waiting for a key that won't come."""
+    from nio import ToDeviceMessage, ToDeviceResponse
+
+    mx.tuning = dataclasses.replace(FAST, undecryptable_after=3600)
+    ann = await mx.person("Ann", encrypted=True)
+    await mx.start()
+    room = await ann.room(mx.bot_id, direct=True, encrypted=True)
+    await until(lambda: ann.joined(room, mx.bot_id), what="the bot in the encrypted chat")
+    await send_without_key(ann, room, 1)
+    withheld = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "room_id": room,
+        "session_id": "c2Vzc2lvbg",
+        "sender_key": "c2VuZGVy",
+        "code": "m.unverified",
+        "reason": "Device not verified",
+    }
+    message = ToDeviceMessage("m.room_key.withheld", mx.bot_id, _device(mx, -1), withheld)
+    assert isinstance(await ann.client.to_device(message), ToDeviceResponse)
+    notice = await ann.reply(room, "Ik kon je bericht niet lezen")
+    assert notice["decrypted"]
+    assert any("its room key was withheld: m.unverified" in x for x in mx.log.lines)
+
+
 async def test_a_second_process_on_the_same_database_does_not_serve_matrix(mx: Harness) -> None:
     from letsbot.hub import TransportError
 
