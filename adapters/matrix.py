@@ -256,6 +256,7 @@ class MatrixTransport:
                 " that was in the folder)"
             ) from None
         await asyncio.to_thread(matrix_store.make_private, folder)
+        _accept_keys_from_their_creator(self.client.olm)
         await self._crypto_chores(at_start=True)
         await self._cross_sign(folder, key)
         for room in self.section.group_rooms:
@@ -684,6 +685,27 @@ class MatrixTransport:
         self._undecrypted[event_id] = (chat, event, time.monotonic())
         kept = {"kind": chat.kind.value, "event": event, "at": time.time()}
         await self._db(self.store.set_state, f"undecrypted:{event_id}", json.dumps(kept))
+        await self._request_key(event)
+
+    async def _request_key(self, event: dict[str, Any]) -> None:
+        """Ask the sender's devices for the room key (``m.room_key_request``), once per
+        session. Element sends it again to a device it had sent it to, so a key lost
+        on the way (or with a store restored from a backup) still comes."""
+        client = self.client
+        megolm = MegolmEvent.from_dict(event)
+        if client.olm is None or not isinstance(megolm, MegolmEvent):
+            return
+        session = megolm.session_id
+        queued = {getattr(m, "session_id", None) for m in client.olm.outgoing_to_device_messages}
+        if session in client.outgoing_key_requests or session in queued:
+            return
+        # Queued in nio's own list: sending it from there registers the request, so
+        # the answer is taken (see _accept_keys_from_their_creator).
+        client.olm.outgoing_to_device_messages.append(
+            megolm.as_key_request(megolm.sender, client.device_id)
+        )
+        async with self._crypto:
+            await self._until_up(client.send_to_device_messages)
 
     async def _forget_undecrypted(self, event_id: str) -> None:
         self._undecrypted.pop(event_id, None)
@@ -1082,6 +1104,36 @@ class MatrixTransport:
     async def _db(function: Callable[..., T], *args: Any) -> T:
         """The platform store's calls are short transactions; they run off the event loop."""
         return await asyncio.to_thread(function, *args)
+
+
+def _accept_keys_from_their_creator(olm: Any) -> None:
+    """Also take a room key we asked for when the device that made the session sends it.
+
+    nio takes forwarded room keys only from the bot's own devices (it has one),
+    but the answer to a key request comes from the member's device, forwarded
+    (``m.forwarded_room_key``). When that device is the session's own creator
+    (its Olm key is the session's sender key, no one forwarded it before), the
+    key is as good as the ``m.room_key`` it first sent.
+    """
+    if olm is None:
+        return
+    nio_check = olm._should_accept_forward
+
+    def check(sender: str, sender_key: str, event: Any) -> bool:
+        if nio_check(sender, sender_key, event):
+            return True
+        content = (getattr(event, "source", None) or {}).get("content") or {}
+        asked = olm.outgoing_key_requests.get(event.session_id)
+        return bool(
+            asked is not None
+            and event.algorithm == MEGOLM
+            and asked.room_id == event.room_id
+            and content.get("sender_key") == sender_key
+            and not content.get("forwarding_curve25519_key_chain")
+            and olm.device_store.device_from_sender_key(sender, sender_key) is not None
+        )
+
+    olm._should_accept_forward = check
 
 
 def _tx_id(outgoing: Outgoing) -> str | None:

@@ -102,6 +102,7 @@ class Person:
             ),
         )
         self.events: dict[str, list[dict[str, Any]]] = {}
+        self.key_requests: list[Any] = []  # room key requests other devices sent this one
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -138,6 +139,9 @@ class Person:
                     self.events.setdefault(room_id, []).append(seen)
             for room_id in getattr(getattr(response, "rooms", None), "invite", {}):
                 await self.client.join(room_id)
+            for event in getattr(response, "to_device_events", []):
+                if type(event).__name__ == "RoomKeyRequest":
+                    self.key_requests.append(event)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -810,6 +814,40 @@ async def test_a_message_the_bot_cant_decrypt_gets_one_plain_notice(mx: Harness)
     assert len(unreadable) == 1  # told once, not per message
 
 
+async def send_with_held_key(mx: Harness, ann: Person, room: str, line: str) -> tuple[Any, Any]:
+    """``line`` sent encrypted, with its room key made for the bot's device but held back
+    (as a to-device message that comes syncs later, or is lost); (the key's to-device
+    messages, the event sent)."""
+    client = ann.client
+    await until(lambda: client.rooms[room].encrypted, what="Ann's client to see encryption")
+    if client.should_query_keys:
+        await client.keys_query()
+    await until(lambda: list(client.device_store.active_user_devices(mx.bot_id)), what="keys")
+    missing = client.get_missing_sessions(room)
+    if missing:
+        await client.keys_claim(missing)
+    held = list(
+        client.olm.share_group_session_parallel(
+            room, list(client.rooms[room].users), ignore_unverified_devices=True
+        )
+    )
+    assert held
+    client.olm.outbound_group_sessions[room].shared = True
+    content = client.olm.group_encrypt(
+        room, {"type": "m.room.message", "content": {"msgtype": "m.text", "body": line}}
+    )
+    method, path, data = Api.room_send(
+        client.access_token, room, "m.room.encrypted", content, f"held-{next(_names)}"
+    )
+    sent = await client._send(RoomSendResponse, method, path, data, (room,))
+    assert isinstance(sent, RoomSendResponse), sent
+    return held, sent
+
+
+WAITING = "SELECT count(*) FROM platform_state WHERE key LIKE 'undecrypted:%'"
+ONCE = "SELECT count(*) FROM processed_events WHERE key LIKE :event"
+
+
 async def test_a_message_whose_room_key_comes_late_is_handled_once_it_comes(mx: Harness) -> None:
     """Ann's client sends its message before the room key reaches the bot (a to-device
     message can come syncs later): the bot waits, then handles it once, and says nothing
@@ -822,34 +860,11 @@ async def test_a_message_whose_room_key_comes_late_is_handled_once_it_comes(mx: 
     ann = await mx.person("Ann", encrypted=True)
     await mx.start()
     room = await ann.dm(mx.bot_id)
-    client = ann.client
-    await until(lambda: client.rooms[room].encrypted, what="Ann's client to see encryption")
-    if client.should_query_keys:
-        await client.keys_query()
-    await until(lambda: list(client.device_store.active_user_devices(mx.bot_id)), what="keys")
-    missing = client.get_missing_sessions(room)
-    if missing:
-        await client.keys_claim(missing)
-    # the room key, encrypted for the bot's device, made now and held back
-    held = list(
-        client.olm.share_group_session_parallel(
-            room, list(client.rooms[room].users), ignore_unverified_devices=True
-        )
-    )
-    assert held
-    client.olm.outbound_group_sessions[room].shared = True
-    content = client.olm.group_encrypt(
-        room, {"type": "m.room.message", "content": {"msgtype": "m.text", "body": "/hulp"}}
-    )
-    method, path, data = Api.room_send(
-        client.access_token, room, "m.room.encrypted", content, "late-1"
-    )
-    sent = await client._send(RoomSendResponse, method, path, data, (room,))
-    assert isinstance(sent, RoomSendResponse), sent
-    waiting = "SELECT count(*) FROM platform_state WHERE key LIKE 'undecrypted:%'"
-    await until(lambda: mx.scalar(waiting) == 1, what="the message waiting for its key")
+    held, sent = await send_with_held_key(mx, ann, room, "/hulp")
+    await until(lambda: mx.scalar(WAITING) == 1, what="the message waiting for its key")
     assert not ann.notices(room)
 
+    client = ann.client
     for sharing_with, to_device in held:  # now the key reaches the bot
         method, path, data = Api.to_device(
             client.access_token, "m.room.encrypted", to_device, uuid4()
@@ -857,11 +872,41 @@ async def test_a_message_whose_room_key_comes_late_is_handled_once_it_comes(mx: 
         await client._send(ShareGroupSessionResponse, method, path, data, (room, sharing_with))
     answer = await ann.reply(room, "/aanmelden")
     assert answer["decrypted"]
-    assert mx.scalar(waiting) == 0
+    assert mx.scalar(WAITING) == 0
     await ann.ask(room, "/start", "Welkom bij LETS Durme")  # a round trip later: still once
     assert len([n for n in ann.notices(room) if "/aanmelden" in n["content"]["body"]]) == 2
-    once = "SELECT count(*) FROM processed_events WHERE key LIKE :event"
-    assert mx.scalar(once, event=f"%{sent.event_id}%") == 1
+    assert mx.scalar(ONCE, event=f"%{sent.event_id}%") == 1
+    assert not [n for n in ann.notices(room) if "niet lezen" in n["content"]["body"]]
+
+
+async def test_a_lost_room_key_is_asked_for_and_the_senders_answer_is_used(mx: Harness) -> None:
+    """The room key never reaches the bot: it asks Ann's devices for it
+    (``m.room_key_request``); her device sends it again, forwarded, as Element does for a
+    device it had sent it to; the message is handled once."""
+    mx.tuning = dataclasses.replace(FAST, undecryptable_after=3600)
+    ann = await mx.person("Ann", encrypted=True)
+    await mx.start()
+    room = await ann.dm(mx.bot_id)
+    _, sent = await send_with_held_key(mx, ann, room, "/hulp")  # its key is lost
+    await until(lambda: mx.scalar(WAITING) == 1, what="the message waiting for its key")
+    olm = ann.client.olm
+    session_id = sent_session = olm.outbound_group_sessions[room].id
+    requests = await until(
+        lambda: [r for r in ann.key_requests if r.session_id == sent_session],
+        what="the bot's key request",
+    )
+    assert requests[0].sender == mx.bot_id and requests[0].room_id == room
+
+    # Ann's device answers as Element does: the session it made, forwarded to the bot.
+    device = ann.client.device_store[mx.bot_id][requests[0].requesting_device_id]
+    own_key = olm.account.identity_keys["curve25519"]
+    group = olm.inbound_group_store.get(room, own_key, session_id)
+    olm_session = olm.session_store.get(device.curve25519)
+    await ann.client.to_device(olm._encrypt_forwarding_key(room, group, olm_session, device))
+    answer = await ann.reply(room, "/aanmelden")
+    assert answer["decrypted"]
+    assert mx.scalar(WAITING) == 0
+    assert mx.scalar(ONCE, event=f"%{sent.event_id}%") == 1
     assert not [n for n in ann.notices(room) if "niet lezen" in n["content"]["body"]]
 
 
