@@ -22,8 +22,11 @@ encrypted rooms; what its ``sync_forever`` does between syncs (key uploads,
 queries, claims, to-device messages) our loop does in ``_crypto_chores``.
 Members' devices are trusted on first use. The keys live in a private folder
 (``adapters/matrix_store.py``); the device is cross-signed by the bot's own
-account (``adapters/matrix_signing.py``). A message whose key never comes
-gets one plain notice.
+account (``adapters/matrix_signing.py``), its keys restored with the recovery
+key when the store was lost (``adapters/matrix_recovery.py``). A message whose
+key hasn't come is tried again after each sync and its key asked of the
+sender's devices; one whose key never comes (or is withheld) gets one plain
+notice.
 """
 
 from __future__ import annotations
@@ -402,6 +405,12 @@ class MatrixTransport:
             if result.restored:
                 log.info(
                     "matrix: cross-signing keys of %s restored with the recovery key", self.user_id
+                )
+            if result.unsaved:
+                log.warning(
+                    "matrix: the cross-signing keys are not kept in the account's secret"
+                    " storage, so no recovery key restores them: %s",
+                    result.unsaved,
                 )
             if result.recovery_file is not None:
                 log.warning(

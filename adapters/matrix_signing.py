@@ -191,6 +191,7 @@ class Result:
     with_password: bool = False  # the homeserver asked for the password to publish them
     restored: bool = False  # the keys came from the account's secret storage this time
     recovery_file: Path | None = None  # where a recovery key made this time was written
+    unsaved: str = ""  # why the new keys are not in the account's secret storage
 
 
 RECOVERY_FILE = "recovery-key"
@@ -238,6 +239,7 @@ async def cross_sign(
         restored = True
     published = with_password = False
     recovery_file = None
+    unsaved = ""
     if not published_keys:
         if keys is None:
             keys = CrossSigningKeys.generate()
@@ -246,12 +248,15 @@ async def cross_sign(
         if result.outcome is not Outcome.SIGNED:
             return result
         published, with_password = True, result.with_password
-        secret = recovery.decode_recovery_key(recovery_key) if recovery_key else b""
-        if not secret:
-            secret = recovery.new_recovery_key()
-            recovery_file = folder / RECOVERY_FILE
-            _write_private(recovery_file, recovery.encode_recovery_key(secret) + "\n")
-        await recovery.save(http, user_id, keys, secret)
+        try:
+            secret = recovery.decode_recovery_key(recovery_key) if recovery_key else b""
+            if not secret:
+                secret = recovery.new_recovery_key()
+                recovery_file = folder / RECOVERY_FILE
+                _write_private(recovery_file, recovery.encode_recovery_key(secret) + "\n")
+            await recovery.save(http, user_id, keys, secret)
+        except recovery.RecoveryError as error:  # the device is signed all the same
+            unsaved = str(error)
     assert keys is not None
     device = query.get("device_keys", {}).get(user_id, {}).get(device_id)
     if not isinstance(device, dict):
@@ -272,6 +277,7 @@ async def cross_sign(
         with_password=with_password,
         restored=restored,
         recovery_file=recovery_file,
+        unsaved=unsaved,
     )
 
 
