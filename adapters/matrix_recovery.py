@@ -67,7 +67,7 @@ def base58_decode(text: str) -> bytes:
     for char in text:
         digit = ALPHABET.find(char)
         if digit < 0:
-            raise RecoveryError(f"a recovery key has no character {char!r}")
+            raise RecoveryError("the recovery key has a character a recovery key never has")
         number = number * 58 + digit
     zeros = len(text) - len(text.lstrip(ALPHABET[0]))
     body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
@@ -204,7 +204,7 @@ async def restore(http: Http, user_id: str, key: bytes) -> CrossSigningKeys:
                 descriptions[key_id] = await _get(http, user_id, f"m.secret_storage.key.{key_id}")
             description = descriptions[key_id]
             if description is not None and matches(key, description) and isinstance(data, dict):
-                seeds[usage] = unb64(decrypt(key, name, data).decode("ascii").strip())
+                seeds[usage] = _seed(decrypt(key, name, data), name)
                 break
         else:
             raise RecoveryError(f"the recovery key is not the one {name} was saved with")
@@ -212,6 +212,13 @@ async def restore(http: Http, user_id: str, key: bytes) -> CrossSigningKeys:
         return CrossSigningKeys(*(SigningKey(seeds[usage]) for usage in USAGES))
     except ValueError as error:
         raise RecoveryError(f"a restored key is damaged ({error})") from None
+
+
+def _seed(plain: bytes, name: str) -> bytes:
+    try:
+        return unb64(plain.decode("ascii").strip())
+    except ValueError:  # also a UnicodeDecodeError, a binascii.Error
+        raise RecoveryError(f"the stored {name} is damaged") from None
 
 
 async def save(http: Http, user_id: str, keys: CrossSigningKeys, key: bytes) -> str:

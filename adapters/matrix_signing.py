@@ -15,7 +15,10 @@ signs the other two; the self-signing key signs the user's devices.
 The private keys (32-byte seeds) are kept in the store folder in one file,
 sealed with the store's pickle key (AES-GCM), 0600; a restart reuses them, so
 members' clients keep seeing the same identity. ed25519 and AES come from
-pycryptodome, which matrix-nio already depends on.
+pycryptodome, which matrix-nio already depends on. They are also kept,
+encrypted, in the account's secret storage (``adapters/matrix_recovery.py``):
+keys the account already has are never replaced, but restored with the
+operator's recovery key.
 """
 
 from __future__ import annotations

@@ -117,6 +117,10 @@ async def test_keys_saved_in_account_data_come_back_with_the_key() -> None:
     ]
     with pytest.raises(mr.RecoveryError, match="not the one"):
         await mr.restore(http, "@bot:hs", mr.new_recovery_key())
+    damaged = mr.encrypt(key, "m.cross_signing.master", b"\xff not base64")
+    account["m.cross_signing.master"] = {"encrypted": {key_id: damaged}}
+    with pytest.raises(mr.RecoveryError, match="damaged"):
+        await mr.restore(http, "@bot:hs", key)
     account.clear()  # nothing saved: an empty account
     with pytest.raises(mr.RecoveryError, match="keeps no"):
         await mr.restore(http, "@bot:hs", key)
