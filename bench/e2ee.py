@@ -100,9 +100,10 @@ async def session(
     details: dict[str, Any] = {}
     print(f"e2ee: {samples} x /balance in encrypted and plain chats ...", flush=True)
     bot = start_bot(small)
-    echo = EchoProcess(server.url, echo_id, store=folder / "echo-store")
+    echo = None
     carol = Member(server.url, carol_id, store=folder / "carol-store")
-    try:
+    try:  # the bot is stopped whatever fails here
+        echo = EchoProcess(server.url, echo_id, store=folder / "echo-store")
         await carol.start()
         rooms = {
             "bot_encrypted": (await carol.dm(bot_id, encrypted=True), "Your balance"),
@@ -112,7 +113,8 @@ async def session(
         found = await round_trips(carol, rooms, samples)
     finally:
         await carol.close()
-        echo.stop()
+        if echo is not None:
+            echo.stop()
         details["bot_exit_status"] = bot.stop()
         details["bot_errors"] = bot.errors()[:20]
     details["latency_s"] = found
