@@ -22,8 +22,11 @@ encrypted rooms; what its ``sync_forever`` does between syncs (key uploads,
 queries, claims, to-device messages) our loop does in ``_crypto_chores``.
 Members' devices are trusted on first use. The keys live in a private folder
 (``adapters/matrix_store.py``); the device is cross-signed by the bot's own
-account (``adapters/matrix_signing.py``). A message whose key never comes
-gets one plain notice.
+account (``adapters/matrix_signing.py``), its keys restored with the recovery
+key when the store was lost (``adapters/matrix_recovery.py``). A message whose
+key hasn't come is tried again after each sync and its key asked of the
+sender's devices; one whose key never comes (or is withheld) gets one plain
+notice.
 """
 
 from __future__ import annotations
@@ -154,6 +157,16 @@ class Health:
 
 
 _NETWORK = (ClientError, TimeoutError, OSError)
+# What the operator does when the device is left unsigned (start-up log and doctor).
+HINTS = {
+    matrix_signing.Outcome.NEEDS_PASSWORD: (
+        "; set matrix.password (LETSBOT_MATRIX__PASSWORD) so the bot can publish its keys"
+    ),
+    matrix_signing.Outcome.NEEDS_RECOVERY_KEY: (
+        "; set matrix.recovery_key (LETSBOT_MATRIX__RECOVERY_KEY) to the account's recovery"
+        " key so the bot restores them"
+    ),
+}
 _NO_GUARD = contextlib.nullcontext()
 
 
@@ -192,6 +205,9 @@ class MatrixTransport:
         self._told_encrypted: dict[str, float] = {}
         # event id -> (chat, event, first seen): encrypted messages waiting for their key
         self._undecrypted: dict[str, tuple[Chat, dict[str, Any], float]] = {}
+        # Megolm session id -> code: sessions a member's device said it won't send us
+        # (m.room_key.withheld, e.g. m.unverified); their messages stay unreadable.
+        self._withheld: dict[str, str] = {}
         self._since: str | None = None
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
@@ -243,6 +259,7 @@ class MatrixTransport:
                 " that was in the folder)"
             ) from None
         await asyncio.to_thread(matrix_store.make_private, folder)
+        _accept_keys_from_their_creator(self.client.olm)
         await self._crypto_chores(at_start=True)
         await self._cross_sign(folder, key)
         for room in self.section.group_rooms:
@@ -378,12 +395,29 @@ class MatrixTransport:
                 folder,
                 pickle_key,
                 self.section.login_password(),
+                self.section.secret("recovery_key"),
             )
         except matrix_signing.SealError as error:
             log.warning("matrix: the device is not cross-signed: %s", error)
             return
         await asyncio.to_thread(matrix_store.make_private, folder)
         if result.outcome is matrix_signing.Outcome.SIGNED:
+            if result.restored:
+                log.info(
+                    "matrix: cross-signing keys of %s restored with the recovery key", self.user_id
+                )
+            if result.unsaved:
+                log.warning(
+                    "matrix: the cross-signing keys are not kept in the account's secret"
+                    " storage, so no recovery key restores them: %s",
+                    result.unsaved,
+                )
+            if result.recovery_file is not None:
+                log.warning(
+                    "matrix: the bot's recovery key is in %s: keep a copy apart from the"
+                    " store (it restores the bot's identity if the store is lost)",
+                    result.recovery_file,
+                )
             if result.published:
                 log.info(
                     "matrix: cross-signing keys of %s published%s",
@@ -393,38 +427,19 @@ class MatrixTransport:
             if result.signed_now:
                 log.info("matrix: device %s cross-signed by %s", client.device_id, self.user_id)
             return
-        hint = (
-            "; set matrix.password (LETSBOT_MATRIX__PASSWORD) so the bot can publish its keys"
-            if result.outcome is matrix_signing.Outcome.NEEDS_PASSWORD
-            else ""
-        )
+        hint = HINTS.get(result.outcome, "")
         log.warning(
-            "matrix: device %s is not cross-signed: %s (%s)%s",
+            "matrix: device %s is not cross-signed: %s%s%s",
             client.device_id,
             result.outcome.value,
-            result.detail,
+            f" ({result.detail})" if result.detail else "",
             hint,
         )
 
     async def _http(
-        self, method: str, path: str, body: dict[str, Any]
+        self, method: str, path: str, body: dict[str, Any] | None
     ) -> tuple[int, dict[str, Any]]:
-        """A client-server API call nio has no method for; its status and JSON answer."""
-        client = self.client
-        answer = await client.send(
-            method,
-            MATRIX_API_PATH_V3 + path,
-            json.dumps(body),
-            headers={
-                "Authorization": f"Bearer {client.access_token}",
-                "Content-Type": "application/json",
-            },
-        )
-        try:
-            data = await answer.json(content_type=None)
-        except ValueError:
-            data = None
-        return int(answer.status), data if isinstance(data, dict) else {}
+        return await _call(self.client, method, path, body)
 
     def _trust_new_devices(self) -> None:
         """Members' devices are trusted as first seen (TOFU): nobody has to verify the bot.
@@ -539,6 +554,7 @@ class MatrixTransport:
                 log.error("matrix: the homeserver no longer accepts our access token")
             raise _SyncFailed(str(response))
         self.health.ok()
+        self._note_withheld(response.to_device_events)
         await self._crypto_chores()
         self._handling = True
         try:
@@ -678,6 +694,27 @@ class MatrixTransport:
         self._undecrypted[event_id] = (chat, event, time.monotonic())
         kept = {"kind": chat.kind.value, "event": event, "at": time.time()}
         await self._db(self.store.set_state, f"undecrypted:{event_id}", json.dumps(kept))
+        await self._request_key(event)
+
+    async def _request_key(self, event: dict[str, Any]) -> None:
+        """Ask the sender's devices for the room key (``m.room_key_request``), once per
+        session. Element sends it again to a device it had sent it to, so a key lost
+        on the way (or with a store restored from a backup) still comes."""
+        client = self.client
+        megolm = MegolmEvent.from_dict(event)
+        if client.olm is None or not isinstance(megolm, MegolmEvent):
+            return
+        session = megolm.session_id
+        queued = {getattr(m, "session_id", None) for m in client.olm.outgoing_to_device_messages}
+        if session in client.outgoing_key_requests or session in queued:
+            return
+        # Queued in nio's own list: sending it from there registers the request, so
+        # the answer is taken (see _accept_keys_from_their_creator).
+        client.olm.outgoing_to_device_messages.append(
+            megolm.as_key_request(megolm.sender, client.device_id)
+        )
+        async with self._crypto:
+            await self._until_up(client.send_to_device_messages)
 
     async def _forget_undecrypted(self, event_id: str) -> None:
         self._undecrypted.pop(event_id, None)
@@ -694,23 +731,37 @@ class MatrixTransport:
                 waited = max(0.0, wall - float(value["at"]))
                 self._undecrypted[event_id] = (chat, event, now - waited)
 
+    def _note_withheld(self, events: list[Any]) -> None:
+        """Room keys a member's device tells us it won't send (``m.room_key.withheld``)."""
+        for event in events:
+            source = getattr(event, "source", None) or {}
+            content = source.get("content") or {}
+            session = content.get("session_id")
+            if source.get("type") == "m.room_key.withheld" and isinstance(session, str):
+                if len(self._withheld) >= 1000:
+                    self._withheld.pop(next(iter(self._withheld)))
+                self._withheld[session] = str(content.get("code", ""))
+
     async def _retry_undecrypted(self) -> None:
         """Messages whose key came are handled now (the core claims each event id, so
-        once); one whose key stays away gets one plain notice to its sender."""
+        once); one whose key stays away (or is withheld) gets one plain notice to its
+        sender."""
         now = time.monotonic()
         for event_id, (chat, event, since) in list(self._undecrypted.items()):
             decrypted = None
             with contextlib.suppress(EncryptionError, ValueError, LocalProtocolError):
                 decrypted = self.client.decrypt_event(MegolmEvent.from_dict(event))
             source = getattr(decrypted, "source", None)
+            withheld = self._withheld.get(str(event.get("content", {}).get("session_id")))
             if isinstance(source, dict) and source.get("type") != "m.room.encrypted":
                 await self._forget_undecrypted(event_id)
                 await self._on_event(event["room_id"], source)
-            elif now - since >= self.tuning.undecryptable_after:
+            elif withheld is not None or now - since >= self.tuning.undecryptable_after:
                 await self._forget_undecrypted(event_id)
                 log.warning(
-                    "matrix: an encrypted message from %s stayed unreadable (no room key)",
+                    "matrix: an encrypted message from %s stayed unreadable (%s)",
                     event.get("sender"),
+                    f"its room key was withheld: {withheld}" if withheld else "no room key",
                 )
                 self._tell_undecryptable(chat, event_id)
 
@@ -1064,6 +1115,36 @@ class MatrixTransport:
         return await asyncio.to_thread(function, *args)
 
 
+def _accept_keys_from_their_creator(olm: Any) -> None:
+    """Also take a room key we asked for when the device that made the session sends it.
+
+    nio takes forwarded room keys only from the bot's own devices (it has one),
+    but the answer to a key request comes from the member's device, forwarded
+    (``m.forwarded_room_key``). When that device is the session's own creator
+    (its Olm key is the session's sender key, no one forwarded it before), the
+    key is as good as the ``m.room_key`` it first sent.
+    """
+    if olm is None:
+        return
+    nio_check = olm._should_accept_forward
+
+    def check(sender: str, sender_key: str, event: Any) -> bool:
+        if nio_check(sender, sender_key, event):
+            return True
+        content = (getattr(event, "source", None) or {}).get("content") or {}
+        asked = olm.outgoing_key_requests.get(event.session_id)
+        return bool(
+            asked is not None
+            and event.algorithm == MEGOLM
+            and asked.room_id == event.room_id
+            and content.get("sender_key") == sender_key
+            and not content.get("forwarding_curve25519_key_chain")
+            and olm.device_store.device_from_sender_key(sender, sender_key) is not None
+        )
+
+    olm._should_accept_forward = check
+
+
 def _tx_id(outgoing: Outgoing) -> str | None:
     """A transaction id derived from the outbox row: stable across restarts, never reused."""
     return None if outgoing.outbox_id is None else f"letsbot-outbox-{outgoing.outbox_id}"
@@ -1083,6 +1164,7 @@ def _server_trouble(answer: Any) -> bool:
 # doctor ------------------------------------------------------------------------
 
 MESSAGE_EVENT = ".".join(("m", "room", "message"))
+MEGOLM = "m.megolm.v1.aes-sha2"  # the room encryption matrix-nio reads
 
 
 async def diagnose(section: MatrixSection) -> list[Check]:
@@ -1120,8 +1202,11 @@ async def diagnose(section: MatrixSection) -> list[Check]:
                     "put the group room's id or alias in matrix.group_rooms",
                 )
             )
+        room_keys = await asyncio.to_thread(
+            matrix_store.room_keys, section.store_path, section.user_id
+        )
         for room in section.group_rooms:
-            checks.extend(await _diagnose_room(client, section.user_id, room, rooms))
+            checks.extend(await _diagnose_room(client, section.user_id, room, rooms, room_keys))
         checks.extend(await _diagnose_encryption(client, section))
         return checks
     except _NETWORK as error:
@@ -1173,7 +1258,7 @@ async def _diagnose_login(client: AsyncClient, section: MatrixSection) -> Check:
 
 
 async def _diagnose_room(
-    client: AsyncClient, user: str, room: str, joined: set[str]
+    client: AsyncClient, user: str, room: str, joined: set[str], room_keys: dict[str, int] | None
 ) -> list[Check]:
     name = f"matrix room {room}"
     room_id = room
@@ -1211,15 +1296,45 @@ async def _diagnose_room(
                 "let the bot send messages (Element: Room settings, Roles & Permissions)",
             )
         )
-        return checks
-    encrypted = await client.room_get_state_event(room_id, "m.room.encryption")
-    state = (
-        "; the room is encrypted, the bot reads it with its own keys"
-        if isinstance(encrypted, RoomGetStateEventResponse)
-        else ""
-    )
-    checks.append(Check.passed(rights, f"the bot may send messages (power level {level}){state}"))
+    else:
+        checks.append(Check.passed(rights, f"the bot may send messages (power level {level})"))
+    encryption = await client.room_get_state_event(room_id, "m.room.encryption")
+    content = encryption.content if isinstance(encryption, RoomGetStateEventResponse) else {}
+    checks.append(_diagnose_room_keys(room, room_id, content, room_keys))
     return checks
+
+
+def _diagnose_room_keys(
+    room: str, room_id: str, encryption: dict[str, Any], room_keys: dict[str, int] | None
+) -> Check:
+    """Whether the bot can read the room: unencrypted, or encrypted in a way it reads and
+    with room keys members' devices sent to its device (counted in its store)."""
+    name = f"matrix encryption in {room}"
+    algorithm = encryption.get("algorithm")
+    if not algorithm:
+        return Check.passed(name, "the room is not encrypted; the bot reads it as it is")
+    if algorithm != MEGOLM:
+        return Check.failed(
+            name,
+            f"the room is encrypted with {algorithm}, which the bot can't read",
+            "use a room with Element's usual encryption (Megolm) for the group",
+        )
+    if room_keys is None:
+        return Check.passed(
+            name, "the room is encrypted; the bot reads it with the keys 'letsbot run' makes"
+        )
+    senders = room_keys.get(room_id, 0)
+    if not senders:
+        return Check.passed(
+            name,
+            "the room is encrypted; the bot holds no room key of it yet: members' devices send"
+            " it one with their next message (while its device is cross-signed, see below)",
+        )
+    return Check.passed(
+        name,
+        f"the room is encrypted; the bot reads it with room keys from {senders}"
+        f" member device{'s' if senders != 1 else ''}",
+    )
 
 
 async def _diagnose_encryption(client: AsyncClient, section: MatrixSection) -> list[Check]:
@@ -1241,7 +1356,8 @@ async def _diagnose_encryption(client: AsyncClient, section: MatrixSection) -> l
         else "the pickle key kept in the folder (set matrix.pickle_key to keep it apart)"
     )
     if not folder.exists():
-        return [Check.passed(name, f"{folder} is made at the first 'letsbot run'; {key_source}")]
+        made = Check.passed(name, f"{folder} is made at the first 'letsbot run'; {key_source}")
+        return [made, await _diagnose_cross_signing(client, section, None)]
     mode = folder.stat().st_mode & 0o777
     if mode & 0o077:
         return [
@@ -1279,25 +1395,23 @@ async def _diagnose_cross_signing(
     how = (
         "run 'letsbot run' with matrix.password set: the homeserver asks for it to publish the keys"
     )
-    if keys is None:
-        return Check.passed(name, "the keys are made at the first 'letsbot run'")
     user = section.user_id
-    answer = await client.send(
-        "POST",
-        MATRIX_API_PATH_V3 + "/keys/query",
-        json.dumps({"device_keys": {user: []}}),
-        headers={"Authorization": f"Bearer {client.access_token}"},
-    )
-    query = await answer.json(content_type=None) if answer.status == 200 else {}
+    _, query = await _call(client, "POST", "/keys/query", {"device_keys": {user: []}})
     published = (query.get("master_keys") or {}).get(user, {}).get("keys", {})
-    if keys.master.key_id not in published:
+    if published and (keys is None or keys.master.key_id not in published):
+        # Never replaced by the bot: restored with the recovery key, or left as they are.
+        what = "the account already has cross-signing keys that the store doesn't hold"
+        if section.secret("recovery_key"):
+            return Check.passed(name, f"{what}; the next 'letsbot run' restores them")
         return Check.failed(
             name,
-            "the homeserver has other cross-signing keys than the store"
-            if published
-            else "the keys in the store are not published yet",
-            how,
+            what,
+            HINTS[matrix_signing.Outcome.NEEDS_RECOVERY_KEY].removeprefix("; "),
         )
+    if keys is None:
+        return Check.passed(name, "the keys are made at the first 'letsbot run'")
+    if not published:
+        return Check.failed(name, "the keys in the store are not published yet", how)
     devices = (query.get("device_keys") or {}).get(user, {})
     ssk = keys.self_signing
     signed = sorted(
@@ -1307,7 +1421,33 @@ async def _diagnose_cross_signing(
     )
     if not signed:
         return Check.failed(name, "the keys are published, but no device of the bot is signed", how)
-    return Check.passed(name, f"published; the bot's device {', '.join(signed)} is signed")
+    recovery = section.store_path and section.store_path / matrix_signing.RECOVERY_FILE
+    kept = (
+        f"; its recovery key is in {recovery}: keep a copy apart from the store"
+        if recovery and recovery.exists()
+        else ""
+    )
+    return Check.passed(name, f"published; the bot's device {', '.join(signed)} is signed{kept}")
+
+
+async def _call(
+    client: AsyncClient, method: str, path: str, body: dict[str, Any] | None
+) -> tuple[int, dict[str, Any]]:
+    """A client-server API call nio has no method for; its status and JSON answer."""
+    answer = await client.send(
+        method,
+        MATRIX_API_PATH_V3 + path,
+        None if body is None else json.dumps(body),
+        headers={
+            "Authorization": f"Bearer {client.access_token}",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        data = await answer.json(content_type=None)
+    except ValueError:
+        data = None
+    return int(answer.status), data if isinstance(data, dict) else {}
 
 
 def _code(answer: Any) -> str:

@@ -15,7 +15,10 @@ signs the other two; the self-signing key signs the user's devices.
 The private keys (32-byte seeds) are kept in the store folder in one file,
 sealed with the store's pickle key (AES-GCM), 0600; a restart reuses them, so
 members' clients keep seeing the same identity. ed25519 and AES come from
-pycryptodome, which matrix-nio already depends on.
+pycryptodome, which matrix-nio already depends on. They are also kept,
+encrypted, in the account's secret storage (``adapters/matrix_recovery.py``):
+keys the account already has are never replaced, but restored with the
+operator's recovery key.
 """
 
 from __future__ import annotations
@@ -37,8 +40,8 @@ from Crypto.Signature import eddsa
 KEYS_FILE = "cross-signing.json"
 USAGES = ("master", "self_signing", "user_signing")
 
-# (method, path below /_matrix/client/v3, JSON body) -> (HTTP status, JSON answer)
-Http = Callable[[str, str, dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]
+# (method, path below /_matrix/client/v3, JSON body or None) -> (HTTP status, JSON answer)
+Http = Callable[[str, str, dict[str, Any] | None], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 def canonical_json(value: Any) -> bytes:
@@ -140,8 +143,12 @@ def save(folder: Path, keys: CrossSigningKeys, pickle_key: str) -> None:
     cipher = AES.new(_sealing_key(pickle_key), AES.MODE_GCM, nonce=nonce)
     sealed, tag = cipher.encrypt_and_digest(plain)
     text = json.dumps({"version": 1, "nonce": b64(nonce), "sealed": b64(sealed), "tag": b64(tag)})
-    path = folder / KEYS_FILE
-    temporary = folder / f".{KEYS_FILE}.new"
+    _write_private(folder / KEYS_FILE, text)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` in a 0600 file, written whole, then renamed over ``path``."""
+    temporary = path.with_name(f".{path.name}.new")
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         file.write(text)
@@ -171,6 +178,10 @@ def load(folder: Path, pickle_key: str) -> CrossSigningKeys | None:
 class Outcome(Enum):
     SIGNED = "the device is cross-signed"  # already, or now
     NEEDS_PASSWORD = "publishing the cross-signing keys needs the account's password"
+    NEEDS_RECOVERY_KEY = (
+        "the account already has cross-signing keys that this store doesn't hold;"
+        " the bot leaves them as they are"
+    )
     FAILED = "the homeserver refused the cross-signing keys or the device's signature"
 
 
@@ -181,6 +192,12 @@ class Result:
     published: bool = False  # new keys were uploaded this time
     signed_now: bool = False  # the device was signed this time
     with_password: bool = False  # the homeserver asked for the password to publish them
+    restored: bool = False  # the keys came from the account's secret storage this time
+    recovery_file: Path | None = None  # where a recovery key made this time was written
+    unsaved: str = ""  # why the new keys are not in the account's secret storage
+
+
+RECOVERY_FILE = "recovery-key"
 
 
 async def cross_sign(
@@ -190,38 +207,81 @@ async def cross_sign(
     folder: Path,
     pickle_key: str,
     password: str,
+    recovery_key: str = "",
 ) -> Result:
     """The bot's device cross-signed: keys made (once), published, the device signed.
 
+    Keys the account already has are never replaced: with ``recovery_key``
+    they are restored from its secret storage, without it nothing is changed.
+    Keys the bot makes are also put in that storage, under ``recovery_key``
+    or under a new one written to ``folder/recovery-key`` for the operator.
     Idempotent: what the homeserver already has is not sent again.
     """
+    from adapters import matrix_recovery as recovery  # it builds on this module
+
     keys = load(folder, pickle_key)
-    if keys is None:
-        keys = CrossSigningKeys.generate()
-        save(folder, keys, pickle_key)  # before publishing: a crash in between reuses them
     status, query = await http("POST", "/keys/query", {"device_keys": {user_id: [device_id]}})
     if status != 200:
         return Result(Outcome.FAILED, f"keys/query: HTTP {status} {query.get('errcode', '')}")
-    master = query.get("master_keys", {}).get(user_id, {})
+    published_keys = query.get("master_keys", {}).get(user_id, {}).get("keys", {})
+    restored = False
+    if published_keys and (keys is None or keys.master.key_id not in published_keys):
+        if not recovery_key:
+            return Result(Outcome.NEEDS_RECOVERY_KEY)
+        try:
+            keys = await recovery.restore(http, user_id, recovery.decode_recovery_key(recovery_key))
+        except recovery.RecoveryError as error:
+            return Result(Outcome.NEEDS_RECOVERY_KEY, str(error))
+        ssk = query.get("self_signing_keys", {}).get(user_id, {}).get("keys", {})
+        if keys.master.key_id not in published_keys or keys.self_signing.key_id not in ssk:
+            return Result(
+                Outcome.NEEDS_RECOVERY_KEY,
+                "the secret storage holds other keys than the account publishes",
+            )
+        save(folder, keys, pickle_key)
+        restored = True
     published = with_password = False
-    if keys.master.key_id not in master.get("keys", {}):
+    recovery_file = None
+    unsaved = ""
+    if not published_keys:
+        if keys is None:
+            keys = CrossSigningKeys.generate()
+            save(folder, keys, pickle_key)  # before publishing: a crash in between reuses them
         result = await _publish(http, keys, user_id, password)
         if result.outcome is not Outcome.SIGNED:
             return result
         published, with_password = True, result.with_password
+        try:
+            secret = recovery.decode_recovery_key(recovery_key) if recovery_key else b""
+            if not secret:
+                secret = recovery.new_recovery_key()
+                recovery_file = folder / RECOVERY_FILE
+                _write_private(recovery_file, recovery.encode_recovery_key(secret) + "\n")
+            await recovery.save(http, user_id, keys, secret)
+        except recovery.RecoveryError as error:  # the device is signed all the same
+            unsaved = str(error)
+    assert keys is not None
     device = query.get("device_keys", {}).get(user_id, {}).get(device_id)
     if not isinstance(device, dict):
         return Result(Outcome.FAILED, f"the homeserver has no keys of device {device_id}")
     key_id = keys.self_signing.key_id
     if not published and verify(device, user_id, key_id, keys.self_signing.public):
-        return Result(Outcome.SIGNED)
+        return Result(Outcome.SIGNED, restored=restored)
     own = {k: v for k, v in device.items() if k not in ("signatures", "unsigned")}
     body = {user_id: {device_id: signed(own, keys.self_signing, user_id)}}
     status, answer = await http("POST", "/keys/signatures/upload", body)
     failures = answer.get("failures") or {}
     if status != 200 or failures:
         return Result(Outcome.FAILED, f"keys/signatures/upload: HTTP {status} {failures or answer}")
-    return Result(Outcome.SIGNED, published=published, signed_now=True, with_password=with_password)
+    return Result(
+        Outcome.SIGNED,
+        published=published,
+        signed_now=True,
+        with_password=with_password,
+        restored=restored,
+        recovery_file=recovery_file,
+        unsaved=unsaved,
+    )
 
 
 async def _publish(http: Http, keys: CrossSigningKeys, user_id: str, password: str) -> Result:

@@ -14,8 +14,10 @@ but not apart from it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 
 from letsbot.config import MatrixSection
@@ -66,3 +68,30 @@ def make_private(folder: Path) -> None:
 def account_file(folder: Path, user_id: str, device_id: str) -> Path:
     """Where nio's SqliteStore keeps the account of ``device_id`` (its own naming)."""
     return folder / f"{user_id}_{device_id}.db"
+
+
+def room_keys(folder: Path | None, user_id: str) -> dict[str, int] | None:
+    """Per room, from how many devices the bot holds room keys (nio's Megolm inbound
+    sessions of its newest device's store); None without a store.
+
+    Read-only, and without the pickle key: only which sessions there are, not the keys.
+    """
+    stores = sorted(
+        (folder.glob(f"{user_id}_*.db") if folder is not None and folder.is_dir() else ()),
+        key=lambda path: path.stat().st_mtime,
+    )
+    if not stores:
+        return None
+    with contextlib.closing(sqlite3.connect(f"{stores[-1].as_uri()}?mode=ro", uri=True)) as db:
+        try:
+            # the bot's own sessions (it keeps what it sends) are not members' keys
+            rows = db.execute(
+                "SELECT s.room_id, count(DISTINCT s.sender_key) FROM megolminboundsessions s"
+                " JOIN keys k ON k.key = s.sender_key AND k.key_type = 'curve25519'"
+                " JOIN devicekeys d ON d.id = k.device_id WHERE d.user_id != ?"
+                " GROUP BY s.room_id",
+                (user_id,),
+            ).fetchall()
+        except sqlite3.Error:
+            return {}
+    return {str(room): int(count) for room, count in rows}

@@ -8,6 +8,8 @@ Benchmarks (``--only`` takes their names, comma-separated):
 - ``startup``  5: start-up on 10,000 members / 1,000,000 transfers, idle memory
 - ``fanout``   6: one reminder to 20 group channels (Telegram and Matrix)
 - ``bulk``     7: a mass payment to 10,000 members, preview and booking (SQLite, PostgreSQL)
+- ``e2ee``     8: /balance in an encrypted DM vs an encrypted echo bot and vs unencrypted;
+  start-up and idle memory with the encryption store kept (on the start-up database)
 
 ``--readme`` prints the Markdown table of the last results file, for the
 README's Performance section; ``--update-readme`` puts it there. The exit
@@ -30,7 +32,7 @@ from typing import Any
 
 from bench.report import Row, machine, machine_line, markdown, table
 
-NAMES = ("latency", "load", "ledger", "startup", "fanout", "bulk")
+NAMES = ("latency", "load", "ledger", "startup", "fanout", "bulk", "e2ee")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 README = Path(__file__).resolve().parent.parent / "README.md"
 MARKS = ("<!-- bench:table -->", "<!-- /bench:table -->")
@@ -93,6 +95,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     group.add_argument("--bulk-members", type=int, default=10_000, help="bulk: members paid")
     group.add_argument("--bulk-runs", type=int, default=3, help="bulk: runs (median)")
     group.add_argument(
+        "--e2ee-samples", type=int, default=60, help="e2ee: /balance round trips per chat"
+    )
+    group.add_argument(
         "--cache",
         type=Path,
         default=None,
@@ -117,6 +122,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.startup_members, args.startup_transfers, args.startup_runs = 50, 2_000, 1
         args.channels = 3
         args.bulk_members, args.bulk_runs = 50, 1
+        args.e2ee_samples = 4
     return args
 
 
@@ -127,7 +133,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="letsbot-bench-") as name, ExitStack() as stack:
         folder = Path(name)
         server = None
-        if chosen & {"latency", "load", "fanout"}:
+        if chosen & {"latency", "load", "fanout", "e2ee"}:
             from bench.matrix import Homeserver
 
             server = stack.enter_context(Homeserver(folder / "synapse"))
@@ -198,7 +204,25 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
             )
             rows += more
             details["bulk"] = info
-    order = {name: n for n, name in enumerate(("1", "2", "3", "4", "5", "6", "7"))}
+        if "e2ee" in chosen:
+            from bench import e2ee, startup
+
+            assert server is not None
+            big, _ = startup.cached_database(
+                args.startup_members, args.startup_transfers, args.cache or startup.CACHE
+            )
+            more, info = e2ee.measure(
+                folder,
+                server,
+                samples=args.e2ee_samples,
+                big=big,
+                big_members=args.startup_members,
+                runs=args.startup_runs,
+                settle=0.5 if args.smoke else 2.0,
+            )
+            rows += more
+            details["e2ee"] = info
+    order = {name: n for n, name in enumerate(("1", "2", "3", "4", "5", "6", "7", "8"))}
     rows.sort(key=lambda row: order.get(row.bench[:1], 9))
     return rows, details
 

@@ -1,10 +1,12 @@
 """The baseline of the Matrix benchmarks: a minimal matrix-nio echo bot.
 
-``python -m bench.echo HOMESERVER USER_ID PASSWORD`` logs in, accepts every
-invitation, and answers every text message of someone else with an
+``python -m bench.echo HOMESERVER USER_ID PASSWORD [STORE]`` logs in, accepts
+every invitation, and answers every text message of someone else with an
 ``m.notice`` holding the same text. It prints ``echo ready`` once its first
 sync is done (earlier messages are not answered). The way nio-template bots
-are written: callbacks and ``sync_forever``.
+are written: callbacks and ``sync_forever``. With a STORE folder it has
+encryption on, as nio bots have it: it reads and answers in encrypted rooms
+and sends keys to every device it sees (no verification).
 """
 
 from __future__ import annotations
@@ -16,14 +18,22 @@ import sys
 from nio import AsyncClient, AsyncClientConfig, InviteMemberEvent, MatrixRoom, RoomMessageText
 
 
-async def serve(homeserver: str, user_id: str, password: str) -> None:
-    client = AsyncClient(homeserver, user_id, config=AsyncClientConfig(encryption_enabled=False))
+async def serve(homeserver: str, user_id: str, password: str, store: str = "") -> None:
+    client = AsyncClient(
+        homeserver,
+        user_id,
+        store_path=store,
+        config=AsyncClientConfig(encryption_enabled=bool(store)),
+    )
 
     async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
         if event.sender == client.user_id:
             return
         await client.room_send(
-            room.room_id, "m.room.message", {"msgtype": "m.notice", "body": event.body}
+            room.room_id,
+            "m.room.message",
+            {"msgtype": "m.notice", "body": event.body},
+            ignore_unverified_devices=True,
         )
 
     async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
@@ -43,8 +53,9 @@ async def serve(homeserver: str, user_id: str, password: str) -> None:
 
 def main() -> int:
     homeserver, user_id, password = sys.argv[1:4]
+    store = sys.argv[4] if len(sys.argv) > 4 else ""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(homeserver, user_id, password))
+        asyncio.run(serve(homeserver, user_id, password, store))
     return 0
 
 

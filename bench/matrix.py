@@ -73,13 +73,19 @@ class Notice:
 class Member:
     """A person at a Matrix client: sends lines, sees the notices in their rooms."""
 
-    def __init__(self, url: str, user_id: str) -> None:
+    def __init__(self, url: str, user_id: str, store: Path | None = None) -> None:
+        """``store``: a folder for the client's keys, with encryption on (as Element has it)."""
         self.user_id = user_id
+        if store is not None:
+            store.mkdir(parents=True, exist_ok=True)
         self.client = AsyncClient(
             url,
             user_id,
+            store_path=str(store or ""),
             config=AsyncClientConfig(
-                encryption_enabled=False, backoff_factor=0.02, max_timeout_retry_wait_time=0.3
+                encryption_enabled=store is not None,
+                backoff_factor=0.02,
+                max_timeout_retry_wait_time=0.3,
             ),
         )
         self.inbox: dict[str, list[Notice]] = {}
@@ -92,12 +98,28 @@ class Member:
         if not isinstance(answer, LoginResponse):
             raise RuntimeError(f"{self.user_id} can't log in: {answer}")
         await self.client.sync(timeout=0)
+        await self.chores()
         self._task = asyncio.create_task(self._sync())
+
+    async def chores(self) -> None:
+        """With encryption: what nio's sync_forever does between syncs (keys uploaded,
+        members' devices queried, Olm sessions claimed, to-device messages sent)."""
+        client = self.client
+        if client.olm is None:
+            return
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
 
     async def _sync(self) -> None:
         while True:
             try:
                 response = await self.client.sync(timeout=30_000)
+                await self.chores()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -150,10 +172,21 @@ class Member:
                 await asyncio.wait_for(changed.wait(), remaining)
         return value
 
-    async def dm(self, other: str) -> str:
-        """A new direct chat with ``other``, once they joined."""
+    async def dm(self, other: str, *, encrypted: bool = False) -> str:
+        """A new direct chat with ``other``, once they joined; ``encrypted`` as Element
+        makes one (``m.room.encryption`` in the initial state)."""
+        state = [
+            {
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            }
+        ]
         created = await self.client.room_create(
-            is_direct=True, invite=[other], preset=RoomPreset.trusted_private_chat
+            is_direct=True,
+            invite=[other],
+            preset=RoomPreset.trusted_private_chat,
+            initial_state=state if encrypted else [],
         )
         if not isinstance(created, RoomCreateResponse):
             raise RuntimeError(f"{self.user_id} can't open a chat with {other}: {created}")
@@ -176,8 +209,11 @@ class Member:
         """
         seen = len(self.inbox.get(room_id, []))
         started = time.perf_counter()
-        answer = await self.client.room_send(
-            room_id, "m.room.message", {"msgtype": "m.text", "body": line}
+        answer = await self.client.room_send(  # devices are trusted as first seen
+            room_id,
+            "m.room.message",
+            {"msgtype": "m.text", "body": line},
+            ignore_unverified_devices=True,
         )
         if not getattr(answer, "event_id", None):
             return None, f"send failed: {answer}"
@@ -218,9 +254,13 @@ def start_bot(config: Path, timeout: float = 60) -> BotProcess:
 
 
 class EchoProcess:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, user_id: str = ECHO, store: Path | None = None) -> None:
+        """``store``: a folder for its keys, with encryption on."""
+        extra = [] if store is None else [str(store)]
+        if store is not None:
+            store.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.echo", url, ECHO, PASSWORD],
+            [sys.executable, "-m", "bench.echo", url, user_id, PASSWORD, *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -175,6 +175,10 @@ class MatrixSection(PlatformSection):
     # Encrypts the keys in that folder; empty: a key generated in the folder itself.
     pickle_key: SecretStr = SecretStr("")
     pickle_key_file: Path | None = None
+    # Opens the account's secret storage, to restore cross-signing keys the account
+    # already has (a lost store); empty: the bot makes one and keeps it in the store folder.
+    recovery_key: SecretStr = SecretStr("")
+    recovery_key_file: Path | None = None
 
     @field_validator("user_id")
     @classmethod
@@ -203,7 +207,8 @@ class MatrixSection(PlatformSection):
     def secrets_in_use(self) -> list[str]:
         # An access token, when there is one, is used instead of logging in.
         used = ["access_token"] if self.token() else ["password"]
-        return [*used, "pickle_key"] if self.secret("pickle_key") else used
+        optional = [key for key in ("pickle_key", "recovery_key") if self.secret(key)]
+        return [*used, *optional]
 
     def beside(self, database: Path | None) -> Self:
         """With ``store_path`` beside the SQLite file ``database`` when none is configured."""

@@ -1,6 +1,6 @@
 """The benchmarks run end to end, so they don't rot: ``python -m bench --smoke``.
 
-Tiny sizes and short runs, all six benchmarks in one process on a real Synapse
+Tiny sizes and short runs, all seven benchmarks in one process on a real Synapse
 and the loopback Bot API. Nothing here judges a time: only that every
 benchmark reports its figures and that what they check for correctness holds
 (no lost replies, every reminder delivered once, ledgers sound).
@@ -54,7 +54,15 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str
 def test_every_benchmark_reports_its_figures(smoke: tuple[dict[str, Any], str, Path]) -> None:
     report, printed, _ = smoke
     assert report["smoke"] is True
-    assert report["benchmarks"] == ["latency", "load", "ledger", "startup", "fanout", "bulk"]
+    assert report["benchmarks"] == [
+        "latency",
+        "load",
+        "ledger",
+        "startup",
+        "fanout",
+        "bulk",
+        "e2ee",
+    ]
     rows = {row["key"]: row for row in report["rows"]}
     for key in (
         "balance_median_ms",
@@ -70,6 +78,10 @@ def test_every_benchmark_reports_its_figures(smoke: tuple[dict[str, Any], str, P
         "fanout_matrix_delivered",
         "bulk_sqlite_preview_s",
         "bulk_sqlite_booking_s",
+        "e2ee_balance_median_ms",
+        "e2ee_vs_plain_median_ms",
+        "e2ee_startup_s",
+        "e2ee_idle_rss_mb",
     ):
         assert key in rows, key
         assert rows[key]["value"] == rows[key]["value"], f"{key} is NaN"  # measured
@@ -81,6 +93,7 @@ def test_every_benchmark_reports_its_figures(smoke: tuple[dict[str, Any], str, P
         "5 start-up",
         "6 fan-out",
         "7 bulk",
+        "8 e2ee",
     ):
         assert f"\n{bench} " in printed
     assert "results written to" in printed
@@ -101,6 +114,10 @@ def test_the_correctness_the_benchmarks_check_holds(
     for platform in ("telegram", "matrix"):
         assert fanout[platform]["delivered"] == fanout[platform]["channels"] == 3
         assert fanout[platform]["duplicates"] == 0
+    # Encrypted, the bot answered every round trip and started again on its kept store.
+    e2ee = details["e2ee"]
+    assert all(len(samples) == 4 for samples in e2ee["latency_s"].values()), e2ee
+    assert e2ee["bot_errors"] == [] and e2ee["start_errors"] == [], e2ee
     # The smoke run's Telegram server is stricter than the bot expects: 429s were waited out.
     assert fanout["telegram"]["answered_429"] >= 1
 

@@ -347,17 +347,21 @@ async def test_matrix_login_rooms_and_power_levels(synapse: Synapse) -> None:
     configured = ["#lets-durme:localhost", rooms["quiet"], rooms["secret"], rooms["elsewhere"]]
     configured.append("#nergens:localhost")
     checks = await matrix_diagnose(matrix(synapse, configured, password=PASSWORD))
+    plain = "the room is not encrypted; the bot reads it as it is"
     assert [c.line() for c in checks] == [
         "OK    matrix login: @letsbot:localhost logs in with its password",
         "OK    matrix room #lets-durme:localhost: the bot is in the room",
         "OK    matrix rights in #lets-durme:localhost: the bot may send messages (power level 0)",
+        f"OK    matrix encryption in #lets-durme:localhost: {plain}",
         f"OK    matrix room {rooms['quiet']}: the bot is in the room",
         f"FAIL  matrix rights in {rooms['quiet']}: the bot's power level 0 is below the 50 needed"
         " to send messages; fix: let the bot send messages (Element: Room settings, Roles &"
         " Permissions)",
+        f"OK    matrix encryption in {rooms['quiet']}: {plain}",
         f"OK    matrix room {rooms['secret']}: the bot is in the room",
-        f"OK    matrix rights in {rooms['secret']}: the bot may send messages (power level 0);"
-        " the room is encrypted, the bot reads it with its own keys",
+        f"OK    matrix rights in {rooms['secret']}: the bot may send messages (power level 0)",
+        f"OK    matrix encryption in {rooms['secret']}: the room is encrypted; the bot reads it"
+        " with the keys 'letsbot run' makes",
         f"FAIL  matrix room {rooms['elsewhere']}: the bot is not in this room; fix: invite"
         " @letsbot:localhost to the room; 'letsbot run' then joins it",
         "FAIL  matrix room #nergens:localhost: the homeserver knows no room with this alias; fix:"
@@ -366,6 +370,7 @@ async def test_matrix_login_rooms_and_power_levels(synapse: Synapse) -> None:
         f"OK    matrix encryption store: {synapse.folder / 'doctor-store'} is made at the first"
         " 'letsbot run'; the pickle key kept in the folder (set matrix.pickle_key to keep it"
         " apart)",
+        "OK    matrix cross-signing: the keys are made at the first 'letsbot run'",
     ]
     devices = await bot.devices()
     assert [d.display_name for d in devices.devices if "doctor" in (d.display_name or "")] == []
@@ -382,6 +387,7 @@ async def test_matrix_login_rooms_and_power_levels(synapse: Synapse) -> None:
         f"OK    matrix encryption store: {synapse.folder / 'doctor-store'} is made at the first"
         " 'letsbot run'; the pickle key kept in the folder (set matrix.pickle_key to keep it"
         " apart)",
+        "OK    matrix cross-signing: the keys are made at the first 'letsbot run'",
     ]
     stale = await matrix_diagnose(matrix(synapse, [], access_token="syt_not_a_token"))
     assert (

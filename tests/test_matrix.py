@@ -12,6 +12,7 @@ import importlib.util
 import itertools
 import logging
 import re
+import shutil
 import stat
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ except ImportError as error:  # pragma: no cover - the test extra installs them
     pytest.skip(f"matrix-nio or matrix-synapse is not installed: {error}", allow_module_level=True)
 
 PASSWORD = "correct horse battery"
+# The bot's account is shared by the tests (one Synapse per session), and so are its
+# cross-signing keys: each test's new store restores them with this recovery key.
+RECOVERY_KEY = "EsTW oTqj HCJx dk29 c4dk H394 k2v9 wsHL yt7W 82H8 gZ7z B3NZ"
 FAST = Tuning(poll_timeout=2, backoff_start=0.05, backoff_max=0.5, undecryptable_after=0.3)
 _names = itertools.count(1)
 T = TypeVar("T")
@@ -98,6 +102,7 @@ class Person:
             ),
         )
         self.events: dict[str, list[dict[str, Any]]] = {}
+        self.key_requests: list[Any] = []  # room key requests other devices sent this one
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -134,6 +139,9 @@ class Person:
                     self.events.setdefault(room_id, []).append(seen)
             for room_id in getattr(getattr(response, "rooms", None), "invite", {}):
                 await self.client.join(room_id)
+            for event in getattr(response, "to_device_events", []):
+                if type(event).__name__ == "RoomKeyRequest":
+                    self.key_requests.append(event)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -241,6 +249,7 @@ class Harness:
                 "user_id": self.bot_id,
                 "password": PASSWORD,
                 "group_rooms": self.rooms,
+                "recovery_key": RECOVERY_KEY,
                 **self.matrix,
             },
         )
@@ -579,11 +588,16 @@ async def test_the_bots_device_is_cross_signed_by_its_own_account(mx: Harness) -
     assert any(f"device {device} cross-signed" in x for x in mx.log.lines)
     store = Path(str(mx.engine.url.database)).parent / "letsbot-matrix"
     doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
-    assert [c.line() for c in doctor if "encryption" in c.name or "cross" in c.name] == [
+    lines = [c.line() for c in doctor if "encryption" in c.name or "cross" in c.name]
+    assert lines[0] == (
         f"OK    matrix encryption store: {store} is private (mode 700); the pickle key kept in"
-        " the folder (set matrix.pickle_key to keep it apart)",
-        f"OK    matrix cross-signing: published; the bot's device {device} is signed",
-    ]
+        " the folder (set matrix.pickle_key to keep it apart)"
+    )
+    # (the devices of earlier tests on this account are signed too)
+    assert re.fullmatch(
+        rf"OK    matrix cross-signing: published; the bot's device .*\b{device}\b.* is signed",
+        lines[1],
+    )
 
     # A restart keeps its keys: the same identity, nothing uploaded or signed again.
     signed_lines = len([x for x in mx.log.lines if "cross-signed" in x])
@@ -595,19 +609,86 @@ async def test_the_bots_device_is_cross_signed_by_its_own_account(mx: Harness) -
     assert len([x for x in mx.log.lines if "cross-signed" in x]) == signed_lines
     assert stat.S_IMODE((store / "cross-signing.json").stat().st_mode) == 0o600
 
-    # Its private keys lost: new ones replace the published ones (the homeserver asks
-    # for the password then), and the same device is signed again.
+    # The store lost (a new device then) and no recovery key: the identity members' clients
+    # know is not replaced; the log and doctor say, in one line, what is needed.
     await mx.stop()
-    (store / "cross-signing.json").unlink()
+    shutil.rmtree(store)
+    mx.matrix["recovery_key"] = ""
     await mx.start()
-    renewed = await query()
-    new_master = renewed["master_keys"][mx.bot_id]
-    assert new_master["keys"] != master["keys"]
-    assert any("published (with the account's password)" in x for x in mx.log.lines)
-    ((new_ssk_id, new_ssk_public),) = renewed["self_signing_keys"][mx.bot_id]["keys"].items()
-    assert _verified(
-        renewed["device_keys"][mx.bot_id][device], mx.bot_id, new_ssk_id, new_ssk_public
+    new_device = _device(mx, -1)
+    assert new_device != device
+    kept = await query()
+    assert kept["master_keys"][mx.bot_id]["keys"] == master["keys"]
+    assert not _verified(kept["device_keys"][mx.bot_id][new_device], mx.bot_id, ssk_id, ssk_public)
+    warned = [x for x in mx.log.lines if f"device {new_device} is not cross-signed" in x]
+    assert warned == [
+        f"matrix: device {new_device} is not cross-signed: the account already has cross-signing"
+        " keys that this store doesn't hold; the bot leaves them as they are; set"
+        " matrix.recovery_key (LETSBOT_MATRIX__RECOVERY_KEY) to the account's recovery key so"
+        " the bot restores them"
+    ]
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    assert [c.line() for c in doctor if "cross" in c.name] == [
+        "FAIL  matrix cross-signing: the account already has cross-signing keys that the store"
+        " doesn't hold; fix: set matrix.recovery_key (LETSBOT_MATRIX__RECOVERY_KEY) to the"
+        " account's recovery key so the bot restores them"
+    ]
+
+    # A wrong recovery key restores nothing; the right one restores the keys and signs the
+    # new device with them: the same identity as before.
+    await mx.stop()
+    mx.matrix["recovery_key"] = "EsT1 H3Wm yHnZ VYce KwM9 c6Gk nX71 3FkR Yz9x vary hjQh 5m7X"
+    await mx.start()
+    assert any("the recovery key is not the one" in x for x in mx.log.lines)
+    await mx.stop()
+    mx.matrix["recovery_key"] = RECOVERY_KEY
+    await mx.start()
+    assert _device(mx, -1) == new_device
+    assert any("restored with the recovery key" in x for x in mx.log.lines)
+    restored = await query()
+    assert restored["master_keys"][mx.bot_id]["keys"] == master["keys"]
+    assert _verified(restored["device_keys"][mx.bot_id][new_device], mx.bot_id, ssk_id, ssk_public)
+
+
+async def test_a_new_bot_keeps_its_own_recovery_key_which_restores_it(mx: Harness) -> None:
+    """A bot account without cross-signing keys and no recovery key configured: the bot
+    makes one, writes it in its store for the operator, and that key restores it later."""
+    localpart = f"freshbot{next(_names)}"
+    bot = mx.server.register(localpart, PASSWORD)
+    mx.matrix.update({"user_id": bot, "recovery_key": ""})
+    await mx.start()
+    store = Path(str(mx.engine.url.database)).parent / "letsbot-matrix"
+    kept = store / "recovery-key"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    recovery_key = kept.read_text().strip()
+    assert re.fullmatch(r"Es(\w{2}) (\w{4} ){10}\w{4}", recovery_key)
+    told = [x for x in mx.log.lines if "recovery key is in" in x]
+    assert told == [
+        f"matrix: the bot's recovery key is in {kept}: keep a copy apart from the store (it"
+        " restores the bot's identity if the store is lost)"
+    ]
+    assert recovery_key not in "\n".join(mx.log.lines)  # where it is, never the key itself
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    assert next(c.line() for c in doctor if "cross" in c.name).endswith(
+        f"is signed; its recovery key is in {kept}: keep a copy apart from the store"
     )
+    first = _device(mx, -1)
+
+    await mx.stop()
+    shutil.rmtree(store)
+    mx.matrix["recovery_key"] = recovery_key  # the operator's copy
+    await mx.start()
+    assert _device(mx, -1) != first
+    assert any("restored with the recovery key" in x for x in mx.log.lines)
+    assert any(f"device {_device(mx, -1)} cross-signed by {bot}" in x for x in mx.log.lines)
+    assert not kept.exists()  # the key came from the operator: nothing new to keep
+
+
+def _device(mx: Harness, index: int) -> str:
+    """The bot's device as its ``index``-th start logged it."""
+    return [m[1] for x in mx.log.lines if (m := re.search(r"matrix ready: .*\(device (\w+)\)", x))][
+        index
+    ]
 
 
 async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness) -> None:
@@ -659,6 +740,13 @@ async def test_an_encrypted_group_room_payments_reactions_and_votes(mx: Harness)
     for person, room in ((bob, group), (ann, group), (bob, bob_dm), (ann, ann_dm)):
         assert person.notices(room) and all(n["decrypted"] for n in person.notices(room))
     assert booked["decrypted"] and announce["decrypted"]
+
+    # doctor: the room is encrypted and the bot holds room keys of Ann's and Bob's devices
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    assert [c.line() for c in doctor if c.name == f"matrix encryption in {group}"] == [
+        f"OK    matrix encryption in {group}: the room is encrypted; the bot reads it with room"
+        " keys from 2 member devices"
+    ]
 
 
 async def test_a_members_second_device_and_a_late_joiner_read_the_bot(mx: Harness) -> None:
@@ -725,6 +813,149 @@ async def test_a_message_the_bot_cant_decrypt_gets_one_plain_notice(mx: Harness)
     await ann.ask(room, "/hulp", "/aanmelden")  # the bot reads what she writes with her key
     unreadable = [n for n in ann.notices(room) if "niet lezen" in n["content"]["body"]]
     assert len(unreadable) == 1  # told once, not per message
+
+
+async def send_with_held_key(mx: Harness, ann: Person, room: str, line: str) -> tuple[Any, Any]:
+    """``line`` sent encrypted, with its room key made for the bot's device but held back
+    (as a to-device message that comes syncs later, or is lost); (the key's to-device
+    messages, the event sent)."""
+    client = ann.client
+    await until(lambda: client.rooms[room].encrypted, what="Ann's client to see encryption")
+    if client.should_query_keys:
+        await client.keys_query()
+    await until(lambda: list(client.device_store.active_user_devices(mx.bot_id)), what="keys")
+    missing = client.get_missing_sessions(room)
+    if missing:
+        await client.keys_claim(missing)
+    held = list(
+        client.olm.share_group_session_parallel(
+            room, list(client.rooms[room].users), ignore_unverified_devices=True
+        )
+    )
+    assert held
+    client.olm.outbound_group_sessions[room].shared = True
+    content = client.olm.group_encrypt(
+        room, {"type": "m.room.message", "content": {"msgtype": "m.text", "body": line}}
+    )
+    method, path, data = Api.room_send(
+        client.access_token, room, "m.room.encrypted", content, f"held-{next(_names)}"
+    )
+    sent = await client._send(RoomSendResponse, method, path, data, (room,))
+    assert isinstance(sent, RoomSendResponse), sent
+    return held, sent
+
+
+WAITING = "SELECT count(*) FROM platform_state WHERE key LIKE 'undecrypted:%'"
+ONCE = "SELECT count(*) FROM processed_events WHERE key LIKE :event"
+
+
+async def test_a_message_whose_room_key_comes_late_is_handled_once_it_comes(mx: Harness) -> None:
+    """Ann's client sends its message before the room key reaches the bot (a to-device
+    message can come syncs later): the bot waits, then handles it once, and says nothing
+    about an unreadable message."""
+    from uuid import uuid4
+
+    from nio import ShareGroupSessionResponse
+
+    mx.tuning = dataclasses.replace(FAST, undecryptable_after=3600)  # it waits
+    ann = await mx.person("Ann", encrypted=True)
+    await mx.start()
+    room = await ann.dm(mx.bot_id)
+    held, sent = await send_with_held_key(mx, ann, room, "/hulp")
+    await until(lambda: mx.scalar(WAITING) == 1, what="the message waiting for its key")
+    assert not ann.notices(room)
+
+    client = ann.client
+    for sharing_with, to_device in held:  # now the key reaches the bot
+        method, path, data = Api.to_device(
+            client.access_token, "m.room.encrypted", to_device, uuid4()
+        )
+        await client._send(ShareGroupSessionResponse, method, path, data, (room, sharing_with))
+    answer = await ann.reply(room, "/aanmelden")
+    assert answer["decrypted"]
+    assert mx.scalar(WAITING) == 0
+    await ann.ask(room, "/start", "Welkom bij LETS Durme")  # a round trip later: still once
+    assert len([n for n in ann.notices(room) if "/aanmelden" in n["content"]["body"]]) == 2
+    assert mx.scalar(ONCE, event=f"%{sent.event_id}%") == 1
+    assert not [n for n in ann.notices(room) if "niet lezen" in n["content"]["body"]]
+
+
+async def test_a_lost_room_key_is_asked_for_and_the_senders_answer_is_used(mx: Harness) -> None:
+    """The room key never reaches the bot: it asks Ann's devices for it
+    (``m.room_key_request``); her device sends it again, forwarded, as Element does for a
+    device it had sent it to; the message is handled once."""
+    mx.tuning = dataclasses.replace(FAST, undecryptable_after=3600)
+    ann = await mx.person("Ann", encrypted=True)
+    await mx.start()
+    room = await ann.dm(mx.bot_id)
+    _, sent = await send_with_held_key(mx, ann, room, "/hulp")  # its key is lost
+    await until(lambda: mx.scalar(WAITING) == 1, what="the message waiting for its key")
+    olm = ann.client.olm
+    session_id = sent_session = olm.outbound_group_sessions[room].id
+    requests = await until(
+        lambda: [r for r in ann.key_requests if r.session_id == sent_session],
+        what="the bot's key request",
+    )
+    assert requests[0].sender == mx.bot_id and requests[0].room_id == room
+
+    device = ann.client.device_store[mx.bot_id][requests[0].requesting_device_id]
+    own_key = olm.account.identity_keys["curve25519"]
+    group = olm.inbound_group_store.get(room, own_key, session_id)
+
+    # The same session forwarded by another device (Ann's tablet: not the one that made
+    # it) is refused: only the creator's own answer is as good as its first key.
+    tablet = await mx.person("Ann", encrypted=True, same_as=ann)
+    await until(lambda: tablet.joined(room, mx.bot_id), what="the chat on her tablet")
+    if tablet.client.should_query_keys:
+        await tablet.client.keys_query()
+    await until(lambda: mx.bot_id in tablet.client.device_store.users, what="the bot's keys")
+    await tablet.client.keys_claim({mx.bot_id: [device.id]})
+    on_tablet = tablet.client.device_store[mx.bot_id][device.id]
+    forged = tablet.client.olm._encrypt_forwarding_key(
+        room, group, tablet.client.olm.session_store.get(on_tablet.curve25519), on_tablet
+    )
+    await tablet.client.to_device(forged)
+    await until(
+        lambda: any("forwarded room key from a untrusted device" in x for x in mx.log.lines),
+        what="the tablet's forward refused",
+    )
+    await tablet.ask(room, "/start", "Welkom bij LETS Durme")  # the bot synced past it
+    assert mx.scalar(WAITING) == 1
+    assert mx.scalar(ONCE, event=f"%{sent.event_id}%") == 0
+
+    # Ann's phone answers as Element does: the session it made, forwarded to the bot.
+    olm_session = olm.session_store.get(device.curve25519)
+    await ann.client.to_device(olm._encrypt_forwarding_key(room, group, olm_session, device))
+    await until(lambda: mx.scalar(ONCE, event=f"%{sent.event_id}%") == 1, what="it handled")
+    assert mx.scalar(WAITING) == 0
+    assert not [n for n in ann.notices(room) if "niet lezen" in n["content"]["body"]]
+
+
+async def test_a_withheld_room_key_is_told_at_once(mx: Harness) -> None:
+    """A member's device that won't send the bot its room key says so
+    (``m.room_key.withheld``, as Element does for devices it doesn't trust): the sender
+    is told without the bot waiting for a key that won't come."""
+    from nio import ToDeviceMessage, ToDeviceResponse
+
+    mx.tuning = dataclasses.replace(FAST, undecryptable_after=3600)
+    ann = await mx.person("Ann", encrypted=True)
+    await mx.start()
+    room = await ann.room(mx.bot_id, direct=True, encrypted=True)
+    await until(lambda: ann.joined(room, mx.bot_id), what="the bot in the encrypted chat")
+    await send_without_key(ann, room, 1)
+    withheld = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "room_id": room,
+        "session_id": "c2Vzc2lvbg",
+        "sender_key": "c2VuZGVy",
+        "code": "m.unverified",
+        "reason": "Device not verified",
+    }
+    message = ToDeviceMessage("m.room_key.withheld", mx.bot_id, _device(mx, -1), withheld)
+    assert isinstance(await ann.client.to_device(message), ToDeviceResponse)
+    notice = await ann.reply(room, "Ik kon je bericht niet lezen")
+    assert notice["decrypted"]
+    assert any("its room key was withheld: m.unverified" in x for x in mx.log.lines)
 
 
 async def test_a_second_process_on_the_same_database_does_not_serve_matrix(mx: Harness) -> None:
