@@ -231,11 +231,16 @@ def parse_transfer(ctx: Context, words: list[str], usage_of: str) -> tuple[Membe
             if len(rest) > 1 and fold(rest[0]) in _FOR_WORDS:
                 rest = rest[1:]
             description = ctx.text_argument(rest, usage_of=usage_of, limit=DESCRIPTION_LIMIT)
-            return other, amount, description
+            return other, amount, _unasked(description)
     other, rest = ctx.take_member(words, usage_of=usage_of)
     amount, rest = parse_amount(ctx, rest, usage_of)
     description = ctx.text_argument(rest, usage_of=usage_of, limit=DESCRIPTION_LIMIT)
-    return other, amount, description
+    return other, amount, _unasked(description)
+
+
+def _unasked(description: str) -> str:
+    """ "eieren?" typed unsure is "eieren": the question asks "voor: eieren?" itself."""
+    return description.rstrip("?").rstrip() or description
 
 
 @REGISTRY.command("pay", nl="betaal", who=Who.MEMBER, also=("betalen", "betaling"))
