@@ -39,6 +39,9 @@ DYNAMIC = {
     ]
     + [f"set_{many}" for many in ("everyone", "leaving", "coordinators")],
     "status": ["active", "candidate", "leaving", "inactive"],
+    "contribution": [
+        f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")
+    ],
 }
 
 
