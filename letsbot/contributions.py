@@ -40,7 +40,7 @@ from letsbot.domain import (
     Status,
     TransferKind,
 )
-from letsbot.errors import Refusal
+from letsbot.errors import Busy, Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.ledger import DESCRIPTION_LIMIT
 from letsbot.markup import escape, to_plain
@@ -411,22 +411,33 @@ class ContributionSchedule:
             active = store.contributions.contributions([ContributionStatus.ACTIVE])
             handled = store.contributions.handled_steps([c.id for c in active])
         for each in active:
-            since = each.active_since or each.created_at
-            due = last_due(each, now, self.settings)
-            if due > since and (each.id, due, RUN) not in handled:
-                # One transaction per run: claimed, booked and its messages queued together.
-                with self.uow.transaction() as store:
-                    posts += self.outbox.queue(store, self._run(store, each, due, now))
-            coming = next_due(each, now, self.settings)
-            announce = self.settings.contributions.announce_days
-            if (
-                announce
-                and announce_time(coming, self.settings) <= now
-                and (each.id, coming, ANNOUNCE) not in handled
-                and (each.id, coming, RUN) not in handled  # booked already (a clock put back)
-            ):
-                with self.uow.transaction() as store:
-                    posts += self.outbox.queue(store, self._announce(store, each, coming, now))
+            try:
+                posts += self._due(each, handled, now)
+            except Busy:
+                raise  # the database: the others would fail alike; the next round tries again
+            except Exception:  # one rule's fault must not hold back the others
+                log.exception("contribution %s failed; trying again next round", each.id)
+        return posts
+
+    def _due(
+        self, each: Contribution, handled: set[tuple[int, datetime, str]], now: datetime
+    ) -> list[Outgoing]:
+        posts: list[Outgoing] = []
+        since = each.active_since or each.created_at
+        due = last_due(each, now, self.settings)
+        if due > since and (each.id, due, RUN) not in handled:
+            # One transaction per run: claimed, booked and its messages queued together.
+            with self.uow.transaction() as store:
+                posts += self.outbox.queue(store, self._run(store, each, due, now))
+        coming = next_due(each, now, self.settings)
+        if (
+            self.settings.contributions.announce_days
+            and announce_time(coming, self.settings) <= now
+            and (each.id, coming, ANNOUNCE) not in handled
+            and (each.id, coming, RUN) not in handled  # booked already (a clock put back)
+        ):
+            with self.uow.transaction() as store:
+                posts += self.outbox.queue(store, self._announce(store, each, coming, now))
         return posts
 
     def _announce(

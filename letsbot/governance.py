@@ -509,6 +509,9 @@ def details(ctx: Context, words: list[str]) -> None:
         t("proposal.details_choices", choices=choices_text(t, proposal)),
         t("proposal.result_rule", terms=terms_text(t, proposal, eligible)),
     ]
+    carried = ctx.store.contributions.carried_by(proposal.id)
+    if carried is not None:
+        lines.append(carried_line(t, carried))
     is_open = proposal.status is ProposalStatus.OPEN
     if is_open:
         lines.append(t("proposal.open_until", deadline=t.moment(proposal.closes_at)))

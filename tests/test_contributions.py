@@ -329,6 +329,7 @@ def test_an_accepted_proposal_starts_its_rule(group: Driver) -> None:
     assert "[group] Nieuw voorstel #1" in out
     assert "geldt alleen als voorstel #1 aangenomen wordt" in group.say("lies", "/bijdragen")
     assert "starts only if proposal #1 is accepted" in group.say("bo", "/bijdragen")
+    assert "With this proposal: Contribution #1 (jaarbijdrage)" in group.say("bo", "/proposal 1")
     # Not active while the vote runs: its day passes without a booking.
     group.advance(local(2026, 12, 7, 12, 0))
     for name in ("an", "bo", "lies"):
