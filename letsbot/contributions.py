@@ -553,6 +553,14 @@ class ContributionSchedule:
             )
         ]
         found = store.members.first_identities([m.id for m, _ in plan.lines])
+        # Thousands of lines share a few amounts: each formatted once per language.
+        shown: dict[tuple[str, int], Raw] = {}
+
+        def amount_in(mt: Translator, value: int) -> Raw:
+            if (mt.language, value) not in shown:
+                shown[mt.language, value] = mt.amount(value)
+            return shown[mt.language, value]
+
         for member, amount in plan.lines:
             identity = found.get(member.id)
             if identity is None:
@@ -561,9 +569,9 @@ class ContributionSchedule:
             text = mt(
                 "contribution.told_paid",
                 id=each.id,
-                amount=mt.amount(amount),
+                amount=amount_in(mt, amount),
                 description=each.description,
-                balance=mt.amount(after[member.id].balance),
+                balance=amount_in(mt, after[member.id].balance),
             )
             sent.append(Outgoing(ToPerson(identity), text, language=mt.language))
         if plan.refused:
