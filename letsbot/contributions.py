@@ -21,6 +21,7 @@ booked: the first run is the one its maker was told.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -61,6 +62,7 @@ _EVERY = {
     **dict.fromkeys(("maand", "month", "maandelijks", "monthly"), Every.MONTH),
 }
 _ON = frozenset({"op", "on", "de", "the"})
+_ORDINAL = re.compile(r"(?<=[0-9])(ste|de|e|st|nd|rd|th)$")
 _PAUSE = frozenset({"pauze", "pauzeer", "pauzeren", "pause"})
 _RESUME = frozenset({"hervat", "hervatten", "verder", "resume"})
 _END = frozenset({"stop", "stoppen", "einde", "beeindig", "beeindigen", "end"})
@@ -169,8 +171,9 @@ class Typed:
 
 def _read_day(ctx: Context, every: Every, word: str) -> tuple[int, int]:
     """``15/01`` (a yearly one) or ``15`` (a monthly one): (month, day)."""
-    text = word.strip(".,").rstrip("e").replace("-", "/")
+    text = word.strip(".,").replace("-", "/")
     if every is Every.MONTH:
+        text = _ORDINAL.sub("", text)  # 1e, 1ste, 1st, 2nd, 3rd
         if text.isdigit() and len(text) <= 2 and 1 <= int(text) <= 28:
             return 0, int(text)
         raise Refusal("contribution.bad_month_day", text=word[:40])

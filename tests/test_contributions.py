@@ -143,6 +143,18 @@ def test_in_english_with_per_mille(group: Driver) -> None:
     assert "per year, on 1 January" in out
     out = group.say("admin", "/contribution 1 monthly on 28 running costs")
     assert "Contribution #2 (running costs): 1 pluim per member, per month, on day 28" in out
+    out = group.say("admin", "/contribution 1 per month on the 2nd hall rent")
+    assert "Contribution #3 (hall rent): 1 pluim per member, per month, on day 2" in out
+    before = group.snapshot()
+    out = group.say("admin", "/contribution 1 per month on the 31st x")
+    assert out == (
+        "[dm admin] This is not a day of the month: 31st. Choose a day from 1 to 28"
+        " (every month has it), for example: on 1."
+    )
+    out = group.say("admin", "/contribution 1 per week x")
+    assert out.startswith("[dm admin] Say how often: per year or per month")
+    assert group.snapshot() == before
+    assert group.count("contributions") == 3
 
 
 @pytest.mark.parametrize(
@@ -155,6 +167,7 @@ def test_in_english_with_per_mille(group: Driver) -> None:
         ("/bijdrage 12 per jaar op 31/02 x", "Dit is geen dag van het jaar: 31/02."),
         ("/bijdrage 12 per jaar op morgen x", "Dit is geen dag van het jaar: morgen."),
         ("/bijdrage 12 per maand op 30 x", "Dit is geen dag van de maand: 30."),
+        ("/bijdrage 12 per maand op de 29ste x", "Dit is geen dag van de maand: 29ste."),
         ("/bijdrage 12 per jaar op 15/01", "/bijdrage 12 per jaar op 15/01 jaarbijdrage"),
         ("/bijdrage 5 promille x per jaar a", "Na promille komt saldo of omzet"),
         ("/bijdrage 9 pauze", "Bijdrage 9 bestaat niet. De nummers staan in /bijdragen"),
