@@ -5,7 +5,7 @@ members skipped, a proposal that carries a rule, and market days (/markt)."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,12 @@ from letsbot.clock import VirtualClock
 from storage.check import ledger_problems
 from storage.database import make_engine
 from tests.support import Driver, make_settings
+from tests.telegram_api import FakeTelegram
 from tests.test_cli import CONFIG, letsbot
+from tests.test_clock import add_market, libfaketime, posted
+from tests.test_outage import GROUP, LetsbotRun, server
+
+__all__ = ["server"]  # the fixture
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 YEARLY = "/bijdrage 12 per jaar op 15/12 jaarbijdrage"
@@ -468,3 +473,70 @@ def test_a_console_script_and_letsbot_check_after_the_run(ready: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.count(",group,") == 3 or exported.stdout.count("group") >= 3
     assert "jaarbijdrage (bijdrage #1, 2027)" in exported.stdout
+
+
+# the timer of a real process, its wall clock jumping under libfaketime --------------------
+
+
+@pytest.mark.slow  # about 2 minutes: the run is due on a whole minute, the timer's period is 30 s
+async def test_a_real_process_books_a_period_once_when_its_clock_is_put_back(
+    server: FakeTelegram, sqlite_url: str, tmp_path: Path
+) -> None:
+    """``letsbot run`` starts with its wall clock 40 s past a run's due time: the run is
+    booked at once. The clock is put right, so the due time comes again in real time;
+    the rounds after it book nothing more."""
+    library = libfaketime()
+    now = datetime.now(UTC)
+    due = (now + timedelta(seconds=65)).replace(second=0, microsecond=0)  # 5 to 65 s ahead
+    local_due = due.astimezone(BRUSSELS)
+    if (local_due.day, local_due.month) == (29, 2):
+        pytest.skip("a yearly contribution can't fall on 29 February")
+    offset = tmp_path / "faketime"
+    ahead = round((due - now).total_seconds()) + 40
+    offset.write_text(f"+{ahead}\n", encoding="utf-8")  # the clock starts past the due time
+    engine = make_engine(sqlite_url)
+    seeding = Driver(engine, make_settings(), clock=VirtualClock(now - timedelta(days=2)))
+    seeding.member("an")
+    seeding.member("bo")
+    typed = f"/bijdrage 3 per jaar op {local_due:%d/%m} werking"
+    assert "Bewaard" in seeding.say("admin", typed)
+    # Its reminder falls due a minute after the run, in real time only: it shows that a
+    # round ran after the clock, put right, passed the run's due time again.
+    add_market(engine, "Daarna", due + timedelta(hours=2, seconds=60))
+    run = await LetsbotRun.start(
+        server,
+        sqlite_url,
+        tmp_path,
+        env={
+            "LD_PRELOAD": str(library),
+            "FAKETIME_TIMESTAMP_FILE": str(offset),
+            "FAKETIME_NO_CACHE": "1",  # read the file at every call: the clock can jump
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # the event loop's time runs on
+            "LETSBOT_CONTRIBUTIONS__RUN_TIME": f"{local_due:%H:%M}",
+            "LETSBOT_CONTRIBUTIONS__NEW_MEMBER_DAYS": "0",
+        },
+    )
+
+    def booked() -> int:
+        return len([s for s in server.sent_to(GROUP) if "is geboekt" in s.text])
+
+    try:
+        await server.wait_for(booked, timeout=20)  # the first round, at start
+        assert posted(server, "Daarna") == 0
+        offset.write_text("+0\n", encoding="utf-8")  # the clock is put right
+        try:
+            await server.wait_for(lambda: posted(server, "Daarna"), timeout=160)
+        except TimeoutError:
+            raise AssertionError("no round after the due time:\n" + run.output) from None
+        assert run.process.returncode is None
+    finally:
+        status = await run.end()
+    assert status == 0, run.output
+    assert run.output.count("the wall clock went back") == 1
+    assert booked() == 1
+    assert "3 leden betaalden samen 9 pluimen" in next(
+        s.text for s in server.sent_to(GROUP) if "is geboekt" in s.text
+    )
+    assert [(p, a) for p, _, a, _ in contribution_rows(seeding)] == [(1, 3), (2, 3), (3, 3)]
+    assert ledger_problems(engine, seeding.settings.group_limits) == []
+    engine.dispose()
