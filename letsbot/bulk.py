@@ -42,6 +42,7 @@ from letsbot.domain import (
     transfer_breaches,
 )
 from letsbot.errors import Refusal
+from letsbot.events import describe as describe_event
 from letsbot.i18n import Raw, Translator
 from letsbot.ledger import DESCRIPTION_LIMIT, close_if_settled, parse_amount
 from letsbot.markup import to_plain
@@ -61,6 +62,7 @@ _DAYS = frozenset({"dag", "dagen", "day", "days"})
 _EVENT = frozenset({"activiteit", "event", "markt", "market", "repaircafe"})
 MAX_DAYS = 3660
 SHOWN_REFUSED = 15  # refused members named in a preview; the rest counted
+SHOWN_NAMES = 40  # members named by /markt; the rest counted
 
 
 class Many(enum.StrEnum):
@@ -245,30 +247,31 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
     return (Many.LIST, chosen, label), rest
 
 
-def parse_rule(ctx: Context, words: list[str]) -> tuple[Rule, list[str]]:
+def parse_rule(ctx: Context, words: list[str], usage_of: str = "bulk") -> tuple[Rule, list[str]]:
     """``10``, ``10 pluimen``, ``5 promille saldo``, ``2 promille omzet 365 dagen``,
-    ``10 + 5 promille saldo``; the words after it."""
+    ``10 + 5 promille saldo``; the words after it. ``usage_of``: the command whose
+    example a refusal shows."""
     if not words:
-        raise Refusal("error.missing_amount", usage=ctx.usage("bulk"))
+        raise Refusal("error.missing_amount", usage=ctx.usage(usage_of))
     fixed = 0
     if len(words) >= 2 and fold(words[1]) in _PER_MILLE:
         rest = words
     else:
-        fixed, rest = parse_amount(ctx, words, "bulk")
+        fixed, rest = parse_amount(ctx, words, usage_of)
         if not rest or fold(rest[0]) not in _PLUS:
             return Rule(fixed), rest
         rest = rest[1:]
     if len(rest) < 2 or fold(rest[1]) not in _PER_MILLE:
-        raise Refusal("bulk.bad_per_mille", text=" ".join(rest[:2])[:40], usage=ctx.usage("bulk"))
+        raise Refusal("bulk.bad_per_mille", text=" ".join(rest[:2])[:40], usage=ctx.usage(usage_of))
     typed = rest[0]
     if not typed.isdigit() or len(typed) > 4 or not 1 <= int(typed) <= 1000:
-        raise Refusal("bulk.bad_per_mille", text=typed[:40], usage=ctx.usage("bulk"))
+        raise Refusal("bulk.bad_per_mille", text=typed[:40], usage=ctx.usage(usage_of))
     per_mille, rest = int(typed), rest[2:]
     base = fold(rest[0]) if rest else ""
     if base in _BALANCE:
         return Rule(fixed, per_mille, Base.BALANCE), rest[1:]
     if base not in _TURNOVER:
-        raise Refusal("bulk.bad_base", usage=ctx.usage("bulk"))
+        raise Refusal("bulk.bad_base", usage=ctx.usage(usage_of))
     rest = rest[1:]
     days = rest[0] if rest else ""
     if (
@@ -278,7 +281,7 @@ def parse_rule(ctx: Context, words: list[str]) -> tuple[Rule, list[str]]:
         or not 1 <= int(days) <= MAX_DAYS
         or fold(rest[1]) not in _DAYS
     ):
-        raise Refusal("bulk.bad_days", maximum=MAX_DAYS, usage=ctx.usage("bulk"))
+        raise Refusal("bulk.bad_days", maximum=MAX_DAYS, usage=ctx.usage(usage_of))
     return Rule(fixed, per_mille, Base.TURNOVER, int(days)), rest[2:]
 
 
@@ -372,7 +375,7 @@ def _plan(ctx: Context, run: Run, members: dict[int, Member]) -> Plan:
     )
 
 
-def _rule_text(t: Translator, rule: Rule) -> str:
+def rule_text(t: Translator, rule: Rule) -> str:
     if rule.base is Base.NONE:
         return t("bulk.rule_fixed", amount=t.amount(rule.fixed))
     key = "bulk.rule_balance" if rule.base is Base.BALANCE else "bulk.rule_turnover"
@@ -412,7 +415,7 @@ def _sides(ctx: Context, t: Translator, run: Run, one: Member) -> tuple[Raw, Raw
 def preview(ctx: Context, t: Translator, run: Run, plan: Plan, one: Member) -> str:
     payer, receiver = _sides(ctx, t, run, one)
     lines = [t("bulk.preview_header", payer=payer, receiver=receiver)]
-    lines.append(t("bulk.preview_rule", rule=Raw(_rule_text(t, run.rule))))
+    lines.append(t("bulk.preview_rule", rule=Raw(rule_text(t, run.rule))))
     lines.append(t("bulk.preview_description", description=run.description))
     amounts = [amount for _, amount in plan.lines]
     if amounts:
@@ -601,3 +604,41 @@ def _tell(
         description=description,
     )
     ctx.replies.append(Outgoing(ToAllGroups(), summary, language=group_t.language))
+
+
+# Market days: who came to an event, and the mass payment to them ready to copy
+
+
+@REGISTRY.command("market", nl="markt", who=Who.COORDINATOR, private=True)
+def market_day(ctx: Context, words: list[str]) -> None:
+    typed = words[0].lstrip("#") if words else ""
+    if not typed.isdigit() or len(typed) > 9:
+        raise Refusal("marketday.which", usage=ctx.usage("market"))
+    event = ctx.store.events.event(int(typed))
+    if event is None:
+        raise Refusal("bulk.no_event", id=typed)
+    answers = ctx.store.events.rsvps(event.id)
+    came = [m for m, yes in answers if yes and not m.is_group_account]
+    away = sum(1 for _, yes in answers if not yes)
+    t = ctx.t
+    past = event.starts_at <= ctx.now
+    lines = [
+        describe_event(t, event),
+        t("marketday.came" if past else "marketday.come", count=len(came), away=away),
+    ]
+    if came:
+        names = ", ".join(ctx.label(m) for m in came[:SHOWN_NAMES])
+        if len(came) > SHOWN_NAMES:
+            names += ", " + t("bulk.preview_more", count=len(came) - SHOWN_NAMES)
+        lines.append(t("marketday.names_past" if past else "marketday.names", names=Raw(names)))
+        word = REGISTRY.find("bulk")
+        assert word is not None
+        lines.append(
+            t(
+                "marketday.pay_them",
+                command=f"/{word.name_in(t.language)}",
+                id=event.id,
+                title=event.title[:60],
+            )
+        )
+    ctx.reply("\n".join(lines))

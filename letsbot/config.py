@@ -270,6 +270,22 @@ class GovernanceSection(Section):
     early_close: bool = True  # close as soon as the outcome can no longer change
 
 
+class ContributionsSection(Section):
+    announce_days: int = Field(default=7, ge=0, le=60)  # told in the group this long before; 0: not
+    new_member_days: int = Field(default=30, ge=0, le=3660)  # members this new don't pay yet
+    run_time: str = "09:00"  # local time of day the contributions are booked
+
+    @field_validator("run_time")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        return RemindersSection._time_of_day(value)
+
+    @property
+    def clock(self) -> time:
+        hour, minute = self.run_time.split(":")
+        return time(int(hour), int(minute))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LETSBOT_", env_nested_delimiter="__", extra="ignore"
@@ -284,6 +300,7 @@ class Settings(BaseSettings):
     reminders: RemindersSection = Field(default_factory=RemindersSection)
     market: MarketSection = Field(default_factory=MarketSection)
     governance: GovernanceSection = Field(default_factory=GovernanceSection)
+    contributions: ContributionsSection = Field(default_factory=ContributionsSection)
 
     @classmethod
     def settings_customise_sources(

@@ -13,6 +13,7 @@ from datetime import datetime
 from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
+from letsbot.contributions import ContributionSchedule
 from letsbot.domain import Member, Role, Status, TransferKind
 from letsbot.errors import Busy, Refusal, Unsure
 from letsbot.governance_schedule import GovernanceSchedule
@@ -71,14 +72,19 @@ class Bot:
         )
         self.market = MarketSchedule(settings, uow, clock, self.translators, self.outbox)
         self.governance = GovernanceSchedule(settings, uow, clock, self.translators, self.outbox)
+        self.contributions = ContributionSchedule(
+            settings, uow, clock, self.translators, self.outbox
+        )
 
     def scheduled_work(self) -> list[Outgoing]:
-        """What falls due now (reminders, expiry notices, the digest): claimed, to be posted."""
+        """What falls due now (reminders, expiry notices, the digest, contributions): claimed,
+        to be posted."""
         posts: list[Outgoing] = []
         for name, work in (
             ("reminders", self.reminders),
             ("market", self.market),
             ("governance", self.governance),
+            ("contributions", self.contributions),
         ):
             try:
                 posts += work.post_due()
@@ -115,6 +121,7 @@ class Bot:
             self.reminders.next_due(until),
             self.market.next_due(until),
             self.governance.next_due(until),
+            self.contributions.next_due(until),
         ]
         return min((due for due in found if due is not None), default=None)
 

@@ -358,3 +358,44 @@ class AccessCode:
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None
+
+
+class Every(enum.StrEnum):
+    """How often a contribution is booked."""
+
+    YEAR = "year"
+    MONTH = "month"
+
+
+class ContributionStatus(enum.StrEnum):
+    PROPOSED = "proposed"  # carried by an open proposal: becomes active if it is accepted
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"
+    REJECTED = "rejected"  # its proposal was not accepted: never booked
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """A recurring payment of every active member to the group account (letsbot.contributions).
+
+    The amount per member is a mass payment's rule (``fixed`` plus ``per_mille``
+    of ``base``, see letsbot.bulk.Rule). Booked every year on ``day``/``month``,
+    or every month on ``day`` (``month`` 0); periods due before ``active_since``
+    are never booked.
+    """
+
+    id: int
+    fixed: int
+    per_mille: int
+    base: str  # none | balance | turnover
+    days: int
+    every: Every
+    month: int
+    day: int
+    description: str
+    status: ContributionStatus
+    proposal_id: int | None
+    created_by_id: int
+    created_at: datetime
+    active_since: datetime | None

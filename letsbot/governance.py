@@ -16,6 +16,7 @@ from fractions import Fraction
 
 from letsbot.config import Settings
 from letsbot.context import Context
+from letsbot.contributions import carried_line, carry, cut_carried, decided
 from letsbot.decisions import (
     ABSTAIN,
     AGAINST,
@@ -210,6 +211,7 @@ def close(
     )
     lines.append(t("proposal.result_rule", terms=terms_text(t, proposal, eligible)))
     lines += objection_lines(t, settings, proposal, cast, after_close=True)
+    lines += decided(store, settings, t, proposal.id, outcome.verdict, now)
     return [Outgoing(ToAllGroups(), "\n".join(lines))]
 
 
@@ -354,7 +356,10 @@ def propose(ctx: Context, words: list[str]) -> None:
     words = " ".join(words).replace("|", " | ").split()
     words, overrides = cut_overrides(ctx, words)
     words, closes_at = cut_deadline(ctx, words)
+    words, carried = cut_carried(ctx, words)  # a contribution rule the vote would start
     title, options = split_options(ctx, words)
+    if carried is not None and options:
+        raise Refusal("contribution.proposal_options")
     config = ctx.settings.governance
     policy = Policy(
         overrides.rule or Rule(config.rule),
@@ -377,8 +382,10 @@ def propose(ctx: Context, words: list[str]) -> None:
         voter_ids=voters,
     )
     log.info("proposal made: id=%s eligible=%s", proposal.id, len(voters))
-    ctx.reply(ctx.t("proposal.saved", id=proposal.id, deadline=ctx.t.moment(closes_at)))
+    saved = ctx.t("proposal.saved", id=proposal.id, deadline=ctx.t.moment(closes_at))
     t = group_t(ctx.settings, ctx.translators)
+    rule = carry(ctx, proposal.id, carried) if carried is not None else None
+    ctx.reply(saved if rule is None else saved + "\n" + carried_line(ctx.t, rule))
     text = t(
         "proposal.announce",
         id=proposal.id,
@@ -389,6 +396,8 @@ def propose(ctx: Context, words: list[str]) -> None:
         terms=terms_text(t, proposal, len(voters)),
         example=vote_example(t, proposal),
     )
+    if rule is not None:
+        text += "\n" + carried_line(t, rule)
     choices = vote_choices(t, proposal)
     ctx.replies.append(Outgoing(ToAllGroups(), text, choices, secret=proposal.secret))
 
@@ -500,6 +509,9 @@ def details(ctx: Context, words: list[str]) -> None:
         t("proposal.details_choices", choices=choices_text(t, proposal)),
         t("proposal.result_rule", terms=terms_text(t, proposal, eligible)),
     ]
+    carried = ctx.store.contributions.carried_by(proposal.id)
+    if carried is not None:
+        lines.append(carried_line(t, carried))
     is_open = proposal.status is ProposalStatus.OPEN
     if is_open:
         lines.append(t("proposal.open_until", deadline=t.moment(proposal.closes_at)))
@@ -550,6 +562,7 @@ def withdraw(ctx: Context, words: list[str]) -> None:
     ctx.store.governance.close_proposal(
         proposal.id, ProposalStatus.WITHDRAWN, ctx.now, reason=reason
     )
+    decided(ctx.store, ctx.settings, ctx.t, proposal.id, None, ctx.now)  # its rule never starts
     log.info("proposal withdrawn: id=%s", proposal.id)
     ctx.reply(ctx.t("proposal.withdrawn_done", id=proposal.id))
     t = group_t(ctx.settings, ctx.translators)

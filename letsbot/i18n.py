@@ -142,3 +142,7 @@ class Translator:
     def date(self, day: date) -> Raw:
         """``1 maart 2027`` / ``1 March 2027``: a calendar day, written out."""
         return Raw(escape(str(format_date(day, "d MMMM yyyy", locale=self.language))))
+
+    def day_month(self, month: int, day: int) -> Raw:
+        """``15 januari`` / ``15 January``: a day of every year."""
+        return Raw(escape(str(format_date(date(2001, month, day), "d MMMM", locale=self.language))))

@@ -11,6 +11,8 @@ from letsbot.decisions import Ballot, Policy, Proposal, ProposalStatus, Verdict,
 from letsbot.domain import (
     AccessCode,
     CodePurpose,
+    Contribution,
+    ContributionStatus,
     Event,
     EventKind,
     Footprint,
@@ -583,6 +585,72 @@ class Privacy(Protocol):
         ...
 
 
+class Contributions(Protocol):
+    """Recurring contributions to the group account, and the claims of their runs."""
+
+    def add_contribution(
+        self,
+        *,
+        fixed: int,
+        per_mille: int,
+        base: str,
+        days: int,
+        every: str,
+        month: int,
+        day: int,
+        description: str,
+        status: ContributionStatus,
+        proposal_id: int | None,
+        created_by_id: int,
+        at: datetime,
+    ) -> Contribution: ...
+
+    def contribution(self, contribution_id: int) -> Contribution | None: ...
+
+    def contributions(self, statuses: Iterable[ContributionStatus]) -> list[Contribution]:
+        """In id order."""
+        ...
+
+    def carried_by(self, proposal_id: int) -> Contribution | None:
+        """The contribution a proposal carries, if any."""
+        ...
+
+    def set_contribution_status(
+        self,
+        contribution_id: int,
+        status: ContributionStatus,
+        at: datetime,
+        *,
+        was: Iterable[ContributionStatus],
+        active_since: datetime | None = None,
+    ) -> bool:
+        """Move it from one of the statuses ``was``; False if it had none of them.
+        ``active_since`` is set when given."""
+        ...
+
+    def handled_steps(self, contribution_ids: Sequence[int]) -> set[tuple[int, datetime, str]]:
+        """(contribution, due time, step) of every announcement and run claimed."""
+        ...
+
+    def claim_step(
+        self,
+        contribution_id: int,
+        due_at: datetime,
+        step: str,
+        at: datetime,
+        outcome: str,
+        *,
+        count: int = 0,
+        total: int = 0,
+    ) -> bool:
+        """Claim one period's announcement or run; False if it was claimed before."""
+        ...
+
+    def joined_since(self, since: datetime) -> set[int]:
+        """The members whose account was made after ``since``."""
+        ...
+
+
 class Store(Protocol):
     """The data of one group, inside one transaction that holds the write lock.
 
@@ -613,6 +681,8 @@ class Store(Protocol):
     def figures(self) -> Figures: ...
     @property
     def privacy(self) -> Privacy: ...
+    @property
+    def contributions(self) -> Contributions: ...
 
 
 class UnitOfWork(Protocol):

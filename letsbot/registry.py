@@ -156,6 +156,7 @@ class Registry:
 CAPABILITIES = (
     "ledger",
     "bulk",
+    "contributions",
     "market",
     "events",
     "governance",

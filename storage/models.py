@@ -436,3 +436,46 @@ class CodeAttemptRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     sender: Mapped[str] = mapped_column(String(300))  # sha256 hex of e.g. telegram:123
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContributionRow(Base):
+    """A recurring contribution of every active member to the group account (/bijdrage).
+
+    The amount rule is a mass payment's (letsbot.bulk.Rule). Made by a
+    coordinator (active at once) or carried by a proposal (``proposed`` until
+    the vote accepts it). Only periods due at or after ``active_since`` are booked.
+    """
+
+    __tablename__ = "contributions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fixed: Mapped[int] = mapped_column(BigInteger)  # minor units
+    per_mille: Mapped[int] = mapped_column(Integer)
+    base: Mapped[str] = mapped_column(String(16))  # none | balance | turnover
+    days: Mapped[int] = mapped_column(Integer)  # the turnover's period
+    every: Mapped[str] = mapped_column(String(8))  # year | month
+    month: Mapped[int] = mapped_column(Integer)  # 1-12 for a yearly one, 0 for a monthly one
+    day: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))  # proposed|active|paused|ended|rejected
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("proposals.id"), index=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ContributionRunRow(Base):
+    """A contribution's announcement or run of one period: the unique key is the claim."""
+
+    __tablename__ = "contribution_runs"
+    __table_args__ = (UniqueConstraint("contribution_id", "due_at", "step"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contribution_id: Mapped[int] = mapped_column(ForeignKey("contributions.id"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the period's booking time
+    step: Mapped[str] = mapped_column(String(16))  # announce | run
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    outcome: Mapped[str] = mapped_column(String(16))  # posted | booked | refused | empty
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -14,6 +14,8 @@ from storage.models import (
     AccessCodeRow,
     BlockRow,
     CodeAttemptRow,
+    ContributionRow,
+    ContributionRunRow,
     DigestRow,
     DirectMessageRow,
     EventRow,
@@ -61,3 +63,5 @@ votes = cast(Table, VoteRow.__table__)
 notify_optins = cast(Table, NotifyRow.__table__)
 access_codes = cast(Table, AccessCodeRow.__table__)
 code_attempts = cast(Table, CodeAttemptRow.__table__)
+contributions = cast(Table, ContributionRow.__table__)
+contribution_runs = cast(Table, ContributionRunRow.__table__)

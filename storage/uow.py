@@ -19,6 +19,7 @@ from letsbot.errors import Busy, Unsure
 from storage.claims import SqlClaims
 from storage.codes import SqlCodes
 from storage.contact import SqlContact
+from storage.contributions import SqlContributions
 from storage.events import SqlEvents
 from storage.figures import SqlFigures
 from storage.governance import SqlGovernance
@@ -47,6 +48,7 @@ class SqlStore:
         self.governance = SqlGovernance(connection)
         self.figures = SqlFigures(connection)
         self.privacy = SqlPrivacy(connection)
+        self.contributions = SqlContributions(connection)
 
 
 class SqlUnitOfWork:

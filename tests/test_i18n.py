@@ -45,6 +45,9 @@ DYNAMIC = {
         *("going_done_named", "not_going_done_named"),
     ],
     "events": ["line_none", "line_one"],
+    "contribution": [
+        f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")
+    ],
 }
 
 
