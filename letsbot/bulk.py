@@ -487,7 +487,7 @@ def _locks(ctx: Context, question: Pending) -> list[int]:
 @REGISTRY.on_answer(PendingAction.BULK, locks=_locks)
 def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
     if not yes:
-        ctx.reply(ctx.t("confirm.declined"))
+        ctx.reply(ctx.t("bulk.declined"))
         return
     assert question.data is not None
     run, fingerprint = Run.load(question.data)

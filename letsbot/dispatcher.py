@@ -14,11 +14,12 @@ from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
 from letsbot.contributions import ContributionSchedule
-from letsbot.domain import Member, Role, Status, TransferKind
+from letsbot.domain import Member, PendingStatus, Role, Status, TransferKind
 from letsbot.errors import Busy, Refusal, Unsure
 from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Raw, Translator
 from letsbot.linking import burn_codes, may_hold_code
+from letsbot.market import asks_payment
 from letsbot.market_schedule import MarketSchedule
 from letsbot.markup import escape
 from letsbot.members import looks_like_a_name, may_apply_again, offer_to_join, waiting_candidates
@@ -248,6 +249,8 @@ class Bot:
                 replies = self.outbox.queue(store, ctx.replies)
                 result = Result(outcome, replies, name, ctx.answered, tuple(ctx.closed))
         except Refusal as refusal:
+            if refusal.closes is not None:
+                self._close_refused(incoming, refusal.closes)
             said = self._say(incoming, language, refusal.key, refusal.params)
             if refusal.buttons and not incoming.chat.is_group:
                 said = replace(said, choices=refusal.buttons)
@@ -270,6 +273,17 @@ class Bot:
                 log.exception("event=%s work after the commit failed", incoming.event_key)
         return result
 
+    def _close_refused(self, incoming: Incoming, question_id: int) -> None:
+        """A question whose Ja was refused (a limit, a member gone) is closed: refused
+        is final, and a "ja" typed later for something else must not book it."""
+        try:
+            with self.uow.transaction() as store:
+                store.questions.close_pending(question_id, PendingStatus.EXPIRED)
+        except Busy:
+            log.warning(
+                "event=%s question %d left open after a refusal", incoming.event_key, question_id
+            )
+
     @staticmethod
     def _offered_name(ctx: Context, outsider: bool, answer: bool | None) -> str | None:
         """The name a stranger's yes accepts: the one they were offered to join with."""
@@ -282,6 +296,11 @@ class Bot:
         to a greeting ("hallo", "hoe werkt dit?"), what /start says."""
         said = text.split()
         typed, size = _command_at_start(said)
+        asked_about = _asked_about(said[size:])
+        if typed is not None and typed.name == "mine" and asked_about is not None:
+            typed, size = None, 0  # "mijn saldo" is /saldo, not /mijn
+        if typed is not None and typed.name == "want" and asks_payment(ctx, said[1:]):
+            typed = REGISTRY.find("request")  # "vraag lies 20 voor eieren"
         # "saldo", "betaal 3 5 soep"; not "ja maar wacht": that hesitates, it asks for no /ja
         if typed is not None and typed.listed and typed.who <= standing(sender):
             if typed.name in ("help", "start"):  # "hulp": the help itself, not a lesson
@@ -319,7 +338,10 @@ class Bot:
         # A command's word somewhere in a question: "wat is mijn saldo?", "Saldo?"
         words = re.sub(r"[.!?,:;]+", " ", text).split()
         for place, word in enumerate(words):
-            found = REGISTRY.find(word)
+            found = REGISTRY.find(_KEYWORDS.get(fold(word), word))
+            if found is not None and found.name == "help":  # "ik snap het niet"
+                self._run(ctx, found, [])
+                return
             if found is not None and found.name in _ASKED_ABOUT and found.who <= standing(sender):
                 example = ctx.usage(found.name)
                 wanted = [w for w in words[place + 1 :] if fold(w) not in _ARTICLES]
@@ -430,22 +452,39 @@ class Bot:
 
 # Commands whose word in a question says what is meant ("wat is mijn saldo?"); not words
 # as common in a sentence as "mijn", "vraag" or "stem".
-_ASKED_ABOUT = frozenset({"balance", "pay", "history", "members", "events", "offers"})
+_ASKED_ABOUT = frozenset({"balance", "pay", "history", "members", "events", "offers", "request"})
 _ARTICLES = frozenset({"een", "de", "het", "a", "an", "the"})
+# Words of a question that say which command helps: "wanneer is de markt?", "hoe vraag ik
+# geld", "ik snap het niet".
+_KEYWORDS = {
+    **dict.fromkeys(("markt", "markten", "activiteit", "repaircafe", "market"), "events"),
+    **dict.fromkeys(("geld", "money"), "request"),
+    **dict.fromkeys(("snap", "begrijp", "understand"), "help"),
+}
+
+
+def _asked_about(words: list[str]) -> Command | None:
+    """The command a later word of a question names ("mijn saldo"), if one of _ASKED_ABOUT."""
+    for word in words:
+        found = REGISTRY.find(_KEYWORDS.get(fold(word.strip("?!.,")), word.strip("?!.,")))
+        if found is not None and found.name in _ASKED_ABOUT:
+            return found
+    return None
 
 
 _RSVP = frozenset({"going", "notgoing"})
 
 
 def _event_meant(ctx: Context, words: list[str]) -> int | None:
-    """The upcoming event some words name: by its number, or by a word of its title."""
-    for word in words:
-        if word.isdigit() and len(word) < 7:
-            return int(word)
+    """The upcoming event some words name: by a word of its title, or by its number typed
+    alone ("ik kom 2"); never by a day ("op 12 december" is no event 12)."""
+    upcoming = ctx.store.events.events_between(ctx.now, None, 20)
     named = {w for w in (fold(w.strip("?!.,")) for w in words) if len(w) > 3}
-    for event in ctx.store.events.events_between(ctx.now, None, 20):
-        if named & set(fold(event.title).split()):
-            return event.id
+    titled = [e for e in upcoming if named & set(fold(e.title).split())]
+    if len(titled) == 1:
+        return titled[0].id
+    if len(words) == 1 and words[0].isdigit() and int(words[0]) in {e.id for e in upcoming}:
+        return int(words[0])
     return None
 
 

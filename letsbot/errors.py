@@ -17,6 +17,9 @@ class Refusal(Exception):
         self.key = key
         self.params = params
         self.buttons = buttons
+        # The question whose Ja this refuses: closed after the rollback, so that a "ja"
+        # hours later can't book what was refused (letsbot.dispatcher).
+        self.closes: int | None = None
 
 
 class Busy(Exception):

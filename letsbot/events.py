@@ -175,7 +175,7 @@ def split_place(words: list[str]) -> tuple[list[str], list[str], bool]:
 
     An '@' decides: what follows the first one is the place (nothing after it: no place).
     Without one, the LAST 'in', 'op', 'bij', 'at' or 'te' after the first word starts the
-    place (or the first, before a name: "in het Buurthuis") when 1 to 5 words follow it,
+    place (or a first 'in', 'bij': "in het Buurthuis") when 1 to 5 words follow it,
     none of them naming a day ("Ruilen op zondag" keeps its title) and, after 'te', a
     capital ("te Gent", not "te koop").
     """
@@ -186,8 +186,8 @@ def split_place(words: list[str]) -> tuple[list[str], list[str], bool]:
         i
         for i, word in enumerate(words)
         if fold(word) in PLACE_WORDS
-        # first, it starts a title ("Op stap"), unless a name follows: "in het Buurthuis"
-        and (i > 0 or (fold(word) != "op" and any(w[:1].isupper() for w in words[1:])))
+        # first, "in"/"bij" is a place ("in de parochiezaal"); "Op stap" is a title
+        and (i > 0 or fold(word) in ("in", "bij", "at"))
     ]
     if not found:
         return words, [], False

@@ -34,10 +34,16 @@ def clean_name(words: list[str], group_name: str = "") -> str:
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise Refusal("join.bad_name")
     name = _NAME_INTRO.sub("", name).strip()
+    if name.islower():  # "jos de smet", as typed on a phone, is Jos De Smet
+        name = " ".join(word[:1].upper() + word[1:] for word in name.split())
     # A name that passes for something else: a code ("Lies (DU-004)", "30"), the group
     # account, a coordinator, or letters of two scripts ("Lіes" with a Cyrillic і).
-    code_like = [w for w in re.split(r"[\s()\[\],]+", name) if _CODE_LIKE.fullmatch(w)]
-    if code_like or re.search(r"[@/#]", name) or len(_scripts(name)) > 1:
+    # Dashes of every kind read as "-", and an O among digits as 0: "DU–OO3" is DU-003.
+    plain = _DASHES.sub("-", name)
+    code_like = [w for w in re.split(r"[\s()\[\],]+", plain) if _CODE_LIKE.fullmatch(w)]
+    if code_like or re.search(r"[@/#<>]", name) or len(_scripts(name)) > 1:
+        raise Refusal("join.bad_name")
+    if name and not any(ch.isalpha() and ch not in _FILLERS for ch in name):  # "ㅤ" shows nothing
         raise Refusal("join.bad_name")
     # Word by word, whatever is around them: "An (coördinator)", "Groeps Rekening".
     words = re.findall(r"[^\W\d_]+", fold(name))
@@ -49,8 +55,14 @@ def clean_name(words: list[str], group_name: str = "") -> str:
     return name
 
 
-_CODE_LIKE = re.compile(r"[0-9]+|[A-Za-z]{1,5}-[0-9]+", re.ASCII)  # "30", "DU-004"
-_TAKEN_WORDS = {"coordinator", "coordinatrice", "bot", "letsbot", "admin", "beheerder"}
+# "30", "DU-004", "DU004", "du3", "DU-OO3"
+_CODE_LIKE = re.compile(r"[0-9]+|[A-Za-z]{1,5}-?[0-9Oo]*[0-9][0-9Oo]*", re.ASCII)
+_DASHES = re.compile(r"[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
+_FILLERS = frozenset("\u3164\u115f\u1160\uffa0")  # Hangul fillers: letters that show nothing
+_TAKEN_WORDS = {
+    *("coordinator", "coordinatrice", "koordinator", "bot", "letsbot", "admin", "beheerder"),
+    *("penningmeester", "voorzitter", "secretaris", "bestuur", "moderator", "kernlid"),
+}
 _TAKEN_WHOLE = {"groepsrekening", "groupaccount", "vergetenlid", "forgottenmember", "iedereen"}
 
 
@@ -99,6 +111,7 @@ _NOT_NAME_WORDS = {
     *("please", "thanks", "what", "my", "name", "am", "me", "mij", "mijn", "naam", "heet"),
     *("kan", "kun", "mag", "waar", "wie", "welkom", "met", "en", "of", "om", "te", "het"),
     *("saldo", "betaal", "betalen", "aanmelden", "start", "there", "the", "a", "een"),
+    *("geen", "niet", "not", "no", "groeten", "groetjes", "namens"),
 }
 
 
@@ -218,22 +231,25 @@ def describe(ctx: Context, name: str, word: str) -> str:
 )
 def join(ctx: Context, words: list[str]) -> None:
     sender = ctx.sender
+    group = ctx.settings.group.name
     if sender is not None and may_apply_again(ctx, sender):
-        member = ctx.store.members.update_member(sender.id, status=Status.CANDIDATE)
+        # Applying again, under the name they give now (or the one they had).
+        name = _checked_name(ctx, words) if words else sender.name
+        member = ctx.store.members.update_member(sender.id, status=Status.CANDIDATE, name=name)
         code = ctx.code(member)
-        group = ctx.settings.group.name
         ctx.reply(ctx.t("join.done", name=member.name, code=code, group=group))
-        ctx.tell_coordinators(lambda t: t("join.notify_again", name=member.name, code=code))
+        _tell_coordinators(ctx, member, "join.notify_again", name=member.name, code=code)
         return
     if sender is not None and sender.status is Status.CANDIDATE and words:
         # "/aanmelden jos", then "/aanmelden Jos Van Damme": the name is corrected.
-        name = clean_name(words, ctx.settings.group.name)
-        if name and len(name) <= NAME_LIMIT and name != sender.name:
+        name = _checked_name(ctx, words)
+        if name != sender.name:
             member = ctx.store.members.update_member(sender.id, name=name)
             code = ctx.code(member)
             ctx.reply(ctx.t("join.renamed", name=name, code=code))
-            old = sender.name
-            ctx.tell_coordinators(lambda t: t("join.renamed_notify", old=old, name=name, code=code))
+            _tell_coordinators(
+                ctx, member, "join.renamed_notify", old=sender.name, name=name, code=code
+            )
             return
     if sender is not None:
         key = {
@@ -242,11 +258,7 @@ def join(ctx: Context, words: list[str]) -> None:
             Status.EXTERNAL: "join.inactive",  # another group's account: not theirs to use
         }.get(sender.status, "join.already_member")
         raise Refusal(key, code=ctx.code(sender))
-    name = clean_name(words, ctx.settings.group.name)
-    if not name:
-        raise Refusal("join.missing_name", example=ctx.usage("join"))
-    if len(name) > NAME_LIMIT:
-        raise Refusal("error.text_too_long", limit=NAME_LIMIT)
+    name = _checked_name(ctx, words)
     chosen = ctx.store.members.stranger_fact(ctx.incoming.sender, "language")
     member = ctx.store.members.add_member(
         name=name, language=chosen, status=Status.CANDIDATE, role=Role.MEMBER, at=ctx.now
@@ -254,24 +266,43 @@ def join(ctx: Context, words: list[str]) -> None:
     ctx.store.members.add_identity(member.id, ctx.incoming.sender, ctx.incoming.sender_name)
     forget_stranger(ctx)
     code = ctx.code(member)
-    ctx.reply(ctx.t("join.done", name=name, code=code, group=ctx.settings.group.name))
-    # Someone taking a member's name (to be paid in their place) is pointed out.
+    ctx.reply(ctx.t("join.done", name=name, code=code, group=group))
+    _tell_coordinators(ctx, member, "join.notify_coordinators", name=name, code=code)
+
+
+def _checked_name(ctx: Context, words: list[str]) -> str:
+    name = clean_name(words, ctx.settings.group.name)
+    if not name:
+        raise Refusal("join.missing_name", example=ctx.usage("join"))
+    if len(name) > NAME_LIMIT:
+        raise Refusal("error.text_too_long", limit=NAME_LIMIT)
+    return name
+
+
+def _tell_coordinators(ctx: Context, member: Member, key: str, **params: object) -> None:
+    """Tell the coordinators about a candidate, and point out a name that another member
+    already has (someone taking it could be paid in their place)."""
     alike = [
         m
         for m in ctx.store.members.members([Status.ACTIVE, Status.LEAVING, Status.CANDIDATE])
-        if m.id != member.id
-        and not m.is_group_account
-        and fold(m.name).split() == fold(name).split()
+        if m.id != member.id and not m.is_group_account and same_name(m.name, member.name)
     ]
 
     def notice(t: Translator) -> str:
-        text = t("join.notify_coordinators", name=name, code=code)
+        text = t(key, **params)
         if alike:
             same = ", ".join(ctx.label(m, t) for m in alike)
             text += "\n" + t("join.same_name", members=Raw(same))
         return text
 
     ctx.tell_coordinators(notice)
+
+
+def same_name(one: str, other: str) -> bool:
+    """Whether two names could be taken for each other: the words of one all in the
+    other, in any order ("Janssens Lies", "geen Lies Janssens" for Lies Janssens)."""
+    a, b = set(fold(one).split()), set(fold(other).split())
+    return bool(a and b) and (a <= b or b <= a)
 
 
 def may_apply_again(ctx: Context, member: Member) -> bool:

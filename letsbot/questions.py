@@ -183,7 +183,11 @@ def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
         raise Refusal("confirm.already_answered")  # by a message handled at the same time
     ctx.answered = question.id
     ctx.closed.append(question.id)
-    REGISTRY.answer_handlers[question.action](ctx, question, yes)
+    try:
+        REGISTRY.answer_handlers[question.action](ctx, question, yes)
+    except Refusal as refusal:
+        refusal.closes = question.id
+        raise
     return Outcome.APPLIED
 
 

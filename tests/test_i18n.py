@@ -129,3 +129,16 @@ def test_values_are_escaped_but_nested_texts_are_not() -> None:
 def test_missing_key_is_an_error() -> None:
     with pytest.raises(KeyError):
         translator("nl")("no.such.key")
+
+
+def test_a_text_with_placeholders_is_never_asked_for_without_them() -> None:
+    """``t("confirm.declined")`` would show "{question}" to a member."""
+    bare = re.compile(r"""\bt\(\s*["']([a-z_]{2,}\.[a-z_.]{2,})["']\s*\)""")
+    wrong = []
+    for folder in ("app", "letsbot", "adapters"):
+        for path in (SOURCES / folder).rglob("*.py"):
+            for key in bare.findall(path.read_text(encoding="utf-8")):
+                for language in LANGUAGES:
+                    if placeholders(catalog(language).get(key, "")):
+                        wrong.append(f"{path.name}: {key} ({language})")
+    assert wrong == []

@@ -60,7 +60,8 @@ def test_another_members_limit_is_checked_only_at_the_ja(closed: Driver) -> None
         out = closed.say("an", "ja", group=group)
         assert "Dat gaat niet: Bo (DU-003) kan dit bedrag nu niet ontvangen" in out
         assert numbers_in(out) == [], out
-        closed.say("an", "nee", group=group)  # the question stayed open after the refusal
+        # Refused is final: a later "ja" books nothing (the question is closed).
+        assert "Geboekt" not in closed.say("an", "ja", group=group)
     assert closed.snapshot()["transfers"] == before["transfers"]
     closed.say("admin", "/boeken 2 0 1450 bijdrage")  # an at -1.450: 50 above the limit
     closed.say("admin", "ja")
@@ -71,7 +72,7 @@ def test_another_members_limit_is_checked_only_at_the_ja(closed: Driver) -> None
         assert "kan dit bedrag nu niet" not in out
         out = closed.say("an", "ja")  # an's own numbers, to an alone
         assert "Dat gaat niet: zoveel kan je nu niet betalen. Je saldo is -1.450" in out
-        closed.say("an", "nee")  # the question stayed open after the refusal
+        assert "Er staat geen vraag voor je open" in closed.say("an", "ja")  # closed
     assert closed.balance("bo") == 0
 
 

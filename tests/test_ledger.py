@@ -353,7 +353,7 @@ def test_history_pages(two: Driver) -> None:
     assert "#1 1 dec 2026 09:00: -1 pluim aan Bo (DU-003), ruil 1" in page2
     assert "Meer:" not in page2
     assert "+12 pluimen from An (DU-002), ruil 12" in two.say("bo", "/history")
-    assert "Pagina 3 bestaat niet; er zijn 2 pagina's." in two.say("an", "/overzicht 3")
+    assert "Pagina 3 bestaat niet; de laatste pagina is 2." in two.say("an", "/overzicht 3")
     assert "Geef een paginanummer" in two.say("an", "/overzicht x")
 
 

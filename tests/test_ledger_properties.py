@@ -380,7 +380,8 @@ class Model:
             return Expect("applied", question.id)
         if question.action == "reject":
             candidate = self.accounts[question.payer]
-            if candidate.status != "candidate":
+            if candidate.status != "candidate":  # refused is final: closed
+                question.status = "expired"
                 return Expect("refused")
             question.status = "accepted"
             candidate.status = "inactive"
@@ -396,7 +397,8 @@ class Model:
             or (question.transfer is not None and self.transfers[question.transfer - 1].reversed)
             or self.blocked(question.payer, question.receiver, question.amount)
         )
-        if refused:  # the question stays open
+        if refused:  # refused is final: the question is closed
+            question.status = "expired"
             return Expect("refused")
         question.status = "accepted"
         return Expect("applied", question.id, booked=self.book(question))
@@ -441,11 +443,11 @@ class LedgerMachine(RuleBasedStateMachine):
         before = self.driver.snapshot()
         result = self.driver.send(incoming)
         self.noted(incoming, result)
-        if result.outcome in ("refused", "ignored", "duplicate", "which"):
+        if result.outcome in ("ignored", "duplicate", "which"):
             assert self.driver.snapshot() == before, (
                 f"{incoming.text!r} was {result.outcome} but changed the ledger"
             )
-        if result.outcome == "expired":  # only the question is closed
+        if result.outcome in ("expired", "refused"):  # at most the question is closed
             after = self.driver.snapshot()
             assert {k: v for k, v in after.items() if k != "pending"} == {
                 k: v for k, v in before.items() if k != "pending"

@@ -91,7 +91,7 @@ def test_other_words_while_a_question_is_open_ask_for_ja_or_nee(club: Driver) ->
 
 
 def test_without_an_open_question_other_words_point_at_commands(club: Driver) -> None:
-    assert club.say("an", "ik betaal morgen").startswith("[dm an] Bedoel je /betaal?")
+    assert club.say("an", "ik betaal morgen").startswith("[dm an] Dat is de opdracht /betaal.")
     assert club.say("an", "ik weet het niet").startswith("[dm an] Dat begrijp ik niet goed.")
 
 
@@ -153,7 +153,7 @@ def test_nothing_close_gets_the_list(club: Driver) -> None:
 def test_a_command_without_its_slash_is_pointed_at(club: Driver, typed: str, meant: str) -> None:
     reply = club.say("an", typed)
     word = meant.split()[0]
-    assert reply.startswith(f"[dm an] Bedoel je {word}? Typ het met een / ervoor, zo:\n  ")
+    assert reply.startswith(f"[dm an] Dat is de opdracht {word}. Typ ze met een / vooraan, zo:\n  ")
     assert reply.endswith(meant) or " " not in meant  # their own words, with the slash
     assert transfers(club.engine) == 0  # shown, not run: "vraag ..." would post to the group
     assert club.count("listings") == 0

@@ -116,7 +116,7 @@ def test_a_stranger_asking_help_in_the_group_gets_one_line(club: Driver) -> None
 
 def test_a_want_that_names_a_member_and_an_amount_is_asked_about(club: Driver) -> None:
     reply = club.say("jan", "/vraag an 10 soep")
-    assert "Wil je An Peeters (DU-002) vragen om je te betalen? Stuur dan:" in reply
+    assert "Om An Peeters (DU-002) te vragen je te betalen, stuur:" in reply
     assert "/vraagbetaling an 10 soep" in reply
     assert count(club.engine, "listings") == 0
     club.say("jan", "/vraag Wie helpt 2 uur in de tuin")
@@ -126,7 +126,7 @@ def test_a_want_that_names_a_member_and_an_amount_is_asked_about(club: Driver) -
 @pytest.mark.parametrize(("said", "meant"), [("ik kom", "/ikkom"), ("Ik kom niet", "/ikkomniet")])
 def test_i_come_without_a_slash(club: Driver, said: str, meant: str) -> None:
     reply = club.say("an", said)
-    assert f"Bedoel je {meant}?" in reply
+    assert f"Dat is de opdracht {meant}." in reply
 
 
 def test_an_event_without_a_title_is_called_by_its_kind(club: Driver) -> None:
@@ -299,6 +299,86 @@ def test_a_candidate_corrects_their_name(club: Driver) -> None:
     club.say("jos", "/aanmelden jos")
     reply = club.say("jos", "/aanmelden Jos Van Damme")
     assert "[dm jos] Goed, je naam is nu Jos Van Damme (code DU-004)." in reply
-    assert "[dm admin] Kandidaat jos (DU-004) heet nu Jos Van Damme." in reply
+    assert "[dm admin] Kandidaat Jos (DU-004) heet nu Jos Van Damme." in reply
     assert "kan geen naam van een lid zijn" in club.say("jos", "/aanmelden Kas")
     assert "Jos Van Damme (DU-004)" in club.say("admin", "/kandidaten")
+
+
+def test_a_day_in_a_sentence_is_no_event_number(club: Driver) -> None:
+    club.say("admin", "/activiteit nieuw markt 12/12 om 14u")
+    club.say("admin", "ja")
+    asked = club.say(
+        "admin", "/activiteit nieuw kerstmarkt zaterdag 19/12 van 10 tot 16u in de parochiezaal"
+    )
+    assert "Markt: kerstmarkt, za 19 dec 2026 10:00-16:00 @ de parochiezaal" in asked
+    club.say("admin", "ja")
+    assert club.say("an", "ik kom naar de kerstmarkt").endswith("\n  /ikkom 2")
+    assert club.say("an", "ik kom naar de markt op 12 december").endswith("\n  /ikkom 1")
+
+
+@pytest.mark.parametrize(
+    ("said", "meant"),
+    [
+        ("Mijn saldo", "/saldo"),
+        ("wanneer is de markt?", "/activiteiten"),
+        ("hoe vraag ik geld aan iemand", "/vraagbetaling"),
+        ("vraag an 20 voor eieren", "/vraagbetaling"),
+    ],
+)
+def test_what_a_question_asks_for(club: Driver, said: str, meant: str) -> None:
+    assert f"Dat is de opdracht {meant}." in club.say("jan", said)
+
+
+def test_not_understanding_gets_the_help(club: Driver) -> None:
+    assert club.say("an", "ik snap het niet").startswith("[dm an] Opdrachten van LETS Durme:")
+
+
+def test_names_as_typed_on_a_phone(club: Driver) -> None:
+    assert "Dank je, Jos De Smet!" in club.say("jos", "/aanmelden jos de smet")
+    assert "Typ gewoon je voor- en achternaam." in club.say("fien", "/aanmelden <Fien Claes>")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Jan (DU–003)",
+        "Jan (DU‐003)",
+        "Jan (DU-OO3)",
+        "Jan DU003",
+        "Jan du3",
+        "ㅤ",
+        "Penningmeester",
+        "Kim (koördinator)",
+        "Moderator Mia",
+    ],
+)
+def test_names_that_pass_for_a_code_or_a_role_are_refused(club: Driver, name: str) -> None:
+    assert "Typ gewoon je voor- en achternaam." in club.say("mal", f"/aanmelden {name}")
+    assert count(club.engine, "members") == 4
+
+
+@pytest.mark.parametrize("name", ["De Smet Jan", "Jan De Smet Junior"])
+def test_a_name_another_member_has_in_it_is_pointed_out(club: Driver, name: str) -> None:
+    told = club.say("mal", f"/aanmelden {name}")
+    assert "Let op: die naam heeft al Jan De Smet (DU-003)" in told
+
+
+def test_a_candidate_renamed_as_a_member_is_pointed_out(club: Driver) -> None:
+    club.say("rik", "/aanmelden Rik Stoop")
+    told = club.say("rik", "/aanmelden An Peeters")
+    assert "Kandidaat Rik Stoop (DU-004) heet nu An Peeters." in told
+    assert "Let op: die naam heeft al An Peeters (DU-002)" in told
+
+
+def test_a_negation_is_no_name(club: Driver) -> None:
+    assert "Wil je lid worden als" not in club.say("mal", "ik ben geen Jan De Smet")
+
+
+def test_a_turned_down_candidate_applies_again_under_the_name_offered(club: Driver) -> None:
+    club.say("k", "/aanmelden Karel Kandidaat")
+    club.say("admin", "/weigeren DU-004")
+    club.say("admin", "ja")
+    assert "Wil je lid worden als Karel Claes?" in club.say("k", "Karel Claes")
+    told = club.say("k", "ja")
+    assert "Dank je, Karel Claes!" in told
+    assert "Karel Claes (DU-004) meldt zich opnieuw aan" in told

@@ -85,7 +85,7 @@ MISTAKES = {
     "nl": [
         ("/betaa lies 30 soep", "Bedoel je /betaal?"),
         ("/betalne lies 30 soep", "Bedoel je /betaal?"),
-        ("betaal lies 30 soep", "Bedoel je /betaal?"),
+        ("betaal lies 30 soep", "Dat is de opdracht /betaal. Typ ze met een / vooraan"),
         ("/betaal lise 30 soep", "Bedoel je Lies Peeters (DU-003)?"),
         ("/betaal lies soep", "Dit is geen geldig bedrag: soep"),
         ("/betaal lies 30", "Zet er een omschrijving bij"),
@@ -98,7 +98,7 @@ MISTAKES = {
     ],
     "en": [
         ("/pya lies 30 soup", "Did you mean /pay?"),
-        ("pay lies 30 soup", "Did you mean /pay?"),
+        ("pay lies 30 soup", "That is the command /pay. Type it with a / in front"),
         ("/pay lise 30 soup", "Did you mean Lies Peeters (DU-003)?"),
         ("/pay lies soup", "not a valid amount"),
         ("/pay lies 30", "Add a description"),
@@ -208,7 +208,7 @@ def test_balance_offers_and_the_market(street: Driver, language: str) -> None:
     assert "Verse soep op zaterdag" in street.say("an", f"{offers} soep")
     if language == "nl":
         assert "Verse soep op zaterdag" in street.say("an", "/zoek soep")
-        assert "Bedoel je /aanbiedingen?" in street.say("an", "zoeken soep")
+        assert "Dat is de opdracht /aanbiedingen." in street.say("an", "zoeken soep")
     street.say("admin", "/activiteit nieuw markt 12/12 10:00-16:00 Wintermarkt @ Parochiezaal")
     street.say("admin", "ja")
     assert street.last is not None
