@@ -74,7 +74,7 @@ from nio.exceptions import EncryptionError, LocalProtocolError
 from nio.rooms import MatrixRoom
 from nio.store import SqliteStore
 
-from adapters import matrix_signing, matrix_store
+from adapters import matrix_recovery, matrix_signing, matrix_store
 from letsbot.config import MatrixSection
 from letsbot.doctor import Check
 from letsbot.domain import Identity
@@ -115,6 +115,16 @@ REACTIONS = {"👍": "ja", "👎": "nee"}  # a reaction to an open question is t
 KEYCAPS = (*(f"{n}\ufe0f\u20e3" for n in range(1, 10)), "🔟")
 
 T = TypeVar("T")
+
+
+# Set on an event nio decrypted: in an encrypted room only these are a member's words.
+DECRYPTED = "letsbot_decrypted"
+
+
+def _marked(event: Any) -> dict[str, Any]:
+    """An event's dict, marked when it came encrypted and nio decrypted it."""
+    source: dict[str, Any] = event.source
+    return {**source, DECRYPTED: True} if getattr(event, "decrypted", False) else source
 
 
 @dataclass(frozen=True)
@@ -573,7 +583,7 @@ class MatrixTransport:
 
     async def _timeline(self, room_id: str, info: Any, since: str) -> list[dict[str, Any]]:
         """The room's new events, with the part a limited timeline left out fetched first."""
-        events = [e.source for e in info.timeline.events]
+        events = [_marked(e) for e in info.timeline.events]
         if not info.timeline.limited or not info.timeline.prev_batch:
             return events
         older: list[dict[str, Any]] = []
@@ -582,7 +592,7 @@ class MatrixTransport:
             page = await self._until_up(self._page(room_id, start, since))
             if not isinstance(page, RoomMessagesResponse) or not page.chunk:
                 break
-            older.extend(e.source for e in page.chunk)
+            older.extend(_marked(e) for e in page.chunk)
             if not page.end or page.end == start:
                 break
             start = page.end
@@ -655,6 +665,14 @@ class MatrixTransport:
         chat = await self._chat(room_id, sender)
         if chat is None:
             return
+        room = self.client.rooms.get(room_id) if self.client else None
+        clear = kind == "m.room.message" and not event.get(DECRYPTED)
+        if clear and room is not None and room.encrypted:
+            # Sent in the clear into an encrypted room: no device key vouches for it (a
+            # leaked token, a homeserver admin). It moves no money. (Reactions still
+            # count: clients, nio among them, send them unencrypted.)
+            log.warning("matrix: ignored an unencrypted %s in encrypted room %s", kind, room_id)
+            return
         try:
             if kind == "m.room.encrypted":
                 await self._wait_for_key(chat, room_id, event)
@@ -666,13 +684,20 @@ class MatrixTransport:
             log.exception("matrix: handling event %s failed", event_id)
 
     async def _chat(self, room_id: str, sender: str) -> Chat | None:
-        """The conversation a room is for us: a group room, a direct chat, or none."""
+        """The conversation a room is for us: a group room, a direct chat, or none.
+
+        A direct chat is one person's, the one who opened it with us, and only while no
+        one else is in it: what the bot says there is private (balances, receipts).
+        """
         if room_id in self.groups:
             return Chat(PLATFORM, room_id, ChatKind.GROUP)
         known = self._rooms.get(room_id)
-        if known is not None and known.startswith("direct:"):
-            return Chat(PLATFORM, room_id, ChatKind.DIRECT)
         room = self.client.rooms.get(room_id) if self.client else None
+        if known is not None and known.startswith("direct:"):
+            if known != f"direct:{sender}" or (room is not None and room.member_count > 2):
+                log.warning("matrix: ignored %s in %s: not their own direct chat", sender, room_id)
+                return None
+            return Chat(PLATFORM, room_id, ChatKind.DIRECT)
         if known is None and room is not None and room.member_count <= 2:
             await self._direct_room(sender, room_id)  # a two-person room we did not know yet
             return Chat(PLATFORM, room_id, ChatKind.DIRECT)
@@ -755,7 +780,7 @@ class MatrixTransport:
             withheld = self._withheld.get(str(event.get("content", {}).get("session_id")))
             if isinstance(source, dict) and source.get("type") != "m.room.encrypted":
                 await self._forget_undecrypted(event_id)
-                await self._on_event(event["room_id"], source)
+                await self._on_event(event["room_id"], {**source, DECRYPTED: True})
             elif withheld is not None or now - since >= self.tuning.undecryptable_after:
                 await self._forget_undecrypted(event_id)
                 log.warning(
@@ -1401,7 +1426,21 @@ async def _diagnose_cross_signing(
     if published and (keys is None or keys.master.key_id not in published):
         # Never replaced by the bot: restored with the recovery key, or left as they are.
         what = "the account already has cross-signing keys that the store doesn't hold"
-        if section.secret("recovery_key"):
+        recovery_key = section.secret("recovery_key")
+        if recovery_key:
+            # Tried now, reading only: a mistyped or wrong key is said here, not at the run.
+            try:
+                await matrix_recovery.restore(
+                    lambda method, path, body: _call(client, method, path, body),
+                    user,
+                    matrix_recovery.decode_recovery_key(recovery_key),
+                )
+            except matrix_recovery.RecoveryError as error:
+                return Check.failed(
+                    name,
+                    f"{what}, and the recovery key given can't restore them ({error})",
+                    "give the recovery key the keys were saved with",
+                )
             return Check.passed(name, f"{what}; the next 'letsbot run' restores them")
         return Check.failed(
             name,

@@ -489,9 +489,10 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
         who booked it when that was a coordinator, not the reader."""
         paid = party.id == payer.id
         other = receiver if paid else payer
-        if reversing:
+        for_them = party.id != booker.id  # the coordinator's own receipt is a plain one
+        if reversing and for_them:
             key = "booked.reversed_paid" if paid else "booked.reversed_received"
-        elif question.action is PendingAction.BOOK and party.id != booker.id:
+        elif question.action is PendingAction.BOOK and for_them:
             key = "booked.for_you_paid" if paid else "booked.for_you_received"
         else:
             key = "booked.you_paid" if paid else "booked.you_received"
@@ -501,7 +502,7 @@ def transfer_answered(ctx: Context, question: Pending, yes: bool) -> None:
             if said:  # the coordinator's reason is their plain text, escaped by t()
                 reason = (
                     question.description or ""
-                    if reversing
+                    if reversing and for_them
                     else Raw(t("booked.reason", description=transfer.description))
                 )
             return t(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,12 @@ def make_engine(
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise UrlError(f"can't create the folder {folder}: {error.strerror}") from None
+        try:
+            # Members' names, chats and the platforms' tokens live in it: the bot's user
+            # alone reads a new file (its -wal and -shm files take its mode).
+            os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as error:
+            raise UrlError(f"can't create {database}: {error.strerror}") from None
     engine = _create(parsed, hide_parameters=True)
 
     @event.listens_for(engine, "connect")

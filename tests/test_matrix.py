@@ -638,6 +638,17 @@ async def test_the_bots_device_is_cross_signed_by_its_own_account(mx: Harness) -
     # new device with them: the same identity as before.
     await mx.stop()
     mx.matrix["recovery_key"] = "EsT1 H3Wm yHnZ VYce KwM9 c6Gk nX71 3FkR Yz9x vary hjQh 5m7X"
+    # doctor tries the key, reading only: a wrong one is said before the run.
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    [line] = [c.line() for c in doctor if "cross" in c.name]
+    assert line.startswith("FAIL  matrix cross-signing:") and "can't restore them" in line
+    mx.matrix["recovery_key"] = RECOVERY_KEY
+    doctor = await diagnose(mx.settings().matrix.beside(Path(str(mx.engine.url.database))))
+    assert [c.line() for c in doctor if "cross" in c.name] == [
+        "OK    matrix cross-signing: the account already has cross-signing keys that the"
+        " store doesn't hold; the next 'letsbot run' restores them"
+    ]
+    mx.matrix["recovery_key"] = "EsT1 H3Wm yHnZ VYce KwM9 c6Gk nX71 3FkR Yz9x vary hjQh 5m7X"
     await mx.start()
     assert any("the recovery key is not the one" in x for x in mx.log.lines)
     await mx.stop()

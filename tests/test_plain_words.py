@@ -47,9 +47,9 @@ def test_a_reversal_says_what_was_undone_and_why(club: Driver) -> None:
     club.say("admin", "ja")
     club.say("admin", "/terugboeken 1 dubbel <b>")
     told = club.say("admin", "ja")
-    assert "admin (DU-001) heeft transactie #1 teruggedraaid (reden: dubbel <b>)." in told
-    assert "Je kreeg 10 pluimen terug van Jan De Smet (DU-003) (#2)" in told
-    assert "Je gaf 10 pluimen terug aan An Peeters (DU-002) (#2)" in told
+    assert "Geboekt: #2: admin (DU-001) draaide transactie #1 terug (reden: dubbel <b>)." in told
+    assert "Je kreeg 10 pluimen terug van Jan De Smet (DU-003). Je saldo is nu 0" in told
+    assert "Je gaf 10 pluimen terug aan An Peeters (DU-002). Je saldo is nu 0" in told
 
 
 @pytest.mark.parametrize(

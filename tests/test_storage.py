@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from letsbot.domain import Identity, Role, Status, TransferKind
 from storage.check import ledger_problems
-from storage.database import make_engine, schema_state
+from storage.database import make_engine, schema_state, upgrade
 from storage.models import TransferRow
 from storage.uow import SqlUnitOfWork
 from tests.support import Driver, make_settings
@@ -191,3 +191,12 @@ def test_an_unexpected_failure_is_logged_not_shown_and_changes_nothing(
     )
     assert driver.snapshot() == before
     assert "disk says no" in caplog.text and "Traceback" in caplog.text
+
+
+def test_a_new_sqlite_file_is_read_by_the_bots_user_alone(tmp_path: Path) -> None:
+    """Names, chats and the platforms' access tokens are in it."""
+    path = tmp_path / "new" / "letsbot.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    assert path.stat().st_mode & 0o777 == 0o600
