@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
         " the difference",
     )
 
+    from app.partners import add_parser as add_partner_parser
+
+    add_partner_parser(commands)
+
     claim = commands.add_parser(
         "claim-code",
         help="one-time codes (valid 7 days) with which imported members claim their account"
@@ -288,6 +292,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from app.claim_code import cmd_claim_code
 
         return cmd_claim_code(args)
+    if args.command == "partner":
+        from app.partners import cmd_partner
+
+        return cmd_partner(args)
     if args.command == "report":
         from app.report import cmd_report
 

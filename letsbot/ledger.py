@@ -170,6 +170,14 @@ def parse_transfer(ctx: Context, words: list[str], usage_of: str) -> tuple[Membe
 
 @REGISTRY.command("pay", nl="betaal", who=Who.MEMBER, also=("betalen", "betaling"))
 def pay(ctx: Context, words: list[str]) -> None:
+    if words:
+        # Imported here: letsbot.partners builds on this module.
+        from letsbot.partners import partner_in, pay_across
+
+        across = partner_in(ctx, words[0])
+        if across is not None:  # "GE-012": a member of a partner group
+            pay_across(ctx, across[0], across[1], words[1:])
+            return
     receiver, amount, description = parse_transfer(ctx, words, "pay")
     payer = ctx.member
     if receiver.id == payer.id:

@@ -164,6 +164,7 @@ CAPABILITIES = (
     "linking",
     "privacy",
     "questions",
+    "partners",
 )
 
 

@@ -26,6 +26,9 @@ from storage.models import (
     MemberRow,
     NotifyRow,
     OutboxRow,
+    PartnerIncomingRow,
+    PartnerOutgoingRow,
+    PartnerRow,
     PendingRow,
     PlatformStateRow,
     ProcessedEventRow,
@@ -61,3 +64,6 @@ votes = cast(Table, VoteRow.__table__)
 notify_optins = cast(Table, NotifyRow.__table__)
 access_codes = cast(Table, AccessCodeRow.__table__)
 code_attempts = cast(Table, CodeAttemptRow.__table__)
+partners = cast(Table, PartnerRow.__table__)
+partner_outgoing = cast(Table, PartnerOutgoingRow.__table__)
+partner_incoming = cast(Table, PartnerIncomingRow.__table__)

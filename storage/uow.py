@@ -26,6 +26,7 @@ from storage.ledger import SqlLedger
 from storage.market import SqlMarket
 from storage.members import SqlMembers
 from storage.outbox import SqlOutbox
+from storage.partners import SqlPartners
 from storage.privacy import SqlPrivacy
 from storage.questions import SqlQuestions
 
@@ -47,6 +48,7 @@ class SqlStore:
         self.governance = SqlGovernance(connection)
         self.figures = SqlFigures(connection)
         self.privacy = SqlPrivacy(connection)
+        self.partners = SqlPartners(connection)
 
 
 class SqlUnitOfWork:

@@ -12,6 +12,7 @@ import pytest
 from letsbot.amounts import Currency
 from letsbot.domain import EventKind
 from letsbot.i18n import LANGUAGES, Raw, Translator, catalog, placeholders
+from letsbot.partners import REASONS as PARTNER_REASONS
 from letsbot.registry import REGISTRY
 from letsbot.when import REASONS
 
@@ -39,6 +40,7 @@ DYNAMIC = {
     ]
     + [f"set_{many}" for many in ("everyone", "leaving", "coordinators")],
     "status": ["active", "candidate", "leaving", "inactive"],
+    "partner.reason": list(PARTNER_REASONS),
 }
 
 

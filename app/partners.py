@@ -1,0 +1,281 @@
+"""Trade between groups, outside the core: the signing key, the ``letsbot partner``
+commands, and the HTTP endpoint and sender inside ``letsbot run`` (letsbot.partners)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import logging
+import os
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import Engine
+
+from app.compose import CliError, config_path, ready_engine, settings_from, sqlite_file
+from letsbot.config import Settings
+from letsbot.domain import Partner, PartnerState, Role, Status
+from letsbot.hub import Hub
+from letsbot.messages import Outgoing
+from letsbot.partners import PATH, PartnerDesk
+from letsbot.signing import SigningKey, valid_public_key
+from storage.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+SEND_EVERY = 2.0  # seconds between two looks for payments to send
+TIMEOUT = 30.0  # seconds a partner's bot may take to answer one payment
+MAX_BODY = 64 * 1024  # a payment message is far smaller
+
+
+def key_path(settings: Settings, config: Path, engine: Engine) -> Path:
+    """Where the private key lives: ``partners.key_file``, else beside the SQLite file."""
+    configured = settings.partners.key_file
+    if configured is not None:
+        return configured if configured.is_absolute() else (config.parent / configured).resolve()
+    database = sqlite_file(engine)
+    if database is None:
+        raise CliError(
+            "partners.key_file: empty; with a database server set it to a private file,"
+            " e.g. /var/lib/letsbot/partner.key, or set LETSBOT_PARTNERS__KEY"
+        )
+    return database.parent / f"{database.stem}-partner.key"
+
+
+def signing_key(settings: Settings, config: Path, engine: Engine) -> SigningKey:
+    """This group's key: from ``partners.key`` (the environment), else from its file,
+    which is made on first use, readable by the bot's user only."""
+    text = settings.partners.private_key()
+    where = "partners.key (LETSBOT_PARTNERS__KEY)"
+    if not text:
+        path = key_path(settings, config, engine)
+        where = str(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = SigningKey.generate()
+            try:
+                handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it just now: use that one
+                pass
+            else:
+                with os.fdopen(handle, "w", encoding="ascii") as file:
+                    file.write(base64.b64encode(key.seed).decode("ascii") + "\n")
+                log.info("made this group's partner key in %s", path)
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except OSError as error:
+            raise CliError(f"{path}: can't read the partner key: {error.strerror}") from None
+    try:
+        return SigningKey(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        raise CliError(f"{where}: not a partner key (32 bytes in base64)") from None
+
+
+# the commands
+
+
+def cmd_partner(args: argparse.Namespace) -> int:
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    if args.partner_command == "key":
+        print(signing_key(settings, config_path(args), engine).public)
+        return 0
+    uow = SqlUnitOfWork(engine)
+    now = datetime.now(UTC)
+    if args.partner_command == "list":
+        with uow.transaction() as store:
+            found = [(p, store.members.member(p.account_id)) for p in store.partners.partners()]
+        if not found:
+            print("no partner groups yet; add one with 'letsbot partner add'")
+        for partner, account in found:
+            print(_line(settings, partner, account.balance if account else 0))
+        return 0
+    prefix = args.prefix.upper()
+    if prefix == settings.group.code_prefix.upper():
+        raise CliError(f"{prefix} is this group's own prefix (group.code_prefix)")
+    if args.partner_command == "add":
+        return _add(settings, uow, args, prefix, now)
+    with uow.transaction() as store:
+        named = store.partners.partner_by_prefix(prefix)
+        if named is None or named.removed:
+            raise CliError(f"no partner group with prefix {prefix} (see 'letsbot partner list')")
+        partner = named
+        if args.partner_command in ("pause", "resume"):
+            partner = store.partners.update_partner(
+                partner.id, paused=args.partner_command == "pause"
+            )
+        else:  # remove: only a partnership that is settled
+            account = store.members.lock_members([partner.account_id])[partner.account_id]
+            if account.balance != 0:
+                raise CliError(
+                    f"{partner.name}: the trade balance is {account.balance}, not 0;"
+                    " settle it first (pause the partnership meanwhile)"
+                )
+            sending = store.partners.outgoing_payments([PartnerState.SENDING])
+            if any(p.partner_id == partner.id for p in sending):
+                raise CliError(f"{partner.name}: payments are still on their way; try later")
+            store.members.update_member(partner.account_id, status=Status.INACTIVE)
+            partner = store.partners.update_partner(partner.id, removed=now)
+    print(f"{args.partner_command}: {partner.name} ({partner.prefix})")
+    return 0
+
+
+def _add(
+    settings: Settings, uow: SqlUnitOfWork, args: argparse.Namespace, prefix: str, now: datetime
+) -> int:
+    """A new partnership, or new terms for an existing one (same prefix)."""
+    if not valid_public_key(args.key):
+        raise CliError("--key: not a public key as 'letsbot partner key' prints it")
+    if not args.url.startswith(("http://", "https://")):
+        raise CliError("--url: expected the address of its bot, e.g. https://gent.example.org")
+    cap = settings.minor(args.cap)
+    fields = {
+        "name": args.name,
+        "prefix": prefix,
+        "url": args.url,
+        "public_key": args.key.strip(),
+        "units_per_hour": args.units_per_hour,
+        "decimals": args.decimals,
+        "unit": args.unit,
+        "cap": cap,
+        "paused": False,
+    }
+    with uow.transaction() as store:
+        partner = store.partners.partner_by_prefix(prefix)
+        if partner is None:
+            account = store.members.add_member(
+                name=args.name, language=None, status=Status.EXTERNAL, role=Role.MEMBER, at=now
+            )
+            partner = store.partners.add_partner(account_id=account.id, at=now, **fields)
+            said = "added"
+        else:
+            store.members.update_member(partner.account_id, status=Status.EXTERNAL)
+            partner = store.partners.update_partner(partner.id, removed=None, **fields)
+            said = "changed"
+        # The cap is the account's limit both ways: /saldo shows it, as any limit.
+        account = store.members.update_member(partner.account_id, limits=(-cap, cap))
+    print(f"{said}: {_line(settings, partner, account.balance)}")
+    return 0
+
+
+def _line(settings: Settings, partner: Partner, balance: int) -> str:
+    state = "removed" if partner.removed else "paused" if partner.paused else "active"
+    unit = settings.currency.plural
+    return (
+        f"{partner.prefix}  {partner.name}  {partner.url}  {partner.units_per_hour}"
+        f" {partner.unit}/hour  cap {partner.cap} {unit}  balance {balance} {unit}  {state}"
+    )
+
+
+def add_parser(commands: Any) -> None:
+    """``letsbot partner ...`` under ``commands`` (the parser's subcommands)."""
+    partner = commands.add_parser(
+        "partner",
+        help="trade with other groups' bots: this group's key, and the partner groups",
+    )
+    sub = partner.add_subparsers(dest="partner_command", metavar="PARTNER_COMMAND", required=True)
+    sub.add_parser("key", help="print this group's public key, to give to a partner group")
+    sub.add_parser("list", help="the partner groups, their terms and trade balances")
+    add = sub.add_parser(
+        "add", help="add a partner group, or change its terms (the same PREFIX again)"
+    )
+    add.add_argument("prefix", metavar="PREFIX", help="its member codes' prefix, e.g. GE")
+    add.add_argument("--name", required=True, help='its name, e.g. "LETS Gent"')
+    add.add_argument(
+        "--url", required=True, help="its bot's partner address, e.g. https://gent.example.org"
+    )
+    add.add_argument("--key", required=True, help="its public key ('letsbot partner key' there)")
+    add.add_argument(
+        "--units-per-hour", type=int, required=True, help="its currency: units for an hour"
+    )
+    add.add_argument("--decimals", type=int, default=0, choices=range(5), help="default: 0")
+    add.add_argument("--unit", default="uren", help="its currency's name, plural (shown)")
+    add.add_argument(
+        "--cap",
+        type=int,
+        required=True,
+        help="in this group's units: how far the trade balance may go either way",
+    )
+    for word, what in (
+        ("pause", "stop payments with a partner group for now"),
+        ("resume", "allow payments with a paused partner group again"),
+        ("remove", "end a partnership whose trade balance is 0"),
+    ):
+        sub.add_parser(word, help=what).add_argument("prefix", metavar="PREFIX")
+
+
+# inside 'letsbot run'
+
+
+def http_send(url: str, body: bytes) -> tuple[int, bytes]:
+    """POST ``body`` to a partner's bot: (HTTP status, body); raises when there is no answer."""
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return int(response.status), response.read(MAX_BODY)
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read(MAX_BODY)
+
+
+class PartnerService:
+    """The partner endpoint (only ``letsbot.partners.PATH``) and the sender of payments."""
+
+    def __init__(self, desk: PartnerDesk, hub: Hub | None, listen: str) -> None:
+        self.desk = desk
+        self.hub = hub
+        self.listen = listen
+        self.runner: web.AppRunner | None = None
+        self.sender: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self, *, send_every: float = SEND_EVERY) -> None:
+        if self.listen:
+            app = web.Application(client_max_size=MAX_BODY)
+            app.router.add_post(PATH, self._payment)
+            self.runner = web.AppRunner(app, access_log=None)
+            await self.runner.setup()
+            host, _, port = self.listen.rpartition(":")
+            site = web.TCPSite(self.runner, host, int(port))
+            await site.start()
+            self.port = int(self.runner.addresses[0][1])  # the one chosen, for port 0
+            log.info("partner endpoint on %s:%s%s", host, self.port, PATH)
+        if send_every > 0:
+            self.sender = asyncio.get_running_loop().create_task(self._send_loop(send_every))
+
+    async def _payment(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        reply = await asyncio.to_thread(self.desk.receive, body)
+        self._post(reply.posts)
+        return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+
+    async def send_round(self) -> None:
+        self._post(await asyncio.to_thread(self.desk.send_due, http_send))
+
+    async def _send_loop(self, every: float) -> None:
+        while True:
+            try:
+                await self.send_round()
+            except Exception:
+                log.exception("sending partner payments failed; trying again")
+            await asyncio.sleep(every)
+
+    def _post(self, posts: list[Outgoing]) -> None:
+        if self.hub is None:  # tests: the outbox keeps them
+            return
+        for outgoing in posts:
+            self.hub.post(outgoing)
+
+    async def stop(self) -> None:
+        if self.sender is not None:
+            self.sender.cancel()
+            await asyncio.gather(self.sender, return_exceptions=True)
+        if self.runner is not None:
+            await self.runner.cleanup()

@@ -1,0 +1,446 @@
+"""Trade between groups: two real bots, each on its own database, over real HTTP on
+loopback. A payment is booked exactly once on both sides, or on neither."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import stat
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from adapters.console import render
+from app.cli import main
+from app.partners import PartnerService, http_send, signing_key
+from letsbot.config import load_settings
+from letsbot.messages import Outgoing
+from letsbot.partners import PATH, PartnerDesk, convert
+from letsbot.signing import SigningKey, sign_object
+from storage.check import ledger_problems
+from storage.database import make_engine
+from tests.support import Driver
+
+DURME = """
+[group]
+name = "LETS Durme"
+code_prefix = "DU"
+coordinators = ["console:admin"]
+[currency]
+name = "pluim"
+plural = "pluimen"
+units_per_hour = 60
+[storage]
+url = "{url}"
+[partners]
+listen = "127.0.0.1:0"
+give_up = "1h"
+"""
+GENT = DURME.replace("LETS Durme", "LETS Gent").replace('"DU"', '"GE"')
+GENT = GENT.replace('"pluim"', '"munt"').replace('"pluimen"', '"munten"').replace("60", "40")
+
+
+@dataclass
+class Group:
+    name: str
+    config: Path
+    engine: Engine
+    driver: Driver
+    desk: PartnerDesk
+    service: PartnerService
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.service.port}"
+
+    def cli(self, *words: str) -> int:
+        return main(["--config", str(self.config), *words])
+
+    def shown(self, posts: list[Outgoing]) -> str:
+        self.driver.shown(posts)
+        return "\n".join(render(o) for o in posts)
+
+    async def send(self) -> str:
+        """One round of the sender, as 'letsbot run' does every few seconds."""
+        return self.shown(await asyncio.to_thread(self.desk.send_due, http_send))
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        with self.engine.connect() as connection:
+            found = [tuple(row) for row in connection.execute(text(query))]
+            connection.rollback()
+        return found
+
+    def ledger_sums_to_zero(self) -> None:
+        assert self.rows("SELECT sum(balance) FROM members") == [(0,)]
+        assert ledger_problems(self.engine, self.driver.settings.group_limits) == []
+
+
+async def start_group(name: str, template: str, url: str, folder: Path) -> Group:
+    folder.mkdir()
+    config = folder / "bot.toml"
+    written = template.format(url=url)
+    if not url.startswith("sqlite"):  # no SQLite file to keep the key beside
+        written += 'key_file = "partner.key"\n'
+    config.write_text(written, encoding="utf-8")
+    settings = load_settings(config)
+    engine = make_engine(url)
+    driver = Driver(engine, settings)
+    bot = driver.bot
+    key = signing_key(settings, config, engine)
+    desk = PartnerDesk(settings, bot.uow, driver.clock, bot.translators, bot.outbox, key)
+    service = PartnerService(desk, None, settings.partners.listen)
+    await service.start(send_every=0)
+    return Group(name, config, engine, driver, desk, service)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def gent_url(request: pytest.FixtureRequest, template_db: Path, tmp_path: Path) -> str:
+    """Durme is always on SQLite; Gent on SQLite, and on PostgreSQL when there is one."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    path = tmp_path / "gent.db"
+    shutil.copy(template_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+async def groups(
+    template_db: Path, tmp_path: Path, gent_url: str, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[tuple[Group, Group]]:
+    durme_db = tmp_path / "durme.db"
+    shutil.copy(template_db, durme_db)
+    durme = await start_group("durme", DURME, f"sqlite:///{durme_db}", tmp_path / "durme")
+    gent = await start_group("gent", GENT, gent_url, tmp_path / "gent")
+    keys = {}
+    for group in (durme, gent):
+        capsys.readouterr()
+        assert group.cli("partner", "key") == 0
+        keys[group.name] = capsys.readouterr().out.strip()
+    assert (
+        durme.cli(
+            *("partner", "add", "GE", "--name", "LETS Gent", "--url", gent.url),
+            *("--key", keys["gent"], "--units-per-hour", "40", "--unit", "munten", "--cap", "300"),
+        )
+        == 0
+    )
+    assert (
+        gent.cli(
+            *("partner", "add", "DU", "--name", "LETS Durme", "--url", durme.url),
+            *(
+                "--key",
+                keys["durme"],
+                "--units-per-hour",
+                "60",
+                "--unit",
+                "pluimen",
+                "--cap",
+                "200",
+            ),
+        )
+        == 0
+    )
+    durme.driver.member("jan")
+    gent.driver.member("tine")
+    yield durme, gent
+    for group in (durme, gent):
+        await group.service.stop()
+        group.engine.dispose()
+
+
+def transfers(group: Group) -> list[tuple[Any, ...]]:
+    return group.rows("SELECT payer_id, receiver_id, amount, kind FROM transfers ORDER BY id")
+
+
+def tine_code(gent: Group) -> str:
+    return f"GE-{gent.driver.number('tine'):03d}"
+
+
+async def test_a_payment_is_booked_once_on_both_sides(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    code = tine_code(gent)
+    asked = durme.driver.say("jan", f"/betaal {code} 30 soep")
+    assert f"Betaal 30 pluimen aan {code} bij LETS Gent voor: soep?" in asked
+    assert "Bij LETS Gent krijgt die 20 munten." in asked
+    assert "afgerond" not in asked  # 30 pluimen is exactly 20 munten
+    said = durme.driver.say("jan", "ja")
+    assert "De betaling is onderweg naar LETS Gent" in said
+    assert durme.driver.balance("jan") == -30
+    assert gent.driver.balance("tine") == 0
+
+    told = await durme.send()
+    assert "Aangekomen: je 30 pluimen" in told and f"Tine ({code}) kreeg 20 munten" in told
+    assert gent.driver.balance("tine") == 20
+    # Tine's receipt waits in Gent's outbox, written with the booking, for its hub to send.
+    [(receipt,)] = gent.rows("SELECT body FROM outbox WHERE body <> ''")
+    jan = f"DU-{durme.driver.number('jan'):03d}"
+    assert f"je kreeg 20 munten van Jan ({jan}) bij LETS Durme voor: soep" in receipt
+    assert await durme.send() == ""  # nothing left to send
+    for group in (durme, gent):
+        group.ledger_sums_to_zero()
+    assert len(transfers(durme)) == 1 and len(transfers(gent)) == 1
+    state = durme.rows("SELECT state, receiver_name FROM partner_outgoing")
+    assert state == [("booked", "Tine")]
+
+
+async def test_the_receiver_is_told_in_their_own_words(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    gent.driver.say("tine", "/taal en")
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 45 brood")
+    durme.driver.say("jan", "ja")
+    posts: list[Outgoing] = []
+    desk = gent.desk
+    original = desk.receive
+
+    def keep(body: bytes) -> Any:
+        reply = original(body)
+        posts.extend(reply.posts)
+        return reply
+
+    desk.receive = keep  # type: ignore[method-assign]
+    await durme.send()
+    shown = "\n".join(render(o) for o in posts)
+    jan = f"DU-{durme.driver.number('jan'):03d}"
+    assert f"you got 30 munten from Jan ({jan}) at LETS Durme for: brood" in shown
+    assert "Your balance is now 30 munten." in shown
+
+
+async def test_rounding_is_shown_and_each_ledger_books_its_own_unit(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    asked = durme.driver.say("jan", f"/betaal {tine_code(gent)} 31 soep")
+    assert "krijgt die 20 munten" in asked  # 31 × 40 / 60 = 20.67: rounded down
+    assert "naar beneden afgerond" in asked
+    durme.driver.say("jan", "ja")
+    await durme.send()
+    assert durme.driver.balance("jan") == -31 and gent.driver.balance("tine") == 20
+    for group in (durme, gent):
+        group.ledger_sums_to_zero()
+
+
+async def test_the_partner_down_then_up_loses_nothing(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    await gent.service.stop()
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    durme.driver.say("jan", "ja")
+    assert await durme.send() == ""  # no answer: tried again later
+    assert durme.rows("SELECT state, tries FROM partner_outgoing") == [("sending", 1)]
+    assert await durme.send() == ""  # not due yet: the pause grows
+    assert durme.rows("SELECT tries FROM partner_outgoing") == [(1,)]
+    gent.service.listen = f"127.0.0.1:{gent.service.port}"
+    await gent.service.start(send_every=0)
+    for group in (durme, gent):
+        group.driver.clock.set(group.driver.clock.now() + timedelta(seconds=6))
+    told = await durme.send()
+    assert "Aangekomen" in told
+    assert gent.driver.balance("tine") == 20 and durme.driver.balance("jan") == -30
+    assert len(transfers(gent)) == 1
+
+
+async def test_a_repeated_delivery_gets_the_same_answer_and_books_once(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    durme.driver.say("jan", "ja")
+    [(payment_id,)] = durme.rows("SELECT payment_id FROM partner_outgoing")
+    due = durme.desk.due()
+    [(payment, partner, message)] = due
+    first = await asyncio.to_thread(http_send, gent.url + PATH, message)
+    resent = durme.desk.message_for(payment, partner, _payer(durme))  # signed afresh
+    again = await asyncio.to_thread(http_send, gent.url + PATH, resent)
+    assert first == again and first[0] == 200
+    assert json.loads(first[1])["status"] == "booked"
+    assert gent.driver.balance("tine") == 20 and len(transfers(gent)) == 1
+    durme.shown(durme.desk.answered(payment, partner, *again))
+    assert durme.rows("SELECT state FROM partner_outgoing") == [("booked",)]
+    assert payment.payment_id == payment_id
+
+
+def _payer(group: Group) -> Any:
+    number = group.driver.number("jan")
+    with group.driver.bot.uow.transaction() as store:
+        return store.members.member_by_number(number)
+
+
+def _message(durme: Group, gent: Group, **changes: Any) -> dict[str, Any]:
+    now = gent.driver.clock.now()
+    message: dict[str, Any] = {
+        "v": 1,
+        "kind": "payment",
+        "from": "DU",
+        "to": "GE",
+        "payment_id": "p1",
+        "sent_at": now.isoformat(),
+        "expires_at": (now + timedelta(hours=1)).isoformat(),
+        "payer": "DU-002",
+        "payer_name": "Jan",
+        "receiver": tine_code(gent),
+        "amount": 20,
+        "description": "soep",
+    }
+    message.update(changes)
+    return message
+
+
+async def _post(
+    gent: Group, message: dict[str, Any], key: SigningKey
+) -> tuple[int, dict[str, Any]]:
+    body = json.dumps(sign_object(message, key)).encode()
+    status, answer = await asyncio.to_thread(http_send, gent.url + PATH, body)
+    return status, json.loads(answer)
+
+
+async def test_forged_replayed_unknown_and_stale_messages_book_nothing(
+    groups: tuple[Group, Group], caplog: pytest.LogCaptureFixture
+) -> None:
+    durme, gent = groups
+    key = durme.desk.key
+    before = transfers(gent)
+    assert await _post(gent, _message(durme, gent), SigningKey.generate()) == (
+        403,
+        {"error": "bad signature"},
+    )
+    assert (await _post(gent, _message(durme, gent, **{"from": "XX"}), key))[0] == 403
+    stale = (gent.driver.clock.now() - timedelta(minutes=6)).isoformat()
+    assert (await _post(gent, _message(durme, gent, sent_at=stale), key))[0] == 403
+    assert (await _post(gent, _message(durme, gent, to="DU"), key))[0] == 400
+    assert transfers(gent) == before
+    status, answer = await _post(gent, _message(durme, gent), key)
+    assert status == 200 and answer["status"] == "booked"
+    replay = _message(durme, gent, amount=200)  # the same payment id, another amount
+    assert await _post(gent, replay, key) == (409, {"error": "payment id replayed"})
+    assert gent.driver.balance("tine") == 20 and len(transfers(gent)) == 1
+    refused = [r for r in caplog.records if "partner message refused" in r.getMessage()]
+    assert len(refused) == 5  # each logged once
+    assert all(str(key.seed) not in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("receiver", "amount", "reason", "said"),
+    [
+        ("GE-099", 30, "unknown", "die persoon is daar geen lid"),
+        ("tine", 600, "cap", "het verschil tussen de twee groepen zou te groot worden"),
+    ],
+)
+async def test_a_refusal_books_back_and_tells_the_payer(
+    groups: tuple[Group, Group], receiver: str, amount: int, reason: str, said: str
+) -> None:
+    durme, gent = groups
+    code = tine_code(gent) if receiver == "tine" else receiver
+    # Durme's cap with Gent is 300 pluimen; Gent's with Durme 200 munten (= 300 pluimen):
+    # Durme lets 600 through only with its own cap raised.
+    with durme.engine.begin() as connection:
+        connection.execute(text("UPDATE partners SET cap = 1000"))
+        connection.execute(
+            text(
+                "UPDATE members SET min_balance = -1000, max_balance = 1000 WHERE status = 'external'"
+            )
+        )
+    durme.driver.say("jan", f"/betaal {code} {amount} soep")
+    durme.driver.say("jan", "ja")
+    told = await durme.send()
+    assert "is teruggeboekt" in told and said in told
+    assert "Je saldo is nu 0 pluimen." in told
+    assert durme.rows("SELECT state, reason FROM partner_outgoing") == [("reversed", reason)]
+    assert durme.driver.balance("jan") == 0
+    assert [kind for *_, kind in transfers(durme)] == ["payment", "reversal"]
+    assert transfers(gent) == []
+    for group in (durme, gent):
+        group.ledger_sums_to_zero()
+
+
+async def test_over_the_cap_is_refused_before_anything_is_booked(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    said = durme.driver.say("jan", f"/betaal {tine_code(gent)} 301 soep")
+    assert "mag het verschil niet groter worden. Er kan nog 300 pluimen bij." in said
+    assert transfers(durme) == []
+
+
+async def test_a_paused_partnership_pays_nothing(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    assert gent.cli("partner", "pause", "DU") == 0
+    durme.driver.say("jan", "ja")
+    told = await durme.send()
+    assert "betalen met die groep staat even stil" in told
+    assert gent.cli("partner", "resume", "DU") == 0
+    assert durme.cli("partner", "pause", "GE") == 0
+    said = durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    assert "Betalen met LETS Gent staat even stil" in said
+
+
+async def test_giving_up_books_back(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    await gent.service.stop()
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    durme.driver.say("jan", "ja")
+    assert await durme.send() == ""
+    clock = durme.driver.clock
+    clock.set(clock.now() + timedelta(hours=1, minutes=4))
+    assert await durme.send() == ""  # expired, but within the window: still tried
+    clock.set(clock.now() + timedelta(minutes=2))
+    told = await durme.send()
+    assert "de andere groep antwoordde te lang niet" in told
+    assert durme.driver.balance("jan") == 0
+    # Late, the partner would now refuse it: past its expiry nothing is booked there.
+    gent.driver.clock.set(clock.now())
+    payment_id = durme.rows("SELECT payment_id FROM partner_outgoing")[0][0]
+    expired = (clock.now() - timedelta(minutes=6)).isoformat()
+    gent.service.listen = f"127.0.0.1:{gent.service.port}"
+    await gent.service.start(send_every=0)
+    status, answer = await _post(
+        gent, _message(durme, gent, payment_id=payment_id, expires_at=expired), durme.desk.key
+    )
+    assert (status, answer["status"], answer["reason"]) == (200, "refused", "expired")
+    assert transfers(gent) == []
+
+
+async def test_deliveries_at_the_same_moment_book_once(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    body = json.dumps(sign_object(_message(durme, gent), durme.desk.key)).encode()
+    answers: list[bytes] = []
+    barrier = threading.Barrier(6)
+
+    def deliver() -> None:
+        barrier.wait()
+        answers.append(gent.desk.receive(body).body)
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(answers)) == 1 and json.loads(answers[0])["status"] == "booked"
+    assert gent.driver.balance("tine") == 20 and len(transfers(gent)) == 1
+
+
+async def test_the_key_is_made_once_and_private(groups: tuple[Group, Group]) -> None:
+    durme, _ = groups
+    path = durme.config.parent.parent / "durme.db"
+    key_file = path.parent / "durme-partner.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    settings = durme.driver.settings
+    again = signing_key(settings, durme.config, durme.engine)
+    assert again.public == durme.desk.key.public
+    assert again.seed.hex() not in repr(again)
+
+
+def test_conversion_rounds_down() -> None:
+    from letsbot.domain import Partner
+    from tests.support import make_settings
+
+    settings = make_settings(currency={"units_per_hour": 60, "decimals": 0})
+    gent = Partner(1, "LETS Gent", "GE", "http://x", "k", 40, 2, "uren", 100, False, 5)
+    assert convert(30, settings, gent) == 2000  # 20,00
+    assert convert(1, settings, gent) == 66  # 0,666 rounded down
