@@ -7,11 +7,12 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import stat
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from sqlalchemy import Engine, text
 from adapters.console import render
 from app.cli import main
 from app.partners import PartnerService, http_send, signing_key
+from app.run import serve
+from letsbot.clock import SystemClock
 from letsbot.config import load_settings
 from letsbot.messages import Outgoing
 from letsbot.partners import PATH, PartnerDesk, convert
@@ -73,7 +76,11 @@ class Group:
         return self.shown(await asyncio.to_thread(self.desk.send_due, http_send))
 
     def rows(self, query: str) -> list[tuple[Any, ...]]:
-        with self.engine.connect() as connection:
+        return self.rows_of(self.engine, query)
+
+    @staticmethod
+    def rows_of(engine: Engine, query: str) -> list[tuple[Any, ...]]:
+        with engine.connect() as connection:
             found = [tuple(row) for row in connection.execute(text(query))]
             connection.rollback()
         return found
@@ -444,3 +451,94 @@ def test_conversion_rounds_down() -> None:
     gent = Partner(1, "LETS Gent", "GE", "http://x", "k", 40, 2, "uren", 100, False, 5)
     assert convert(30, settings, gent) == 2000  # 20,00
     assert convert(1, settings, gent) == 66  # 0,666 rounded down
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 20) -> None:
+    """Look again after each turn of the event loop's work, until ``condition`` or the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not await asyncio.to_thread(condition):
+        assert loop.time() < deadline, "gave up waiting"
+        await asyncio.sleep(0.05)
+
+
+async def test_letsbot_run_answers_partners_and_sends_payments(
+    template_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both bots as 'letsbot run' serves them: Gent's endpoint, Durme's sender."""
+    port = free_port()
+    paths = {name: tmp_path / f"{name}.db" for name in ("durme", "gent")}
+    configs: dict[str, Path] = {}
+    for name, template in (("durme", DURME), ("gent", GENT)):
+        shutil.copy(template_db, paths[name])
+        (tmp_path / name).mkdir()
+        configs[name] = tmp_path / name / "bot.toml"
+        listen = f"127.0.0.1:{port}" if name == "gent" else ""
+        written = template.format(url=f"sqlite:///{paths[name]}")
+        configs[name].write_text(
+            written.replace('listen = "127.0.0.1:0"', f'listen = "{listen}"'), encoding="utf-8"
+        )
+    keys = {}
+    for name in configs:
+        capsys.readouterr()
+        assert main(["--config", str(configs[name]), "partner", "key"]) == 0
+        keys[name] = capsys.readouterr().out.strip()
+    add = ["partner", "add", "--units-per-hour"]
+    assert (
+        main(
+            [
+                *("--config", str(configs["durme"]), *add, "40", "GE", "--name", "LETS Gent"),
+                *("--url", f"http://127.0.0.1:{port}", "--key", keys["gent"], "--cap", "300"),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                *("--config", str(configs["gent"]), *add, "60", "DU", "--name", "LETS Durme"),
+                *("--url", "http://127.0.0.1:9", "--key", keys["durme"], "--cap", "200"),
+            ]
+        )
+        == 0
+    )
+    engines = {name: make_engine(f"sqlite:///{paths[name]}") for name in paths}
+    settings = {name: load_settings(configs[name]) for name in configs}
+    drivers = {name: Driver(engines[name], settings[name]) for name in configs}
+    for driver in drivers.values():
+        driver.clock.set(datetime.now(UTC))
+    drivers["durme"].member("jan")
+    drivers["gent"].member("tine")
+    stops = {name: asyncio.Event() for name in configs}
+    tasks = [
+        asyncio.create_task(
+            serve(
+                settings[name],
+                engines[name],
+                SystemClock(),
+                stops[name],
+                partner_key=signing_key(settings[name], configs[name], engines[name]),
+            )
+        )
+        for name in configs
+    ]
+    try:
+        code = f"GE-{drivers['gent'].number('tine'):03d}"
+        drivers["durme"].say("jan", f"/betaal {code} 30 soep")
+        assert "onderweg" in drivers["durme"].say("jan", "ja")
+        await wait_until(lambda: drivers["gent"].balance("tine") == 20)
+        outgoing = "SELECT state FROM partner_outgoing"
+        await wait_until(lambda: Group.rows_of(engines["durme"], outgoing) == [("booked",)])
+    finally:
+        for stop in stops.values():
+            stop.set()
+        await asyncio.gather(*tasks)
+        for engine in engines.values():
+            engine.dispose()
+    assert drivers["durme"].balance("jan") == -30
