@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 
 from adapters.console import render
 from app.cli import main
+from app.compose import sqlite_file
 from app.partners import PartnerService, http_send, signing_key
 from app.run import serve
 from letsbot.clock import SystemClock
@@ -108,24 +109,32 @@ async def start_group(name: str, template: str, url: str, folder: Path) -> Group
     return Group(name, config, engine, driver, desk, service)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def gent_url(request: pytest.FixtureRequest, template_db: Path, tmp_path: Path) -> str:
-    """Durme is always on SQLite; Gent on SQLite, and on PostgreSQL when there is one."""
-    if request.param == "postgresql":
-        return str(request.getfixturevalue("pg_url"))
-    path = tmp_path / "gent.db"
-    shutil.copy(template_db, path)
-    return f"sqlite:///{path}"
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("gent-postgresql", marks=pytest.mark.postgres),
+        pytest.param("durme-postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def urls(request: pytest.FixtureRequest, template_db: Path, tmp_path: Path) -> dict[str, str]:
+    """Both groups on SQLite; and one of them on PostgreSQL when there is a server."""
+    found = {}
+    for name in ("durme", "gent"):
+        if request.param == f"{name}-postgresql":
+            found[name] = str(request.getfixturevalue("pg_url"))
+        else:
+            path = tmp_path / f"{name}.db"
+            shutil.copy(template_db, path)
+            found[name] = f"sqlite:///{path}"
+    return found
 
 
 @pytest.fixture
 async def groups(
-    template_db: Path, tmp_path: Path, gent_url: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, urls: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> AsyncIterator[tuple[Group, Group]]:
-    durme_db = tmp_path / "durme.db"
-    shutil.copy(template_db, durme_db)
-    durme = await start_group("durme", DURME, f"sqlite:///{durme_db}", tmp_path / "durme")
-    gent = await start_group("gent", GENT, gent_url, tmp_path / "gent")
+    durme = await start_group("durme", DURME, urls["durme"], tmp_path / "durme")
+    gent = await start_group("gent", GENT, urls["gent"], tmp_path / "gent")
     keys = {}
     for group in (durme, gent):
         capsys.readouterr()
@@ -434,8 +443,12 @@ async def test_deliveries_at_the_same_moment_book_once(groups: tuple[Group, Grou
 
 async def test_the_key_is_made_once_and_private(groups: tuple[Group, Group]) -> None:
     durme, _ = groups
-    path = durme.config.parent.parent / "durme.db"
-    key_file = path.parent / "durme-partner.key"
+    database = sqlite_file(durme.engine)
+    key_file = (
+        durme.config.parent / "partner.key"
+        if database is None
+        else database.parent / f"{database.stem}-partner.key"
+    )
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     settings = durme.driver.settings
     again = signing_key(settings, durme.config, durme.engine)
@@ -542,3 +555,33 @@ async def test_letsbot_run_answers_partners_and_sends_payments(
         for engine in engines.values():
             engine.dispose()
     assert drivers["durme"].balance("jan") == -30
+
+
+async def test_two_senders_on_one_database_send_a_payment_once(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    durme.driver.say("jan", "ja")
+    other = PartnerDesk(
+        durme.desk.settings,
+        durme.desk.uow,
+        durme.desk.clock,
+        durme.desk.translators,
+        durme.desk.outbox,
+        durme.desk.key,
+    )
+    claimed: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def claim(desk: PartnerDesk) -> None:
+        barrier.wait()
+        claimed.extend(payment.id for payment, _, _ in desk.due())
+
+    threads = [threading.Thread(target=claim, args=(d,)) for d in (durme.desk, other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(claimed) == 1  # the other finds it leased
+    assert durme.rows("SELECT tries FROM partner_outgoing") == [(1,)]
