@@ -9,6 +9,7 @@ import base64
 import binascii
 import logging
 import os
+import re
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -111,15 +112,16 @@ def cmd_partner(args: argparse.Namespace) -> int:
                 partner.id, paused=args.partner_command == "pause"
             )
         else:  # remove: only a partnership that is settled
+            # The account's lock first: a payment booked at this moment takes it too.
             account = store.members.lock_members([partner.account_id])[partner.account_id]
+            sending = store.partners.outgoing_payments([PartnerState.SENDING])
+            if any(p.partner_id == partner.id for p in sending):
+                raise CliError(f"{partner.name}: payments are still on their way; try later")
             if account.balance != 0:
                 raise CliError(
                     f"{partner.name}: the trade balance is {account.balance}, not 0;"
                     " settle it first (pause the partnership meanwhile)"
                 )
-            sending = store.partners.outgoing_payments([PartnerState.SENDING])
-            if any(p.partner_id == partner.id for p in sending):
-                raise CliError(f"{partner.name}: payments are still on their way; try later")
             store.members.update_member(partner.account_id, status=Status.INACTIVE)
             partner = store.partners.update_partner(partner.id, removed=now)
     print(f"{args.partner_command}: {partner.name} ({partner.prefix})")
@@ -130,13 +132,19 @@ def _add(
     settings: Settings, uow: SqlUnitOfWork, args: argparse.Namespace, prefix: str, now: datetime
 ) -> int:
     """A new partnership, or new terms for an existing one (same prefix)."""
+    if not re.fullmatch(r"[A-Za-z]{1,8}", prefix):
+        raise CliError(f"PREFIX {prefix!r}: expected 1 to 8 letters, as in their member codes")
+    if not 0 < len(args.name.strip()) <= 200:
+        raise CliError("--name: expected the group's name, at most 200 characters")
+    if args.units_per_hour <= 0 or args.cap <= 0:
+        raise CliError("--units-per-hour and --cap: expected whole numbers above 0")
     if not valid_public_key(args.key):
         raise CliError("--key: not a public key as 'letsbot partner key' prints it")
     if not args.url.startswith(("http://", "https://")):
         raise CliError("--url: expected the address of its bot, e.g. https://gent.example.org")
     cap = settings.minor(args.cap)
     fields = {
-        "name": args.name,
+        "name": args.name.strip(),
         "prefix": prefix,
         "url": args.url,
         "public_key": args.key.strip(),

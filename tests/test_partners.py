@@ -585,3 +585,61 @@ async def test_two_senders_on_one_database_send_a_payment_once(
         thread.join()
     assert len(claimed) == 1  # the other finds it leased
     assert durme.rows("SELECT tries FROM partner_outgoing") == [(1,)]
+
+
+async def test_the_partner_commands(
+    groups: tuple[Group, Group], capsys: pytest.CaptureFixture[str]
+) -> None:
+    durme, gent = groups
+    capsys.readouterr()
+    assert durme.cli("partner", "list") == 0
+    listed = capsys.readouterr().out
+    assert "GE  LETS Gent" in listed and "cap 300 pluimen  balance 0 pluimen  active" in listed
+    key = gent.desk.key.public
+    for wrong, said in (
+        (["G3"], "expected 1 to 8 letters"),
+        (["GE", "--key", "nonsense"], "--key: not a public key"),
+        (["GE", "--cap", "0"], "expected whole numbers above 0"),
+        (["GE", "--url", "gent.example.org"], "--url: expected the address of its bot"),
+        (["DU"], "is this group's own prefix"),
+    ):
+        words = {"--key": key, "--cap": "10", "--url": "http://x", "--name": "X"}
+        words.update(dict(zip(wrong[1::2], wrong[2::2], strict=True)))
+        flat = [w for pair in words.items() for w in pair]
+        assert durme.cli("partner", "add", wrong[0], "--units-per-hour", "40", *flat) == 2
+        assert said in capsys.readouterr().err
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    durme.driver.say("jan", "ja")
+    assert durme.cli("partner", "remove", "GE") == 2
+    assert "payments are still on their way" in capsys.readouterr().err
+    await durme.send()
+    assert durme.cli("partner", "remove", "GE") == 2
+    assert "the trade balance is 30, not 0" in capsys.readouterr().err
+    assert gent.cli("partner", "remove", "XX") == 2
+    # A settled partnership ends; its account stays, closed, with its history.
+    other = ("--name", "LETS Aalst", "--url", "http://x", "--key", key, "--cap", "10")
+    assert durme.cli("partner", "add", "AA", "--units-per-hour", "60", *other) == 0
+    assert durme.cli("partner", "remove", "AA") == 0
+    assert "remove: LETS Aalst (AA)" in capsys.readouterr().out
+    assert durme.cli("partner", "list") == 0
+    assert "LETS Aalst" in capsys.readouterr().out.split("AA  ")[1].split("removed")[0]
+    said = durme.driver.say("jan", "/betaal AA-001 5 soep")
+    assert "AA" not in durme.rows("SELECT prefix FROM partners WHERE removed_at IS NULL")
+    assert "Betaal" not in said  # no longer a partner's code: nothing is asked
+    assert durme.rows("SELECT status FROM members WHERE name = 'LETS Aalst'") == [("inactive",)]
+
+
+async def test_in_english_too(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    durme.driver.say("jan", "/lang en")
+    code = tine_code(gent)
+    asked = durme.driver.say("jan", f"/pay {code} 31 soup")
+    assert f"Pay 31 pluimen to {code} at LETS Gent for: soup?" in asked
+    assert "At LETS Gent they get 20 munten." in asked and "Rounded down" in asked
+    assert "on its way to LETS Gent" in durme.driver.say("jan", "yes")
+    told = await durme.send()
+    assert "Arrived: your 31 pluimen" in told and f"Tine ({code}) got 20 munten" in told
+    durme.driver.say("jan", "/pay GE-099 30 soup")
+    durme.driver.say("jan", "yes")
+    told = await durme.send()
+    assert "was reversed" in told and "that person is not a member there" in told
