@@ -1,38 +1,26 @@
-"""Trade between groups, outside the core: the signing key, the ``letsbot partner``
-commands, and the HTTP endpoint and sender inside ``letsbot run`` (letsbot.partners)."""
+"""Trade between groups, outside the core: this group's signing key and the
+``letsbot partner`` commands (letsbot.partners; the endpoint: app.partner_http)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import binascii
 import logging
 import os
 import re
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from aiohttp import web
 from sqlalchemy import Engine
 
 from app.compose import CliError, config_path, ready_engine, settings_from, sqlite_file
 from letsbot.config import Settings
 from letsbot.domain import Partner, PartnerState, Role, Status
-from letsbot.hub import Hub
-from letsbot.messages import Outgoing
-from letsbot.partners import PATH, PartnerDesk
 from letsbot.signing import SigningKey, valid_public_key
 from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
-
-SEND_EVERY = 2.0  # seconds between two looks for payments to send
-TIMEOUT = 30.0  # seconds a partner's bot may take to answer one payment
-MAX_BODY = 64 * 1024  # a payment message is far smaller
 
 
 def key_path(settings: Settings, config: Path, engine: Engine) -> Path:
@@ -179,111 +167,3 @@ def _line(settings: Settings, partner: Partner, balance: int) -> str:
         f"{partner.prefix}  {partner.name}  {partner.url}  {partner.units_per_hour}"
         f" {partner.unit}/hour  cap {partner.cap} {unit}  balance {balance} {unit}  {state}"
     )
-
-
-def add_parser(commands: Any) -> None:
-    """``letsbot partner ...`` under ``commands`` (the parser's subcommands)."""
-    partner = commands.add_parser(
-        "partner",
-        help="trade with other groups' bots: this group's key, and the partner groups",
-    )
-    sub = partner.add_subparsers(dest="partner_command", metavar="PARTNER_COMMAND", required=True)
-    sub.add_parser("key", help="print this group's public key, to give to a partner group")
-    sub.add_parser("list", help="the partner groups, their terms and trade balances")
-    add = sub.add_parser(
-        "add", help="add a partner group, or change its terms (the same PREFIX again)"
-    )
-    add.add_argument("prefix", metavar="PREFIX", help="its member codes' prefix, e.g. GE")
-    add.add_argument("--name", required=True, help='its name, e.g. "LETS Gent"')
-    add.add_argument(
-        "--url", required=True, help="its bot's partner address, e.g. https://gent.example.org"
-    )
-    add.add_argument("--key", required=True, help="its public key ('letsbot partner key' there)")
-    add.add_argument(
-        "--units-per-hour", type=int, required=True, help="its currency: units for an hour"
-    )
-    add.add_argument("--decimals", type=int, default=0, choices=range(5), help="default: 0")
-    add.add_argument("--unit", default="uren", help="its currency's name, plural (shown)")
-    add.add_argument(
-        "--cap",
-        type=int,
-        required=True,
-        help="in this group's units: how far the trade balance may go either way",
-    )
-    for word, what in (
-        ("pause", "stop payments with a partner group for now"),
-        ("resume", "allow payments with a paused partner group again"),
-        ("remove", "end a partnership whose trade balance is 0"),
-    ):
-        sub.add_parser(word, help=what).add_argument("prefix", metavar="PREFIX")
-
-
-# inside 'letsbot run'
-
-
-def http_send(url: str, body: bytes) -> tuple[int, bytes]:
-    """POST ``body`` to a partner's bot: (HTTP status, body); raises when there is no answer."""
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return int(response.status), response.read(MAX_BODY)
-    except urllib.error.HTTPError as error:
-        return int(error.code), error.read(MAX_BODY)
-
-
-class PartnerService:
-    """The partner endpoint (only ``letsbot.partners.PATH``) and the sender of payments."""
-
-    def __init__(self, desk: PartnerDesk, hub: Hub | None, listen: str) -> None:
-        self.desk = desk
-        self.hub = hub
-        self.listen = listen
-        self.runner: web.AppRunner | None = None
-        self.sender: asyncio.Task[None] | None = None
-        self.port = 0
-
-    async def start(self, *, send_every: float = SEND_EVERY) -> None:
-        if self.listen:
-            app = web.Application(client_max_size=MAX_BODY)
-            app.router.add_post(PATH, self._payment)
-            self.runner = web.AppRunner(app, access_log=None)
-            await self.runner.setup()
-            host, _, port = self.listen.rpartition(":")
-            site = web.TCPSite(self.runner, host, int(port))
-            await site.start()
-            self.port = int(self.runner.addresses[0][1])  # the one chosen, for port 0
-            log.info("partner endpoint on %s:%s%s", host, self.port, PATH)
-        if send_every > 0:
-            self.sender = asyncio.get_running_loop().create_task(self._send_loop(send_every))
-
-    async def _payment(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        reply = await asyncio.to_thread(self.desk.receive, body)
-        self._post(reply.posts)
-        return web.Response(status=reply.status, body=reply.body, content_type="application/json")
-
-    async def send_round(self) -> None:
-        self._post(await asyncio.to_thread(self.desk.send_due, http_send))
-
-    async def _send_loop(self, every: float) -> None:
-        while True:
-            try:
-                await self.send_round()
-            except Exception:
-                log.exception("sending partner payments failed; trying again")
-            await asyncio.sleep(every)
-
-    def _post(self, posts: list[Outgoing]) -> None:
-        if self.hub is None:  # tests: the outbox keeps them
-            return
-        for outgoing in posts:
-            self.hub.post(outgoing)
-
-    async def stop(self) -> None:
-        if self.sender is not None:
-            self.sender.cancel()
-            await asyncio.gather(self.sender, return_exceptions=True)
-        if self.runner is not None:
-            await self.runner.cleanup()

@@ -123,7 +123,7 @@ async def serve(
     timer = Timer(post_scheduled, check_every)
     partners = None
     if partner_key is not None:  # trade with other groups: their endpoint and our sender
-        from app.partners import PartnerService
+        from app.partner_http import PartnerService
 
         bot = hub.bot
         assert isinstance(bot, Bot)

@@ -401,3 +401,13 @@ class PartnerPayment:
     next_try_at: datetime
     tries: int
     receiver_name: str | None  # as the partner answered
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingAnswer:
+    """What this group answered a partner's payment: the same again for a repeat."""
+
+    digest: str  # of what was asked (letsbot.partners.digest)
+    status: str  # booked | refused
+    reason: str | None  # why it was refused
+    transfer_id: int | None  # partner account -> receiver, when booked

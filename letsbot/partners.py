@@ -43,6 +43,7 @@ from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Compose, Context
 from letsbot.domain import (
+    IncomingAnswer,
     Member,
     MemberCode,
     Partner,
@@ -355,9 +356,9 @@ class PartnerDesk:
             locked = store.members.lock_members(sorted(set(wanted)))
             before = store.partners.incoming_answer(partner.id, payment_id)
             if before is not None:
-                if before[0] != asked:
+                if before.digest != asked:
                     return self._refused(409, "payment id replayed", partner.prefix, payment_id)
-                return Reply(200, before[1].encode(), [])
+                return Reply(200, self._answer_for(store, partner, payment_id, before, now), [])
             partner = store.partners.partner(partner.id) or partner  # as it stands now
             reason = self._reason(partner, receiver, locked, amount, expires_at, now)
             transfer_id: int | None = None
@@ -384,33 +385,42 @@ class PartnerDesk:
                     posts += self._received(
                         store, partner, message, posted.transfer.id, posted.receiver_after
                     )
-            answer = sign_object(
-                {
-                    "v": VERSION,
-                    "kind": "answer",
-                    "from": self.prefix,
-                    "to": partner.prefix,
-                    "payment_id": payment_id,
-                    "sent_at": _iso(now),
-                    "status": "refused" if reason else "booked",
-                    "reason": reason,
-                    "receiver_name": None if reason or receiver is None else receiver.name,
-                },
-                self.key,
-            )
-            text = json.dumps(answer, ensure_ascii=False)
+            answer = IncomingAnswer(asked, "refused" if reason else "booked", reason, transfer_id)
             store.partners.add_incoming(
-                partner_id=partner.id,
-                payment_id=payment_id,
-                digest=asked,
-                answer=text,
-                transfer_id=transfer_id,
-                at=now,
+                partner_id=partner.id, payment_id=payment_id, answer=answer, at=now
             )
+            body = self._answer_for(store, partner, payment_id, answer, now)
             posts = self.outbox.queue(store, posts)
         if reason:
             log.info("partner payment %s from %s refused: %s", payment_id, partner.prefix, reason)
-        return Reply(200, text.encode(), posts)
+        return Reply(200, body, posts)
+
+    def _answer_for(
+        self, store: Store, partner: Partner, payment_id: str, answer: IncomingAnswer, now: datetime
+    ) -> bytes:
+        """The signed answer, signed afresh for a repeat; with the receiver's name as it
+        is now (a forgotten member's is no longer theirs)."""
+        name = None
+        if answer.transfer_id is not None:
+            transfer = store.ledger.transfer(answer.transfer_id)
+            receiver = store.members.member(transfer.receiver_id) if transfer else None
+            if receiver is not None and not receiver.forgotten:
+                name = receiver.name
+        signed = sign_object(
+            {
+                "v": VERSION,
+                "kind": "answer",
+                "from": self.prefix,
+                "to": partner.prefix,
+                "payment_id": payment_id,
+                "sent_at": _iso(now),
+                "status": answer.status,
+                "reason": answer.reason,
+                "receiver_name": name,
+            },
+            self.key,
+        )
+        return json.dumps(signed, ensure_ascii=False).encode()
 
     @staticmethod
     def _description(message: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from letsbot.domain import (
     EventKind,
     Footprint,
     Identity,
+    IncomingAnswer,
     Listing,
     ListingKind,
     Member,
@@ -626,8 +627,8 @@ class Partners(Protocol):
         """BOOKED or REVERSED; False when it was settled before (the claim)."""
         ...
 
-    def incoming_answer(self, partner_id: int, payment_id: str) -> tuple[str, str] | None:
-        """(digest, signed answer) of a payment received before, if it was."""
+    def incoming_answer(self, partner_id: int, payment_id: str) -> IncomingAnswer | None:
+        """What a payment received before was answered, if it was."""
         ...
 
     def add_incoming(
@@ -635,9 +636,7 @@ class Partners(Protocol):
         *,
         partner_id: int,
         payment_id: str,
-        digest: str,
-        answer: str,
-        transfer_id: int | None,
+        answer: IncomingAnswer,
         at: datetime,
     ) -> None: ...
 

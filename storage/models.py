@@ -484,14 +484,16 @@ class PartnerOutgoingRow(Base):
 
 
 class PartnerIncomingRow(Base):
-    """A payment a partner's bot sent, and the signed answer it got: a payment id is
-    booked at most once, and a repeat gets the same answer."""
+    """A payment a partner's bot sent, and what it was answered: a payment id is booked
+    at most once, and a repeat gets the same answer (signed afresh; the receiver's
+    name read anew, so a forgotten member's name is not kept here)."""
 
     __tablename__ = "partner_incoming"
 
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
     payment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     digest: Mapped[str] = mapped_column(String(64))  # sha256 of what was asked, sans time
-    answer: Mapped[str] = mapped_column(Text)  # the signed answer, as sent
+    status: Mapped[str] = mapped_column(String(16))  # booked | refused
+    reason: Mapped[str | None] = mapped_column(String(40))  # why it was refused
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
-from letsbot.domain import Partner, PartnerPayment, PartnerState
+from letsbot.domain import IncomingAnswer, Partner, PartnerPayment, PartnerState
 from storage.tables import partner_incoming, partner_outgoing, partners
 
 
@@ -163,32 +163,33 @@ class SqlPartners:
         )
         return bool(done.rowcount)
 
-    def incoming_answer(self, partner_id: int, payment_id: str) -> tuple[str, str] | None:
+    def incoming_answer(self, partner_id: int, payment_id: str) -> IncomingAnswer | None:
         row = self.db.execute(
-            select(partner_incoming.c.digest, partner_incoming.c.answer).where(
+            select(partner_incoming).where(
                 partner_incoming.c.partner_id == partner_id,
                 partner_incoming.c.payment_id == payment_id,
             )
         ).first()
-        return (row.digest, row.answer) if row else None
+        if row is None:
+            return None
+        return IncomingAnswer(row.digest, row.status, row.reason, row.transfer_id)
 
     def add_incoming(
         self,
         *,
         partner_id: int,
         payment_id: str,
-        digest: str,
-        answer: str,
-        transfer_id: int | None,
+        answer: IncomingAnswer,
         at: datetime,
     ) -> None:
         self.db.execute(
             insert(partner_incoming).values(
                 partner_id=partner_id,
                 payment_id=payment_id,
-                digest=digest,
-                answer=answer,
-                transfer_id=transfer_id,
+                digest=answer.digest,
+                status=answer.status,
+                reason=answer.reason,
+                transfer_id=answer.transfer_id,
                 created_at=at,
             )
         )

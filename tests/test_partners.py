@@ -22,7 +22,8 @@ from sqlalchemy import Engine, text
 from adapters.console import render
 from app.cli import main
 from app.compose import sqlite_file
-from app.partners import PartnerService, http_send, signing_key
+from app.partner_http import PartnerService, http_send
+from app.partners import signing_key
 from app.run import serve
 from letsbot.clock import SystemClock
 from letsbot.config import load_settings

@@ -83,7 +83,8 @@ def upgrade() -> None:
         sa.Column("partner_id", sa.Integer(), nullable=False),
         sa.Column("payment_id", sa.String(length=40), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
-        sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=40), nullable=True),
         sa.Column("transfer_id", sa.Integer(), nullable=True),
         sa.Column("created_at", storage.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
