@@ -103,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file", metavar="FILE", type=Path)
 
     export = commands.add_parser(
-        "export", help="write members, transfers, listings or events as CSV or JSON"
+        "export",
+        help="write members, transfers, listings, events or partner payments as CSV or JSON",
     )
-    export.add_argument("what", choices=["members", "transfers", "listings", "events"])
+    export.add_argument(
+        "what", choices=["members", "transfers", "listings", "events", "partner-payments"]
+    )
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
 

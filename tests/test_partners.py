@@ -32,6 +32,7 @@ from letsbot.partners import PATH, PartnerDesk, convert
 from letsbot.signing import SigningKey, sign_object
 from storage.check import ledger_problems
 from storage.database import make_engine
+from storage.exchange import export_rows
 from tests.support import Driver
 
 DURME = """
@@ -205,6 +206,23 @@ async def test_a_payment_is_booked_once_on_both_sides(groups: tuple[Group, Group
     assert len(transfers(durme)) == 1 and len(transfers(gent)) == 1
     state = durme.rows("SELECT state, receiver_name FROM partner_outgoing")
     assert state == [("booked", "Tine")]
+    # Both exports name the payment by the same id, each in its own unit.
+    [sent] = export_rows(durme.engine, "partner-payments", "DU", 0)
+    [got] = export_rows(gent.engine, "partner-payments", "GE", 0)
+    assert (sent["direction"], sent["partner"], sent["member"], sent["other"]) == (
+        "out",
+        "GE",
+        jan,
+        code,
+    )
+    assert (sent["amount"], sent["their_amount"], sent["state"]) == ("30", 20, "booked")
+    assert (got["direction"], got["partner"], got["member"], got["amount"]) == (
+        "in",
+        "DU",
+        code,
+        "20",
+    )
+    assert got["payment_id"] == sent["payment_id"] and got["state"] == "booked"
 
 
 async def test_the_receiver_is_told_in_their_own_words(groups: tuple[Group, Group]) -> None:
