@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from app.compose import CliError, config_path, ready_engine, settings_from, sqlite_file
 from letsbot.config import Settings
+from letsbot.doctor import Check
 from letsbot.domain import Partner, PartnerState, Role, Status
 from letsbot.signing import SigningKey, valid_public_key
 from storage.uow import SqlUnitOfWork
@@ -167,3 +168,55 @@ def _line(settings: Settings, partner: Partner, balance: int) -> str:
         f"{partner.prefix}  {partner.name}  {partner.url}  {partner.units_per_hour}"
         f" {partner.unit}/hour  cap {partner.cap} {unit}  balance {balance} {unit}  {state}"
     )
+
+
+def partner_checks(settings: Settings, config: Path, engine: Engine) -> list[Check]:
+    """``letsbot doctor``'s lines on trade between groups, when the group has any:
+    the key (there, and readable by the bot's user only) and each partnership."""
+    try:
+        with SqlUnitOfWork(engine).transaction() as store:
+            found = store.partners.partners()
+            sending = store.partners.outgoing_payments([PartnerState.SENDING])
+    except Exception:  # the database line already says what is wrong with it
+        return []
+    current = [p for p in found if not p.removed]
+    if not current and not settings.partners.listen:
+        return []
+    checks = [_key_check(settings, config, engine)]
+    now = datetime.now(UTC)
+    for partner in current:
+        name = f"partner {partner.prefix}"
+        mine = [p for p in sending if p.partner_id == partner.id]
+        late = [p for p in mine if p.expires_at < now - settings.partners.window]
+        if late:
+            checks.append(
+                Check.failed(
+                    name,
+                    f"{len(late)} payment(s) to {partner.name} past their expiry, not booked back",
+                    "keep 'letsbot run' running: it books them back within a minute",
+                )
+            )
+            continue
+        state = "paused" if partner.paused else "active"
+        checks.append(
+            Check.passed(name, f"{partner.name} ({state}), {len(mine)} payment(s) on their way")
+        )
+    return checks
+
+
+def _key_check(settings: Settings, config: Path, engine: Engine) -> Check:
+    if settings.partners.private_key():
+        return Check.passed("partner key", "from partners.key (the environment)")
+    try:
+        path = key_path(settings, config, engine)
+    except CliError as error:
+        return Check.failed("partner key", str(error), "set partners.key_file")
+    if not path.exists():
+        return Check.failed(
+            "partner key", f"{path} doesn't exist yet", "run 'letsbot partner key' once"
+        )
+    if path.stat().st_mode & 0o077:
+        return Check.failed(
+            "partner key", f"{path} may be read by others", f"run 'chmod 600 {path}'"
+        )
+    return Check.passed("partner key", f"{path}, readable by the bot's user only")

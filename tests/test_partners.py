@@ -662,3 +662,25 @@ async def test_in_english_too(groups: tuple[Group, Group]) -> None:
     durme.driver.say("jan", "yes")
     told = await durme.send()
     assert "was reversed" in told and "that person is not a member there" in told
+
+
+async def test_doctor_tells_the_key_and_each_partnership(
+    groups: tuple[Group, Group], capsys: pytest.CaptureFixture[str]
+) -> None:
+    durme, gent = groups
+    durme.driver.clock.set(datetime.now(UTC))  # the doctor reads the system clock
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    durme.driver.say("jan", "ja")
+    capsys.readouterr()
+    await asyncio.to_thread(durme.cli, "doctor")  # it runs an event loop of its own
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("OK    partner key: ") for line in lines)
+    assert "OK    partner GE: LETS Gent (active), 1 payment(s) on their way" in lines
+    database = sqlite_file(durme.engine)
+    if database is not None:
+        key_file = database.parent / f"{database.stem}-partner.key"
+        key_file.chmod(0o644)
+        assert await asyncio.to_thread(durme.cli, "doctor") == 1
+        said = capsys.readouterr().out
+        assert f"FAIL  partner key: {key_file} may be read by others" in said
+        assert durme.desk.key.public not in said and str(durme.desk.key.seed) not in said
