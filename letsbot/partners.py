@@ -68,6 +68,7 @@ from letsbot.ports import Store, UnitOfWork
 from letsbot.posting import LimitRefused, post
 from letsbot.registry import REGISTRY
 from letsbot.signing import SigningKey, canonical_json, sign_object, verify_object
+from letsbot.text import strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -317,14 +318,19 @@ class PartnerDesk:
             and not isinstance(amount, bool)
             and amount > 0
             and all(
-                isinstance(message.get(k), str)
+                isinstance(message.get(k), str) and 0 < len(message[k]) <= DESCRIPTION_LIMIT
                 for k in ("receiver", "payer", "payer_name", "description")
             )
         )
         if not fields_ok:
             return self._refused(400, "not a payment this bot reads", sender, payment_id)
         assert isinstance(payment_id, str) and isinstance(amount, int) and expires_at is not None
-        return self._book(partner, message, payment_id, amount, expires_at, now)
+        asked = digest(message)
+        # Words another group's members typed: shown here, so no control characters
+        # (a right-to-left override ...), as for what members type here.
+        for key in ("payer", "payer_name", "description"):
+            message[key] = strip_controls(message[key])
+        return self._book(partner, message, asked, amount, expires_at, now)
 
     def _refused(self, status: int, why: str, sender: object, payment_id: object) -> Reply:
         # Logged once per message, never its content: it may be anyone's.
@@ -340,12 +346,12 @@ class PartnerDesk:
         self,
         partner: Partner,
         message: dict[str, Any],
-        payment_id: str,
+        asked: str,
         amount: int,
         expires_at: datetime,
         now: datetime,
     ) -> Reply:
-        asked = digest(message)
+        payment_id: str = message["payment_id"]
         posts: list[Outgoing] = []
         with self.uow.transaction() as store:
             number = MemberCode.number_in(message["receiver"], self.prefix)
@@ -424,8 +430,7 @@ class PartnerDesk:
 
     @staticmethod
     def _description(message: dict[str, Any]) -> str:
-        text = f"{message['description']} ({message['payer_name']}, {message['payer']})"
-        return text[: DESCRIPTION_LIMIT * 2]
+        return f"{message['description']} ({message['payer_name']}, {message['payer']})"
 
     def _reason(
         self,

@@ -684,3 +684,16 @@ async def test_doctor_tells_the_key_and_each_partnership(
         said = capsys.readouterr().out
         assert f"FAIL  partner key: {key_file} may be read by others" in said
         assert durme.desk.key.public not in said and str(durme.desk.key.seed) not in said
+
+
+async def test_what_another_bot_writes_is_checked_as_typed_text(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    key = durme.desk.key
+    too_long = _message(durme, gent, description="x" * 201)
+    assert (await _post(gent, too_long, key))[0] == 400
+    status, answer = await _post(gent, _message(durme, gent, description="so\u202eep"), key)
+    assert status == 200 and answer["status"] == "booked"
+    [(description,)] = gent.rows("SELECT description FROM transfers")
+    assert description == "soep (Jan, DU-002)"
