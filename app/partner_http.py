@@ -16,7 +16,7 @@ from letsbot.partners import PATH, PartnerDesk
 
 log = logging.getLogger(__name__)
 
-SEND_EVERY = 2.0  # seconds between two looks for payments to send
+SEND_EVERY = 1.0  # seconds between two looks for payments to send (one small query)
 TIMEOUT = 30.0  # seconds a partner's bot may take to answer one payment
 MAX_BODY = 64 * 1024  # a payment message is far smaller
 

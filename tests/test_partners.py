@@ -4,6 +4,7 @@ loopback. A payment is booked exactly once on both sides, or on neither."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -697,3 +698,23 @@ async def test_what_another_bot_writes_is_checked_as_typed_text(
     assert status == 200 and answer["status"] == "booked"
     [(description,)] = gent.rows("SELECT description FROM transfers")
     assert description == "soep (Jan, DU-002)"
+
+
+def test_the_key_from_the_environment_or_a_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.compose import CliError
+
+    config = tmp_path / "bot.toml"
+    url = "postgresql+psycopg://letsbot@127.0.0.1:1/nowhere"  # never connected to
+    config.write_text(DURME.format(url=url), encoding="utf-8")
+    engine = make_engine(url)
+    with pytest.raises(CliError, match=r"partners\.key_file: empty; with a database server"):
+        signing_key(load_settings(config), config, engine)
+    seed = SigningKey.generate()
+    monkeypatch.setenv("LETSBOT_PARTNERS__KEY", base64.b64encode(seed.seed).decode())
+    assert signing_key(load_settings(config), config, engine).public == seed.public
+    monkeypatch.setenv("LETSBOT_PARTNERS__KEY", "not a key")
+    with pytest.raises(CliError, match=r"partners.key \(LETSBOT_PARTNERS__KEY\): not a partner"):
+        signing_key(load_settings(config), config, engine)
+    assert list(tmp_path.iterdir()) == [config]  # no key file made
