@@ -265,20 +265,34 @@ async def test_rounding_is_shown_and_each_ledger_books_its_own_unit(
 async def test_the_partner_down_then_up_loses_nothing(groups: tuple[Group, Group]) -> None:
     durme, gent = groups
     await gent.service.stop()
-    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
-    durme.driver.say("jan", "ja")
+    for amount in (30, 60, 90):
+        durme.driver.say("jan", f"/betaal {tine_code(gent)} {amount} soep")
+        durme.driver.say("jan", "ja")
     assert await durme.send() == ""  # no answer: tried again later
-    assert durme.rows("SELECT state, tries FROM partner_outgoing") == [("sending", 1)]
-    assert await durme.send() == ""  # not due yet: the pause grows
-    assert durme.rows("SELECT tries FROM partner_outgoing") == [(1,)]
+    tries = "SELECT state, tries FROM partner_outgoing ORDER BY id"
+    assert durme.rows(tries) == [("sending", 1)] * 3
+    assert await durme.send() == ""  # not due yet
+    assert durme.rows(tries) == [("sending", 1)] * 3
+
+    def later(seconds: int) -> None:
+        for group in (durme, gent):
+            group.driver.clock.set(group.driver.clock.now() + timedelta(seconds=seconds))
+
+    later(6)
+    assert await durme.send() == ""
+    assert durme.rows(tries) == [("sending", 2)] * 3
+    later(6)
+    assert await durme.send() == ""  # the pause grew: 10 s now
+    assert durme.rows(tries) == [("sending", 2)] * 3
     gent.service.listen = f"127.0.0.1:{gent.service.port}"
     await gent.service.start(send_every=0)
-    for group in (durme, gent):
-        group.driver.clock.set(group.driver.clock.now() + timedelta(seconds=6))
+    later(5)
     told = await durme.send()
-    assert "Aangekomen" in told
-    assert gent.driver.balance("tine") == 20 and durme.driver.balance("jan") == -30
-    assert len(transfers(gent)) == 1
+    assert told.count("Aangekomen") == 3
+    assert gent.driver.balance("tine") == 120 and durme.driver.balance("jan") == -180
+    assert len(transfers(gent)) == 3 and len(transfers(durme)) == 3
+    for group in (durme, gent):
+        group.ledger_sums_to_zero()
 
 
 async def test_a_repeated_delivery_gets_the_same_answer_and_books_once(
