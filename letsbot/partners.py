@@ -84,9 +84,15 @@ REASONS = ("unknown", "not_active", "limit", "cap", "paused", "expired", "no_ans
 
 def convert(amount: int, settings: Settings, partner: Partner) -> int:
     """What ``amount`` (minor units here) is in the partner's minor units, rounded down."""
+    return _hours(amount, settings, partner)[0]
+
+
+def _hours(amount: int, settings: Settings, partner: Partner) -> tuple[int, bool]:
+    """``convert``, and whether it was rounded."""
     ours = settings.currency.units_per_hour * int(10**settings.currency.decimals)
     theirs = partner.units_per_hour * int(10**partner.decimals)
-    return amount * theirs // ours
+    converted, rest = divmod(amount * theirs, ours)
+    return converted, rest != 0
 
 
 def their_amount(amount: int, partner: Partner, language: str) -> str:
@@ -95,10 +101,6 @@ def their_amount(amount: int, partner: Partner, language: str) -> str:
     mark = "," if language == "nl" else "."
     number = f"{whole}{mark}{part:0{partner.decimals}d}" if partner.decimals else str(whole)
     return f"{number} {partner.unit}"
-
-
-def account_label(member: Member, prefix: str) -> str:
-    return f"{member.name} ({MemberCode.show(prefix, member.number)})"
 
 
 def partner_in(ctx: Context, word: str) -> tuple[Partner, str] | None:
@@ -122,15 +124,13 @@ def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> N
     if partner.paused:
         raise Refusal("partner.paused", group=partner.name)
     ensure_can_trade(ctx, payer)
-    theirs = convert(amount, ctx.settings, partner)
+    theirs, rounded = _hours(amount, ctx.settings, partner)
     if theirs <= 0:
         raise Refusal("partner.too_small", group=partner.name, amount=ctx.t.amount(amount))
     account = ctx.store.members.member(partner.account_id)
     assert account is not None
     _check_cap(ctx.t, partner, account.balance + amount, account.balance)
     check_limits(ctx, payer, account, amount)
-    exact = amount * partner.units_per_hour * 10**partner.decimals
-    rounded = exact % (ctx.settings.currency.units_per_hour * 10**ctx.settings.currency.decimals)
 
     def question(t: Translator) -> str:
         asked = t(
@@ -214,7 +214,9 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
         next_try_at=ctx.now,
         receiver_name=None,
     )
-    ctx.reply(
+    # The payer's balance is theirs alone: from a group chat it is told privately.
+    say = ctx.reply_privately if ctx.incoming.chat.is_group else ctx.reply
+    say(
         ctx.t(
             "partner.on_way",
             id=posted.transfer.id,

@@ -732,3 +732,13 @@ def test_the_key_from_the_environment_or_a_clear_line(
     with pytest.raises(CliError, match=r"partners.key \(LETSBOT_PARTNERS__KEY\): not a partner"):
         signing_key(load_settings(config), config, engine)
     assert list(tmp_path.iterdir()) == [config]  # no key file made
+
+
+async def test_from_the_group_chat_the_balance_is_told_privately(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    asked = durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep", group=True)
+    assert "[group]" in asked and "Bij LETS Gent krijgt die 20 munten." in asked
+    said = durme.driver.say("jan", "ja", group=True)
+    assert "[group]" not in said and "[dm jan] Geboekt:" in said and "onderweg" in said
