@@ -10,7 +10,8 @@ import urllib.request
 
 from aiohttp import web
 
-from letsbot.hub import Hub
+from letsbot.errors import Busy
+from letsbot.hub import Hub, TransportError
 from letsbot.messages import Outgoing
 from letsbot.partners import PATH, PartnerDesk
 
@@ -52,7 +53,13 @@ class PartnerService:
             await self.runner.setup()
             host, _, port = self.listen.rpartition(":")
             site = web.TCPSite(self.runner, host, int(port))
-            await site.start()
+            try:
+                await site.start()
+            except OSError as error:  # the address is taken, or not this machine's
+                await self.runner.cleanup()
+                raise TransportError(
+                    f"partners.listen {self.listen}: can't listen there ({error.strerror})"
+                ) from None
             self.port = int(self.runner.addresses[0][1])  # the one chosen, for port 0
             log.info("partner endpoint on %s:%s%s", host, self.port, PATH)
         if send_every > 0:
@@ -60,7 +67,13 @@ class PartnerService:
 
     async def _payment(self, request: web.Request) -> web.Response:
         body = await request.read()
-        reply = await asyncio.to_thread(self.desk.receive, body)
+        try:
+            reply = await asyncio.to_thread(self.desk.receive, body)
+        except Busy:  # the partner's bot tries again later
+            log.warning("database busy: a partner's payment waits for its next try")
+            return web.Response(
+                status=503, text='{"error": "busy"}', content_type="application/json"
+            )
         self._post(reply.posts)
         return web.Response(status=reply.status, body=reply.body, content_type="application/json")
 

@@ -28,6 +28,7 @@ from app.partners import signing_key
 from app.run import serve
 from letsbot.clock import SystemClock
 from letsbot.config import load_settings
+from letsbot.hub import TransportError
 from letsbot.messages import Outgoing
 from letsbot.partners import PATH, PartnerDesk, convert
 from letsbot.signing import SigningKey, sign_object
@@ -742,3 +743,10 @@ async def test_from_the_group_chat_the_balance_is_told_privately(
     assert "[group]" in asked and "Bij LETS Gent krijgt die 20 munten." in asked
     said = durme.driver.say("jan", "ja", group=True)
     assert "[group]" not in said and "[dm jan] Geboekt:" in said and "onderweg" in said
+
+
+async def test_an_address_in_use_is_one_clear_line(groups: tuple[Group, Group]) -> None:
+    durme, _ = groups
+    taken = PartnerService(durme.desk, None, f"127.0.0.1:{durme.service.port}")
+    with pytest.raises(TransportError, match=r"partners\.listen 127\.0\.0\.1:\d+: can't listen"):
+        await taken.start(send_every=0)
