@@ -596,6 +596,15 @@ class PartnerDesk:
             if not store.partners.settle_payment(
                 payment.id, PartnerState.BOOKED, at=now, receiver_name=name[:200] or None
             ):
+                now_is = store.partners.outgoing_payment(payment.payment_id)
+                if now_is is not None and now_is.state is PartnerState.REVERSED:
+                    # Booked there after all, booked back here (clocks further apart than
+                    # partners.window): the coordinators of both groups settle it by hand.
+                    log.error(
+                        "partner %s booked payment %s, which was booked back here",
+                        partner.prefix,
+                        payment.payment_id,
+                    )
                 return []
             payer = store.members.member(payment.payer_id)
             assert payer is not None

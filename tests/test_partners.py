@@ -750,3 +750,23 @@ async def test_an_address_in_use_is_one_clear_line(groups: tuple[Group, Group]) 
     taken = PartnerService(durme.desk, None, f"127.0.0.1:{durme.service.port}")
     with pytest.raises(TransportError, match=r"partners\.listen 127\.0\.0\.1:\d+: can't listen"):
         await taken.start(send_every=0)
+
+
+async def test_booked_there_after_being_booked_back_here_is_logged_as_an_error(
+    groups: tuple[Group, Group], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only with clocks further apart than partners.window; then people settle it."""
+    durme, gent = groups
+    await gent.service.stop()
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+    durme.driver.say("jan", "ja")
+    [(payment, partner, message)] = durme.desk.due()
+    durme.driver.clock.set(durme.driver.clock.now() + timedelta(hours=2))
+    durme.shown(durme.desk.answered(payment, partner, 0, b""))  # no answer, given up
+    assert durme.rows("SELECT state FROM partner_outgoing") == [("reversed",)]
+    reply = gent.desk.receive(message)  # Gent's clock still before the expiry
+    assert json.loads(reply.body)["status"] == "booked"
+    assert durme.desk.answered(payment, partner, reply.status, reply.body) == []
+    assert [r.levelname for r in caplog.records if "booked back here" in r.getMessage()] == [
+        "ERROR"
+    ]
