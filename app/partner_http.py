@@ -4,20 +4,22 @@ letsbot.partners.PATH) and the sender of payments to partner groups."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 
 from aiohttp import web
 
 from letsbot.errors import Busy
 from letsbot.hub import Hub, TransportError
 from letsbot.messages import Outgoing
-from letsbot.partners import PATH, PartnerDesk
+from letsbot.partners import PATH, PartnerDesk, when_payment_waits
 
 log = logging.getLogger(__name__)
 
-SEND_EVERY = 1.0  # seconds between two looks for payments to send (one small query)
+SEND_EVERY = 2.0  # seconds between two looks for payments to retry (new ones wake it)
 TIMEOUT = 30.0  # seconds a partner's bot may take to answer one payment
 MAX_BODY = 64 * 1024  # a payment message is far smaller
 
@@ -44,6 +46,9 @@ class PartnerService:
         self.runner: web.AppRunner | None = None
         self.sender: asyncio.Task[None] | None = None
         self.port = 0
+        self.waits = asyncio.Event()  # a payment was booked: send now
+        self.rounds = 0  # rounds of the sender done
+        self.unlisten: Callable[[], None] | None = None
 
     async def start(self, *, send_every: float = SEND_EVERY) -> None:
         if self.listen:
@@ -63,7 +68,13 @@ class PartnerService:
             self.port = int(self.runner.addresses[0][1])  # the one chosen, for port 0
             log.info("partner endpoint on %s:%s%s", host, self.port, PATH)
         if send_every > 0:
-            self.sender = asyncio.get_running_loop().create_task(self._send_loop(send_every))
+            loop = asyncio.get_running_loop()
+
+            def wake() -> None:  # from the thread that booked the payment
+                loop.call_soon_threadsafe(self.waits.set)
+
+            self.unlisten = when_payment_waits(wake)
+            self.sender = loop.create_task(self._send_loop(send_every))
 
     async def _payment(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -86,7 +97,11 @@ class PartnerService:
                 await self.send_round()
             except Exception:
                 log.exception("sending partner payments failed; trying again")
-            await asyncio.sleep(every)
+            self.rounds += 1
+            # The next look: at once when a payment was booked meanwhile, else after a while.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.waits.wait(), every)
+            self.waits.clear()
 
     def _post(self, posts: list[Outgoing]) -> None:
         if self.hub is None:  # tests: the outbox keeps them
@@ -95,6 +110,9 @@ class PartnerService:
             self.hub.post(outgoing)
 
     async def stop(self) -> None:
+        if self.unlisten is not None:
+            self.unlisten()
+            self.unlisten = None
         if self.sender is not None:
             self.sender.cancel()
             await asyncio.gather(self.sender, return_exceptions=True)

@@ -82,6 +82,24 @@ BATCH = 50
 REASONS = ("unknown", "not_active", "limit", "cap", "paused", "expired", "no_answer")
 
 
+# Told, after the commit, that a payment waits to be sent: 'letsbot run''s sender
+# then sends it at once instead of at its next look. Only the sender adds one.
+_waiting: list[Callable[[], None]] = []
+
+
+def when_payment_waits(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` (from any thread) after each partner payment is booked here;
+    returns what stops it."""
+    _waiting.append(listener)
+    return lambda: _waiting.remove(listener)
+
+
+def _payment_waits() -> list[Outgoing]:
+    for listener in list(_waiting):
+        listener()
+    return []
+
+
 def convert(amount: int, settings: Settings, partner: Partner) -> int:
     """What ``amount`` (minor units here) is in the partner's minor units, rounded down."""
     return _hours(amount, settings, partner)[0]
@@ -214,6 +232,7 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
         next_try_at=ctx.now,
         receiver_name=None,
     )
+    ctx.after_commit(_payment_waits)
     # The payer's balance is theirs alone: from a group chat it is told privately.
     say = ctx.reply_privately if ctx.incoming.chat.is_group else ctx.reply
     say(

@@ -770,3 +770,20 @@ async def test_booked_there_after_being_booked_back_here_is_logged_as_an_error(
     assert [r.levelname for r in caplog.records if "booked back here" in r.getMessage()] == [
         "ERROR"
     ]
+
+
+async def test_a_new_payment_wakes_the_sender(groups: tuple[Group, Group]) -> None:
+    """The sender looks for retries seldom (an hour here); a new payment is sent at once."""
+    durme, gent = groups
+    sender = PartnerService(durme.desk, None, "")
+    await sender.start(send_every=3600)
+    try:
+        await wait_until(lambda: sender.rounds == 1)  # the first look found nothing
+        durme.driver.say("jan", f"/betaal {tine_code(gent)} 30 soep")
+        await asyncio.to_thread(durme.driver.say, "jan", "ja")
+        outgoing = "SELECT state FROM partner_outgoing"
+        await wait_until(lambda: sender.rounds == 2)  # woken, not by the hour
+        assert durme.rows(outgoing) == [("booked",)]
+    finally:
+        await sender.stop()
+    assert gent.driver.balance("tine") == 20
