@@ -37,7 +37,8 @@ from Crypto.Cipher import AES
 from Crypto.Hash import SHA256
 from Crypto.Protocol.KDF import HKDF
 
-from adapters.matrix_signing import USAGES, CrossSigningKeys, Http, SigningKey, b64, unb64
+from adapters.matrix_signing import USAGES, CrossSigningKeys, Http, SigningKey, unb64
+from letsbot.signing import b64
 
 ALGORITHM = "m.secret_storage.v1.aes-hmac-sha2"
 DEFAULT_KEY = "m.secret_storage.default_key"

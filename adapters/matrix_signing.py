@@ -37,23 +37,13 @@ from typing import Any
 from Crypto.Cipher import AES
 from Crypto.Signature import eddsa
 
+from letsbot.signing import b64, canonical_json
+
 KEYS_FILE = "cross-signing.json"
 USAGES = ("master", "self_signing", "user_signing")
 
 # (method, path below /_matrix/client/v3, JSON body or None) -> (HTTP status, JSON answer)
 Http = Callable[[str, str, dict[str, Any] | None], Awaitable[tuple[int, dict[str, Any]]]]
-
-
-def canonical_json(value: Any) -> bytes:
-    """The spec's canonical JSON: sorted keys, no white space, UTF-8, no floats."""
-    return json.dumps(
-        value, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-    ).encode("utf-8")
-
-
-def b64(data: bytes) -> str:
-    """Unpadded base64."""
-    return base64.b64encode(data).decode("ascii").rstrip("=")
 
 
 def unb64(text: str) -> bytes:

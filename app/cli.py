@@ -103,9 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("file", metavar="FILE", type=Path)
 
     export = commands.add_parser(
-        "export", help="write members, transfers, listings or events as CSV or JSON"
+        "export",
+        help="write members, transfers, listings, events or partner payments as CSV or JSON",
     )
-    export.add_argument("what", choices=["members", "transfers", "listings", "events"])
+    export.add_argument(
+        "what", choices=["members", "transfers", "listings", "events", "partner-payments"]
+    )
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--output", metavar="FILE", type=Path, help="default: standard output")
 
@@ -190,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
         " the difference",
     )
 
+    add_partner_parser(commands)
+
     claim = commands.add_parser(
         "claim-code",
         help="one-time codes (valid 7 days) with which imported members claim their account"
@@ -202,6 +207,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="every member who doesn't use the bot yet (a new code for each)",
     )
     return parser
+
+
+def add_partner_parser(commands: Any) -> None:
+    """``letsbot partner ...`` under ``commands`` (the parser's subcommands)."""
+    partner = commands.add_parser(
+        "partner",
+        help="trade with other groups' bots: this group's key, and the partner groups",
+    )
+    sub = partner.add_subparsers(dest="partner_command", metavar="PARTNER_COMMAND", required=True)
+    sub.add_parser("key", help="print this group's public key, to give to a partner group")
+    sub.add_parser("list", help="the partner groups, their terms and trade balances")
+    add = sub.add_parser(
+        "add", help="add a partner group, or change its terms (the same PREFIX again)"
+    )
+    add.add_argument("prefix", metavar="PREFIX", help="its member codes' prefix, e.g. GE")
+    add.add_argument("--name", required=True, help='its name, e.g. "LETS Gent"')
+    add.add_argument(
+        "--url", required=True, help="its bot's partner address, e.g. https://gent.example.org"
+    )
+    add.add_argument("--key", required=True, help="its public key ('letsbot partner key' there)")
+    add.add_argument(
+        "--units-per-hour", type=int, required=True, help="its currency: units for an hour"
+    )
+    add.add_argument("--decimals", type=int, default=0, choices=range(5), help="default: 0")
+    add.add_argument("--unit", default="uren", help="its currency's name, plural (shown)")
+    add.add_argument(
+        "--cap",
+        type=int,
+        required=True,
+        help="in this group's units: how far the trade balance may go either way",
+    )
+    for word, what in (
+        ("pause", "stop payments with a partner group for now"),
+        ("resume", "allow payments with a paused partner group again"),
+        ("remove", "end a partnership whose trade balance is 0"),
+    ):
+        sub.add_parser(word, help=what).add_argument("prefix", metavar="PREFIX")
 
 
 def day_argument(text: str) -> date:
@@ -288,6 +330,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from app.claim_code import cmd_claim_code
 
         return cmd_claim_code(args)
+    if args.command == "partner":
+        from app.partners import cmd_partner
+
+        return cmd_partner(args)
     if args.command == "report":
         from app.report import cmd_report
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from app.compose import CliError, config_path, engine_for, safe_url, sqlite_file
 from app.logs import redacted
+from app.partners import partner_checks
 from app.platforms import enabled, load, secret_values
 from app.secret_checks import secret_checks
 from letsbot.config import ConfigError, Settings, load_settings
@@ -47,6 +48,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         checks.extend(database_checks(engine, settings.group_limits, safe_url(str(engine.url))))
         database = sqlite_file(engine)
+        checks.extend(partner_checks(settings, path, engine))
     with redacted(secret_values(settings)):
         checks.extend(asyncio.run(platform_checks(settings, database)))
     return report_checks(checks)

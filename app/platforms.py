@@ -45,10 +45,13 @@ def load(listed: Listed) -> Platform[Any]:
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """The values of every enabled platform's secrets, to redact them from the log."""
-    return [
+    """The values of every enabled platform's secrets (and the partner key), to redact
+    them from the log."""
+    found = [
         section.secret(key)
         for section in settings.platforms().values()
         if section.enabled
         for key in section.secret_keys()
     ]
+    partner_key = settings.partners.private_key()  # the partner signing key, when given so
+    return [*found, partner_key] if partner_key else found

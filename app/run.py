@@ -16,9 +16,13 @@ from app.logs import redacted
 from app.platforms import PLATFORMS, enabled, load, secret_values
 from letsbot.clock import Clock, SystemClock
 from letsbot.config import Settings
+from letsbot.dispatcher import Bot
 from letsbot.hub import Hub, TransportError
+from letsbot.partners import PartnerDesk
+from letsbot.signing import SigningKey
 from letsbot.timer import CHECK_EVERY, Timer
 from storage.platform import SqlPlatformStore
+from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger("letsbot")
 
@@ -32,14 +36,26 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{path}: no chat platform is enabled; set enabled = true under {sections},"
             " or try the bot with 'letsbot console'"
         )
+    key = None
+    if settings.partners.listen or has_partners(engine):
+        from app.partners import signing_key
+
+        key = signing_key(settings, path, engine)
     try:
-        asyncio.run(run_until_signal(settings, engine))
+        asyncio.run(run_until_signal(settings, engine, key))
     except TransportError as error:
         raise CliError(str(error)) from None
     return 0
 
 
-async def run_until_signal(settings: Settings, engine: Engine) -> None:
+def has_partners(engine: Engine) -> bool:
+    with SqlUnitOfWork(engine).transaction() as store:
+        return bool(store.partners.partners())
+
+
+async def run_until_signal(
+    settings: Settings, engine: Engine, partner_key: SigningKey | None = None
+) -> None:
     """Serve until SIGINT or SIGTERM; a second signal ends the process at once."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -53,7 +69,7 @@ async def run_until_signal(settings: Settings, engine: Engine) -> None:
 
     for number in signals:
         loop.add_signal_handler(number, on_signal, number)
-    await serve(settings, engine, SystemClock(), stop)
+    await serve(settings, engine, SystemClock(), stop, partner_key=partner_key)
 
 
 def build_hub(
@@ -92,6 +108,7 @@ async def serve(
     *,
     tunings: Mapping[str, object] | None = None,
     check_every: timedelta = CHECK_EVERY,
+    partner_key: SigningKey | None = None,
 ) -> None:
     """Every enabled chat platform in one process, until ``stop`` is set; then a clean stop.
 
@@ -104,6 +121,14 @@ async def serve(
             hub.post(outgoing)
 
     timer = Timer(post_scheduled, check_every)
+    partners = None
+    if partner_key is not None:  # trade with other groups: their endpoint and our sender
+        from app.partner_http import PartnerService
+
+        bot = hub.bot
+        assert isinstance(bot, Bot)
+        desk = PartnerDesk(settings, bot.uow, clock, bot.translators, bot.outbox, partner_key)
+        partners = PartnerService(desk, hub, settings.partners.listen)
     with redacted(secret_values(settings)):
         starting = asyncio.create_task(hub.start())
         stopping = asyncio.create_task(stop.wait())
@@ -112,8 +137,12 @@ async def serve(
             if starting.done():
                 starting.result()  # a transport that can't start ends the run
                 timer.start()  # reminders and notices, from now on and those missed
+                if partners is not None:
+                    await partners.start()
                 await stopping
         finally:
+            if partners is not None:
+                await partners.stop()
             await timer.stop()
             for task in (starting, stopping):
                 task.cancel()

@@ -208,15 +208,10 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
         return ctx.store.members.group_account(), words[1:]
     if first in _SETS:
         many = _SETS[first]
-        if many is Many.EVERYONE:
-            found = ctx.store.members.members([Status.ACTIVE])
-        elif many is Many.LEAVING:
-            found = ctx.store.members.members([Status.LEAVING])
-        else:
-            found = [
-                m for m in ctx.store.members.members([Status.ACTIVE]) if m.role is Role.COORDINATOR
-            ]
-        return (many, [m for m in found if not m.is_group_account], f"set:{many.value}"), words[1:]
+        label = f"set:{many.value}"
+        found = _members_of(ctx, label)
+        assert found is not None
+        return (many, found, label), words[1:]
     if first in _EVENT:
         if len(words) < 2 or not words[1].lstrip("#").isdigit() or len(words[1]) > 9:
             raise Refusal("bulk.event_number", usage=ctx.usage("bulk"))
@@ -224,9 +219,10 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
         event = ctx.store.events.event(number)
         if event is None:
             raise Refusal("bulk.no_event", id=number)
-        going = [m for m, yes in ctx.store.events.rsvps(number) if yes]
         label = f"event:{number}"
-        return (Many.EVENT, [m for m in going if not m.is_group_account], label), words[2:]
+        going = _members_of(ctx, label)
+        assert going is not None
+        return (Many.EVENT, going, label), words[2:]
     chosen: list[Member] = []
     rest = words
     while rest:
@@ -245,6 +241,24 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
         return chosen[0], rest
     label = ", ".join(ctx.label(m) for m in chosen[:3]) + (", …" if len(chosen) > 3 else "")
     return (Many.LIST, chosen, label), rest
+
+
+def _members_of(ctx: Context, label: str) -> list[Member] | None:
+    """Who a named set is now (``set:everyone``, ``event:12``); None for a list of names."""
+    kind, _, which = label.partition(":")
+    if kind == "set":
+        if which == Many.EVERYONE.value:
+            found = ctx.store.members.members([Status.ACTIVE])
+        elif which == Many.LEAVING.value:
+            found = ctx.store.members.members([Status.LEAVING])
+        else:
+            active = ctx.store.members.members([Status.ACTIVE])
+            found = [m for m in active if m.role is Role.COORDINATOR]
+    elif kind == "event" and which.isdigit():
+        found = [m for m, yes in ctx.store.events.rsvps(int(which)) if yes]
+    else:
+        return None
+    return [m for m in found if not m.is_group_account]
 
 
 def parse_rule(ctx: Context, words: list[str], usage_of: str = "bulk") -> tuple[Rule, list[str]]:
@@ -492,8 +506,18 @@ def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
     assert question.data is not None
     run, fingerprint = Run.load(question.data)
     locked = dict(ctx.locked)  # every account of the run, locked by the answer's claim
-    plan = _plan(ctx, run, locked)
     one = locked[run.one_id]
+    now = _members_of(ctx, run.label)
+    if now is not None and {m.id for m in now} - {one.id} != set(run.many_ids):
+        # "iedereen" is who is active now: someone approved or leaving since the preview.
+        ctx.reply(ctx.t("bulk.changed"))
+        many = [m for m in now if m.id != one.id]
+        if not many:
+            raise Refusal("bulk.empty", who=many_label(ctx.t, run.label))
+        again = dataclasses.replace(run, many_ids=[m.id for m in many])
+        _ask(ctx, again, {m.id: m for m in [one, *many]})
+        return
+    plan = _plan(ctx, run, locked)
     if plan.one_hard is not None:
         raise _refuse_whole(ctx, plan, one)
     if plan.fingerprint() != fingerprint:

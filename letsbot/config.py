@@ -286,6 +286,32 @@ class ContributionsSection(Section):
         return time(int(hour), int(minute))
 
 
+class PartnersSection(Section):
+    """Trade between groups: the address other groups' bots reach this one on, and
+    this group's signing key. The partnerships themselves are in the database
+    (``letsbot partner add``)."""
+
+    listen: str = ""  # host:port of the partner endpoint inside 'letsbot run'; "": off
+    # The private signing key (base64 seed): better LETSBOT_PARTNERS__KEY or key_file.
+    key: SecretStr = SecretStr("")
+    # Where the key is kept; empty: beside the SQLite file (var/letsbot-partner.key),
+    # made on first use. Required with PostgreSQL unless the key itself is set.
+    key_file: Path | None = None
+    give_up: Duration = timedelta(days=2)  # a payment unanswered this long is booked back
+    window: Duration = timedelta(minutes=5)  # a signed message older or newer is refused
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[^\s:]+:[0-9]{1,5}", value):
+            raise ValueError("expected host:port such as 127.0.0.1:8470")
+        return value
+
+    def private_key(self) -> str:
+        """The key from ``key`` (the environment); '' when not set (then the file)."""
+        return self.key.get_secret_value().strip()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LETSBOT_", env_nested_delimiter="__", extra="ignore"
@@ -301,6 +327,7 @@ class Settings(BaseSettings):
     market: MarketSection = Field(default_factory=MarketSection)
     governance: GovernanceSection = Field(default_factory=GovernanceSection)
     contributions: ContributionsSection = Field(default_factory=ContributionsSection)
+    partners: PartnersSection = Field(default_factory=PartnersSection)
 
     @classmethod
     def settings_customise_sources(
@@ -350,7 +377,9 @@ PLATFORM_SECTIONS: dict[str, type[PlatformSection]] = {
     if isinstance(field.annotation, type) and issubclass(field.annotation, PlatformSection)
 }
 # never echoed in an error
-SECRET_KEYS = {key for section in PLATFORM_SECTIONS.values() for key in section.secret_keys()}
+SECRET_KEYS = {key for section in PLATFORM_SECTIONS.values() for key in section.secret_keys()} | {
+    "key"
+}
 
 
 class ConfigError(Exception):

@@ -243,6 +243,20 @@ def contribution_command(ctx: Context, words: list[str]) -> None:
         change(ctx, words[0], fold(words[1]))
         return
     typed = parse_contribution(ctx, words)
+    for existing in ctx.store.contributions.contributions(LISTED):
+        same_rule = (existing.fixed, existing.per_mille, existing.base, existing.days) == (
+            typed.rule.fixed,
+            typed.rule.per_mille,
+            typed.rule.base.value,
+            typed.rule.days,
+        )
+        same_day = (existing.every, existing.month, existing.day) == (
+            typed.every,
+            typed.month,
+            typed.day,
+        )
+        if same_rule and same_day:  # typed twice, members would pay twice
+            raise Refusal("contribution.same", id=existing.id, example=ctx.usage("contributions"))
     made = add(ctx, typed, ContributionStatus.ACTIVE, None)
     log.info("contribution made: id=%s every=%s", made.id, made.every.value)
     first = next_due(made, ctx.now, ctx.settings)

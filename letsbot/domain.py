@@ -55,6 +55,7 @@ class PendingAction(enum.StrEnum):
     REJECT = "reject"  # a coordinator confirms turning a candidate down
     EVENT_CHANGE = "event_change"  # a coordinator confirms cancelling or moving an event
     BULK = "bulk"  # a coordinator confirms a mass payment after its preview (letsbot.bulk)
+    PARTNER_PAY = "partner_pay"  # a payment to a member of a partner group (letsbot.partners)
 
 
 class PendingStatus(enum.StrEnum):
@@ -399,3 +400,62 @@ class Contribution:
     created_by_id: int
     created_at: datetime
     active_since: datetime | None
+
+
+# Trade between groups (letsbot.partners)
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    """Another group whose bot this one trades with, and this group's account of it."""
+
+    id: int
+    name: str  # "LETS Gent"
+    prefix: str  # its member codes' prefix, in capitals: "GE"
+    url: str  # its bot's partner address, e.g. https://gent.example.org/letsbot-partner
+    public_key: str  # its Ed25519 key (base64), as its `letsbot partner key` prints it
+    units_per_hour: int  # its unit: how many of its whole units make an hour
+    decimals: int  # its unit's digits after the decimal separator
+    unit: str  # its unit's name (plural), as its members say it
+    cap: int  # minor units here: how far the trade balance may go either way
+    paused: bool  # no new payments either way
+    account_id: int  # this group's account of it (Status.EXTERNAL)
+    removed: bool = False
+
+
+class PartnerState(enum.StrEnum):
+    SENDING = "sending"  # booked here, not yet answered there
+    BOOKED = "booked"  # booked there too
+    REVERSED = "reversed"  # refused there, or given up: booked back here
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerPayment:
+    """A payment to a member of a partner group, from its first booking here."""
+
+    id: int
+    payment_id: str  # the id both bots know it by
+    partner_id: int
+    payer_id: int
+    transfer_id: int  # payer -> partner account, here
+    receiver_code: str  # "GE-012"
+    amount: int  # minor units here
+    their_amount: int  # minor units there
+    description: str
+    state: PartnerState
+    reason: str | None  # why it was reversed
+    created_at: datetime
+    expires_at: datetime  # the partner books it only before this; then it may be given up
+    next_try_at: datetime
+    tries: int
+    receiver_name: str | None  # as the partner answered
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingAnswer:
+    """What this group answered a partner's payment: the same again for a repeat."""
+
+    digest: str  # of what was asked (letsbot.partners.digest)
+    status: str  # booked | refused
+    reason: str | None  # why it was refused
+    transfer_id: int | None  # partner account -> receiver, when booked

@@ -245,6 +245,14 @@ def _unasked(description: str) -> str:
 
 @REGISTRY.command("pay", nl="betaal", who=Who.MEMBER, also=("betalen", "betaling"))
 def pay(ctx: Context, words: list[str]) -> None:
+    if words:
+        # Imported here: letsbot.partners builds on this module.
+        from letsbot.partners import partner_in, pay_across
+
+        across = partner_in(ctx, words[0])
+        if across is not None:  # "GE-012": a member of a partner group
+            pay_across(ctx, across[0], across[1], words[1:])
+            return
     receiver, amount, description = parse_transfer(ctx, words, "pay")
     payer = ctx.member
     if receiver.id == payer.id:

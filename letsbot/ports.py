@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from letsbot.decisions import Ballot, Policy, Proposal, ProposalStatus, Verdict, Vote
 from letsbot.domain import (
@@ -17,9 +17,13 @@ from letsbot.domain import (
     EventKind,
     Footprint,
     Identity,
+    IncomingAnswer,
     Listing,
     ListingKind,
     Member,
+    Partner,
+    PartnerPayment,
+    PartnerState,
     Pending,
     PendingAction,
     PendingStatus,
@@ -651,6 +655,68 @@ class Contributions(Protocol):
         ...
 
 
+class Partners(Protocol):
+    """Partner groups (trade between groups), and the payments to and from them."""
+
+    def add_partner(self, *, account_id: int, at: datetime, **fields: Any) -> Partner:
+        """A partnership; ``fields``: the columns of letsbot.domain.Partner but id."""
+        ...
+
+    def update_partner(self, partner_id: int, **fields: Any) -> Partner:
+        """Change columns; ``removed``: the time it ends (None: it stands again)."""
+        ...
+
+    def partner(self, partner_id: int) -> Partner | None: ...
+
+    def partner_by_prefix(self, prefix: str) -> Partner | None:
+        """The partnership (also a removed one) of the group whose codes start with ``prefix``."""
+        ...
+
+    def partners(self) -> list[Partner]: ...
+
+    def add_outgoing_payment(self, **fields: Any) -> PartnerPayment:
+        """A payment to send, in the transaction of its first booking; state SENDING."""
+        ...
+
+    def outgoing_payment(self, payment_id: str) -> PartnerPayment | None: ...
+
+    def outgoing_payments(self, states: Sequence[PartnerState]) -> list[PartnerPayment]: ...
+
+    def claim_due_payments(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[PartnerPayment]:
+        """Payments still SENDING whose next try is due, now held until ``lease_until``
+        (their try counted): another process leaves them meanwhile."""
+        ...
+
+    def retry_payment_at(self, row_id: int, at: datetime) -> None: ...
+
+    def settle_payment(
+        self,
+        row_id: int,
+        state: PartnerState,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        receiver_name: str | None = None,
+    ) -> bool:
+        """BOOKED or REVERSED; False when it was settled before (the claim)."""
+        ...
+
+    def incoming_answer(self, partner_id: int, payment_id: str) -> IncomingAnswer | None:
+        """What a payment received before was answered, if it was."""
+        ...
+
+    def add_incoming(
+        self,
+        *,
+        partner_id: int,
+        payment_id: str,
+        answer: IncomingAnswer,
+        at: datetime,
+    ) -> None: ...
+
+
 class Store(Protocol):
     """The data of one group, inside one transaction that holds the write lock.
 
@@ -683,6 +749,8 @@ class Store(Protocol):
     def privacy(self) -> Privacy: ...
     @property
     def contributions(self) -> Contributions: ...
+    @property
+    def partners(self) -> Partners: ...
 
 
 class UnitOfWork(Protocol):

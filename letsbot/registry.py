@@ -165,6 +165,7 @@ CAPABILITIES = (
     "linking",
     "privacy",
     "questions",
+    "partners",
 )
 
 

@@ -479,3 +479,64 @@ class ContributionRunRow(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # posted | booked | refused | empty
     count: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PartnerRow(Base):
+    """Another group whose bot this one trades with (letsbot partner add)."""
+
+    __tablename__ = "partners"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(8), unique=True)
+    url: Mapped[str] = mapped_column(String(500))
+    public_key: Mapped[str] = mapped_column(String(64))
+    units_per_hour: Mapped[int] = mapped_column(Integer)
+    decimals: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(40))
+    cap: Mapped[int] = mapped_column(BigInteger)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    account_id: Mapped[int] = mapped_column(ForeignKey("members.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PartnerOutgoingRow(Base):
+    """A payment to a partner group's member: written with its first booking here."""
+
+    __tablename__ = "partner_outgoing"
+    __table_args__ = (Index("ix_partner_outgoing_due", "state", "next_try_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payment_id: Mapped[str] = mapped_column(String(40), unique=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    payer_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    transfer_id: Mapped[int] = mapped_column(ForeignKey("transfers.id"), unique=True)
+    receiver_code: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    their_amount: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tries: Mapped[int] = mapped_column(Integer)
+    receiver_name: Mapped[str | None] = mapped_column(String(200))
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PartnerIncomingRow(Base):
+    """A payment a partner's bot sent, and what it was answered: a payment id is booked
+    at most once, and a repeat gets the same answer (signed afresh; the receiver's
+    name read anew, so a forgotten member's name is not kept here)."""
+
+    __tablename__ = "partner_incoming"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    payment_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of what was asked, sans time
+    status: Mapped[str] = mapped_column(String(16))  # booked | refused
+    reason: Mapped[str | None] = mapped_column(String(40))  # why it was refused
+    transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

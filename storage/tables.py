@@ -28,6 +28,9 @@ from storage.models import (
     MemberRow,
     NotifyRow,
     OutboxRow,
+    PartnerIncomingRow,
+    PartnerOutgoingRow,
+    PartnerRow,
     PendingRow,
     PlatformStateRow,
     ProcessedEventRow,
@@ -65,3 +68,6 @@ access_codes = cast(Table, AccessCodeRow.__table__)
 code_attempts = cast(Table, CodeAttemptRow.__table__)
 contributions = cast(Table, ContributionRow.__table__)
 contribution_runs = cast(Table, ContributionRunRow.__table__)
+partners = cast(Table, PartnerRow.__table__)
+partner_outgoing = cast(Table, PartnerOutgoingRow.__table__)
+partner_incoming = cast(Table, PartnerIncomingRow.__table__)

@@ -27,6 +27,7 @@ from storage.ledger import SqlLedger
 from storage.market import SqlMarket
 from storage.members import SqlMembers
 from storage.outbox import SqlOutbox
+from storage.partners import SqlPartners
 from storage.privacy import SqlPrivacy
 from storage.questions import SqlQuestions
 
@@ -49,6 +50,7 @@ class SqlStore:
         self.figures = SqlFigures(connection)
         self.privacy = SqlPrivacy(connection)
         self.contributions = SqlContributions(connection)
+        self.partners = SqlPartners(connection)
 
 
 class SqlUnitOfWork:

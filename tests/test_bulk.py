@@ -408,3 +408,20 @@ def test_a_new_run_replaces_the_open_preview(four: Driver) -> None:
     four.say("admin", "ja")
     assert group_rows(four) == [(0, 1, 20), (0, 2, 20), (0, 3, 20), (0, 4, 20)]
     sound(four)
+
+
+def test_who_everyone_is_is_read_again_at_the_ja(four: Driver) -> None:
+    """A member approved, or one leaving, between the preview and the Ja: a new preview."""
+    assert "(4 leden)" in four.say("admin", "/massa kas aan iedereen 4 lentegeschenk")
+    four.say("cas", "/aanmelden Cas Claes")
+    four.say("admin", "/goedkeuren cas")
+    again = four.say("admin", "ja")
+    assert "Sinds het voorbeeld is er iets veranderd" in again and "(5 leden)" in again
+    assert four.count("transfers") == 0
+    four.say("bo", "/leave")
+    four.say("bo", "yes")
+    again = four.say("admin", "ja")
+    assert "Sinds het voorbeeld is er iets veranderd" in again and "(4 leden)" in again
+    assert "Geboekt: massabetaling" in four.say("admin", "ja")
+    assert four.balance("cas") == 4 and four.balance("bo") == 0
+    sound(four)

@@ -540,3 +540,12 @@ async def test_a_real_process_books_a_period_once_when_its_clock_is_put_back(
     assert [(p, a) for p, _, a, _ in contribution_rows(seeding)] == [(1, 3), (2, 3), (3, 3)]
     assert ledger_problems(engine, seeding.settings.group_limits) == []
     engine.dispose()
+
+
+def test_the_same_contribution_typed_twice_is_refused(group: Driver) -> None:
+    group.say("admin", "/bijdrage 1 per maand op 1 werking")
+    before = group.count("contributions")
+    reply = group.say("admin", "/bijdrage 1 per maand op de 1e werking")
+    assert "Bijdrage #1 vraagt al hetzelfde op dezelfde dag" in reply
+    assert group.count("contributions") == before
+    assert "Bewaard" in group.say("admin", "/bijdrage 1 per maand op 2 werking")

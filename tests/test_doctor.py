@@ -414,7 +414,7 @@ def test_help_names_the_new_commands(tmp_path: Path) -> None:
     assert "[members|transfers|balances|listings] PATH..." in imports
     assert "--via-group-account" in imports
     exports = letsbot("export", "--help", cwd=tmp_path).stdout
-    assert "{members,transfers,listings,events}" in exports
+    assert "{members,transfers,listings,events,partner-payments}" in exports
 
 
 async def test_an_unreachable_homeserver_is_one_clear_failure() -> None:

@@ -825,7 +825,7 @@ def test_numbers_and_plain_text_stay_as_they_are(cell: str) -> None:
     assert plain_cell(neutralised(cell)) == cell
 
 
-@pytest.mark.parametrize("what", ["members", "transfers", "listings", "events"])
+@pytest.mark.parametrize("what", ["members", "transfers", "listings", "events", "partner-payments"])
 def test_an_empty_export_still_has_its_header(engine: Engine, what: str) -> None:
     out = io.StringIO()
     rows = [row for row in export_rows(engine, what, "DU", 0) if not row.get("group_account")]  # type: ignore[arg-type]

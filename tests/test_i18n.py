@@ -12,6 +12,7 @@ import pytest
 from letsbot.amounts import Currency
 from letsbot.domain import EventKind
 from letsbot.i18n import LANGUAGES, Raw, Translator, catalog, placeholders
+from letsbot.partners import REASONS as PARTNER_REASONS
 from letsbot.registry import REGISTRY
 from letsbot.when import REASONS
 
@@ -48,6 +49,7 @@ DYNAMIC = {
     "contribution": [
         f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")
     ],
+    "partner.reason": list(PARTNER_REASONS),
 }
 
 

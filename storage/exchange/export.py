@@ -21,12 +21,22 @@ from sqlalchemy import Connection, Engine, select
 
 from letsbot.domain import MemberCode
 from storage.exchange.sheet import units
-from storage.tables import events, listing_tags, listings, members, rsvps, transfers
+from storage.tables import (
+    events,
+    listing_tags,
+    listings,
+    members,
+    partner_incoming,
+    partner_outgoing,
+    partners,
+    rsvps,
+    transfers,
+)
 
 if TYPE_CHECKING:
     pass
 
-What = Literal["members", "transfers", "listings", "events"]
+What = Literal["members", "transfers", "listings", "events", "partner-payments"]
 
 # The columns of each export, in order: an empty export still has its header.
 # Members have no count of chat accounts: a link to a chat account can't move
@@ -71,6 +81,21 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "going",
         "not_going",
     ),
+    # Trade between groups: each payment sent to or received from a partner group,
+    # by the id both bots know it by; "transfer" is the booking here.
+    "partner-payments": (
+        "direction",
+        "partner",
+        "payment_id",
+        "date",
+        "member",
+        "other",
+        "amount",
+        "their_amount",
+        "state",
+        "reason",
+        "transfer",
+    ),
 }
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
@@ -111,6 +136,8 @@ def export_rows(
             rows = _listing_rows(connection, codes, now or datetime.now(UTC))
         elif what == "events":
             rows = _event_rows(connection, codes)
+        elif what == "partner-payments":
+            rows = _partner_rows(connection, codes, decimals)
         elif what == "members":
             rows = [
                 {
@@ -142,6 +169,50 @@ def export_rows(
             ]
         connection.rollback()
     return rows
+
+
+def _partner_rows(
+    connection: Connection, codes: dict[int, str], decimals: int
+) -> list[dict[str, Any]]:
+    """Payments sent (oldest first), then payments received (oldest first)."""
+    prefixes = dict(connection.execute(select(partners.c.id, partners.c.prefix)).all())
+    sent = [
+        {
+            "direction": "out",
+            "partner": prefixes[row.partner_id],
+            "payment_id": row.payment_id,
+            "date": row.created_at.isoformat(),
+            "member": codes[row.payer_id],
+            "other": row.receiver_code,
+            "amount": units(row.amount, decimals),
+            "their_amount": row.their_amount,  # minor units of the partner's currency
+            "state": row.state,
+            "reason": row.reason,
+            "transfer": row.transfer_id,
+        }
+        for row in connection.execute(select(partner_outgoing).order_by(partner_outgoing.c.id))
+    ]
+    received = connection.execute(
+        select(partner_incoming, transfers.c.receiver_id, transfers.c.amount)
+        .outerjoin(transfers, transfers.c.id == partner_incoming.c.transfer_id)
+        .order_by(partner_incoming.c.created_at, partner_incoming.c.payment_id)
+    )
+    return sent + [
+        {
+            "direction": "in",
+            "partner": prefixes[row.partner_id],
+            "payment_id": row.payment_id,
+            "date": row.created_at.isoformat(),
+            "member": None if row.receiver_id is None else codes[row.receiver_id],
+            "other": None,
+            "amount": None if row.amount is None else units(row.amount, decimals),
+            "their_amount": None,
+            "state": row.status,
+            "reason": row.reason,
+            "transfer": row.transfer_id,
+        }
+        for row in received
+    ]
 
 
 def _iso(moment: datetime | None) -> str | None:

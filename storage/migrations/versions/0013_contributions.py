@@ -1,6 +1,6 @@
 """contributions: recurring payments of every member to the group account, and their runs
 
-Revision ID: 0013_contributions
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-04
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import storage.models
 
-revision = "0013_contributions"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,222 @@
+"""Trade between groups, outside the core: this group's signing key and the
+``letsbot partner`` commands (letsbot.partners; the endpoint: app.partner_http)."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import logging
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from app.compose import CliError, config_path, ready_engine, settings_from, sqlite_file
+from letsbot.config import Settings
+from letsbot.doctor import Check
+from letsbot.domain import Partner, PartnerState, Role, Status
+from letsbot.signing import SigningKey, valid_public_key
+from storage.uow import SqlUnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+def key_path(settings: Settings, config: Path, engine: Engine) -> Path:
+    """Where the private key lives: ``partners.key_file``, else beside the SQLite file."""
+    configured = settings.partners.key_file
+    if configured is not None:
+        return configured if configured.is_absolute() else (config.parent / configured).resolve()
+    database = sqlite_file(engine)
+    if database is None:
+        raise CliError(
+            "partners.key_file: empty; with a database server set it to a private file,"
+            " e.g. /var/lib/letsbot/partner.key, or set LETSBOT_PARTNERS__KEY"
+        )
+    return database.parent / f"{database.stem}-partner.key"
+
+
+def signing_key(settings: Settings, config: Path, engine: Engine) -> SigningKey:
+    """This group's key: from ``partners.key`` (the environment), else from its file,
+    which is made on first use, readable by the bot's user only."""
+    text = settings.partners.private_key()
+    where = "partners.key (LETSBOT_PARTNERS__KEY)"
+    if not text:
+        path = key_path(settings, config, engine)
+        where = str(path)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            key = SigningKey.generate()
+            try:
+                handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:  # another process made it just now: use that one
+                pass
+            else:
+                with os.fdopen(handle, "w", encoding="ascii") as file:
+                    file.write(base64.b64encode(key.seed).decode("ascii") + "\n")
+                log.info("made this group's partner key in %s", path)
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except OSError as error:
+            raise CliError(f"{path}: can't read the partner key: {error.strerror}") from None
+    try:
+        return SigningKey(base64.b64decode(text, validate=True))
+    except (binascii.Error, ValueError):
+        raise CliError(f"{where}: not a partner key (32 bytes in base64)") from None
+
+
+# the commands
+
+
+def cmd_partner(args: argparse.Namespace) -> int:
+    settings, path = settings_from(args)
+    engine = ready_engine(settings, path.parent)
+    if args.partner_command == "key":
+        print(signing_key(settings, config_path(args), engine).public)
+        return 0
+    uow = SqlUnitOfWork(engine)
+    now = datetime.now(UTC)
+    if args.partner_command == "list":
+        with uow.transaction() as store:
+            found = [(p, store.members.member(p.account_id)) for p in store.partners.partners()]
+        if not found:
+            print("no partner groups yet; add one with 'letsbot partner add'")
+        for partner, account in found:
+            print(_line(settings, partner, account.balance if account else 0))
+        return 0
+    prefix = args.prefix.upper()
+    if prefix == settings.group.code_prefix.upper():
+        raise CliError(f"{prefix} is this group's own prefix (group.code_prefix)")
+    if args.partner_command == "add":
+        return _add(settings, uow, args, prefix, now)
+    with uow.transaction() as store:
+        named = store.partners.partner_by_prefix(prefix)
+        if named is None or named.removed:
+            raise CliError(f"no partner group with prefix {prefix} (see 'letsbot partner list')")
+        partner = named
+        if args.partner_command in ("pause", "resume"):
+            partner = store.partners.update_partner(
+                partner.id, paused=args.partner_command == "pause"
+            )
+        else:  # remove: only a partnership that is settled
+            # The account's lock first: a payment booked at this moment takes it too.
+            account = store.members.lock_members([partner.account_id])[partner.account_id]
+            sending = store.partners.outgoing_payments([PartnerState.SENDING])
+            if any(p.partner_id == partner.id for p in sending):
+                raise CliError(f"{partner.name}: payments are still on their way; try later")
+            if account.balance != 0:
+                raise CliError(
+                    f"{partner.name}: the trade balance is {account.balance}, not 0;"
+                    " settle it first (pause the partnership meanwhile)"
+                )
+            store.members.update_member(partner.account_id, status=Status.INACTIVE)
+            partner = store.partners.update_partner(partner.id, removed=now)
+    print(f"{args.partner_command}: {partner.name} ({partner.prefix})")
+    return 0
+
+
+def _add(
+    settings: Settings, uow: SqlUnitOfWork, args: argparse.Namespace, prefix: str, now: datetime
+) -> int:
+    """A new partnership, or new terms for an existing one (same prefix)."""
+    if not re.fullmatch(r"[A-Za-z]{1,8}", prefix):
+        raise CliError(f"PREFIX {prefix!r}: expected 1 to 8 letters, as in their member codes")
+    if not 0 < len(args.name.strip()) <= 200:
+        raise CliError("--name: expected the group's name, at most 200 characters")
+    if args.units_per_hour <= 0 or args.cap <= 0:
+        raise CliError("--units-per-hour and --cap: expected whole numbers above 0")
+    if not valid_public_key(args.key):
+        raise CliError("--key: not a public key as 'letsbot partner key' prints it")
+    if not args.url.startswith(("http://", "https://")):
+        raise CliError("--url: expected the address of its bot, e.g. https://gent.example.org")
+    cap = settings.minor(args.cap)
+    fields = {
+        "name": args.name.strip(),
+        "prefix": prefix,
+        "url": args.url,
+        "public_key": args.key.strip(),
+        "units_per_hour": args.units_per_hour,
+        "decimals": args.decimals,
+        "unit": args.unit,
+        "cap": cap,
+        "paused": False,
+    }
+    with uow.transaction() as store:
+        partner = store.partners.partner_by_prefix(prefix)
+        if partner is None:
+            account = store.members.add_member(
+                name=args.name, language=None, status=Status.EXTERNAL, role=Role.MEMBER, at=now
+            )
+            partner = store.partners.add_partner(account_id=account.id, at=now, **fields)
+            said = "added"
+        else:
+            store.members.update_member(partner.account_id, status=Status.EXTERNAL)
+            partner = store.partners.update_partner(partner.id, removed=None, **fields)
+            said = "changed"
+        # The cap is the account's limit both ways: /saldo shows it, as any limit.
+        account = store.members.update_member(partner.account_id, limits=(-cap, cap))
+    print(f"{said}: {_line(settings, partner, account.balance)}")
+    return 0
+
+
+def _line(settings: Settings, partner: Partner, balance: int) -> str:
+    state = "removed" if partner.removed else "paused" if partner.paused else "active"
+    unit = settings.currency.plural
+    return (
+        f"{partner.prefix}  {partner.name}  {partner.url}  {partner.units_per_hour}"
+        f" {partner.unit}/hour  cap {partner.cap} {unit}  balance {balance} {unit}  {state}"
+    )
+
+
+def partner_checks(settings: Settings, config: Path, engine: Engine) -> list[Check]:
+    """``letsbot doctor``'s lines on trade between groups, when the group has any:
+    the key (there, and readable by the bot's user only) and each partnership."""
+    try:
+        with SqlUnitOfWork(engine).transaction() as store:
+            found = store.partners.partners()
+            sending = store.partners.outgoing_payments([PartnerState.SENDING])
+    except Exception:  # the database line already says what is wrong with it
+        return []
+    current = [p for p in found if not p.removed]
+    if not current and not settings.partners.listen:
+        return []
+    checks = [_key_check(settings, config, engine)]
+    now = datetime.now(UTC)
+    for partner in current:
+        name = f"partner {partner.prefix}"
+        mine = [p for p in sending if p.partner_id == partner.id]
+        late = [p for p in mine if p.expires_at < now - settings.partners.window]
+        if late:
+            checks.append(
+                Check.failed(
+                    name,
+                    f"{len(late)} payment(s) to {partner.name} past their expiry, not booked back",
+                    "keep 'letsbot run' running: it books them back within a minute",
+                )
+            )
+            continue
+        state = "paused" if partner.paused else "active"
+        checks.append(
+            Check.passed(name, f"{partner.name} ({state}), {len(mine)} payment(s) on their way")
+        )
+    return checks
+
+
+def _key_check(settings: Settings, config: Path, engine: Engine) -> Check:
+    if settings.partners.private_key():
+        return Check.passed("partner key", "from partners.key (the environment)")
+    try:
+        path = key_path(settings, config, engine)
+    except CliError as error:
+        return Check.failed("partner key", str(error), "set partners.key_file")
+    if not path.exists():
+        return Check.failed(
+            "partner key", f"{path} doesn't exist yet", "run 'letsbot partner key' once"
+        )
+    if path.stat().st_mode & 0o077:
+        return Check.failed(
+            "partner key", f"{path} may be read by others", f"run 'chmod 600 {path}'"
+        )
+    return Check.passed("partner key", f"{path}, readable by the bot's user only")

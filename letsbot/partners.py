@@ -1,0 +1,691 @@
+"""Trade between groups: a member here pays a member of a partner group, exactly once.
+
+Each group runs its own bot on its own database, and keeps one account per
+partner group (Status.EXTERNAL). ``/betaal GE-012 30 soep``, with GE the
+partner's code prefix, asks as a payment at home does, showing what the
+receiver gets in their group's unit. After Ja this bot books payer → the
+partner's account and, in the same transaction, a payment record with a new
+payment id (``partner_outgoing``). ``PartnerDesk`` sends it to the partner's
+bot, signed, again and again with growing pauses until it has a signed
+answer; the partner books its account of this group → receiver at most once
+per payment id (``partner_incoming``: a repeat gets the same answer). A
+refusal books the first booking back with the reason; so does giving up,
+which only happens after the payment's expiry (``partners.give_up``), after
+which the partner no longer books it.
+
+Conversion: through hours, in integers, rounded down (the receiver never gets
+more hours than the payer gave): receiver's minor units = floor(amount ×
+their units per hour × 10^their decimals / (our units per hour × 10^our
+decimals)). Each ledger books its own unit and sums to zero on its own; the
+two trade balances mirror each other within that rounding.
+
+The wire: one JSON object per message, signed with Ed25519 over its canonical
+form (letsbot.signing), carrying the sender's and receiver's code prefixes,
+the time it was sent and the payment id. A bad signature, a time outside
+``partners.window``, an unknown group, or a payment id seen before with other
+content is refused and logged once, and nothing is booked; a payment the
+receiving group refuses (receiver unknown or not active, their limit, the
+cap, the partnership paused, past its expiry) gets a signed refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from letsbot.clock import Clock
+from letsbot.config import Settings
+from letsbot.context import Compose, Context
+from letsbot.domain import (
+    IncomingAnswer,
+    Member,
+    MemberCode,
+    Partner,
+    PartnerPayment,
+    PartnerState,
+    Pending,
+    PendingAction,
+    TransferKind,
+)
+from letsbot.errors import Busy, Refusal
+from letsbot.i18n import Raw, Translator
+from letsbot.ledger import (
+    DESCRIPTION_LIMIT,
+    check_limits,
+    ensure_can_trade,
+    parse_amount,
+    refuse_breach,
+)
+from letsbot.messages import Outgoing, ToPerson
+from letsbot.outbox import Outbox
+from letsbot.ports import Store, UnitOfWork
+from letsbot.posting import LimitRefused, post
+from letsbot.registry import REGISTRY
+from letsbot.signing import SigningKey, canonical_json, sign_object, verify_object
+from letsbot.text import strip_controls
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+PATH = "/letsbot/partner/v1/payment"  # the one path the partner endpoint answers
+LEASE = timedelta(seconds=60)  # a payment being sent is left alone by other processes
+FIRST_PAUSE = timedelta(seconds=5)  # then twice as long after each try without answer
+LONGEST_PAUSE = timedelta(hours=1)
+BATCH = 50
+# Why a payment was refused or booked back; each a key "partner.reason.<reason>".
+REASONS = ("unknown", "not_active", "limit", "cap", "paused", "expired", "no_answer")
+
+
+# Told, after the commit, that a payment waits to be sent: 'letsbot run''s sender
+# then sends it at once instead of at its next look. Only the sender adds one.
+_waiting: list[Callable[[], None]] = []
+
+
+def when_payment_waits(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` (from any thread) after each partner payment is booked here;
+    returns what stops it."""
+    _waiting.append(listener)
+    return lambda: _waiting.remove(listener)
+
+
+def _payment_waits() -> list[Outgoing]:
+    for listener in list(_waiting):
+        listener()
+    return []
+
+
+def convert(amount: int, settings: Settings, partner: Partner) -> int:
+    """What ``amount`` (minor units here) is in the partner's minor units, rounded down."""
+    return _hours(amount, settings, partner)[0]
+
+
+def _hours(amount: int, settings: Settings, partner: Partner) -> tuple[int, bool]:
+    """``convert``, and whether it was rounded."""
+    ours = settings.currency.units_per_hour * int(10**settings.currency.decimals)
+    theirs = partner.units_per_hour * int(10**partner.decimals)
+    converted, rest = divmod(amount * theirs, ours)
+    return converted, rest != 0
+
+
+def their_amount(amount: int, partner: Partner, language: str) -> str:
+    """``20 uren``: an amount in the partner's unit, as their members write it."""
+    whole, part = divmod(amount, 10**partner.decimals)
+    mark = "," if language == "nl" else "."
+    number = f"{whole}{mark}{part:0{partner.decimals}d}" if partner.decimals else str(whole)
+    return f"{number} {partner.unit}"
+
+
+def partner_in(ctx: Context, word: str) -> tuple[Partner, str] | None:
+    """The partner group ``word`` (a member code) names, and the code as shown: ``GE-012``."""
+    code = MemberCode.read(word)
+    if code is None or not code.prefix:
+        return None
+    if code.prefix.upper() == ctx.settings.group.code_prefix.upper():
+        return None
+    partner = ctx.store.partners.partner_by_prefix(code.prefix)
+    if partner is None or partner.removed:
+        return None
+    return partner, str(code)
+
+
+def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> None:
+    """``/betaal GE-012 30 soep``: asked as a payment at home, with what the receiver gets."""
+    amount, rest = parse_amount(ctx, words, "pay")
+    description = ctx.text_argument(rest, usage_of="pay", limit=DESCRIPTION_LIMIT)
+    payer = ctx.member
+    if partner.paused:
+        raise Refusal("partner.paused", group=partner.name)
+    ensure_can_trade(ctx, payer)
+    theirs, rounded = _hours(amount, ctx.settings, partner)
+    if theirs <= 0:
+        raise Refusal("partner.too_small", group=partner.name, amount=ctx.t.amount(amount))
+    account = ctx.store.members.member(partner.account_id)
+    assert account is not None
+    _check_cap(ctx.t, partner, account.balance + amount, account.balance)
+    check_limits(ctx, payer, account, amount)
+
+    def question(t: Translator) -> str:
+        asked = t(
+            "partner.ask",
+            amount=t.amount(amount),
+            code=code,
+            group=partner.name,
+            theirs=their_amount(theirs, partner, t.language),
+            description=description,
+        )
+        return f"{asked}\n{t('partner.rounded')}" if rounded else asked
+
+    ctx.ask(
+        PendingAction.PARTNER_PAY,
+        payer,
+        question,
+        payer=payer,
+        receiver=account,
+        amount=amount,
+        description=description,
+        data=json.dumps({"partner": partner.id, "to": code, "theirs": theirs}),
+    )
+
+
+def _check_cap(t: Translator, partner: Partner, after: int, before: int) -> None:
+    """The trade balance with a partner stays within its cap, either way."""
+    if abs(after) > partner.cap and abs(after) > abs(before):
+        room = max(partner.cap - abs(before), 0)
+        raise Refusal("partner.cap", group=partner.name, room=t.amount(room))
+
+
+@REGISTRY.on_answer(PendingAction.PARTNER_PAY)
+def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    if not yes:
+        ctx.reply(ctx.t("confirm.declined", question=Raw(question.text or "")))
+        return
+    assert question.payer_id is not None and question.receiver_id is not None
+    assert question.amount is not None and question.data is not None
+    data = json.loads(question.data)
+    partner = ctx.store.partners.partner(int(data["partner"]))
+    if partner is None or partner.removed or partner.account_id != question.receiver_id:
+        raise Refusal("partner.gone")
+    if partner.paused:
+        raise Refusal("partner.paused", group=partner.name)
+    amount = question.amount
+
+    def still_allowed(payer: Member, account: Member) -> None:
+        ensure_can_trade(ctx, payer)
+        _check_cap(ctx.t, partner, account.balance + amount, account.balance)
+
+    try:
+        posted = post(
+            ctx.store,
+            payer_id=question.payer_id,
+            receiver_id=partner.account_id,
+            amount=amount,
+            description=f"{question.description} ({data['to']})",
+            kind=TransferKind.PAYMENT,
+            at=ctx.now,
+            booked_by_id=ctx.member.id,
+            event_key=ctx.incoming.event_key,
+            limits=ctx.settings.group_limits,
+            lock_also=[ctx.member.id],
+            locked=ctx.locked,
+            check=still_allowed,
+        )
+    except LimitRefused as refused:
+        raise refuse_breach(ctx, refused.breach) from None
+    give_up = ctx.settings.partners.give_up
+    ctx.store.partners.add_outgoing_payment(
+        payment_id=uuid.uuid4().hex,
+        partner_id=partner.id,
+        payer_id=question.payer_id,
+        transfer_id=posted.transfer.id,
+        receiver_code=data["to"],
+        amount=amount,
+        their_amount=int(data["theirs"]),
+        description=question.description,
+        created_at=ctx.now,
+        expires_at=ctx.now + give_up,
+        next_try_at=ctx.now,
+        receiver_name=None,
+    )
+    ctx.after_commit(_payment_waits)
+    # The payer's balance is theirs alone: from a group chat it is told privately.
+    say = ctx.reply_privately if ctx.incoming.chat.is_group else ctx.reply
+    say(
+        ctx.t(
+            "partner.on_way",
+            id=posted.transfer.id,
+            amount=ctx.t.amount(amount),
+            code=data["to"],
+            group=partner.name,
+            balance=ctx.t.amount(posted.payer_after),
+        )
+    )
+
+
+def digest(message: dict[str, Any]) -> str:
+    """What a payment message asks, without when it was sent or its signature."""
+    body = {k: v for k, v in message.items() if k not in ("sent_at", "signature")}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _moment(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The HTTP answer to a partner's request, and what to post in chats after it."""
+
+    status: int
+    body: bytes
+    posts: list[Outgoing]
+
+
+def _error(status: int, what: str) -> Reply:
+    return Reply(status, json.dumps({"error": what}).encode(), [])
+
+
+# (URL, body) -> (HTTP status, body); raises OSError (or any error) when there is no answer.
+Send = Callable[[str, bytes], tuple[int, bytes]]
+
+
+class PartnerDesk:
+    """The bot's side of every partnership: what it sends, and what it receives."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        uow: UnitOfWork,
+        clock: Clock,
+        translators: dict[str, Translator],
+        outbox: Outbox,
+        key: SigningKey,
+    ) -> None:
+        self.settings = settings
+        self.uow = uow
+        self.clock = clock
+        self.translators = translators
+        self.outbox = outbox
+        self.key = key
+        self.prefix = settings.group.code_prefix.upper()
+
+    # receiving
+
+    def receive(self, body: bytes) -> Reply:
+        """A partner's payment: booked at most once, answered with a signed answer."""
+        try:
+            message = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return self._refused(400, "not JSON", None, None)
+        if not isinstance(message, dict):
+            return self._refused(400, "not a JSON object", None, None)
+        sender = message.get("from")
+        payment_id = message.get("payment_id")
+        with self.uow.transaction() as store:
+            partner = store.partners.partner_by_prefix(sender) if isinstance(sender, str) else None
+        if partner is None or partner.removed:
+            return self._refused(403, "unknown group", sender, payment_id)
+        if not verify_object(message, partner.public_key):
+            return self._refused(403, "bad signature", sender, payment_id)
+        now = self.clock.now()
+        sent_at = _moment(message.get("sent_at"))
+        if sent_at is None or abs(now - sent_at) > self.settings.partners.window:
+            return self._refused(403, "sent outside the time window", sender, payment_id)
+        expires_at = _moment(message.get("expires_at"))
+        amount = message.get("amount")
+        fields_ok = (
+            message.get("v") == VERSION
+            and message.get("kind") == "payment"
+            and message.get("to") == self.prefix
+            and isinstance(payment_id, str)
+            and 0 < len(payment_id) <= 40
+            and expires_at is not None
+            and isinstance(amount, int)
+            and not isinstance(amount, bool)
+            and amount > 0
+            and all(
+                isinstance(message.get(k), str) and 0 < len(message[k]) <= DESCRIPTION_LIMIT
+                for k in ("receiver", "payer", "payer_name", "description")
+            )
+        )
+        if not fields_ok:
+            return self._refused(400, "not a payment this bot reads", sender, payment_id)
+        assert isinstance(payment_id, str) and isinstance(amount, int) and expires_at is not None
+        asked = digest(message)
+        # Words another group's members typed: shown here, so no control characters
+        # (a right-to-left override ...), as for what members type here.
+        for key in ("payer", "payer_name", "description"):
+            message[key] = strip_controls(message[key])
+        return self._book(partner, message, asked, amount, expires_at, now)
+
+    def _refused(self, status: int, why: str, sender: object, payment_id: object) -> Reply:
+        # Logged once per message, never its content: it may be anyone's.
+        log.warning(
+            "partner message refused (%s): from=%r payment=%r",
+            why,
+            str(sender)[:16],
+            str(payment_id)[:40],
+        )
+        return _error(status, why)
+
+    def _book(
+        self,
+        partner: Partner,
+        message: dict[str, Any],
+        asked: str,
+        amount: int,
+        expires_at: datetime,
+        now: datetime,
+    ) -> Reply:
+        payment_id: str = message["payment_id"]
+        posts: list[Outgoing] = []
+        with self.uow.transaction() as store:
+            number = MemberCode.number_in(message["receiver"], self.prefix)
+            receiver = store.members.member_by_number(number) if number is not None else None
+            wanted = [partner.account_id] + ([receiver.id] if receiver is not None else [])
+            # Every delivery of a payment takes the partner account's lock first: two at
+            # once take turns, and the second finds the first's answer.
+            locked = store.members.lock_members(sorted(set(wanted)))
+            before = store.partners.incoming_answer(partner.id, payment_id)
+            if before is not None:
+                if before.digest != asked:
+                    return self._refused(409, "payment id replayed", partner.prefix, payment_id)
+                return Reply(200, self._answer_for(store, partner, payment_id, before, now), [])
+            partner = store.partners.partner(partner.id) or partner  # as it stands now
+            reason = self._reason(partner, receiver, locked, amount, expires_at, now)
+            transfer_id: int | None = None
+            if reason is None and receiver is not None:
+                try:
+                    posted = post(
+                        store,
+                        payer_id=partner.account_id,
+                        receiver_id=receiver.id,
+                        amount=amount,
+                        description=self._description(message),
+                        kind=TransferKind.PAYMENT,
+                        at=now,
+                        booked_by_id=None,
+                        event_key=f"partner-in:{partner.prefix}:{payment_id}",
+                        limits=self.settings.group_limits,
+                        locked=locked,
+                    )
+                except LimitRefused as refused:
+                    own = refused.breach.member.id == partner.account_id
+                    reason = "cap" if own else "limit"
+                else:
+                    transfer_id = posted.transfer.id
+                    posts += self._received(
+                        store, partner, message, posted.transfer.id, posted.receiver_after
+                    )
+            answer = IncomingAnswer(asked, "refused" if reason else "booked", reason, transfer_id)
+            store.partners.add_incoming(
+                partner_id=partner.id, payment_id=payment_id, answer=answer, at=now
+            )
+            body = self._answer_for(store, partner, payment_id, answer, now)
+            posts = self.outbox.queue(store, posts)
+        if reason:
+            log.info("partner payment %s from %s refused: %s", payment_id, partner.prefix, reason)
+        return Reply(200, body, posts)
+
+    def _answer_for(
+        self, store: Store, partner: Partner, payment_id: str, answer: IncomingAnswer, now: datetime
+    ) -> bytes:
+        """The signed answer, signed afresh for a repeat; with the receiver's name as it
+        is now (a forgotten member's is no longer theirs)."""
+        name = None
+        if answer.transfer_id is not None:
+            transfer = store.ledger.transfer(answer.transfer_id)
+            receiver = store.members.member(transfer.receiver_id) if transfer else None
+            if receiver is not None and not receiver.forgotten:
+                name = receiver.name
+        signed = sign_object(
+            {
+                "v": VERSION,
+                "kind": "answer",
+                "from": self.prefix,
+                "to": partner.prefix,
+                "payment_id": payment_id,
+                "sent_at": _iso(now),
+                "status": answer.status,
+                "reason": answer.reason,
+                "receiver_name": name,
+            },
+            self.key,
+        )
+        return json.dumps(signed, ensure_ascii=False).encode()
+
+    @staticmethod
+    def _description(message: dict[str, Any]) -> str:
+        return f"{message['description']} ({message['payer_name']}, {message['payer']})"
+
+    def _reason(
+        self,
+        partner: Partner,
+        receiver: Member | None,
+        locked: dict[int, Member],
+        amount: int,
+        expires_at: datetime,
+        now: datetime,
+    ) -> str | None:
+        """Why this group refuses the payment; None: it may be booked."""
+        if partner.paused:
+            return "paused"
+        if now > expires_at:
+            return "expired"  # the sender may have booked it back already
+        if receiver is None or receiver.is_group_account or receiver.id == partner.account_id:
+            return "unknown"
+        if not locked[receiver.id].can_trade:
+            return "not_active"
+        account = locked[partner.account_id]
+        after = account.balance - amount
+        if abs(after) > partner.cap and abs(after) > abs(account.balance):
+            return "cap"
+        return None
+
+    def _received(
+        self,
+        store: Store,
+        partner: Partner,
+        message: dict[str, Any],
+        transfer_id: int,
+        balance: int,
+    ) -> list[Outgoing]:
+        transfer = store.ledger.transfer(transfer_id)
+        receiver = store.members.member(transfer.receiver_id) if transfer else None
+        assert transfer is not None and receiver is not None
+
+        def compose(t: Translator) -> str:
+            return t(
+                "partner.received",
+                id=transfer.id,
+                amount=t.amount(transfer.amount),
+                payer=f"{message['payer_name']} ({message['payer']})",
+                group=partner.name,
+                description=message["description"],
+                balance=t.amount(balance),
+            )
+
+        return self._tell(store, receiver, compose)
+
+    # sending
+
+    def message_for(self, payment: PartnerPayment, partner: Partner, payer: Member) -> bytes:
+        """The signed payment message, timed now: each try is signed afresh."""
+        message = sign_object(
+            {
+                "v": VERSION,
+                "kind": "payment",
+                "from": self.prefix,
+                "to": partner.prefix,
+                "payment_id": payment.payment_id,
+                "sent_at": _iso(self.clock.now()),
+                "expires_at": _iso(payment.expires_at),
+                "payer": MemberCode.show(self.prefix, payer.number),
+                "payer_name": payer.name,
+                "receiver": payment.receiver_code,
+                "amount": payment.their_amount,
+                "description": payment.description,
+            },
+            self.key,
+        )
+        return json.dumps(message, ensure_ascii=False).encode()
+
+    def due(self) -> list[tuple[PartnerPayment, Partner, bytes]]:
+        """Payments whose next try is due, claimed: each with its partner and message."""
+        now = self.clock.now()
+        found: list[tuple[PartnerPayment, Partner, bytes]] = []
+        with self.uow.transaction() as store:
+            for payment in store.partners.claim_due_payments(
+                now=now, lease_until=now + LEASE, limit=BATCH
+            ):
+                partner = store.partners.partner(payment.partner_id)
+                payer = store.members.member(payment.payer_id)
+                assert partner is not None and payer is not None
+                found.append((payment, partner, self.message_for(payment, partner, payer)))
+        return found
+
+    def send_due(self, send: Send) -> list[Outgoing]:
+        """One round: every due payment sent once, and what its answer means done."""
+        posts: list[Outgoing] = []
+        for payment, partner, message in self.due():
+            try:
+                status, body = send(partner.url.rstrip("/") + PATH, message)
+            except Exception as error:  # the partner is down or unreachable: try later
+                log.info(
+                    "partner %s unreachable for %s: %s",
+                    partner.prefix,
+                    payment.payment_id,
+                    type(error).__name__,
+                )
+                status, body = 0, b""
+            try:
+                posts += self.answered(payment, partner, status, body)
+            except Busy:
+                log.warning("database busy; partner payment %s waits", payment.payment_id)
+        return posts
+
+    def answered(
+        self, payment: PartnerPayment, partner: Partner, status: int, body: bytes
+    ) -> list[Outgoing]:
+        """Settle ``payment`` on a signed answer; else try again later, or give up."""
+        answer = self._answer(payment, partner, status, body)
+        now = self.clock.now()
+        if answer is None:
+            if now > payment.expires_at + self.settings.partners.window:
+                return self._reverse(payment, partner, "no_answer")
+            pause = min(FIRST_PAUSE * 2 ** max(payment.tries - 1, 0), LONGEST_PAUSE)
+            with self.uow.transaction() as store:
+                store.partners.retry_payment_at(payment.id, now + pause)
+            return []
+        if answer["status"] == "booked":
+            return self._booked(payment, partner, str(answer.get("receiver_name") or ""))
+        reason = answer.get("reason")
+        return self._reverse(payment, partner, reason if reason in REASONS else "unknown")
+
+    def _answer(
+        self, payment: PartnerPayment, partner: Partner, status: int, body: bytes
+    ) -> dict[str, Any] | None:
+        """The partner's signed answer about ``payment``; None for anything else."""
+        if status != 200:
+            if status:
+                log.warning(
+                    "partner %s answered %s for payment %s",
+                    partner.prefix,
+                    status,
+                    payment.payment_id,
+                )
+            return None
+        try:
+            answer = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            answer = None
+        valid = (
+            isinstance(answer, dict)
+            and verify_object(answer, partner.public_key)
+            and answer.get("kind") == "answer"
+            and answer.get("from") == partner.prefix
+            and answer.get("to") == self.prefix
+            and answer.get("payment_id") == payment.payment_id
+            and answer.get("status") in ("booked", "refused")
+        )
+        if not valid:
+            log.warning("partner %s: an answer that isn't its signed answer", partner.prefix)
+            return None
+        assert isinstance(answer, dict)
+        return answer
+
+    def _booked(self, payment: PartnerPayment, partner: Partner, name: str) -> list[Outgoing]:
+        now = self.clock.now()
+        with self.uow.transaction() as store:
+            if not store.partners.settle_payment(
+                payment.id, PartnerState.BOOKED, at=now, receiver_name=name[:200] or None
+            ):
+                now_is = store.partners.outgoing_payment(payment.payment_id)
+                if now_is is not None and now_is.state is PartnerState.REVERSED:
+                    # Booked there after all, booked back here (clocks further apart than
+                    # partners.window): the coordinators of both groups settle it by hand.
+                    log.error(
+                        "partner %s booked payment %s, which was booked back here",
+                        partner.prefix,
+                        payment.payment_id,
+                    )
+                return []
+            payer = store.members.member(payment.payer_id)
+            assert payer is not None
+
+            def compose(t: Translator) -> str:
+                return t(
+                    "partner.booked",
+                    amount=t.amount(payment.amount),
+                    who=f"{name} ({payment.receiver_code})" if name else payment.receiver_code,
+                    group=partner.name,
+                    theirs=their_amount(payment.their_amount, partner, t.language),
+                    id=payment.transfer_id,
+                )
+
+            return self.outbox.queue(store, self._tell(store, payer, compose))
+
+    def _reverse(self, payment: PartnerPayment, partner: Partner, reason: str) -> list[Outgoing]:
+        """Book the first booking back, once, and tell the payer why."""
+        now = self.clock.now()
+        with self.uow.transaction() as store:
+            locked = store.members.lock_members(sorted({payment.payer_id, partner.account_id}))
+            if not store.partners.settle_payment(
+                payment.id, PartnerState.REVERSED, at=now, reason=reason
+            ):
+                return []
+            payer = locked[payment.payer_id]
+            t_payer = self.translators[payer.language or self.settings.group.language]
+            back = post(
+                store,
+                payer_id=partner.account_id,
+                receiver_id=payment.payer_id,
+                amount=payment.amount,
+                description=t_payer(
+                    "partner.reversal_description",
+                    id=payment.transfer_id,
+                    reason=Raw(t_payer(f"partner.reason.{reason}")),
+                ),
+                kind=TransferKind.REVERSAL,
+                at=now,
+                booked_by_id=None,
+                event_key=f"partner-back:{payment.payment_id}",
+                reverses_id=payment.transfer_id,
+                locked=locked,
+            )
+
+            def compose(t: Translator) -> str:
+                return t(
+                    "partner.reversed",
+                    amount=t.amount(payment.amount),
+                    code=payment.receiver_code,
+                    group=partner.name,
+                    reason=Raw(t(f"partner.reason.{reason}")),
+                    id=back.transfer.id,
+                    balance=t.amount(back.receiver_after),
+                )
+
+            log.info("partner payment %s booked back: %s", payment.payment_id, reason)
+            return self.outbox.queue(store, self._tell(store, payer, compose))
+
+    def _tell(self, store: Store, member: Member, compose: Compose) -> list[Outgoing]:
+        found = store.members.identities(member.id)
+        if not found:
+            return []
+        t = self.translators[member.language or self.settings.group.language]
+        return [Outgoing(ToPerson(found[0]), compose(t), language=t.language)]

@@ -1,0 +1,195 @@
+"""Partner groups, and the payments sent to and received from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from letsbot.domain import IncomingAnswer, Partner, PartnerPayment, PartnerState
+from storage.tables import partner_incoming, partner_outgoing, partners
+
+
+def _partner(row: Row[Any]) -> Partner:
+    return Partner(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        url=row.url,
+        public_key=row.public_key,
+        units_per_hour=row.units_per_hour,
+        decimals=row.decimals,
+        unit=row.unit,
+        cap=row.cap,
+        paused=row.paused,
+        account_id=row.account_id,
+        removed=row.removed_at is not None,
+    )
+
+
+def _payment(row: Row[Any]) -> PartnerPayment:
+    return PartnerPayment(
+        id=row.id,
+        payment_id=row.payment_id,
+        partner_id=row.partner_id,
+        payer_id=row.payer_id,
+        transfer_id=row.transfer_id,
+        receiver_code=row.receiver_code,
+        amount=row.amount,
+        their_amount=row.their_amount,
+        description=row.description,
+        state=PartnerState(row.state),
+        reason=row.reason,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        next_try_at=row.next_try_at,
+        tries=row.tries,
+        receiver_name=row.receiver_name,
+    )
+
+
+class SqlPartners:
+    """letsbot.ports.Partners on a connection inside the unit of work's transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.db = connection
+
+    def add_partner(self, *, account_id: int, at: datetime, **fields: Any) -> Partner:
+        partner_id = self.db.execute(
+            insert(partners)
+            .values(account_id=account_id, created_at=at, removed_at=None, **fields)
+            .returning(partners.c.id)
+        ).scalar_one()
+        found = self.partner(partner_id)
+        assert found is not None
+        return found
+
+    def update_partner(self, partner_id: int, **fields: Any) -> Partner:
+        if "removed" in fields:
+            removed = fields.pop("removed")
+            fields["removed_at"] = removed
+        self.db.execute(update(partners).where(partners.c.id == partner_id).values(**fields))
+        found = self.partner(partner_id)
+        assert found is not None
+        return found
+
+    def partner(self, partner_id: int) -> Partner | None:
+        row = self.db.execute(select(partners).where(partners.c.id == partner_id)).first()
+        return _partner(row) if row else None
+
+    def partner_by_prefix(self, prefix: str) -> Partner | None:
+        query = select(partners).where(partners.c.prefix == prefix.upper())
+        row = self.db.execute(query).first()
+        return _partner(row) if row else None
+
+    def partners(self) -> list[Partner]:
+        rows = self.db.execute(select(partners).order_by(partners.c.prefix))
+        return [_partner(row) for row in rows]
+
+    def add_outgoing_payment(self, **fields: Any) -> PartnerPayment:
+        row_id = self.db.execute(
+            insert(partner_outgoing)
+            .values(state=PartnerState.SENDING.value, tries=0, **fields)
+            .returning(partner_outgoing.c.id)
+        ).scalar_one()
+        row = self.db.execute(select(partner_outgoing).where(partner_outgoing.c.id == row_id)).one()
+        return _payment(row)
+
+    def outgoing_payment(self, payment_id: str) -> PartnerPayment | None:
+        query = select(partner_outgoing).where(partner_outgoing.c.payment_id == payment_id)
+        row = self.db.execute(query).first()
+        return _payment(row) if row else None
+
+    def outgoing_payments(self, states: Sequence[PartnerState]) -> list[PartnerPayment]:
+        query = (
+            select(partner_outgoing)
+            .where(partner_outgoing.c.state.in_([s.value for s in states]))
+            .order_by(partner_outgoing.c.id)
+        )
+        return [_payment(row) for row in self.db.execute(query)]
+
+    def claim_due_payments(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[PartnerPayment]:
+        sending = partner_outgoing.c.state == PartnerState.SENDING.value
+        due = partner_outgoing.c.next_try_at <= now
+        ids = list(
+            self.db.execute(
+                select(partner_outgoing.c.id)
+                .where(sending, due)
+                .order_by(partner_outgoing.c.next_try_at, partner_outgoing.c.id)
+                .limit(limit)
+            ).scalars()
+        )
+        if not ids:
+            return []
+        # Checked again on the row: of two processes that saw it, the second leaves it.
+        rows = self.db.execute(
+            update(partner_outgoing)
+            .where(partner_outgoing.c.id.in_(ids), sending, due)
+            .values(next_try_at=lease_until, tries=partner_outgoing.c.tries + 1)
+            .returning(*partner_outgoing.c)
+        )
+        return sorted((_payment(row) for row in rows), key=lambda p: p.id)
+
+    def retry_payment_at(self, row_id: int, at: datetime) -> None:
+        self.db.execute(
+            update(partner_outgoing)
+            .where(
+                partner_outgoing.c.id == row_id,
+                partner_outgoing.c.state == PartnerState.SENDING.value,
+            )
+            .values(next_try_at=at)
+        )
+
+    def settle_payment(
+        self,
+        row_id: int,
+        state: PartnerState,
+        *,
+        at: datetime,
+        reason: str | None = None,
+        receiver_name: str | None = None,
+    ) -> bool:
+        done = self.db.execute(
+            update(partner_outgoing)
+            .where(
+                partner_outgoing.c.id == row_id,
+                partner_outgoing.c.state == PartnerState.SENDING.value,
+            )
+            .values(state=state.value, reason=reason, receiver_name=receiver_name, settled_at=at)
+        )
+        return bool(done.rowcount)
+
+    def incoming_answer(self, partner_id: int, payment_id: str) -> IncomingAnswer | None:
+        row = self.db.execute(
+            select(partner_incoming).where(
+                partner_incoming.c.partner_id == partner_id,
+                partner_incoming.c.payment_id == payment_id,
+            )
+        ).first()
+        if row is None:
+            return None
+        return IncomingAnswer(row.digest, row.status, row.reason, row.transfer_id)
+
+    def add_incoming(
+        self,
+        *,
+        partner_id: int,
+        payment_id: str,
+        answer: IncomingAnswer,
+        at: datetime,
+    ) -> None:
+        self.db.execute(
+            insert(partner_incoming).values(
+                partner_id=partner_id,
+                payment_id=payment_id,
+                digest=answer.digest,
+                status=answer.status,
+                reason=answer.reason,
+                transfer_id=answer.transfer_id,
+                created_at=at,
+            )
+        )
