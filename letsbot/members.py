@@ -329,7 +329,7 @@ def approve(ctx: Context, words: list[str]) -> None:
     kas = ctx.store.members.group_account()
     # booked_by refers to the sender
     locked = ctx.store.members.lock_members([found.id, kas.id, ctx.member.id])
-    member = ctx.store.members.update_member(found.id, status=Status.ACTIVE)
+    member = ctx.store.members.update_member(found.id, status=Status.ACTIVE, active_since=ctx.now)
     code = ctx.code(member)
     credit = ctx.settings.minor(ctx.settings.limits.start_credit)
     if credit:

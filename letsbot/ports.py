@@ -152,6 +152,7 @@ class Members(Protocol):
         language: str | None = None,
         limits: tuple[int | None, int | None] | None = None,
         name: str | None = None,
+        active_since: datetime | None = None,
     ) -> Member: ...
 
     def add_identity(self, member_id: int, identity: Identity, display_name: str) -> None: ...
@@ -651,7 +652,8 @@ class Contributions(Protocol):
         ...
 
     def joined_since(self, since: datetime) -> set[int]:
-        """The members whose account was made after ``since``."""
+        """The members approved (or, without an approval, whose account was made) after
+        ``since``."""
         ...
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from letsbot.domain import Contribution, ContributionStatus, Every
 from storage.rows import dialect_insert
@@ -159,5 +159,6 @@ class SqlContributions:
         return self.db.execute(statement).rowcount == 1
 
     def joined_since(self, since: datetime) -> set[int]:
-        rows = self.db.execute(select(members.c.id).where(members.c.created_at > since))
+        joined = func.coalesce(members.c.active_since, members.c.created_at)
+        rows = self.db.execute(select(members.c.id).where(joined > since))
         return {row[0] for row in rows}

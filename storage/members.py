@@ -158,6 +158,7 @@ class SqlMembers:
         language: str | None = None,
         limits: tuple[int | None, int | None] | None = None,
         name: str | None = None,
+        active_since: datetime | None = None,
     ) -> Member:
         values: dict[str, Any] = {}
         if status is not None:
@@ -170,6 +171,8 @@ class SqlMembers:
             values["min_balance"], values["max_balance"] = limits
         if name is not None:
             values["name"] = name
+        if active_since is not None:
+            values["active_since"] = active_since
         if values:
             self.db.execute(update(members).where(members.c.id == member_id).values(**values))
         found = self.member(member_id)

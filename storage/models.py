@@ -75,6 +75,8 @@ class MemberRow(Base):
     forgotten_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The code in the system the group moved from, when it got another number here.
     old_code: Mapped[str | None] = mapped_column(String(40))
+    # When a coordinator approved them (None: made active when the account was made).
+    active_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class IdentityRow(Base):

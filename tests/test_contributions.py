@@ -549,3 +549,22 @@ def test_the_same_contribution_typed_twice_is_refused(group: Driver) -> None:
     assert "Bijdrage #1 vraagt al hetzelfde op dezelfde dag" in reply
     assert group.count("contributions") == before
     assert "Bewaard" in group.say("admin", "/bijdrage 1 per maand op 2 werking")
+
+
+def test_new_counts_from_the_approval_not_the_application(engine: Engine) -> None:
+    """A candidate who waited a month for the intake talk is new when approved."""
+    driver = Driver(
+        engine,
+        make_settings(contributions={"new_member_days": 30, "announce_days": 0}),
+        clock=VirtualClock(local(2026, 10, 1, 9, 0)),
+    )
+    driver.member("an")
+    driver.say("fred", "/aanmelden Fred Claes")  # applies on 1 October
+    driver.say("admin", "/bijdrage 1 per maand op 1 werking")
+    driver.clock.set(local(2026, 10, 31, 20, 0))
+    driver.say("admin", "/goedkeuren fred")  # approved the evening before the run
+    driver.advance(local(2026, 11, 1, 9, 0))
+    assert driver.balance("an") == -1
+    assert driver.balance("fred") == 0  # a member for 13 hours: too new to pay
+    driver.advance(local(2026, 12, 1, 9, 0))
+    assert driver.balance("fred") == -1  # a month on, he pays
