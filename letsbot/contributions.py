@@ -4,7 +4,7 @@ A coordinator makes one with /bijdrage (/contribution), or a proposal carries
 one and it starts only when the vote accepts it. The amount per member is a
 mass payment's rule (letsbot.bulk: fixed, per-mille of the balance or of the
 turnover, rounded to whole units); the many are the active members, less
-those whose account is younger than ``contributions.new_member_days``
+those approved fewer than ``contributions.new_member_days`` days ago
 (leaving members don't pay); members a hard limit refuses are skipped and
 named to the coordinators.
 
