@@ -51,6 +51,7 @@ from letsbot.ports import Store, UnitOfWork
 from letsbot.posting import LimitRefused, post_many
 from letsbot.registry import REGISTRY, Who
 from letsbot.text import fold
+from letsbot.when import month_number
 
 log = logging.getLogger(__name__)
 
@@ -205,8 +206,13 @@ def parse_contribution(ctx: Context, words: list[str]) -> Typed:
             rest = rest[1:]
         if not rest:
             raise Refusal("contribution.which_period", usage=ctx.usage("contribution"))
-        month, day = _read_day(ctx, every, rest[0])
-        rest = rest[1:]
+        named = month_number(rest[1]) if every is Every.YEAR and len(rest) > 1 else None
+        if named is not None:  # "op 15 januari", as the bot writes it
+            month, day = _read_day(ctx, every, f"{rest[0]}/{named}")
+            rest = rest[2:]
+        else:
+            month, day = _read_day(ctx, every, rest[0])
+            rest = rest[1:]
     description = ctx.text_argument(rest, usage_of="contribution", limit=DESCRIPTION_LIMIT)
     return Typed(rule, every, month, day, description)
 
@@ -214,6 +220,22 @@ def parse_contribution(ctx: Context, words: list[str]) -> Typed:
 def add(
     ctx: Context, typed: Typed, status: ContributionStatus, proposal_id: int | None
 ) -> Contribution:
+    """A new contribution (or one a proposal carries); the same rule on the same day as a
+    live one is refused: members would pay twice."""
+    for existing in ctx.store.contributions.contributions(LISTED):
+        same_rule = (existing.fixed, existing.per_mille, existing.base, existing.days) == (
+            typed.rule.fixed,
+            typed.rule.per_mille,
+            typed.rule.base.value,
+            typed.rule.days,
+        )
+        same_day = (existing.every, existing.month, existing.day) == (
+            typed.every,
+            typed.month,
+            typed.day,
+        )
+        if same_rule and same_day:  # typed twice, members would pay twice
+            raise Refusal("contribution.same", id=existing.id, example=ctx.usage("contributions"))
     return ctx.store.contributions.add_contribution(
         fixed=typed.rule.fixed,
         per_mille=typed.rule.per_mille,
@@ -243,20 +265,6 @@ def contribution_command(ctx: Context, words: list[str]) -> None:
         change(ctx, words[0], fold(words[1]))
         return
     typed = parse_contribution(ctx, words)
-    for existing in ctx.store.contributions.contributions(LISTED):
-        same_rule = (existing.fixed, existing.per_mille, existing.base, existing.days) == (
-            typed.rule.fixed,
-            typed.rule.per_mille,
-            typed.rule.base.value,
-            typed.rule.days,
-        )
-        same_day = (existing.every, existing.month, existing.day) == (
-            typed.every,
-            typed.month,
-            typed.day,
-        )
-        if same_rule and same_day:  # typed twice, members would pay twice
-            raise Refusal("contribution.same", id=existing.id, example=ctx.usage("contributions"))
     made = add(ctx, typed, ContributionStatus.ACTIVE, None)
     log.info("contribution made: id=%s every=%s", made.id, made.every.value)
     first = next_due(made, ctx.now, ctx.settings)

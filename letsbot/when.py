@@ -230,6 +230,11 @@ _TIME_LIKE = re.compile(r"[0-9]+(?=[^0-9])[:.hu0-9]*(?:[ap]\.?m)?", re.ASCII)
 _MAX_SPAN_WORDS = 10  # "tussen 2 uur 's middags en 5 uur 's middags"
 
 
+def month_number(word: str) -> int | None:
+    """1 to 12 for a month's name as typed ("januari", "jan.", "January"), else None."""
+    return _MONTHS.get(_norm(word))
+
+
 def _norm(word: str) -> str:
     # A trailing dot or comma is punctuation: "za, 12 dec. 10u" reads as "za 12 dec 10u".
     return word.lower().rstrip(".,").replace("\u2019", "'")

@@ -568,3 +568,15 @@ def test_new_counts_from_the_approval_not_the_application(engine: Engine) -> Non
     assert driver.balance("fred") == 0  # a member for 13 hours: too new to pay
     driver.advance(local(2026, 12, 1, 9, 0))
     assert driver.balance("fred") == -1  # a month on, he pays
+
+
+def test_a_day_as_the_bot_writes_it(group: Driver) -> None:
+    assert "Bewaard" in group.say("admin", "/bijdrage 12 per jaar op 15 januari jaarbijdrage")
+    assert "15 januari" in group.say("an", "/bijdragen")
+
+
+def test_a_proposal_carrying_a_rule_that_runs_already_is_refused(group: Driver) -> None:
+    group.say("admin", YEARLY)
+    reply = group.say("an", "/voorstel Jaarbijdrage bijdrage: 12 per jaar op 15/12 jaarbijdrage")
+    assert "Bijdrage #1 vraagt al hetzelfde op dezelfde dag" in reply
+    assert group.count("proposals") == 0
