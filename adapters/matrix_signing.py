@@ -37,6 +37,7 @@ from typing import Any
 from Crypto.Cipher import AES
 from Crypto.Signature import eddsa
 
+from letsbot.signing import SigningKey as Ed25519Key
 from letsbot.signing import b64, canonical_json
 
 KEYS_FILE = "cross-signing.json"
@@ -50,27 +51,13 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4))
 
 
-class SigningKey:
-    """One ed25519 key pair, from its 32-byte seed."""
-
-    def __init__(self, seed: bytes) -> None:
-        if len(seed) != 32:
-            raise ValueError("an ed25519 seed has 32 bytes")
-        self.seed = seed
-        self._key = eddsa.import_private_key(seed)
-        self.public = b64(self._key.public_key().export_key(format="raw"))
-
-    @classmethod
-    def generate(cls) -> SigningKey:
-        return cls(secrets.token_bytes(32))
+class SigningKey(Ed25519Key):
+    """One ed25519 key pair, named as cross-signing names its keys."""
 
     @property
     def key_id(self) -> str:
         """``ed25519:<public key>``, as cross-signing keys are named."""
         return f"ed25519:{self.public}"
-
-    def sign(self, message: bytes) -> str:
-        return b64(eddsa.new(self._key, "rfc8032").sign(message))
 
 
 def signed(value: dict[str, Any], key: SigningKey, signer: str, key_id: str = "") -> dict[str, Any]:

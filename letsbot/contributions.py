@@ -43,6 +43,7 @@ from letsbot.domain import (
 )
 from letsbot.errors import Busy, Refusal
 from letsbot.i18n import Raw, Translator
+from letsbot.jobs import Job
 from letsbot.ledger import DESCRIPTION_LIMIT
 from letsbot.markup import escape, to_plain
 from letsbot.messages import Outgoing, ToAllGroups, ToPerson
@@ -394,7 +395,7 @@ def decided(
 # the schedule
 
 
-class ContributionSchedule:
+class ContributionSchedule(Job):
     """Announces and books each active contribution's periods, each once."""
 
     def __init__(
@@ -405,11 +406,7 @@ class ContributionSchedule:
         translators: dict[str, Translator],
         outbox: Outbox,
     ) -> None:
-        self.settings = settings
-        self.uow = uow
-        self.clock = clock
-        self.translators = translators
-        self.outbox = outbox
+        super().__init__(settings, uow, clock, translators, outbox)
         self.t = translators[settings.group.language]
 
     def next_due(self, until: datetime) -> datetime | None:

@@ -13,33 +13,17 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from letsbot.clock import Clock
-from letsbot.config import Settings
 from letsbot.decisions import Proposal
 from letsbot.governance import close, vote_choices, vote_example
 from letsbot.i18n import Translator
+from letsbot.jobs import Job
 from letsbot.messages import Outgoing, ToPerson
-from letsbot.outbox import Outbox
-from letsbot.ports import Store, UnitOfWork
+from letsbot.ports import Store
 
 log = logging.getLogger(__name__)
 
 
-class GovernanceSchedule:
-    def __init__(
-        self,
-        settings: Settings,
-        uow: UnitOfWork,
-        clock: Clock,
-        translators: dict[str, Translator],
-        outbox: Outbox,
-    ) -> None:
-        self.settings = settings
-        self.outbox = outbox
-        self.uow = uow
-        self.clock = clock
-        self.translators = translators
-
+class GovernanceSchedule(Job):
     def next_due(self, until: datetime) -> datetime | None:
         """The first deadline or reminder after now and up to ``until`` (for a virtual clock)."""
         with self.uow.transaction() as store:

@@ -17,6 +17,7 @@ from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.domain import Listing, ListingKind, Member, MemberCode
 from letsbot.i18n import Raw, Translator
+from letsbot.jobs import Job
 from letsbot.market import NOUN, describe, last_day
 from letsbot.markup import escape
 from letsbot.messages import Outgoing, ToAllGroups, ToPerson
@@ -31,7 +32,7 @@ DIGEST_SHOWN = 20  # listings of each kind in one digest
 DIGEST_TEXT = 100  # characters of each listing's text in the digest
 
 
-class MarketSchedule:
+class MarketSchedule(Job):
     def __init__(
         self,
         settings: Settings,
@@ -40,11 +41,7 @@ class MarketSchedule:
         translators: dict[str, Translator],
         outbox: Outbox,
     ) -> None:
-        self.settings = settings
-        self.outbox = outbox
-        self.uow = uow
-        self.clock = clock
-        self.translators = translators
+        super().__init__(settings, uow, clock, translators, outbox)
         self.weekday = WEEKDAYS.index(settings.reminders.digest_weekday)
 
     # when

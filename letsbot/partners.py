@@ -55,6 +55,7 @@ from letsbot.domain import (
 )
 from letsbot.errors import Busy, Refusal
 from letsbot.i18n import Raw, Translator
+from letsbot.jobs import Job
 from letsbot.ledger import (
     DESCRIPTION_LIMIT,
     check_limits,
@@ -284,7 +285,7 @@ def _error(status: int, what: str) -> Reply:
 Send = Callable[[str, bytes], tuple[int, bytes]]
 
 
-class PartnerDesk:
+class PartnerDesk(Job):
     """The bot's side of every partnership: what it sends, and what it receives."""
 
     def __init__(
@@ -296,11 +297,7 @@ class PartnerDesk:
         outbox: Outbox,
         key: SigningKey,
     ) -> None:
-        self.settings = settings
-        self.uow = uow
-        self.clock = clock
-        self.translators = translators
-        self.outbox = outbox
+        super().__init__(settings, uow, clock, translators, outbox)
         self.key = key
         self.prefix = settings.group.code_prefix.upper()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from typing import Any
+from typing import Any, Self
 
 from Crypto.Signature import eddsa
 
@@ -39,7 +39,7 @@ class SigningKey:
         self.public = b64(self._key.public_key().export_key(format="raw"))
 
     @classmethod
-    def generate(cls) -> SigningKey:
+    def generate(cls) -> Self:
         return cls(secrets.token_bytes(32))
 
     def sign(self, message: bytes) -> str:
