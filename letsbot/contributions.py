@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from letsbot.bulk import Base, Plan, Rule, make_plan, parse_rule, rule_text
-from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Compose, Context
 from letsbot.decisions import Verdict
@@ -47,8 +46,7 @@ from letsbot.jobs import Job
 from letsbot.ledger import DESCRIPTION_LIMIT
 from letsbot.markup import escape, to_plain
 from letsbot.messages import Outgoing, ToAllGroups, ToPerson
-from letsbot.outbox import Outbox
-from letsbot.ports import Store, UnitOfWork
+from letsbot.ports import Store
 from letsbot.posting import LimitRefused, post_many
 from letsbot.registry import REGISTRY, Who
 from letsbot.text import fold
@@ -398,16 +396,9 @@ def decided(
 class ContributionSchedule(Job):
     """Announces and books each active contribution's periods, each once."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        uow: UnitOfWork,
-        clock: Clock,
-        translators: dict[str, Translator],
-        outbox: Outbox,
-    ) -> None:
-        super().__init__(settings, uow, clock, translators, outbox)
-        self.t = translators[settings.group.language]
+    @property
+    def t(self) -> Translator:
+        return self.translators[self.settings.group.language]
 
     def next_due(self, until: datetime) -> datetime | None:
         """The first announcement or run after now and up to ``until`` (for a virtual clock)."""

@@ -11,6 +11,8 @@ from letsbot.ports import UnitOfWork
 
 
 class Job:
+    """The settings, the database, the clock, the texts and the outbox a job works with."""
+
     def __init__(
         self,
         settings: Settings,

@@ -13,16 +13,13 @@ from __future__ import annotations
 import logging
 from datetime import UTC, date, datetime, timedelta
 
-from letsbot.clock import Clock
-from letsbot.config import Settings
 from letsbot.domain import Listing, ListingKind, Member, MemberCode
-from letsbot.i18n import Raw, Translator
+from letsbot.i18n import Raw
 from letsbot.jobs import Job
 from letsbot.market import NOUN, describe, last_day
 from letsbot.markup import escape
 from letsbot.messages import Outgoing, ToAllGroups, ToPerson
-from letsbot.outbox import Outbox
-from letsbot.ports import Store, UnitOfWork
+from letsbot.ports import Store
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +30,9 @@ DIGEST_TEXT = 100  # characters of each listing's text in the digest
 
 
 class MarketSchedule(Job):
-    def __init__(
-        self,
-        settings: Settings,
-        uow: UnitOfWork,
-        clock: Clock,
-        translators: dict[str, Translator],
-        outbox: Outbox,
-    ) -> None:
-        super().__init__(settings, uow, clock, translators, outbox)
-        self.weekday = WEEKDAYS.index(settings.reminders.digest_weekday)
+    @property
+    def weekday(self) -> int:
+        return WEEKDAYS.index(self.settings.reminders.digest_weekday)
 
     # when
     def _digest_on(self, day: date) -> datetime:
