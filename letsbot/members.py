@@ -27,21 +27,29 @@ NAME_LIMIT = 100
 MEMBERS_PAGE = 50  # members a /leden page shows: a chat message stays readable
 
 
-def clean_name(words: list[str], group_name: str = "") -> str:
+def clean_name(words: list[str], group_name: str = "", prefix: str = "") -> str:
     """A member's name as typed: single spaces, no control characters; refused when it
     passes for something else (a code, the group account, a coordinator, the group)."""
     name = " ".join(words).strip()
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise Refusal("join.bad_name")
     name = _NAME_INTRO.sub("", name).strip()
+    if name.startswith("<") and name.endswith(">"):  # "<Fien Claes>", as help showed <naam>
+        name = name[1:-1].strip()
     if name.islower():  # "jos de smet", as typed on a phone, is Jos De Smet
         name = " ".join(word[:1].upper() + word[1:] for word in name.split())
     # A name that passes for something else: a code ("Lies (DU-004)", "30"), the group
     # account, a coordinator, or letters of two scripts ("Lіes" with a Cyrillic і).
-    # Dashes of every kind read as "-", and an O among digits as 0: "DU–OO3" is DU-003.
+    # Dashes of every kind read as "-", and an O among digits as 0: "DU–OO3" is DU-003;
+    # without a dash, this group's prefix before digits ("DU003", "du3").
     plain = _DASHES.sub("-", name)
-    code_like = [w for w in re.split(r"[\s()\[\],]+", plain) if _CODE_LIKE.fullmatch(w)]
-    if code_like or re.search(r"[@/#<>]", name) or len(_scripts(name)) > 1:
+    own = re.compile(rf"{re.escape(prefix)}[0-9Oo]*[0-9][0-9Oo]*", re.I) if prefix else None
+    code_like = [
+        w
+        for w in re.split(r"[\s()\[\],]+", plain)
+        if _CODE_LIKE.fullmatch(w) or (own is not None and own.fullmatch(w))
+    ]
+    if code_like or re.search(r"[@/#]", name) or len(_scripts(name)) > 1:
         raise Refusal("join.bad_name")
     if name and not any(ch.isalpha() and ch not in _FILLERS for ch in name):  # "ㅤ" shows nothing
         raise Refusal("join.bad_name")
@@ -56,7 +64,7 @@ def clean_name(words: list[str], group_name: str = "") -> str:
 
 
 # "30", "DU-004", "DU004", "du3", "DU-OO3"
-_CODE_LIKE = re.compile(r"[0-9]+|[A-Za-z]{1,5}-?[0-9Oo]*[0-9][0-9Oo]*", re.ASCII)
+_CODE_LIKE = re.compile(r"[0-9]+|[A-Za-z]{1,5}-[0-9Oo]*[0-9][0-9Oo]*", re.ASCII)
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
 _FILLERS = frozenset("\u3164\u115f\u1160\uffa0")  # Hangul fillers: letters that show nothing
 _TAKEN_WORDS = {
@@ -271,7 +279,7 @@ def join(ctx: Context, words: list[str]) -> None:
 
 
 def _checked_name(ctx: Context, words: list[str]) -> str:
-    name = clean_name(words, ctx.settings.group.name)
+    name = clean_name(words, ctx.settings.group.name, ctx.settings.group.code_prefix)
     if not name:
         raise Refusal("join.missing_name", example=ctx.usage("join"))
     if len(name) > NAME_LIMIT:
