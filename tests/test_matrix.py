@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 from sqlalchemy import Engine, text
 
@@ -1164,3 +1165,53 @@ async def test_stats_charts_are_sent_as_m_image(mx: Harness) -> None:
     await ann.ask(ann_dm, "/stats", "Figures of LETS Durme")
     await until(lambda: len(images(ann, ann_dm)) == 2, what="two images in Ann's direct chat")
     assert images(bob, bob_dm) == [] and len(images(ann, group)) == 2
+
+
+async def test_plain_text_in_an_encrypted_room_moves_nothing(mx: Harness) -> None:
+    """A message sent in the clear into an encrypted direct chat (a leaked access token, or
+    the homeserver itself, without any of the member's device keys) is ignored."""
+    ann = await mx.person("Ann")
+    mx.coordinators.append(f"matrix:{ann.user_id}")
+    await mx.start()
+    ann_dm = await ann.dm(mx.bot_id)
+    await ann.ask(ann_dm, "/start", "Welkom bij LETS Durme")
+    bob = await mx.person("Bob", encrypted=True)
+    bob_dm = await mx.member(bob, "Bob Peeters", ann)
+    assert bob.client.rooms[bob_dm].encrypted
+    url = f"{mx.server.url}/_matrix/client/v3/rooms/{bob_dm}/send/m.room.message"
+    headers = {"Authorization": f"Bearer {bob.client.access_token}"}
+    async with aiohttp.ClientSession() as http:
+        for n, line in enumerate(("/betaal DU-001 7 vervalst", "ja")):
+            body = {"msgtype": "m.text", "body": line}
+            async with http.put(f"{url}/clear{n}", json=body, headers=headers) as answer:
+                assert answer.status == 200
+    # Handled in order: once the encrypted /saldo is answered, the clear ones were seen.
+    await bob.ask(bob_dm, "/saldo", "Je saldo: 0 pluimen")
+    assert mx.payments() == 0
+    assert not [n for n in bob.notices(bob_dm) if "Betaal 7 pluimen" in n["content"]["body"]]
+    assert sum("ignored an unencrypted m.room.message" in x for x in mx.log.lines) == 2
+
+
+async def test_a_room_someone_else_made_is_never_a_members_private_chat(mx: Harness) -> None:
+    """Carol makes a "direct" room with the bot and invites Bob: the bot answers Bob there
+    nothing, and Bob's balance and receipts stay in his own direct chat."""
+    ann = await mx.person("Ann")
+    mx.coordinators.append(f"matrix:{ann.user_id}")
+    await mx.start()
+    ann_dm = await ann.dm(mx.bot_id)
+    await ann.ask(ann_dm, "/start", "Welkom bij LETS Durme")
+    bob = await mx.person("Bob")
+    bob_dm = await mx.member(bob, "Bob Peeters", ann)
+    carol = await mx.person("Carol")
+    trap = await carol.room(mx.bot_id, bob.user_id, direct=True)
+    await until(lambda: carol.joined(trap, mx.bot_id), what="the bot in Carol's room")
+    await bob.client.join(trap)
+    await until(lambda: carol.joined(trap, bob.user_id), what="Bob in Carol's room")
+    await bob.say(trap, "/saldo")
+    await bob.ask(bob_dm, "/saldo", "Je saldo: 0 pluimen")  # after the one in Carol's room
+    assert not [n for n in carol.notices(trap) if "saldo" in n["content"]["body"].lower()]
+    await ann.ask(ann_dm, "/boeken DU-001 DU-002 4 soep", "Boek 4 pluimen")
+    await ann.ask(ann_dm, "ja", "Geboekt:")
+    await bob.reply(bob_dm, "je kreeg 4 pluimen")  # his receipt, in his own chat
+    assert not [n for n in carol.notices(trap) if "pluimen" in n["content"]["body"]]
+    assert any("not their own direct chat" in x for x in mx.log.lines)
