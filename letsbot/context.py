@@ -389,7 +389,8 @@ class Context:
         by_old = [m for m in everyone if m.old_code and m.old_code.upper() == typed_code]
         if len(by_old) == 1 and not by_old[0].forgotten:
             return by_old
-        # The group account by its whole name only ("groepsrekening", "group account").
+        # The group account by its whole name ("groepsrekening", "group account") or what
+        # members call it ("kas", "groep": no member may take those as their name).
         account_names = {fold(t("group_account.name")) for t in self.translators.values()}
         if (
             " ".join(wanted)
