@@ -54,3 +54,14 @@ def engine(sqlite_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def driver(engine: Engine) -> Driver:
     return Driver(engine, make_settings())
+
+
+@pytest.fixture
+def ready(tmp_path: Path) -> Path:
+    """A folder with bot.toml and a migrated database, as ``letsbot init`` leaves it."""
+    from tests.test_cli import CONFIG, letsbot  # the CLI tests' config and runner
+
+    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
+    result = letsbot("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from letsbot.markup import to_plain
 from storage.check import ledger_problems
 from tests.support import Driver, make_settings
-from tests.test_cli import CONFIG, letsbot
+from tests.test_cli import letsbot
 
 
 @pytest.fixture
@@ -352,14 +352,6 @@ admin: ja
 admin: /massa kas aan an en DU-003 30 helpers repaircafé
 admin: ja
 """
-
-
-@pytest.fixture
-def ready(tmp_path: Path) -> Path:
-    """A folder with bot.toml and a migrated database, as ``letsbot init`` leaves it."""
-    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
-    assert letsbot("db", "upgrade", cwd=tmp_path).returncode == 0
-    return tmp_path
 
 
 def test_a_console_script_and_letsbot_check_after_the_runs(ready: Path) -> None:

@@ -136,14 +136,6 @@ def one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.fixture
-def ready(tmp_path: Path) -> Path:
-    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
-    result = letsbot("db", "upgrade", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    return tmp_path
-
-
 def test_help_for_every_command(tmp_path: Path) -> None:
     result = letsbot("--help", cwd=tmp_path)
     assert result.returncode == 0

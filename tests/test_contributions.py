@@ -18,7 +18,7 @@ from storage.check import ledger_problems
 from storage.database import make_engine
 from tests.support import Driver, make_settings
 from tests.telegram_api import FakeTelegram
-from tests.test_cli import CONFIG, letsbot
+from tests.test_cli import letsbot
 from tests.test_clock import add_market, libfaketime, posted
 from tests.test_outage import GROUP, LetsbotRun, server
 
@@ -445,13 +445,6 @@ an: /bijdragen
 @2027-01-16 12:00
 an: /saldo
 """
-
-
-@pytest.fixture
-def ready(tmp_path: Path) -> Path:
-    (tmp_path / "bot.toml").write_text(CONFIG, encoding="utf-8")
-    assert letsbot("db", "upgrade", cwd=tmp_path).returncode == 0
-    return tmp_path
 
 
 def test_a_console_script_and_letsbot_check_after_the_run(ready: Path) -> None:
