@@ -422,7 +422,7 @@ def _refused_line(ctx: Context, t: Translator, member: Member, breach: Breach | 
 
 
 def _sides(ctx: Context, t: Translator, run: Run, one: Member) -> tuple[Raw, Raw]:
-    many = Raw(t("bulk.many", label=many_label(t, run.label), count=len(run.many_ids)))
+    many = Raw(t.counted("bulk.many", len(run.many_ids), label=many_label(t, run.label)))
     return (ctx.label(one, t), many) if run.pays else (many, ctx.label(one, t))
 
 
@@ -434,27 +434,27 @@ def preview(ctx: Context, t: Translator, run: Run, plan: Plan, one: Member) -> s
     amounts = [amount for _, amount in plan.lines]
     if amounts:
         lines.append(
-            t(
+            t.counted(
                 "bulk.preview_count",
-                count=len(amounts),
+                len(amounts),
                 total=t.amount(plan.total),
                 smallest=t.amount(min(amounts)),
                 largest=t.amount(max(amounts)),
             )
         )
     if plan.zero:
-        lines.append(t("bulk.preview_zero", count=plan.zero))
+        lines.append(t.counted("bulk.preview_zero", plan.zero))
     if plan.refused:
         lines.append(t("bulk.preview_refused", count=len(plan.refused)))
         for member, breach in plan.refused[:SHOWN_REFUSED]:
             lines.append("  - " + _refused_line(ctx, t, member, breach))
         if len(plan.refused) > SHOWN_REFUSED:
-            lines.append("  " + t("bulk.preview_more", count=len(plan.refused) - SHOWN_REFUSED))
+            lines.append("  " + t.counted("bulk.preview_more", len(plan.refused) - SHOWN_REFUSED))
     if plan.soft:
-        lines.append(t("bulk.preview_soft", count=len({b.member.id for b in plan.soft})))
+        lines.append(t.counted("bulk.preview_soft", len({b.member.id for b in plan.soft})))
     if plan.one_soft is not None:
         lines.append(t("bulk.preview_one_soft", who=ctx.label(one, t)))
-    lines.append(t("bulk.preview_ask", count=len(amounts)))
+    lines.append(t.counted("bulk.preview_ask", len(amounts)))
     return "\n".join(lines)
 
 
@@ -568,10 +568,10 @@ def _tell(
 ) -> None:
     t = ctx.t
     ctx.reply(
-        t(
+        t.counted(
             "bulk.done",
+            len(plan.lines),
             run=run_id,
-            count=len(plan.lines),
             total=t.amount(plan.total),
             skipped=len(plan.refused),
         )
@@ -608,9 +608,9 @@ def _tell(
     if not one.is_group_account and one.id != ctx.member.id:
         ctx.tell(
             one,
-            lambda tt: tt(
+            lambda tt: tt.counted(
                 "bulk.told_one_paid" if run.pays else "bulk.told_one_received",
-                count=len(plan.lines),
+                len(plan.lines),
                 total=tt.amount(plan.total),
                 description=description,
                 run=run_id,
@@ -618,12 +618,12 @@ def _tell(
         )
     group_t = ctx.translators[ctx.settings.group.language]
     payer, receiver = _sides(ctx, group_t, run, one)
-    summary = group_t(
+    summary = group_t.counted(
         "bulk.group",
+        len(plan.lines),
         run=run_id,
         payer=payer,
         receiver=receiver,
-        count=len(plan.lines),
         total=group_t.amount(plan.total),
         description=description,
     )
@@ -653,7 +653,7 @@ def market_day(ctx: Context, words: list[str]) -> None:
     if came:
         names = ", ".join(ctx.label(m) for m in came[:SHOWN_NAMES])
         if len(came) > SHOWN_NAMES:
-            names += ", " + t("bulk.preview_more", count=len(came) - SHOWN_NAMES)
+            names += ", " + t.counted("bulk.preview_more", len(came) - SHOWN_NAMES)
         lines.append(t("marketday.names_past" if past else "marketday.names", names=Raw(names)))
         word = REGISTRY.find("bulk")
         assert word is not None

@@ -554,11 +554,11 @@ class ContributionSchedule(Job):
         sent = [
             Outgoing(
                 ToAllGroups(),
-                t(
+                t.counted(
                     "contribution.done",
+                    len(plan.lines),
                     id=each.id,
                     description=each.description,
-                    count=len(plan.lines),
                     total=t.amount(plan.total),
                     skipped=len(plan.refused),
                 ),
@@ -591,11 +591,11 @@ class ContributionSchedule(Job):
             refused = plan.refused
 
             def compose(ct: Translator) -> str:
-                lines = [ct("contribution.skipped", id=each.id, count=len(refused))]
+                lines = [ct.counted("contribution.skipped", len(refused), id=each.id)]
                 for member, breach in refused[:SHOWN]:
                     lines.append("  - " + self._refused_line(ct, member, breach))
                 if len(refused) > SHOWN:
-                    lines.append("  " + ct("bulk.preview_more", count=len(refused) - SHOWN))
+                    lines.append("  " + ct.counted("bulk.preview_more", len(refused) - SHOWN))
                 return "\n".join(lines)
 
             sent += self._to_coordinators(store, compose)

@@ -70,6 +70,14 @@ class Translator:
         safe = {k: v if isinstance(v, Raw) else escape(str(v)) for k, v in params.items()}
         return text.format_map(safe)
 
+    def counted(self, key: str, count: int, **params: Any) -> str:
+        """``key`` with ``count`` filled in, worded for one (``key_one``) or none
+        (``key_none``) where the catalog has that: "1 boeking", "3 boekingen"."""
+        special = {0: f"{key}_none", 1: f"{key}_one"}.get(count)
+        if special is not None and special in catalog(self.language):
+            key = special
+        return self(key, count=count, **params)
+
     def number(self, minor: int) -> str:
         value = Decimal(minor).scaleb(-self.currency.decimals)
         return str(_number_pattern(self.currency.decimals).apply(value, _locale(self.language)))

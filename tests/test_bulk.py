@@ -231,7 +231,7 @@ def test_a_leaving_member_may_only_move_toward_zero(four: Driver) -> None:
     assert "  - An (DU-002): vertrekt, het saldo mag niet boven 0" in out
     four.say("admin", "nee")
     out = plain(four.say("admin", "/massa vertrekkers aan kas 50 rest"))
-    assert "Voorbeeld van de massabetaling: de vertrekkers (1 leden) aan Groepsrekening" in out
+    assert "Voorbeeld van de massabetaling: de vertrekkers (1 lid) aan Groepsrekening" in out
     out = four.say("admin", "ja")
     assert four.balance("an") == 0
     assert "[dm an] Je rekening bij LETS Durme is gesloten." in out
@@ -244,7 +244,7 @@ def test_a_stale_preview_is_checked_again_at_ja(four: Driver) -> None:
     pay(four, "an", "DU-003", 500)  # bo now has 1000: 10
     out = plain(four.say("admin", "ja"))
     assert "Sinds het voorbeeld is er iets veranderd (saldi of leden). Er is niets geboekt." in out
-    assert "1 boekingen, samen 10 pluimen" in out  # the new preview, asked again
+    assert "1 boeking, 10 pluimen" in out  # the new preview, asked again
     assert group_rows(four) == []
     four.say("admin", "ja")
     assert group_rows(four) == [(3, 0, 10)]

@@ -244,7 +244,7 @@ def test_new_leaving_and_limited_members_are_skipped(engine: Engine) -> None:
     assert [(p, a) for p, _, a, _ in contribution_rows(driver)] == [(1, 12), (3, 12)]
     assert "2 leden betaalden samen 24 pluimen aan de kas. Overgeslagen: 1." in booked
     assert (
-        "[dm admin] Bijdrage #1: 1 leden overgeslagen door een harde grens:\n"
+        "[dm admin] Bijdrage #1: 1 lid overgeslagen door een harde grens:\n"
         "    - An (DU-002): saldo -15 pluimen, mag niet lager dan -20 pluimen" in booked
     )
     assert "[dm an]" not in booked and "[dm dirk]" not in booked
@@ -405,10 +405,10 @@ def test_market_day_counts_who_came_and_the_payment_is_one_copy(group: Driver) -
     group.say("lies", "/ikkom 1")
     group.say("bo", "/notgoing 1")
     out = group.say("admin", "/markt 1")
-    assert "2 leden zeggen dat ze komen; 1 zeggen dat ze niet komen." in out
+    assert "Zeggen dat ze komen: 2. Zeggen dat ze niet komen: 1." in out
     group.advance(local(2026, 12, 13, 12, 0))
     out = group.say("admin", "/markt 1")
-    assert "2 leden zeiden dat ze kwamen; 1 zeiden dat ze niet kwamen." in out
+    assert "Zeiden dat ze kwamen: 2. Zeiden dat ze niet kwamen: 1." in out
     assert "Wie kwam: An (DU-002), Lies Peeters (DU-004)" in out
     copy = out.splitlines()[-1].strip()
     assert copy == "/massa kas aan activiteit 1 5 helpers Ruilmarkt"

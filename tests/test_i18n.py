@@ -35,6 +35,11 @@ DYNAMIC = {
     ],
     "soft": ["payer_min", "receiver_max"],
     "bulk": [
+        *(f"{key}_one" for key in ("done", "group", "many", "preview_ask", "preview_count")),
+        *(f"{key}_one" for key in ("preview_more", "preview_soft", "preview_zero")),
+        *("told_one_paid_one", "told_one_received_one"),
+    ]
+    + [
         f"refused_{kind}"
         for kind in ("payer_min", "receiver_max", "payer_leaving", "receiver_leaving")
     ]
@@ -46,9 +51,8 @@ DYNAMIC = {
         *("going_done_named", "not_going_done_named"),
     ],
     "events": ["line_none", "line_one"],
-    "contribution": [
-        f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")
-    ],
+    "contribution": ["done_one", "skipped_one"]
+    + [f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")],
     "partner.reason": list(PARTNER_REASONS),
 }
 
