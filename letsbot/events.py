@@ -77,11 +77,6 @@ def describe(t: Translator, event: Event) -> Raw:
     )
 
 
-def count_key(key: str, count: int) -> str:
-    """``key`` for many, ``key_none`` for none and ``key_one`` for one: "1 komt", "3 komen"."""
-    return {0: f"{key}_none", 1: f"{key}_one"}.get(count, key)
-
-
 def announce(ctx: Context, text: str, choices: tuple[Choice, ...] = ()) -> None:
     ctx.replies.append(Outgoing(ToAllGroups(), text, choices))
 
@@ -431,7 +426,7 @@ def details(ctx: Context, words: list[str]) -> None:
     going = [member for member, yes in answers if yes]
     cancelled = event.status is EventStatus.CANCELLED
     if not cancelled:
-        lines.append(ctx.t(count_key("event.going_count", len(going)), count=len(going)))
+        lines.append(ctx.t.counted("event.going_count", len(going)))
     if going and (ctx.member.is_coordinator or ctx.member.id == event.created_by_id):
         names = ", ".join(ctx.label(m) for m in going)  # labels are markup already
         key = "event.had_said_names" if cancelled else "event.going_names"
@@ -456,11 +451,7 @@ def events(ctx: Context, words: list[str]) -> None:
     lines = [ctx.t("events.header")]
     for event in upcoming:
         lines.append(
-            ctx.t(
-                count_key("events.line", counts.get(event.id, 0)),
-                event=describe(ctx.t, event),
-                count=counts.get(event.id, 0),
-            )
+            ctx.t.counted("events.line", counts.get(event.id, 0), event=describe(ctx.t, event))
         )
     lines.append(ctx.t("events.footer", id=upcoming[0].id))
     ctx.reply("\n".join(lines))
