@@ -529,8 +529,9 @@ def _replaces(new: Pending, old: Pending) -> bool:
     """
 
     def key(q: Pending) -> tuple[object, ...]:
-        # Turning down or forgetting one member doesn't correct the question about another.
-        target = q.data if q.action in (PendingAction.REJECT, PendingAction.FORGET) else None
+        # Turning down one member (or ending one rule) doesn't correct the question about another.
+        targeted = (PendingAction.REJECT, PendingAction.FORGET, PendingAction.CONTRIBUTION_END)
+        target = q.data if q.action in targeted else None
         who = (q.action, q.requested_by_id, q.payer_id, q.receiver_id, q.transfer_id, target)
         what = () if new.requested_by_id == new.asked_id else (q.amount, q.description, q.data)
         return (*who, *what, q.platform, q.chat_id)

@@ -36,6 +36,8 @@ from letsbot.domain import (
     Every,
     Member,
     MemberCode,
+    Pending,
+    PendingAction,
     Role,
     Status,
     TransferKind,
@@ -290,30 +292,78 @@ def change(ctx: Context, typed_id: str, word: str) -> None:
     if found is None:
         raise Refusal("contribution.unknown", id=typed_id[:20], example=ctx.usage("contributions"))
     active, paused = ContributionStatus.ACTIVE, ContributionStatus.PAUSED
+    if word in _END:
+        if found.status not in (active, paused):
+            raise _cannot(ctx, found)
+        # Asked first: an ended rule can't be taken up again, only made anew.
+        ctx.ask(
+            PendingAction.CONTRIBUTION_END,
+            ctx.member,
+            lambda t: t(
+                "contribution.end_ask",
+                id=found.id,
+                line=line_text(t, found),
+                decided=Raw(_decided_by(t, found)),
+            ),
+            data=str(found.id),
+        )
+        return
     if word in _PAUSE:
         done = ctx.store.contributions.set_contribution_status(
             found.id, paused, ctx.now, was=[active]
         )
         key = "contribution.paused"
-    elif word in _RESUME:
+    else:
         done = ctx.store.contributions.set_contribution_status(
             found.id, active, ctx.now, was=[paused], active_since=ctx.now
         )
         key = "contribution.resumed"
-    else:
-        done = ctx.store.contributions.set_contribution_status(
-            found.id, ContributionStatus.ENDED, ctx.now, was=[active, paused]
-        )
-        key = "contribution.ended"
     if not done:
-        state = Raw(ctx.t(f"contribution.status_{found.status.value}"))
-        raise Refusal("contribution.cannot", id=found.id, state=state)
+        raise _cannot(ctx, found)
     log.info("contribution %s: id=%s", key.rpartition(".")[2], found.id)
+    _tell_changed(ctx, key, found)
+
+
+def _cannot(ctx: Context, found: Contribution) -> Refusal:
+    state = Raw(ctx.t(f"contribution.status_{found.status.value}"))
+    return Refusal("contribution.cannot", id=found.id, state=state)
+
+
+def _decided_by(t: Translator, found: Contribution) -> str:
+    if found.proposal_id is None:
+        return ""
+    return " " + t("contribution.decided_by", proposal=found.proposal_id)
+
+
+def _tell_changed(ctx: Context, key: str, found: Contribution) -> None:
+    """The coordinator reads what changed; the group reads it too, and who did it."""
     ctx.reply(ctx.t(key, line=line_text(ctx.t, found)))
     t = _group_t(ctx)
-    ctx.replies.append(
-        Outgoing(ToAllGroups(), t(key, line=line_text(t, found)), language=t.language)
+    text = t(
+        "contribution.changed_by",
+        what=Raw(t(key, line=line_text(t, found))),
+        who=ctx.label(ctx.member, t),
+        decided=Raw(_decided_by(t, found)),
     )
+    ctx.replies.append(Outgoing(ToAllGroups(), text, language=t.language))
+
+
+@REGISTRY.on_answer(PendingAction.CONTRIBUTION_END)
+def end_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    if not yes:
+        ctx.reply(ctx.t("contribution.end_cancelled"))
+        return
+    if not ctx.member.is_coordinator:
+        raise Refusal("error.coordinators_only")
+    found = ctx.store.contributions.contribution(int(question.data or "0"))
+    assert found is not None
+    active, paused = ContributionStatus.ACTIVE, ContributionStatus.PAUSED
+    if not ctx.store.contributions.set_contribution_status(
+        found.id, ContributionStatus.ENDED, ctx.now, was=[active, paused]
+    ):
+        raise _cannot(ctx, ctx.store.contributions.contribution(found.id) or found)
+    log.info("contribution ended: id=%s", found.id)
+    _tell_changed(ctx, "contribution.ended", found)
 
 
 @REGISTRY.command("contributions", nl="bijdragen", who=Who.MEMBER, private=True)

@@ -56,6 +56,7 @@ class PendingAction(enum.StrEnum):
     EVENT_CHANGE = "event_change"  # a coordinator confirms cancelling or moving an event
     BULK = "bulk"  # a coordinator confirms a mass payment after its preview (letsbot.bulk)
     PARTNER_PAY = "partner_pay"  # a payment to a member of a partner group (letsbot.partners)
+    CONTRIBUTION_END = "contribution_end"  # a coordinator confirms ending a contribution
 
 
 class PendingStatus(enum.StrEnum):

@@ -213,8 +213,17 @@ def test_paused_books_nothing_and_resumed_skips_the_periods_it_missed(group: Dri
     assert contribution_rows(group) == [
         (n, 0, 2, "werking (bijdrage #1, februari 2027)") for n in (1, 2, 3, 4)
     ]
-    assert "[group] Gestopt: Bijdrage #1" in group.say("admin", "/bijdrage 1 stop")
+    asked = group.say("admin", "/bijdrage 1 stop")
+    assert "Wil je deze bijdrage stoppen? Bijdrage #1 (werking)" in asked
+    assert "[group]" not in asked  # nothing yet: a stop is for good, so it is asked first
+    assert "loopt verder" in group.say("admin", "nee")
+    assert "volgende keer" in group.say("an", "/bijdragen")
+    group.say("admin", "/bijdrage 1 stop")
+    ended = group.say("admin", "ja")
+    assert "[group] Gestopt: Bijdrage #1 (werking)" in ended
+    assert "Gedaan door admin (DU-001)." in ended
     assert "Dat kan niet: bijdrage #1 is gestopt." in group.say("admin", "/bijdrage 1 hervat")
+    assert "Dat kan niet: bijdrage #1 is gestopt." in group.say("admin", "/bijdrage 1 stop")
     group.advance(local(2027, 6, 1, 0, 0))
     assert len(contribution_rows(group)) == 4
     assert "Er zijn geen bijdragen" in group.say("an", "/bijdragen")
@@ -356,6 +365,12 @@ def test_an_accepted_proposal_starts_its_rule(group: Driver) -> None:
     assert "De eerste keer: 15 dec 2026 09:00." in out
     group.advance(local(2026, 12, 15, 9, 0))
     assert len(contribution_rows(group)) == 4
+    # A coordinator may end what the group decided, but asked first and never quietly.
+    asked = group.say("admin", "/bijdrage 1 stop")
+    assert "De groep besliste ze met voorstel #1." in asked
+    ended = group.say("admin", "ja")
+    assert "[group] Gestopt: Bijdrage #1 (jaarbijdrage)" in ended
+    assert "Gedaan door admin (DU-001). De groep besliste ze met voorstel #1." in ended
     sound(group)
 
 
