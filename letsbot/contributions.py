@@ -495,6 +495,7 @@ class ContributionSchedule(Job):
         coming = next_due(each, now, self.settings)
         if (
             self.settings.contributions.announce_days
+            and coming > since  # a clock put back before the rule: that period is never booked
             and announce_time(coming, self.settings) <= now
             and (each.id, coming, ANNOUNCE) not in handled
             and (each.id, coming, RUN) not in handled  # booked already (a clock put back)

@@ -345,6 +345,17 @@ def test_two_bots_on_one_postgresql_book_each_member_once(pg_url: str) -> None:
 # carried by a proposal --------------------------------------------------------------------
 
 
+def test_a_clock_put_back_before_the_rule_announces_nothing(group: Driver) -> None:
+    group.say("admin", "/bijdrage 3 per maand op 10 werking")
+    group.clock.set(local(2026, 11, 5, 12, 0))  # before the rule was made (1 December)
+    assert "werking" not in "\n".join(render(o) for o in group.bot.scheduled_work())
+    assert group.count("contribution_runs") == 0
+    later = group.advance(local(2026, 12, 10, 9, 0))  # the clock back in step
+    assert later.count("op 10 dec 2026 09:00 betaalt") == 1
+    assert later.count("is geboekt") == 1
+    sound(group)
+
+
 def test_an_accepted_proposal_starts_its_rule(group: Driver) -> None:
     out = group.say(
         "an", "/voorstel Jaarbijdrage voor de kas bijdrage: 12 per jaar op 15/12 jaarbijdrage"
