@@ -393,7 +393,15 @@ def contributions_command(ctx: Context, words: list[str]) -> None:
 def cut_carried(ctx: Context, words: list[str]) -> tuple[list[str], Typed | None]:
     """``/voorstel Jaarbijdrage bijdrage: 12 per jaar op 15/01 jaarbijdrage``: the title's
     words, and the rule after ``bijdrage:`` (``contribution:``)."""
-    at = next((i for i, word in enumerate(words) if fold(word) in _MARKS), None)
+    # Only before an amount: "Over de bijdrage: moet die omhoog?" is a title.
+    at = next(
+        (
+            i
+            for i, word in enumerate(words[:-1])
+            if fold(word) in _MARKS and any(c.isdigit() for c in words[i + 1])
+        ),
+        None,
+    )
     if at is None:
         return words, None
     if at == 0:

@@ -357,6 +357,8 @@ def propose(ctx: Context, words: list[str]) -> None:
     words, overrides = cut_overrides(ctx, words)
     words, closes_at = cut_deadline(ctx, words)
     words, carried = cut_carried(ctx, words)  # a contribution rule the vote would start
+    if carried is not None and closes_at is None:  # "… tot 20/12 bijdrage: 12 per jaar …"
+        words, closes_at = cut_deadline(ctx, words)
     title, options = split_options(ctx, words)
     if carried is not None and options:
         raise Refusal("contribution.proposal_options")

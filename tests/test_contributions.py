@@ -409,6 +409,18 @@ def test_a_rejected_or_undecided_proposal_starts_nothing(group: Driver) -> None:
     assert statuses == ["rejected", "rejected", "rejected"]
 
 
+def test_a_deadline_before_the_rule_is_the_deadline_and_a_title_may_say_bijdrage(
+    group: Driver,
+) -> None:
+    out = group.say("an", "/voorstel Jaarbijdrage tot 20/12 18:00 bijdrage: 12 per jaar kas")
+    assert "Jaarbijdrage" in out and "tot 20/12" not in out
+    assert "20 dec 2026 18:00" in out
+    assert "Met dit voorstel: Bijdrage #1 (kas)" in out
+    out = group.say("an", "/voorstel Over de bijdrage: moet die omhoog?")
+    assert "Over de bijdrage: moet die omhoog?" in out
+    assert group.count("contributions") == 1
+
+
 def test_a_proposal_with_a_bad_rule_or_options_is_refused(group: Driver) -> None:
     before = group.snapshot()
     out = group.say("an", "/voorstel Maandbijdrage bijdrage: 2 per week x")
