@@ -25,6 +25,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from difflib import get_close_matches
 from typing import Any
 
 from letsbot.context import Compose, Context
@@ -232,15 +233,33 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
             continue
         if until_amount and _is_amount(word):
             break
-        member, rest = ctx.find_member_in([word, *rest[1:]])
+        try:
+            member, rest = ctx.find_member_in([word, *rest[1:]])
+        except Refusal:
+            meant = _misspelt_word(word)
+            if meant is None:
+                raise
+            raise Refusal(
+                "bulk.did_you_mean", typed=word[:40], meant=meant, usage=ctx.usage("bulk")
+            ) from None
         if member not in chosen:
             chosen.append(member)
     if not chosen:
         raise Refusal("bulk.usage", usage=ctx.usage("bulk"))
     if len(chosen) == 1:
         return chosen[0], rest
-    label = ", ".join(ctx.label(m) for m in chosen[:3]) + (", …" if len(chosen) > 3 else "")
-    return (Many.LIST, chosen, label), rest
+    return (Many.LIST, chosen, _list_label(ctx, chosen)), rest
+
+
+def _misspelt_word(word: str) -> str | None:
+    """``iedreen`` → ``iedereen``: a side's word typed wrong, not a member's name."""
+    known = [*_SETS, *GROUP_ACCOUNT_WORDS, *_EVENT]
+    close = get_close_matches(fold(word), known, n=1, cutoff=0.75)
+    return close[0] if close and len(word) >= 4 else None
+
+
+def _list_label(ctx: Context, chosen: list[Member]) -> str:
+    return ", ".join(ctx.label(m) for m in chosen[:3]) + (", …" if len(chosen) > 3 else "")
 
 
 def _members_of(ctx: Context, label: str) -> list[Member] | None:
@@ -358,8 +377,10 @@ def parse_run(ctx: Context, words: list[str]) -> tuple[Run, dict[int, Member]]:
     if not left_one and not right_one:
         raise Refusal("bulk.both_many", usage=ctx.usage("bulk"))
     one: Member = left if left_one else right
-    _kind, many, label = right if left_one else left
-    many = [m for m in many if m.id != one.id]
+    kind, listed, label = right if left_one else left
+    many = [m for m in listed if m.id != one.id]
+    if kind is Many.LIST and len(many) != len(listed):  # "kas aan DU-000 en An": An alone
+        label = _list_label(ctx, many)
     if not many:
         raise Refusal("bulk.empty", who=many_label(ctx.t, label))
     if not one.can_trade:

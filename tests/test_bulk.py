@@ -126,6 +126,9 @@ def test_a_list_of_codes_and_names(four: Driver) -> None:
     four.say("admin", "/massa an en bo aan kas 5 terug")
     four.say("admin", "ja")
     assert group_rows(four)[3:] == [(2, 0, 5), (3, 0, 5)]
+    # The one side named among the many too: left out, and not shown as one of them.
+    out = four.say("admin", "/massa kas aan DU-000, an en bo 1 x")
+    assert "aan An (DU-002), Bo (DU-003) (2 leden)" in out
     sound(four)
 
 
@@ -300,6 +303,8 @@ BAD = [
     ("/massa kas aan vertrekkers 10 x", "Bij de vertrekkers hoort nu niemand"),
     ("/massa kas aan DU-099 DU-002 10 x", "DU-099"),
     ("/massa kas aan Lise DU-002 10 x", "Bedoel je Lies Peeters (DU-004)?"),
+    ("/massa kas aan iedreen 10 x", "Ik vind geen lid dat “iedreen” heet. Bedoel je iedereen?"),
+    ("/massa vertrekers aan kas 10 x", "Bedoel je vertrekkers?"),
     ("/massa kas aan activiteit 7 10 x", "Activiteit 7 bestaat niet"),
     ("/massa kas aan activiteit x 10 x", "Zeg welk nummer de activiteit heeft"),
     ("/massa iedereen aan kas 5 promille x", "Na promille komt saldo of omzet"),
