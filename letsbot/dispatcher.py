@@ -157,6 +157,7 @@ class Bot:
             language = REGISTRY.language_of(match["word"]) or language
         worded = language
         name = command.name if command else None
+        ctx: Context | None = None
         try:
             with self.uow.transaction() as store:
                 now = self.clock.now()
@@ -251,7 +252,9 @@ class Bot:
         except Refusal as refusal:
             if refusal.closes is not None:
                 self._close_refused(incoming, refusal.closes)
-            said = self._say(incoming, language, refusal.key, refusal.params)
+            # A private command's refusal may tell a balance or a limit: privately too.
+            privately = ctx is not None and ctx.private
+            said = self._say(incoming, language, refusal.key, refusal.params, privately)
             if refusal.buttons and not incoming.chat.is_group:
                 said = replace(said, choices=refusal.buttons)
             return Result(Outcome.REFUSED, [said], name)
@@ -372,10 +375,15 @@ class Bot:
             )
 
     def _say(
-        self, incoming: Incoming, language: str, key: str, params: dict[str, object]
+        self,
+        incoming: Incoming,
+        language: str,
+        key: str,
+        params: dict[str, object],
+        privately: bool = False,
     ) -> Outgoing:
         text = self.translators[language](key, **params)
-        if incoming.pressed and incoming.chat.is_group:
+        if (incoming.pressed or privately) and incoming.chat.is_group:
             return Outgoing(ToPerson(incoming.sender), text, language=language)
         return Outgoing(
             ToChat(incoming.chat), text, reply_to_event=incoming.event_id, language=language

@@ -202,9 +202,13 @@ def test_the_one_accounts_hard_limit_refuses_the_whole_run(four: Driver) -> None
     out = plain(four.say("admin", "/massa DU-002 aan iedereen 600 verhuis"))
     assert (
         "Niets geboekt: An (DU-002) kan samen 1.800 pluimen niet dragen zonder een harde grens"
-        " te breken (er kan nog 1.500 pluimen). Dan gaat de hele massabetaling niet door." in out
+        " te breken (het kan hoogstens nog 1.500 pluimen zijn). Dan gaat de hele massabetaling"
+        " niet door." in out
     )
     assert four.snapshot() == before
+    # Typed in the group, the refusal that tells An's room goes to the coordinator only.
+    out = four.say("admin", "/massa DU-002 aan iedereen 600 verhuis", group=True)
+    assert out.startswith("[dm admin] Niets geboekt: An (DU-002)") and "[group]" not in out
     # The group account is exempt from limits: it may go as far below zero as it must.
     four.say("admin", "/massa kas aan iedereen 1000 start")
     assert "Geboekt" in four.say("admin", "ja")
