@@ -23,8 +23,9 @@ import dataclasses
 import enum
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from difflib import get_close_matches
 from typing import Any
 
@@ -32,6 +33,7 @@ from letsbot.context import Compose, Context
 from letsbot.domain import (
     GROUP_ACCOUNT_WORDS,
     Breach,
+    EventStatus,
     GroupLimits,
     Member,
     Pending,
@@ -64,6 +66,7 @@ _EVENT = frozenset({"activiteit", "event", "markt", "market", "repaircafe"})
 MAX_DAYS = 3660
 SHOWN_REFUSED = 15  # refused members named in a preview; the rest counted
 SHOWN_NAMES = 40  # members named by /markt; the rest counted
+REPEAT_WITHIN = timedelta(days=1)  # the same run booked this recently is pointed out
 
 
 class Many(enum.StrEnum):
@@ -220,6 +223,8 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
         event = ctx.store.events.event(number)
         if event is None:
             raise Refusal("bulk.no_event", id=number)
+        if event.status is EventStatus.CANCELLED:
+            raise Refusal("bulk.event_cancelled", event=describe_event(ctx.t, event))
         label = f"event:{number}"
         going = _members_of(ctx, label)
         assert going is not None
@@ -479,6 +484,16 @@ def preview(ctx: Context, t: Translator, run: Run, plan: Plan, one: Member) -> s
     return "\n".join(lines)
 
 
+def _refuse_nothing(ctx: Context, plan: Plan) -> Refusal:
+    """Nothing to book: why, with the members a limit refuses named as in a preview."""
+    if not plan.refused:
+        return Refusal("bulk.nothing")
+    lines = [_refused_line(ctx, ctx.t, m, breach) for m, breach in plan.refused[:SHOWN_REFUSED]]
+    if len(plan.refused) > SHOWN_REFUSED:
+        lines.append(ctx.t.counted("bulk.preview_more", len(plan.refused) - SHOWN_REFUSED))
+    return Refusal("bulk.nothing_refused", members=Raw("\n".join(f"  - {x}" for x in lines)))
+
+
 def _refuse_whole(ctx: Context, plan: Plan, one: Member) -> Refusal:
     breach = plan.one_hard
     assert breach is not None
@@ -490,17 +505,56 @@ def _refuse_whole(ctx: Context, plan: Plan, one: Member) -> Refusal:
     )
 
 
+def booked_runs(ctx: Context, since: datetime, wanted: Callable[[Run], bool]) -> list[Pending]:
+    """Mass payments asked since ``since``, answered Ja and booked, that ``wanted``
+    picks; newest first."""
+    found = []
+    for question in ctx.store.questions.answered_since(PendingAction.BULK, since, 50):
+        if question.data is None:
+            continue
+        run, _ = Run.load(question.data)
+        if wanted(run) and any(
+            ctx.store.ledger.transfer_by_event_key(f"bulk:{question.id}:{i}") is not None
+            for i in run.many_ids[:20]  # the first ones not skipped by a limit, as a rule
+        ):
+            found.append(question)
+    return found
+
+
+def _same(run: Run) -> Callable[[Run], bool]:
+    def same(other: Run) -> bool:
+        return (other.one_id, other.pays, other.label, other.rule, other.description) == (
+            run.one_id,
+            run.pays,
+            run.label,
+            run.rule,
+            run.description,
+        )
+
+    return same
+
+
 def _ask(ctx: Context, run: Run, members: dict[int, Member]) -> None:
     plan = _plan(ctx, run, members)
     one = members[run.one_id]
     if plan.one_hard is not None:
         raise _refuse_whole(ctx, plan, one)
     if not plan.lines:
-        raise Refusal("bulk.nothing")
+        raise _refuse_nothing(ctx, plan)
+    # Two coordinators, or one tapping twice: the same run just booked is pointed out.
+    again = booked_runs(ctx, ctx.now - REPEAT_WITHIN, _same(run))[:1]
+
+    def question(t: Translator) -> str:
+        shown = preview(ctx, t, run, plan, one)
+        if not again:
+            return shown
+        before = t("bulk.again", run=again[0].id, when=t.moment(again[0].created_at))
+        return f"{before}\n{shown}"
+
     ctx.ask(
         PendingAction.BULK,
         ctx.member,
-        lambda t: preview(ctx, t, run, plan, one),
+        question,
         data=run.dump(plan.fingerprint()),
         description=run.description,
     )
@@ -545,7 +599,7 @@ def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
         # Balances or members changed since the preview: ask again on what holds now.
         ctx.reply(ctx.t("bulk.changed"))
         if not plan.lines:
-            raise Refusal("bulk.nothing")
+            raise _refuse_nothing(ctx, plan)
         _ask(ctx, run, locked)
         return
     group_t = ctx.translators[ctx.settings.group.language]
@@ -671,6 +725,22 @@ def market_day(ctx: Context, words: list[str]) -> None:
         describe_event(t, event),
         t("marketday.came" if past else "marketday.come", count=len(came), away=away),
     ]
+    if event.status is EventStatus.CANCELLED:
+        lines.append(t("marketday.cancelled"))
+        ctx.reply("\n".join(lines))
+        return
+    label = f"event:{event.id}"
+    for paid in booked_runs(
+        ctx, event.starts_at - timedelta(days=366), lambda run: run.label == label
+    )[:3]:
+        lines.append(
+            t(
+                "marketday.paid",
+                run=paid.id,
+                when=t.moment(paid.created_at),
+                description=paid.description,
+            )
+        )
     if came:
         names = ", ".join(ctx.label(m) for m in came[:SHOWN_NAMES])
         if len(came) > SHOWN_NAMES:

@@ -120,6 +120,7 @@ def _history() -> Any:
 
 _HISTORY = _history()
 _REVERSAL_OF = select(transfers).where(transfers.c.reverses_id == bindparam("transfer_id"))
+_BY_EVENT_KEY = select(transfers).where(transfers.c.event_key == bindparam("event_key"))
 _REVERSAL = transfers.alias("reversal")
 # Among the payer's newest transfers only (ix_transfers_payer, no sort): bounded
 # however long their history.
@@ -287,6 +288,10 @@ class SqlLedger:
 
     def reversal_of(self, transfer_id: int) -> Transfer | None:
         row = self.db.execute(_REVERSAL_OF, {"transfer_id": transfer_id}).first()
+        return _transfer(row) if row else None
+
+    def transfer_by_event_key(self, event_key: str) -> Transfer | None:
+        row = self.db.execute(_BY_EVENT_KEY, {"event_key": event_key}).first()
         return _transfer(row) if row else None
 
     def history(self, member_id: int, offset: int, limit: int) -> list[Transfer]:

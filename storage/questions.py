@@ -39,6 +39,18 @@ _OPEN_PENDING = (
 _PENDING = select(pending).where(pending.c.id == bindparam("pending_id"))
 
 
+_ANSWERED_SINCE = (
+    select(pending)
+    .where(
+        pending.c.action == bindparam("action"),
+        pending.c.status == PendingStatus.ACCEPTED.value,
+        pending.c.created_at >= bindparam("since"),
+    )
+    .order_by(pending.c.id.desc())
+    .limit(bindparam("limit"))
+)
+
+
 # The text is kept only to show an open question again; it names people.
 _CLOSE_PENDING = (
     update(pending)
@@ -132,6 +144,10 @@ class SqlQuestions:
     def open_pending(self, asked_id: int) -> list[Pending]:
         rows = self.db.execute(_OPEN_PENDING, {"asked_id": asked_id}).all()
         return [_pending(row) for row in rows]
+
+    def answered_since(self, action: PendingAction, since: datetime, limit: int) -> list[Pending]:
+        values = {"action": action.value, "since": since, "limit": limit}
+        return [_pending(row) for row in self.db.execute(_ANSWERED_SINCE, values)]
 
     def pending(self, pending_id: int) -> Pending | None:
         row = self.db.execute(_PENDING, {"pending_id": pending_id}).first()

@@ -322,6 +322,10 @@ BAD = [
     ("/massa iedereen aan kas 5 promille saldo", "Zet er een omschrijving bij"),
     ("/massa iedereen aan kas 10 " + "x" * 201, "te lang"),
     ("/massa iedereen aan kas 5 promille saldo x", "Er is niets te boeken"),
+    (
+        "/massa kas aan iedereen 99999 x",
+        "- admin (DU-001): saldo 0 pluimen, mag niet hoger dan 1.500 pluimen",
+    ),
 ]
 
 

@@ -455,6 +455,12 @@ def test_market_day_counts_who_came_and_the_payment_is_one_copy(group: Driver) -
     group.say("admin", "ja")
     assert [(p, r, a) for p, r, a, _ in contribution_rows(group)] == [(0, 2, 8), (0, 4, 8)]
     sound(group)
+    # Paid: /markt says so, and the same run again is pointed out before its Ja.
+    out = group.say("admin", "/markt 1")
+    assert "Al geboekt voor wie kwam: massabetaling #" in out and "helpers Ruilmarkt" in out
+    again = group.say("admin", copy.replace(" 5 ", " 8 "))
+    assert "Let op: dezelfde massabetaling (#" in again and "is al geboekt" in again
+    group.say("admin", "nee")
     group.say("admin", "/lang en")
     out = group.say("admin", "/market 1")
     assert "/bulk group to event 1 5 helpers Ruilmarkt" in out
@@ -465,6 +471,20 @@ def test_market_day_counts_who_came_and_the_payment_is_one_copy(group: Driver) -
         == "[dm admin] There is no event 7. The numbers are in /events."
     )
     assert group.count("transfers") == 2
+
+
+def test_a_cancelled_event_pays_no_one(group: Driver) -> None:
+    group.say("admin", "/activiteit nieuw markt 12/12 10:00 Wintermarkt")
+    group.say("admin", "ja")
+    group.say("an", "/ikkom 1")
+    group.say("admin", "/activiteit annuleer 1 sneeuw")
+    group.say("admin", "ja")
+    out = group.say("admin", "/markt 1")
+    assert "Deze activiteit is afgelast: er is niemand om te betalen." in out
+    assert "/massa" not in out
+    out = group.say("admin", "/massa kas aan activiteit 1 5 helpers")
+    assert "is afgelast: daar betaal ik niemand voor. Niets geboekt." in out
+    assert group.count("transfers") == 0
 
 
 # a console script, and letsbot check after it ------------------------------------------------
