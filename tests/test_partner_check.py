@@ -16,10 +16,11 @@ from sqlalchemy import text
 
 from app.partner_check import TIMEOUT
 from app.partner_http import http_send
-from letsbot.domain import TransferKind
-from letsbot.partner_check import SUMMARY_PATH
+from letsbot.domain import Partner, TradeSide, TransferKind
+from letsbot.partner_check import LIMIT, SUMMARY_PATH, Theirs, compare
 from letsbot.posting import post
 from letsbot.signing import SigningKey, sign_object, verify_object
+from tests.support import make_settings
 from tests.test_partners import Group, groups, tine_code, transfers, urls
 
 __all__ = ["groups", "urls"]  # the fixtures: two bots that are partners
@@ -301,3 +302,57 @@ async def test_stats_and_the_report_show_the_trade_with_each_partner(
         '<tr><td>LETS Gent (GE)</td><td class="n">2</td><td class="n">46</td>'
         '<td class="n">1</td><td class="n">31</td><td class="n">15</td></tr>'
     ) in html
+
+
+def _side(balance: int, **counts: Any) -> TradeSide:
+    fields: dict[str, Any] = {
+        "balance": balance,
+        "sent_count": 0,
+        "sent_amount": 0,
+        "sent_their_amount": 0,
+        "sending": {},
+        "sending_count": 0,
+        "sending_amount": 0,
+        "late": 0,
+        "received_count": 0,
+        "received_amount": 0,
+        "reversed": {},
+    }
+    fields.update(counts)
+    return TradeSide(**fields)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "ok"),
+    [
+        (93, -60, True),  # 3 × 31 pluimen, 3 × 20 munten: 3 × 0,67 munt rounded away
+        (94, -60, True),  # a pluim more here: still less than a munt per payment
+        (95, -60, False),  # 3,33 munten apart: more than 3 payments' rounding
+        (90, -60, True),  # exactly: no rounding
+        (89, -60, False),  # the other way: rounding never gives the receiver more
+    ],
+)
+def test_the_balances_mirror_within_one_minor_unit_per_payment(
+    ours: int, theirs: int, ok: bool
+) -> None:
+    settings = make_settings(currency={"units_per_hour": 60, "decimals": 0})
+    gent = Partner(1, "LETS Gent", "GE", "http://x", "k", 40, 0, "munten", 300, False, 5)
+    here = _side(ours, sent_count=3, sent_amount=93, sent_their_amount=60)
+    there = Theirs(_side(theirs, received_count=3, received_amount=60), frozenset(), 40, 0)
+    assert compare(settings, gent, here, there, {}, "trade with GE").ok is ok
+
+
+def test_other_terms_or_too_many_on_their_way_are_said() -> None:
+    settings = make_settings(currency={"units_per_hour": 60, "decimals": 0})
+    gent = Partner(1, "LETS Gent", "GE", "http://x", "k", 40, 0, "munten", 300, False, 5)
+    there = Theirs(_side(0), frozenset(), 50, 0)
+    said = compare(settings, gent, _side(0), there, {}, "trade with GE").line()
+    assert said == (
+        "FAIL  trade with GE: LETS Gent counts 50 munten an hour with 0 decimals; here the"
+        " partnership says 40 with 0; fix: 'letsbot partner add GE' with --units-per-hour 50"
+        " --decimals 0 (the other terms as they are)"
+    )
+    many = _side(0, sending={"a": (1, 1)}, sending_count=LIMIT + 1, sending_amount=201)
+    there = Theirs(_side(0), frozenset(), 40, 0)
+    said = compare(settings, gent, many, there, {}, "trade with GE").line()
+    assert f"more than {LIMIT} payments on their way" in said
