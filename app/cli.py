@@ -238,6 +238,12 @@ def add_partner_parser(commands: Any) -> None:
         required=True,
         help="in this group's units: how far the trade balance may go either way",
     )
+    check = sub.add_parser(
+        "check",
+        help="compare the trade balances and payments with each partner group's bot"
+        " (exit status 1 when they differ)",
+    )
+    check.add_argument("prefix", metavar="PREFIX", nargs="?", help="only this partner group")
     for word, what in (
         ("pause", "stop payments with a partner group for now"),
         ("resume", "allow payments with a paused partner group again"),

@@ -1,5 +1,6 @@
-"""Trade between groups inside ``letsbot run``: the partner endpoint (one path,
-letsbot.partners.PATH) and the sender of payments to partner groups."""
+"""Trade between groups inside ``letsbot run``: the partner endpoint (two paths:
+payments, letsbot.partners.PATH, and summaries for 'letsbot partner check',
+letsbot.partner_check.SUMMARY_PATH) and the sender of payments to partner groups."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from aiohttp import web
 from letsbot.errors import Busy
 from letsbot.hub import Hub, TransportError
 from letsbot.messages import Outgoing
+from letsbot.partner_check import SUMMARY_PATH, answer_summary
 from letsbot.partners import PATH, PartnerDesk, when_payment_waits
 
 log = logging.getLogger(__name__)
@@ -24,20 +26,20 @@ TIMEOUT = 30.0  # seconds a partner's bot may take to answer one payment
 MAX_BODY = 64 * 1024  # a payment message is far smaller
 
 
-def http_send(url: str, body: bytes) -> tuple[int, bytes]:
+def http_send(url: str, body: bytes, timeout: float = TIMEOUT) -> tuple[int, bytes]:
     """POST ``body`` to a partner's bot: (HTTP status, body); raises when there is no answer."""
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status), response.read(MAX_BODY)
     except urllib.error.HTTPError as error:
         return int(error.code), error.read(MAX_BODY)
 
 
 class PartnerService:
-    """The partner endpoint (only ``letsbot.partners.PATH``) and the sender of payments."""
+    """The partner endpoint (payments and summaries only) and the sender of payments."""
 
     def __init__(self, desk: PartnerDesk, hub: Hub | None, listen: str) -> None:
         self.desk = desk
@@ -54,6 +56,7 @@ class PartnerService:
         if self.listen:
             app = web.Application(client_max_size=MAX_BODY)
             app.router.add_post(PATH, self._payment)
+            app.router.add_post(SUMMARY_PATH, self._summary)
             self.runner = web.AppRunner(app, access_log=None)
             await self.runner.setup()
             host, _, port = self.listen.rpartition(":")
@@ -86,6 +89,17 @@ class PartnerService:
                 status=503, text='{"error": "busy"}', content_type="application/json"
             )
         self._post(reply.posts)
+        return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+
+    async def _summary(self, request: web.Request) -> web.Response:
+        """A partner's 'letsbot partner check': read only, so no queue to wait in."""
+        body = await request.read()
+        try:
+            reply = await asyncio.to_thread(answer_summary, self.desk, body)
+        except Busy:
+            return web.Response(
+                status=503, text='{"error": "busy"}', content_type="application/json"
+            )
         return web.Response(status=reply.status, body=reply.body, content_type="application/json")
 
     async def send_round(self) -> None:

@@ -76,6 +76,10 @@ def cmd_partner(args: argparse.Namespace) -> int:
     if args.partner_command == "key":
         print(signing_key(settings, config_path(args), engine).public)
         return 0
+    if args.partner_command == "check":
+        from app.partner_check import cmd_partner_check
+
+        return cmd_partner_check(settings, config_path(args), engine, args.prefix)
     uow = SqlUnitOfWork(engine)
     now = datetime.now(UTC)
     if args.partner_command == "list":
@@ -201,6 +205,10 @@ def partner_checks(settings: Settings, config: Path, engine: Engine) -> list[Che
         checks.append(
             Check.passed(name, f"{partner.name} ({state}), {len(mine)} payment(s) on their way")
         )
+    if current and checks[0].ok:  # with the key there: the books compared with each partner's
+        from app.partner_check import trade_checks  # it uses this module's key
+
+        checks += trade_checks(settings, config, engine)
     return checks
 
 

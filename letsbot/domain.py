@@ -460,3 +460,22 @@ class IncomingAnswer:
     status: str  # booked | refused
     reason: str | None  # why it was refused
     transfer_id: int | None  # partner account -> receiver, when booked
+
+
+@dataclass(frozen=True, slots=True)
+class TradeSide:
+    """What one group's database says about its trade with one partner group
+    (letsbot.partner_check): payments that stand, those still on their way, in
+    this group's minor units unless named ``their``."""
+
+    balance: int  # of this group's account of the partner
+    sent_count: int  # payments to the partner booked there, standing here
+    sent_amount: int
+    sent_their_amount: int  # the same in the partner's minor units
+    sending: dict[str, tuple[int, int]]  # the oldest still on their way: id -> (amount, theirs)
+    sending_count: int  # all still on their way
+    sending_amount: int
+    late: int  # on their way past their expiry (and the window): not booked back
+    received_count: int  # payments from the partner booked here that stand
+    received_amount: int
+    reversed: dict[str, tuple[int, int]]  # the newest booked back here: id -> (amount, theirs)

@@ -121,3 +121,16 @@ def bins(balances: Sequence[int], scale: int) -> list[Bin]:
         count = sum(1 for b in balances if low <= b <= high)
         found.append(Bin(low, high, count))
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerTrade:
+    """Trade with one partner group in a period (letsbot.partners), in this group's unit."""
+
+    name: str
+    prefix: str
+    paid_count: int  # payments this group's members made to that group's members
+    paid: int
+    received_count: int  # and received from them
+    received: int
+    balance: int  # this group's account of it, at the period's end

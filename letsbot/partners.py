@@ -74,7 +74,7 @@ from letsbot.text import strip_controls
 log = logging.getLogger(__name__)
 
 VERSION = 1
-PATH = "/letsbot/partner/v1/payment"  # the one path the partner endpoint answers
+PATH = "/letsbot/partner/v1/payment"  # the summaries: letsbot.partner_check.SUMMARY_PATH
 LEASE = timedelta(seconds=60)  # a payment being sent is left alone by other processes
 FIRST_PAUSE = timedelta(seconds=5)  # then twice as long after each try without answer
 LONGEST_PAUSE = timedelta(hours=1)

@@ -29,10 +29,11 @@ from letsbot.domain import (
     PendingStatus,
     Role,
     Status,
+    TradeSide,
     Transfer,
     TransferKind,
 )
-from letsbot.figures import PeriodFigures
+from letsbot.figures import PartnerTrade, PeriodFigures
 
 
 class Claims(Protocol):
@@ -574,6 +575,11 @@ class Figures(Protocol):
         """Per member id: what they paid and received in trades that stand, from ``since``."""
         ...
 
+    def partner_trade(self, start: datetime, end: datetime) -> list[PartnerTrade]:
+        """Per partner group that stands or traded in [start, end): the payments to and
+        from it that stand, and its trade balance at ``end``."""
+        ...
+
 
 class Privacy(Protocol):
     """What the bot keeps about a member, and forgetting it."""
@@ -684,6 +690,16 @@ class Partners(Protocol):
         ...
 
     def partners(self) -> list[Partner]: ...
+
+    def trade_side(self, partner: Partner, *, late_before: datetime, limit: int) -> TradeSide:
+        """This group's side of its trade with ``partner`` (at most ``limit`` ids of each
+        kind); late: payments still on their way that expired before ``late_before``."""
+        ...
+
+    def booked_from(self, partner_id: int, payment_ids: Sequence[str]) -> dict[str, int]:
+        """Of these payments from the partner, those booked here that stand, with
+        the amount each booked."""
+        ...
 
     def add_outgoing_payment(self, **fields: Any) -> PartnerPayment:
         """A payment to send, in the transaction of its first booking; state SENDING."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from letsbot.config import Settings
 from letsbot.domain import Event
-from letsbot.figures import MonthFigures, Spread, clip, month_bounds
+from letsbot.figures import MonthFigures, PartnerTrade, Spread, clip, month_bounds
 from letsbot.i18n import Translator
 from letsbot.markup import escape, to_html, to_plain
 from letsbot.messages import Image
@@ -52,6 +52,7 @@ class Figures:
     balances: list[int]
     events: list[Event]
     going: dict[int, int]
+    partners: list[PartnerTrade] = field(default_factory=list)  # trade with each partner group
 
 
 def period(first: date, last: date, settings: Settings) -> tuple[datetime, datetime]:
@@ -79,7 +80,8 @@ def read_figures(
             else []
         )
         going = store.events.going_counts([e.id for e in events])
-    return Figures(figures.months, figures.traders, listings, balances, events, going)
+        partners = store.figures.partner_trade(start, at)
+    return Figures(figures.months, figures.traders, listings, balances, events, going, partners)
 
 
 def _h(markup: str) -> str:
@@ -185,6 +187,40 @@ def _summary_table(t: Translator, figures: Figures, day: datetime) -> str:
     return f"<table>{rows}</table>"
 
 
+def _partners_table(t: Translator, partners: Sequence[PartnerTrade], day: datetime) -> str:
+    numeric = (False, True, True, True, True, True)
+    unit = t.currency.plural
+    head = [
+        t("report.partner_group"),
+        t("report.partner_paid_count"),
+        t("report.partner_paid", unit=unit),
+        t("report.partner_received_count"),
+        t("report.partner_received", unit=unit),
+        t("report.partner_balance", day=t.day(day), unit=unit),
+    ]
+    rows = [
+        _row(
+            [
+                _h(escape(f"{p.name} ({p.prefix})")),
+                str(p.paid_count),
+                _h(t.number(p.paid)),
+                str(p.received_count),
+                _h(t.number(p.received)),
+                _h(t.number(p.balance)),
+            ],
+            numeric,
+        )
+        for p in partners
+    ]
+    return (
+        "<table><thead>"
+        + _row([_h(h) for h in head], numeric, "th")
+        + "</thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+
+
 def _events_table(t: Translator, events: Sequence[Event], going: dict[int, int]) -> str:
     if not events:
         return f"<p>{_h(t('report.no_events'))}</p>"
@@ -237,6 +273,14 @@ def render_report(
         f"<h2>{_h(t('report.charts'))}</h2>",
         _image(volume, t("chart.volume.title")),
         _image(spread, t("report.balances_on", day=t.day(last_moment))),
+        *(
+            [
+                f"<h2>{_h(t('report.partners'))}</h2>",
+                _partners_table(t, figures.partners, last_moment),
+            ]
+            if figures.partners
+            else []
+        ),
         f"<h2>{_h(t('report.events'))}</h2>",
         _events_table(t, figures.events, figures.going),
         f'<p class="made">{_h(t("report.made", day=t.day(now)))}</p>',

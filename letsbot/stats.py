@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from letsbot.context import Context
-from letsbot.figures import MonthFigures, Spread, month_bounds, months_back
+from letsbot.figures import MonthFigures, PartnerTrade, Spread, month_bounds, months_back
 from letsbot.i18n import Raw, Translator
 from letsbot.messages import Chat, Outgoing, ToChat, ToPerson
 from letsbot.registry import REGISTRY, Who
@@ -29,11 +29,13 @@ def summary(
     listings: tuple[int, int],
     spread: Spread,
     bookings: tuple[int, int] = (0, 0),
+    partners: Sequence[PartnerTrade] = (),
 ) -> str:
     """The figures as text: always sent, for every member and every client.
 
     ``bookings``: (count, units) of the group's own bookings (mass payments) in the
-    period, not trade: a line of their own, when there are any.
+    period, not trade: a line of their own, when there are any. ``partners``: the
+    trade with each partner group, a line each.
     """
     lines = [
         t(
@@ -58,6 +60,19 @@ def summary(
     lines.append(t("stats.new_members", count=sum(m.new_members for m in months)))
     lines.append(t("stats.listings", offers=listings[0], wants=listings[1]))
     lines.append(t("stats.spread", below=spread.below, zero=spread.at_zero, above=spread.above))
+    if partners:
+        lines.append(t("stats.partners"))
+    lines += [
+        "  "
+        + t(
+            "stats.partner",
+            group=p.name,
+            paid=t.amount(p.paid),
+            received=t.amount(p.received),
+            balance=t.amount(p.balance),
+        )
+        for p in partners
+    ]
     return "\n".join(lines)
 
 
@@ -103,9 +118,11 @@ def stats(ctx: Context, words: list[str]) -> None:
     balances = ctx.store.figures.balances()
     listings = ctx.store.figures.open_listings(ctx.now)
     group = ctx.store.figures.group_bookings(bounds[0])
+    partners = ctx.store.figures.partner_trade(bounds[0], bounds[-1])
     t = ctx.t
     name = ctx.settings.group.name
-    ctx.reply(summary(t, name, months, traders, listings, Spread(tuple(balances)), group))
+    spread = Spread(tuple(balances))
+    ctx.reply(summary(t, name, months, traders, listings, spread, group, partners))
     if coordinator:
         chat = ctx.incoming.chat
         # The spread of balances (its lowest and highest) is the group's to see only

@@ -24,12 +24,13 @@ from letsbot.domain import (
     Status,
     TransferKind,
 )
-from letsbot.figures import TRADE_KINDS, MonthFigures, PeriodFigures
+from letsbot.figures import TRADE_KINDS, MonthFigures, PartnerTrade, PeriodFigures
 from storage.members import SqlMembers
 from storage.rows import TRADING
 from storage.tables import (
     listings,
     members,
+    partners,
     transfers,
 )
 
@@ -214,3 +215,54 @@ class SqlFigures:
             .where(members_now, members.c.created_at < at)
         )
         return sorted(int(row[0]) for row in rows)
+
+    def partner_trade(self, start: datetime, end: datetime) -> list[PartnerTrade]:
+        found: list[PartnerTrade] = []
+        within = and_(
+            transfers.c.created_at >= start,
+            transfers.c.created_at < end,
+            transfers.c.kind == TransferKind.PAYMENT.value,
+            ~exists().where(_REVERSAL.c.reverses_id == transfers.c.id),
+        )
+        for partner in self.db.execute(select(partners).order_by(partners.c.prefix)):
+            account = partner.account_id
+            paid, received = (
+                self.db.execute(
+                    select(func.count(), func.coalesce(func.sum(transfers.c.amount), 0)).where(
+                        within, side == account
+                    )
+                ).one()
+                for side in (transfers.c.receiver_id, transfers.c.payer_id)
+            )
+            if partner.removed_at is not None and not (paid[0] or received[0]):
+                continue
+            # The balance then: now, less what moved since.
+            since = self.db.execute(
+                select(
+                    func.coalesce(
+                        func.sum(
+                            case((transfers.c.receiver_id == account, transfers.c.amount), else_=0)
+                            - case((transfers.c.payer_id == account, transfers.c.amount), else_=0)
+                        ),
+                        0,
+                    )
+                ).where(
+                    transfers.c.created_at >= end,
+                    or_(transfers.c.payer_id == account, transfers.c.receiver_id == account),
+                )
+            ).scalar_one()
+            balance = self.db.execute(
+                select(members.c.balance).where(members.c.id == account)
+            ).scalar_one()
+            found.append(
+                PartnerTrade(
+                    name=partner.name,
+                    prefix=partner.prefix,
+                    paid_count=int(paid[0]),
+                    paid=int(paid[1]),
+                    received_count=int(received[0]),
+                    received=int(received[1]),
+                    balance=int(balance) - int(since),
+                )
+            )
+        return found

@@ -6,10 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, exists, func, insert, select, update
 
-from letsbot.domain import IncomingAnswer, Partner, PartnerPayment, PartnerState
-from storage.tables import partner_incoming, partner_outgoing, partners
+from letsbot.domain import IncomingAnswer, Partner, PartnerPayment, PartnerState, TradeSide
+from storage.tables import members, partner_incoming, partner_outgoing, partners, transfers
+
+_REVERSAL = transfers.alias("reversal")
+
+
+def _stands(transfer_id: Any) -> Any:
+    """The transfer was not reversed (by a coordinator, or as a payment booked back)."""
+    return ~exists().where(_REVERSAL.c.reverses_id == transfer_id)
 
 
 def _partner(row: Row[Any]) -> Partner:
@@ -87,6 +94,82 @@ class SqlPartners:
     def partners(self) -> list[Partner]:
         rows = self.db.execute(select(partners).order_by(partners.c.prefix))
         return [_partner(row) for row in rows]
+
+    def trade_side(self, partner: Partner, *, late_before: datetime, limit: int) -> TradeSide:
+        out = partner_outgoing.c
+        mine = out.partner_id == partner.id
+        balance = self.db.execute(
+            select(members.c.balance).where(members.c.id == partner.account_id)
+        ).scalar_one()
+        booked = out.state == PartnerState.BOOKED.value
+        sent = self.db.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(out.amount), 0),
+                func.coalesce(func.sum(out.their_amount), 0),
+            ).where(mine, booked, _stands(out.transfer_id))
+        ).one()
+        on_way = out.state == PartnerState.SENDING.value
+        sending_all = self.db.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(out.amount), 0),
+                func.count().filter(out.expires_at < late_before),
+            ).where(mine, on_way)
+        ).one()
+        oldest = self.db.execute(
+            select(out.payment_id, out.amount, out.their_amount)
+            .where(mine, on_way)
+            .order_by(out.id)
+            .limit(limit)
+        )
+        newest_back = self.db.execute(
+            select(out.payment_id, out.amount, out.their_amount)
+            .where(mine, out.state == PartnerState.REVERSED.value)
+            .order_by(out.id.desc())
+            .limit(limit)
+        )
+        received = self.db.execute(
+            select(func.count(), func.coalesce(func.sum(transfers.c.amount), 0))
+            .select_from(
+                partner_incoming.join(transfers, transfers.c.id == partner_incoming.c.transfer_id)
+            )
+            .where(
+                partner_incoming.c.partner_id == partner.id,
+                partner_incoming.c.status == "booked",
+                _stands(transfers.c.id),
+            )
+        ).one()
+        return TradeSide(
+            balance=int(balance),
+            sent_count=int(sent[0]),
+            sent_amount=int(sent[1]),
+            sent_their_amount=int(sent[2]),
+            sending={row[0]: (int(row[1]), int(row[2])) for row in oldest},
+            sending_count=int(sending_all[0]),
+            sending_amount=int(sending_all[1]),
+            late=int(sending_all[2]),
+            received_count=int(received[0]),
+            received_amount=int(received[1]),
+            reversed={row[0]: (int(row[1]), int(row[2])) for row in newest_back},
+        )
+
+    def booked_from(self, partner_id: int, payment_ids: Sequence[str]) -> dict[str, int]:
+        if not payment_ids:
+            return {}
+        rows = self.db.execute(
+            select(partner_incoming.c.payment_id, transfers.c.amount)
+            .select_from(
+                partner_incoming.join(transfers, transfers.c.id == partner_incoming.c.transfer_id)
+            )
+            .where(
+                partner_incoming.c.partner_id == partner_id,
+                partner_incoming.c.payment_id.in_(list(payment_ids)),
+                partner_incoming.c.status == "booked",
+                _stands(transfers.c.id),
+            )
+        )
+        return {row[0]: int(row[1]) for row in rows}
 
     def add_outgoing_payment(self, **fields: Any) -> PartnerPayment:
         row_id = self.db.execute(
