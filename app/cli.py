@@ -213,7 +213,8 @@ def add_partner_parser(commands: Any) -> None:
     """``letsbot partner ...`` under ``commands`` (the parser's subcommands)."""
     partner = commands.add_parser(
         "partner",
-        help="trade with other groups' bots: this group's key, and the partner groups",
+        help="trade with other groups' bots (or by hand with groups on eLAND):"
+        " this group's key, and the partner groups",
     )
     sub = partner.add_subparsers(dest="partner_command", metavar="PARTNER_COMMAND", required=True)
     sub.add_parser("key", help="print this group's public key, to give to a partner group")

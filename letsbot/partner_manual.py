@@ -18,6 +18,7 @@ decides; ``letsbot doctor`` warns about payments waiting longer than ``LATE``.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 
 from letsbot.context import Context
 from letsbot.domain import Member, Partner, PartnerPayment, PartnerState, TransferKind
@@ -134,15 +135,12 @@ def _refuse_settled(payment: PartnerPayment, partner: Partner) -> None:
         raise Refusal("partner_manual.already_reversed", id=payment.transfer_id)
 
 
-def _settled_meanwhile(ctx: Context, payment: PartnerPayment, partner: Partner) -> Refusal:
+def _settled_meanwhile(ctx: Context, payment: PartnerPayment, partner: Partner) -> NoReturn:
     """Another coordinator's message settled it at the same time: say how."""
     now_is = ctx.store.partners.outgoing_payment_of(payment.transfer_id)
     assert now_is is not None
-    try:
-        _refuse_settled(now_is, partner)
-    except Refusal as refusal:
-        return refusal
-    raise AssertionError("settled, yet still waiting")
+    _refuse_settled(now_is, partner)
+    raise AssertionError("not settled, yet no longer waiting")
 
 
 def _done(ctx: Context, payment: PartnerPayment, partner: Partner) -> None:
@@ -150,7 +148,7 @@ def _done(ctx: Context, payment: PartnerPayment, partner: Partner) -> None:
     if not ctx.store.partners.settle_payment(
         payment.id, PartnerState.BOOKED, at=ctx.now, was=PartnerState.WAITING
     ):
-        raise _settled_meanwhile(ctx, payment, partner)
+        _settled_meanwhile(ctx, payment, partner)
     payer = ctx.store.members.member(payment.payer_id)
     assert payer is not None
     ctx.reply(ctx.t("partner_manual.done", id=payment.transfer_id, who=ctx.label(payer)))
@@ -184,7 +182,7 @@ def _back(ctx: Context, payment: PartnerPayment, partner: Partner, reason: str) 
     if not ctx.store.partners.settle_payment(
         payment.id, PartnerState.REVERSED, at=ctx.now, reason=REASON, was=PartnerState.WAITING
     ):
-        raise _settled_meanwhile(ctx, payment, partner)
+        _settled_meanwhile(ctx, payment, partner)
     payer = locked[payment.payer_id]
     t_payer = ctx.translator_for(payer)
     back = post(

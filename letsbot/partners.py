@@ -26,6 +26,9 @@ the time it was sent and the payment id. A bad signature, a time outside
 content is refused and logged once, and nothing is booked; a payment the
 receiving group refuses (receiver unknown or not active, their limit, the
 cap, the partnership paused, past its expiry) gets a signed refusal.
+
+A partner without a bot (a group on eLAND) is a manual partnership: the same
+question and first booking, then coordinators settle it (letsbot.partner_manual).
 """
 
 from __future__ import annotations

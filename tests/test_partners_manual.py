@@ -149,6 +149,8 @@ def test_a_payment_is_booked_and_every_coordinator_told_what_to_enter_in_eland(
         (30, 20, "GE-012")
     ]
     durme.sound(capsys)
+    [row] = export_rows(durme.engine, "partner-payments", "DU", 0)
+    assert (row["state"], row["amount"], row["their_amount"]) == ("waiting", "30", 20)
 
 
 def test_done_gives_the_payer_a_receipt_once(
@@ -269,11 +271,8 @@ def test_the_partner_desk_never_sends_it_and_it_never_expires(
     durme: Durme, capsys: pytest.CaptureFixture[str]
 ) -> None:
     paid(durme)
-    bot = durme.driver.bot
-    desk = PartnerDesk(
-        durme.driver.settings, bot.uow, durme.driver.clock, bot.translators, bot.outbox,
-        SigningKey.generate(),
-    )  # fmt: skip
+    bot, key = durme.driver.bot, SigningKey.generate()
+    desk = PartnerDesk(bot.settings, bot.uow, bot.clock, bot.translators, bot.outbox, key)
     sent: list[str] = []
 
     def send(url: str, body: bytes) -> tuple[int, bytes]:
