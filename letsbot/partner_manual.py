@@ -99,7 +99,8 @@ def external(ctx: Context, words: list[str]) -> None:
         return
     number = words[0].lstrip("#")
     if not number.isascii() or not number.isdigit() or len(number) > 12:
-        raise Refusal("partner_manual.usage", usage=ctx.usage("external"))
+        waiting = ctx.store.partners.outgoing_payments([PartnerState.WAITING])
+        raise Refusal("partner_manual.usage", id=waiting[0].transfer_id if waiting else 1)
     payment, partner = _waiting(ctx, int(number))
     if len(words) == 1:
         payer = ctx.store.members.member(payment.payer_id)
@@ -110,10 +111,12 @@ def external(ctx: Context, words: list[str]) -> None:
     if action in _DONE and len(words) == 2:
         _done(ctx, payment, partner)
     elif action in _BACK:
+        if len(words) == 2:
+            raise Refusal("partner_manual.no_reason", id=payment.transfer_id)
         reason = ctx.text_argument(words[2:], usage_of="external", limit=DESCRIPTION_LIMIT)
         _back(ctx, payment, partner, reason)
     else:
-        raise Refusal("partner_manual.usage", usage=ctx.usage("external"))
+        raise Refusal("partner_manual.usage", id=payment.transfer_id)
 
 
 def _waiting(ctx: Context, transfer_id: int) -> tuple[PartnerPayment, Partner]:
