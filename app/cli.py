@@ -213,7 +213,8 @@ def add_partner_parser(commands: Any) -> None:
     """``letsbot partner ...`` under ``commands`` (the parser's subcommands)."""
     partner = commands.add_parser(
         "partner",
-        help="trade with other groups' bots: this group's key, and the partner groups",
+        help="trade with other groups' bots (or by hand with groups on eLAND):"
+        " this group's key, and the partner groups",
     )
     sub = partner.add_subparsers(dest="partner_command", metavar="PARTNER_COMMAND", required=True)
     sub.add_parser("key", help="print this group's public key, to give to a partner group")
@@ -223,14 +224,20 @@ def add_partner_parser(commands: Any) -> None:
     )
     add.add_argument("prefix", metavar="PREFIX", help="its member codes' prefix, e.g. GE")
     add.add_argument("--name", required=True, help='its name, e.g. "LETS Gent"')
+    add.add_argument("--url", help="its bot's partner address, e.g. https://gent.example.org")
+    add.add_argument("--key", help="its public key ('letsbot partner key' there)")
     add.add_argument(
-        "--url", required=True, help="its bot's partner address, e.g. https://gent.example.org"
+        "--manual",
+        action="store_true",
+        help="a group on eLAND, without a bot (no --url, no --key): coordinators here"
+        " have each payment entered there by hand",
     )
-    add.add_argument("--key", required=True, help="its public key ('letsbot partner key' there)")
     add.add_argument(
         "--units-per-hour", type=int, required=True, help="its currency: units for an hour"
     )
-    add.add_argument("--decimals", type=int, default=0, choices=range(5), help="default: 0")
+    add.add_argument(
+        "--decimals", type=int, default=0, choices=range(5), help="default: 0 (eLAND: always 0)"
+    )
     add.add_argument("--unit", default="uren", help="its currency's name, plural (shown)")
     add.add_argument(
         "--cap",

@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 from app.compose import CliError, config_path, ready_engine, settings_from, sqlite_file
 from letsbot.config import Settings
 from letsbot.doctor import Check
-from letsbot.domain import Partner, PartnerState, Role, Status
+from letsbot.domain import Partner, PartnerPayment, PartnerState, Role, Status
+from letsbot.partner_manual import LATE
 from letsbot.signing import SigningKey, valid_public_key
 from storage.uow import SqlUnitOfWork
 
@@ -107,8 +108,16 @@ def cmd_partner(args: argparse.Namespace) -> int:
         else:  # remove: only a partnership that is settled
             # The account's lock first: a payment booked at this moment takes it too.
             account = store.members.lock_members([partner.account_id])[partner.account_id]
-            sending = store.partners.outgoing_payments([PartnerState.SENDING])
-            if any(p.partner_id == partner.id for p in sending):
+            states = [PartnerState.SENDING, PartnerState.WAITING]
+            mine = [
+                p for p in store.partners.outgoing_payments(states) if p.partner_id == partner.id
+            ]
+            if any(p.state is PartnerState.WAITING for p in mine):
+                raise CliError(
+                    f"{partner.name}: payments wait for a coordinator;"
+                    " settle them first ('/extern' in a chat with the bot lists them)"
+                )
+            if mine:
                 raise CliError(f"{partner.name}: payments are still on their way; try later")
             if account.balance != 0:
                 raise CliError(
@@ -131,16 +140,17 @@ def _add(
         raise CliError("--name: expected the group's name, at most 200 characters")
     if args.units_per_hour <= 0 or args.cap <= 0:
         raise CliError("--units-per-hour and --cap: expected whole numbers above 0")
-    if not valid_public_key(args.key):
-        raise CliError("--key: not a public key as 'letsbot partner key' prints it")
-    if not args.url.startswith(("http://", "https://")):
-        raise CliError("--url: expected the address of its bot, e.g. https://gent.example.org")
+    if args.manual:
+        _check_manual(args)
+    else:
+        _check_bot(args)
     cap = settings.minor(args.cap)
     fields = {
         "name": args.name.strip(),
         "prefix": prefix,
-        "url": args.url,
-        "public_key": args.key.strip(),
+        # A manual partner (letsbot.partner_manual) is one without an address or key.
+        "url": "" if args.manual else args.url,
+        "public_key": "" if args.manual else args.key.strip(),
         "units_per_hour": args.units_per_hour,
         "decimals": args.decimals,
         "unit": args.unit,
@@ -156,6 +166,12 @@ def _add(
             partner = store.partners.add_partner(account_id=account.id, at=now, **fields)
             said = "added"
         else:
+            # The account's lock first: a payment booked at this moment reads the terms
+            # under it, so it goes by the old terms or the new ones, never half.
+            store.members.lock_members([partner.account_id])
+            sending = store.partners.outgoing_payments([PartnerState.SENDING])
+            if args.manual and any(p.partner_id == partner.id for p in sending):
+                raise CliError(f"{partner.name}: payments are still on their way; try later")
             store.members.update_member(partner.account_id, status=Status.EXTERNAL)
             partner = store.partners.update_partner(partner.id, removed=None, **fields)
             said = "changed"
@@ -165,11 +181,28 @@ def _add(
     return 0
 
 
+def _check_bot(args: argparse.Namespace) -> None:
+    if args.url is None or args.key is None:
+        raise CliError("--url and --key: expected both (a group without a bot: --manual)")
+    if not valid_public_key(args.key):
+        raise CliError("--key: not a public key as 'letsbot partner key' prints it")
+    if not args.url.startswith(("http://", "https://")):
+        raise CliError("--url: expected the address of its bot, e.g. https://gent.example.org")
+
+
+def _check_manual(args: argparse.Namespace) -> None:
+    if args.url is not None or args.key is not None:
+        raise CliError("--manual: a group without a bot has no --url or --key")
+    if args.decimals != 0:
+        raise CliError("--decimals: eLAND books whole numbers; leave it out with --manual")
+
+
 def _line(settings: Settings, partner: Partner, balance: int) -> str:
     state = "removed" if partner.removed else "paused" if partner.paused else "active"
     unit = settings.currency.plural
+    where = "manual (eLAND)" if partner.manual else partner.url
     return (
-        f"{partner.prefix}  {partner.name}  {partner.url}  {partner.units_per_hour}"
+        f"{partner.prefix}  {partner.name}  {where}  {partner.units_per_hour}"
         f" {partner.unit}/hour  cap {partner.cap} {unit}  balance {balance} {unit}  {state}"
     )
 
@@ -181,15 +214,21 @@ def partner_checks(settings: Settings, config: Path, engine: Engine) -> list[Che
         with SqlUnitOfWork(engine).transaction() as store:
             found = store.partners.partners()
             sending = store.partners.outgoing_payments([PartnerState.SENDING])
+            waiting = store.partners.outgoing_payments([PartnerState.WAITING])
     except Exception:  # the database line already says what is wrong with it
         return []
     current = [p for p in found if not p.removed]
-    if not current and not settings.partners.listen:
-        return []
-    checks = [_key_check(settings, config, engine)]
+    checks = []
+    with_bots = any(not p.manual for p in current)
+    if settings.partners.listen or with_bots:
+        checks.append(_key_check(settings, config, engine))
     now = datetime.now(UTC)
     for partner in current:
         name = f"partner {partner.prefix}"
+        if partner.manual:
+            mine = [p for p in waiting if p.partner_id == partner.id]
+            checks.append(_manual_check(name, partner, mine, now))
+            continue
         mine = [p for p in sending if p.partner_id == partner.id]
         late = [p for p in mine if p.expires_at < now - settings.partners.window]
         if late:
@@ -205,11 +244,34 @@ def partner_checks(settings: Settings, config: Path, engine: Engine) -> list[Che
         checks.append(
             Check.passed(name, f"{partner.name} ({state}), {len(mine)} payment(s) on their way")
         )
-    if current and checks[0].ok:  # with the key there: the books compared with each partner's
+    if with_bots and checks[0].ok:  # with the key there: the books compared with each bot's
         from app.partner_check import trade_checks  # it uses this module's key
 
         checks += trade_checks(settings, config, engine)
     return checks
+
+
+def _manual_check(
+    name: str, partner: Partner, waiting: list[PartnerPayment], now: datetime
+) -> Check:
+    """A manual partnership: how many payments wait for a coordinator; a warning for
+    those waiting longer than partner_manual.LATE (no one gives them up)."""
+    state = "paused" if partner.paused else "active"
+    late = [p for p in waiting if p.created_at < now - LATE]
+    if late:
+        oldest = late[0]
+        return Check.warned(
+            name,
+            f"{len(late)} payment(s) to {partner.name} wait for a coordinator for more than"
+            f" {LATE.days} days (the oldest: #{oldest.transfer_id}, since"
+            f" {oldest.created_at:%Y-%m-%d})",
+            f"have it booked in their eLAND, then '/extern {oldest.transfer_id} klaar';"
+            f" or '/extern {oldest.transfer_id} terug <reden>'",
+        )
+    return Check.passed(
+        name,
+        f"{partner.name} (manual, {state}), {len(waiting)} payment(s) waiting for a coordinator",
+    )
 
 
 def _key_check(settings: Settings, config: Path, engine: Engine) -> Check:

@@ -423,9 +423,16 @@ class Partner:
     account_id: int  # this group's account of it (Status.EXTERNAL)
     removed: bool = False
 
+    @property
+    def manual(self) -> bool:
+        """A group without a bot (on eLAND): its url is empty, and a coordinator here
+        has a payment entered there by hand (letsbot.partner_manual)."""
+        return not self.url
+
 
 class PartnerState(enum.StrEnum):
     SENDING = "sending"  # booked here, not yet answered there
+    WAITING = "waiting"  # booked here; waits for a coordinator to have it entered there (manual)
     BOOKED = "booked"  # booked there too
     REVERSED = "reversed"  # refused there, or given up: booked back here
 

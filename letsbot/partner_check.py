@@ -141,7 +141,7 @@ def answer_summary(desk: PartnerDesk, body: bytes) -> Reply:
     sender = message.get("from")
     with desk.uow.transaction() as store:
         partner = store.partners.partner_by_prefix(sender) if isinstance(sender, str) else None
-    if partner is None or partner.removed:
+    if partner is None or partner.removed or partner.manual:
         return _refused(403, "unknown group", sender)
     if not verify_object(message, partner.public_key):
         return _refused(403, "bad signature", sender)
@@ -230,7 +230,8 @@ class PartnerCheck:
 
     def partners(self) -> list[Partner]:
         with self.uow.transaction() as store:
-            return [p for p in store.partners.partners() if not p.removed]
+            # A group on eLAND has no bot to compare with: its coordinators settle by hand.
+            return [p for p in store.partners.partners() if not p.removed and not p.manual]
 
     def check(self, partner: Partner) -> Check:
         name = f"trade with {partner.prefix}"

@@ -26,6 +26,9 @@ the time it was sent and the payment id. A bad signature, a time outside
 content is refused and logged once, and nothing is booked; a payment the
 receiving group refuses (receiver unknown or not active, their limit, the
 cap, the partnership paused, past its expiry) gets a signed refusal.
+
+A partner without a bot (a group on eLAND) is a manual partnership: the same
+question and first booking, then coordinators settle it (letsbot.partner_manual).
 """
 
 from __future__ import annotations
@@ -139,6 +142,11 @@ def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> N
     """``/betaal GE-012 30 soep``: asked as a payment at home, with what the receiver gets."""
     amount, rest = parse_amount(ctx, words, "pay")
     description = ctx.text_argument(rest, usage_of="pay", limit=DESCRIPTION_LIMIT)
+    if partner.manual:
+        # Imported here: letsbot.partner_manual builds on this module.
+        from letsbot.partner_manual import check_description
+
+        check_description(partner, description)
     payer = ctx.member
     if partner.paused:
         raise Refusal("partner.paused", group=partner.name)
@@ -160,7 +168,11 @@ def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> N
             theirs=their_amount(theirs, partner, t.language),
             description=description,
         )
-        return f"{asked}\n{t('partner.rounded')}" if rounded else asked
+        if rounded:
+            asked += f"\n{t('partner.rounded')}"
+        if partner.manual:
+            asked += f"\n{t('partner_manual.ask', group=partner.name)}"
+        return asked
 
     ctx.ask(
         PendingAction.PARTNER_PAY,
@@ -219,7 +231,9 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
     except LimitRefused as refused:
         raise refuse_breach(ctx, refused.breach) from None
     give_up = ctx.settings.partners.give_up
-    ctx.store.partners.add_outgoing_payment(
+    payment = ctx.store.partners.add_outgoing_payment(
+        # The partner as read under its account's lock: 'partner add' changes it under that lock.
+        state=PartnerState.WAITING if partner.manual else PartnerState.SENDING,
         payment_id=uuid.uuid4().hex,
         partner_id=partner.id,
         payer_id=question.payer_id,
@@ -233,6 +247,11 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
         next_try_at=ctx.now,
         receiver_name=None,
     )
+    if partner.manual:
+        from letsbot.partner_manual import wait_for_coordinators
+
+        wait_for_coordinators(ctx, partner, payment, posted.payer_after)
+        return
     ctx.after_commit(_payment_waits)
     # The payer's balance is theirs alone: from a group chat it is told privately.
     say = ctx.reply_privately if ctx.incoming.chat.is_group else ctx.reply
@@ -315,7 +334,7 @@ class PartnerDesk(Job):
         payment_id = message.get("payment_id")
         with self.uow.transaction() as store:
             partner = store.partners.partner_by_prefix(sender) if isinstance(sender, str) else None
-        if partner is None or partner.removed:
+        if partner is None or partner.removed or partner.manual:  # a group on eLAND sends none
             return self._refused(403, "unknown group", sender, payment_id)
         if not verify_object(message, partner.public_key):
             return self._refused(403, "bad signature", sender, payment_id)

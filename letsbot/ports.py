@@ -701,11 +701,18 @@ class Partners(Protocol):
         the amount each booked."""
         ...
 
-    def add_outgoing_payment(self, **fields: Any) -> PartnerPayment:
-        """A payment to send, in the transaction of its first booking; state SENDING."""
+    def add_outgoing_payment(
+        self, *, state: PartnerState = PartnerState.SENDING, **fields: Any
+    ) -> PartnerPayment:
+        """A payment to send (SENDING), or to have entered by hand (WAITING), in the
+        transaction of its first booking."""
         ...
 
     def outgoing_payment(self, payment_id: str) -> PartnerPayment | None: ...
+
+    def outgoing_payment_of(self, transfer_id: int) -> PartnerPayment | None:
+        """The payment whose first booking here is ``transfer_id``, if it is one."""
+        ...
 
     def outgoing_payments(self, states: Sequence[PartnerState]) -> list[PartnerPayment]: ...
 
@@ -726,8 +733,9 @@ class Partners(Protocol):
         at: datetime,
         reason: str | None = None,
         receiver_name: str | None = None,
+        was: PartnerState = PartnerState.SENDING,
     ) -> bool:
-        """BOOKED or REVERSED; False when it was settled before (the claim)."""
+        """BOOKED or REVERSED, from ``was``; False when it was settled before (the claim)."""
         ...
 
     def incoming_answer(self, partner_id: int, payment_id: str) -> IncomingAnswer | None:

@@ -166,6 +166,7 @@ CAPABILITIES = (
     "privacy",
     "questions",
     "partners",
+    "partner_manual",
 )
 
 

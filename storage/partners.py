@@ -171,10 +171,12 @@ class SqlPartners:
         )
         return {row[0]: int(row[1]) for row in rows}
 
-    def add_outgoing_payment(self, **fields: Any) -> PartnerPayment:
+    def add_outgoing_payment(
+        self, *, state: PartnerState = PartnerState.SENDING, **fields: Any
+    ) -> PartnerPayment:
         row_id = self.db.execute(
             insert(partner_outgoing)
-            .values(state=PartnerState.SENDING.value, tries=0, **fields)
+            .values(state=state.value, tries=0, **fields)
             .returning(partner_outgoing.c.id)
         ).scalar_one()
         row = self.db.execute(select(partner_outgoing).where(partner_outgoing.c.id == row_id)).one()
@@ -182,6 +184,11 @@ class SqlPartners:
 
     def outgoing_payment(self, payment_id: str) -> PartnerPayment | None:
         query = select(partner_outgoing).where(partner_outgoing.c.payment_id == payment_id)
+        row = self.db.execute(query).first()
+        return _payment(row) if row else None
+
+    def outgoing_payment_of(self, transfer_id: int) -> PartnerPayment | None:
+        query = select(partner_outgoing).where(partner_outgoing.c.transfer_id == transfer_id)
         row = self.db.execute(query).first()
         return _payment(row) if row else None
 
@@ -235,13 +242,11 @@ class SqlPartners:
         at: datetime,
         reason: str | None = None,
         receiver_name: str | None = None,
+        was: PartnerState = PartnerState.SENDING,
     ) -> bool:
         done = self.db.execute(
             update(partner_outgoing)
-            .where(
-                partner_outgoing.c.id == row_id,
-                partner_outgoing.c.state == PartnerState.SENDING.value,
-            )
+            .where(partner_outgoing.c.id == row_id, partner_outgoing.c.state == was.value)
             .values(state=state.value, reason=reason, receiver_name=receiver_name, settled_at=at)
         )
         return bool(done.rowcount)
