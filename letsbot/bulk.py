@@ -307,7 +307,7 @@ def parse_rule(ctx: Context, words: list[str], usage_of: str = "bulk") -> tuple[
     per_mille, rest = int(typed), rest[2:]
     base = fold(rest[0]) if rest else ""
     if base in _BALANCE:
-        return Rule(fixed, per_mille, Base.BALANCE), rest[1:]
+        return Rule(fixed, per_mille, Base.BALANCE), _no_second_part(ctx, rest[1:], usage_of)
     if base not in _TURNOVER:
         raise Refusal("bulk.bad_base", usage=ctx.usage(usage_of))
     rest = rest[1:]
@@ -320,7 +320,15 @@ def parse_rule(ctx: Context, words: list[str], usage_of: str = "bulk") -> tuple[
         or fold(rest[1]) not in _DAYS
     ):
         raise Refusal("bulk.bad_days", maximum=MAX_DAYS, usage=ctx.usage(usage_of))
-    return Rule(fixed, per_mille, Base.TURNOVER, int(days)), rest[2:]
+    rule = Rule(fixed, per_mille, Base.TURNOVER, int(days))
+    return rule, _no_second_part(ctx, rest[2:], usage_of)
+
+
+def _no_second_part(ctx: Context, rest: list[str], usage_of: str) -> list[str]:
+    """``… saldo + 3 promille omzet …``: one per-mille part only, never a description."""
+    if rest and (fold(rest[0]) in _PLUS or any(fold(w) in _PER_MILLE for w in rest[:3])):
+        raise Refusal("bulk.one_per_mille", usage=ctx.usage(usage_of))
+    return rest
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,11 +63,15 @@ _EVERY = {
     **dict.fromkeys(("jaar", "year", "jaarlijks", "yearly", "annually"), Every.YEAR),
     **dict.fromkeys(("maand", "month", "maandelijks", "monthly"), Every.MONTH),
 }
-_ON = frozenset({"op", "on", "de", "the"})
+_ON = frozenset({"op", "on", "de", "the", "vanaf", "from", "starting"})
 _ORDINAL = re.compile(r"(?<=[0-9])(ste|de|e|st|nd|rd|th)$")
 _PAUSE = frozenset({"pauze", "pauzeer", "pauzeren", "pause"})
 _RESUME = frozenset({"hervat", "hervatten", "verder", "resume"})
-_END = frozenset({"stop", "stoppen", "einde", "beeindig", "beeindigen", "end"})
+_END = frozenset(
+    {"stop", "stoppen", "einde", "beeindig", "beeindigen", "end"}
+    | {"verwijder", "verwijderen", "annuleer", "annuleren", "delete", "remove", "cancel"}
+)
+_YEAR = re.compile(r"(19|20|21)[0-9]{2}")
 _MARKS = frozenset({"bijdrage:", "contribution:"})  # in /voorstel: the rule follows
 LISTED = (ContributionStatus.ACTIVE, ContributionStatus.PAUSED, ContributionStatus.PROPOSED)
 
@@ -171,15 +175,19 @@ class Typed:
     description: str
 
 
-def _read_day(ctx: Context, every: Every, word: str) -> tuple[int, int]:
-    """``15/01`` (a yearly one) or ``15`` (a monthly one): (month, day)."""
-    text = word.strip(".,").replace("-", "/")
+def _read_day(ctx: Context, every: Every, word: str, typed: str) -> tuple[int, int]:
+    """``15/01`` (a yearly one) or ``15`` (a monthly one): (month, day). ``typed``: the
+    words as the member typed them, for a refusal."""
+    text = word.strip(".,").replace("-", "/").replace(".", "/")
     if every is Every.MONTH:
         text = _ORDINAL.sub("", text)  # 1e, 1ste, 1st, 2nd, 3rd
         if text.isdigit() and len(text) <= 2 and 1 <= int(text) <= 28:
             return 0, int(text)
-        raise Refusal("contribution.bad_month_day", text=word[:40])
+        raise Refusal("contribution.bad_month_day", text=typed[:40])
     day, _, month = text.partition("/")
+    day = _ORDINAL.sub("", day)  # "de 15de januari"
+    if month.count("/") == 1 and _YEAR.fullmatch(month.partition("/")[2]):
+        raise Refusal("contribution.no_year", text=typed[:40])
     if day.isdigit() and month.isdigit() and len(day) <= 2 and len(month) <= 2:
         try:
             date(2001, int(month), int(day))  # a year without 29 February: every year has it
@@ -187,18 +195,19 @@ def _read_day(ctx: Context, every: Every, word: str) -> tuple[int, int]:
             pass
         else:
             return int(month), int(day)
-    raise Refusal("contribution.bad_year_day", text=word[:40])
+    raise Refusal("contribution.bad_year_day", text=typed[:40])
 
 
-def parse_contribution(ctx: Context, words: list[str]) -> Typed:
+def parse_contribution(ctx: Context, words: list[str], usage_of: str = "contribution") -> Typed:
     """``12 per jaar op 15/01 jaarbijdrage``, ``2 per maand op 1 werking``,
-    ``5 promille saldo per year on 1/1 fee``."""
-    rule, rest = parse_rule(ctx, words, "contribution")
+    ``5 promille saldo per year on 1/1 fee``. ``usage_of``: the command whose
+    example a refusal shows (a proposal's, when one carries it)."""
+    rule, rest = parse_rule(ctx, words, usage_of)
     if rest and fold(rest[0]) in _PER:
         rest = rest[1:]
     every = _EVERY.get(fold(rest[0])) if rest else None
     if every is None:
-        raise Refusal("contribution.which_period", usage=ctx.usage("contribution"))
+        raise Refusal("contribution.which_period", usage=ctx.usage(usage_of))
     rest = rest[1:]
     month, day = (1, 1) if every is Every.YEAR else (0, 1)
     if rest and fold(rest[0]) in _ON:
@@ -206,15 +215,22 @@ def parse_contribution(ctx: Context, words: list[str]) -> Typed:
         if rest and fold(rest[0]) in _ON:  # "op de 1e"
             rest = rest[1:]
         if not rest:
-            raise Refusal("contribution.which_period", usage=ctx.usage("contribution"))
-        named = month_number(rest[1]) if every is Every.YEAR and len(rest) > 1 else None
+            raise Refusal("contribution.which_period", usage=ctx.usage(usage_of))
+        named = month_number(rest[1]) if len(rest) > 1 else None
         if named is not None:  # "op 15 januari", as the bot writes it
-            month, day = _read_day(ctx, every, f"{rest[0]}/{named}")
+            if every is Every.MONTH:  # "per maand op 1 dec": which is it?
+                raise Refusal("contribution.month_day_only", text=" ".join(rest[:2])[:40])
+            month, day = _read_day(ctx, every, f"{rest[0]}/{named}", " ".join(rest[:2]))
             rest = rest[2:]
         else:
-            month, day = _read_day(ctx, every, rest[0])
+            month, day = _read_day(ctx, every, rest[0], rest[0])
             rest = rest[1:]
-    description = ctx.text_argument(rest, usage_of="contribution", limit=DESCRIPTION_LIMIT)
+        if every is Every.YEAR and rest and _YEAR.fullmatch(rest[0].strip(".,")):
+            raise Refusal("contribution.no_year", text=rest[0][:40])  # "op 1 februari 2027"
+    folded = [fold(word) for word in rest]
+    if any(a in _PER and b in _EVERY for a, b in zip(folded, folded[1:], strict=False)):
+        raise Refusal("contribution.two_periods", usage=ctx.usage(usage_of))
+    description = ctx.text_argument(rest, usage_of=usage_of, limit=DESCRIPTION_LIMIT)
     return Typed(rule, every, month, day, description)
 
 
@@ -262,7 +278,10 @@ def _group_t(ctx: Context) -> Translator:
 
 @REGISTRY.command("contribution", nl="bijdrage", who=Who.COORDINATOR, private=True)
 def contribution_command(ctx: Context, words: list[str]) -> None:
-    if len(words) >= 2 and fold(words[1]) in _PAUSE | _RESUME | _END:
+    changes = _PAUSE | _RESUME | _END
+    if len(words) >= 2 and fold(words[0]) in changes and words[1].lstrip("#").isdigit():
+        words = [words[1], words[0], *words[2:]]  # "/bijdrage stop 4"
+    if len(words) >= 2 and fold(words[1]) in changes:
         change(ctx, words[0], fold(words[1]))
         return
     typed = parse_contribution(ctx, words)
@@ -393,6 +412,7 @@ def contributions_command(ctx: Context, words: list[str]) -> None:
 def cut_carried(ctx: Context, words: list[str]) -> tuple[list[str], Typed | None]:
     """``/voorstel Jaarbijdrage bijdrage: 12 per jaar op 15/01 jaarbijdrage``: the title's
     words, and the rule after ``bijdrage:`` (``contribution:``)."""
+    words = _marks_apart(words)
     # Only before an amount: "Over de bijdrage: moet die omhoog?" is a title.
     at = next(
         (
@@ -405,10 +425,22 @@ def cut_carried(ctx: Context, words: list[str]) -> tuple[list[str], Typed | None
     if at is None:
         return words, None
     if at == 0:
-        raise Refusal(
-            "contribution.proposal_title", example=Raw(ctx.t("contribution.proposal_example"))
-        )
-    return words[:at], parse_contribution(ctx, words[at + 1 :])
+        raise Refusal("contribution.proposal_title", example=ctx.usage("propose_contribution"))
+    return words[:at], parse_contribution(ctx, words[at + 1 :], usage_of="propose_contribution")
+
+
+def _marks_apart(words: list[str]) -> list[str]:
+    """``bijdrage:12`` and ``BIJDRAGE :`` as ``bijdrage: 12`` and ``bijdrage:``."""
+    apart: list[str] = []
+    for word in words:
+        head, colon, tail = word.partition(":")
+        if colon and fold(head + colon) in _MARKS and tail:
+            apart += [head + colon, tail]
+        elif word == ":" and apart and fold(apart[-1] + ":") in _MARKS:
+            apart[-1] += ":"
+        else:
+            apart.append(word)
+    return apart
 
 
 def carry(ctx: Context, proposal_id: int, typed: Typed) -> Contribution:

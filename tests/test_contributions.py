@@ -122,6 +122,21 @@ def test_a_yearly_contribution_is_announced_booked_and_reported(group: Driver) -
     sound(group)
 
 
+def test_days_as_people_type_them(group: Driver) -> None:
+    out = group.say("admin", "/bijdrage 10 per jaar vanaf 1/3 werking")
+    assert "Bijdrage #1 (werking): 10 pluimen per lid, per jaar, op 1 maart" in out
+    out = group.say("admin", "/bijdrage 11 per jaar op de 15de januari kas")
+    assert "Bijdrage #2 (kas): 11 pluimen per lid, per jaar, op 15 januari" in out
+    out = group.say("admin", "/bijdrage 12 per jaar op 15.01 kas")
+    assert "Bijdrage #3 (kas): 12 pluimen per lid, per jaar, op 15 januari" in out
+    asked = group.say("admin", "/bijdrage stop 3")  # the other order
+    assert "Wil je deze bijdrage stoppen? Bijdrage #3" in asked
+    group.say("admin", "nee")
+    assert "Wil je deze bijdrage stoppen? Bijdrage #2" in group.say(
+        "admin", "/bijdrage 2 verwijder"
+    )
+
+
 def test_the_list_shows_the_next_run(group: Driver) -> None:
     assert "Er zijn geen bijdragen aan de kas." in group.say("an", "/bijdragen")
     assert "/bijdrage 12 per jaar op 15/01 jaarbijdrage" in group.say("admin", "/bijdragen")
@@ -177,6 +192,15 @@ def test_in_english_with_per_mille(group: Driver) -> None:
         ("/bijdrage 5 promille x per jaar a", "Na promille komt saldo of omzet"),
         ("/bijdrage 9 pauze", "Bijdrage 9 bestaat niet. De nummers staan in /bijdragen"),
         ("/contribution 12 per year on 15-13 fee", "Dit is geen dag van het jaar: 15-13."),
+        ("/bijdrage 12 per jaar op 1 februari 2027 x", "Zonder jaartal, alsjeblieft: 2027."),
+        ("/bijdrage 12 per jaar op 1/2/2027 x", "Zonder jaartal, alsjeblieft: 1/2/2027."),
+        ("/bijdrage 3 per maand op 1 dec werking", "zeg alleen de dag (1 tot 28), zonder maand"),
+        ("/bijdrage 5 per maand op 1 per jaar dubbel", "Zeg één keer hoe vaak"),
+        ("/bijdrage 10 + 2 promille saldo + 3 promille omzet 30 dagen x", "één promille-deel"),
+        (
+            "/bijdrage 12 per jaar op de 32ste januari x",
+            "Dit is geen dag van het jaar: 32ste januari.",
+        ),
     ],
 )
 def test_bad_input_is_explained_and_changes_nothing(group: Driver, typed: str, said: str) -> None:
@@ -418,7 +442,11 @@ def test_a_deadline_before_the_rule_is_the_deadline_and_a_title_may_say_bijdrage
     assert "Met dit voorstel: Bijdrage #1 (kas)" in out
     out = group.say("an", "/voorstel Over de bijdrage: moet die omhoog?")
     assert "Over de bijdrage: moet die omhoog?" in out
-    assert group.count("contributions") == 1
+    out = group.say("bo", "/voorstel Kas2 bijdrage:12 per jaar op 1/2 x")
+    assert "With this proposal: Contribution #2 (x)" in out
+    out = group.say("lies", "/voorstel Kas3 BIJDRAGE : 12 per jaar op 1/4 x")
+    assert "Met dit voorstel: Bijdrage #3 (x)" in out
+    assert group.count("contributions") == 3
 
 
 def test_a_proposal_with_a_bad_rule_or_options_is_refused(group: Driver) -> None:
@@ -429,6 +457,9 @@ def test_a_proposal_with_a_bad_rule_or_options_is_refused(group: Driver) -> None
     assert "ja/nee-vraag" in out
     out = group.say("an", "/voorstel bijdrage: 2 per maand x")
     assert "Zet eerst wat je voorstelt" in out
+    out = group.say("an", "/voorstel Kas bijdrage: 12 per jaar op 1/5")
+    assert "/voorstel Jaarbijdrage voor de kas bijdrage: 12 per jaar op 15/01" in out
+    assert "/bijdrage 12" not in out  # a member can't use /bijdrage: the proposal's example
     assert group.snapshot() == before
     assert group.count("proposals") == 0 and group.count("contributions") == 0
 

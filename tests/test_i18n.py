@@ -54,6 +54,7 @@ DYNAMIC = {
     "contribution": ["done_one", "skipped_one"]
     + [f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")],
     "partner.reason": list(PARTNER_REASONS),
+    "cmd": ["propose_contribution.example"],  # a proposal that carries a contribution
 }
 
 
