@@ -24,6 +24,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 from letsbot.bulk import Base, Plan, Rule, make_plan, parse_rule, rule_text
 from letsbot.config import Settings
@@ -73,7 +74,8 @@ _END = frozenset(
 )
 _YEAR = re.compile(r"(19|20|21)[0-9]{2}")
 _MARKS = frozenset({"bijdrage:", "contribution:"})  # in /voorstel: the rule follows
-LISTED = (ContributionStatus.ACTIVE, ContributionStatus.PAUSED, ContributionStatus.PROPOSED)
+_LIVE = (ContributionStatus.ACTIVE, ContributionStatus.PAUSED)
+LISTED = (*_LIVE, ContributionStatus.PROPOSED)
 
 
 def rule_of(contribution: Contribution) -> Rule:
@@ -228,7 +230,7 @@ def parse_contribution(ctx: Context, words: list[str], usage_of: str = "contribu
         if every is Every.YEAR and rest and _YEAR.fullmatch(rest[0].strip(".,")):
             raise Refusal("contribution.no_year", text=rest[0][:40])  # "op 1 februari 2027"
     folded = [fold(word) for word in rest]
-    if any(a in _PER and b in _EVERY for a, b in zip(folded, folded[1:], strict=False)):
+    if any(a in _PER and b in _EVERY for a, b in pairwise(folded)):
         raise Refusal("contribution.two_periods", usage=ctx.usage(usage_of))
     description = ctx.text_argument(rest, usage_of=usage_of, limit=DESCRIPTION_LIMIT)
     return Typed(rule, every, month, day, description)
@@ -238,21 +240,11 @@ def add(
     ctx: Context, typed: Typed, status: ContributionStatus, proposal_id: int | None
 ) -> Contribution:
     """A new contribution (or one a proposal carries); the same rule on the same day as a
-    live one is refused: members would pay twice."""
-    for existing in ctx.store.contributions.contributions(LISTED):
-        same_rule = (existing.fixed, existing.per_mille, existing.base, existing.days) == (
-            typed.rule.fixed,
-            typed.rule.per_mille,
-            typed.rule.base.value,
-            typed.rule.days,
-        )
-        same_day = (existing.every, existing.month, existing.day) == (
-            typed.every,
-            typed.month,
-            typed.day,
-        )
-        if same_rule and same_day:  # typed twice, members would pay twice
-            raise Refusal("contribution.same", id=existing.id, example=ctx.usage("contributions"))
+    live one is refused: members would pay twice. One a proposal only carries blocks
+    nothing: if both are accepted, the second doesn't start (``decided``)."""
+    existing = _same_live(ctx.store, typed)
+    if existing is not None:  # typed twice, members would pay twice
+        raise Refusal("contribution.same", id=existing.id, example=ctx.usage("contributions"))
     return ctx.store.contributions.add_contribution(
         fixed=typed.rule.fixed,
         per_mille=typed.rule.per_mille,
@@ -267,6 +259,19 @@ def add(
         created_by_id=ctx.member.id,
         at=ctx.now,
     )
+
+
+def _same_live(store: Store, typed: Typed | Contribution) -> Contribution | None:
+    """A running or paused contribution with the same rule on the same day, if any."""
+    rule = typed.rule if isinstance(typed, Typed) else rule_of(typed)
+    for existing in store.contributions.contributions(_LIVE):
+        if rule_of(existing) == rule and (existing.every, existing.month, existing.day) == (
+            typed.every,
+            typed.month,
+            typed.day,
+        ):
+            return existing
+    return None
 
 
 def _group_t(ctx: Context) -> Translator:
@@ -466,6 +471,13 @@ def decided(
     if carried is None:
         return []
     proposed = [ContributionStatus.PROPOSED]
+    twin = _same_live(store, carried) if verdict is Verdict.ACCEPTED else None
+    if twin is not None:  # started meanwhile, by a coordinator or another proposal
+        store.contributions.set_contribution_status(
+            carried.id, ContributionStatus.REJECTED, now, was=proposed
+        )
+        log.info("contribution accepted but already live: id=%s as %s", carried.id, twin.id)
+        return [t("contribution.accepted_twin", id=carried.id, twin=twin.id)]
     if verdict is Verdict.ACCEPTED:
         store.contributions.set_contribution_status(
             carried.id, ContributionStatus.ACTIVE, now, was=proposed, active_since=now

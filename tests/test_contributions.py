@@ -449,6 +449,18 @@ def test_a_deadline_before_the_rule_is_the_deadline_and_a_title_may_say_bijdrage
     assert group.count("contributions") == 3
 
 
+def test_a_proposal_blocks_nothing_and_never_starts_a_twin(group: Driver) -> None:
+    group.say("lies", "/voorstel Blokkeer tot 1/12/2030 09:00 bijdrage: 12 per jaar op 1/1 kas")
+    out = group.say("admin", "/bijdrage 12 per jaar op 1/1 jaarbijdrage")
+    assert "Bewaard. Bijdrage #2 (jaarbijdrage)" in out
+    for name in ("an", "bo", "lies"):
+        out = group.say(name, "/stem 1 voor")
+    assert "Aangenomen, maar bijdrage #2 vraagt al hetzelfde op dezelfde dag" in out
+    group.advance(local(2027, 1, 2, 12, 0))
+    assert len(contribution_rows(group)) == 4  # once, not twice
+    sound(group)
+
+
 def test_a_proposal_with_a_bad_rule_or_options_is_refused(group: Driver) -> None:
     before = group.snapshot()
     out = group.say("an", "/voorstel Maandbijdrage bijdrage: 2 per week x")
