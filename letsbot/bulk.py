@@ -697,6 +697,8 @@ def _tell(
                 total=tt.amount(plan.total),
                 description=description,
                 run=run_id,
+                by=ctx.label(ctx.member, tt),
+                balance=tt.amount(after[one.id].balance),
             ),
         )
     group_t = ctx.translators[ctx.settings.group.language]

@@ -129,6 +129,14 @@ def test_a_list_of_codes_and_names(four: Driver) -> None:
     # The one side named among the many too: left out, and not shown as one of them.
     out = four.say("admin", "/massa kas aan DU-000, an en bo 1 x")
     assert "aan An (DU-002), Bo (DU-003) (2 leden)" in out
+    # A member whose account is the one side is told who booked it and their balance.
+    four.say("admin", "/massa an aan bo en lies 2 bloemen")
+    out = four.say("admin", "ja")
+    assert (
+        "[dm an] Massabetaling #" in out
+        and "van jouw rekening is samen 4 pluimen betaald aan 2 leden, voor: bloemen\n"
+        "  Geboekt door admin (DU-001). Je saldo is nu 21 pluimen." in out
+    )
     sound(four)
 
 
