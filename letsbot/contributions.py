@@ -293,11 +293,13 @@ def contribution_command(ctx: Context, words: list[str]) -> None:
     made = add(ctx, typed, ContributionStatus.ACTIVE, None)
     log.info("contribution made: id=%s every=%s", made.id, made.every.value)
     first = next_due(made, ctx.now, ctx.settings)
+    days = ctx.settings.contributions.announce_days
     ctx.reply(
         ctx.t(
-            "contribution.saved",
+            "contribution.saved" if days else "contribution.saved_unannounced",
             line=line_text(ctx.t, made),
             first=ctx.t.moment(first),
+            days=days,
             example=ctx.usage("contributions"),
         )
     )
@@ -617,6 +619,15 @@ class ContributionSchedule(Job):
             return self._to_coordinators(
                 store, lambda t: t("contribution.refused_whole", id=each.id)
             )
+        if not plan.lines and not plan.refused:  # everyone too new, or every amount 0
+            t = self.t
+            text = t(
+                "contribution.nobody",
+                id=each.id,
+                description=each.description,
+                who=Raw(not_paying(t, self.settings)),
+            )
+            return [Outgoing(ToAllGroups(), text, language=t.language)]
         description = to_plain(
             self.t(
                 "contribution.description",

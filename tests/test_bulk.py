@@ -135,7 +135,8 @@ def test_a_list_of_codes_and_names(four: Driver) -> None:
     assert (
         "[dm an] Massabetaling #" in out
         and "van jouw rekening is samen 4 pluimen betaald aan 2 leden, voor: bloemen\n"
-        "  Geboekt door admin (DU-001). Je saldo is nu 21 pluimen." in out
+        "  Geboekt door admin (DU-001). Je saldo is nu 21 pluimen."
+        in out
     )
     sound(four)
 

@@ -80,7 +80,8 @@ def test_a_yearly_contribution_is_announced_booked_and_reported(group: Driver) -
     assert out == (
         "[dm admin] Bewaard. Bijdrage #1 (jaarbijdrage): 12 pluimen per lid, per jaar,"
         " op 15 december\n"
-        "  De eerste keer: 15 dec 2026 09:00. De groep hoort het vooraf. Alle bijdragen:"
+        "  De eerste keer: 15 dec 2026 09:00. De groep hoort het nu, en telkens 7 dagen voor ze geboekt"
+        " wordt. Alle bijdragen:"
         " /bijdragen\n"
         "[group] Nieuw: Bijdrage #1 (jaarbijdrage): 12 pluimen per lid, per jaar, op 15 december.\n"
         "  De eerste keer: 15 dec 2026 09:00."
@@ -282,6 +283,17 @@ def test_new_leaving_and_limited_members_are_skipped(engine: Engine) -> None:
     )
     assert "[dm an]" not in booked and "[dm dirk]" not in booked
     sound(driver)
+
+
+def test_a_run_where_no_one_pays_says_so(engine: Engine) -> None:
+    driver = Driver(engine, make_settings(contributions={"new_member_days": 30}))
+    driver.member("an")
+    driver.say("admin", "/bijdrage 3 per maand op 2 werking")
+    out = driver.advance(local(2026, 12, 2, 9, 0))
+    assert "Bijdrage #1 (werking): deze keer betaalde niemand." in out
+    assert "Wie korter dan 30 dagen lid is, en wie vertrekt, betaalt niet." in out
+    assert "0 leden" not in out
+    assert contribution_rows(driver) == []
 
 
 # claimed once ----------------------------------------------------------------------------
