@@ -602,7 +602,10 @@ def balance(ctx: Context, words: list[str]) -> None:
         )
     )
     if member.status is Status.LEAVING:
-        ctx.reply(t("balance.leaving"))
+        own = member.id == ctx.member.id
+        ctx.reply(
+            t("balance.leaving") if own else t("balance.other_leaving", who=ctx.label(member))
+        )
 
 
 @REGISTRY.command(

@@ -261,6 +261,9 @@ def test_leaving_member_moves_only_toward_zero_then_closes(driver: Driver) -> No
     assert "Je stapt uit. Je saldo is 50 pluimen" in out
     # The room /saldo shows is what leaving allows: paying down to zero, receiving nothing.
     assert "Je kunt nog 50 pluimen betalen en 0 pluimen ontvangen." in driver.say("an", "/saldo")
+    seen = driver.say("admin", "/saldo an")  # a coordinator looks: about An, not "je"
+    assert "An (DU-002) stapt uit: bij saldo nul wordt de rekening gesloten." in seen
+    assert "Je stapt uit" not in seen
     assert "stapt uit, en dan mag het saldo alleen nog naar nul toe" in driver.say(
         "bo", "/betaal 2 10 x"
     )
