@@ -48,7 +48,7 @@ from letsbot.errors import Refusal
 from letsbot.events import describe as describe_event
 from letsbot.i18n import Raw, Translator
 from letsbot.ledger import DESCRIPTION_LIMIT, close_if_settled, parse_amount
-from letsbot.markup import to_plain
+from letsbot.markup import escape, to_plain
 from letsbot.messages import Outgoing, ToAllGroups
 from letsbot.posting import LimitRefused, post_many
 from letsbot.registry import REGISTRY, Who
@@ -79,8 +79,11 @@ class Many(enum.StrEnum):
     LIST = "list"
 
 
+_ARTICLES = frozenset({"de", "het", "the"})
+_ALL = frozenset({"alle", "all"})
+_MEMBERS = frozenset({"leden", "members", "actieve"})
 _SETS = {
-    **dict.fromkeys(("iedereen", "allen", "alle", "everyone", "all"), Many.EVERYONE),
+    **dict.fromkeys(("iedereen", "allen", "alle", "allemaal", "everyone", "all"), Many.EVERYONE),
     **dict.fromkeys(("actief", "actieve", "active"), Many.EVERYONE),
     **dict.fromkeys(("vertrekkers", "vertrekkend", "vertrekkende", "leaving"), Many.LEAVING),
     **dict.fromkeys(("kernleden", "coordinatoren", "coordinators"), Many.COORDINATORS),
@@ -207,7 +210,12 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
     """One side: a Member, or (Many, members, label); the words after it."""
     if not words:
         raise Refusal("bulk.usage", usage=ctx.usage("bulk"))
+    if len(words) > 1 and fold(words[0]) in _ARTICLES:  # "de kas", "the group"
+        words = words[1:]
     first = fold(words[0]).strip(",.:")
+    if first in _ALL and len(words) > 1 and fold(words[1]) in _MEMBERS:  # "alle leden"
+        words = ["iedereen", *words[2:]]
+        first = "iedereen"
     if first in GROUP_ACCOUNT_WORDS:
         return ctx.store.members.group_account(), words[1:]
     if first in _SETS:
@@ -386,7 +394,13 @@ def parse_run(ctx: Context, words: list[str]) -> tuple[Run, dict[int, Member]]:
     right, rest = _side(ctx, words[to_at + 1 :], until_amount=True)
     left_one, right_one = isinstance(left, Member), isinstance(right, Member)
     if left_one and right_one:
-        raise Refusal("bulk.both_one", usage=ctx.usage("book"))
+        if left.id == right.id:
+            raise Refusal("bulk.same_account", who=ctx.label(left))
+        # One to one is /boeken: the same words, ready to send.
+        book = REGISTRY.find("book")
+        assert book is not None
+        typed = " ".join([f"/{book.name_in(ctx.language)}", ctx.code(left), ctx.code(right), *rest])
+        raise Refusal("bulk.both_one", usage=Raw(escape(typed)))
     if not left_one and not right_one:
         raise Refusal("bulk.both_many", usage=ctx.usage("bulk"))
     one: Member = left if left_one else right
@@ -568,7 +582,7 @@ def _ask(ctx: Context, run: Run, members: dict[int, Member]) -> None:
     )
 
 
-@REGISTRY.command("bulk", nl="massa", who=Who.COORDINATOR, private=True)
+@REGISTRY.command("bulk", nl="massa", who=Who.COORDINATOR, private=True, also=("massabetaling",))
 def bulk(ctx: Context, words: list[str]) -> None:
     run, members = parse_run(ctx, words)  # as they stand: the preview books nothing
     _ask(ctx, run, members)

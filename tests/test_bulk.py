@@ -311,7 +311,12 @@ BAD = [
     ("/massa kas aan iedereen 0 x", "bedrag"),
     ("/massa kas aan iedereen -5 x", "bedrag"),
     ("/massa kas aan iedereen 99999999 x", "bedrag"),
-    ("/massa kas aan DU-002 10 x", "Van één lid aan één lid is een gewone boeking"),
+    ("/massa kas aan DU-002 10 x", "gewone boeking. Zo:\n  /boeken DU-000 DU-002 10 x"),
+    ("/massa an aan an 10 zelf", "Van en aan dezelfde rekening (An (DU-002)): dat kan niet."),
+    ("/massa kas aan kas 10 zelf", "Van en aan dezelfde rekening"),
+    ("/massa de kas aan allemaal 0 x", "bedrag"),  # read as the group account and everyone
+    ("/massa van de kas aan alle leden -1 x", "bedrag"),
+    ("/massabetaling kas aan iedereen 0 x", "bedrag"),
     ("/massa iedereen aan kernleden 10 x", "Eén kant moet de kas of één lid zijn"),
     ("/massa kas aan vertrekkers 10 x", "Bij de vertrekkers hoort nu niemand"),
     ("/massa kas aan DU-099 DU-002 10 x", "DU-099"),
