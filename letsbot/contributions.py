@@ -713,6 +713,21 @@ class ContributionSchedule(Job):
                 return "\n".join(lines)
 
             sent += self._to_coordinators(store, compose)
+            # Each skipped member hears it too: they owe it, and may want to settle it.
+            skipped = store.members.first_identities([m.id for m, b in refused if b is not None])
+            for member, breach in refused:
+                identity = skipped.get(member.id)
+                if identity is None or breach is None:
+                    continue
+                mt = self.translators[member.language or self.settings.group.language]
+                text = mt(
+                    "contribution.told_skipped",
+                    id=each.id,
+                    description=each.description,
+                    balance=mt.amount(member.balance),
+                    limit=mt.amount(breach.limit),
+                )
+                sent.append(Outgoing(ToPerson(identity), text, language=mt.language))
         return sent
 
     def _refused_line(self, t: Translator, member: Member, breach: Breach | None) -> str:
