@@ -308,16 +308,18 @@ def parse_rule(ctx: Context, words: list[str], usage_of: str = "bulk") -> tuple[
             return Rule(fixed), rest
         rest = rest[1:]
     if len(rest) < 2 or fold(rest[1]) not in _PER_MILLE:
-        raise Refusal("bulk.bad_per_mille", text=" ".join(rest[:2])[:40], usage=ctx.usage(usage_of))
+        if not rest:  # "10 +"
+            raise Refusal("bulk.plus_what")
+        raise Refusal("bulk.bad_per_mille", text=" ".join(rest[:2])[:40])
     typed = rest[0]
     if not typed.isdigit() or len(typed) > 4 or not 1 <= int(typed) <= 1000:
-        raise Refusal("bulk.bad_per_mille", text=typed[:40], usage=ctx.usage(usage_of))
+        raise Refusal("bulk.bad_per_mille", text=typed[:40])
     per_mille, rest = int(typed), rest[2:]
     base = fold(rest[0]) if rest else ""
     if base in _BALANCE:
         return Rule(fixed, per_mille, Base.BALANCE), _no_second_part(ctx, rest[1:], usage_of)
     if base not in _TURNOVER:
-        raise Refusal("bulk.bad_base", usage=ctx.usage(usage_of))
+        raise Refusal("bulk.bad_base")
     rest = rest[1:]
     days = rest[0] if rest else ""
     if (
@@ -327,7 +329,7 @@ def parse_rule(ctx: Context, words: list[str], usage_of: str = "bulk") -> tuple[
         or not 1 <= int(days) <= MAX_DAYS
         or fold(rest[1]) not in _DAYS
     ):
-        raise Refusal("bulk.bad_days", maximum=MAX_DAYS, usage=ctx.usage(usage_of))
+        raise Refusal("bulk.bad_days", maximum=MAX_DAYS)
     rule = Rule(fixed, per_mille, Base.TURNOVER, int(days))
     return rule, _no_second_part(ctx, rest[2:], usage_of)
 

@@ -329,6 +329,10 @@ BAD = [
     ("/massa iedereen aan kas 0 promille saldo x", "Dit is geen geldige promille: 0"),
     ("/massa iedereen aan kas 2000 promille saldo x", "Dit is geen geldige promille: 2000"),
     ("/massa iedereen aan kas 10 + saldo x", "Dit is geen geldige promille"),
+    (
+        "/massa kas aan iedereen 10 +",
+        "Na + komt een promille, bijvoorbeeld: 10 + 5 promille saldo.",
+    ),
     ("/massa iedereen aan kas 5 promille omzet x", "Zeg over hoeveel dagen de omzet telt"),
     ("/massa iedereen aan kas 5 promille omzet 0 dagen x", "Zeg over hoeveel dagen"),
     ("/massa iedereen aan kas 5 promille omzet 99999 dagen x", "Zeg over hoeveel dagen"),
