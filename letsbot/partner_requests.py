@@ -486,6 +486,9 @@ def send_due_requests(desk: PartnerDesk, send: Send) -> list[Outgoing]:
     """One round: every due request sent once, and what its answer means done."""
     posts: list[Outgoing] = []
     for request, partner, message in due_requests(desk):
+        if partner.removed:  # the partnership ended meanwhile: no payment could follow
+            posts += _settle(desk, request, partner, RequestState.REFUSED, "paused")
+            continue
         try:
             status, body = send(partner.url.rstrip("/") + REQUEST_PATH, message)
         except Exception as error:  # down or unreachable: try later

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from app.partner_http import PartnerService, http_send
 from letsbot.partner_requests import (
     REQUEST_PATH,
     due_requests,
+    receive_request,
     request_answer,
     send_due_requests,
 )
@@ -314,3 +316,59 @@ async def test_in_english_and_sent_by_the_running_sender(groups: tuple[Group, Gr
     await sender.send_round()
     [told] = waiting(gent)
     assert "doesn't want to pay your request of 31 munten for: soup" in told
+
+
+async def test_doctor_names_requests_past_their_expiry(
+    groups: tuple[Group, Group], capsys: pytest.CaptureFixture[str]
+) -> None:
+    durme, gent = groups
+    await durme.service.stop()
+    # The doctor reads the system clock: the request was made two hours ago.
+    gent.driver.clock.set(datetime.now(UTC) - timedelta(hours=2))
+    gent.driver.say("tine", f"/vraagbetaling {jan_code(durme)} 30 soep")
+    capsys.readouterr()
+    assert await asyncio.to_thread(gent.cli, "doctor") == 1
+    said = capsys.readouterr().out
+    assert (
+        "FAIL  partner DU: 1 payment request(s) to LETS Durme past their expiry, their"
+        " requesters not told; fix: keep 'letsbot run' running" in said
+    )
+    gent.driver.clock.set(datetime.now(UTC))
+    await send_requests(gent)  # what 'letsbot run' does: tells Tine, and it is settled
+    capsys.readouterr()
+    await asyncio.to_thread(gent.cli, "doctor")
+    assert "payment request(s)" not in capsys.readouterr().out
+
+
+async def test_deliveries_at_the_same_moment_ask_once(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    body = json.dumps(sign_object(_message(durme, gent), gent.desk.key)).encode()
+    answers: list[bytes] = []
+    barrier = threading.Barrier(6)
+
+    def deliver() -> None:
+        barrier.wait()
+        answers.append(receive_request(durme.desk, body).body)
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 6 and {json.loads(a)["state"] for a in answers} == {"asked"}
+    assert durme.rows("SELECT count(*) FROM pending") == [(1,)]
+    assert durme.rows("SELECT count(*) FROM partner_requests") == [(1,)]
+
+
+async def test_a_request_to_a_partner_removed_meanwhile_is_told(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    await durme.service.stop()
+    gent.driver.say("tine", f"/vraagbetaling {jan_code(durme)} 30 soep")
+    await send_requests(gent)
+    assert gent.cli("partner", "remove", "DU") == 0
+    later(6, durme, gent)
+    told = await send_requests(gent)
+    assert "is niet gelukt: betalen met die groep staat even stil" in told
+    assert states(gent, "out")[0][:2] == ("refused", "paused")
