@@ -1,6 +1,7 @@
-"""Trade between groups inside ``letsbot run``: the partner endpoint (two paths:
-payments, letsbot.partners.PATH, and summaries for 'letsbot partner check',
-letsbot.partner_check.SUMMARY_PATH) and the sender of payments to partner groups."""
+"""Trade between groups inside ``letsbot run``: the partner endpoint (three paths:
+payments, letsbot.partners.PATH; payment requests, letsbot.partner_requests.REQUEST_PATH;
+and summaries for 'letsbot partner check', letsbot.partner_check.SUMMARY_PATH) and
+the sender of payments and requests to partner groups."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from letsbot.errors import Busy
 from letsbot.hub import Hub, TransportError
 from letsbot.messages import Outgoing
 from letsbot.partner_check import SUMMARY_PATH, answer_summary
+from letsbot.partner_requests import REQUEST_PATH, receive_request, send_due_requests
 from letsbot.partners import PATH, PartnerDesk, when_payment_waits
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ def http_send(url: str, body: bytes, timeout: float = TIMEOUT) -> tuple[int, byt
 
 
 class PartnerService:
-    """The partner endpoint (payments and summaries only) and the sender of payments."""
+    """The partner endpoint (payments, requests and summaries only) and the sender."""
 
     def __init__(self, desk: PartnerDesk, hub: Hub | None, listen: str) -> None:
         self.desk = desk
@@ -57,6 +59,7 @@ class PartnerService:
             app = web.Application(client_max_size=MAX_BODY)
             app.router.add_post(PATH, self._payment)
             app.router.add_post(SUMMARY_PATH, self._summary)
+            app.router.add_post(REQUEST_PATH, self._request)
             self.runner = web.AppRunner(app, access_log=None)
             await self.runner.setup()
             host, _, port = self.listen.rpartition(":")
@@ -91,6 +94,18 @@ class PartnerService:
         self._post(reply.posts)
         return web.Response(status=reply.status, body=reply.body, content_type="application/json")
 
+    async def _request(self, request: web.Request) -> web.Response:
+        """A partner's payment request: its member's question to a member here."""
+        body = await request.read()
+        try:
+            reply = await asyncio.to_thread(receive_request, self.desk, body)
+        except Busy:  # the partner's bot tries again later
+            return web.Response(
+                status=503, text='{"error": "busy"}', content_type="application/json"
+            )
+        self._post(reply.posts)
+        return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+
     async def _summary(self, request: web.Request) -> web.Response:
         """A partner's 'letsbot partner check': read only, so no queue to wait in."""
         body = await request.read()
@@ -104,6 +119,7 @@ class PartnerService:
 
     async def send_round(self) -> None:
         self._post(await asyncio.to_thread(self.desk.send_due, http_send))
+        self._post(await asyncio.to_thread(send_due_requests, self.desk, http_send))
 
     async def _send_loop(self, every: float) -> None:
         while True:

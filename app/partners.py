@@ -17,7 +17,14 @@ from sqlalchemy import Engine
 from app.compose import CliError, config_path, ready_engine, settings_from, sqlite_file
 from letsbot.config import Settings
 from letsbot.doctor import Check
-from letsbot.domain import Partner, PartnerPayment, PartnerState, Role, Status
+from letsbot.domain import (
+    OPEN_REQUEST_STATES,
+    Partner,
+    PartnerPayment,
+    PartnerState,
+    Role,
+    Status,
+)
 from letsbot.partner_manual import LATE
 from letsbot.signing import SigningKey, valid_public_key
 from storage.uow import SqlUnitOfWork
@@ -215,6 +222,7 @@ def partner_checks(settings: Settings, config: Path, engine: Engine) -> list[Che
             found = store.partners.partners()
             sending = store.partners.outgoing_payments([PartnerState.SENDING])
             waiting = store.partners.outgoing_payments([PartnerState.WAITING])
+            asking = store.partners.requests("out", OPEN_REQUEST_STATES)
     except Exception:  # the database line already says what is wrong with it
         return []
     current = [p for p in found if not p.removed]
@@ -237,6 +245,21 @@ def partner_checks(settings: Settings, config: Path, engine: Engine) -> list[Che
                     name,
                     f"{len(late)} payment(s) to {partner.name} past their expiry, not booked back",
                     "keep 'letsbot run' running: it books them back within a minute",
+                )
+            )
+            continue
+        stuck = [
+            r
+            for r in asking
+            if r.partner_id == partner.id and r.expires_at < now - settings.partners.window
+        ]
+        if stuck:
+            checks.append(
+                Check.failed(
+                    name,
+                    f"{len(stuck)} payment request(s) to {partner.name} past their expiry,"
+                    " their requesters not told",
+                    "keep 'letsbot run' running: it tells them within a few minutes",
                 )
             )
             continue

@@ -119,7 +119,7 @@ class Context:
 
     # replying
     def yes_no(self, t: Translator) -> tuple[Choice, ...]:
-        return (Choice(t("choice.yes"), "yes"), Choice(t("choice.no"), "no"))
+        return yes_no(t)
 
     def reply(self, text: str, *, choices: tuple[Choice, ...] = ()) -> None:
         """Answer the sender where they wrote (or privately, for private commands).
@@ -237,34 +237,10 @@ class Context:
             chat_id,
             compose(t),
         )
-        # Members first, then their questions: the one lock order of every transaction.
-        self.store.members.hold_members(sorted({asked.id, self.member.id}))
-        replaced = [
-            old.id
-            for old in self.store.questions.open_pending(asked.id)
-            if old.expires_at > self.now and _replaces(new, old)
-        ]
-        for old_id in replaced:
-            self.store.questions.close_pending(old_id, PendingStatus.SUPERSEDED)
+        question, replaced = add_question(self.store, new)
         self.closed.extend(replaced)
         if replaced and asked.id == self.member.id:
             self.reply(self.t("confirm.superseded"))
-        question = self.store.questions.add_pending(
-            action=new.action,
-            asked_id=new.asked_id,
-            requested_by_id=new.requested_by_id,
-            payer_id=new.payer_id,
-            receiver_id=new.receiver_id,
-            amount=new.amount,
-            transfer_id=new.transfer_id,
-            description=new.description,
-            at=new.created_at,
-            expires_at=new.expires_at,
-            data=new.data,
-            platform=new.platform,
-            chat_id=new.chat_id,
-            text=new.text,
-        )
         shown = question.text or ""
         if chat_id is not None:  # in the group, everyone sees whose question it is
             shown = t("confirm.for_whom", who=self.label(asked, t), question=Raw(shown))
@@ -272,7 +248,7 @@ class Context:
             Outgoing(
                 target,
                 shown,
-                self.yes_no(t),
+                yes_no(t),
                 identity,
                 reply_to,
                 question=question.id,
@@ -517,6 +493,42 @@ def _has_name(name: str, wanted: list[str]) -> bool:
         if len(wanted) == 2 and len(parts) >= 2 and wanted == [parts[-1], parts[0]]:
             return True
     return False
+
+
+def yes_no(t: Translator) -> tuple[Choice, ...]:
+    return (Choice(t("choice.yes"), "yes"), Choice(t("choice.no"), "no"))
+
+
+def add_question(store: Store, new: Pending) -> tuple[Pending, list[int]]:
+    """Store the question ``new`` (its id unset), closing the open ones it replaces
+    (``_replaces``): the question as stored, and the ids it replaced. Also for a
+    question no command asks (a partner group's request, letsbot.partner_requests)."""
+    # Members first, then their questions: the one lock order of every transaction.
+    store.members.hold_members(sorted({new.asked_id, new.requested_by_id}))
+    replaced = [
+        old.id
+        for old in store.questions.open_pending(new.asked_id)
+        if old.expires_at > new.created_at and _replaces(new, old)
+    ]
+    for old_id in replaced:
+        store.questions.close_pending(old_id, PendingStatus.SUPERSEDED)
+    question = store.questions.add_pending(
+        action=new.action,
+        asked_id=new.asked_id,
+        requested_by_id=new.requested_by_id,
+        payer_id=new.payer_id,
+        receiver_id=new.receiver_id,
+        amount=new.amount,
+        transfer_id=new.transfer_id,
+        description=new.description,
+        at=new.created_at,
+        expires_at=new.expires_at,
+        data=new.data,
+        platform=new.platform,
+        chat_id=new.chat_id,
+        text=new.text,
+    )
+    return question, replaced
 
 
 def _replaces(new: Pending, old: Pending) -> bool:

@@ -486,3 +486,40 @@ class TradeSide:
     received_count: int  # payments from the partner booked here that stand
     received_amount: int
     reversed: dict[str, tuple[int, int]]  # the newest booked back here: id -> (amount, theirs)
+
+
+class RequestState(enum.StrEnum):
+    """Where a payment request between groups stands (letsbot.partner_requests)."""
+
+    SENDING = "sending"  # made here, not yet answered by the payer's bot
+    ASKED = "asked"  # the payer was asked Ja/Nee, no answer yet
+    PAID = "paid"  # the payer said Ja and it was booked there: the payment is on its way
+    DECLINED = "declined"  # the payer said Nee
+    EXPIRED = "expired"  # the payer didn't answer in time
+    REFUSED = "refused"  # the payer's group refused it (``reason``), or never answered
+
+
+OPEN_REQUEST_STATES = (RequestState.SENDING, RequestState.ASKED)
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerRequest:
+    """A payment request between groups: ``out``, a member here asks a member of the
+    partner group; ``in``, a member of the partner group asks a member here."""
+
+    id: int
+    direction: str  # out | in
+    request_id: str  # the id both bots know it by
+    partner_id: int
+    member_id: int | None  # out: the requester here; in: the payer here (None: no member)
+    other_code: str  # the other member's code: out the payer's, in the requester's
+    amount: int  # minor units here: out what the requester gets, in what the payer pays
+    their_amount: int  # the same in the partner's minor units
+    description: str
+    state: RequestState
+    reason: str | None  # why it was refused
+    pending_id: int | None  # in: the question put to the payer
+    created_at: datetime
+    expires_at: datetime
+    next_try_at: datetime  # out: the next try (or the end of its lease)
+    tries: int

@@ -311,6 +311,14 @@ def just_paid(
 
 @REGISTRY.command("request", nl="vraagbetaling", who=Who.MEMBER)
 def request(ctx: Context, words: list[str]) -> None:
+    if words:
+        from letsbot.partner_requests import request_across
+        from letsbot.partners import partner_in
+
+        across = partner_in(ctx, words[0])
+        if across is not None:  # "DU-003": a member of a partner group
+            request_across(ctx, across[0], across[1], words[1:])
+            return
     payer, amount, description = parse_transfer(ctx, words, "request")
     receiver = ctx.member
     if payer.id == receiver.id:

@@ -195,8 +195,12 @@ def _check_cap(t: Translator, partner: Partner, after: int, before: int) -> None
 
 @REGISTRY.on_answer(PendingAction.PARTNER_PAY)
 def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
+    # Imported here: letsbot.partner_requests builds on this module.
+    from letsbot.partner_requests import request_answered
+
     if not yes:
         ctx.reply(ctx.t("confirm.declined", question=Raw(question.text or "")))
+        request_answered(ctx, question, paid=False)  # a partner group's request: declined
         return
     assert question.payer_id is not None and question.receiver_id is not None
     assert question.amount is not None and question.data is not None
@@ -247,6 +251,7 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
         next_try_at=ctx.now,
         receiver_name=None,
     )
+    request_answered(ctx, question, paid=True)  # a partner group's request: paid
     if partner.manual:
         from letsbot.partner_manual import wait_for_coordinators
 

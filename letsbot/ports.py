@@ -23,10 +23,12 @@ from letsbot.domain import (
     Member,
     Partner,
     PartnerPayment,
+    PartnerRequest,
     PartnerState,
     Pending,
     PendingAction,
     PendingStatus,
+    RequestState,
     Role,
     Status,
     TradeSide,
@@ -750,6 +752,41 @@ class Partners(Protocol):
         answer: IncomingAnswer,
         at: datetime,
     ) -> None: ...
+
+    # payment requests between groups (letsbot.partner_requests)
+
+    def add_request(self, **fields: Any) -> PartnerRequest:
+        """A request either way; ``fields``: the columns of PartnerRequest but id and
+        tries, and ``digest`` (incoming: of what was asked)."""
+        ...
+
+    def request(
+        self, direction: str, partner_id: int, request_id: str
+    ) -> PartnerRequest | None: ...
+
+    def request_digest(self, row_id: int) -> str | None: ...
+
+    def requests(self, direction: str, states: Sequence[RequestState]) -> list[PartnerRequest]: ...
+
+    def requests_from_since(self, partner_id: int, other_code: str, since: datetime) -> int:
+        """How many requests the partner's member ``other_code`` sent here since ``since``."""
+        ...
+
+    def claim_due_requests(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[PartnerRequest]:
+        """Outgoing requests still open whose next try is due, held until ``lease_until``."""
+        ...
+
+    def retry_request_at(self, row_id: int, at: datetime, state: RequestState) -> None:
+        """An open request's next try, and its state (SENDING or ASKED) meanwhile."""
+        ...
+
+    def settle_request(
+        self, row_id: int, state: RequestState, *, at: datetime, reason: str | None = None
+    ) -> bool:
+        """A final state, from an open one; False when it was final before."""
+        ...
 
 
 class Store(Protocol):

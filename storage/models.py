@@ -542,3 +542,36 @@ class PartnerIncomingRow(Base):
     reason: Mapped[str | None] = mapped_column(String(40))  # why it was refused
     transfer_id: Mapped[int | None] = mapped_column(ForeignKey("transfers.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PartnerRequestRow(Base):
+    """A payment request between groups (letsbot.partner_requests), either way: ``out``
+    a member here asks a member of the partner group (sent until final), ``in`` a
+    member there asks a member here (asked once; a repeat gets its state)."""
+
+    __tablename__ = "partner_requests"
+    __table_args__ = (
+        UniqueConstraint("direction", "partner_id", "request_id"),
+        Index("ix_partner_requests_due", "direction", "state", "next_try_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))  # out | in
+    request_id: Mapped[str] = mapped_column(String(40))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    # in: None when the code names no member here (refused, kept for its repeats)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    other_code: Mapped[str] = mapped_column(String(20))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    their_amount: Mapped[int] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str | None] = mapped_column(String(64))  # in: of what was asked
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    # No foreign key: forgetting a member deletes their questions (storage.privacy).
+    pending_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_try_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    tries: Mapped[int] = mapped_column(Integer)
+    settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,8 +8,24 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, exists, func, insert, select, update
 
-from letsbot.domain import IncomingAnswer, Partner, PartnerPayment, PartnerState, TradeSide
-from storage.tables import members, partner_incoming, partner_outgoing, partners, transfers
+from letsbot.domain import (
+    OPEN_REQUEST_STATES,
+    IncomingAnswer,
+    Partner,
+    PartnerPayment,
+    PartnerRequest,
+    PartnerState,
+    RequestState,
+    TradeSide,
+)
+from storage.tables import (
+    members,
+    partner_incoming,
+    partner_outgoing,
+    partner_requests,
+    partners,
+    transfers,
+)
 
 _REVERSAL = transfers.alias("reversal")
 
@@ -55,6 +71,30 @@ def _payment(row: Row[Any]) -> PartnerPayment:
         tries=row.tries,
         receiver_name=row.receiver_name,
     )
+
+
+def _request(row: Row[Any]) -> PartnerRequest:
+    return PartnerRequest(
+        id=row.id,
+        direction=row.direction,
+        request_id=row.request_id,
+        partner_id=row.partner_id,
+        member_id=row.member_id,
+        other_code=row.other_code,
+        amount=row.amount,
+        their_amount=row.their_amount,
+        description=row.description,
+        state=RequestState(row.state),
+        reason=row.reason,
+        pending_id=row.pending_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        next_try_at=row.next_try_at,
+        tries=row.tries,
+    )
+
+
+_OPEN = [s.value for s in OPEN_REQUEST_STATES]
 
 
 class SqlPartners:
@@ -281,3 +321,94 @@ class SqlPartners:
                 created_at=at,
             )
         )
+
+    # payment requests
+
+    def add_request(self, **fields: Any) -> PartnerRequest:
+        state = fields.pop("state")
+        row_id = self.db.execute(
+            insert(partner_requests)
+            .values(state=RequestState(state).value, tries=0, **fields)
+            .returning(partner_requests.c.id)
+        ).scalar_one()
+        row = self.db.execute(select(partner_requests).where(partner_requests.c.id == row_id)).one()
+        return _request(row)
+
+    def request(self, direction: str, partner_id: int, request_id: str) -> PartnerRequest | None:
+        row = self.db.execute(
+            select(partner_requests).where(
+                partner_requests.c.direction == direction,
+                partner_requests.c.partner_id == partner_id,
+                partner_requests.c.request_id == request_id,
+            )
+        ).first()
+        return _request(row) if row else None
+
+    def request_digest(self, row_id: int) -> str | None:
+        query = select(partner_requests.c.digest).where(partner_requests.c.id == row_id)
+        return self.db.execute(query).scalar_one_or_none()
+
+    def requests(self, direction: str, states: Sequence[RequestState]) -> list[PartnerRequest]:
+        query = (
+            select(partner_requests)
+            .where(
+                partner_requests.c.direction == direction,
+                partner_requests.c.state.in_([s.value for s in states]),
+            )
+            .order_by(partner_requests.c.id)
+        )
+        return [_request(row) for row in self.db.execute(query)]
+
+    def requests_from_since(self, partner_id: int, other_code: str, since: datetime) -> int:
+        return int(
+            self.db.execute(
+                select(func.count()).where(
+                    partner_requests.c.direction == "in",
+                    partner_requests.c.partner_id == partner_id,
+                    partner_requests.c.other_code == other_code,
+                    partner_requests.c.created_at >= since,
+                )
+            ).scalar_one()
+        )
+
+    def claim_due_requests(
+        self, *, now: datetime, lease_until: datetime, limit: int
+    ) -> list[PartnerRequest]:
+        mine = partner_requests.c.direction == "out"
+        still_open = partner_requests.c.state.in_(_OPEN)
+        due = partner_requests.c.next_try_at <= now
+        ids = list(
+            self.db.execute(
+                select(partner_requests.c.id)
+                .where(mine, still_open, due)
+                .order_by(partner_requests.c.next_try_at, partner_requests.c.id)
+                .limit(limit)
+            ).scalars()
+        )
+        if not ids:
+            return []
+        # Checked again on the row: of two processes that saw it, the second leaves it.
+        rows = self.db.execute(
+            update(partner_requests)
+            .where(partner_requests.c.id.in_(ids), mine, still_open, due)
+            .values(next_try_at=lease_until, tries=partner_requests.c.tries + 1)
+            .returning(*partner_requests.c)
+        )
+        return sorted((_request(row) for row in rows), key=lambda r: r.id)
+
+    def retry_request_at(self, row_id: int, at: datetime, state: RequestState) -> None:
+        self.db.execute(
+            update(partner_requests)
+            .where(partner_requests.c.id == row_id, partner_requests.c.state.in_(_OPEN))
+            .values(next_try_at=at, state=state.value)
+        )
+
+    def settle_request(
+        self, row_id: int, state: RequestState, *, at: datetime, reason: str | None = None
+    ) -> bool:
+        done = self.db.execute(
+            update(partner_requests)
+            .where(partner_requests.c.id == row_id, partner_requests.c.state.in_(_OPEN))
+            .values(state=state.value, reason=reason, settled_at=at)
+        )
+        return bool(done.rowcount)

@@ -30,6 +30,7 @@ from storage.models import (
     OutboxRow,
     PartnerIncomingRow,
     PartnerOutgoingRow,
+    PartnerRequestRow,
     PartnerRow,
     PendingRow,
     PlatformStateRow,
@@ -71,3 +72,4 @@ contribution_runs = cast(Table, ContributionRunRow.__table__)
 partners = cast(Table, PartnerRow.__table__)
 partner_outgoing = cast(Table, PartnerOutgoingRow.__table__)
 partner_incoming = cast(Table, PartnerIncomingRow.__table__)
+partner_requests = cast(Table, PartnerRequestRow.__table__)

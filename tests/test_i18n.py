@@ -12,6 +12,7 @@ import pytest
 from letsbot.amounts import Currency
 from letsbot.domain import EventKind
 from letsbot.i18n import LANGUAGES, Raw, Translator, catalog, placeholders
+from letsbot.partner_requests import OWN_REASONS as REQUEST_REASONS
 from letsbot.partners import REASONS as PARTNER_REASONS
 from letsbot.registry import REGISTRY
 from letsbot.when import REASONS
@@ -45,6 +46,7 @@ DYNAMIC = {
     ]
     + [f"set_{many}" for many in ("everyone", "leaving", "coordinators")],
     "status": ["active", "candidate", "leaving", "inactive"],
+    "partner_request.reason": list(REQUEST_REASONS),
     "confirm": ["was_accepted", "was_declined", "was_superseded"],
     "event": [
         *("line_untitled", "line_unsaved_untitled", "going_count_none", "going_count_one"),
