@@ -411,7 +411,7 @@ def parse_run(ctx: Context, words: list[str]) -> tuple[Run, dict[int, Member]]:
     if kind is Many.LIST and len(many) != len(listed):  # "kas aan DU-000 en An": An alone
         label = _list_label(ctx, many)
     if not many:
-        raise Refusal("bulk.empty", who=many_label(ctx.t, label))
+        raise _empty(ctx, label)
     if not one.can_trade:
         raise Refusal("pay.not_active", who=ctx.label(one))
     rule, rest = parse_rule(ctx, rest)
@@ -447,6 +447,13 @@ def rule_text(t: Translator, rule: Rule) -> str:
     if rule.fixed:
         text = t("bulk.rule_plus", amount=t.amount(rule.fixed), rule=Raw(text))
     return text
+
+
+def _empty(ctx: Context, label: str) -> Refusal:
+    kind, _, value = label.partition(":")
+    if kind == "event":
+        return Refusal("bulk.empty_event", id=value)
+    return Refusal("bulk.empty", who=many_label(ctx.t, label))
 
 
 def many_label(t: Translator, label: str) -> Raw:
@@ -612,7 +619,7 @@ def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
         ctx.reply(ctx.t("bulk.changed"))
         many = [m for m in now if m.id != one.id]
         if not many:
-            raise Refusal("bulk.empty", who=many_label(ctx.t, run.label))
+            raise _empty(ctx, run.label)
         again = dataclasses.replace(run, many_ids=[m.id for m in many])
         _ask(ctx, again, {m.id: m for m in [one, *many]})
         return

@@ -225,7 +225,9 @@ class Bot:
                 elif match is None:
                     outcome = answer_question(ctx, answer is True)
                 elif command is None:
-                    meant = REGISTRY.closest(match["word"])
+                    joined, size = _command_at_start([match["word"], *words[:2]])
+                    # "/ik kom 1" is /ikkom 1; else a word close to a command's.
+                    meant = joined if size > 1 else REGISTRY.closest(match["word"])
                     if meant is not None and meant.who <= standing(sender):
                         raise Refusal(
                             "error.did_you_mean",

@@ -543,6 +543,10 @@ def test_a_cancelled_event_pays_no_one(group: Driver) -> None:
     assert "/massa" not in out
     out = group.say("admin", "/massa kas aan activiteit 1 5 helpers")
     assert "is afgelast: daar betaal ik niemand voor. Niets geboekt." in out
+    group.say("admin", "/activiteit nieuw markt 19/12 10:00 Lentemarkt")
+    group.say("admin", "ja")
+    out = group.say("admin", "/massa kas aan activiteit 2 5 helpers")
+    assert "Nog niemand zei dat hij of zij naar activiteit 2 komt: er is niets te boeken." in out
     assert group.count("transfers") == 0
 
 

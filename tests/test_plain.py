@@ -108,6 +108,8 @@ def test_a_plain_answer_in_a_group_stays_conversation(club: Driver) -> None:
         ("/betaa DU-003 5 soep", "/betaal", "/betaal DU-"),
         ("/saldoo", "/saldo", "/saldo"),
         ("/Overzichtt", "/overzicht", "/overzicht"),
+        ("/ik kom 1", "/ikkom", "/ikkom"),  # the words of a command typed apart
+        ("/ik kom niet 1", "/ikkomniet", "/ikkomniet"),
     ],
 )
 def test_a_mistyped_command_gets_the_one_meant(
