@@ -130,9 +130,10 @@ def _hours(ctx: Context, hours: str, rest: list[str], usage_of: str) -> tuple[in
             maximum=ctx.t.amount(maximum),
             usage=ctx.usage(usage_of),
         )
+    key = "amount.hours" if exact % 100 == 0 else "amount.hours_rounded"
     ctx.reply(
         ctx.t(
-            "amount.hours" if exact % 100 == 0 else "amount.hours_rounded",
+            "amount.one_hour" if hundredths == 100 else key,  # not "(een uur is …)" again
             hours=hours,
             amount=ctx.t.amount(amount),
             per_hour=ctx.t.amount(ctx.settings.minor(currency.units_per_hour)),

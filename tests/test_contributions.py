@@ -191,7 +191,7 @@ def test_in_english_with_per_mille(group: Driver) -> None:
         ("/bijdrage 12 per maand op de 29ste x", "Dit is geen dag van de maand: 29ste."),
         ("/bijdrage 12 per jaar op 15/01", "/bijdrage 12 per jaar op 15/01 jaarbijdrage"),
         ("/bijdrage 5 promille x per jaar a", "Na promille komt saldo of omzet"),
-        ("/bijdrage 9 pauze", "Bijdrage 9 bestaat niet. De nummers staan in /bijdragen"),
+        ("/bijdrage 9 pauze", "Bijdrage 9 bestaat niet. De nummers staan in /bijdragen."),
         ("/contribution 12 per year on 15-13 fee", "Dit is geen dag van het jaar: 15-13."),
         ("/bijdrage 12 per jaar op 1 februari 2027 x", "Zonder jaartal, alsjeblieft: 2027."),
         ("/bijdrage 12 per jaar op 1/2/2027 x", "Zonder jaartal, alsjeblieft: 1/2/2027."),

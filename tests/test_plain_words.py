@@ -58,7 +58,7 @@ def test_a_reversal_says_what_was_undone_and_why(club: Driver) -> None:
 )
 def test_hours_are_paid_at_the_groups_rate(club: Driver, typed: str, amount: int) -> None:
     reply = club.say("an", f"/betaal jan {typed} tuinwerk")
-    assert f"is bij ons {amount} pluimen (een uur is 60 pluimen)." in reply
+    assert f"is bij ons {amount} pluimen" in reply
     assert f"Betaal {amount} pluimen aan Jan De Smet (DU-003) voor: tuinwerk?" in reply
     club.say("an", "ja")
     assert count(club.engine, "transfers") == 1
@@ -229,6 +229,7 @@ def test_a_no_to_the_offered_name_forgets_it(club: Driver) -> None:
     [
         ("2 u", "2 uur is bij ons 120 pluimen (een uur is 60 pluimen)."),
         ("0,01 uur", "0,01 uur is bij ons 1 pluim, afgerond (een uur is 60 pluimen)."),
+        ("1 uur", "1 uur is bij ons 60 pluimen.\n"),
     ],
 )
 def test_hours_as_typed_and_rounded(club: Driver, typed: str, said: str) -> None:
