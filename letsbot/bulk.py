@@ -508,7 +508,11 @@ def preview(ctx: Context, t: Translator, run: Run, plan: Plan, one: Member) -> s
         if len(plan.refused) > SHOWN_REFUSED:
             lines.append("  " + t.counted("bulk.preview_more", len(plan.refused) - SHOWN_REFUSED))
     if plan.soft:
-        lines.append(t.counted("bulk.preview_soft", len({b.member.id for b in plan.soft})))
+        softly = list({b.member.id: b.member for b in plan.soft}.values())
+        lines.append(t.counted("bulk.preview_soft", len(softly)))
+        lines += ["  - " + ctx.label(m, t) for m in softly[:SHOWN_REFUSED]]
+        if len(softly) > SHOWN_REFUSED:
+            lines.append("  " + t.counted("bulk.preview_more", len(softly) - SHOWN_REFUSED))
     if plan.one_soft is not None:
         lines.append(t("bulk.preview_one_soft", who=ctx.label(one, t)))
     lines.append(t.counted("bulk.preview_ask", len(amounts)))

@@ -229,7 +229,10 @@ def test_soft_limits_book_and_warn(engine: Engine) -> None:
     driver = Driver(engine, make_settings(limits={"soft": True, "min_balance": -100}))
     driver.member("an")
     out = plain(driver.say("admin", "/massa iedereen aan kas 150 bijdrage"))
-    assert "2 leden komen over een zachte grens; dat wordt toch geboekt." in out
+    assert (
+        "2 leden komen over een zachte grens; dat wordt toch geboekt.\n"
+        "    - admin (DU-001)\n    - An (DU-002)" in out
+    )
     out = driver.say("admin", "ja")
     assert "[dm an] Let op: je saldo (-150 pluimen) staat nu onder de grens van -100 pluimen" in out
     assert "Saldo buiten de grens" not in out  # the coordinator read it in the preview
