@@ -541,32 +541,40 @@ def _refuse_whole(ctx: Context, plan: Plan, one: Member) -> Refusal:
 
 
 def booked_runs(ctx: Context, since: datetime, wanted: Callable[[Run], bool]) -> list[Pending]:
-    """Mass payments asked since ``since``, answered Ja and booked, that ``wanted``
-    picks; newest first."""
+    """Mass payments booked since ``since`` that ``wanted`` picks; newest first."""
+    # A run is booked at most confirmation_timeout after it was asked.
+    asked_since = since - ctx.settings.group.confirmation_timeout
     found = []
-    for question in ctx.store.questions.answered_since(PendingAction.BULK, since, 50):
+    for question in ctx.store.questions.answered_since(PendingAction.BULK, asked_since, 50):
         if question.data is None:
             continue
         run, _ = Run.load(question.data)
-        if wanted(run) and any(
-            ctx.store.ledger.transfer_by_event_key(f"bulk:{question.id}:{i}") is not None
-            for i in run.many_ids[:20]  # the first ones not skipped by a limit, as a rule
-        ):
-            found.append(question)
+        if not wanted(run):
+            continue
+        for i in run.many_ids[:20]:  # the first ones not skipped by a limit, as a rule
+            booked = ctx.store.ledger.transfer_by_event_key(f"bulk:{question.id}:{i}")
+            if booked is not None:
+                if booked.created_at >= since:
+                    found.append(question)
+                break
     return found
 
 
 def _same(run: Run) -> Callable[[Run], bool]:
-    def same(other: Run) -> bool:
-        return (other.one_id, other.pays, other.label, other.rule, other.description) == (
-            run.one_id,
-            run.pays,
-            run.label,
-            run.rule,
-            run.description,
-        )
+    """The same run: the same accounts (in any order), rule and description."""
 
-    return same
+    def key(of: Run) -> tuple[object, ...]:
+        many = of.label if of.label.startswith(("set:", "event:")) else sorted(of.many_ids)
+        return (of.one_id, of.pays, many, of.rule, of.description.casefold().strip())
+
+    return lambda other: key(other) == key(run)
+
+
+def _same_booked(ctx: Context, run: Run, since: datetime) -> list[Pending]:
+    """The same run booked since ``since``; a run to an event's comers: whenever."""
+    if run.label.startswith("event:"):
+        since = min(since, ctx.now - timedelta(days=366))
+    return booked_runs(ctx, since, _same(run))
 
 
 def _ask(ctx: Context, run: Run, members: dict[int, Member]) -> None:
@@ -576,8 +584,8 @@ def _ask(ctx: Context, run: Run, members: dict[int, Member]) -> None:
         raise _refuse_whole(ctx, plan, one)
     if not plan.lines:
         raise _refuse_nothing(ctx, plan)
-    # Two coordinators, or one tapping twice: the same run just booked is pointed out.
-    again = booked_runs(ctx, ctx.now - REPEAT_WITHIN, _same(run))[:1]
+    # One tapping twice, a coordinator after another: the same run booked is pointed out.
+    again = _same_booked(ctx, run, ctx.now - REPEAT_WITHIN)[:1]
 
     def question(t: Translator) -> str:
         shown = preview(ctx, t, run, plan, one)
@@ -597,8 +605,17 @@ def _ask(ctx: Context, run: Run, members: dict[int, Member]) -> None:
 
 @REGISTRY.command("bulk", nl="massa", who=Who.COORDINATOR, private=True, also=("massabetaling",))
 def bulk(ctx: Context, words: list[str]) -> None:
-    run, members = parse_run(ctx, words)  # as they stand: the preview books nothing
-    _ask(ctx, run, members)
+    try:
+        run, members = parse_run(ctx, words)  # as they stand: the preview books nothing
+        _ask(ctx, run, members)
+    except Refusal as refused:
+        # A new /massa, even one refused, lets the open preview go: a "ja" afterwards
+        # must not book the older run unseen.
+        open_ones = ctx.store.questions.open_pending(ctx.member.id)
+        previews = [q.id for q in open_ones if q.action is PendingAction.BULK]
+        if previews and refused.closes is None:
+            refused.closes = previews[-1]
+        raise
 
 
 def _locks(ctx: Context, question: Pending) -> list[int]:
@@ -615,6 +632,14 @@ def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
         return
     assert question.data is not None
     run, fingerprint = Run.load(question.data)
+    # Two coordinators, each with a preview of the same run: the second Ja books nothing.
+    meanwhile = [q for q in _same_booked(ctx, run, question.created_at) if q.id != question.id]
+    if meanwhile:
+        raise Refusal(
+            "bulk.booked_meanwhile",
+            run=meanwhile[0].id,
+            when=ctx.t.moment(meanwhile[0].created_at),
+        )
     locked = dict(ctx.locked)  # every account of the run, locked by the answer's claim
     one = locked[run.one_id]
     now = _members_of(ctx, run.label)

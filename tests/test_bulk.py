@@ -225,6 +225,30 @@ def test_the_one_accounts_hard_limit_refuses_the_whole_run(four: Driver) -> None
     sound(four)
 
 
+def test_two_coordinators_with_the_same_preview_book_it_once(engine: Engine) -> None:
+    coordinators = {"coordinators": ["console:admin", "console:kim"]}
+    driver = Driver(engine, make_settings(group=coordinators))
+    driver.member("an")
+    driver.say("kim", "/start")
+    driver.say("admin", "/massa kas aan iedereen 5 koffie")
+    driver.say("kim", "/massa kas aan iedereen 5 koffie")
+    assert "Geboekt: massabetaling" in driver.say("admin", "ja")
+    out = driver.say("kim", "ja")
+    assert "Niets geboekt: dezelfde massabetaling (#" in out and "is intussen al geboekt" in out
+    assert driver.balance("an") == 5
+    # Named in another order, the same run is still the same run.
+    driver.say("admin", "/massa kas aan an en kim 2 thee")
+    driver.say("admin", "ja")
+    assert "Let op: dezelfde massabetaling" in driver.say(
+        "admin", "/massa kas aan kim en an 2 thee"
+    )
+    # A /massa refused afterwards lets that preview go: a "ja" books nothing unseen.
+    driver.say("admin", "/massa kas aan iedereen 0 x")
+    assert "Geboekt" not in driver.say("admin", "ja")
+    assert driver.balance("an") == 7
+    sound(driver)
+
+
 def test_soft_limits_book_and_warn(engine: Engine) -> None:
     driver = Driver(engine, make_settings(limits={"soft": True, "min_balance": -100}))
     driver.member("an")
