@@ -65,6 +65,7 @@ from letsbot.ledger import (
     ensure_can_trade,
     parse_amount,
     refuse_breach,
+    to_word_at,
 )
 from letsbot.messages import Outgoing, ToPerson
 from letsbot.outbox import Outbox
@@ -138,6 +139,22 @@ def partner_in(ctx: Context, word: str) -> tuple[Partner, str] | None:
     return partner, str(code)
 
 
+def partner_named(ctx: Context, words: list[str]) -> tuple[Partner, str, list[str]] | None:
+    """The partner group and code a payment (or request) names, first (``GE-012 30 soep``)
+    or after the amount (``30 pluimen aan GE-012 voor soep``); and the other words,
+    the amount first."""
+    if not words:
+        return None
+    first = partner_in(ctx, words[0])
+    if first is not None:
+        return first[0], first[1], words[1:]
+    to_at = to_word_at(words)
+    later = partner_in(ctx, words[to_at + 1]) if to_at is not None else None
+    if later is None or to_at is None:
+        return None
+    return later[0], later[1], words[:to_at] + words[to_at + 2 :]
+
+
 def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> None:
     """``/betaal GE-012 30 soep``: asked as a payment at home, with what the receiver gets."""
     amount, rest = parse_amount(ctx, words, "pay")
@@ -158,16 +175,23 @@ def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> N
     assert account is not None
     _check_cap(ctx.t, partner, account.balance + amount, account.balance)
     check_limits(ctx, payer, account, amount)
+    # Imported here: letsbot.partner_lookup builds on this module.
+    from letsbot.partner_lookup import checked_receiver
+
+    found = checked_receiver(ctx, partner, code)
 
     def question(t: Translator) -> str:
         asked = t(
-            "partner.ask",
+            "partner.ask_named" if found is not None and found.name else "partner.ask",
             amount=t.amount(amount),
             code=code,
+            name=found.name if found is not None and found.name else "",
             group=partner.name,
             theirs=their_amount(theirs, partner, t.language),
             description=description,
         )
+        if found is not None and found.state is None:
+            asked += f"\n{t('partner.not_checked', group=partner.name, code=code)}"
         if rounded:
             asked += f"\n{t('partner.rounded')}"
         if partner.manual:
