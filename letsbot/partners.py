@@ -2,14 +2,15 @@
 
 Each group runs its own bot on its own database, and keeps one account per
 partner group (Status.EXTERNAL). ``/betaal GE-012 30 soep``, with GE the
-partner's code prefix, asks as a payment at home does, showing what the
-receiver gets in their group's unit. After Ja this bot books payer → the
-partner's account and, in the same transaction, a payment record with a new
-payment id (``partner_outgoing``). ``PartnerDesk`` sends it to the partner's
-bot, signed, again and again with growing pauses until it has a signed
-answer; the partner books its account of this group → receiver at most once
-per payment id (``partner_incoming``: a repeat gets the same answer). A
-refusal books the first booking back with the reason; so does giving up,
+partner's code prefix (or ``/betaal 30 aan GE-012 soep``), asks as a payment at
+home does, showing what the receiver gets in their group's unit, and their name
+when the partner's bot says who GE-012 is (letsbot.partner_lookup). After Ja
+this bot books payer → the partner's account and, in the same transaction, a
+payment record with a new payment id (``partner_outgoing``). ``PartnerDesk``
+sends it to the partner's bot, signed, again and again with growing pauses
+until it has a signed answer; the partner books its account of this group →
+receiver at most once per payment id (``partner_incoming``: a repeat gets the
+same answer). A refusal books the first booking back with the reason; so does giving up,
 which only happens after the payment's expiry (``partners.give_up``), after
 which the partner no longer books it.
 
