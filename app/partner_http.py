@@ -1,7 +1,8 @@
-"""Trade between groups inside ``letsbot run``: the partner endpoint (three paths:
+"""Trade between groups inside ``letsbot run``: the partner endpoint (four paths:
 payments, letsbot.partners.PATH; payment requests, letsbot.partner_requests.REQUEST_PATH;
-and summaries for 'letsbot partner check', letsbot.partner_check.SUMMARY_PATH) and
-the sender of payments and requests to partner groups."""
+summaries for 'letsbot partner check', letsbot.partner_check.SUMMARY_PATH; and who a
+member code is, letsbot.partner_lookup.MEMBER_PATH), the sender of payments and
+requests to partner groups, and the lookup the bot asks before a payment across."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from letsbot.domain import LookedUp, Partner
 from letsbot.errors import Busy
 from letsbot.hub import Hub, TransportError
 from letsbot.messages import Outgoing
 from letsbot.partner_check import SUMMARY_PATH, answer_summary
+from letsbot.partner_lookup import MEMBER_PATH, Lookups
 from letsbot.partner_requests import REQUEST_PATH, receive_request, send_due_requests
 from letsbot.partners import PATH, PartnerDesk, when_payment_waits
 
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 SEND_EVERY = 2.0  # seconds between two looks for payments to retry (new ones wake it)
 TIMEOUT = 30.0  # seconds a partner's bot may take to answer one payment
 MAX_BODY = 64 * 1024  # a payment message is far smaller
+# Seconds a partner's bot may take to say who a member code is, while the payer waits
+# for the question; slower, and the question shows the code only.
+LOOKUP_TIMEOUT = 2.0
 
 
 def http_send(url: str, body: bytes, timeout: float = TIMEOUT) -> tuple[int, bytes]:
@@ -41,7 +47,8 @@ def http_send(url: str, body: bytes, timeout: float = TIMEOUT) -> tuple[int, byt
 
 
 class PartnerService:
-    """The partner endpoint (payments, requests and summaries only) and the sender."""
+    """The partner endpoint (payments, requests, summaries and lookups only), the
+    sender, and the lookup."""
 
     def __init__(self, desk: PartnerDesk, hub: Hub | None, listen: str) -> None:
         self.desk = desk
@@ -53,6 +60,7 @@ class PartnerService:
         self.waits = asyncio.Event()  # a payment was booked: send now
         self.rounds = 0  # rounds of the sender done
         self.unlisten: Callable[[], None] | None = None
+        self.lookups = Lookups(desk)
 
     async def start(self, *, send_every: float = SEND_EVERY) -> None:
         if self.listen:
@@ -60,6 +68,7 @@ class PartnerService:
             app.router.add_post(PATH, self._payment)
             app.router.add_post(SUMMARY_PATH, self._summary)
             app.router.add_post(REQUEST_PATH, self._request)
+            app.router.add_post(MEMBER_PATH, self._member)
             self.runner = web.AppRunner(app, access_log=None)
             await self.runner.setup()
             host, _, port = self.listen.rpartition(":")
@@ -116,6 +125,23 @@ class PartnerService:
                 status=503, text='{"error": "busy"}', content_type="application/json"
             )
         return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+
+    async def _member(self, request: web.Request) -> web.Response:
+        """A partner's "who is GE-012?", asked while its member waits: read only."""
+        body = await request.read()
+        try:
+            reply = await asyncio.to_thread(self.lookups.receive, body)
+        except Busy:
+            return web.Response(
+                status=503, text='{"error": "busy"}', content_type="application/json"
+            )
+        return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+
+    def look_up(self, partner: Partner, code: str) -> LookedUp:
+        """Who ``code`` is at ``partner``, asked in the thread handling a member's message."""
+        return self.lookups.look_up(
+            partner, code, lambda url, body: http_send(url, body, LOOKUP_TIMEOUT)
+        )
 
     async def send_round(self) -> None:
         self._post(await asyncio.to_thread(self.desk.send_due, http_send))

@@ -129,6 +129,7 @@ async def serve(
         assert isinstance(bot, Bot)
         desk = PartnerDesk(settings, bot.uow, clock, bot.translators, bot.outbox, partner_key)
         partners = PartnerService(desk, hub, settings.partners.listen)
+        bot.partner_lookup = partners.look_up  # "Tine (GE-012)" in the question
     with redacted(secret_values(settings)):
         starting = asyncio.create_task(hub.start())
         stopping = asyncio.create_task(stop.wait())

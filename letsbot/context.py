@@ -13,6 +13,7 @@ from letsbot.domain import (
     GROUP_ACCOUNT_WORDS,
     Identity,
     ListingKind,
+    LookedUp,
     Member,
     MemberCode,
     Pending,
@@ -57,6 +58,10 @@ class Context:
     # The members an answer's claim locked (letsbot.questions), as read under that
     # lock: its handler books on them without locking and reading them again.
     locked: dict[int, Member] = field(default_factory=dict)
+    # Partner groups' bots can be asked who a member code is (letsbot.partner_lookup);
+    # their answers so far, by code.
+    can_look_up: bool = False
+    looked_up: dict[str, LookedUp] = field(default_factory=dict)
 
     @property
     def t(self) -> Translator:

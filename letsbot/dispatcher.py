@@ -14,8 +14,8 @@ from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.context import Context
 from letsbot.contributions import ContributionSchedule
-from letsbot.domain import Member, PendingStatus, Role, Status, TransferKind
-from letsbot.errors import Busy, Refusal, Unsure
+from letsbot.domain import LookedUp, Member, Partner, PendingStatus, Role, Status, TransferKind
+from letsbot.errors import Busy, LookUpFirst, Refusal, Unsure
 from letsbot.governance_schedule import GovernanceSchedule
 from letsbot.i18n import LANGUAGES, Raw, Translator
 from letsbot.linking import burn_codes, may_hold_code
@@ -76,6 +76,9 @@ class Bot:
         self.contributions = ContributionSchedule(
             settings, uow, clock, self.translators, self.outbox
         )
+        # Asks a partner group's bot who one of its member codes is ('letsbot run' sets
+        # it, letsbot.partner_lookup); None: payments across show the code only.
+        self.partner_lookup: Callable[[Partner, str], LookedUp] | None = None
 
     def scheduled_work(self) -> list[Outgoing]:
         """What falls due now (reminders, expiry notices, the digest, contributions): claimed,
@@ -138,9 +141,9 @@ class Bot:
         )
         return result
 
-    def _handle(self, incoming: Incoming) -> Result:
+    def _handle(self, incoming: Incoming, looked_up: dict[str, LookedUp] | None = None) -> Result:
         text = _SLASH_SPACE.sub("/", incoming.text.strip(), count=1)  # "/ betaal" is /betaal
-        if incoming.chat.is_group:
+        if incoming.chat.is_group and looked_up is None:
             self._burn_codes(incoming, text)
         match = _COMMAND.fullmatch(text) if text.startswith("/") else None
         # In a group only clear words answer, unless the message replies to the question.
@@ -182,6 +185,8 @@ class Bot:
                 ctx = Context(
                     store, self.settings, self.translators, now, incoming, sender, language
                 )
+                ctx.can_look_up = self.partner_lookup is not None
+                ctx.looked_up = dict(looked_up or {})
                 if len(text) > TEXT_LIMIT:
                     raise Refusal("error.text_too_long", limit=TEXT_LIMIT)
                 refuse_controls(text)  # every typed text passes here: names, descriptions, ...
@@ -266,6 +271,12 @@ class Bot:
         except Busy:
             log.warning("event=%s database busy or unreachable", incoming.event_key)
             return Result(Outcome.BUSY, [self._say(incoming, language, "error.busy", {})], name)
+        except LookUpFirst as first:
+            # Asked with the transaction rolled back: it holds the write lock, and the
+            # partner's bot may take a while. Then the message once more, with the answer.
+            assert self.partner_lookup is not None
+            word = self.partner_lookup(first.partner, first.code)
+            return self._handle(incoming, {**(looked_up or {}), first.code: word})
         except Exception:
             log.exception("event=%s failed", incoming.event_key)
             return Result(

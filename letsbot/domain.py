@@ -430,6 +430,14 @@ class Partner:
         return not self.url
 
 
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    """A partner's bot's word on one of its member codes (letsbot.partner_lookup)."""
+
+    state: str | None  # "active", "not_active", "unknown"; None: no answer in time
+    name: str | None = None  # only for an active member
+
+
 class PartnerState(enum.StrEnum):
     SENDING = "sending"  # booked here, not yet answered there
     WAITING = "waiting"  # booked here; waits for a coordinator to have it entered there (manual)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from letsbot.domain import Partner
     from letsbot.messages import Choice
 
 
@@ -28,3 +29,14 @@ class Busy(Exception):
 
 class Unsure(Busy):
     """The connection broke while committing: the change may or may not be stored."""
+
+
+class LookUpFirst(Exception):
+    """A command needs a partner's bot's word on ``code`` before it can go on: the
+    dispatcher rolls back, asks outside the transaction, and runs the command again
+    with the answer (letsbot.partner_lookup)."""
+
+    def __init__(self, partner: Partner, code: str) -> None:
+        super().__init__(code)
+        self.partner = partner
+        self.code = code

@@ -222,10 +222,18 @@ def check_limits(ctx: Context, payer: Member, receiver: Member, amount: int) -> 
     return breaches
 
 
-def parse_transfer(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, int, str]:
-    """``Lies 30 soep``, and the order people also use: ``30 pluimen aan Lies voor soep``."""
+def to_word_at(words: list[str]) -> int | None:
+    """Where "aan" stands in the order ``30 pluimen aan Lies voor soep``, if it is that order."""
     to_at = next((i for i in (1, 2) if i < len(words) and fold(words[i]) in _TO_WORDS), None)
     if to_at is not None and len(words) > to_at + 1 and any(c.isdigit() for c in words[0]):
+        return to_at
+    return None
+
+
+def parse_transfer(ctx: Context, words: list[str], usage_of: str) -> tuple[Member, int, str]:
+    """``Lies 30 soep``, and the order people also use: ``30 pluimen aan Lies voor soep``."""
+    to_at = to_word_at(words)
+    if to_at is not None:
         amount, leftover = parse_amount(ctx, words[:to_at], usage_of)
         if not leftover:
             other, rest = ctx.take_member(words[to_at + 1 :], usage_of=usage_of)
@@ -246,14 +254,13 @@ def _unasked(description: str) -> str:
 
 @REGISTRY.command("pay", nl="betaal", who=Who.MEMBER, also=("betalen", "betaling"))
 def pay(ctx: Context, words: list[str]) -> None:
-    if words:
-        # Imported here: letsbot.partners builds on this module.
-        from letsbot.partners import partner_in, pay_across
+    # Imported here: letsbot.partners builds on this module.
+    from letsbot.partners import partner_named, pay_across
 
-        across = partner_in(ctx, words[0])
-        if across is not None:  # "GE-012": a member of a partner group
-            pay_across(ctx, across[0], across[1], words[1:])
-            return
+    across = partner_named(ctx, words)
+    if across is not None:  # "GE-012": a member of a partner group
+        pay_across(ctx, *across)
+        return
     receiver, amount, description = parse_transfer(ctx, words, "pay")
     payer = ctx.member
     if receiver.id == payer.id:
@@ -312,14 +319,13 @@ def just_paid(
 
 @REGISTRY.command("request", nl="vraagbetaling", who=Who.MEMBER)
 def request(ctx: Context, words: list[str]) -> None:
-    if words:
-        from letsbot.partner_requests import request_across
-        from letsbot.partners import partner_in
+    from letsbot.partner_requests import request_across
+    from letsbot.partners import partner_named
 
-        across = partner_in(ctx, words[0])
-        if across is not None:  # "DU-003": a member of a partner group
-            request_across(ctx, across[0], across[1], words[1:])
-            return
+    across = partner_named(ctx, words)
+    if across is not None:  # "DU-003": a member of a partner group
+        request_across(ctx, *across)
+        return
     payer, amount, description = parse_transfer(ctx, words, "request")
     receiver = ctx.member
     if payer.id == receiver.id:

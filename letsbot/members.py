@@ -10,6 +10,7 @@ from letsbot.context import Context
 from letsbot.domain import (
     GROUP_ACCOUNT_WORDS,
     Member,
+    MemberCode,
     Pending,
     PendingAction,
     Role,
@@ -225,13 +226,33 @@ def help_(ctx: Context, words: list[str]) -> None:
 
 
 def describe(ctx: Context, name: str, word: str) -> str:
-    return "\n".join(
-        [
-            ctx.t(f"cmd.{name}.usage"),
-            ctx.t(f"cmd.{name}.help"),
-            ctx.t("help.example", example=ctx.usage(name)),
-        ]
-    )
+    lines = [
+        ctx.t(f"cmd.{name}.usage"),
+        ctx.t(f"cmd.{name}.help"),
+        ctx.t("help.example", example=ctx.usage(name)),
+    ]
+    if name in ("pay", "request"):
+        lines += _partner_help(ctx, name)
+    return "\n".join(lines)
+
+
+def _partner_help(ctx: Context, name: str) -> list[str]:
+    """How a partner group's member is paid or asked, when there are partner groups."""
+    partners = [
+        p
+        for p in ctx.store.partners.partners()
+        if not p.removed and not (name == "request" and p.manual)  # no bot there to ask
+    ]
+    if not partners:
+        return []
+    code = MemberCode.show(partners[0].prefix, 12)
+    return [
+        ctx.t(
+            "help.partner_pay" if name == "pay" else "help.partner_request",
+            groups=", ".join(p.name for p in partners),
+            example=Raw(ctx.t(f"cmd.{name}.example", code=code)),
+        )
+    ]
 
 
 @REGISTRY.command(

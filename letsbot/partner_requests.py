@@ -50,6 +50,7 @@ from letsbot.errors import Busy, Refusal
 from letsbot.i18n import Raw, Translator
 from letsbot.ledger import DESCRIPTION_LIMIT, check_limits, ensure_can_trade, parse_amount
 from letsbot.messages import Outgoing, ToPerson
+from letsbot.partner_lookup import checked_receiver, shown
 from letsbot.partners import (
     FIRST_PAUSE,
     LEASE,
@@ -125,6 +126,7 @@ def request_across(ctx: Context, partner: Partner, code: str, words: list[str]) 
     assert account is not None
     _check_cap(ctx.t, partner, account.balance - gets, account.balance)
     check_limits(ctx, account, requester, gets)
+    found = checked_receiver(ctx, partner, code)
     now = ctx.now
     ctx.store.partners.add_request(
         direction=OUT,
@@ -144,16 +146,17 @@ def request_across(ctx: Context, partner: Partner, code: str, words: list[str]) 
         next_try_at=now,
     )
     ctx.after_commit(_payment_waits)  # wakes the sender, which sends requests too
-    ctx.reply(
-        ctx.t(
-            "partner_request.sent",
-            code=code,
-            group=partner.name,
-            theirs=their_amount(theirs, partner, ctx.language),
-            description=description,
-            amount=ctx.t.amount(gets),
-        )
+    sent = ctx.t(
+        "partner_request.sent",
+        code=shown(code, found),
+        group=partner.name,
+        theirs=their_amount(theirs, partner, ctx.language),
+        description=description,
+        amount=ctx.t.amount(gets),
     )
+    if found is not None and found.state is None:
+        sent += f"\n{ctx.t('partner.not_checked', group=partner.name, code=code)}"
+    ctx.reply(sent)
 
 
 def request_answered(ctx: Context, question: Pending, paid: bool) -> None:

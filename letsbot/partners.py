@@ -2,14 +2,15 @@
 
 Each group runs its own bot on its own database, and keeps one account per
 partner group (Status.EXTERNAL). ``/betaal GE-012 30 soep``, with GE the
-partner's code prefix, asks as a payment at home does, showing what the
-receiver gets in their group's unit. After Ja this bot books payer → the
-partner's account and, in the same transaction, a payment record with a new
-payment id (``partner_outgoing``). ``PartnerDesk`` sends it to the partner's
-bot, signed, again and again with growing pauses until it has a signed
-answer; the partner books its account of this group → receiver at most once
-per payment id (``partner_incoming``: a repeat gets the same answer). A
-refusal books the first booking back with the reason; so does giving up,
+partner's code prefix (or ``/betaal 30 aan GE-012 soep``), asks as a payment at
+home does, showing what the receiver gets in their group's unit, and their name
+when the partner's bot says who GE-012 is (letsbot.partner_lookup). After Ja
+this bot books payer → the partner's account and, in the same transaction, a
+payment record with a new payment id (``partner_outgoing``). ``PartnerDesk``
+sends it to the partner's bot, signed, again and again with growing pauses
+until it has a signed answer; the partner books its account of this group →
+receiver at most once per payment id (``partner_incoming``: a repeat gets the
+same answer). A refusal books the first booking back with the reason; so does giving up,
 which only happens after the payment's expiry (``partners.give_up``), after
 which the partner no longer books it.
 
@@ -65,6 +66,7 @@ from letsbot.ledger import (
     ensure_can_trade,
     parse_amount,
     refuse_breach,
+    to_word_at,
 )
 from letsbot.messages import Outgoing, ToPerson
 from letsbot.outbox import Outbox
@@ -138,6 +140,22 @@ def partner_in(ctx: Context, word: str) -> tuple[Partner, str] | None:
     return partner, str(code)
 
 
+def partner_named(ctx: Context, words: list[str]) -> tuple[Partner, str, list[str]] | None:
+    """The partner group and code a payment (or request) names, first (``GE-012 30 soep``)
+    or after the amount (``30 pluimen aan GE-012 voor soep``); and the other words,
+    the amount first."""
+    if not words:
+        return None
+    first = partner_in(ctx, words[0])
+    if first is not None:
+        return first[0], first[1], words[1:]
+    to_at = to_word_at(words)
+    later = partner_in(ctx, words[to_at + 1]) if to_at is not None else None
+    if later is None or to_at is None:
+        return None
+    return later[0], later[1], words[:to_at] + words[to_at + 2 :]
+
+
 def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> None:
     """``/betaal GE-012 30 soep``: asked as a payment at home, with what the receiver gets."""
     amount, rest = parse_amount(ctx, words, "pay")
@@ -158,16 +176,23 @@ def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> N
     assert account is not None
     _check_cap(ctx.t, partner, account.balance + amount, account.balance)
     check_limits(ctx, payer, account, amount)
+    # Imported here: letsbot.partner_lookup builds on this module.
+    from letsbot.partner_lookup import checked_receiver
+
+    found = checked_receiver(ctx, partner, code)
 
     def question(t: Translator) -> str:
         asked = t(
-            "partner.ask",
+            "partner.ask_named" if found is not None and found.name else "partner.ask",
             amount=t.amount(amount),
             code=code,
+            name=found.name if found is not None and found.name else "",
             group=partner.name,
             theirs=their_amount(theirs, partner, t.language),
             description=description,
         )
+        if found is not None and found.state is None:
+            asked += f"\n{t('partner.not_checked', group=partner.name, code=code)}"
         if rounded:
             asked += f"\n{t('partner.rounded')}"
         if partner.manual:
