@@ -33,6 +33,7 @@ from letsbot.context import Compose, Context
 from letsbot.domain import (
     GROUP_ACCOUNT_WORDS,
     Breach,
+    BreachKind,
     EventStatus,
     GroupLimits,
     Member,
@@ -133,6 +134,7 @@ class Plan:
     soft: list[Breach]  # soft limits the many pass: booked anyway
     one_soft: Breach | None  # the one account passes a soft limit
     one_hard: Breach | None  # the one account can't carry the total: nothing is booked
+    refused_amounts: dict[int, int] = dataclasses.field(default_factory=dict)  # by member id
 
     @property
     def total(self) -> int:
@@ -162,6 +164,7 @@ def make_plan(
     """The run on these balances. ``pays``: the one account pays the many."""
     lines: list[tuple[Member, int]] = []
     refused: list[tuple[Member, Breach | None]] = []
+    refused_amounts: dict[int, int] = {}
     soft: list[Breach] = []
     zero = 0
     for member in sorted(many, key=lambda m: m.id):
@@ -179,6 +182,7 @@ def make_plan(
         hard = blocking(breaches, limits)
         if hard:
             refused.append((member, hard[0]))
+            refused_amounts[member.id] = amount
             continue
         soft += breaches
         lines.append((member, amount))
@@ -194,7 +198,7 @@ def make_plan(
                 one_hard = own[0]
             else:
                 one_soft = own[0]
-    return Plan(lines, refused, zero, soft, one_soft, one_hard)
+    return Plan(lines, refused, zero, soft, one_soft, one_hard, refused_amounts)
 
 
 # Parsing what the coordinator typed
@@ -466,16 +470,27 @@ def many_label(t: Translator, label: str) -> Raw:
     return Raw(label)
 
 
-def _refused_line(ctx: Context, t: Translator, member: Member, breach: Breach | None) -> str:
-    who = ctx.label(member, t)
+def refused_text(t: Translator, who: Raw, plan: Plan, member: Member, breach: Breach | None) -> str:
+    """Why ``member`` is skipped: ``An (DU-002): 150 pluimen zou het saldo van 20 op -130
+    brengen, en het mag niet lager dan -100``."""
     if breach is None:
         return t("bulk.refused_inactive", who=who)
+    amount = plan.refused_amounts.get(member.id, 0)
+    after = member.balance + (amount if breach.kind is BreachKind.RECEIVER_MAX else -amount)
     return t(
         f"bulk.refused_{breach.kind.value}",
         who=who,
+        amount=t.amount(amount),
         limit=t.amount(breach.limit),
         balance=t.amount(member.balance),
+        after=t.amount(after),
     )
+
+
+def _refused_line(
+    ctx: Context, t: Translator, plan: Plan, member: Member, breach: Breach | None
+) -> str:
+    return refused_text(t, ctx.label(member, t), plan, member, breach)
 
 
 def _sides(ctx: Context, t: Translator, run: Run, one: Member) -> tuple[Raw, Raw]:
@@ -504,7 +519,7 @@ def preview(ctx: Context, t: Translator, run: Run, plan: Plan, one: Member) -> s
     if plan.refused:
         lines.append(t("bulk.preview_refused", count=len(plan.refused)))
         for member, breach in plan.refused[:SHOWN_REFUSED]:
-            lines.append("  - " + _refused_line(ctx, t, member, breach))
+            lines.append("  - " + _refused_line(ctx, t, plan, member, breach))
         if len(plan.refused) > SHOWN_REFUSED:
             lines.append("  " + t.counted("bulk.preview_more", len(plan.refused) - SHOWN_REFUSED))
     if plan.soft:
@@ -523,7 +538,8 @@ def _refuse_nothing(ctx: Context, plan: Plan) -> Refusal:
     """Nothing to book: why, with the members a limit refuses named as in a preview."""
     if not plan.refused:
         return Refusal("bulk.nothing")
-    lines = [_refused_line(ctx, ctx.t, m, breach) for m, breach in plan.refused[:SHOWN_REFUSED]]
+    shown = plan.refused[:SHOWN_REFUSED]
+    lines = [_refused_line(ctx, ctx.t, plan, m, breach) for m, breach in shown]
     if len(plan.refused) > SHOWN_REFUSED:
         lines.append(ctx.t.counted("bulk.preview_more", len(plan.refused) - SHOWN_REFUSED))
     return Refusal("bulk.nothing_refused", members=Raw("\n".join(f"  - {x}" for x in lines)))

@@ -26,12 +26,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
-from letsbot.bulk import Base, Plan, Rule, make_plan, parse_rule, rule_text
+from letsbot.bulk import Base, Plan, Rule, make_plan, parse_rule, refused_text, rule_text
 from letsbot.config import Settings
 from letsbot.context import Compose, Context
 from letsbot.decisions import Verdict
 from letsbot.domain import (
-    Breach,
     Contribution,
     ContributionStatus,
     Every,
@@ -619,15 +618,8 @@ class ContributionSchedule(Job):
             return self._to_coordinators(
                 store, lambda t: t("contribution.refused_whole", id=each.id)
             )
-        if not plan.lines and not plan.refused:  # everyone too new, or every amount 0
-            t = self.t
-            text = t(
-                "contribution.nobody",
-                id=each.id,
-                description=each.description,
-                who=Raw(not_paying(t, self.settings)),
-            )
-            return [Outgoing(ToAllGroups(), text, language=t.language)]
+        if not plan.lines:
+            return self._report(store, each, plan, {}, now)
         description = to_plain(
             self.t(
                 "contribution.description",
@@ -665,20 +657,26 @@ class ContributionSchedule(Job):
         self, store: Store, each: Contribution, plan: Plan, after: dict[int, Member], now: datetime
     ) -> list[Outgoing]:
         t = self.t
-        sent = [
-            Outgoing(
-                ToAllGroups(),
-                t.counted(
-                    "contribution.done",
-                    len(plan.lines),
-                    id=each.id,
-                    description=each.description,
-                    total=t.amount(plan.total),
-                    skipped=len(plan.refused),
-                ),
-                language=t.language,
+        if plan.lines:
+            summary = t.counted(
+                "contribution.done",
+                len(plan.lines),
+                id=each.id,
+                description=each.description,
+                total=t.amount(plan.total),
+                skipped=len(plan.refused),
             )
-        ]
+        else:  # no one could pay: say why, never "0 leden betaalden"
+            if plan.refused:
+                why = t.counted("contribution.nobody_skipped", len(plan.refused))
+            elif plan.zero:
+                why = t("contribution.nobody_zero")
+            else:
+                why = not_paying(t, self.settings)
+            summary = t(
+                "contribution.nobody", id=each.id, description=each.description, who=Raw(why)
+            )
+        sent = [Outgoing(ToAllGroups(), summary, language=t.language)]
         found = store.members.first_identities([m.id for m, _ in plan.lines])
         # Thousands of lines share a few amounts: each formatted once per language.
         shown: dict[tuple[str, int], Raw] = {}
@@ -707,7 +705,9 @@ class ContributionSchedule(Job):
             def compose(ct: Translator) -> str:
                 lines = [ct.counted("contribution.skipped", len(refused), id=each.id)]
                 for member, breach in refused[:SHOWN]:
-                    lines.append("  - " + self._refused_line(ct, member, breach))
+                    lines.append(
+                        "  - " + refused_text(ct, self._label(ct, member), plan, member, breach)
+                    )
                 if len(refused) > SHOWN:
                     lines.append("  " + ct.counted("bulk.preview_more", len(refused) - SHOWN))
                 return "\n".join(lines)
@@ -720,26 +720,18 @@ class ContributionSchedule(Job):
                 if identity is None or breach is None:
                     continue
                 mt = self.translators[member.language or self.settings.group.language]
+                amount = plan.refused_amounts.get(member.id, 0)
                 text = mt(
                     "contribution.told_skipped",
                     id=each.id,
                     description=each.description,
+                    amount=mt.amount(amount),
                     balance=mt.amount(member.balance),
+                    after=mt.amount(member.balance - amount),
                     limit=mt.amount(breach.limit),
                 )
                 sent.append(Outgoing(ToPerson(identity), text, language=mt.language))
         return sent
-
-    def _refused_line(self, t: Translator, member: Member, breach: Breach | None) -> str:
-        who = self._label(t, member)
-        if breach is None:
-            return t("bulk.refused_inactive", who=who)
-        return t(
-            f"bulk.refused_{breach.kind.value}",
-            who=who,
-            limit=t.amount(breach.limit),
-            balance=t.amount(member.balance),
-        )
 
     def _to_coordinators(self, store: Store, compose: Compose) -> list[Outgoing]:
         coordinators = [

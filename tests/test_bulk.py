@@ -196,7 +196,10 @@ def test_a_hard_limit_skips_that_member_and_books_the_rest(engine: Engine) -> No
     pay(driver, "an", "DU-003", 95)  # bo 95
     out = plain(driver.say("admin", "/massa kas aan iedereen 10 geschenk"))
     assert "Overgeslagen (1); de anderen worden wel geboekt:" in out
-    assert "  - Bo (DU-003): saldo 95 pluimen, mag niet hoger dan 100 pluimen" in out
+    assert (
+        "  - Bo (DU-003): 10 pluimen zou het saldo van 95 pluimen op 105 pluimen brengen, en het"
+        " mag niet hoger dan 100 pluimen" in out
+    )
     assert "2 boekingen, samen 20 pluimen" in out
     out = driver.say("admin", "ja")
     assert "Overgeslagen: 1." in out
@@ -369,7 +372,8 @@ BAD = [
     ("/massa iedereen aan kas 5 promille saldo x", "Er is niets te boeken"),
     (
         "/massa kas aan iedereen 99999 x",
-        "- admin (DU-001): saldo 0 pluimen, mag niet hoger dan 1.500 pluimen",
+        "- admin (DU-001): 99.999 pluimen zou het saldo van 0 pluimen op 99.999 pluimen brengen,"
+        " en het mag niet hoger dan 1.500 pluimen",
     ),
 ]
 

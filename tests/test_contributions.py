@@ -279,14 +279,30 @@ def test_new_leaving_and_limited_members_are_skipped(engine: Engine) -> None:
     assert "2 leden betaalden samen 24 pluimen aan de kas. Overgeslagen: 1." in booked
     assert (
         "[dm admin] Bijdrage #1: 1 lid overgeslagen door een harde grens:\n"
-        "    - An (DU-002): saldo -15 pluimen, mag niet lager dan -20 pluimen" in booked
+        "    - An (DU-002): 12 pluimen zou het saldo van -15 pluimen op -27 pluimen brengen,"
+        " en het mag niet lager dan -20 pluimen" in booked
     )
     assert (
-        "[dm an] Bijdrage #1 (jaarbijdrage): deze keer betaalde je niet, want je saldo"
-        " (-15 pluimen) mag niet lager dan -20 pluimen." in booked
+        "[dm an] Bijdrage #1 (jaarbijdrage): deze keer betaalde je niet. 12 pluimen zou je"
+        " saldo van -15 pluimen op -27 pluimen brengen, en het mag niet lager dan -20 pluimen."
+        in booked
     )
     assert "[dm dirk]" not in booked
     sound(driver)
+
+
+def test_a_run_no_one_can_pay_says_why(group: Driver) -> None:
+    group.say("admin", "/bijdrage 5000 per maand op 2 te veel")
+    out = group.advance(local(2026, 12, 2, 9, 0))
+    assert (
+        "Bijdrage #1 (te veel): deze keer betaalde niemand. Iedereen (4) werd overgeslagen" in out
+    )
+    assert "0 leden" not in out and "is geboekt" not in out
+    assert "[dm an] Bijdrage #1 (te veel): deze keer betaalde je niet." in out
+    group.say("admin", "/bijdrage 1 promille saldo per maand op 3 promille")
+    out = group.advance(local(2026, 12, 3, 9, 0))
+    assert "Elk bedrag kwam, afgerond op hele eenheden, op 0." in out
+    assert contribution_rows(group) == []
 
 
 def test_a_run_where_no_one_pays_says_so(engine: Engine) -> None:

@@ -53,7 +53,7 @@ DYNAMIC = {
         *("going_done_named", "not_going_done_named"),
     ],
     "events": ["line_none", "line_one"],
-    "contribution": ["done_one", "skipped_one"]
+    "contribution": ["done_one", "skipped_one", "nobody_skipped_one"]
     + [f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")],
     "partner.reason": list(PARTNER_REASONS),
     "cmd": ["propose_contribution.example"],  # a proposal that carries a contribution
