@@ -244,6 +244,17 @@ def add(
     existing = _same_live(ctx.store, typed)
     if existing is not None:  # typed twice, members would pay twice
         raise Refusal("contribution.same", id=existing.id, example=ctx.usage("contributions"))
+    if status is ContributionStatus.ACTIVE:
+        # A corrected one ("op 15 jan" forgotten, another amount) beside the first: both
+        # would be booked. Stop the first, or name the second otherwise.
+        wanted = " ".join(typed.description.casefold().split())
+        for live in ctx.store.contributions.contributions(_LIVE):
+            if " ".join(live.description.casefold().split()) == wanted:
+                raise Refusal(
+                    "contribution.same_name",
+                    line=line_text(ctx.t, live),
+                    id=live.id,
+                )
     return ctx.store.contributions.add_contribution(
         fixed=typed.rule.fixed,
         per_mille=typed.rule.per_mille,

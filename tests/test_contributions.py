@@ -126,10 +126,14 @@ def test_a_yearly_contribution_is_announced_booked_and_reported(group: Driver) -
 def test_days_as_people_type_them(group: Driver) -> None:
     out = group.say("admin", "/bijdrage 10 per jaar vanaf 1/3 werking")
     assert "Bijdrage #1 (werking): 10 pluimen per lid, per jaar, op 1 maart" in out
+    # The same name again, corrected: both would be booked, so the first must go first.
+    out = group.say("admin", "/bijdrage 14 per jaar op 15/01 Werking")
+    assert "Er loopt al een bijdrage met die omschrijving: Bijdrage #1 (werking)" in out
+    assert "/bijdrage 1 stop" in out and group.count("contributions") == 1
     out = group.say("admin", "/bijdrage 11 per jaar op de 15de januari kas")
     assert "Bijdrage #2 (kas): 11 pluimen per lid, per jaar, op 15 januari" in out
-    out = group.say("admin", "/bijdrage 12 per jaar op 15.01 kas")
-    assert "Bijdrage #3 (kas): 12 pluimen per lid, per jaar, op 15 januari" in out
+    out = group.say("admin", "/bijdrage 12 per jaar op 15.01 zaal")
+    assert "Bijdrage #3 (zaal): 12 pluimen per lid, per jaar, op 15 januari" in out
     asked = group.say("admin", "/bijdrage stop 3")  # the other order
     assert "Wil je deze bijdrage stoppen? Bijdrage #3" in asked
     group.say("admin", "nee")
