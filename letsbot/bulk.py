@@ -23,6 +23,7 @@ import dataclasses
 import enum
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -81,6 +82,7 @@ class Many(enum.StrEnum):
 
 
 _ARTICLES = frozenset({"de", "het", "the"})
+_OF = frozenset({"van", "het", "de", "of", "the"})
 _ALL = frozenset({"alle", "all"})
 _MEMBERS = frozenset({"leden", "members", "actieve"})
 _SETS = {
@@ -242,7 +244,8 @@ def _side(ctx: Context, words: list[str], *, until_amount: bool) -> tuple[Any, l
         assert going is not None
         return (Many.EVENT, going, label), words[2:]
     chosen: list[Member] = []
-    rest = words
+    # "an,lies,jan" as "an, lies, jan"; never an amount's decimal comma ("2,50").
+    rest = [part for word in words for part in re.split(r",(?=[^\d\s,])", word)]
     while rest:
         word = rest[0].strip(",")
         if not word or fold(word) in _AND:
@@ -319,6 +322,8 @@ def parse_rule(ctx: Context, words: list[str], usage_of: str = "bulk") -> tuple[
     if not typed.isdigit() or len(typed) > 4 or not 1 <= int(typed) <= 1000:
         raise Refusal("bulk.bad_per_mille", text=typed[:40])
     per_mille, rest = int(typed), rest[2:]
+    while len(rest) > 1 and fold(rest[0]) in _OF:  # "5 promille van het saldo"
+        rest = rest[1:]
     base = fold(rest[0]) if rest else ""
     if base in _BALANCE:
         return Rule(fixed, per_mille, Base.BALANCE), _no_second_part(ctx, rest[1:], usage_of)

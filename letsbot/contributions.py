@@ -66,12 +66,19 @@ _EVERY = {
 _ON = frozenset({"op", "on", "de", "the", "vanaf", "from", "starting"})
 _ORDINAL = re.compile(r"(?<=[0-9])(ste|de|e|st|nd|rd|th)$")
 _PAUSE = frozenset({"pauze", "pauzeer", "pauzeren", "pause"})
-_RESUME = frozenset({"hervat", "hervatten", "verder", "resume"})
+_RESUME = frozenset({"hervat", "hervatten", "verder", "herstart", "herstarten", "resume"})
 _END = frozenset(
-    {"stop", "stoppen", "einde", "beeindig", "beeindigen", "end"}
+    {"stop", "stoppen", "stopzetten", "einde", "beeindig", "beeindigen", "end"}
     | {"verwijder", "verwijderen", "annuleer", "annuleren", "delete", "remove", "cancel"}
 )
 _YEAR = re.compile(r"(19|20|21)[0-9]{2}")
+_ORDINAL_WORDS = {
+    **dict.fromkeys(("eerste", "first"), 1),
+    **dict.fromkeys(("tweede", "second"), 2),
+    **dict.fromkeys(("derde", "third"), 3),
+    **dict.fromkeys(("vierde", "fourth"), 4),
+    **dict.fromkeys(("vijfde", "fifth"), 5),
+}
 _MARKS = frozenset({"bijdrage:", "contribution:"})  # in /voorstel: the rule follows
 _LIVE = (ContributionStatus.ACTIVE, ContributionStatus.PAUSED)
 LISTED = (*_LIVE, ContributionStatus.PROPOSED)
@@ -176,6 +183,11 @@ class Typed:
     description: str
 
 
+def _word(word: str) -> str:
+    """A word to compare, without the comma typed after it: "per jaar, op 1/7, lidgeld"."""
+    return fold(word).rstrip(",")
+
+
 def _read_day(ctx: Context, every: Every, word: str, typed: str) -> tuple[int, int]:
     """``15/01`` (a yearly one) or ``15`` (a monthly one): (month, day). ``typed``: the
     words as the member typed them, for a refusal."""
@@ -204,17 +216,19 @@ def parse_contribution(ctx: Context, words: list[str], usage_of: str = "contribu
     ``5 promille saldo per year on 1/1 fee``. ``usage_of``: the command whose
     example a refusal shows (a proposal's, when one carries it)."""
     rule, rest = parse_rule(ctx, words, usage_of)
-    if rest and fold(rest[0]) in _PER:
+    if rest and _word(rest[0]) in _PER:
         rest = rest[1:]
-    every = _EVERY.get(fold(rest[0])) if rest else None
+    every = _EVERY.get(_word(rest[0])) if rest else None
     if every is None:
         raise Refusal("contribution.which_period", usage=ctx.usage(usage_of))
     rest = rest[1:]
     month, day = (1, 1) if every is Every.YEAR else (0, 1)
-    if rest and fold(rest[0]) in _ON:
+    if rest and _word(rest[0]) in _ON:
         rest = rest[1:]
-        if rest and fold(rest[0]) in _ON:  # "op de 1e"
+        if rest and _word(rest[0]) in _ON:  # "op de 1e"
             rest = rest[1:]
+        if rest and _word(rest[0]) in _ORDINAL_WORDS:  # "op de eerste"
+            rest = [str(_ORDINAL_WORDS[_word(rest[0])]), *rest[1:]]
         if not rest:
             raise Refusal("contribution.which_period", usage=ctx.usage(usage_of))
         named = month_number(rest[1]) if len(rest) > 1 else None
@@ -299,6 +313,12 @@ def contribution_command(ctx: Context, words: list[str]) -> None:
     if len(words) >= 2 and fold(words[1]) in changes:
         change(ctx, words[0], fold(words[1]))
         return
+    if len(words) == 1 and fold(words[0]) in changes:  # "/bijdrage stop": which one?
+        raise Refusal(
+            "contribution.which_one", word=words[0][:20], example=ctx.usage("contributions")
+        )
+    if len(words) == 1 and words[0].startswith("#"):  # "/bijdrage #2": and then?
+        raise Refusal("contribution.what_with", id=words[0].lstrip("#")[:9])
     typed = parse_contribution(ctx, words)
     made = add(ctx, typed, ContributionStatus.ACTIVE, None)
     log.info("contribution made: id=%s every=%s", made.id, made.every.value)

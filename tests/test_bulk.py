@@ -347,6 +347,8 @@ BAD = [
     ("/massa de kas aan allemaal 0 x", "bedrag"),  # read as the group account and everyone
     ("/massa van de kas aan alle leden -1 x", "bedrag"),
     ("/massabetaling kas aan iedereen 0 x", "bedrag"),
+    ("/massa kas aan an,bo,lies 0 x", "bedrag"),  # a list without spaces is read
+    ("/massa iedereen aan kas 5 promille van het saldo", "Zet er een omschrijving bij"),
     ("/massa iedereen aan kernleden 10 x", "Eén kant moet de kas of één lid zijn"),
     ("/massa kas aan vertrekkers 10 x", "Bij de vertrekkers hoort nu niemand"),
     ("/massa kas aan DU-099 DU-002 10 x", "DU-099"),

@@ -140,6 +140,11 @@ def test_days_as_people_type_them(group: Driver) -> None:
     assert "Wil je deze bijdrage stoppen? Bijdrage #2" in group.say(
         "admin", "/bijdrage 2 verwijder"
     )
+    group.say("admin", "nee")
+    out = group.say("admin", "/bijdrage 2 per maand, op de eerste, werking maand")
+    assert "Bijdrage #4 (werking maand): 2 pluimen per lid, per maand, op de 1e" in out
+    assert "Zeg welke bijdrage, met haar nummer" in group.say("admin", "/bijdrage stop")
+    assert "Wat wil je met bijdrage 2?" in group.say("admin", "/bijdrage #2")
 
 
 def test_the_list_shows_the_next_run(group: Driver) -> None:
@@ -682,7 +687,7 @@ def test_the_same_contribution_typed_twice_is_refused(group: Driver) -> None:
     reply = group.say("admin", "/bijdrage 1 per maand op de 1e werking")
     assert "Bijdrage #1 vraagt al hetzelfde op dezelfde dag" in reply
     assert group.count("contributions") == before
-    assert "Bewaard" in group.say("admin", "/bijdrage 1 per maand op 2 werking")
+    assert "Bewaard" in group.say("admin", "/bijdrage 1 per maand op 2 zaalhuur")
 
 
 def test_new_counts_from_the_approval_not_the_application(engine: Engine) -> None:
