@@ -278,6 +278,14 @@ def _misspelt_word(word: str) -> str | None:
     return close[0] if close and len(word) >= 4 else None
 
 
+def _one_to_one(ctx: Context, payer: Member, receiver: Member, rest: list[str]) -> Refusal:
+    """One to one is /boeken: the same words, ready to send."""
+    book = REGISTRY.find("book")
+    assert book is not None
+    typed = " ".join([f"/{book.name_in(ctx.language)}", ctx.code(payer), ctx.code(receiver), *rest])
+    return Refusal("bulk.both_one", usage=Raw(escape(typed)))
+
+
 def _list_label(ctx: Context, chosen: list[Member]) -> str:
     return ", ".join(ctx.label(m) for m in chosen[:3]) + (", …" if len(chosen) > 3 else "")
 
@@ -293,8 +301,9 @@ def _members_of(ctx: Context, label: str) -> list[Member] | None:
         else:
             active = ctx.store.members.members([Status.ACTIVE])
             found = [m for m in active if m.role is Role.COORDINATOR]
-    elif kind == "event" and which.isdigit():
-        found = [m for m, yes in ctx.store.events.rsvps(int(which)) if yes]
+    elif kind == "event" and which.isdigit():  # a closed account came, but is paid no more
+        rsvps = ctx.store.events.rsvps(int(which))
+        found = [m for m, yes in rsvps if yes and m.status is not Status.INACTIVE]
     else:
         return None
     return [m for m in found if not m.is_group_account]
@@ -407,17 +416,16 @@ def parse_run(ctx: Context, words: list[str]) -> tuple[Run, dict[int, Member]]:
     if left_one and right_one:
         if left.id == right.id:
             raise Refusal("bulk.same_account", who=ctx.label(left))
-        # One to one is /boeken: the same words, ready to send.
-        book = REGISTRY.find("book")
-        assert book is not None
-        typed = " ".join([f"/{book.name_in(ctx.language)}", ctx.code(left), ctx.code(right), *rest])
-        raise Refusal("bulk.both_one", usage=Raw(escape(typed)))
+        raise _one_to_one(ctx, left, right, rest)
     if not left_one and not right_one:
         raise Refusal("bulk.both_many", usage=ctx.usage("bulk"))
     one: Member = left if left_one else right
     kind, listed, label = right if left_one else left
     many = [m for m in listed if m.id != one.id]
-    if kind is Many.LIST and len(many) != len(listed):  # "kas aan DU-000 en An": An alone
+    if kind is Many.LIST and len(many) == 1:  # "an aan an en lies": one to one after all
+        left, right = (one, many[0]) if left_one else (many[0], one)
+        raise _one_to_one(ctx, left, right, rest)
+    if kind is Many.LIST and len(many) != len(listed):  # "kas aan DU-000, An en Bo"
         label = _list_label(ctx, many)
     if not many:
         raise _empty(ctx, label)
@@ -535,6 +543,10 @@ def preview(ctx: Context, t: Translator, run: Run, plan: Plan, one: Member) -> s
             lines.append("  " + t.counted("bulk.preview_more", len(softly) - SHOWN_REFUSED))
     if plan.one_soft is not None:
         lines.append(t("bulk.preview_one_soft", who=ctx.label(one, t)))
+    kind, _, which = run.label.partition(":")
+    event = ctx.store.events.event(int(which)) if kind == "event" else None
+    if event is not None and event.starts_at > ctx.now:  # paid before it was held
+        lines.append(t("bulk.preview_not_yet", id=event.id, when=t.moment(event.starts_at)))
     lines.append(t.counted("bulk.preview_ask", len(amounts)))
     return "\n".join(lines)
 
@@ -800,7 +812,11 @@ def market_day(ctx: Context, words: list[str]) -> None:
     if event is None:
         raise Refusal("bulk.no_event", id=typed)
     answers = ctx.store.events.rsvps(event.id)
-    came = [m for m, yes in answers if yes and not m.is_group_account]
+    came = [
+        m
+        for m, yes in answers
+        if yes and not m.is_group_account and m.status is not Status.INACTIVE
+    ]
     away = sum(1 for _, yes in answers if not yes)
     t = ctx.t
     past = event.starts_at <= ctx.now

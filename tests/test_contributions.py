@@ -528,6 +528,9 @@ def test_market_day_counts_who_came_and_the_payment_is_one_copy(group: Driver) -
     group.say("bo", "/notgoing 1")
     out = group.say("admin", "/markt 1")
     assert "Zeggen dat ze komen: 2. Zeggen dat ze niet komen: 1." in out
+    early = group.say("admin", "/massa kas aan activiteit 1 5 helpers")
+    assert "Let op: activiteit 1 is nog niet geweest (12 dec 2026 10:00)" in early
+    group.say("admin", "nee")
     group.advance(local(2026, 12, 13, 12, 0))
     out = group.say("admin", "/markt 1")
     assert "Zeiden dat ze kwamen: 2. Zeiden dat ze niet kwamen: 1." in out
