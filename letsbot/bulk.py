@@ -719,14 +719,43 @@ def bulk_answered(ctx: Context, question: Pending, yes: bool) -> None:
     locked.update(posted.after)
     soft = {breach.member.id: breach for breach in posted.soft}
     _tell(ctx, run, plan, one, question.id, locked)
-    # Soft limits: each member is told; the coordinator read how many in the preview
-    # (``warn_soft`` would tell every coordinator once per member).
-    ctx.tell_many([(b.member, _soft_line(b, locked[i].balance)) for i, b in soft.items()])
+    # Soft limits: each member is told; the coordinator read who in the preview, the
+    # other coordinators get one list (``warn_soft`` would tell them once per member).
+    ctx.tell_many([(b.member, soft_line(b, locked[i].balance)) for i, b in soft.items()])
+    if soft:
+        ctx.tell_coordinators(
+            lambda t: soft_list(ctx.label, t, "bulk.soft_notify", question.id, soft, locked)
+        )
     for member, _ in [*plan.lines, (one, 0)]:
         close_if_settled(ctx, member, locked[member.id].balance)
 
 
-def _soft_line(breach: Breach, after: int) -> Compose:
+def soft_list(
+    label: Callable[[Member, Translator], Raw],
+    t: Translator,
+    key: str,
+    run: int | str,
+    soft: dict[int, Breach],
+    after: dict[int, Member],
+) -> str:
+    """For the coordinators: who a run took past a soft limit, and where they stand."""
+    lines = [t.counted(key, len(soft), run=run)]
+    for member_id, breach in list(soft.items())[:SHOWN_REFUSED]:
+        lines.append(
+            "  - "
+            + t(
+                "soft.notify_line",
+                who=label(breach.member, t),
+                balance=t.amount(after[member_id].balance),
+                limit=t.amount(breach.limit),
+            )
+        )
+    if len(soft) > SHOWN_REFUSED:
+        lines.append("  " + t.counted("bulk.preview_more", len(soft) - SHOWN_REFUSED))
+    return "\n".join(lines)
+
+
+def soft_line(breach: Breach, after: int) -> Compose:
     key = f"soft.{breach.kind.value}"
     return lambda t: t(key, limit=t.amount(breach.limit), balance=t.amount(after))
 

@@ -26,7 +26,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
-from letsbot.bulk import Base, Plan, Rule, make_plan, parse_rule, refused_text, rule_text
+from letsbot.bulk import (
+    Base,
+    Plan,
+    Rule,
+    make_plan,
+    parse_rule,
+    refused_text,
+    rule_text,
+    soft_line,
+    soft_list,
+)
 from letsbot.config import Settings
 from letsbot.context import Compose, Context
 from letsbot.decisions import Verdict
@@ -677,7 +687,24 @@ class ContributionSchedule(Job):
         except LimitRefused:  # the plan checked these same locked balances: never expected
             log.error("contribution run refused after its plan: id=%s", each.id)
             raise
-        return self._report(store, each, plan, posted.after, now)
+        sent = self._report(store, each, plan, posted.after, now)
+        soft = {breach.member.id: breach for breach in posted.soft}
+        if soft:  # booked anyway: each member hears it, the coordinators get the list
+            for member_id, breach in soft.items():
+                member = posted.after[member_id]
+                sent += self._tell_member(store, member, soft_line(breach, member.balance))
+            sent += self._to_coordinators(
+                store,
+                lambda t: soft_list(
+                    lambda m, mt: self._label(mt, m),
+                    t,
+                    "contribution.soft_notify",
+                    each.id,
+                    soft,
+                    posted.after,
+                ),
+            )
+        return sent
 
     def _label(self, t: Translator, member: Member) -> Raw:
         code = MemberCode.show(self.settings.group.code_prefix, member.number)
@@ -763,6 +790,13 @@ class ContributionSchedule(Job):
                 )
                 sent.append(Outgoing(ToPerson(identity), text, language=mt.language))
         return sent
+
+    def _tell_member(self, store: Store, member: Member, compose: Compose) -> list[Outgoing]:
+        found = store.members.first_identities([member.id]).get(member.id)
+        if found is None:
+            return []
+        t = self.translators[member.language or self.settings.group.language]
+        return [Outgoing(ToPerson(found), compose(t), language=t.language)]
 
     def _to_coordinators(self, store: Store, compose: Compose) -> list[Outgoing]:
         coordinators = [

@@ -252,15 +252,21 @@ def test_two_coordinators_with_the_same_preview_book_it_once(engine: Engine) -> 
 
 
 def test_soft_limits_book_and_warn(engine: Engine) -> None:
-    driver = Driver(engine, make_settings(limits={"soft": True, "min_balance": -100}))
+    coordinators = {"coordinators": ["console:admin", "console:kim"]}
+    settings = make_settings(limits={"soft": True, "min_balance": -100}, group=coordinators)
+    driver = Driver(engine, settings)
     driver.member("an")
+    driver.say("kim", "/start")
     out = plain(driver.say("admin", "/massa iedereen aan kas 150 bijdrage"))
     assert (
-        "2 leden komen over een zachte grens; dat wordt toch geboekt.\n"
-        "    - admin (DU-001)\n    - An (DU-002)" in out
+        "3 leden komen over een zachte grens; dat wordt toch geboekt.\n"
+        "    - admin (DU-001)\n    - An (DU-002)\n    - kim (DU-003)" in out
     )
     out = driver.say("admin", "ja")
     assert "[dm an] Let op: je saldo (-150 pluimen) staat nu onder de grens van -100 pluimen" in out
+    # The other coordinators get one list; the one who booked read it in the preview.
+    assert "[dm kim] Massabetaling #" in out and "3 leden staan nu buiten een zachte grens" in out
+    assert "    - An (DU-002) staat op -150 pluimen (grens -100 pluimen)" in out
     assert "Saldo buiten de grens" not in out  # the coordinator read it in the preview
     assert driver.balance("an") == -150
     sound(driver)

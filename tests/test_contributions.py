@@ -314,6 +314,21 @@ def test_a_run_no_one_can_pay_says_why(group: Driver) -> None:
     assert contribution_rows(group) == []
 
 
+def test_soft_limits_book_and_warn_the_member_and_the_coordinators(engine: Engine) -> None:
+    settings = make_settings(
+        contributions={"new_member_days": 0}, limits={"soft": True, "min_balance": -20}
+    )
+    driver = Driver(engine, settings)
+    driver.member("an")
+    driver.say("admin", "/bijdrage 30 per maand op 2 werking")
+    out = driver.advance(local(2026, 12, 2, 9, 0))
+    assert driver.balance("an") == -30
+    assert "[dm an] Let op: je saldo (-30 pluimen) staat nu onder de grens van -20 pluimen" in out
+    assert "[dm admin] Bijdrage #1: 2 leden staan nu buiten een zachte grens:" in out
+    assert "    - An (DU-002) staat op -30 pluimen (grens -20 pluimen)" in out
+    sound(driver)
+
+
 def test_a_run_where_no_one_pays_says_so(engine: Engine) -> None:
     driver = Driver(engine, make_settings(contributions={"new_member_days": 30}))
     driver.member("an")

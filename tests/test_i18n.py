@@ -38,7 +38,7 @@ DYNAMIC = {
     "bulk": [
         *(f"{key}_one" for key in ("done", "group", "many", "preview_ask", "preview_count")),
         *(f"{key}_one" for key in ("preview_more", "preview_soft", "preview_zero")),
-        *("told_one_paid_one", "told_one_received_one"),
+        *("told_one_paid_one", "told_one_received_one", "soft_notify", "soft_notify_one"),
     ]
     + [
         f"refused_{kind}"
@@ -53,7 +53,8 @@ DYNAMIC = {
         *("going_done_named", "not_going_done_named"),
     ],
     "events": ["line_none", "line_one"],
-    "contribution": ["done_one", "skipped_one", "nobody_skipped_one"]
+    "contribution": ["done_one", "skipped_one", "nobody_skipped_one", "soft_notify"]
+    + ["soft_notify_one"]
     + [f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")],
     "partner.reason": list(PARTNER_REASONS),
     "cmd": ["propose_contribution.example"],  # a proposal that carries a contribution
