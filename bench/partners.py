@@ -322,9 +322,15 @@ def pay(
     messages before it."""
     before = len(payer_side.sent_to(payer))
     payer_side.say(payer, f"/betaal {code} {amount} {description}")
-    payer_side.wait_for_text(payer, "Betaal", before)
+    payer_side.wait_for_text(payer, asked(description), before)
     before = len(payer_side.sent_to(payer))
     return payer_side.say(payer, "ja"), before
+
+
+def asked(description: str) -> str:
+    """What the question for the payment ``description`` ends with (not an earlier
+    question sent again from the outbox after a crash)."""
+    return f"voor: {description}?"
 
 
 def one_latency(durme: Side, gent: Side, n: int, local: bool) -> float:
@@ -356,8 +362,9 @@ def concurrent(durme: Side, gent: Side, count: int, timeout: float) -> dict[str,
                 fake.say(person, None, words)
 
         side.telegram.call(ask_all)
-    for side, person, *_ in plans:
-        side.wait_for_text(person, "Betaal", before[(side.spec.prefix, person.id)], timeout)
+    for side, person, _, _, _, description in plans:
+        key = (side.spec.prefix, person.id)
+        side.wait_for_text(person, asked(description), before[key], timeout)
     before = {(side.spec.prefix, p.id): len(side.sent_to(p)) for side, p, *_ in plans}
     started = time.monotonic()
     for side in (durme, gent):
