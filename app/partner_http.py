@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http.client
 import logging
 import ssl
@@ -46,6 +47,12 @@ class _Kept(threading.local):
 _kept = _Kept()
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The system's trusted certificates, read once (it takes tens of milliseconds)."""
+    return ssl.create_default_context()
+
+
 def http_send(url: str, body: bytes, timeout: float = TIMEOUT) -> tuple[int, bytes]:
     """POST ``body`` to a partner's bot: (HTTP status, body); raises when there is no answer.
 
@@ -64,7 +71,7 @@ def http_send(url: str, body: bytes, timeout: float = TIMEOUT) -> tuple[int, byt
         if connection is None:
             if parts.scheme == "https":
                 connection = http.client.HTTPSConnection(
-                    where[1], where[2], timeout=timeout, context=ssl.create_default_context()
+                    where[1], where[2], timeout=timeout, context=_tls()
                 )
             else:
                 connection = http.client.HTTPConnection(where[1], where[2], timeout=timeout)

@@ -6,18 +6,24 @@ Their members type ``/betaal`` and ``ja`` in Telegram; either bot is killed
 right after a ``ja`` or when the payer is told the payment is on its way, and
 started again. Afterwards every payment is booked on both sides or on neither,
 never twice, both ``letsbot check``s pass and the two databases mirror each other.
+And the connection a bot keeps to its partner survives the partner's restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from app.partner_http import http_send
 from bench.partners import Side, asked, mirror_problems, pair, rows_of
+from letsbot.partners import PATH
 
 PAYMENTS = 100
 KILLS = 10  # half of them of each bot
@@ -121,3 +127,38 @@ def test_killed_at_random_moments_each_payment_is_booked_on_both_sides_or_neithe
     assert states == {"booked", "reversed"}  # both outcomes happened
     assert len(told) >= PAYMENTS - KILLS
     assert retried, "no kill interrupted a payment on its way"
+
+
+async def test_the_connection_to_a_partner_is_kept_and_opened_again_after_its_restart() -> None:
+    connections: list[object] = []  # the sender's (address, port) of each request
+
+    async def echo(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        connections.append(request.transport.get_extra_info("peername"))
+        return web.Response(body=await request.read())
+
+    async def serve(port: int = 0) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post(PATH, echo)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    runner = await serve()
+    port = int(runner.addresses[0][1])
+    url = f"http://127.0.0.1:{port}{PATH}"
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(max_workers=1) as sender:  # one thread keeps one connection
+
+        async def send(body: bytes) -> tuple[int, bytes]:
+            return await loop.run_in_executor(sender, http_send, url, body)
+
+        assert await send(b"1") == (200, b"1")
+        assert await send(b"2") == (200, b"2")
+        assert len(set(connections)) == 1  # the second on the first's connection
+        await runner.cleanup()  # the partner's bot stops, closing it, and starts again
+        runner = await serve(port)
+        assert await send(b"3") == (200, b"3")  # sent again on a new connection
+        await runner.cleanup()
+    assert len(set(connections)) == 2
