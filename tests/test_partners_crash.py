@@ -66,7 +66,7 @@ def outgoing(side: Side) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.slow  # about 35 s: 100 payments and ten bots started again
+@pytest.mark.slow  # about 50 s: 100 payments and ten bots started again
 def test_killed_at_random_moments_each_payment_is_booked_on_both_sides_or_neither(
     tmp_path: Path, gent_url: str | None
 ) -> None:
