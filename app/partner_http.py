@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import http.client
 import logging
-import urllib.error
-import urllib.request
+import ssl
+import threading
+import urllib.parse
 from collections.abc import Callable
 
 from aiohttp import web
@@ -22,28 +25,73 @@ from letsbot.messages import Outgoing
 from letsbot.partner_check import SUMMARY_PATH, answer_summary
 from letsbot.partner_lookup import MEMBER_PATH, Lookups
 from letsbot.partner_requests import REQUEST_PATH, receive_request, send_due_requests
-from letsbot.partners import PATH, PartnerDesk, when_payment_waits
+from letsbot.partners import PATH, Claimed, PartnerDesk, when_payment_waits
 
 log = logging.getLogger(__name__)
 
 SEND_EVERY = 2.0  # seconds between two looks for payments to retry (new ones wake it)
-TIMEOUT = 30.0  # seconds a partner's bot may take to answer one payment
+TIMEOUT = 10.0  # seconds a partner's bot may take to answer one payment (< partners.LEASE)
 MAX_BODY = 64 * 1024  # a payment message is far smaller
 # Seconds a partner's bot may take to say who a member code is, while the payer waits
 # for the question; slower, and the question shows the code only.
 LOOKUP_TIMEOUT = 2.0
 
 
+class _Kept(threading.local):
+    """Each sending thread's open connections, by (scheme, host, port)."""
+
+    def __init__(self) -> None:
+        self.connections: dict[tuple[str, str, int | None], http.client.HTTPConnection] = {}
+
+
+_kept = _Kept()
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The system's trusted certificates, read once (it takes tens of milliseconds)."""
+    return ssl.create_default_context()
+
+
 def http_send(url: str, body: bytes, timeout: float = TIMEOUT) -> tuple[int, bytes]:
-    """POST ``body`` to a partner's bot: (HTTP status, body); raises when there is no answer."""
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(response.status), response.read(MAX_BODY)
-    except urllib.error.HTTPError as error:
-        return int(error.code), error.read(MAX_BODY)
+    """POST ``body`` to a partner's bot: (HTTP status, body); raises when there is no answer.
+
+    The connection is kept open for the next payment (no new TCP and TLS set-up
+    each time). A kept one the partner has closed meanwhile is opened afresh and
+    the payment sent again: a repeat gets the same answer, so that is safe.
+    """
+    parts = urllib.parse.urlsplit(url)
+    where = (parts.scheme, parts.hostname or "", parts.port)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    while True:
+        connection = _kept.connections.pop(where, None)
+        kept = connection is not None
+        if connection is not None and connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        if connection is None:
+            if parts.scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    where[1], where[2], timeout=timeout, context=_tls()
+                )
+            else:
+                connection = http.client.HTTPConnection(where[1], where[2], timeout=timeout)
+        try:
+            connection.request("POST", path, body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            answer = response.read(MAX_BODY)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            connection.close()
+            if kept:
+                continue  # closed by the partner while it was kept: once more, on a new one
+            raise
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close or not response.isclosed():  # closing, or longer than MAX_BODY
+            connection.close()
+        else:
+            _kept.connections[where] = connection
+        return int(response.status), answer
 
 
 class PartnerService:
@@ -58,7 +106,9 @@ class PartnerService:
         self.sender: asyncio.Task[None] | None = None
         self.port = 0
         self.waits = asyncio.Event()  # a payment was booked: send now
-        self.rounds = 0  # rounds of the sender done
+        self.claimed: list[Claimed] = []  # booked here just now, to send at once
+        self.look_now = False  # something else waits to be sent (a request): look at once
+        self.rounds = 0  # looks for due payments done
         self.unlisten: Callable[[], None] | None = None
         self.lookups = Lookups(desk)
 
@@ -85,10 +135,10 @@ class PartnerService:
         if send_every > 0:
             loop = asyncio.get_running_loop()
 
-            def wake() -> None:  # from the thread that booked the payment
-                loop.call_soon_threadsafe(self.waits.set)
+            def wake(claimed: Claimed | None) -> None:  # from the thread that booked it
+                loop.call_soon_threadsafe(self._claimed, claimed)
 
-            self.unlisten = when_payment_waits(wake)
+            self.unlisten = when_payment_waits(self.desk.prefix, wake)
             self.sender = loop.create_task(self._send_loop(send_every))
 
     async def _payment(self, request: web.Request) -> web.Response:
@@ -143,21 +193,41 @@ class PartnerService:
             partner, code, lambda url, body: http_send(url, body, LOOKUP_TIMEOUT)
         )
 
+    def _claimed(self, claimed: Claimed | None) -> None:
+        if claimed is None:
+            self.look_now = True
+        else:
+            self.claimed.append(claimed)
+        self.waits.set()
+
     async def send_round(self) -> None:
         self._post(await asyncio.to_thread(self.desk.send_due, http_send))
         self._post(await asyncio.to_thread(send_due_requests, self.desk, http_send))
 
     async def _send_loop(self, every: float) -> None:
+        """New payments as soon as they are booked; a look for what is due (retries,
+        requests) every ``every`` s, and at once when a request was made.
+
+        One sending thread at a time: both partners' bots sending to each other at
+        once still leave each other threads to answer with."""
+        loop = asyncio.get_running_loop()
+        next_look = loop.time()
         while True:
-            try:
-                await self.send_round()
-            except Exception:
-                log.exception("sending partner payments failed; trying again")
-            self.rounds += 1
-            # The next look: at once when a payment was booked meanwhile, else after a while.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.waits.wait(), every)
             self.waits.clear()
+            try:
+                if self.claimed:
+                    claimed, self.claimed = self.claimed, []
+                    self._post(await asyncio.to_thread(self.desk.send_claimed, claimed, http_send))
+                if self.look_now or loop.time() >= next_look:
+                    self.look_now = False
+                    await self.send_round()
+                    self.rounds += 1
+                    next_look = loop.time() + every
+            except Exception:  # what was claimed is sent again when its lease is over
+                log.exception("sending partner payments failed; trying again")
+            if not self.claimed and not self.look_now:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.waits.wait(), max(next_look - loop.time(), 0))
 
     def _post(self, posts: list[Outgoing]) -> None:
         if self.hub is None:  # tests: the outbox keeps them

@@ -10,6 +10,7 @@ Benchmarks (``--only`` takes their names, comma-separated):
 - ``bulk``     7: a mass payment to 10,000 members, preview and booking (SQLite, PostgreSQL)
 - ``e2ee``     8: /balance in an encrypted DM vs an encrypted echo bot and vs unencrypted;
   start-up and idle memory with the encryption store kept (on the start-up database)
+- ``partners`` 9: a payment to a partner group's bot vs a local one; 100 each way at once
 
 ``--readme`` prints the Markdown table of the last results file, for the
 README's Performance section; ``--update-readme`` puts it there. The exit
@@ -32,7 +33,7 @@ from typing import Any
 
 from bench.report import Row, machine, machine_line, markdown, table
 
-NAMES = ("latency", "load", "ledger", "startup", "fanout", "bulk", "e2ee")
+NAMES = ("latency", "load", "ledger", "startup", "fanout", "bulk", "e2ee", "partners")
 RESULTS = Path(__file__).resolve().parent / "results.json"
 README = Path(__file__).resolve().parent.parent / "README.md"
 MARKS = ("<!-- bench:table -->", "<!-- /bench:table -->")
@@ -98,6 +99,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--e2ee-samples", type=int, default=60, help="e2ee: /balance round trips per chat"
     )
     group.add_argument(
+        "--partner-samples", type=int, default=40, help="partners: payments of each kind"
+    )
+    group.add_argument(
+        "--partner-burst", type=int, default=100, help="partners: payments each way at once"
+    )
+    group.add_argument(
         "--cache",
         type=Path,
         default=None,
@@ -123,6 +130,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.channels = 3
         args.bulk_members, args.bulk_runs = 50, 1
         args.e2ee_samples = 4
+        args.partner_samples, args.partner_burst = 3, 5
     return args
 
 
@@ -222,7 +230,15 @@ def run(args: argparse.Namespace) -> tuple[list[Row], dict[str, Any]]:
             )
             rows += more
             details["e2ee"] = info
-    order = {name: n for n, name in enumerate(("1", "2", "3", "4", "5", "6", "7", "8"))}
+        if "partners" in chosen:
+            from bench import partners
+
+            more, info = partners.measure(
+                folder, samples=args.partner_samples, count=args.partner_burst
+            )
+            rows += more
+            details["partners"] = info
+    order = {name: n for n, name in enumerate("123456789")}
     rows.sort(key=lambda row: order.get(row.bench[:1], 9))
     return rows, details
 

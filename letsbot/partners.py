@@ -80,7 +80,9 @@ log = logging.getLogger(__name__)
 
 VERSION = 1
 PATH = "/letsbot/partner/v1/payment"  # the summaries: letsbot.partner_check.SUMMARY_PATH
-LEASE = timedelta(seconds=60)  # a payment being sent is left alone by other processes
+# A payment being sent is left alone by other processes this long: longer than one
+# try may take (app.partner_http.TIMEOUT); after a crash, how long it waits.
+LEASE = timedelta(seconds=15)
 FIRST_PAUSE = timedelta(seconds=5)  # then twice as long after each try without answer
 LONGEST_PAUSE = timedelta(hours=1)
 BATCH = 50
@@ -88,21 +90,41 @@ BATCH = 50
 REASONS = ("unknown", "not_active", "limit", "cap", "paused", "expired", "no_answer")
 
 
-# Told, after the commit, that a payment waits to be sent: 'letsbot run''s sender
-# then sends it at once instead of at its next look. Only the sender adds one.
-_waiting: list[Callable[[], None]] = []
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A payment booked just now, claimed for its first try in the booking's own
+    transaction (as ``claim_due_payments`` would): sent without another transaction."""
+
+    payment: PartnerPayment
+    partner: Partner
+    payer: Member
 
 
-def when_payment_waits(listener: Callable[[], None]) -> Callable[[], None]:
-    """Call ``listener`` (from any thread) after each partner payment is booked here;
-    returns what stops it."""
-    _waiting.append(listener)
-    return lambda: _waiting.remove(listener)
+# Told, after the commit, of each payment booked here, by the group's code prefix
+# (tests run two groups in one process): 'letsbot run''s sender then sends it at
+# once; told None, it looks at once for what else waits (a payment request). Only
+# the sender adds one; without it a payment waits for a look.
+_waiting: dict[str, Callable[[Claimed | None], None]] = {}
+
+
+def when_payment_waits(
+    prefix: str, listener: Callable[[Claimed | None], None]
+) -> Callable[[], None]:
+    """Call ``listener`` (from any thread) after each partner payment of group ``prefix``
+    is booked here, claimed for it; returns what stops it. If the listener never sends
+    it, the payment is sent again once its lease is over, as after a crash."""
+    _waiting[prefix.upper()] = listener
+
+    def stop() -> None:
+        _waiting.pop(prefix.upper(), None)
+
+    return stop
 
 
 def _payment_waits() -> list[Outgoing]:
-    for listener in list(_waiting):
-        listener()
+    """After the commit of something else to send: every sender here looks at once."""
+    for listener in list(_waiting.values()):
+        listener(None)
     return []
 
 
@@ -260,6 +282,8 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
     except LimitRefused as refused:
         raise refuse_breach(ctx, refused.breach) from None
     give_up = ctx.settings.partners.give_up
+    # A payment to a partner's bot is claimed for its sender in this process, if any.
+    sender = None if partner.manual else _waiting.get(ctx.settings.group.code_prefix.upper())
     payment = ctx.store.partners.add_outgoing_payment(
         # The partner as read under its account's lock: 'partner add' changes it under that lock.
         state=PartnerState.WAITING if partner.manual else PartnerState.SENDING,
@@ -273,7 +297,8 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
         description=question.description,
         created_at=ctx.now,
         expires_at=ctx.now + give_up,
-        next_try_at=ctx.now,
+        next_try_at=ctx.now + LEASE if sender else ctx.now,
+        tries=1 if sender else 0,
         receiver_name=None,
     )
     request_answered(ctx, question, paid=True)  # a partner group's request: paid
@@ -282,7 +307,13 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
 
         wait_for_coordinators(ctx, partner, payment, posted.payer_after)
         return
-    ctx.after_commit(_payment_waits)
+
+    def send_now() -> list[Outgoing]:
+        if sender is not None:
+            sender(Claimed(payment, partner, posted.payer))
+        return []
+
+    ctx.after_commit(send_now)
     # The payer's balance is theirs alone: from a group chat it is told privately.
     say = ctx.reply_privately if ctx.incoming.chat.is_group else ctx.reply
     say(
@@ -587,8 +618,21 @@ class PartnerDesk(Job):
 
     def send_due(self, send: Send) -> list[Outgoing]:
         """One round: every due payment sent once, and what its answer means done."""
+        return self._send(self.due(), send)
+
+    def send_claimed(self, claimed: list[Claimed], send: Send) -> list[Outgoing]:
+        """Payments booked just now (``when_payment_waits``), each sent once."""
+        return self._send(
+            [
+                (c.payment, c.partner, self.message_for(c.payment, c.partner, c.payer))
+                for c in claimed
+            ],
+            send,
+        )
+
+    def _send(self, due: list[tuple[PartnerPayment, Partner, bytes]], send: Send) -> list[Outgoing]:
         posts: list[Outgoing] = []
-        for payment, partner, message in self.due():
+        for payment, partner, message in due:
             try:
                 status, body = send(partner.url.rstrip("/") + PATH, message)
             except Exception as error:  # the partner is down or unreachable: try later

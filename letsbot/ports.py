@@ -707,7 +707,8 @@ class Partners(Protocol):
         self, *, state: PartnerState = PartnerState.SENDING, **fields: Any
     ) -> PartnerPayment:
         """A payment to send (SENDING), or to have entered by hand (WAITING), in the
-        transaction of its first booking."""
+        transaction of its first booking; ``tries`` 0 unless given (claimed for a first
+        try at once)."""
         ...
 
     def outgoing_payment(self, payment_id: str) -> PartnerPayment | None: ...

@@ -216,7 +216,7 @@ class SqlPartners:
     ) -> PartnerPayment:
         row_id = self.db.execute(
             insert(partner_outgoing)
-            .values(state=state.value, tries=0, **fields)
+            .values(**{"state": state.value, "tries": 0, **fields})
             .returning(partner_outgoing.c.id)
         ).scalar_one()
         row = self.db.execute(select(partner_outgoing).where(partner_outgoing.c.id == row_id)).one()

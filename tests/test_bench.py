@@ -1,6 +1,6 @@
 """The benchmarks run end to end, so they don't rot: ``python -m bench --smoke``.
 
-Tiny sizes and short runs, all seven benchmarks in one process on a real Synapse
+Tiny sizes and short runs, all nine benchmarks in one process on a real Synapse
 and the loopback Bot API. Nothing here judges a time: only that every
 benchmark reports its figures and that what they check for correctness holds
 (no lost replies, every reminder delivered once, ledgers sound).
@@ -62,6 +62,7 @@ def test_every_benchmark_reports_its_figures(smoke: tuple[dict[str, Any], str, P
         "fanout",
         "bulk",
         "e2ee",
+        "partners",
     ]
     rows = {row["key"]: row for row in report["rows"]}
     for key in (
@@ -82,6 +83,8 @@ def test_every_benchmark_reports_its_figures(smoke: tuple[dict[str, Any], str, P
         "e2ee_vs_plain_median_ms",
         "e2ee_startup_s",
         "e2ee_idle_rss_mb",
+        "partners_payment_median_ms",
+        "partners_concurrent_s",
     ):
         assert key in rows, key
         assert rows[key]["value"] == rows[key]["value"], f"{key} is NaN"  # measured
@@ -94,6 +97,7 @@ def test_every_benchmark_reports_its_figures(smoke: tuple[dict[str, Any], str, P
         "6 fan-out",
         "7 bulk",
         "8 e2ee",
+        "9 partners",
     ):
         assert f"\n{bench} " in printed
     assert "results written to" in printed
@@ -118,6 +122,11 @@ def test_the_correctness_the_benchmarks_check_holds(
     e2ee = details["e2ee"]
     assert all(len(samples) == 4 for samples in e2ee["latency_s"].values()), e2ee
     assert e2ee["bot_errors"] == [] and e2ee["start_errors"] == [], e2ee
+    # Between two partner bots every payment arrived, once, and both ledgers mirror.
+    partners = details["partners"]
+    assert rows["partners_concurrent_errors"]["value"] == 0, partners
+    assert partners["concurrent"]["payments"] == 10 and partners["mirror_problems"] == []
+    assert len(partners["across_s"]) == len(partners["local_s"]) == 3
     # The smoke run's Telegram server is stricter than the bot expects: 429s were waited out.
     assert fanout["telegram"]["answered_429"] >= 1
 
