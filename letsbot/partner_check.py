@@ -39,7 +39,7 @@ from letsbot.clock import Clock
 from letsbot.config import Settings
 from letsbot.doctor import Check
 from letsbot.domain import Partner, TradeSide
-from letsbot.partners import VERSION, PartnerDesk, Reply, Send, _iso, _moment
+from letsbot.partners import VERSION, PartnerDesk, Reply, Send, _iso
 from letsbot.ports import Partners, UnitOfWork
 from letsbot.signing import SigningKey, sign_object, verify_object
 
@@ -132,32 +132,16 @@ def _ids(value: object, most: int) -> list[str] | None:
 
 def answer_summary(desk: PartnerDesk, body: bytes) -> Reply:
     """A partner's summary request: its side of the books, signed; nothing changes."""
-    try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        message = None
-    if not isinstance(message, dict):
-        return _refused(400, "not a JSON object", None)
-    sender = message.get("from")
-    with desk.uow.transaction() as store:
-        partner = store.partners.partner_by_prefix(sender) if isinstance(sender, str) else None
-    if partner is None or partner.removed or partner.manual:
-        return _refused(403, "unknown group", sender)
-    if not verify_object(message, partner.public_key):
-        return _refused(403, "bad signature", sender)
-    now = desk.clock.now()
-    sent_at = _moment(message.get("sent_at"))
-    if sent_at is None or abs(now - sent_at) > desk.settings.partners.window:
-        return _refused(403, "sent outside the time window", sender)
+    opened = desk.open_message(
+        body, "summary", refuse=lambda status, why, sender, _: _refused(status, why, sender)
+    )
+    if isinstance(opened, Reply):
+        return opened
+    message, partner, now = opened.message, opened.partner, opened.now
+    sender = partner.prefix
     nonce = message.get("nonce")
     ask = _ids(message.get("ask"), 2 * LIMIT)
-    if (
-        message.get("v") != VERSION
-        or message.get("kind") != "summary"
-        or message.get("to") != desk.prefix
-        or not (isinstance(nonce, str) and 16 <= len(nonce) <= 64)
-        or ask is None
-    ):
+    if not (isinstance(nonce, str) and 16 <= len(nonce) <= 64) or ask is None:
         return _refused(400, "not a summary request this bot reads", sender)
     window = desk.settings.partners.window
     with desk.uow.transaction() as store:

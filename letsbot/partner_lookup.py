@@ -35,7 +35,7 @@ from letsbot.domain import LookedUp, MemberCode, Partner, Status
 from letsbot.errors import LookUpFirst, Refusal
 from letsbot.i18n import Raw
 from letsbot.partner_check import _why
-from letsbot.partners import VERSION, PartnerDesk, Reply, Send, _iso, _moment
+from letsbot.partners import VERSION, PartnerDesk, Reply, Send, _iso
 from letsbot.signing import sign_object, verify_object
 from letsbot.text import strip_controls
 
@@ -137,29 +137,14 @@ class Lookups:
     def receive(self, body: bytes) -> Reply:
         """A partner's "who is GE-012?": its name and whether they can receive, signed."""
         desk = self.desk
-        try:
-            message = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return desk._refused(400, "not JSON", None, None)
-        if not isinstance(message, dict):
-            return desk._refused(400, "not a JSON object", None, None)
-        sender = message.get("from")
-        with desk.uow.transaction() as store:
-            partner = store.partners.partner_by_prefix(sender) if isinstance(sender, str) else None
-        if partner is None or partner.removed or partner.manual:
-            return desk._refused(403, "unknown group", sender, None)
-        if not verify_object(message, partner.public_key):
-            return desk._refused(403, "bad signature", sender, None)
-        now = desk.clock.now()
-        sent_at = _moment(message.get("sent_at"))
-        if sent_at is None or abs(now - sent_at) > desk.settings.partners.window:
-            return desk._refused(403, "sent outside the time window", sender, None)
+        opened = desk.open_message(body, "member")
+        if isinstance(opened, Reply):
+            return opened
+        message, partner, now = opened.message, opened.partner, opened.now
+        sender = partner.prefix
         nonce, code = message.get("nonce"), message.get("member")
         fields_ok = (
-            message.get("v") == VERSION
-            and message.get("kind") == "member"
-            and message.get("to") == desk.prefix
-            and isinstance(nonce, str)
+            isinstance(nonce, str)
             and 0 < len(nonce) <= 64
             and isinstance(code, str)
             and 0 < len(code) <= 20

@@ -181,31 +181,15 @@ def _request_digest(message: dict[str, Any]) -> str:
 
 def receive_request(desk: PartnerDesk, body: bytes) -> Reply:
     """A partner's payment request: its member asked once, answered with its state."""
-    try:
-        message = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return desk._refused(400, "not JSON", None, None)
-    if not isinstance(message, dict):
-        return desk._refused(400, "not a JSON object", None, None)
-    sender = message.get("from")
-    request_id = message.get("request_id")
-    with desk.uow.transaction() as store:
-        partner = store.partners.partner_by_prefix(sender) if isinstance(sender, str) else None
-    if partner is None or partner.removed or partner.manual:
-        return desk._refused(403, "unknown group", sender, request_id)
-    if not verify_object(message, partner.public_key):
-        return desk._refused(403, "bad signature", sender, request_id)
-    now = desk.clock.now()
-    sent_at = _moment(message.get("sent_at"))
-    if sent_at is None or abs(now - sent_at) > desk.settings.partners.window:
-        return desk._refused(403, "sent outside the time window", sender, request_id)
+    opened = desk.open_message(body, "request", "request_id")
+    if isinstance(opened, Reply):
+        return opened
+    message, partner, now = opened.message, opened.partner, opened.now
+    sender, request_id = partner.prefix, message.get("request_id")
     expires_at = _moment(message.get("expires_at"))
     amount = message.get("amount")
     fields_ok = (
-        message.get("v") == VERSION
-        and message.get("kind") == "request"
-        and message.get("to") == desk.prefix
-        and isinstance(request_id, str)
+        isinstance(request_id, str)
         and 0 < len(request_id) <= 40
         and expires_at is not None
         and isinstance(amount, int)

@@ -349,6 +349,19 @@ def _moment(text: object) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Opened:
+    """A partner's message that passed the checks every path makes (``open_message``)."""
+
+    message: dict[str, Any]
+    partner: Partner
+    now: datetime
+
+
+# (HTTP status, why, sender, the message's id) -> the refusal, logged once.
+Refuse = Callable[[int, str, object, object], "Reply"]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """The HTTP answer to a partner's request, and what to post in chats after it."""
 
@@ -383,33 +396,51 @@ class PartnerDesk(Job):
 
     # receiving
 
-    def receive(self, body: bytes) -> Reply:
-        """A partner's payment: booked at most once, answered with a signed answer."""
+    def open_message(
+        self, body: bytes, kind: str, id_key: str | None = None, refuse: Refuse | None = None
+    ) -> Opened | Reply:
+        """A partner's signed message of ``kind``, checked as every path checks it: JSON,
+        from a partner group that has a bot, its signature, sent within
+        ``partners.window``, this version, to this group. Else the refusal (``refuse``,
+        by default ``_refused``), logged once; the path checks its own fields after."""
+        refuse = refuse or self._refused
         try:
             message = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            return self._refused(400, "not JSON", None, None)
+            return refuse(400, "not JSON", None, None)
         if not isinstance(message, dict):
-            return self._refused(400, "not a JSON object", None, None)
+            return refuse(400, "not a JSON object", None, None)
         sender = message.get("from")
-        payment_id = message.get("payment_id")
+        its_id = message.get(id_key) if id_key else None
         with self.uow.transaction() as store:
             partner = store.partners.partner_by_prefix(sender) if isinstance(sender, str) else None
         if partner is None or partner.removed or partner.manual:  # a group on eLAND sends none
-            return self._refused(403, "unknown group", sender, payment_id)
+            return refuse(403, "unknown group", sender, its_id)
         if not verify_object(message, partner.public_key):
-            return self._refused(403, "bad signature", sender, payment_id)
+            return refuse(403, "bad signature", sender, its_id)
         now = self.clock.now()
         sent_at = _moment(message.get("sent_at"))
         if sent_at is None or abs(now - sent_at) > self.settings.partners.window:
-            return self._refused(403, "sent outside the time window", sender, payment_id)
+            return refuse(403, "sent outside the time window", sender, its_id)
+        if (message.get("v"), message.get("kind"), message.get("to")) != (
+            VERSION,
+            kind,
+            self.prefix,
+        ):
+            return refuse(400, f"not a {kind} this bot reads", sender, its_id)
+        return Opened(message, partner, now)
+
+    def receive(self, body: bytes) -> Reply:
+        """A partner's payment: booked at most once, answered with a signed answer."""
+        opened = self.open_message(body, "payment", "payment_id")
+        if isinstance(opened, Reply):
+            return opened
+        message, partner, now = opened.message, opened.partner, opened.now
+        sender, payment_id = partner.prefix, message.get("payment_id")
         expires_at = _moment(message.get("expires_at"))
         amount = message.get("amount")
         fields_ok = (
-            message.get("v") == VERSION
-            and message.get("kind") == "payment"
-            and message.get("to") == self.prefix
-            and isinstance(payment_id, str)
+            isinstance(payment_id, str)
             and 0 < len(payment_id) <= 40
             and expires_at is not None
             and isinstance(amount, int)
