@@ -344,6 +344,11 @@ class Questions(Protocol):
         """The questions put to ``asked`` that wait for an answer, oldest first."""
         ...
 
+    def newest_asked(self, asked_id: int, platform: str, chat_id: str | None) -> Pending | None:
+        """The newest question put to ``asked_id`` in that group chat (``chat_id`` None:
+        in their direct chats), whatever its status."""
+        ...
+
     def answered_since(self, action: PendingAction, since: datetime, limit: int) -> list[Pending]:
         """Questions of ``action`` asked at or after ``since`` and answered Ja, newest
         first (answered Ja: not necessarily booked)."""

@@ -145,6 +145,14 @@ def answer(
             _ask_which(ctx, live)
             return Outcome.WHICH
         question = live[0] if live else here[-1]  # only expired ones: say so
+        newest = ctx.store.questions.newest_asked(
+            sender.id, chat.platform, chat.chat_id if chat.is_group else None
+        )
+        if live and newest is not None and newest.id > question.id:
+            # The newest question here is answered already: a "ja" now is that answer
+            # again (a double tap, a button then a word), not a word for an older one.
+            _ask_which(ctx, [question], intro=ctx.t("confirm.after_answered", answered=newest.id))
+            return Outcome.WHICH
     return _apply(ctx, question, yes)
 
 
@@ -191,11 +199,13 @@ def _apply(ctx: Context, question: Pending, yes: bool) -> Outcome:
     return Outcome.APPLIED
 
 
-def _ask_which(ctx: Context, questions: list[Pending]) -> None:
-    """Several questions wait here (or one here, one in a group): show each again with
-    its own answer, book nothing."""
+def _ask_which(ctx: Context, questions: list[Pending], intro: str | None = None) -> None:
+    """Several questions wait here (or one here, one in a group; or an older one after
+    the newest was answered): show each again with its own answer, book nothing."""
     t = ctx.t
-    if len(questions) == 1:
+    if intro is not None:
+        ctx.reply(intro)
+    elif len(questions) == 1:
         ctx.reply(t("confirm.which_also_group"))
     else:
         ctx.reply(t("confirm.which", count=len(questions)))

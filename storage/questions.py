@@ -39,6 +39,24 @@ _OPEN_PENDING = (
 _PENDING = select(pending).where(pending.c.id == bindparam("pending_id"))
 
 
+_NEWEST_IN_GROUP = (
+    select(pending)
+    .where(
+        pending.c.asked_id == bindparam("asked_id"),
+        pending.c.platform == bindparam("platform"),
+        pending.c.chat_id == bindparam("chat_id"),
+    )
+    .order_by(pending.c.id.desc())
+    .limit(1)
+)
+_NEWEST_DIRECT = (
+    select(pending)
+    .where(pending.c.asked_id == bindparam("asked_id"), pending.c.chat_id.is_(None))
+    .order_by(pending.c.id.desc())
+    .limit(1)
+)
+
+
 _ANSWERED_SINCE = (
     select(pending)
     .where(
@@ -144,6 +162,14 @@ class SqlQuestions:
     def open_pending(self, asked_id: int) -> list[Pending]:
         rows = self.db.execute(_OPEN_PENDING, {"asked_id": asked_id}).all()
         return [_pending(row) for row in rows]
+
+    def newest_asked(self, asked_id: int, platform: str, chat_id: str | None) -> Pending | None:
+        if chat_id is None:
+            row = self.db.execute(_NEWEST_DIRECT, {"asked_id": asked_id}).first()
+        else:
+            values = {"asked_id": asked_id, "platform": platform, "chat_id": chat_id}
+            row = self.db.execute(_NEWEST_IN_GROUP, values).first()
+        return _pending(row) if row else None
 
     def answered_since(self, action: PendingAction, since: datetime, limit: int) -> list[Pending]:
         values = {"action": action.value, "since": since, "limit": limit}

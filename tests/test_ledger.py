@@ -401,3 +401,17 @@ def test_own_questions_in_two_chats_or_to_two_members_wait_side_by_side(two: Dri
     assert "vervallen" in two.say("an", "/betaal 3 4 y")
     assert "Welke bedoel je?" in two.say("an", "ja")  # still the two: admin's and Bo's new one
     assert two.count("transfers") == 2
+
+
+def test_a_ja_after_the_newest_was_answered_answers_no_older_one(two: Driver) -> None:
+    """A button, then "ja" typed as well: the second is the first again, never a Ja
+    for another question still waiting in that chat."""
+    two.say("an", "/betaal 1 2 x")
+    two.say("an", "/betaal 3 2 y")
+    newest = two.count("pending")
+    assert "Geboekt: #1: je betaalde 2 pluimen aan Bo" in two.say("an", f"/ja {newest}")
+    out = two.say("an", "ja")
+    assert "Je laatste vraag hier (#" in out and "is al beantwoord" in out
+    assert "Antwoord met /ja" in out
+    assert two.count("transfers") == 1
+    assert "Geboekt: #2: je betaalde 2 pluimen aan admin" in two.say("an", f"/ja {newest - 1}")

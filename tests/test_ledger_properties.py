@@ -364,7 +364,20 @@ class Model:
         ]
         if len(live) > 1 or (slipped_in and not in_group):
             return Expect("which", which=tuple(q.id for q in live))
-        return self.apply(live[0] if live else here[-1], answer)
+        target = live[0] if live else here[-1]
+        # The newest question in this chat answered already: this word repeats that
+        # answer; the older one waiting is shown again, not answered.
+        newest = max(
+            (
+                q
+                for q in self.questions.values()
+                if q.asked == answer.name and q.chat == answer.chat
+            ),
+            key=lambda q: q.id,
+        )
+        if live and newest.id > target.id:
+            return Expect("which", which=(target.id,))
+        return self.apply(target, answer)
 
     def asked_at(self, question: Question) -> datetime:
         return question.expires - self.timeout
