@@ -14,7 +14,7 @@ import logging
 import ssl
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -94,6 +94,20 @@ def http_send(url: str, body: bytes, timeout: float = TIMEOUT) -> tuple[int, byt
         return int(response.status), answer
 
 
+@web.middleware
+async def _gone_quietly(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A partner's bot that stops (or is killed) while sending: nothing was read, so
+    nothing was done; it sends again. Said at info level, not as a server error."""
+    try:
+        return await handler(request)
+    except ConnectionResetError:
+        log.info("a partner's bot went away while sending %s", request.path)
+        return web.Response(status=400)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 class PartnerService:
     """The partner endpoint (payments, requests, summaries and lookups only), the
     sender, and the lookup."""
@@ -114,7 +128,7 @@ class PartnerService:
 
     async def start(self, *, send_every: float = SEND_EVERY) -> None:
         if self.listen:
-            app = web.Application(client_max_size=MAX_BODY)
+            app = web.Application(client_max_size=MAX_BODY, middlewares=[_gone_quietly])
             app.router.add_post(PATH, self._payment)
             app.router.add_post(SUMMARY_PATH, self._summary)
             app.router.add_post(REQUEST_PATH, self._request)
