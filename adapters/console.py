@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -146,6 +147,8 @@ class Console:
         self._run = uuid.uuid4().hex[:12]
         self._count = 0
         self._picture_numbers = itertools.count(1)
+        # Partner groups' news is shown from another thread (app.console): a line at a time.
+        self._showing = threading.Lock()
 
     def say(self, name: str, text: str, *, in_group: bool) -> None:
         self._count += 1
@@ -166,10 +169,11 @@ class Console:
         self.show(self.bot.handle(incoming).replies)
 
     def show(self, replies: list[Outgoing]) -> None:
-        for outgoing in replies:
-            picture = self._write_picture(outgoing) if outgoing.image else None
-            print(render(outgoing, picture), file=self.out)
-        self.out.flush()
+        with self._showing:
+            for outgoing in replies:
+                picture = self._write_picture(outgoing) if outgoing.image else None
+                print(render(outgoing, picture), file=self.out)
+            self.out.flush()
         # Shown: the outbox keeps nothing for a later `letsbot run` to send.
         shown = [o.outbox_id for o in replies if o.outbox_id is not None]
         if shown:

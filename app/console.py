@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import re
 import sys
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from adapters.console import NAME, Console, ScriptError, interactive, parse_script
 from app.compose import (
@@ -18,9 +25,13 @@ from app.compose import (
     settings_from,
 )
 from app.logs import quiet_libraries
+from app.run import has_partners
 from letsbot.clock import SystemClock, VirtualClock
 from letsbot.config import GroupSection, Settings, StorageSection
+from letsbot.hub import TransportError
 from letsbot.i18n import catalog
+from letsbot.messages import Outgoing
+from letsbot.partners import PartnerDesk
 from storage.database import upgrade
 
 
@@ -46,12 +57,9 @@ def cmd_console(args: argparse.Namespace) -> int:
     if args.script is None:
         bot = build_bot(settings, engine, SystemClock())
         texts = catalog(settings.group.language)
-        interactive(
-            Console(bot, sys.stdout, pictures=pictures_dir(engine)),
-            input,
-            texts["console.who"] + " ",
-            texts["console.hint"],
-        )
+        console = Console(bot, sys.stdout, pictures=pictures_dir(engine))
+        with partners_beside(settings, path, engine, console):
+            interactive(console, input, texts["console.who"] + " ", texts["console.hint"])
         return 0
 
     try:
@@ -71,6 +79,64 @@ def cmd_console(args: argparse.Namespace) -> int:
     bot = build_bot(settings, engine, clock)
     Console(bot, sys.stdout, clock, pictures_dir(engine)).run_script(steps)
     return 0
+
+
+@contextlib.contextmanager
+def partners_beside(
+    settings: Settings, path: Path, engine: Engine, console: Console
+) -> Iterator[None]:
+    """With partner groups, their endpoint (``partners.listen``) and the sender run
+    beside the chat, as in ``letsbot run``, on a thread of their own: two groups can
+    trade from two terminals. What they have to say is printed when it comes."""
+    if not (settings.partners.listen or has_partners(engine)):
+        yield
+        return
+    from app.partner_http import PartnerService
+    from app.partners import signing_key
+
+    bot = console.bot
+    key = signing_key(settings, path, engine)
+    desk = PartnerDesk(settings, bot.uow, bot.clock, bot.translators, bot.outbox, key)
+    service = PartnerService(desk, _Printed(console), settings.partners.listen)
+    loop = asyncio.new_event_loop()
+    started: Future[None] = Future()
+
+    def serve() -> None:
+        try:
+            loop.run_until_complete(service.start())
+        except BaseException as error:  # the address is taken: said, and no chat
+            started.set_exception(error)
+            loop.close()
+            return
+        started.set_result(None)
+        loop.run_forever()
+        loop.run_until_complete(service.stop())
+        loop.close()
+
+    thread = threading.Thread(target=serve, name="partners", daemon=True)
+    thread.start()
+    try:
+        started.result()
+    except TransportError as error:
+        raise CliError(str(error)) from None
+    bot.partner_lookup = service.look_up  # "Tine (GE-012)" in the question
+    try:
+        yield
+    finally:
+        bot.partner_lookup = None
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+
+
+class _Printed:
+    """A partner group's news (a payment arrived, one booked back), shown as it comes."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def post(self, outgoing: Outgoing) -> None:
+        print(file=self.console.out)  # off the line being typed
+        self.console.show([outgoing])
 
 
 def demo() -> int:

@@ -15,12 +15,14 @@ import ssl
 import threading
 import urllib.parse
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
 
 from aiohttp import web
 
 from letsbot.domain import LookedUp, Partner
 from letsbot.errors import Busy
-from letsbot.hub import Hub, TransportError
+from letsbot.hub import TransportError
 from letsbot.messages import Outgoing
 from letsbot.partner_check import SUMMARY_PATH, answer_summary
 from letsbot.partner_lookup import MEMBER_PATH, Lookups
@@ -108,20 +110,31 @@ async def _gone_quietly(request: web.Request, handler: Handler) -> web.StreamRes
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+class Poster(Protocol):
+    """Where what the partner service has to say goes: ``letsbot run``'s hub, or the
+    terminal of ``letsbot console``."""
+
+    def post(self, outgoing: Outgoing) -> None: ...
+
+
 class PartnerService:
     """The partner endpoint (payments, requests, summaries and lookups only), the
     sender, and the lookup."""
 
-    def __init__(self, desk: PartnerDesk, hub: Hub | None, listen: str) -> None:
+    def __init__(self, desk: PartnerDesk, hub: Poster | None, listen: str) -> None:
         self.desk = desk
         self.hub = hub
         self.listen = listen
         self.runner: web.AppRunner | None = None
         self.sender: asyncio.Task[None] | None = None
+        # Everything sent to partners goes out on this one thread, in turn: a payment
+        # booked just now straight from the thread that booked it, and each look for
+        # what is due. Its own thread: the endpoint's threads stay free to answer a
+        # partner that sends at the same time, and its kept connections are reused.
+        self.sending = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partner-send")
         self.port = 0
-        self.waits = asyncio.Event()  # a payment was booked: send now
-        self.claimed: list[Claimed] = []  # booked here just now, to send at once
-        self.look_now = False  # something else waits to be sent (a request): look at once
+        self.waits = asyncio.Event()  # something else waits to be sent (a request)
+        self.look_now = False  # ... so look at once
         self.rounds = 0  # looks for due payments done
         self.unlisten: Callable[[], None] | None = None
         self.lookups = Lookups(desk)
@@ -150,7 +163,13 @@ class PartnerService:
             loop = asyncio.get_running_loop()
 
             def wake(claimed: Claimed | None) -> None:  # from the thread that booked it
-                loop.call_soon_threadsafe(self._claimed, claimed)
+                # Stopping meanwhile (RuntimeError): sent once its lease is over.
+                with contextlib.suppress(RuntimeError):
+                    if claimed is None:
+                        loop.call_soon_threadsafe(self._look_now)
+                        return
+                    sending = self.sending.submit(self.desk.send_claimed, [claimed], http_send)
+                    sending.add_done_callback(functools.partial(self._sent_claimed, loop))
 
             self.unlisten = when_payment_waits(self.desk.prefix, wake)
             self.sender = loop.create_task(self._send_loop(send_every))
@@ -207,31 +226,35 @@ class PartnerService:
             partner, code, lambda url, body: http_send(url, body, LOOKUP_TIMEOUT)
         )
 
-    def _claimed(self, claimed: Claimed | None) -> None:
-        if claimed is None:
-            self.look_now = True
-        else:
-            self.claimed.append(claimed)
+    def _look_now(self) -> None:
+        self.look_now = True
         self.waits.set()
 
+    def _sent_claimed(self, loop: asyncio.AbstractEventLoop, done: Future[list[Outgoing]]) -> None:
+        """On the sending thread: what the answer means said, on the loop."""
+        if done.cancelled():  # stopped first: sent again once its lease is over
+            return
+        if done.exception() is not None:
+            log.error("sending a partner payment failed; trying again", exc_info=done.exception())
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the outbox sends them
+            loop.call_soon_threadsafe(self._post, done.result())
+
     async def send_round(self) -> None:
-        self._post(await asyncio.to_thread(self.desk.send_due, http_send))
-        self._post(await asyncio.to_thread(send_due_requests, self.desk, http_send))
+        loop = asyncio.get_running_loop()
+        self._post(await loop.run_in_executor(self.sending, self.desk.send_due, http_send))
+        self._post(
+            await loop.run_in_executor(self.sending, send_due_requests, self.desk, http_send)
+        )
 
     async def _send_loop(self, every: float) -> None:
-        """New payments as soon as they are booked; a look for what is due (retries,
-        requests) every ``every`` s, and at once when a request was made.
-
-        One sending thread at a time: both partners' bots sending to each other at
-        once still leave each other threads to answer with."""
+        """A look for what is due (retries, requests) every ``every`` s, and at once
+        when a request was made (a payment booked here is sent as it is booked)."""
         loop = asyncio.get_running_loop()
         next_look = loop.time()
         while True:
             self.waits.clear()
             try:
-                if self.claimed:
-                    claimed, self.claimed = self.claimed, []
-                    self._post(await asyncio.to_thread(self.desk.send_claimed, claimed, http_send))
                 if self.look_now or loop.time() >= next_look:
                     self.look_now = False
                     await self.send_round()
@@ -239,7 +262,7 @@ class PartnerService:
                     next_look = loop.time() + every
             except Exception:  # what was claimed is sent again when its lease is over
                 log.exception("sending partner payments failed; trying again")
-            if not self.claimed and not self.look_now:
+            if not self.look_now:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.waits.wait(), max(next_look - loop.time(), 0))
 
@@ -256,5 +279,7 @@ class PartnerService:
         if self.sender is not None:
             self.sender.cancel()
             await asyncio.gather(self.sender, return_exceptions=True)
+        # A send under way ends within TIMEOUT; what was not sent is sent after a restart.
+        self.sending.shutdown(wait=False, cancel_futures=True)
         if self.runner is not None:
             await self.runner.cleanup()

@@ -126,18 +126,24 @@ class Context:
     def yes_no(self, t: Translator) -> tuple[Choice, ...]:
         return yes_no(t)
 
-    def reply(self, text: str, *, choices: tuple[Choice, ...] = ()) -> None:
+    def reply(
+        self, text: str, *, choices: tuple[Choice, ...] = (), held_as: str | None = None
+    ) -> None:
         """Answer the sender where they wrote (or privately, for private commands).
 
-        ``choices`` offers commands anyone may press.
+        ``choices`` offers commands anyone may press; ``held_as``: see Outgoing.
         """
         target, reply_to = self.reply_target()
-        self.replies.append(Outgoing(target, text, choices, None, reply_to, language=self.language))
+        self.replies.append(
+            Outgoing(target, text, choices, None, reply_to, language=self.language, held_as=held_as)
+        )
 
-    def reply_privately(self, text: str) -> None:
+    def reply_privately(self, text: str, *, held_as: str | None = None) -> None:
         """Answer the sender in their direct chat, wherever they wrote."""
         person = ToPerson(self.incoming.sender)
-        self.replies.append(Outgoing(person, text, (), None, None, language=self.language))
+        self.replies.append(
+            Outgoing(person, text, (), None, None, language=self.language, held_as=held_as)
+        )
 
     def reply_target(self) -> tuple[ToChat | ToPerson, str | None]:
         if (self.private or self.incoming.pressed) and self.incoming.chat.is_group:

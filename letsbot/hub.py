@@ -20,11 +20,12 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from letsbot.errors import Busy
 from letsbot.messages import Incoming, Outgoing, Result, Target, ToAllGroups, ToChat
+from letsbot.outbox import HOLD
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ class Hub:
         self._sent: list[int] = []  # outbox ids sent, to mark in the database
         self._marking: set[int] = set()  # sent, not yet marked: never taken up again
         self._marker: asyncio.Task[None] | None = None
+        # Messages held back (Outgoing.held_as), by key, with the message they answer.
+        self._held: dict[str, tuple[Outgoing, Incoming | None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     def add(self, transport: Transport) -> None:
@@ -184,6 +187,14 @@ class Hub:
 
     def post(self, outgoing: Outgoing, origin: Incoming | None = None) -> None:
         """Queue one message for the transport(s) of its target."""
+        if outgoing.overtakes is not None:
+            self._drop_held(outgoing.overtakes)
+        if outgoing.held_as is not None and outgoing.outbox_id is not None:
+            self._held[outgoing.held_as] = (outgoing, origin)
+            asyncio.get_running_loop().call_later(
+                HOLD.total_seconds(), self._release, outgoing.held_as
+            )
+            return
         target = outgoing.target
         if isinstance(target, ToAllGroups):
             chosen = list(self.transports.values())
@@ -234,6 +245,19 @@ class Hub:
             lane.popleft()
         del self._lanes[key]  # no await since the last check: nothing was added meanwhile
 
+    def _release(self, key: str) -> None:
+        """A held message not overtaken meanwhile: sent now."""
+        found = self._held.pop(key, None)
+        if found is not None:
+            outgoing, origin = found
+            self.post(replace(outgoing, held_as=None), origin)
+
+    def _drop_held(self, key: str) -> None:
+        """A held message overtaken: never sent, and marked so in the outbox."""
+        found = self._held.pop(key, None)
+        if found is not None and found[0].outbox_id is not None:
+            self._mark_sent(found[0].outbox_id)
+
     # the outbox ---------------------------------------------------------------------
     def _settle(self, outbox_id: int, sent: bool) -> None:
         """One transport is done with an outbox message; mark it sent when all are."""
@@ -248,6 +272,9 @@ class Hub:
             # Left unsent: once its lease runs out, a sweep tries again (a few times).
             self._failed.discard(outbox_id)
             return
+        self._mark_sent(outbox_id)
+
+    def _mark_sent(self, outbox_id: int) -> None:
         self._sent.append(outbox_id)
         self._marking.add(outbox_id)
         if self._marker is None or self._marker.done():
@@ -277,8 +304,9 @@ class Hub:
             self._marker = asyncio.create_task(self._mark(), name="outbox marks")
         for outgoing in await asyncio.to_thread(self.bot.unsent, sorted(self.transports)):
             outbox_id = outgoing.outbox_id
-            if outbox_id in self._waiting or outbox_id in self._marking:
-                continue  # already on its way here
+            held = {message.outbox_id for message, _ in self._held.values()}
+            if outbox_id in self._waiting or outbox_id in self._marking or outbox_id in held:
+                continue  # already on its way here, or held back here
             self.post(outgoing)
 
     async def _sweep_forever(self) -> None:
@@ -299,6 +327,8 @@ class Hub:
 
     async def drain(self, timeout: float) -> int:
         """Wait until every queued message is sent; the number still unsent at the timeout."""
+        for key in list(self._held):  # nothing will overtake them now
+            self._release(key)
         if self._workers:
             await asyncio.wait(set(self._workers), timeout=timeout)
         unsent = sum(len(lane) for lane in self._lanes.values())

@@ -123,6 +123,12 @@ class Outgoing:
     # The outbox row that holds this message (letsbot.outbox): marked sent once
     # delivered; the Matrix adapter derives its transaction id from it.
     outbox_id: int | None = field(default=None, compare=False)
+    # News that may be overtaken at once ("on its way" when it has arrived by then):
+    # the hub holds it back for ``letsbot.outbox.HOLD`` under this key, and drops it
+    # when a message that ``overtakes`` the key comes meanwhile. Neither is kept in
+    # the outbox: after a restart a held message is sent at once.
+    held_as: str | None = field(default=None, compare=False)
+    overtakes: str | None = field(default=None, compare=False)
 
 
 class Outcome(enum.StrEnum):

@@ -41,6 +41,9 @@ MAX_ATTEMPTS = 5
 # days: ids are never reused, and the homeserver forgets transaction ids sooner.
 KEEP = timedelta(days=2)
 BATCH = 100  # rows claimed per sweep
+# How long a message held back (``Outgoing.held_as``) waits to be overtaken; its row
+# is leased only this long, so after a crash it is sent at once.
+HOLD = timedelta(seconds=2)
 
 
 def platform_of(target: Target) -> str | None:
@@ -119,13 +122,18 @@ class Outbox:
         """Write ``posts`` into the outbox in ``store``'s transaction; each carries its row id."""
         now = self.clock.now()
         stored = [post for post in posts if post.image is None and post.outbox_id is None]
-        ids = store.outbox.add_outgoing(
-            messages=[(platform_of(post.target), encode(post)) for post in stored],
-            owner=self.owner,
-            at=now,
-            lease_until=now + LEASE,
-        )
-        row_of = {id(post): row for post, row in zip(stored, ids, strict=True)}
+        row_of: dict[int, int] = {}
+        for held in (False, True):
+            these = [post for post in stored if (post.held_as is not None) is held]
+            if not these:
+                continue
+            ids = store.outbox.add_outgoing(
+                messages=[(platform_of(post.target), encode(post)) for post in these],
+                owner=self.owner,
+                at=now,
+                lease_until=now + (HOLD if held else LEASE),
+            )
+            row_of.update({id(post): row for post, row in zip(these, ids, strict=True)})
         return [
             replace(post, outbox_id=row_of[id(post)]) if id(post) in row_of else post
             for post in posts

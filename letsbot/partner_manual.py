@@ -164,6 +164,7 @@ def _done(ctx: Context, payment: PartnerPayment, partner: Partner) -> None:
             group=partner.name,
             theirs=their_amount(payment.their_amount, partner, t.language),
             id=payment.transfer_id,
+            balance=t.amount(payer.balance),
         ),
     )
     ctx.tell_coordinators(

@@ -71,7 +71,7 @@ from letsbot.ledger import (
 from letsbot.messages import Outgoing, ToPerson
 from letsbot.outbox import Outbox
 from letsbot.ports import Store, UnitOfWork
-from letsbot.posting import LimitRefused, post
+from letsbot.posting import LimitRefused, Posted, post
 from letsbot.registry import REGISTRY
 from letsbot.signing import SigningKey, canonical_json, sign_object, verify_object
 from letsbot.text import strip_controls
@@ -324,8 +324,15 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
             code=data["to"],
             group=partner.name,
             balance=ctx.t.amount(posted.payer_after),
-        )
+        ),
+        # Most payments arrive within the hold: then the payer reads only "Aangekomen".
+        held_as=on_way_key(payment) if sender is not None else None,
     )
+
+
+def on_way_key(payment: PartnerPayment) -> str:
+    """What the payer's "on its way" is held as, and what its outcome overtakes."""
+    return f"partner-on-way:{payment.payment_id}"
 
 
 def digest(message: dict[str, Any]) -> str:
@@ -397,12 +404,18 @@ class PartnerDesk(Job):
     # receiving
 
     def open_message(
-        self, body: bytes, kind: str, id_key: str | None = None, refuse: Refuse | None = None
+        self,
+        body: bytes,
+        kind: str,
+        id_key: str | None = None,
+        refuse: Refuse | None = None,
+        store: Store | None = None,
     ) -> Opened | Reply:
         """A partner's signed message of ``kind``, checked as every path checks it: JSON,
         from a partner group that has a bot, its signature, sent within
         ``partners.window``, this version, to this group. Else the refusal (``refuse``,
-        by default ``_refused``), logged once; the path checks its own fields after."""
+        by default ``_refused``), logged once; the path checks its own fields after.
+        The partner is read in ``store``'s transaction if given, else in one of its own."""
         refuse = refuse or self._refused
         try:
             message = json.loads(body)
@@ -412,8 +425,13 @@ class PartnerDesk(Job):
             return refuse(400, "not a JSON object", None, None)
         sender = message.get("from")
         its_id = message.get(id_key) if id_key else None
-        with self.uow.transaction() as store:
-            partner = store.partners.partner_by_prefix(sender) if isinstance(sender, str) else None
+        partner = None
+        if isinstance(sender, str):
+            if store is not None:
+                partner = store.partners.partner_by_prefix(sender)
+            else:
+                with self.uow.transaction() as reading:
+                    partner = reading.partners.partner_by_prefix(sender)
         if partner is None or partner.removed or partner.manual:  # a group on eLAND sends none
             return refuse(403, "unknown group", sender, its_id)
         if not verify_object(message, partner.public_key):
@@ -432,7 +450,12 @@ class PartnerDesk(Job):
 
     def receive(self, body: bytes) -> Reply:
         """A partner's payment: booked at most once, answered with a signed answer."""
-        opened = self.open_message(body, "payment", "payment_id")
+        # One transaction from reading the partner to the answer: the payer waits for it.
+        with self.uow.transaction() as store:
+            return self._receive(store, body)
+
+    def _receive(self, store: Store, body: bytes) -> Reply:
+        opened = self.open_message(body, "payment", "payment_id", store=store)
         if isinstance(opened, Reply):
             return opened
         message, partner, now = opened.message, opened.partner, opened.now
@@ -459,7 +482,7 @@ class PartnerDesk(Job):
         # (a right-to-left override ...), as for what members type here.
         for key in ("payer", "payer_name", "description"):
             message[key] = strip_controls(message[key])
-        return self._book(partner, message, asked, amount, expires_at, now)
+        return self._book(store, partner, message, asked, amount, expires_at, now)
 
     def _refused(self, status: int, why: str, sender: object, payment_id: object) -> Reply:
         # Logged once per message, never its content: it may be anyone's.
@@ -473,6 +496,7 @@ class PartnerDesk(Job):
 
     def _book(
         self,
+        store: Store,
         partner: Partner,
         message: dict[str, Any],
         asked: str,
@@ -482,61 +506,63 @@ class PartnerDesk(Job):
     ) -> Reply:
         payment_id: str = message["payment_id"]
         posts: list[Outgoing] = []
-        with self.uow.transaction() as store:
-            number = MemberCode.number_in(message["receiver"], self.prefix)
-            receiver = store.members.member_by_number(number) if number is not None else None
-            wanted = [partner.account_id] + ([receiver.id] if receiver is not None else [])
-            # Every delivery of a payment takes the partner account's lock first: two at
-            # once take turns, and the second finds the first's answer.
-            locked = store.members.lock_members(sorted(set(wanted)))
-            before = store.partners.incoming_answer(partner.id, payment_id)
-            if before is not None:
-                if before.digest != asked:
-                    return self._refused(409, "payment id replayed", partner.prefix, payment_id)
-                return Reply(200, self._answer_for(store, partner, payment_id, before, now), [])
-            partner = store.partners.partner(partner.id) or partner  # as it stands now
-            reason = self._reason(partner, receiver, locked, amount, expires_at, now)
-            transfer_id: int | None = None
-            if reason is None and receiver is not None:
-                try:
-                    posted = post(
-                        store,
-                        payer_id=partner.account_id,
-                        receiver_id=receiver.id,
-                        amount=amount,
-                        description=self._description(message),
-                        kind=TransferKind.PAYMENT,
-                        at=now,
-                        booked_by_id=None,
-                        event_key=f"partner-in:{partner.prefix}:{payment_id}",
-                        limits=self.settings.group_limits,
-                        locked=locked,
-                    )
-                except LimitRefused as refused:
-                    own = refused.breach.member.id == partner.account_id
-                    reason = "cap" if own else "limit"
-                else:
-                    transfer_id = posted.transfer.id
-                    posts += self._received(
-                        store, partner, message, posted.transfer.id, posted.receiver_after
-                    )
-            answer = IncomingAnswer(asked, "refused" if reason else "booked", reason, transfer_id)
-            store.partners.add_incoming(
-                partner_id=partner.id, payment_id=payment_id, answer=answer, at=now
-            )
-            body = self._answer_for(store, partner, payment_id, answer, now)
-            posts = self.outbox.queue(store, posts)
+        number = MemberCode.number_in(message["receiver"], self.prefix)
+        receiver = store.members.member_by_number(number) if number is not None else None
+        wanted = [partner.account_id] + ([receiver.id] if receiver is not None else [])
+        # Every delivery of a payment takes the partner account's lock first: two at
+        # once take turns, and the second finds the first's answer.
+        locked = store.members.lock_members(sorted(set(wanted)))
+        before = store.partners.incoming_answer(partner.id, payment_id)
+        if before is not None:
+            if before.digest != asked:
+                return self._refused(409, "payment id replayed", partner.prefix, payment_id)
+            return Reply(200, self._answer_for(store, partner, payment_id, before, now), [])
+        partner = store.partners.partner(partner.id) or partner  # as it stands now
+        reason = self._reason(partner, receiver, locked, amount, expires_at, now)
+        transfer_id: int | None = None
+        name = None
+        if reason is None and receiver is not None:
+            try:
+                posted = post(
+                    store,
+                    payer_id=partner.account_id,
+                    receiver_id=receiver.id,
+                    amount=amount,
+                    description=self._description(message),
+                    kind=TransferKind.PAYMENT,
+                    at=now,
+                    booked_by_id=None,
+                    event_key=f"partner-in:{partner.prefix}:{payment_id}",
+                    limits=self.settings.group_limits,
+                    locked=locked,
+                )
+            except LimitRefused as refused:
+                own = refused.breach.member.id == partner.account_id
+                reason = "cap" if own else "limit"
+            else:
+                transfer_id, name = posted.transfer.id, posted.receiver.name
+                posts += self._received(store, partner, message, posted)
+        answer = IncomingAnswer(asked, "refused" if reason else "booked", reason, transfer_id)
+        store.partners.add_incoming(
+            partner_id=partner.id, payment_id=payment_id, answer=answer, at=now
+        )
+        body = self._answer_for(store, partner, payment_id, answer, now, name)
         if reason:
             log.info("partner payment %s from %s refused: %s", payment_id, partner.prefix, reason)
-        return Reply(200, body, posts)
+        return Reply(200, body, self.outbox.queue(store, posts))
 
     def _answer_for(
-        self, store: Store, partner: Partner, payment_id: str, answer: IncomingAnswer, now: datetime
+        self,
+        store: Store,
+        partner: Partner,
+        payment_id: str,
+        answer: IncomingAnswer,
+        now: datetime,
+        name: str | None = None,
     ) -> bytes:
         """The signed answer, signed afresh for a repeat; with the receiver's name as it
-        is now (a forgotten member's is no longer theirs)."""
-        name = None
-        if answer.transfer_id is not None:
+        is now (a forgotten member's is no longer theirs), unless just booked (``name``)."""
+        if name is None and answer.transfer_id is not None:
             transfer = store.ledger.transfer(answer.transfer_id)
             receiver = store.members.member(transfer.receiver_id) if transfer else None
             if receiver is not None and not receiver.forgotten:
@@ -590,12 +616,9 @@ class PartnerDesk(Job):
         store: Store,
         partner: Partner,
         message: dict[str, Any],
-        transfer_id: int,
-        balance: int,
+        posted: Posted,
     ) -> list[Outgoing]:
-        transfer = store.ledger.transfer(transfer_id)
-        receiver = store.members.member(transfer.receiver_id) if transfer else None
-        assert transfer is not None and receiver is not None
+        transfer, receiver, balance = posted.transfer, posted.receiver, posted.receiver_after
 
         def compose(t: Translator) -> str:
             return t(
@@ -757,9 +780,11 @@ class PartnerDesk(Job):
                     group=partner.name,
                     theirs=their_amount(payment.their_amount, partner, t.language),
                     id=payment.transfer_id,
+                    balance=t.amount(payer.balance),
                 )
 
-            return self.outbox.queue(store, self._tell(store, payer, compose))
+            told = self._tell(store, payer, compose, overtakes=on_way_key(payment))
+            return self.outbox.queue(store, told)
 
     def _reverse(self, payment: PartnerPayment, partner: Partner, reason: str) -> list[Outgoing]:
         """Book the first booking back, once, and tell the payer why."""
@@ -802,11 +827,14 @@ class PartnerDesk(Job):
                 )
 
             log.info("partner payment %s booked back: %s", payment.payment_id, reason)
-            return self.outbox.queue(store, self._tell(store, payer, compose))
+            told = self._tell(store, payer, compose, overtakes=on_way_key(payment))
+            return self.outbox.queue(store, told)
 
-    def _tell(self, store: Store, member: Member, compose: Compose) -> list[Outgoing]:
+    def _tell(
+        self, store: Store, member: Member, compose: Compose, overtakes: str | None = None
+    ) -> list[Outgoing]:
         found = store.members.identities(member.id)
         if not found:
             return []
         t = self.translators[member.language or self.settings.group.language]
-        return [Outgoing(ToPerson(found[0]), compose(t), language=t.language)]
+        return [Outgoing(ToPerson(found[0]), compose(t), language=t.language, overtakes=overtakes)]

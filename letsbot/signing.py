@@ -9,6 +9,7 @@ import json
 import secrets
 from typing import Any, Self
 
+import vodozemac
 from Crypto.Signature import eddsa
 
 
@@ -70,9 +71,12 @@ def verify_object(value: dict[str, Any], public: str) -> bool:
     if not isinstance(signature, str):
         return False
     body = {k: v for k, v in value.items() if k != "signature"}
+    # vodozemac's check (Rust) takes a tenth of pycryptodome's: each payment between
+    # groups is checked on both sides while its payer waits.
     try:
-        checker = eddsa.new(eddsa.import_public_key(unb64(public)), "rfc8032")
-        checker.verify(canonical_json(body), unb64(signature))
-    except (ValueError, TypeError):
+        vodozemac.Ed25519PublicKey.from_base64(public).verify_signature(
+            canonical_json(body), vodozemac.Ed25519Signature.from_base64(signature)
+        )
+    except (ValueError, TypeError):  # its exceptions are ValueErrors
         return False
     return True

@@ -28,6 +28,7 @@ from storage.tables import (
 )
 
 _REVERSAL = transfers.alias("reversal")
+_ADD_OUTGOING = insert(partner_outgoing).returning(*partner_outgoing.c)
 
 
 def _stands(transfer_id: Any) -> Any:
@@ -214,12 +215,9 @@ class SqlPartners:
     def add_outgoing_payment(
         self, *, state: PartnerState = PartnerState.SENDING, **fields: Any
     ) -> PartnerPayment:
-        row_id = self.db.execute(
-            insert(partner_outgoing)
-            .values(**{"state": state.value, "tries": 0, **fields})
-            .returning(partner_outgoing.c.id)
-        ).scalar_one()
-        row = self.db.execute(select(partner_outgoing).where(partner_outgoing.c.id == row_id)).one()
+        # The values as parameters of one cached statement: a payment across is booked
+        # while its payer waits, and building the statement anew took longer than running it.
+        row = self.db.execute(_ADD_OUTGOING, {"state": state.value, "tries": 0, **fields}).one()
         return _payment(row)
 
     def outgoing_payment(self, payment_id: str) -> PartnerPayment | None:
@@ -311,15 +309,16 @@ class SqlPartners:
         at: datetime,
     ) -> None:
         self.db.execute(
-            insert(partner_incoming).values(
-                partner_id=partner_id,
-                payment_id=payment_id,
-                digest=answer.digest,
-                status=answer.status,
-                reason=answer.reason,
-                transfer_id=answer.transfer_id,
-                created_at=at,
-            )
+            insert(partner_incoming),
+            {
+                "partner_id": partner_id,
+                "payment_id": payment_id,
+                "digest": answer.digest,
+                "status": answer.status,
+                "reason": answer.reason,
+                "transfer_id": answer.transfer_id,
+                "created_at": at,
+            },
         )
 
     # payment requests
