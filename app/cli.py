@@ -251,6 +251,12 @@ def add_partner_parser(commands: Any) -> None:
         " (exit status 1 when they differ)",
     )
     check.add_argument("prefix", metavar="PREFIX", nargs="?", help="only this partner group")
+    rebook = sub.add_parser(
+        "rebook",
+        help="book again a payment that was booked back here but stands at the partner"
+        " group ('partner check' names it); its bot is asked first",
+    )
+    rebook.add_argument("payment_id", metavar="PAYMENT_ID")
     for word, what in (
         ("pause", "stop payments with a partner group for now"),
         ("resume", "allow payments with a paused partner group again"),

@@ -88,6 +88,10 @@ def cmd_partner(args: argparse.Namespace) -> int:
         from app.partner_check import cmd_partner_check
 
         return cmd_partner_check(settings, config_path(args), engine, args.prefix)
+    if args.partner_command == "rebook":
+        from app.partner_check import rebook
+
+        return rebook(settings, config_path(args), engine, args.payment_id)
     uow = SqlUnitOfWork(engine)
     now = datetime.now(UTC)
     if args.partner_command == "list":

@@ -222,7 +222,7 @@ class PartnerCheck:
         try:
             for _ in range(TRIES):
                 ours = self._ours(partner)
-                theirs = self._ask(partner, ours)
+                theirs = self._ask(partner, [*ours.sending, *ours.reversed])
                 again, booked_here = self._ours_and(partner, theirs.side)
                 if again == ours:
                     break
@@ -251,7 +251,13 @@ class PartnerCheck:
         late_before = self.clock.now() - self.settings.partners.window
         return partners.trade_side(partner, late_before=late_before, limit=LIMIT)
 
-    def _ask(self, partner: Partner, ours: TradeSide) -> Theirs:
+    def booked_there(self, partner: Partner, payment_id: str) -> bool:
+        """Whether the partner's bot says payment ``payment_id`` is booked there and
+        stands; raises Unanswered when it doesn't say."""
+        return payment_id in self._ask(partner, [payment_id]).booked
+
+    def _ask(self, partner: Partner, ask: list[str]) -> Theirs:
+        """The partner's signed summary, with which of the payment ids ``ask`` stand there."""
         nonce = secrets.token_hex(16)
         request = sign_object(
             {
@@ -261,7 +267,7 @@ class PartnerCheck:
                 "to": partner.prefix,
                 "sent_at": _iso(self.clock.now()),
                 "nonce": nonce,
-                "ask": [*ours.sending, *ours.reversed],
+                "ask": ask,
             },
             self.key,
         )
@@ -367,8 +373,9 @@ def compare(
         return Check.failed(
             name,
             f"payment(s) {', '.join(there_not_here)} booked at {group} but booked back here",
-            f"settle it with {group}'s coordinators: the payer here has it back, and the"
-            " receiver there has it too",
+            "the payer here has it back, and the receiver there has it too: book it again"
+            f" here with 'letsbot partner rebook {there_not_here[0]}' (the payer is told),"
+            f" or settle it otherwise with {group}'s coordinators",
         )
     here_not_there = sorted(set(booked_here) & set(side.reversed))
     if here_not_there:
@@ -376,8 +383,9 @@ def compare(
             name,
             f"payment(s) {', '.join(here_not_there)} from {group} booked here but booked back"
             " there",
-            f"settle it with {group}'s coordinators: the payer there has it back, and the"
-            " receiver here has it too ('letsbot export partner-payments' names its transfer)",
+            "the payer there has it back, and the receiver here has it too: ask"
+            f" {group}'s coordinators to book it again there with 'letsbot partner rebook"
+            f" {here_not_there[0]}'",
         )
     arrived = theirs.booked & set(ours.sending)
     out_count = ours.sent_count + len(arrived)

@@ -385,6 +385,10 @@ def _error(status: int, what: str) -> Reply:
 Send = Callable[[str, bytes], tuple[int, bytes]]
 
 
+class NotRebooked(Exception):
+    """Why a payment can't be booked again (PartnerDesk.rebook): said to the coordinator."""
+
+
 class PartnerDesk(Job):
     """The bot's side of every partnership: what it sends, and what it receives."""
 
@@ -632,6 +636,70 @@ class PartnerDesk(Job):
             )
 
         return self._tell(store, receiver, compose)
+
+    # settling by hand
+
+    def rebook(self, payment_id: str) -> int:
+        """A payment booked back here that its partner booked after all (the two servers'
+        clocks were further apart than ``partners.window``), booked again here as it was
+        first, so both groups' books agree; its payer is told. The new transfer's id.
+
+        The caller has asked the partner's bot that it stands there."""
+        now = self.clock.now()
+        with self.uow.transaction() as store:
+            payment = store.partners.outgoing_payment(payment_id)
+            if payment is None:
+                raise NotRebooked(f"no payment {payment_id} to a partner group here")
+            partner = store.partners.partner(payment.partner_id)
+            assert partner is not None
+            locked = store.members.lock_members(sorted({payment.payer_id, partner.account_id}))
+            payment = store.partners.outgoing_payment(payment_id) or payment  # under the lock
+            if payment.state is not PartnerState.REVERSED:
+                raise NotRebooked(f"payment {payment_id} is {payment.state.value}, not booked back")
+            group = self.translators[self.settings.group.language]
+            try:
+                posted = post(
+                    store,
+                    payer_id=payment.payer_id,
+                    receiver_id=partner.account_id,
+                    amount=payment.amount,
+                    description=group(
+                        "partner.rebook_description",
+                        description=payment.description,
+                        code=payment.receiver_code,
+                        group=partner.name,
+                        id=payment.transfer_id,
+                    ),
+                    kind=TransferKind.PAYMENT,
+                    at=now,
+                    booked_by_id=None,
+                    event_key=f"partner-again:{payment_id}",
+                    limits=self.settings.group_limits,
+                    locked=locked,
+                )
+            except LimitRefused:
+                payer = locked[payment.payer_id]
+                raise NotRebooked(
+                    f"{payer.name}'s limits don't allow it (balance {payer.balance}, the payment"
+                    f" {payment.amount}): change them first, or settle it otherwise with"
+                    f" {partner.name}'s coordinators"
+                ) from None
+            store.partners.rebook_payment(payment.id, posted.transfer.id, at=now)
+
+            def compose(t: Translator) -> str:
+                return t(
+                    "partner.rebooked",
+                    amount=t.amount(payment.amount),
+                    code=payment.receiver_code,
+                    group=partner.name,
+                    id=payment.transfer_id,
+                    new=posted.transfer.id,
+                    balance=t.amount(posted.payer_after),
+                )
+
+            self.outbox.queue(store, self._tell(store, posted.payer, compose))
+        log.info("partner payment %s booked again as #%s", payment_id, posted.transfer.id)
+        return posted.transfer.id
 
     # sending
 

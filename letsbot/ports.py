@@ -746,6 +746,11 @@ class Partners(Protocol):
         """BOOKED or REVERSED, from ``was``; False when it was settled before (the claim)."""
         ...
 
+    def rebook_payment(self, row_id: int, transfer_id: int, *, at: datetime) -> bool:
+        """A payment booked back here and booked there after all, booked again here as
+        ``transfer_id``: BOOKED from REVERSED; False when it wasn't booked back."""
+        ...
+
     def incoming_answer(self, partner_id: int, payment_id: str) -> IncomingAnswer | None:
         """What a payment received before was answered, if it was."""
         ...

@@ -289,6 +289,19 @@ class SqlPartners:
         )
         return bool(done.rowcount)
 
+    def rebook_payment(self, row_id: int, transfer_id: int, *, at: datetime) -> bool:
+        done = self.db.execute(
+            update(partner_outgoing)
+            .where(
+                partner_outgoing.c.id == row_id,
+                partner_outgoing.c.state == PartnerState.REVERSED.value,
+            )
+            .values(
+                state=PartnerState.BOOKED.value, reason=None, transfer_id=transfer_id, settled_at=at
+            )
+        )
+        return bool(done.rowcount)
+
     def incoming_answer(self, partner_id: int, payment_id: str) -> IncomingAnswer | None:
         row = self.db.execute(
             select(partner_incoming).where(

@@ -182,12 +182,77 @@ async def test_booked_there_and_booked_back_here_fails(
     assert status == 1
     assert said == (
         f"FAIL  trade with GE: payment(s) {payment.payment_id} booked at LETS Gent but"
-        " booked back here; fix: settle it with LETS Gent's coordinators: the payer here has"
-        " it back, and the receiver there has it too"
+        " booked back here; fix: the payer here has it back, and the receiver there has it"
+        f" too: book it again here with 'letsbot partner rebook {payment.payment_id}' (the"
+        " payer is told), or settle it otherwise with LETS Gent's coordinators"
     )
     status, said = await check(gent, capsys)
     assert status == 1
     assert f"{payment.payment_id} from LETS Durme booked here but booked back there" in said
+    assert f"'letsbot partner rebook {payment.payment_id}'" in said
+
+
+async def rebook(group: Group, capsys: pytest.CaptureFixture[str], *words: str) -> tuple[int, str]:
+    """``letsbot partner rebook``, from a thread: the partner's endpoint runs on this loop."""
+    capsys.readouterr()
+    status = await asyncio.to_thread(group.cli, "partner", "rebook", *words)
+    said = capsys.readouterr()
+    return status, (said.out + said.err).strip()
+
+
+async def test_a_payment_booked_there_after_being_booked_back_is_booked_again(
+    groups: tuple[Group, Group], capsys: pytest.CaptureFixture[str]
+) -> None:
+    durme, gent = groups
+    both_now(durme, gent)
+    await pay(durme, "jan", tine_code(gent), 30, send=False)
+    [(payment, partner, message)] = durme.desk.due()
+    clock = durme.driver.clock
+    clock.set(clock.now() + timedelta(hours=2))  # no answer for too long: booked back
+    durme.shown(durme.desk.answered(payment, partner, 0, b""))
+    both_now(durme)
+    assert json.loads(gent.desk.receive(message).body)["status"] == "booked"
+    assert durme.driver.balance("jan") == 0  # booked back here, booked there
+    before = untouched(durme)
+    status, said = await rebook(durme, capsys, "nope")
+    assert (status, said) == (
+        2,
+        "letsbot: no payment nope to a partner group here (its id is in"
+        " 'letsbot partner check' and 'letsbot export partner-payments')",
+    )
+    assert untouched(durme) == before
+
+    status, said = await rebook(durme, capsys, payment.payment_id)
+    assert status == 0, said
+    assert said.startswith(f"booked again: payment {payment.payment_id} to LETS Gent, #")
+    assert durme.driver.balance("jan") == -30
+    told = durme.rows("SELECT body FROM outbox WHERE sent_at IS NULL ORDER BY id DESC LIMIT 1")
+    assert "is daar toch aangekomen, nadat ze hier was teruggeboekt" in told[0][0]
+    assert "Je saldo is nu -30 pluimen" in told[0][0]
+    assert (await check(durme, capsys))[0] == 0
+    assert (await check(gent, capsys))[0] == 0
+    durme.ledger_sums_to_zero()
+
+    # Twice is once; a payment the partner refused stays booked back.
+    before = untouched(durme)
+    status, said = await rebook(durme, capsys, payment.payment_id)
+    assert (status, said) == (
+        2,
+        f"letsbot: payment {payment.payment_id} is booked, not booked back",
+    )
+    with gent.engine.begin() as connection:  # Tine can receive nothing now
+        connection.execute(text("UPDATE members SET max_balance = 0"))
+    await pay(durme, "jan", tine_code(gent), 30, send=False)
+    assert "teruggeboekt" in await durme.send()
+    [(refused,)] = durme.rows("SELECT payment_id FROM partner_outgoing WHERE state = 'reversed'")
+    before = untouched(durme)
+    status, said = await rebook(durme, capsys, refused)
+    assert (status, said) == (
+        2,
+        f"letsbot: LETS Gent's bot says payment {refused} is not booked there: it stays booked"
+        " back here",
+    )
+    assert untouched(durme) == before
 
 
 async def _ask(gent: Group, message: dict[str, Any], key: SigningKey | None) -> tuple[int, Any]:
