@@ -28,6 +28,8 @@ from storage.tables import (
     listings,
     members,
     notify_optins,
+    partner_outgoing,
+    partner_requests,
     pending,
     platform_state,
     processed,
@@ -171,21 +173,22 @@ def forget_member(db: Connection, member_id: int, placeholder: str, at: datetime
 
 
 def _scrub_descriptions(db: Connection, member_id: int, name: str, placeholder: str) -> None:
-    """Their name, where someone wrote it in the description of one of their transfers."""
+    """Their name, where someone wrote it in the description of one of their transfers,
+    of their payments to partner groups, or of payment requests between groups to or
+    from them."""
     pattern = name_pattern(name)
     if pattern is None:
         return
-    rows = db.execute(
-        select(transfers.c.id, transfers.c.description).where(
-            or_(transfers.c.payer_id == member_id, transfers.c.receiver_id == member_id)
-        )
-    ).all()
-    for transfer_id, description in rows:
-        scrubbed = pattern.sub(placeholder, description)
-        if scrubbed != description:
-            db.execute(
-                update(transfers).where(transfers.c.id == transfer_id).values(description=scrubbed)
-            )
+    for table, theirs in (
+        (transfers, or_(transfers.c.payer_id == member_id, transfers.c.receiver_id == member_id)),
+        (partner_outgoing, partner_outgoing.c.payer_id == member_id),
+        (partner_requests, partner_requests.c.member_id == member_id),
+    ):
+        rows = db.execute(select(table.c.id, table.c.description).where(theirs)).all()
+        for row_id, description in rows:
+            scrubbed = pattern.sub(placeholder, description)
+            if scrubbed != description:
+                db.execute(update(table).where(table.c.id == row_id).values(description=scrubbed))
 
 
 def _forget_person(db: Connection, platform: str, user_id: str) -> None:

@@ -372,3 +372,35 @@ async def test_a_request_to_a_partner_removed_meanwhile_is_told(
     told = await send_requests(gent)
     assert "is niet gelukt: betalen met die groep staat even stil" in told
     assert states(gent, "out")[0][:2] == ("refused", "paused")
+
+
+async def test_forgetting_a_member_takes_their_name_out_of_trade_with_partners(
+    groups: tuple[Group, Group],
+) -> None:
+    """A payment to a partner group and requests between groups keep their words, as
+    transfers do, but not the forgotten member's name."""
+    durme, gent = groups
+    jan, tine = jan_code(durme), tine_code(gent)
+    durme.driver.say("jan", f"/vraagbetaling {tine} 20 brood van Jan")
+    gent.driver.say("tine", f"/vraagbetaling {jan} 30 soep voor jan")
+    await send_requests(gent)
+    durme.driver.say("jan", "nee")  # Tine's request: declined
+    durme.driver.say("jan", f"/betaal {tine} 30 taart van Jan Claes")
+    durme.driver.say("jan", "ja")
+    assert "Aangekomen" in await durme.send()
+    durme.driver.member("an")
+    durme.driver.say("an", f"/betaal {jan} 30 terug")
+    durme.driver.say("an", "ja")
+    durme.driver.say("jan", "/leave")
+    assert "is gesloten" in durme.driver.say("jan", "ja")
+    durme.driver.say("admin", f"/vergeet {durme.driver.number('jan')}")
+    assert "is vergeten" in durme.driver.say("admin", "ja")
+    kept = [
+        *durme.rows("SELECT description FROM partner_outgoing"),
+        *durme.rows("SELECT description FROM partner_requests ORDER BY id"),
+    ]
+    assert kept == [
+        (f"taart van {jan} Claes",),
+        (f"brood van {jan}",),
+        (f"soep voor {jan}",),
+    ]
