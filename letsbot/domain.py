@@ -465,6 +465,7 @@ class PartnerPayment:
     next_try_at: datetime
     tries: int
     receiver_name: str | None  # as the partner answered
+    request_id: str | None = None  # the partner's payment request it answers
 
 
 @dataclass(frozen=True, slots=True)

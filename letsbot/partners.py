@@ -300,6 +300,7 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
         next_try_at=ctx.now + LEASE if sender else ctx.now,
         tries=1 if sender else 0,
         receiver_name=None,
+        request_id=data.get("request"),
     )
     request_answered(ctx, question, paid=True)  # a partner group's request: paid
     if partner.manual:
@@ -477,6 +478,10 @@ class PartnerDesk(Job):
                 isinstance(message.get(k), str) and 0 < len(message[k]) <= DESCRIPTION_LIMIT
                 for k in ("receiver", "payer", "payer_name", "description")
             )
+            and (
+                message.get("request_id") is None
+                or (isinstance(message["request_id"], str) and 0 < len(message["request_id"]) <= 40)
+            )
         )
         if not fields_ok:
             return self._refused(400, "not a payment this bot reads", sender, payment_id)
@@ -546,6 +551,8 @@ class PartnerDesk(Job):
             else:
                 transfer_id, name = posted.transfer.id, posted.receiver.name
                 posts += self._received(store, partner, message, posted)
+        if reason and message.get("request_id"):
+            posts += self._request_not_booked(store, partner, message["request_id"], reason)
         answer = IncomingAnswer(asked, "refused" if reason else "booked", reason, transfer_id)
         store.partners.add_incoming(
             partner_id=partner.id, payment_id=payment_id, answer=answer, at=now
@@ -586,6 +593,30 @@ class PartnerDesk(Job):
             self.key,
         )
         return json.dumps(signed, ensure_ascii=False).encode()
+
+    def _request_not_booked(
+        self, store: Store, partner: Partner, request_id: str, reason: str
+    ) -> list[Outgoing]:
+        """The payment answering a member's request here can't be booked: they are told
+        (their request was answered Ja there, so it ends there as paid)."""
+        request = store.partners.request("out", partner.id, request_id)
+        requester = (
+            store.members.member(request.member_id) if request and request.member_id else None
+        )
+        if request is None or requester is None or requester.forgotten:
+            return []
+
+        def compose(t: Translator) -> str:
+            return t(
+                "partner_request.not_booked_here",
+                code=request.other_code,
+                group=partner.name,
+                amount=t.amount(request.amount),
+                description=request.description,
+                reason=Raw(t(f"partner_request.here.{reason}")),
+            )
+
+        return self._tell(store, requester, compose)
 
     @staticmethod
     def _description(message: dict[str, Any]) -> str:
@@ -719,6 +750,8 @@ class PartnerDesk(Job):
                 "receiver": payment.receiver_code,
                 "amount": payment.their_amount,
                 "description": payment.description,
+                # On a payment request of the partner's member: told there if refused.
+                **({"request_id": payment.request_id} if payment.request_id else {}),
             },
             self.key,
         )

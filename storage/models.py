@@ -526,6 +526,8 @@ class PartnerOutgoingRow(Base):
     tries: Mapped[int] = mapped_column(Integer)
     receiver_name: Mapped[str | None] = mapped_column(String(200))
     settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The partner's payment request this payment answers (partner_requests, in).
+    request_id: Mapped[str | None] = mapped_column(String(40))
 
 
 class PartnerIncomingRow(Base):

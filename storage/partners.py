@@ -71,6 +71,7 @@ def _payment(row: Row[Any]) -> PartnerPayment:
         next_try_at=row.next_try_at,
         tries=row.tries,
         receiver_name=row.receiver_name,
+        request_id=row.request_id,
     )
 
 

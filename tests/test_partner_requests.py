@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from app.partner_http import PartnerService, http_send
+from letsbot.domain import PartnerState
 from letsbot.partner_requests import (
     REQUEST_PATH,
     due_requests,
@@ -404,3 +405,34 @@ async def test_forgetting_a_member_takes_their_name_out_of_trade_with_partners(
         (f"brood van {jan}",),
         (f"soep voor {jan}",),
     ]
+
+
+async def test_the_requester_hears_when_the_payment_for_their_request_cant_be_booked(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    jan = jan_code(durme)
+    gent.driver.say("tine", f"/vraagbetaling {jan} 30 soep")
+    await send_requests(gent)
+    waiting(gent)
+    with gent.engine.begin() as connection:  # meanwhile Tine may receive nothing more
+        connection.execute(text("UPDATE members SET max_balance = 0"))
+    assert "onderweg" in durme.driver.say("jan", "ja")
+    assert "teruggeboekt" in await durme.send()  # Jan hears it, and has it back
+    assert durme.driver.balance("jan") == 0 and gent.driver.balance("tine") == 0
+    [told] = waiting(gent)
+    assert (
+        f"{jan} bij LETS Durme zei ja op je betaalverzoek van 30 munten voor: soep, maar de"
+        " betaling kon hier niet geboekt worden: je saldo zou boven je grens gaan. Er is niets"
+        " geboekt; bij LETS Durme wordt ze teruggeboekt." in told
+    )
+    # A repeat of that payment (its answer lost) gets the same answer, and tells her
+    # nothing again.
+    with durme.driver.bot.uow.transaction() as store:
+        [payment] = store.partners.outgoing_payments([PartnerState.REVERSED])
+        partner = store.partners.partner(payment.partner_id)
+        payer = store.members.member(payment.payer_id)
+    assert partner is not None and payer is not None
+    again = gent.desk.receive(durme.desk.message_for(payment, partner, payer))
+    assert json.loads(again.body)["reason"] == "limit"
+    assert waiting(gent) == []

@@ -19,7 +19,7 @@ from tests.support import Driver, make_settings
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
-HEAD = "0016"  # the newest migration; the doctor test names it too
+HEAD = "0017"  # the newest migration; the doctor test names it too
 
 
 @pytest.fixture
