@@ -183,8 +183,14 @@ class PartnerService:
             return web.Response(
                 status=503, text='{"error": "busy"}', content_type="application/json"
             )
+        # The answer first: the payer's bot waits for it; the receipt here can wait a moment.
+        response = web.Response(
+            status=reply.status, body=reply.body, content_type="application/json"
+        )
+        await response.prepare(request)
+        await response.write_eof()
         self._post(reply.posts)
-        return web.Response(status=reply.status, body=reply.body, content_type="application/json")
+        return response
 
     async def _request(self, request: web.Request) -> web.Response:
         """A partner's payment request: its member's question to a member here."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, exists, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, exists, func, insert, select, update
 
 from letsbot.domain import (
     OPEN_REQUEST_STATES,
@@ -28,7 +28,27 @@ from storage.tables import (
 )
 
 _REVERSAL = transfers.alias("reversal")
+# Built once: a payment across runs these while its payer waits, and building a
+# statement anew takes about as long as running it.
 _ADD_OUTGOING = insert(partner_outgoing).returning(*partner_outgoing.c)
+_PARTNER = select(partners).where(partners.c.id == bindparam("id"))
+_PARTNER_BY_PREFIX = select(partners).where(partners.c.prefix == bindparam("prefix"))
+_SETTLE = (
+    update(partner_outgoing)
+    .where(
+        partner_outgoing.c.id == bindparam("row_id"), partner_outgoing.c.state == bindparam("was")
+    )
+    .values(
+        state=bindparam("state"),
+        reason=bindparam("reason"),
+        receiver_name=bindparam("receiver_name"),
+        settled_at=bindparam("settled_at"),
+    )
+)
+_INCOMING = select(partner_incoming).where(
+    partner_incoming.c.partner_id == bindparam("partner_id"),
+    partner_incoming.c.payment_id == bindparam("payment_id"),
+)
 
 
 def _stands(transfer_id: Any) -> Any:
@@ -125,12 +145,11 @@ class SqlPartners:
         return found
 
     def partner(self, partner_id: int) -> Partner | None:
-        row = self.db.execute(select(partners).where(partners.c.id == partner_id)).first()
+        row = self.db.execute(_PARTNER, {"id": partner_id}).first()
         return _partner(row) if row else None
 
     def partner_by_prefix(self, prefix: str) -> Partner | None:
-        query = select(partners).where(partners.c.prefix == prefix.upper())
-        row = self.db.execute(query).first()
+        row = self.db.execute(_PARTNER_BY_PREFIX, {"prefix": prefix.upper()}).first()
         return _partner(row) if row else None
 
     def partners(self) -> list[Partner]:
@@ -284,9 +303,15 @@ class SqlPartners:
         was: PartnerState = PartnerState.SENDING,
     ) -> bool:
         done = self.db.execute(
-            update(partner_outgoing)
-            .where(partner_outgoing.c.id == row_id, partner_outgoing.c.state == was.value)
-            .values(state=state.value, reason=reason, receiver_name=receiver_name, settled_at=at)
+            _SETTLE,
+            {
+                "row_id": row_id,
+                "was": was.value,
+                "state": state.value,
+                "reason": reason,
+                "receiver_name": receiver_name,
+                "settled_at": at,
+            },
         )
         return bool(done.rowcount)
 
@@ -305,10 +330,7 @@ class SqlPartners:
 
     def incoming_answer(self, partner_id: int, payment_id: str) -> IncomingAnswer | None:
         row = self.db.execute(
-            select(partner_incoming).where(
-                partner_incoming.c.partner_id == partner_id,
-                partner_incoming.c.payment_id == payment_id,
-            )
+            _INCOMING, {"partner_id": partner_id, "payment_id": payment_id}
         ).first()
         if row is None:
             return None
