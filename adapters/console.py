@@ -16,7 +16,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -36,6 +36,7 @@ from letsbot.messages import (
     ToChat,
     ToPerson,
 )
+from letsbot.outbox import HOLD
 
 PLATFORM = "console"
 GROUP = Chat(PLATFORM, "group", ChatKind.GROUP)
@@ -149,6 +150,8 @@ class Console:
         self._picture_numbers = itertools.count(1)
         # Partner groups' news is shown from another thread (app.console): a line at a time.
         self._showing = threading.Lock()
+        # Held back as the hub holds them (Outgoing.held_as): by key, with its timer.
+        self._held: dict[str, tuple[Outgoing, threading.Timer]] = {}
 
     def say(self, name: str, text: str, *, in_group: bool) -> None:
         self._count += 1
@@ -169,15 +172,43 @@ class Console:
         self.show(self.bot.handle(incoming).replies)
 
     def show(self, replies: list[Outgoing]) -> None:
+        done: list[Outgoing] = []
         with self._showing:
             for outgoing in replies:
+                if outgoing.overtakes in self._held:  # never shown: this says more
+                    dropped, timer = self._held.pop(outgoing.overtakes)
+                    timer.cancel()
+                    done.append(dropped)
+                if outgoing.held_as is not None:
+                    timer = threading.Timer(HOLD.total_seconds(), self._release, [outgoing.held_as])
+                    timer.daemon = True
+                    self._held[outgoing.held_as] = (outgoing, timer)
+                    timer.start()
+                    continue
                 picture = self._write_picture(outgoing) if outgoing.image else None
                 print(render(outgoing, picture), file=self.out)
+                done.append(outgoing)
             self.out.flush()
-        # Shown: the outbox keeps nothing for a later `letsbot run` to send.
-        shown = [o.outbox_id for o in replies if o.outbox_id is not None]
+        # Shown (or overtaken): the outbox keeps nothing for a later `letsbot run` to send.
+        shown = [o.outbox_id for o in done if o.outbox_id is not None]
         if shown:
             self.bot.delivered(shown)
+
+    def _release(self, key: str) -> None:
+        """A held message not overtaken in time: shown now."""
+        with self._showing:
+            found = self._held.pop(key, None)
+        if found is not None:
+            print(file=self.out)  # off the line being typed
+            self.show([replace(found[0], held_as=None)])
+
+    def release_all(self) -> None:
+        """Show what is still held: nothing will overtake it now."""
+        for key in list(self._held):
+            found = self._held.get(key)
+            if found is not None:
+                found[1].cancel()
+                self._release(key)
 
     def _write_picture(self, outgoing: Outgoing) -> str:
         """A terminal shows no pictures: write it to a file that can be opened."""

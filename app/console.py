@@ -126,6 +126,7 @@ def partners_beside(
         bot.partner_lookup = None
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
+        console.release_all()
 
 
 class _Printed:

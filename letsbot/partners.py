@@ -37,11 +37,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from fractions import Fraction
+from typing import Any, NoReturn
 
 from letsbot.clock import Clock
 from letsbot.config import Settings
@@ -74,7 +76,7 @@ from letsbot.ports import Store, UnitOfWork
 from letsbot.posting import LimitRefused, Posted, post
 from letsbot.registry import REGISTRY
 from letsbot.signing import SigningKey, canonical_json, sign_object, verify_object
-from letsbot.text import strip_controls
+from letsbot.text import fold, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +183,8 @@ def partner_named(ctx: Context, words: list[str]) -> tuple[Partner, str, list[st
 def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> None:
     """``/betaal GE-012 30 soep``: asked as a payment at home, with what the receiver gets."""
     amount, rest = parse_amount(ctx, words, "pay")
+    if rest and _their_unit(partner, rest[0]):
+        _refuse_their_unit(ctx, partner, code, amount, rest)
     description = ctx.text_argument(rest, usage_of="pay", limit=DESCRIPTION_LIMIT)
     if partner.manual:
         # Imported here: letsbot.partner_manual builds on this module.
@@ -230,6 +234,34 @@ def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> N
         amount=amount,
         description=description,
         data=json.dumps({"partner": partner.id, "to": code, "theirs": theirs}),
+    )
+
+
+def _their_unit(partner: Partner, word: str) -> bool:
+    """``munten`` (or ``munt``) in ``/betaal GE-012 30 munten soep``: the partner's unit."""
+    unit, typed = fold(partner.unit), fold(word).strip(".,")
+    return typed in {unit, unit.removesuffix("en"), unit.removesuffix("s")} and len(typed) > 1
+
+
+def _refuse_their_unit(
+    ctx: Context, partner: Partner, code: str, amount: int, rest: list[str]
+) -> NoReturn:
+    """An amount in the partner's unit: what it is here, and the payment to send."""
+    typed = Fraction(amount, 10**ctx.settings.currency.decimals)  # as the member wrote it
+    theirs = typed * 10**partner.decimals  # minor units there
+    ours_rate = ctx.settings.currency.units_per_hour * 10**ctx.settings.currency.decimals
+    theirs_rate = partner.units_per_hour * 10**partner.decimals
+    needed = math.ceil(theirs * ours_rate / theirs_rate)  # here, for at least that there
+    command = REGISTRY.find("pay")
+    assert command is not None
+    description = " ".join(rest[1:]) or ctx.t("partner.example_description")
+    raise Refusal(
+        "partner.their_unit",
+        unit=partner.unit,
+        group=partner.name,
+        theirs=their_amount(math.floor(theirs), partner, ctx.language),
+        ours=ctx.t.amount(needed),
+        example=f"/{command.name_in(ctx.language)} {code} {ctx.t.amount(needed)} {description}",
     )
 
 

@@ -263,6 +263,26 @@ async def test_rounding_is_shown_and_each_ledger_books_its_own_unit(
         group.ledger_sums_to_zero()
 
 
+async def test_an_amount_in_the_partners_unit_says_what_it_is_here(
+    groups: tuple[Group, Group],
+) -> None:
+    """Tine asked "30 munten": typed so, it is not paid as 30 pluimen with "munten soep"."""
+    durme, gent = groups
+    tine = tine_code(gent)
+    said = durme.driver.say("jan", f"/betaal {tine} 30 munten soep")
+    assert said == (
+        "[dm jan] munten is de munt van LETS Gent; hier betaal je in je eigen munt. 30 munten"
+        f" is hier 45 pluimen. Stuur dus: /betaal {tine} 45 pluimen soep"
+    )
+    assert "31 munten is hier 47 pluimen" in durme.driver.say("jan", f"/betaal {tine} 31 munt")
+    durme.driver.member("bo", language="en")
+    said = durme.driver.say("bo", f"/pay {tine} 20 Munten.")
+    assert "20 munten is 30 pluimen here. So send: /pay" in said and "30 pluimen soup" in said
+    assert "Stuur dus" not in durme.driver.say("jan", f"/betaal {tine} 30 muntjes")  # a word
+    assert "onderweg" in durme.driver.say("jan", "ja")  # ... of that one only
+    assert durme.rows("SELECT description FROM partner_outgoing") == [("muntjes",)]
+
+
 async def test_the_partner_down_then_up_loses_nothing(groups: tuple[Group, Group]) -> None:
     durme, gent = groups
     await gent.service.stop()
