@@ -328,12 +328,29 @@ class Context:
                 return found
         number = self.parse_code(token)
         if number is None:
+            self._refuse_partner_member(token)
             return self._member_named(token, among)
         member = self.store.members.member_by_number(number)
         if member is None:
             code = MemberCode.show(self.settings.group.code_prefix, number)
             raise Refusal("ref.no_such_code", code=code)
         return member
+
+    def _refuse_partner_member(self, token: str) -> None:
+        """``/bericht GE-012 ...``: a member of a partner group is no member here."""
+        code = MemberCode.read(token)
+        if code is None or not code.prefix:
+            return
+        partner = self.store.partners.partner_by_prefix(code.prefix)
+        if partner is not None and not partner.removed:
+            raise Refusal("ref.partner_member", code=str(code), group=partner.name)
+        if len(code.prefix) > 1:  # "XY-002": a code, of no group this bot knows
+            raise Refusal(
+                "ref.unknown_prefix",
+                code=str(code),
+                prefix=code.prefix.upper(),
+                ours=self.settings.group.code_prefix.upper(),
+            )
 
     def find_member_in(
         self, words: list[str], among: tuple[Status, ...] = _TRADING

@@ -242,7 +242,7 @@ def want(ctx: Context, words: list[str]) -> None:
         command = f"/{request.name_in(ctx.language)} {' '.join(words)}"
         raise Refusal(
             "market.want_or_request",
-            who=ctx.label(asked),
+            who=asked,
             command=command,
             example=ctx.usage("want"),
             buttons=(Choice(command, command),),
@@ -250,16 +250,24 @@ def want(ctx: Context, words: list[str]) -> None:
     post(ctx, words, ListingKind.WANT)
 
 
-def asks_payment(ctx: Context, words: list[str]) -> Member | None:
-    """The member a want names first, followed by an amount: a payment request typed short."""
+def asks_payment(ctx: Context, words: list[str]) -> str | None:
+    """Who a want names first, followed by an amount (a member here, or one of a partner
+    group by code): a payment request typed short."""
     if len(words) < 2 or words[0].startswith("#"):
         return None
+    # Imported here: letsbot.partners builds on the ledger, which builds on this module.
+    from letsbot.partners import partner_in
+
+    across = partner_in(ctx, words[0])
+    if across is not None:
+        partner, code = across
+        return f"{code} ({partner.name})" if words[1].lstrip("€$")[:1].isdigit() else None
     try:
         member, rest = ctx.find_member_in(words)
     except Refusal:
         return None
     amount = rest[0].lstrip("€$") if rest else ""
-    return member if amount[:1].isdigit() and not member.is_group_account else None
+    return ctx.label(member) if amount[:1].isdigit() and not member.is_group_account else None
 
 
 def post(ctx: Context, words: list[str], kind: ListingKind) -> None:

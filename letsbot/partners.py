@@ -173,6 +173,10 @@ def partner_named(ctx: Context, words: list[str]) -> tuple[Partner, str, list[st
     first = partner_in(ctx, words[0])
     if first is not None:
         return first[0], first[1], words[1:]
+    if len(words) > 2 and words[0].isalpha() and words[1].isdigit():
+        spaced = partner_in(ctx, f"{words[0]}-{words[1]}")  # "GE 012 30 soep", an amount after
+        if spaced is not None:
+            return spaced[0], spaced[1], words[2:]
     to_at = to_word_at(words)
     later = partner_in(ctx, words[to_at + 1]) if to_at is not None else None
     if later is None or to_at is None:

@@ -436,3 +436,18 @@ async def test_the_requester_hears_when_the_payment_for_their_request_cant_be_bo
     again = gent.desk.receive(durme.desk.message_for(payment, partner, payer))
     assert json.loads(again.body)["reason"] == "limit"
     assert waiting(gent) == []
+
+
+async def test_a_want_naming_a_partner_member_and_an_amount_is_a_request(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    tine = tine_code(gent)
+    said = durme.driver.say("jan", f"/vraag {tine} 30 soep")
+    assert (
+        f"Om {tine} (LETS Gent) te vragen je te betalen, stuur:\n  /vraagbetaling {tine} 30" in said
+    )
+    assert durme.rows("SELECT count(*) FROM listings") == [(0,)]
+    said = durme.driver.say("jan", f"vraag {tine} 30 soep")  # no slash: the same advice
+    assert f"/vraagbetaling {tine} 30 soep" in said
+    assert durme.rows("SELECT count(*) FROM listings") == [(0,)]

@@ -278,6 +278,9 @@ async def test_an_amount_in_the_partners_unit_says_what_it_is_here(
     durme.driver.member("bo", language="en")
     said = durme.driver.say("bo", f"/pay {tine} 20 Munten.")
     assert "20 munten is 30 pluimen here. So send: /pay" in said and "30 pluimen soup" in said
+    spaced = tine.replace("-", " ")  # "GE 002", as some type it
+    assert "aan GE-" in durme.driver.say("jan", f"/betaal {spaced.lower()} 30 soep")
+    durme.driver.say("jan", "nee")
     assert "Stuur dus" not in durme.driver.say("jan", f"/betaal {tine} 30 muntjes")  # a word
     assert "onderweg" in durme.driver.say("jan", "ja")  # ... of that one only
     assert durme.rows("SELECT description FROM partner_outgoing") == [("muntjes",)]
@@ -812,3 +815,18 @@ async def test_a_new_payment_wakes_the_sender(groups: tuple[Group, Group]) -> No
     finally:
         await sender.stop()
     assert gent.driver.balance("tine") == 20
+
+
+async def test_a_partner_members_code_where_only_members_here_count_says_so(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    tine = tine_code(gent)
+    said = durme.driver.say("jan", f"/bericht {tine} dank je voor de soep")
+    assert f"{tine} is lid van LETS Gent, een partnergroep" in said
+    assert "/vraagbetaling" in said
+    said = durme.driver.say("jan", "/bericht XY-002 dag")
+    assert "Er is geen lid met code XY-002: onze codes beginnen met DU" in said
+    said = durme.driver.say("jan", "/betaal XY-002 30 soep")
+    assert "XY is geen groep waarmee we handelen" in said
+    assert durme.rows("SELECT count(*) FROM pending WHERE status = 'open'") == [(0,)]
