@@ -69,7 +69,7 @@ from letsbot.partners import (
 )
 from letsbot.ports import Store
 from letsbot.signing import sign_object, verify_object
-from letsbot.text import strip_controls
+from letsbot.text import fold, strip_controls
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,22 @@ def request_across(ctx: Context, partner: Partner, code: str, words: list[str]) 
     assert account is not None
     _check_cap(ctx.t, partner, account.balance - gets, account.balance)
     check_limits(ctx, account, requester, gets)
+    # The same request typed twice (or tapped twice) asks once: the other member would
+    # get two questions, and could pay both.
+    ctx.store.members.lock_members([requester.id])
+    for open_one in ctx.store.partners.requests(OUT, OPEN_REQUEST_STATES):
+        if (open_one.member_id, open_one.partner_id, open_one.other_code) == (
+            requester.id,
+            partner.id,
+            code,
+        ) and (open_one.amount, fold(open_one.description)) == (gets, fold(description)):
+            raise Refusal(
+                "partner_request.already_asked",
+                code=code,
+                group=partner.name,
+                amount=ctx.t.amount(gets),
+                description=description,
+            )
     found = checked_receiver(ctx, partner, code)
     now = ctx.now
     ctx.store.partners.add_request(

@@ -89,7 +89,10 @@ FIRST_PAUSE = timedelta(seconds=5)  # then twice as long after each try without 
 LONGEST_PAUSE = timedelta(hours=1)
 BATCH = 50
 # Why a payment was refused or booked back; each a key "partner.reason.<reason>".
-REASONS = ("unknown", "not_active", "limit", "cap", "paused", "expired", "no_answer")
+REASONS = (
+    *("unknown", "not_active", "limit", "cap", "paused", "expired", "no_answer"),
+    *("too_large", "terms"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,6 +521,10 @@ class PartnerDesk(Job):
                 message.get("request_id") is None
                 or (isinstance(message["request_id"], str) and 0 < len(message["request_id"]) <= 40)
             )
+            and all(
+                isinstance(message.get(k), int) and not isinstance(message[k], bool)
+                for k in ("payer_amount", "payer_units_per_hour", "payer_decimals")
+            )
         )
         if not fields_ok:
             return self._refused(400, "not a payment this bot reads", sender, payment_id)
@@ -563,7 +570,9 @@ class PartnerDesk(Job):
                 return self._refused(409, "payment id replayed", partner.prefix, payment_id)
             return Reply(200, self._answer_for(store, partner, payment_id, before, now), [])
         partner = store.partners.partner(partner.id) or partner  # as it stands now
-        reason = self._reason(partner, receiver, locked, amount, expires_at, now)
+        reason = self._terms_differ(partner, message, amount) or self._reason(
+            partner, receiver, locked, amount, expires_at, now
+        )
         transfer_id: int | None = None
         name = None
         if reason is None and receiver is not None:
@@ -658,6 +667,29 @@ class PartnerDesk(Job):
     def _description(message: dict[str, Any]) -> str:
         return f"{message['description']} ({message['payer_name']}, {message['payer']})"
 
+    def _terms_differ(self, partner: Partner, message: dict[str, Any], amount: int) -> str | None:
+        """ "terms" when the two bots don't count each other's currency alike (a wrong
+        --units-per-hour or --decimals on either side): booked, it would be off."""
+        said = (message["payer_units_per_hour"], message["payer_decimals"])
+        ours = self.settings.currency.units_per_hour * 10**self.settings.currency.decimals
+        theirs = partner.units_per_hour * 10**partner.decimals
+        same = said == (partner.units_per_hour, partner.decimals)
+        if same and amount == message["payer_amount"] * ours // theirs:
+            return None
+        log.warning(
+            "partner %s: payment %s refused: the terms differ (it counts %s an hour with %s"
+            " decimals and sent %s for %s; here it is known as %s an hour with %s decimals);"
+            " check 'letsbot partner add' on both sides",
+            partner.prefix,
+            message["payment_id"],
+            *said,
+            amount,
+            message["payer_amount"],
+            partner.units_per_hour,
+            partner.decimals,
+        )
+        return "terms"
+
     def _reason(
         self,
         partner: Partner,
@@ -672,6 +704,8 @@ class PartnerDesk(Job):
             return "paused"
         if now > expires_at:
             return "expired"  # the sender may have booked it back already
+        if amount > self.settings.minor(self.settings.limits.max_transfer):
+            return "too_large"
         if receiver is None or receiver.is_group_account or receiver.id == partner.account_id:
             return "unknown"
         if not locked[receiver.id].can_trade:
@@ -786,6 +820,11 @@ class PartnerDesk(Job):
                 "receiver": payment.receiver_code,
                 "amount": payment.their_amount,
                 "description": payment.description,
+                # What the payer paid, and how this group counts: the partner checks
+                # that it converts alike (a wrong --units-per-hour books a wrong amount).
+                "payer_amount": payment.amount,
+                "payer_units_per_hour": self.settings.currency.units_per_hour,
+                "payer_decimals": self.settings.currency.decimals,
                 # On a payment request of the partner's member: told there if refused.
                 **({"request_id": payment.request_id} if payment.request_id else {}),
             },

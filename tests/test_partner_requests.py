@@ -451,3 +451,14 @@ async def test_a_want_naming_a_partner_member_and_an_amount_is_a_request(
     said = durme.driver.say("jan", f"vraag {tine} 30 soep")  # no slash: the same advice
     assert f"/vraagbetaling {tine} 30 soep" in said
     assert durme.rows("SELECT count(*) FROM listings") == [(0,)]
+
+
+async def test_the_same_request_typed_twice_asks_once(groups: tuple[Group, Group]) -> None:
+    durme, gent = groups
+    tine = tine_code(gent)
+    assert "Gevraagd:" in durme.driver.say("jan", f"/vraagbetaling {tine} 10 peren")
+    said = durme.driver.say("jan", f"/vraagbetaling {tine} 10 Peren")
+    assert f"Je vroeg {tine} bij LETS Gent al om 10 pluimen voor: Peren." in said
+    assert "Gevraagd:" in durme.driver.say("jan", f"/vraagbetaling {tine} 12 peren")  # another
+    await send_requests(durme)
+    assert len(waiting(gent)) == 2  # two questions for Tine, not three

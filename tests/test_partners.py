@@ -360,6 +360,9 @@ def _message(durme: Group, gent: Group, **changes: Any) -> dict[str, Any]:
         "receiver": tine_code(gent),
         "amount": 20,
         "description": "soep",
+        "payer_amount": 30,  # pluimen at 60 an hour: 20 munten at 40
+        "payer_units_per_hour": 60,
+        "payer_decimals": 0,
     }
     message.update(changes)
     return message
@@ -430,6 +433,42 @@ async def test_a_refusal_books_back_and_tells_the_payer(
     assert transfers(gent) == []
     for group in (durme, gent):
         group.ledger_sums_to_zero()
+
+
+@pytest.mark.parametrize(
+    ("where", "change"),
+    [
+        ("durme", "units_per_hour = 400"),  # Durme thinks a munt is worth far less
+        ("gent", "decimals = 2"),  # Gent thinks Durme counts cents
+    ],
+)
+async def test_terms_that_differ_book_nothing_there(
+    groups: tuple[Group, Group], where: str, change: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wrong --units-per-hour or --decimals on either side: the receiving bot, which
+    knows how it counts, refuses rather than book a wrong amount."""
+    durme, gent = groups
+    with (durme if where == "durme" else gent).engine.begin() as connection:
+        connection.execute(text(f"UPDATE partners SET {change}"))
+    durme.driver.say("jan", f"/betaal {tine_code(gent)} 6 soep")
+    durme.driver.say("jan", "ja")
+    told = await durme.send()
+    assert "is teruggeboekt" in told
+    assert "de twee groepen rekenen elkaars munt niet op dezelfde manier om" in told
+    assert durme.rows("SELECT state, reason FROM partner_outgoing") == [("reversed", "terms")]
+    assert transfers(gent) == [] and durme.driver.balance("jan") == 0
+    assert any("the terms differ" in r.getMessage() for r in caplog.records)
+
+
+async def test_more_than_one_payment_may_be_there_is_refused(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    key = signing_key(load_settings(durme.config), durme.config, durme.engine)
+    big = _message(durme, gent, amount=100_001, payer_amount=150_002)  # limits.max_transfer
+    status, answer = await _post(gent, big, key)
+    assert (status, answer["status"], answer["reason"]) == (200, "refused", "too_large")
+    assert transfers(gent) == []
 
 
 async def test_over_the_cap_is_refused_before_anything_is_booked(
