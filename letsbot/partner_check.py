@@ -291,7 +291,7 @@ class PartnerCheck:
             )
         try:
             answer = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." thousands deep
             answer = None
         side = _side(answer) if isinstance(answer, dict) else None
         booked = _ids(answer.get("booked"), 2 * LIMIT) if isinstance(answer, dict) else None
@@ -325,7 +325,7 @@ def _why(error: Exception) -> str:
 def _said(body: bytes) -> str:
     try:
         said = json.loads(body).get("error")
-    except (ValueError, UnicodeDecodeError, AttributeError):
+    except (ValueError, RecursionError, AttributeError):
         return ""
     return f": {said[:80]}" if isinstance(said, str) else ""
 

@@ -109,7 +109,7 @@ class Lookups:
             return LookedUp(None)
         try:
             answer = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." thousands deep
             answer = None
         name = answer.get("name") if isinstance(answer, dict) else None
         valid = (

@@ -544,7 +544,7 @@ def _read(
         return None
     try:
         answer = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." thousands deep
         answer = None
     valid = (
         isinstance(answer, dict)

@@ -463,7 +463,7 @@ class PartnerDesk(Job):
         refuse = refuse or self._refused
         try:
             message = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." thousands deep
             return refuse(400, "not JSON", None, None)
         if not isinstance(message, dict):
             return refuse(400, "not a JSON object", None, None)
@@ -912,7 +912,7 @@ class PartnerDesk(Job):
             return None
         try:
             answer = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." thousands deep
             answer = None
         valid = (
             isinstance(answer, dict)

@@ -869,3 +869,18 @@ async def test_a_partner_members_code_where_only_members_here_count_says_so(
     said = durme.driver.say("jan", "/betaal XY-002 30 soep")
     assert "XY is geen groep waarmee we handelen" in said
     assert durme.rows("SELECT count(*) FROM pending WHERE status = 'open'") == [(0,)]
+
+
+async def test_json_nested_thousands_deep_is_refused_on_every_path(
+    groups: tuple[Group, Group], caplog: pytest.LogCaptureFixture
+) -> None:
+    from letsbot.partner_check import SUMMARY_PATH
+    from letsbot.partner_lookup import MEMBER_PATH
+    from letsbot.partner_requests import REQUEST_PATH
+
+    _, gent = groups
+    deep = b"[" * 30_000  # well under the 64 KB a message may have
+    for path in (PATH, REQUEST_PATH, SUMMARY_PATH, MEMBER_PATH):
+        status, _ = await asyncio.to_thread(http_send, gent.url + path, deep)
+        assert status == 400, path
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
