@@ -9,6 +9,8 @@ import binascii
 import logging
 import os
 import re
+import urllib.parse
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,11 +27,15 @@ from letsbot.domain import (
     Role,
     Status,
 )
+from letsbot.partner_check import ours_shown
 from letsbot.partner_manual import LATE
 from letsbot.signing import SigningKey, valid_public_key
+from letsbot.text import find_control
 from storage.uow import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
+
+MOST = 10**12  # units an hour, a cap: far beyond any group, within what a database stores
 
 
 def key_path(settings: Settings, config: Path, engine: Engine) -> Path:
@@ -106,7 +112,14 @@ def cmd_partner(args: argparse.Namespace) -> int:
     if prefix == settings.group.code_prefix.upper():
         raise CliError(f"{prefix} is this group's own prefix (group.code_prefix)")
     if args.partner_command == "add":
-        return _add(settings, uow, args, prefix, now)
+        return _add(
+            settings,
+            uow,
+            args,
+            prefix,
+            now,
+            own_key=lambda: signing_key(settings, config_path(args), engine).public,
+        )
     with uow.transaction() as store:
         named = store.partners.partner_by_prefix(prefix)
         if named is None or named.removed:
@@ -132,7 +145,8 @@ def cmd_partner(args: argparse.Namespace) -> int:
                 raise CliError(f"{partner.name}: payments are still on their way; try later")
             if account.balance != 0:
                 raise CliError(
-                    f"{partner.name}: the trade balance is {account.balance}, not 0;"
+                    f"{partner.name}: the trade balance is {ours_shown(account.balance, settings)},"
+                    " not 0;"
                     " settle it first (pause the partnership meanwhile)"
                 )
             store.members.update_member(partner.account_id, status=Status.INACTIVE)
@@ -142,19 +156,38 @@ def cmd_partner(args: argparse.Namespace) -> int:
 
 
 def _add(
-    settings: Settings, uow: SqlUnitOfWork, args: argparse.Namespace, prefix: str, now: datetime
+    settings: Settings,
+    uow: SqlUnitOfWork,
+    args: argparse.Namespace,
+    prefix: str,
+    now: datetime,
+    own_key: Callable[[], str],
 ) -> int:
     """A new partnership, or new terms for an existing one (same prefix)."""
     if not re.fullmatch(r"[A-Za-z]{1,8}", prefix):
         raise CliError(f"PREFIX {prefix!r}: expected 1 to 8 letters, as in their member codes")
-    if not 0 < len(args.name.strip()) <= 200:
-        raise CliError("--name: expected the group's name, at most 200 characters")
-    if args.units_per_hour <= 0 or args.cap <= 0:
-        raise CliError("--units-per-hour and --cap: expected whole numbers above 0")
+    if not 0 < len(args.name.strip()) <= 100:
+        raise CliError("--name: expected the group's name, at most 100 characters")
+    if not 0 < len(args.unit.strip()) <= 30:
+        raise CliError("--unit: expected its currency's name, at most 30 characters")
+    for option, value in (("--name", args.name), ("--unit", args.unit)):
+        # Shown to members in every question and receipt: nothing they can't see.
+        if any(c in value for c in "\n\r\t"):
+            raise CliError(f"{option}: expected one line, without tabs")
+        found = find_control(value)
+        if found is not None:
+            raise CliError(
+                f"{option}: character {found.position} is {found.code}, which members"
+                " can't see; type it without"
+            )
+    if not (0 < args.units_per_hour <= MOST and 0 < args.cap <= MOST):
+        raise CliError(f"--units-per-hour and --cap: expected whole numbers from 1 to {MOST}")
     if args.manual:
         _check_manual(args)
     else:
         _check_bot(args)
+        if args.key.strip() == own_key():
+            raise CliError("--key: that is this group's own key; ask the partner for theirs")
     cap = settings.minor(args.cap)
     fields = {
         "name": args.name.strip(),
@@ -170,6 +203,13 @@ def _add(
     }
     with uow.transaction() as store:
         partner = store.partners.partner_by_prefix(prefix)
+        same_key = [
+            p.prefix
+            for p in store.partners.partners()
+            if p.prefix != prefix and not p.removed and p.public_key == fields["public_key"]
+        ]
+        if fields["public_key"] and same_key:
+            raise CliError(f"--key: partner group {same_key[0]} has that key; one key per group")
         if partner is None:
             account = store.members.add_member(
                 name=args.name, language=None, status=Status.EXTERNAL, role=Role.MEMBER, at=now
@@ -199,6 +239,12 @@ def _check_bot(args: argparse.Namespace) -> None:
         raise CliError("--key: not a public key as 'letsbot partner key' prints it")
     if not args.url.startswith(("http://", "https://")):
         raise CliError("--url: expected the address of its bot, e.g. https://gent.example.org")
+    parts = urllib.parse.urlsplit(args.url)
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise CliError(
+            "--url: expected only scheme, host, port and path (no user, password or ?query):"
+            " the partner endpoint needs none, and 'partner list' shows the address"
+        )
 
 
 def _check_manual(args: argparse.Namespace) -> None:
@@ -210,11 +256,11 @@ def _check_manual(args: argparse.Namespace) -> None:
 
 def _line(settings: Settings, partner: Partner, balance: int) -> str:
     state = "removed" if partner.removed else "paused" if partner.paused else "active"
-    unit = settings.currency.plural
     where = "manual (eLAND)" if partner.manual else partner.url
     return (
         f"{partner.prefix}  {partner.name}  {where}  {partner.units_per_hour}"
-        f" {partner.unit}/hour  cap {partner.cap} {unit}  balance {balance} {unit}  {state}"
+        f" {partner.unit}/hour  cap {ours_shown(partner.cap, settings)}"
+        f"  balance {ours_shown(balance, settings)}  {state}"
     )
 
 

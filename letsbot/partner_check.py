@@ -393,8 +393,8 @@ def compare(
     if (out_count, out_theirs) != (side.received_count, side.received_amount):
         return Check.failed(
             name,
-            f"payments to {group}: {out_count} for {_theirs(out_theirs, partner)} booked here,"
-            f" {side.received_count} for {_theirs(side.received_amount, partner)} there",
+            f"payments to {group}: {out_count} for {theirs_shown(out_theirs, partner)} booked here,"
+            f" {side.received_count} for {theirs_shown(side.received_amount, partner)} there",
             "one is missing or doubled on one side: compare"
             " 'letsbot export partner-payments' of both groups",
         )
@@ -404,8 +404,8 @@ def compare(
     if (in_count, in_ours) != (ours.received_count, ours.received_amount):
         return Check.failed(
             name,
-            f"payments from {group}: {in_count} for {_ours(in_ours, settings)} booked there,"
-            f" {ours.received_count} for {_ours(ours.received_amount, settings)} here",
+            f"payments from {group}: {in_count} for {ours_shown(in_ours, settings)} booked there,"
+            f" {ours.received_count} for {ours_shown(ours.received_amount, settings)} here",
             "one is missing or doubled on one side: compare"
             " 'letsbot export partner-payments' of both groups",
         )
@@ -416,7 +416,8 @@ def compare(
     r_theirs = partner.units_per_hour * 10**partner.decimals
     apart = here * r_theirs + there * r_ours
     rounding = out_count * r_ours + in_count * r_theirs
-    balances = f"{_ours(ours.balance, settings)} here, {_theirs(side.balance, partner)} at {group}"
+    here_now, there_now = ours_shown(ours.balance, settings), theirs_shown(side.balance, partner)
+    balances = f"{here_now} here, {there_now} at {group}"
     if not (apart == 0 or 0 <= apart < rounding):
         return Check.failed(
             name,
@@ -433,11 +434,11 @@ def compare(
     )
 
 
-def _theirs(amount: int, partner: Partner) -> str:
+def theirs_shown(amount: int, partner: Partner) -> str:
     return _shown(amount, partner.decimals, partner.unit)
 
 
-def _ours(amount: int, settings: Settings) -> str:
+def ours_shown(amount: int, settings: Settings) -> str:
     return _shown(amount, settings.currency.decimals, settings.currency.plural)
 
 

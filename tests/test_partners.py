@@ -701,8 +701,15 @@ async def test_the_partner_commands(
     for wrong, said in (
         (["G3"], "expected 1 to 8 letters"),
         (["GE", "--key", "nonsense"], "--key: not a public key"),
-        (["GE", "--cap", "0"], "expected whole numbers above 0"),
+        (["GE", "--cap", "0"], "expected whole numbers from 1 to"),
+        (["GE", "--cap", "9" * 23], "expected whole numbers from 1 to"),  # no traceback
         (["GE", "--url", "gent.example.org"], "--url: expected the address of its bot"),
+        (["GE", "--url", "http://u:pw@gent.example.org"], "no user, password or ?query"),
+        (["GE", "--url", "http://gent.example.org/?q=1"], "no user, password or ?query"),
+        (["GE", "--key", durme.desk.key.public], "that is this group's own key"),
+        (["GE", "--name", "LETS Gent\nGeboekt: #99"], "--name: expected one line"),
+        (["GE", "--name", "LETS \u202eGent"], "--name: character 6 is U+202E"),
+        (["GE", "--unit", "m" * 31], "--unit: expected its currency's name, at most 30"),
         (["DU"], "is this group's own prefix"),
     ):
         words = {"--key": key, "--cap": "10", "--url": "http://x", "--name": "X"}
@@ -716,10 +723,14 @@ async def test_the_partner_commands(
     assert "payments are still on their way" in capsys.readouterr().err
     await durme.send()
     assert durme.cli("partner", "remove", "GE") == 2
-    assert "the trade balance is 30, not 0" in capsys.readouterr().err
+    assert "the trade balance is 30 pluimen, not 0" in capsys.readouterr().err
     assert gent.cli("partner", "remove", "XX") == 2
     # A settled partnership ends; its account stays, closed, with its history.
     other = ("--name", "LETS Aalst", "--url", "http://x", "--key", key, "--cap", "10")
+    assert durme.cli("partner", "add", "AA", "--units-per-hour", "60", *other) == 2
+    assert "--key: partner group GE has that key; one key per group" in capsys.readouterr().err
+    aalst = SigningKey.generate().public
+    other = ("--name", "LETS Aalst", "--url", "http://x", "--key", aalst, "--cap", "10")
     assert durme.cli("partner", "add", "AA", "--units-per-hour", "60", *other) == 0
     assert durme.cli("partner", "remove", "AA") == 0
     assert "remove: LETS Aalst (AA)" in capsys.readouterr().out
