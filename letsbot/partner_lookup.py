@@ -63,6 +63,7 @@ def checked_receiver(ctx: Context, partner: Partner, code: str) -> LookedUp | No
             code=code,
             group=partner.name,
             reason=Raw(ctx.t(f"partner.reason.{found.state}")),
+            advice=Raw(ctx.t(f"partner.advice.{found.state}")),
         )
     return found
 

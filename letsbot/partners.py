@@ -204,7 +204,15 @@ def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> N
     ensure_can_trade(ctx, payer)
     theirs, rounded = _hours(amount, ctx.settings, partner)
     if theirs <= 0:
-        raise Refusal("partner.too_small", group=partner.name, amount=ctx.t.amount(amount))
+        ours_rate = ctx.settings.currency.units_per_hour * 10**ctx.settings.currency.decimals
+        theirs_rate = partner.units_per_hour * 10**partner.decimals
+        least = -(-ours_rate // theirs_rate)  # the least that is 1 there, rounded down
+        raise Refusal(
+            "partner.too_small",
+            group=partner.name,
+            amount=ctx.t.amount(amount),
+            least=ctx.t.amount(least),
+        )
     account = ctx.store.members.member(partner.account_id)
     assert account is not None
     _check_cap(ctx.t, partner, account.balance + amount, account.balance)
@@ -734,6 +742,7 @@ class PartnerDesk(Job):
                 group=partner.name,
                 description=message["description"],
                 balance=t.amount(balance),
+                paid=their_amount(message["payer_amount"], partner, t.language),
             )
 
         return self._tell(store, receiver, compose)

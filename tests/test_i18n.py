@@ -57,6 +57,7 @@ DYNAMIC = {
     + ["soft_notify_one"]
     + [f"status_{status}" for status in ("active", "paused", "ended", "proposed", "rejected")],
     "partner.reason": list(PARTNER_REASONS),
+    "partner.advice": ["unknown", "not_active"],
     "partner_request.here": list(PARTNER_REASONS),
     "cmd": ["propose_contribution.example"],  # a proposal that carries a contribution
 }

@@ -24,7 +24,7 @@ from tests.test_partners import Group, groups, tine_code, transfers, urls
 
 __all__ = ["groups", "urls"]  # the fixtures: two bots that are partners
 
-NOTE = "De naam kon niet nagekeken worden: de bot van LETS Gent antwoordde niet op tijd."
+NOTE = "De naam kon niet nagekeken worden bij LETS Gent."
 
 
 @pytest.fixture
@@ -79,7 +79,8 @@ async def test_an_unknown_or_inactive_code_is_refused_before_any_question(
     said = await say(durme, "jan", "/betaal GE-099 30 soep")
     assert said == (
         "[dm jan] Dat gaat niet: GE-099 bij LETS Gent: die persoon is daar geen lid."
-        " Er is niets gevraagd of geboekt. Kijk de code nog eens na."
+        " Er is niets gevraagd of geboekt. Kijk de code nog eens na: vraag die persoon om zijn"
+        " of haar code."
     )
     assert durme.driver.last is not None and durme.driver.last.outcome == "refused"
     # Gent's group account and its account of Durme are no one to pay.
@@ -95,6 +96,7 @@ async def test_an_unknown_or_inactive_code_is_refused_before_any_question(
         connection.exec_driver_sql("UPDATE members SET status = 'inactive' WHERE name = 'Tine'")
     said = await say(durme, "jan", f"/betaal {code} 30 soep")
     assert f"Dat gaat niet: {code} bij LETS Gent: die persoon is daar geen actief lid." in said
+    assert "De code klopt, maar die rekening kan nu niets ontvangen" in said
     nothing_asked_or_booked(durme, gent)
 
 

@@ -196,12 +196,18 @@ async def test_a_payment_is_booked_once_on_both_sides(groups: tuple[Group, Group
     assert gent.driver.balance("tine") == 0
 
     told = await durme.send()
-    assert "Aangekomen: je 30 pluimen" in told and f"Tine ({code}) kreeg 20 munten" in told
+    assert (
+        "Aangekomen: je betaling van 30 pluimen" in told
+        and f"Tine ({code}) kreeg 20 munten" in told
+    )
     assert gent.driver.balance("tine") == 20
     # Tine's receipt waits in Gent's outbox, written with the booking, for its hub to send.
     [(receipt,)] = gent.rows("SELECT body FROM outbox WHERE body <> ''")
     jan = f"DU-{durme.driver.number('jan'):03d}"
     assert f"je kreeg 20 munten van Jan ({jan}) bij LETS Durme voor: soep" in receipt
+    assert "(Bij LETS Durme betaalde die 30 pluimen: elke groep rekent in haar eigen munt.)" in (
+        receipt
+    )
     assert await durme.send() == ""  # nothing left to send
     for group in (durme, gent):
         group.ledger_sums_to_zero()
@@ -476,7 +482,7 @@ async def test_over_the_cap_is_refused_before_anything_is_booked(
 ) -> None:
     durme, gent = groups
     said = durme.driver.say("jan", f"/betaal {tine_code(gent)} 301 soep")
-    assert "mag het verschil niet groter worden. Er kan nog 300 pluimen bij." in said
+    assert "en die grens is bijna bereikt. Er kan nog 300 pluimen bij." in said
     assert transfers(durme) == []
 
 
@@ -751,7 +757,7 @@ async def test_in_english_too(groups: tuple[Group, Group]) -> None:
     assert "At LETS Gent they get 20 munten." in asked and "Rounded down" in asked
     assert "on its way to LETS Gent" in durme.driver.say("jan", "yes")
     told = await durme.send()
-    assert "Arrived: your 31 pluimen" in told and f"Tine ({code}) got 20 munten" in told
+    assert "Arrived: your payment of 31 pluimen" in told and f"Tine ({code}) got 20 munten" in told
     durme.driver.say("jan", "/pay GE-099 30 soup")
     durme.driver.say("jan", "yes")
     told = await durme.send()

@@ -167,7 +167,7 @@ def test_done_gives_the_payer_a_receipt_once(
     said = durme.say("admin", "/extern 1 klaar")
     assert "[dm admin] In orde: #1 staat nu als geboekt. Jan (DU-" in said
     assert (
-        "[dm jan] Aangekomen: je 30 pluimen (#1) is bij LETS Gent geboekt."
+        "[dm jan] Aangekomen: je betaling van 30 pluimen (#1) is bij LETS Gent geboekt."
         " GE-012 kreeg 20 uren." in said
     )
     assert "[dm kim] admin (DU-" in said and "zegt dat betaling #1 geboekt is bij LETS Gent" in said
