@@ -446,6 +446,15 @@ class Context:
                 raise Refusal("ref.not_a_candidate_name", token=shown, members=Raw(listed))
             raise Refusal("ref.not_a_candidate", token=shown)
         refusal = Refusal("ref.not_a_code", token=shown, example=self.example_code())
+        partners = [p for p in self.store.partners.partners() if not p.removed]
+        if partners:  # "/betaal tine 30": Tine may be a partner group's member
+            refusal = Refusal(
+                "ref.not_a_code_partners",
+                token=shown,
+                example=self.example_code(),
+                groups=", ".join(p.name for p in partners[:3]),
+                partner_example=f"{partners[0].prefix}-012",
+            )
         if close:
             listed = ", ".join(self.label(m) for m in close)
             refusal = Refusal("ref.not_a_name", token=shown, members=Raw(listed))

@@ -881,6 +881,9 @@ async def test_a_partner_members_code_where_only_members_here_count_says_so(
     said = durme.driver.say("jan", f"/bericht {tine} dank je voor de soep")
     assert f"{tine} is lid van LETS Gent, een partnergroep" in said
     assert "/vraagbetaling" in said
+    said = durme.driver.say("jan", "/betaal tinne 30 soep")  # she is at Gent, by name
+    assert "Is het iemand van LETS Gent? Vraag die persoon dan om de ledencode" in said
+    assert "bijvoorbeeld GE-012" in said
     said = durme.driver.say("jan", "/bericht XY-002 dag")
     assert "Er is geen lid met code XY-002: onze codes beginnen met DU" in said
     said = durme.driver.say("jan", "/betaal XY-002 30 soep")
