@@ -504,7 +504,7 @@ LANGUAGE_WORDS = {
 }
 
 
-@REGISTRY.command("lang", nl="taal", who=Who.ANYONE)
+@REGISTRY.command("lang", nl="taal", who=Who.ANYONE, also=("language",))
 def lang(ctx: Context, words: list[str]) -> None:
     choice = LANGUAGE_WORDS.get(fold(words[0]).strip(".!"), "") if words else ""
     if choice not in LANGUAGES:

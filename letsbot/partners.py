@@ -248,7 +248,15 @@ def pay_across(ctx: Context, partner: Partner, code: str, words: list[str]) -> N
         receiver=account,
         amount=amount,
         description=description,
-        data=json.dumps({"partner": partner.id, "to": code, "theirs": theirs}),
+        # The name checked there, for the transfer's description here: "soep (Tine, GE-012)".
+        data=json.dumps(
+            {
+                "partner": partner.id,
+                "to": code,
+                "theirs": theirs,
+                **({"name": found.name} if found is not None and found.name else {}),
+            }
+        ),
     )
 
 
@@ -305,6 +313,7 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
     if partner.paused:
         raise Refusal("partner.paused", group=partner.name)
     amount = question.amount
+    to = f"{data['name'][:60]}, {data['to']}" if data.get("name") else data["to"]
 
     def still_allowed(payer: Member, account: Member) -> None:
         ensure_can_trade(ctx, payer)
@@ -316,7 +325,7 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
             payer_id=question.payer_id,
             receiver_id=partner.account_id,
             amount=amount,
-            description=f"{question.description} ({data['to']})",
+            description=f"{question.description} ({to})",
             kind=TransferKind.PAYMENT,
             at=ctx.now,
             booked_by_id=ctx.member.id,

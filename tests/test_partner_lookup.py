@@ -61,6 +61,8 @@ async def test_the_question_names_the_receiver(bots: tuple[Group, Group]) -> Non
     assert "nagekeken" not in asked
     assert "onderweg" in await say(durme, "jan", "ja")
     assert "Tine" in await durme.send() and gent.driver.balance("tine") == 20
+    # Her name stays with the payment in Jan's history, as the payer's does there.
+    assert durme.rows("SELECT description FROM transfers") == [(f"soep (Tine, {code})",)]
 
     await say(durme, "jan", "/taal en")
     asked = await say(durme, "jan", f"/betaal {code} 45 brood")
