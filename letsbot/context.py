@@ -405,7 +405,12 @@ class Context:
         named = [
             m
             for m in everyone
-            if not m.is_group_account and not m.forgotten and _has_name(m.name, wanted)
+            if not m.is_group_account
+            and not m.forgotten
+            and _has_name(m.name, wanted)
+            # Another group's account ("LETS Gent") only by its whole name: "gent" is
+            # more likely someone of that group.
+            and (m.status is not Status.EXTERNAL or fold(m.name) == " ".join(wanted))
         ]
         meant = [m for m in named if m.status in among]
         if meant and len(named) > 1:  # a candidate of the same name is no one to pay yet
@@ -480,7 +485,8 @@ class Context:
             return []
         by_word: dict[str, list[Member]] = {}
         for member in self.store.members.members(list(Status)):
-            if member.is_group_account or member.forgotten:
+            # Not the group's account, nor a partner group's: no one to suggest by name.
+            if member.is_group_account or member.forgotten or member.status is Status.EXTERNAL:
                 continue
             for word in {fold(member.name), *_name_parts(fold(member.name))}:
                 by_word.setdefault(word, []).append(member)

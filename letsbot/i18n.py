@@ -50,6 +50,12 @@ def _locale(language: str) -> Locale:
     return Locale.parse(language)
 
 
+def number_in(minor: int, decimals: int, language: str) -> str:
+    """``1.500,50``: minor units of a currency with ``decimals``, as ``language`` writes it."""
+    value = Decimal(minor).scaleb(-decimals)
+    return str(_number_pattern(decimals).apply(value, _locale(language)))
+
+
 @dataclass(frozen=True)
 class Translator:
     language: str
@@ -79,8 +85,7 @@ class Translator:
         return self(key, count=count, **params)
 
     def number(self, minor: int) -> str:
-        value = Decimal(minor).scaleb(-self.currency.decimals)
-        return str(_number_pattern(self.currency.decimals).apply(value, _locale(self.language)))
+        return number_in(minor, self.currency.decimals, self.language)
 
     def amount(self, minor: int) -> Raw:
         """``30 pluimen``, ``1 pluim``, ``-1.500 pluimen``."""

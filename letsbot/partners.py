@@ -60,7 +60,7 @@ from letsbot.domain import (
     TransferKind,
 )
 from letsbot.errors import Busy, Refusal
-from letsbot.i18n import Raw, Translator
+from letsbot.i18n import Raw, Translator, number_in
 from letsbot.jobs import Job
 from letsbot.ledger import (
     DESCRIPTION_LIMIT,
@@ -147,11 +147,8 @@ def _hours(amount: int, settings: Settings, partner: Partner) -> tuple[int, bool
 
 
 def their_amount(amount: int, partner: Partner, language: str) -> str:
-    """``20 uren``: an amount in the partner's unit, as their members write it."""
-    whole, part = divmod(amount, 10**partner.decimals)
-    mark = "," if language == "nl" else "."
-    number = f"{whole}{mark}{part:0{partner.decimals}d}" if partner.decimals else str(whole)
-    return f"{number} {partner.unit}"
+    """``1.650 uren``: an amount in the partner's unit, written as amounts are here."""
+    return f"{number_in(amount, partner.decimals, language)} {partner.unit}"
 
 
 def partner_in(ctx: Context, word: str) -> tuple[Partner, str] | None:
@@ -291,7 +288,8 @@ def _refuse_their_unit(
 def _check_cap(t: Translator, partner: Partner, after: int, before: int) -> None:
     """The trade balance with a partner stays within its cap, either way."""
     if abs(after) > partner.cap and abs(after) > abs(before):
-        room = max(partner.cap - abs(before), 0)
+        # How far it may still move this way: up to +cap, or down to -cap.
+        room = max(partner.cap - before if after > before else partner.cap + before, 0)
         raise Refusal("partner.cap", group=partner.name, room=t.amount(room))
 
 

@@ -183,7 +183,7 @@ async def test_refused_before_anything_is_sent(groups: tuple[Group, Group]) -> N
     assert gent.cli("partner", "resume", "DU") == 0
     # Gent's cap with Durme is 200 munten: the account would pay more than that.
     said = gent.driver.say("tine", f"/vraagbetaling {jan_code(durme)} 201 soep")
-    assert "en die grens is bijna bereikt" in said
+    assert "en met dit bedrag ga je daarover" in said
     said = gent.driver.say("tine", f"/vraagbetaling {jan_code(durme)} soep")
     assert "Dit is geen geldig bedrag: soep" in said
     other = ("--units-per-hour", "60", "--unit", "uren", "--cap", "100")

@@ -477,12 +477,24 @@ async def test_more_than_one_payment_may_be_there_is_refused(
     assert transfers(gent) == []
 
 
+async def test_the_room_under_the_cap_counts_from_where_the_trade_balance_is(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    jan = f"DU-{durme.driver.number('jan'):03d}"
+    gent.driver.say("tine", f"/betaal {jan} 30 soep")  # 30 munten: 45 pluimen for Jan
+    gent.driver.say("tine", "ja")
+    assert "Aangekomen" in await gent.send()
+    said = durme.driver.say("jan", f"/betaal {tine_code(gent)} 346 soep")  # -45 + 346 > 300
+    assert "Naar die kant kan er nu nog 345 pluimen bij." in said
+
+
 async def test_over_the_cap_is_refused_before_anything_is_booked(
     groups: tuple[Group, Group],
 ) -> None:
     durme, gent = groups
     said = durme.driver.say("jan", f"/betaal {tine_code(gent)} 301 soep")
-    assert "en die grens is bijna bereikt. Er kan nog 300 pluimen bij." in said
+    assert "en met dit bedrag ga je daarover. Naar die kant kan er nu nog 300 pluimen bij." in said
     assert transfers(durme) == []
 
 
@@ -761,7 +773,7 @@ async def test_in_english_too(groups: tuple[Group, Group]) -> None:
     durme.driver.say("jan", "/pay GE-099 30 soup")
     durme.driver.say("jan", "yes")
     told = await durme.send()
-    assert "was reversed" in told and "that person is not a member there" in told
+    assert "It was booked back" in told and "that person is not a member there" in told
 
 
 async def test_doctor_tells_the_key_and_each_partnership(
@@ -884,6 +896,8 @@ async def test_a_partner_members_code_where_only_members_here_count_says_so(
     said = durme.driver.say("jan", "/betaal tinne 30 soep")  # she is at Gent, by name
     assert "Is het iemand van LETS Gent? Vraag die persoon dan om de ledencode" in said
     assert "bijvoorbeeld GE-012" in said
+    said = durme.driver.say("jan", "/betaal Gent 30 soep")  # not Gent's account here
+    assert "LETS Gent (DU-" not in said and "Is het iemand van LETS Gent?" in said
     said = durme.driver.say("jan", "/bericht XY-002 dag")
     assert "Er is geen lid met code XY-002: onze codes beginnen met DU" in said
     said = durme.driver.say("jan", "/betaal XY-002 30 soep")

@@ -204,8 +204,9 @@ def test_reversed_books_back_through_the_posting_path_with_the_reason(
     assert "[group]" not in said  # a coordinator's business: answered privately
     assert "[dm kim] Teruggeboekt: #2 draait #1 terug. Jan (DU-" in said
     assert (
-        "[dm jan] Je betaling van 30 pluimen aan GE-012 bij LETS Gent is teruggeboekt (#2):"
-        " GE-012 is geen lid bij hen.\n  Je saldo is nu 0 pluimen." in said
+        "[dm jan] Niet gelukt: je betaling van 30 pluimen aan GE-012 bij LETS Gent kon daar niet"
+        " geboekt worden: GE-012 is geen lid bij hen. Ze is teruggeboekt (#2).\n"
+        "  Je saldo is nu 0 pluimen." in said
     )
     assert "[dm admin] kim (DU-" in said and "(reden: GE-012 is geen lid bij hen)" in said
     assert durme.driver.balance("jan") == 0 and durme.gent_balance() == 0
@@ -307,7 +308,7 @@ def test_in_english_too(durme: Durme) -> None:
     assert "No payments" not in durme.say("kim", "/external")
     said = durme.say("kim", "/external 1 reverse wrong member")
     assert "[dm kim] Reversed: #2 undoes #1." in said
-    assert "was reversed (#2): wrong member.\n  Your balance is now 0 pluimen." in said
+    assert "couldn't be booked there: wrong member. It was booked back (#2).\n  Your balance is now 0 pluimen." in said
     assert durme.say("kim", "/external") == (
         "[dm kim] No payments to a group on eLAND are waiting."
     )
