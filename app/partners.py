@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import urllib.parse
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +49,16 @@ def key_path(settings: Settings, config: Path, engine: Engine) -> Path:
             " e.g. /var/lib/letsbot/partner.key, or set LETSBOT_PARTNERS__KEY"
         )
     return database.parent / f"{database.stem}-partner.key"
+
+
+def own_key(settings: Settings, config: Path, engine: Engine) -> str | None:
+    """This group's public key if it has one already (none is made here)."""
+    try:
+        if not settings.partners.private_key() and not key_path(settings, config, engine).exists():
+            return None
+        return signing_key(settings, config, engine).public
+    except CliError:  # no place for a key yet, or an unreadable one: 'doctor' says so
+        return None
 
 
 def signing_key(settings: Settings, config: Path, engine: Engine) -> SigningKey:
@@ -112,14 +121,7 @@ def cmd_partner(args: argparse.Namespace) -> int:
     if prefix == settings.group.code_prefix.upper():
         raise CliError(f"{prefix} is this group's own prefix (group.code_prefix)")
     if args.partner_command == "add":
-        return _add(
-            settings,
-            uow,
-            args,
-            prefix,
-            now,
-            own_key=lambda: signing_key(settings, config_path(args), engine).public,
-        )
+        return _add(settings, uow, args, prefix, now, own_key(settings, config_path(args), engine))
     with uow.transaction() as store:
         named = store.partners.partner_by_prefix(prefix)
         if named is None or named.removed:
@@ -161,7 +163,7 @@ def _add(
     args: argparse.Namespace,
     prefix: str,
     now: datetime,
-    own_key: Callable[[], str],
+    own: str | None,
 ) -> int:
     """A new partnership, or new terms for an existing one (same prefix)."""
     if not re.fullmatch(r"[A-Za-z]{1,8}", prefix):
@@ -186,7 +188,7 @@ def _add(
         _check_manual(args)
     else:
         _check_bot(args)
-        if args.key.strip() == own_key():
+        if own is not None and args.key.strip() == own:
             raise CliError("--key: that is this group's own key; ask the partner for theirs")
     cap = settings.minor(args.cap)
     fields = {

@@ -308,7 +308,8 @@ def test_in_english_too(durme: Durme) -> None:
     assert "No payments" not in durme.say("kim", "/external")
     said = durme.say("kim", "/external 1 reverse wrong member")
     assert "[dm kim] Reversed: #2 undoes #1." in said
-    assert "couldn't be booked there: wrong member. It was booked back (#2).\n  Your balance is now 0 pluimen." in said
+    assert "couldn't be booked there: wrong member. It was booked back (#2)." in said
+    assert "It was booked back (#2).\n  Your balance is now 0 pluimen." in said
     assert durme.say("kim", "/external") == (
         "[dm kim] No payments to a group on eLAND are waiting."
     )
