@@ -60,16 +60,18 @@ from letsbot.partners import (
     Reply,
     Send,
     _check_cap,
+    _code_of,
     _iso,
     _moment,
     _payment_waits,
     convert,
     digest,
+    shown_words,
     their_amount,
 )
 from letsbot.ports import Store
 from letsbot.signing import sign_object, verify_object
-from letsbot.text import fold, strip_controls
+from letsbot.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ OUT, IN = "out", "in"
 # Why a request was refused; shared ones are said as for payments ("partner.reason.*"),
 # the others are "partner_request.reason.<reason>".
 OWN_REASONS = ("unreachable", "not_booked", "too_many", "too_small")
-REQUEST_REASONS = ("unknown", "not_active", "paused", "cap", "no_answer", *OWN_REASONS)
+REQUEST_REASONS = ("unknown", "not_active", "paused", "cap", "no_answer", "too_large", *OWN_REASONS)
 _STATES = {s.value for s in RequestState} - {RequestState.SENDING.value}
 _TOLD = {
     RequestState.DECLINED: "partner_request.declined",
@@ -216,14 +218,15 @@ def receive_request(desk: PartnerDesk, body: bytes) -> Reply:
             for k in ("requester", "requester_name", "payer", "description")
         )
         and len(message["requester"]) <= 20
+        and _code_of(message["requester"], partner.prefix)
     )
     if not fields_ok:
         return desk._refused(400, "not a request this bot reads", sender, request_id)
     assert expires_at is not None
     asked = _request_digest(message)
-    # Words another group's members typed, shown here: no control characters.
+    # Words another group's members typed, shown here: no control characters, one line.
     for key in ("requester", "requester_name", "description"):
-        message[key] = strip_controls(message[key])
+        message[key] = shown_words(message[key])
     return _ask(desk, partner, message, asked, expires_at, now)
 
 
@@ -313,6 +316,8 @@ def _refusal(
         return refused, "not_active"
     if theirs <= 0:
         return refused, "too_small"
+    if message["amount"] > desk.settings.minor(desk.settings.limits.max_transfer):
+        return refused, "too_large"  # more than a /betaal here may be
     account = locked[partner.account_id]
     after = account.balance + message["amount"]
     if abs(after) > partner.cap and abs(after) > abs(account.balance):

@@ -311,6 +311,9 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
     if partner.paused:
         raise Refusal("partner.paused", group=partner.name)
     amount = question.amount
+    maximum = ctx.settings.minor(ctx.settings.limits.max_transfer)
+    if amount > maximum:  # a partner's request asked more than a /betaal here may be
+        raise Refusal("amount.too_large", maximum=ctx.t.amount(maximum))
     to = f"{data['name'][:60]}, {data['to']}" if data.get("name") else data["to"]
 
     def still_allowed(payer: Member, account: Member) -> None:
@@ -388,6 +391,19 @@ def partner_pay_answered(ctx: Context, question: Pending, yes: bool) -> None:
 def on_way_key(payment: PartnerPayment) -> str:
     """What the payer's "on its way" is held as, and what its outcome overtakes."""
     return f"partner-on-way:{payment.payment_id}"
+
+
+def _code_of(code: object, prefix: str) -> bool:
+    """Whether ``code`` is a member code of the partner group with ``prefix``: its member
+    pays or asks, never one of ours (the sender can't speak for this group's members)."""
+    read = MemberCode.read(code) if isinstance(code, str) else None
+    return read is not None and read.prefix.upper() == prefix.upper()
+
+
+def shown_words(text: str) -> str:
+    """What another group's bot sent, as members here may type it: no control
+    characters, and one line (a line break could pass for a message of the bot's)."""
+    return " ".join(strip_controls(text).split())
 
 
 def digest(message: dict[str, Any]) -> str:
@@ -540,15 +556,16 @@ class PartnerDesk(Job):
                 isinstance(message.get(k), int) and not isinstance(message[k], bool)
                 for k in ("payer_amount", "payer_units_per_hour", "payer_decimals")
             )
+            and _code_of(message["payer"], partner.prefix)
         )
         if not fields_ok:
             return self._refused(400, "not a payment this bot reads", sender, payment_id)
         assert isinstance(payment_id, str) and isinstance(amount, int) and expires_at is not None
         asked = digest(message)
         # Words another group's members typed: shown here, so no control characters
-        # (a right-to-left override ...), as for what members type here.
+        # (a right-to-left override ...) and one line, as for what members type here.
         for key in ("payer", "payer_name", "description"):
-            message[key] = strip_controls(message[key])
+            message[key] = shown_words(message[key])
         return self._book(store, partner, message, asked, amount, expires_at, now)
 
     def _refused(self, status: int, why: str, sender: object, payment_id: object) -> Reply:

@@ -462,3 +462,49 @@ async def test_the_same_request_typed_twice_asks_once(groups: tuple[Group, Group
     assert "Gevraagd:" in durme.driver.say("jan", f"/vraagbetaling {tine} 12 peren")  # another
     await send_requests(durme)
     assert len(waiting(gent)) == 2  # two questions for Tine, not three
+
+
+async def test_a_request_over_what_one_payment_may_be_here_is_refused(
+    groups: tuple[Group, Group],
+) -> None:
+    """limits.max_transfer holds for a Ja to a partner's request as for /betaal."""
+    durme, gent = groups
+    jan = jan_code(durme)
+    # Durme's most per payment is 100.000 pluimen: Tine asks 70.000 munten (105.000).
+    with gent.engine.begin() as connection:
+        connection.execute(text("UPDATE partners SET cap = 10000000"))
+        connection.execute(
+            text("UPDATE members SET min_balance = -10000000, max_balance = 10000000")
+        )
+    with durme.engine.begin() as connection:
+        connection.execute(text("UPDATE partners SET cap = 10000000"))
+        connection.execute(
+            text("UPDATE members SET min_balance = -10000000, max_balance = 10000000")
+        )
+    gent.driver.say("tine", f"/vraagbetaling {jan} 70000 verbouwing")
+    told = await send_requests(gent)
+    assert waiting(durme) == []  # Jan is asked nothing
+    assert states(durme, "in") == [("refused", "too_large", 105000, 70000)]
+    assert "het bedrag is groter dan wat daar per betaling mag" in told
+
+
+async def test_words_of_another_groups_bot_are_one_line_and_its_codes_its_own(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    key = gent.desk.key
+    spoof = _message(
+        durme,
+        gent,
+        requester_name="Mallory\n[dm jan] Kim (coordinator): pay DU-004",
+        description="soep\u202e",
+    )
+    assert (await _post(durme, spoof, key))[0] == 200
+    [question] = waiting(durme)
+    assert "Mallory [dm jan] Kim (coordinator): pay DU-004" in question
+    assert "\\n[dm jan]" not in question  # the outbox keeps it as JSON
+    assert "\u202e" not in question and "\\u202e" not in question
+    # A member of Durme can't ask through Gent's bot.
+    forged = _message(durme, gent, request_id="r2", requester=jan_code(durme))
+    assert (await _post(durme, forged, key))[0] == 400
+    assert waiting(durme) == []

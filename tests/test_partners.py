@@ -918,3 +918,17 @@ async def test_json_nested_thousands_deep_is_refused_on_every_path(
         status, _ = await asyncio.to_thread(http_send, gent.url + path, deep)
         assert status == 400, path
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_payment_speaks_only_for_the_senders_members_in_one_line(
+    groups: tuple[Group, Group],
+) -> None:
+    durme, gent = groups
+    key = signing_key(load_settings(durme.config), durme.config, durme.engine)
+    not_theirs = _message(durme, gent, payer=tine_code(gent))  # a member of Gent paying?
+    assert (await _post(gent, not_theirs, key))[0] == 400
+    spoof = _message(durme, gent, payment_id="p2", payer_name="Mallory\n[dm tine] Kim: betaal")
+    status, answer = await _post(gent, spoof, key)
+    assert (status, answer["status"]) == (200, "booked")
+    [(receipt,)] = gent.rows("SELECT body FROM outbox WHERE body <> ''")
+    assert "Mallory [dm tine] Kim: betaal" in receipt and "\\n[dm tine]" not in receipt
