@@ -557,6 +557,12 @@ def block(ctx: Context, words: list[str]) -> None:
         example = Raw(ctx.t("cmd.unblock.example", code=ctx.code(blocked[0])))
         ctx.reply(ctx.t("market.blocking", names=names, example=example))
         return
+    # Imported here: letsbot.partners builds on the ledger, which builds on this module.
+    from letsbot.partners import partner_in
+
+    across = partner_in(ctx, words[0]) if words else None
+    if across is not None:  # no block reaches into another group's bot: a coordinator's pause
+        raise Refusal("market.block_partner_member", code=across[1], group=across[0].name)
     other, _ = ctx.take_member(words, usage_of="block")
     if other.id == ctx.member.id:
         raise Refusal("market.block_self")

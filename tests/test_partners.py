@@ -898,6 +898,8 @@ async def test_a_partner_members_code_where_only_members_here_count_says_so(
     assert "bijvoorbeeld GE-012" in said
     said = durme.driver.say("jan", "/betaal Gent 30 soep")  # not Gent's account here
     assert "LETS Gent (DU-" not in said and "Is het iemand van LETS Gent?" in said
+    said = durme.driver.say("jan", f"/blokkeer {tine}")
+    assert "iemand van een partnergroep kan ik niet voor je blokkeren" in said
     said = durme.driver.say("jan", "/bericht XY-002 dag")
     assert "Er is geen lid met code XY-002: onze codes beginnen met DU" in said
     said = durme.driver.say("jan", "/betaal XY-002 30 soep")
