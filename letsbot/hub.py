@@ -302,9 +302,10 @@ class Hub:
             await asyncio.to_thread(self.bot.keep, holding)
         if self._sent and (self._marker is None or self._marker.done()):
             self._marker = asyncio.create_task(self._mark(), name="outbox marks")
-        for outgoing in await asyncio.to_thread(self.bot.unsent, sorted(self.transports)):
+        unsent = await asyncio.to_thread(self.bot.unsent, sorted(self.transports))
+        held = {message.outbox_id for message, _ in self._held.values()}
+        for outgoing in unsent:
             outbox_id = outgoing.outbox_id
-            held = {message.outbox_id for message, _ in self._held.values()}
             if outbox_id in self._waiting or outbox_id in self._marking or outbox_id in held:
                 continue  # already on its way here, or held back here
             self.post(outgoing)
