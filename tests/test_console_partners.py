@@ -156,10 +156,10 @@ def terminals(tmp_path: Path) -> Iterator[tuple[Terminal, Terminal]]:
 
 def test_two_terminals_pay_each_other(terminals: tuple[Terminal, Terminal]) -> None:
     durme, gent = terminals
-    gent.type("tine")
+    gent.wait_for("tine> ", gent.type("tine"))  # its prompt: it reads the next line now
     gent.wait_for("Je saldo", gent.type("/saldo"))  # Tine is a member of Gent now
-    durme.type("jan")
-    asked = durme.wait_for("?", durme.type("/betaal GE-002 30 soep"))
+    durme.wait_for("jan> ", durme.type("jan"))
+    asked = durme.wait_for("voor: soep?", durme.type("/betaal GE-002 30 soep"))
     # The name comes from Gent's bot, asked before Ja/Nee; on a machine so busy that
     # it takes longer than the bot waits (2 s), the question says it couldn't.
     assert "tine krijgt daar 20 munten" in asked or "kon niet nagekeken worden" in asked
@@ -179,7 +179,7 @@ def test_a_taken_address_is_one_clear_line(
 ) -> None:
     """A second console on the same group can't listen too: said, and nothing else."""
     durme, _ = terminals
-    durme.type("jan")
+    durme.wait_for("jan> ", durme.type("jan"))
     durme.wait_for("Je saldo", durme.type("/saldo"))  # the first one listens
     second = letsbot("console", cwd=tmp_path / "durme", stdin="jan\n:quit\n")
     assert second.returncode != 0
