@@ -41,6 +41,8 @@ for _capability in CAPABILITIES:
 
 TEXT_LIMIT = 4000
 _SLASH_SPACE = re.compile(r"^/\s+(?=\w)")
+# "ja 10" in a direct chat: /ja 10, the answer to question 10 of several.
+_NUMBERED_ANSWER = re.compile(r"(?i)(ja|nee|yes|no)\s+#?(\d{1,9})[.!]?")
 _NO_HINT = frozenset({"lang", "yes", "no"})  # commands after which no /lang hint is given
 # Words only an English speaker starts with; "help" and "ok" are Dutch too.
 _ENGLISH = frozenset({"hello", "hi", "hey", "join", "english", "want", "please", "how", "does"})
@@ -143,6 +145,9 @@ class Bot:
 
     def _handle(self, incoming: Incoming, looked_up: dict[str, LookedUp] | None = None) -> Result:
         text = _SLASH_SPACE.sub("/", incoming.text.strip(), count=1)  # "/ betaal" is /betaal
+        numbered = _NUMBERED_ANSWER.fullmatch(text)
+        if numbered and not incoming.chat.is_group:
+            text = f"/{numbered[1].lower()} {numbered[2]}"
         if incoming.chat.is_group and looked_up is None:
             self._burn_codes(incoming, text)
         match = _COMMAND.fullmatch(text) if text.startswith("/") else None

@@ -383,3 +383,19 @@ def test_a_turned_down_candidate_applies_again_under_the_name_offered(club: Driv
     told = club.say("k", "ja")
     assert "Dank je, Karel Claes!" in told
     assert "Karel Claes (DU-004) meldt zich opnieuw aan" in told
+
+
+def test_yes_with_the_number_without_a_slash_answers_that_question(club: Driver) -> None:
+    """Two questions open, "ja 7" (as people type it) is /ja 7; in the group it is talk."""
+    club.say("admin", "/vraagbetaling DU-002 5 appels")
+    club.say("jan", "/vraagbetaling DU-002 6 peren")
+    assert "Welke bedoel je?" in club.say("an", "ja")
+    with club.engine.connect() as connection:
+        [(peren,)] = connection.execute(
+            text("SELECT id FROM pending WHERE description = 'peren'")
+        ).all()
+        connection.rollback()
+    assert "appels" not in club.say("an@group", f"ja {peren}")  # the group: nothing
+    said = club.say("an", f"Ja {peren}!")
+    assert "Geboekt" in said and "peren" in said
+    assert club.balance("an") == -6 and club.balance("jan") == 6
