@@ -82,7 +82,10 @@ OUT, IN = "out", "in"
 # Why a request was refused; shared ones are said as for payments ("partner.reason.*"),
 # the others are "partner_request.reason.<reason>".
 OWN_REASONS = ("unreachable", "not_booked", "too_many", "too_small")
-REQUEST_REASONS = ("unknown", "not_active", "paused", "cap", "no_answer", "too_large", *OWN_REASONS)
+REQUEST_REASONS = (
+    *("unknown", "not_active", "paused", "cap", "no_answer", "too_large", "terms"),
+    *OWN_REASONS,
+)
 _STATES = {s.value for s in RequestState} - {RequestState.SENDING.value}
 _TOLD = {
     RequestState.DECLINED: "partner_request.declined",
@@ -219,6 +222,10 @@ def receive_request(desk: PartnerDesk, body: bytes) -> Reply:
         )
         and len(message["requester"]) <= 20
         and _code_of(message["requester"], partner.prefix)
+        and all(
+            isinstance(message.get(k), int) and not isinstance(message[k], bool)
+            for k in ("requester_amount", "requester_units_per_hour", "requester_decimals")
+        )
     )
     if not fields_ok:
         return desk._refused(400, "not a request this bot reads", sender, request_id)
@@ -308,6 +315,27 @@ def _refusal(
 ) -> tuple[RequestState, str | None]:
     """ASKED, or REFUSED and why."""
     refused = RequestState.REFUSED
+    said = (message["requester_units_per_hour"], message["requester_decimals"])
+    currency = desk.settings.currency
+    expected, _ = asked_of(
+        message["requester_amount"],
+        _rate(partner.units_per_hour, partner.decimals),
+        _rate(currency.units_per_hour, currency.decimals),
+    )
+    if said != (partner.units_per_hour, partner.decimals) or message["amount"] != expected:
+        log.warning(
+            "partner %s: request %s refused: the terms differ (it counts %s an hour with %s"
+            " decimals and asks %s for %s; here it is known as %s an hour with %s decimals);"
+            " check 'letsbot partner add' on both sides",
+            partner.prefix,
+            message["request_id"],
+            *said,
+            message["amount"],
+            message["requester_amount"],
+            partner.units_per_hour,
+            partner.decimals,
+        )
+        return refused, "terms"
     if partner.paused:
         return refused, "paused"
     if payer is None or payer.is_group_account or payer.status is Status.EXTERNAL:
@@ -468,6 +496,11 @@ def message_for(desk: PartnerDesk, request: PartnerRequest, partner: Partner, wh
             "payer": request.other_code,
             "amount": request.their_amount,
             "description": request.description,
+            # What the requester gets, and how this group counts: the payer's bot checks
+            # that it converts alike (a wrong --decimals would ask 100 times too much).
+            "requester_amount": request.amount,
+            "requester_units_per_hour": desk.settings.currency.units_per_hour,
+            "requester_decimals": desk.settings.currency.decimals,
         },
         desk.key,
     )

@@ -226,6 +226,9 @@ def _message(durme: Group, gent: Group, **changes: Any) -> dict[str, Any]:
         "payer": jan_code(durme),
         "amount": 45,
         "description": "soep",
+        "requester_amount": 30,  # munten at 40 an hour: 45 pluimen at 60
+        "requester_units_per_hour": 40,
+        "requester_decimals": 0,
     }
     message.update(changes)
     return message
@@ -508,3 +511,16 @@ async def test_words_of_another_groups_bot_are_one_line_and_its_codes_its_own(
     forged = _message(durme, gent, request_id="r2", requester=jan_code(durme))
     assert (await _post(durme, forged, key))[0] == 400
     assert waiting(durme) == []
+
+
+async def test_a_request_whose_terms_differ_asks_no_one(groups: tuple[Group, Group]) -> None:
+    """Durme thinks Gent counts cents: Jan would be asked 100 times what Tine meant."""
+    durme, gent = groups
+    with durme.engine.begin() as connection:
+        connection.execute(text("UPDATE partners SET decimals = 2"))
+    told = durme.driver.say("jan", f"/vraagbetaling {tine_code(gent)} 15 soep")
+    assert "Gevraagd" in told
+    told = await send_requests(durme)
+    assert waiting(gent) == []  # Tine is asked nothing
+    assert states(gent, "in")[0][:2] == ("refused", "terms")
+    assert "de twee groepen rekenen elkaars munt niet op dezelfde manier om" in told
