@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from app.partner_check import TIMEOUT
 from app.partner_http import http_send
-from letsbot.domain import Partner, TradeSide, TransferKind
+from letsbot.domain import Partner, PartnerPayment, TradeSide, TransferKind
 from letsbot.partner_check import LIMIT, SUMMARY_PATH, Theirs, compare
 from letsbot.posting import post
 from letsbot.signing import SigningKey, sign_object, verify_object
@@ -165,10 +165,9 @@ async def test_a_payment_left_on_its_way_past_its_expiry_fails(
     assert "1 payment(s) from LETS Durme past their expiry, not booked back there" in said
 
 
-async def test_booked_there_and_booked_back_here_fails(
-    groups: tuple[Group, Group], capsys: pytest.CaptureFixture[str]
-) -> None:
-    durme, gent = groups
+async def booked_back_here_booked_there(durme: Group, gent: Group) -> PartnerPayment:
+    """Jan's payment to Tine, booked back here for want of an answer, then booked at
+    Gent after all (its clock was before the expiry): what only far-apart clocks do."""
     both_now(durme, gent)
     await pay(durme, "jan", tine_code(gent), 30, send=False)
     [(payment, partner, message)] = durme.desk.due()
@@ -176,8 +175,15 @@ async def test_booked_there_and_booked_back_here_fails(
     clock.set(clock.now() + timedelta(hours=2))  # no answer for too long: booked back
     durme.shown(durme.desk.answered(payment, partner, 0, b""))
     both_now(durme)  # the clocks agree again
-    reply = gent.desk.receive(message)  # yet Gent books it: its clock was before the expiry
-    assert json.loads(reply.body)["status"] == "booked"
+    assert json.loads(gent.desk.receive(message).body)["status"] == "booked"
+    return payment
+
+
+async def test_booked_there_and_booked_back_here_fails(
+    groups: tuple[Group, Group], capsys: pytest.CaptureFixture[str]
+) -> None:
+    durme, gent = groups
+    payment = await booked_back_here_booked_there(durme, gent)
     status, said = await check(durme, capsys)
     assert status == 1
     assert said == (
@@ -204,14 +210,7 @@ async def test_a_payment_booked_there_after_being_booked_back_is_booked_again(
     groups: tuple[Group, Group], capsys: pytest.CaptureFixture[str]
 ) -> None:
     durme, gent = groups
-    both_now(durme, gent)
-    await pay(durme, "jan", tine_code(gent), 30, send=False)
-    [(payment, partner, message)] = durme.desk.due()
-    clock = durme.driver.clock
-    clock.set(clock.now() + timedelta(hours=2))  # no answer for too long: booked back
-    durme.shown(durme.desk.answered(payment, partner, 0, b""))
-    both_now(durme)
-    assert json.loads(gent.desk.receive(message).body)["status"] == "booked"
+    payment = await booked_back_here_booked_there(durme, gent)
     assert durme.driver.balance("jan") == 0  # booked back here, booked there
     before = untouched(durme)
     status, said = await rebook(durme, capsys, "nope")
